@@ -1,0 +1,365 @@
+//! Authentication: who is making this request?
+//!
+//! Native clients send HTTP Basic credentials on every request, with either
+//! the account password or an app password. Checking argon2 each time would
+//! cap the server at a few dozen requests per second per core, so successful
+//! verifications are cached in memory under a keyed hash of the credentials
+//! (the cache never holds a password). A cache hit is confirmed against the
+//! user's `credentials_version` with one indexed read, so a password change,
+//! a disabled account or a revoked app password takes effect at once — also
+//! when the change was made by another process (the CLI, another server
+//! behind the load balancer).
+//!
+//! Failures are throttled per account and per client address
+//! ([`rate_limit`]); unknown users cost the same argon2 work as known ones
+//! and get the same answer, so responses do not reveal who has an account.
+//! Secrets are never compared directly: passwords go through argon2 or
+//! bcrypt verification, app passwords and cache keys through HMAC and an
+//! index look-up.
+
+pub mod app_password;
+pub mod password;
+pub mod rate_limit;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::config::AuthConfig;
+use crate::domain::{AppPasswordId, User, UserState, Username};
+use crate::store::{Store, StoreError};
+use password::{PasswordHasher, Verification};
+use rate_limit::RateLimiter;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    AccountPassword,
+    AppPassword(AppPasswordId),
+    /// A token issued by the OpenID Connect provider (see [`BearerVerifier`]).
+    Bearer,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong name or password, unknown user, or an account that may not sign
+    /// in; deliberately indistinguishable.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many failed attempts; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    #[error(transparent)]
+    Unavailable(StoreError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::Unavailable(e)
+    }
+}
+
+/// The hook for `Authorization: Bearer` tokens. The OpenID Connect provider
+/// implements it; until then no bearer token is accepted.
+pub trait BearerVerifier: Send + Sync + 'static {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    principal: Principal,
+    credentials_version: i64,
+    expires: Instant,
+    /// When `last_used_at` of the app password was last written, so a busy
+    /// device costs one write a minute rather than one per request.
+    touched: Instant,
+}
+
+/// Cache size bound; an attacker cannot fill it because only successful
+/// verifications are cached.
+const CACHE_MAX: usize = 50_000;
+/// How often an app password's "last used" time is written at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Longest password considered; longer input is refused before hashing.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+pub struct Authenticator {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+    hasher: PasswordHasher,
+    /// Instance-wide key for app-password hashes (stored in the database).
+    app_password_key: Vec<u8>,
+    /// Per-process key for cache slots; never leaves memory.
+    cache_key: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
+    limiter: RateLimiter,
+    /// A hash to verify against when the user does not exist, so that the
+    /// answer takes as long as for a real account.
+    dummy_hash: String,
+    /// argon2 needs ~19 MiB per verification; bound how many run at once.
+    hashing: Semaphore,
+    bearer: Option<Arc<dyn BearerVerifier>>,
+}
+
+impl Authenticator {
+    pub async fn new(store: Store, clock: Arc<dyn Clock>, config: AuthConfig) -> Result<Self, StoreError> {
+        let mut candidate = [0u8; 32];
+        random(&mut candidate)?;
+        let app_password_key = store.instance_secret("app-password-key", &candidate, clock.now()).await?;
+        let mut cache_key = [0u8; 32];
+        random(&mut cache_key)?;
+        let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations);
+        let dummy_hasher = hasher.clone();
+        let dummy_hash = tokio::task::spawn_blocking(move || dummy_hasher.hash("not a real password"))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Ok(Self {
+            limiter: RateLimiter::new(
+                config.account_failures_before_backoff,
+                config.address_failures_before_backoff,
+                config.max_backoff,
+            ),
+            store,
+            clock,
+            hasher,
+            config,
+            app_password_key,
+            cache_key,
+            cache: Mutex::new(HashMap::new()),
+            dummy_hash,
+            hashing: Semaphore::new(parallel),
+            bearer: None,
+        })
+    }
+
+    /// Installs the verifier for `Authorization: Bearer` tokens.
+    pub fn with_bearer(mut self, verifier: Arc<dyn BearerVerifier>) -> Self {
+        self.bearer = Some(verifier);
+        self
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// Hashes an account password off the async threads.
+    pub async fn hash_password(&self, password: &str) -> Result<String, AuthError> {
+        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::InvalidCredentials)?;
+        let hasher = self.hasher.clone();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| AuthError::Unavailable(StoreError::Internal(e.to_string())))
+    }
+
+    /// The keyed hash under which an app password is stored.
+    pub fn app_password_hash(&self, app_password: &str) -> Option<[u8; 32]> {
+        let canonical = app_password::normalize(app_password)?;
+        Some(app_password::keyed_hash(&self.app_password_key, canonical.as_bytes()))
+    }
+
+    /// Checks a bearer token through the installed verifier.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+        match &self.bearer {
+            Some(verifier) => verifier.verify(token).await,
+            None => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Checks HTTP Basic credentials: an app password or the account password.
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let result = self.authenticate_inner(username, password, client).await;
+        match &result {
+            Ok(_) => {}
+            Err(AuthError::InvalidCredentials) => {
+                metrics::counter!("madang_auth_failures_total", "reason" => "invalid_credentials").increment(1)
+            }
+            Err(AuthError::RateLimited { .. }) => {
+                metrics::counter!("madang_auth_failures_total", "reason" => "rate_limited").increment(1)
+            }
+            Err(AuthError::Unavailable(_)) => {
+                metrics::counter!("madang_auth_failures_total", "reason" => "unavailable").increment(1)
+            }
+        }
+        result
+    }
+
+    async fn authenticate_inner(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let name = username.trim().to_lowercase();
+        let slot = self.cache_slot(&name, password);
+        if let Some(principal) = self.from_cache(&slot).await? {
+            return Ok(principal);
+        }
+        // The cache comes first on purpose: a device that already proved the
+        // right password keeps working while someone else is being throttled.
+        let now = self.clock.instant();
+        if let Err(retry_after) = self.limiter.check(&name, client, now) {
+            return Err(AuthError::RateLimited { retry_after });
+        }
+        match self.verify(&name, password).await? {
+            Some((principal, credentials_version)) => {
+                self.limiter.record_success(&name);
+                self.remember(slot, principal.clone(), credentials_version);
+                Ok(principal)
+            }
+            None => {
+                self.limiter.record_failure(&name, client, self.clock.instant());
+                tracing::info!(user = %name, client = ?client, "authentication failed");
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    fn cache_slot(&self, name: &str, password: &str) -> [u8; 32] {
+        let mut data = Vec::with_capacity(name.len() + 1 + password.len());
+        data.extend_from_slice(name.as_bytes());
+        data.push(0);
+        data.extend_from_slice(password.as_bytes());
+        app_password::keyed_hash(&self.cache_key, &data)
+    }
+
+    async fn from_cache(&self, slot: &[u8; 32]) -> Result<Option<Principal>, AuthError> {
+        if self.config.cache_ttl.is_zero() {
+            return Ok(None);
+        }
+        let now = self.clock.instant();
+        let entry = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(slot) {
+                Some(e) if e.expires > now => e.clone(),
+                Some(_) => {
+                    cache.remove(slot);
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
+        };
+        let current = match self.store.credentials_version(entry.principal.user.id).await {
+            Ok(current) => current,
+            Err(StoreError::NotFound) => (UserState::Disabled, -1),
+            Err(e) => return Err(e.into()),
+        };
+        if current != (UserState::Active, entry.credentials_version) {
+            self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
+            return Ok(None);
+        }
+        if let Credential::AppPassword(id) = entry.principal.credential {
+            if now.saturating_duration_since(entry.touched) >= TOUCH_EVERY {
+                self.store.touch_app_password(id, self.clock.now()).await?;
+                if let Some(e) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+                    e.touched = now;
+                }
+            }
+        }
+        Ok(Some(entry.principal))
+    }
+
+    fn remember(&self, slot: [u8; 32], principal: Principal, credentials_version: i64) {
+        if self.config.cache_ttl.is_zero() {
+            return;
+        }
+        let now = self.clock.instant();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, e| e.expires > now);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            slot,
+            CacheEntry { principal, credentials_version, expires: now + self.config.cache_ttl, touched: now },
+        );
+    }
+
+    /// The full check: `Some` with the credentials version on success.
+    async fn verify(&self, name: &str, password: &str) -> Result<Option<(Principal, i64)>, AuthError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(None);
+        }
+        let record = match Username::parse(name) {
+            Ok(username) => match self.store.credentials_by_name(&username).await {
+                Ok(record) => Some(record),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => None,
+        };
+        let Some(record) = record else {
+            // Same work as for a real account, then the same answer.
+            self.check_password(&self.dummy_hash, password).await?;
+            return Ok(None);
+        };
+
+        let active = record.user.state == UserState::Active;
+        if let Some(hash) = self.app_password_hash(password) {
+            if let Some(app) = self.store.app_password_by_hash(record.user.id, &hash).await? {
+                if !active {
+                    return Ok(None);
+                }
+                self.store.touch_app_password(app.id, self.clock.now()).await?;
+                let principal = Principal { user: record.user, credential: Credential::AppPassword(app.id) };
+                return Ok(Some((principal, record.credentials_version)));
+            }
+        }
+
+        let stored = record.password_hash.as_deref().unwrap_or(&self.dummy_hash);
+        let verdict = self.check_password(stored, password).await?;
+        let Verification::Match { needs_rehash } = verdict else {
+            return Ok(None);
+        };
+        if record.password_hash.is_none() || !active {
+            return Ok(None);
+        }
+        if needs_rehash {
+            // Imported bcrypt (or weaker argon2) hash: replace it now that we
+            // know the password. A failure here must not fail the sign-in.
+            let new_hash = self.hash_password(password).await?;
+            if let Err(e) = self.store.upgrade_password_hash(record.user.id, stored, &new_hash).await {
+                tracing::warn!(user = %record.user.username, error = %e, "could not upgrade password hash");
+            } else {
+                tracing::info!(user = %record.user.username, "password hash upgraded to argon2id");
+            }
+        }
+        let principal = Principal { user: record.user, credential: Credential::AccountPassword };
+        Ok(Some((principal, record.credentials_version)))
+    }
+
+    async fn check_password(&self, stored: &str, password: &str) -> Result<Verification, AuthError> {
+        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::InvalidCredentials)?;
+        let hasher = self.hasher.clone();
+        let (stored, password) = (stored.to_string(), password.to_string());
+        tokio::task::spawn_blocking(move || hasher.verify(&stored, &password))
+            .await
+            .map_err(|e| AuthError::Unavailable(StoreError::Internal(e.to_string())))
+    }
+}
+
+fn random(buf: &mut [u8]) -> Result<(), StoreError> {
+    getrandom::getrandom(buf).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))
+}

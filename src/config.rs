@@ -1,0 +1,751 @@
+//! Configuration: one TOML file, overridden by `MADANG_…` environment
+//! variables, overridden by command-line flags, validated into [`Config`].
+//!
+//! Every key lives in one table ([`KEYS`]) with its environment names, its
+//! default and its documentation, so the file, the environment, the error
+//! messages, `madang config check` and `docs/configuration.md` cannot drift
+//! apart. The environment name of `section.key` is `MADANG_SECTION_KEY`; a few
+//! keys a newcomer touches first also have a short form (`MADANG_LISTEN`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem. The CLI prints it on one line and exits with 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Where a value came from, shown by `madang config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    /// Environment variables that set this key, the first one winning.
+    pub env: &'static [&'static str],
+    /// The default as it would be written in the file; empty means unset.
+    pub default: &'static str,
+    pub doc: &'static str,
+    pub secret: bool,
+}
+
+/// Every key Madang understands.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "data_dir",
+        env: &["MADANG_DATA_DIR"],
+        default: "./madang-data",
+        doc: "Directory for the embedded SQLite database and other local state; created if missing.",
+        secret: false,
+    },
+    Key {
+        name: "server.listen",
+        env: &["MADANG_SERVER_LISTEN", "MADANG_LISTEN"],
+        default: "127.0.0.1:8080",
+        doc: "Address and port to listen on, e.g. `0.0.0.0:8443` or `[::]:8080`.",
+        secret: false,
+    },
+    Key {
+        name: "server.tls_cert",
+        env: &["MADANG_SERVER_TLS_CERT"],
+        default: "",
+        doc: "PEM certificate chain; with `server.tls_key`, Madang serves HTTPS (HTTP/1.1 and HTTP/2).",
+        secret: false,
+    },
+    Key {
+        name: "server.tls_key",
+        env: &["MADANG_SERVER_TLS_KEY"],
+        default: "",
+        doc: "PEM private key (PKCS#8, PKCS#1 or SEC1) for `server.tls_cert`.",
+        secret: false,
+    },
+    Key {
+        name: "server.max_body_size",
+        env: &["MADANG_SERVER_MAX_BODY_SIZE"],
+        default: "16MiB",
+        doc: "Largest request body accepted; larger requests get 413. Bytes, or with a KiB/MiB/GiB suffix.",
+        secret: false,
+    },
+    Key {
+        name: "server.request_timeout",
+        env: &["MADANG_SERVER_REQUEST_TIMEOUT"],
+        default: "60s",
+        doc: "Time a request may take before it is answered with 408.",
+        secret: false,
+    },
+    Key {
+        name: "server.shutdown_timeout",
+        env: &["MADANG_SERVER_SHUTDOWN_TIMEOUT"],
+        default: "30s",
+        doc: "On SIGTERM/SIGINT, how long in-flight requests may take to finish.",
+        secret: false,
+    },
+    Key {
+        name: "server.trust_forwarded_for",
+        env: &["MADANG_SERVER_TRUST_FORWARDED_FOR"],
+        default: "false",
+        doc: "Take the client address from the last `X-Forwarded-For` entry. Only behind a proxy you run.",
+        secret: false,
+    },
+    Key {
+        name: "database.url",
+        env: &["MADANG_DATABASE_URL"],
+        default: "",
+        doc: "`sqlite://path` or `postgres://user:password@host/db`. Default: `madang.db` inside `data_dir`.",
+        secret: true,
+    },
+    Key {
+        name: "database.max_connections",
+        env: &["MADANG_DATABASE_MAX_CONNECTIONS"],
+        default: "10",
+        doc: "Size of the connection pool (for SQLite: readers; writes go through one connection).",
+        secret: false,
+    },
+    Key {
+        name: "database.connect_timeout",
+        env: &["MADANG_DATABASE_CONNECT_TIMEOUT"],
+        default: "5s",
+        doc: "How long to wait for a database connection before giving up.",
+        secret: false,
+    },
+    Key {
+        name: "database.busy_timeout",
+        env: &["MADANG_DATABASE_BUSY_TIMEOUT"],
+        default: "5s",
+        doc: "SQLite only: how long a write waits for another process's write to finish.",
+        secret: false,
+    },
+    Key {
+        name: "log.level",
+        env: &["MADANG_LOG_LEVEL"],
+        default: "info",
+        doc: "`error`, `warn`, `info`, `debug`, `trace`, or a filter such as `info,madang=debug`.",
+        secret: false,
+    },
+    Key {
+        name: "log.format",
+        env: &["MADANG_LOG_FORMAT"],
+        default: "human",
+        doc: "`human` for people, `json` for log collectors (one object per line).",
+        secret: false,
+    },
+    Key {
+        name: "auth.cache_ttl",
+        env: &["MADANG_AUTH_CACHE_TTL"],
+        default: "5m",
+        doc: "How long a verified password is remembered in memory (`0s` disables the cache).",
+        secret: false,
+    },
+    Key {
+        name: "auth.account_failures_before_backoff",
+        env: &["MADANG_AUTH_ACCOUNT_FAILURES_BEFORE_BACKOFF"],
+        default: "5",
+        doc: "Failed sign-ins to one account before it is throttled (429 with Retry-After).",
+        secret: false,
+    },
+    Key {
+        name: "auth.address_failures_before_backoff",
+        env: &["MADANG_AUTH_ADDRESS_FAILURES_BEFORE_BACKOFF"],
+        default: "20",
+        doc: "Failed sign-ins from one client address before it is throttled.",
+        secret: false,
+    },
+    Key {
+        name: "auth.max_backoff",
+        env: &["MADANG_AUTH_MAX_BACKOFF"],
+        default: "15m",
+        doc: "Longest wait imposed after repeated failures; the wait doubles up to this.",
+        secret: false,
+    },
+    Key {
+        name: "auth.min_password_length",
+        env: &["MADANG_AUTH_MIN_PASSWORD_LENGTH"],
+        default: "8",
+        doc: "Shortest account password accepted when one is set.",
+        secret: false,
+    },
+    Key {
+        name: "auth.argon2_memory_kib",
+        env: &["MADANG_AUTH_ARGON2_MEMORY_KIB"],
+        default: "19456",
+        doc: "argon2id memory cost for new password hashes (OWASP: 19 MiB).",
+        secret: false,
+    },
+    Key {
+        name: "auth.argon2_iterations",
+        env: &["MADANG_AUTH_ARGON2_ITERATIONS"],
+        default: "2",
+        doc: "argon2id time cost for new password hashes.",
+        secret: false,
+    },
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, for logs and error messages.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => redact_url(url),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub max_body_size: usize,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub cache_ttl: Duration,
+    pub account_failures_before_backoff: u32,
+    pub address_failures_before_backoff: u32,
+    pub max_backoff: Duration,
+    pub min_password_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl: Duration::from_secs(300),
+            account_failures_before_backoff: 5,
+            address_failures_before_backoff: 20,
+            max_backoff: Duration::from_secs(900),
+            min_password_length: 8,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// The validated, effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Each key's effective value (as text) and where it came from.
+    pub effective: Vec<(&'static Key, String, Source)>,
+}
+
+/// Overrides given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads from the process environment, the file and the flags.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_from(overrides, &env)
+    }
+
+    /// Loads with an explicit environment, so tests do not touch the process's.
+    pub fn load_from(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let (file, file_values) = read_file(overrides, env)?;
+        let mut raw: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
+        for key in KEYS {
+            let mut value = (key.default.to_string(), Source::Default);
+            if let Some(v) = file_values.get(key.name) {
+                value = (v.clone(), Source::File(file.clone().unwrap_or_default()));
+            }
+            if let Some(name) = key.env.iter().find(|name| env.contains_key(**name)) {
+                value = (env[*name].clone(), Source::Env(name));
+            }
+            let flag = match key.name {
+                "server.listen" => overrides.listen.as_ref().map(|v| (v, "--listen")),
+                "data_dir" => overrides.data_dir.as_ref().map(|v| (v, "--data-dir")),
+                "database.url" => overrides.database_url.as_ref().map(|v| (v, "--database-url")),
+                _ => None,
+            };
+            if let Some((v, flag)) = flag {
+                value = (v.clone(), Source::Flag(flag));
+            }
+            raw.insert(key.name, value);
+        }
+        build(raw, file)
+    }
+
+    /// `madang config check`: every key, its value (secrets masked) and source.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        match &self.file {
+            Some(path) => out.push_str(&format!("# configuration file: {}\n", path.display())),
+            None => out.push_str("# no configuration file; defaults and environment only\n"),
+        }
+        let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        for (key, value, source) in &self.effective {
+            let shown = if key.name == "database.url" {
+                self.database.url.redacted()
+            } else if key.secret && !value.is_empty() {
+                "********".to_string()
+            } else if value.is_empty() {
+                "(unset)".to_string()
+            } else {
+                value.clone()
+            };
+            out.push_str(&format!("{:width$} = {shown}   # {source}\n", key.name));
+        }
+        out
+    }
+}
+
+fn read_file(
+    overrides: &Overrides,
+    env: &BTreeMap<String, String>,
+) -> Result<(Option<PathBuf>, BTreeMap<String, String>), ConfigError> {
+    let (path, required) = match (&overrides.config_file, env.get("MADANG_CONFIG")) {
+        (Some(path), _) => (path.clone(), true),
+        (None, Some(path)) if !path.is_empty() => (PathBuf::from(path), true),
+        _ => (PathBuf::from("madang.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok((None, BTreeMap::new()));
+        }
+        Err(e) => {
+            return Err(ConfigError(format!("cannot read configuration file {}: {e}", path.display())));
+        }
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let msg = e.message().to_string();
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        ConfigError(format!("{} is not valid TOML{line}: {msg}", path.display()))
+    })?;
+    let mut values = BTreeMap::new();
+    flatten(&path, "", &table, &mut values)?;
+    Ok((Some(path), values))
+}
+
+fn flatten(
+    path: &Path,
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (name, value) in table {
+        let full = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let text = match value {
+            toml::Value::Table(inner) if KEYS.iter().any(|k| k.name.starts_with(&format!("{full}."))) => {
+                flatten(path, &full, inner, out)?;
+                continue;
+            }
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ if !KEYS.iter().any(|k| k.name == full) => String::new(),
+            other => {
+                return Err(ConfigError(format!(
+                    "invalid value for `{full}` in {}: expected a string, number or boolean, found {}",
+                    path.display(),
+                    other.type_str()
+                )));
+            }
+        };
+        if !KEYS.iter().any(|k| k.name == full) {
+            return Err(ConfigError(format!(
+                "unknown configuration key `{full}` in {}; see docs/configuration.md for the keys",
+                path.display()
+            )));
+        }
+        out.insert(full, text);
+    }
+    Ok(())
+}
+
+/// Parses one key's text, naming the key, the value and what is allowed.
+struct Parser<'a> {
+    raw: &'a BTreeMap<&'static str, (String, Source)>,
+}
+
+impl Parser<'_> {
+    fn text(&self, key: &str) -> (&str, &Source) {
+        let (v, s) = &self.raw[key];
+        (v.trim(), s)
+    }
+
+    fn fail(&self, key: &str, allowed: &str) -> ConfigError {
+        let (value, source) = self.text(key);
+        let origin = match source {
+            Source::Env(name) => format!(" (from {name})"),
+            Source::Flag(name) => format!(" (from {name})"),
+            Source::File(path) => format!(" (in {})", path.display()),
+            Source::Default => String::new(),
+        };
+        ConfigError(format!("invalid value `{value}` for `{key}`{origin}: expected {allowed}"))
+    }
+
+    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        parse_duration(self.text(key).0)
+            .ok_or_else(|| self.fail(key, "a duration such as `30s`, `5m`, `1h` or `500ms`"))
+    }
+
+    fn size(&self, key: &str) -> Result<usize, ConfigError> {
+        parse_size(self.text(key).0)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| self.fail(key, "a size such as `16MiB`, `512KiB` or a number of bytes"))
+    }
+
+    fn int(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+        self.text(key)
+            .0
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| self.fail(key, &format!("a whole number from {min} to {max}")))
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.text(key).0.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.fail(key, "`true` or `false`")),
+        }
+    }
+
+    fn optional_path(&self, key: &str) -> Option<PathBuf> {
+        let (v, _) = self.text(key);
+        (!v.is_empty()).then(|| PathBuf::from(v))
+    }
+}
+
+fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let p = Parser { raw: &raw };
+
+    let data_dir = p.text("data_dir").0;
+    if data_dir.is_empty() {
+        return Err(p.fail("data_dir", "a directory path"));
+    }
+    let data_dir = PathBuf::from(data_dir);
+
+    let listen = p
+        .text("server.listen")
+        .0
+        .parse::<SocketAddr>()
+        .map_err(|_| p.fail("server.listen", "an IP address and port such as `127.0.0.1:8080` or `[::]:8080`"))?;
+    let tls = match (p.optional_path("server.tls_cert"), p.optional_path("server.tls_key")) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err(p.fail("server.tls_key", "a key file, because `server.tls_cert` is set")),
+        (None, Some(_)) => {
+            return Err(p.fail("server.tls_cert", "a certificate file, because `server.tls_key` is set"));
+        }
+    };
+    let server = ServerConfig {
+        listen,
+        tls,
+        max_body_size: p.size("server.max_body_size")?,
+        request_timeout: p.duration("server.request_timeout")?,
+        shutdown_timeout: p.duration("server.shutdown_timeout")?,
+        trust_forwarded_for: p.boolean("server.trust_forwarded_for")?,
+    };
+    if server.request_timeout.is_zero() {
+        return Err(p.fail("server.request_timeout", "a duration longer than zero"));
+    }
+
+    let url_text = p.text("database.url").0;
+    let url = if url_text.is_empty() {
+        DatabaseUrl::Sqlite(data_dir.join("madang.db"))
+    } else if let Some(path) = url_text.strip_prefix("sqlite://").or_else(|| url_text.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(p.fail("database.url", "`sqlite://` followed by a file path"));
+        }
+        DatabaseUrl::Sqlite(PathBuf::from(path))
+    } else if url_text.starts_with("postgres://") || url_text.starts_with("postgresql://") {
+        DatabaseUrl::Postgres(url_text.to_string())
+    } else {
+        // Never echo a URL we could not classify: it may hold a password.
+        return Err(ConfigError(format!(
+            "invalid value `{}` for `database.url`: expected `sqlite://path` or `postgres://user@host/database`",
+            redact_url(url_text)
+        )));
+    };
+    let database = DatabaseConfig {
+        url,
+        max_connections: p.int("database.max_connections", 1, 1000)? as u32,
+        connect_timeout: p.duration("database.connect_timeout")?,
+        busy_timeout: p.duration("database.busy_timeout")?,
+    };
+    if database.connect_timeout.is_zero() {
+        return Err(p.fail("database.connect_timeout", "a duration longer than zero"));
+    }
+
+    let level = p.text("log.level").0.to_string();
+    if tracing_subscriber::EnvFilter::builder().parse(&level).is_err() {
+        return Err(
+            p.fail("log.level", "`error`, `warn`, `info`, `debug`, `trace` or a filter like `info,madang=debug`")
+        );
+    }
+    let format = match p.text("log.format").0.to_ascii_lowercase().as_str() {
+        "human" | "text" => LogFormat::Human,
+        "json" => LogFormat::Json,
+        _ => return Err(p.fail("log.format", "`human` or `json`")),
+    };
+
+    let auth = AuthConfig {
+        cache_ttl: p.duration("auth.cache_ttl")?,
+        account_failures_before_backoff: p.int("auth.account_failures_before_backoff", 1, 1000)? as u32,
+        address_failures_before_backoff: p.int("auth.address_failures_before_backoff", 1, 100_000)? as u32,
+        max_backoff: p.duration("auth.max_backoff")?,
+        min_password_length: p.int("auth.min_password_length", 1, 1024)? as usize,
+        argon2_memory_kib: p.int("auth.argon2_memory_kib", 8, 4 * 1024 * 1024)? as u32,
+        argon2_iterations: p.int("auth.argon2_iterations", 1, 100)? as u32,
+    };
+
+    let effective = KEYS
+        .iter()
+        .map(|k| {
+            let (v, s) = &raw[k.name];
+            (k, v.clone(), s.clone())
+        })
+        .collect();
+    Ok(Config { data_dir, server, database, log: LogConfig { level, format }, auth, file, effective })
+}
+
+/// `90`, `90s`, `500ms`, `5m`, `2h`, `1d`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => return Some(Duration::from_millis(n)),
+        "m" | "min" | "mins" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// `1048576`, `512KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, as powers of 1024).
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: usize = number.parse().ok()?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `****`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') { format!("{user}:****") } else { user.to_string() };
+            format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Markdown table of every key, used to write and check `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::from("| Key | Environment | Default | Meaning |\n|---|---|---|---|\n");
+    for key in KEYS {
+        let env = key.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+        let default = if key.default.is_empty() { "—".to_string() } else { format!("`{}`", key.default) };
+        out.push_str(&format!("| `{}` | {env} | {default} | {} |\n", key.name, key.doc));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // Point at a file that cannot exist so a developer's madang.toml is not read.
+        let overrides = Overrides::default();
+        let mut env: BTreeMap<String, String> = env;
+        env.entry("MADANG_CONFIG".into()).or_default();
+        Config::load_from(&overrides, &env)
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("./madang-data"));
+        assert_eq!(c.database.url, DatabaseUrl::Sqlite(PathBuf::from("./madang-data/madang.db")));
+        assert_eq!(c.server.max_body_size, 16 << 20);
+    }
+
+    #[test]
+    fn short_and_long_env_names() {
+        let c = load(&[("MADANG_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        let c = load(&[("MADANG_LISTEN", "0.0.0.0:9000"), ("MADANG_SERVER_LISTEN", "0.0.0.0:9001")]).unwrap();
+        assert_eq!(c.server.listen.port(), 9001);
+        let c = load(&[("MADANG_DATA_DIR", "/tmp/x")]).unwrap();
+        assert_eq!(c.database.url, DatabaseUrl::Sqlite(PathBuf::from("/tmp/x/madang.db")));
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_allowed() {
+        let e = load(&[("MADANG_DATABASE_MAX_CONNECTIONS", "lots")]).unwrap_err().0;
+        assert!(e.contains("`database.max_connections`") && e.contains("`lots`") && e.contains("whole number"), "{e}");
+        let e = load(&[("MADANG_LISTEN", "localhost")]).unwrap_err().0;
+        assert!(e.contains("server.listen") && e.contains("MADANG_LISTEN"), "{e}");
+        let e = load(&[("MADANG_DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err().0;
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = load(&[("MADANG_SERVER_TLS_CERT", "/c.pem")]).unwrap_err().0;
+        assert!(e.contains("server.tls_key"), "{e}");
+    }
+
+    #[test]
+    fn file_values_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/m\"\n[server]\nlisten = \"[::]:8443\"\n[database]\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("MADANG_CONFIG".to_string(), path.display().to_string());
+        let c = Config::load_from(&Overrides::default(), &env).unwrap();
+        assert_eq!(c.server.listen.port(), 8443);
+        assert_eq!(c.database.max_connections, 3);
+        assert!(c.describe().contains(&path.display().to_string()));
+
+        std::fs::write(&path, "[server]\nlisen = \"x\"\n").unwrap();
+        let e = Config::load_from(&Overrides::default(), &env).unwrap_err().0;
+        assert!(e.contains("unknown configuration key `server.lisen`"), "{e}");
+    }
+
+    #[test]
+    fn flags_beat_env() {
+        let mut env = BTreeMap::new();
+        env.insert("MADANG_CONFIG".to_string(), String::new());
+        env.insert("MADANG_LISTEN".to_string(), "127.0.0.1:1".to_string());
+        let o = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
+        assert_eq!(Config::load_from(&o, &env).unwrap().server.listen.port(), 2);
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let c = load(&[("MADANG_DATABASE_URL", "postgres://madang:s3cret@db.example/madang")]).unwrap();
+        let text = c.describe();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("postgres://madang:****@db.example/madang"), "{text}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_size("2MiB"), Some(2 << 20));
+        assert_eq!(parse_size("12 kb"), Some(12 << 10));
+        assert_eq!(parse_size("big"), None);
+    }
+
+    #[test]
+    fn documentation_lists_every_key() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+        assert!(
+            doc.contains(&reference_markdown()),
+            "docs/configuration.md is out of date; paste in the output of `madang config reference`"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The `Authenticated` extractor: HTTP Basic (RFC 7617) today, Bearer
+//! (RFC 6750) through the [`crate::auth::BearerVerifier`] hook.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{AuthError, Principal};
+
+/// RFC 7617 §2.1: announce that credentials are read as UTF-8.
+pub const WWW_AUTHENTICATE: &str = r#"Basic realm="Madang", charset="UTF-8""#;
+
+/// A request whose credentials were verified.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+/// Why a request was not authenticated.
+#[derive(Debug)]
+pub enum AuthRejection {
+    Missing,
+    Malformed,
+    Failed(AuthError),
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let unauthorized = |message: &str| {
+            let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+            response
+        };
+        match self {
+            AuthRejection::Missing => unauthorized("authentication required"),
+            AuthRejection::Malformed => unauthorized("malformed Authorization header"),
+            AuthRejection::Failed(AuthError::InvalidCredentials) => unauthorized("invalid user name or password"),
+            AuthRejection::Failed(e @ AuthError::RateLimited { retry_after }) => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let mut response =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string()).into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                response
+            }
+            AuthRejection::Failed(AuthError::Unavailable(e)) => ApiError::from(e).into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthRejection::Missing)?;
+        let value = value.to_str().map_err(|_| AuthRejection::Malformed)?;
+        let (scheme, rest) = value.trim().split_once(' ').ok_or(AuthRejection::Malformed)?;
+        let client = client_address(parts, state.settings.trust_forwarded_for);
+        let principal = if scheme.eq_ignore_ascii_case("basic") {
+            let (user, password) = decode_basic(rest.trim()).ok_or(AuthRejection::Malformed)?;
+            state.auth.authenticate_basic(&user, &password, client).await
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            state.auth.authenticate_bearer(rest.trim()).await
+        } else {
+            return Err(AuthRejection::Malformed);
+        };
+        principal.map(Authenticated).map_err(AuthRejection::Failed)
+    }
+}
+
+/// `user:password` from the base64 token. RFC 7617 asks for UTF-8; clients
+/// that predate it send ISO-8859-1, which is decoded as such rather than
+/// refused.
+pub fn decode_basic(token: &str) -> Option<(String, String)> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(token))
+        .ok()?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => e.into_bytes().iter().map(|b| char::from(*b)).collect(),
+    };
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The client's address for throttling: the TCP peer, or behind a trusted
+/// proxy the last `X-Forwarded-For` entry (the one that proxy added).
+pub fn client_address(parts: &Parts, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode() {
+        let token = base64::engine::general_purpose::STANDARD.encode("alice:pa:ss word");
+        assert_eq!(decode_basic(&token), Some(("alice".into(), "pa:ss word".into())));
+        let utf8 = base64::engine::general_purpose::STANDARD.encode("민수:비밀번호");
+        assert_eq!(decode_basic(&utf8), Some(("민수".into(), "비밀번호".into())));
+        let latin1 = base64::engine::general_purpose::STANDARD.encode(b"bob:caf\xe9");
+        assert_eq!(decode_basic(&latin1), Some(("bob".into(), "café".into())));
+        assert_eq!(decode_basic("!!!"), None);
+        assert_eq!(decode_basic(&base64::engine::general_purpose::STANDARD.encode("nocolon")), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! HTTP: the router every transport serves, and its middleware.
+//!
+//! [`app`] builds the whole router from an [`AppState`], so tests drive the
+//! real stack without a socket. [`server`] runs it on a TCP listener (plain
+//! or TLS, HTTP/1.1 and HTTP/2) with graceful shutdown.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::accounts::Accounts;
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::store::Store;
+use error::ApiError;
+
+/// The HTTP-level settings, from `[server]`.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_size: usize,
+    pub request_timeout: Duration,
+    pub trust_forwarded_for: bool,
+}
+
+impl From<&crate::config::ServerConfig> for HttpSettings {
+    fn from(c: &crate::config::ServerConfig) -> Self {
+        Self {
+            max_body_size: c.max_body_size,
+            request_timeout: c.request_timeout,
+            trust_forwarded_for: c.trust_forwarded_for,
+        }
+    }
+}
+
+/// Everything a handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub accounts: Arc<Accounts>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<HttpSettings>,
+}
+
+/// The complete router with its middleware.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let routes = Router::new()
+        .merge(health::routes())
+        .nest("/api/v1", api::routes())
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .with_state(state);
+    // Outermost last. `Router::layer` wraps each route after routing, which
+    // is what lets `record_metrics` see the matched route template.
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+                }))
+                .layer(RequestBodyLimitLayer::new(settings.max_body_size))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+                .layer(DefaultBodyLimit::max(settings.max_body_size)),
+        )
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), RandomRequestId))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let id = req
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .unwrap_or("-");
+                            // The path only: query strings may carry tokens.
+                            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                        })
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(x_request_id)),
+        )
+}
+
+/// Request IDs: 16 random hex digits, unless the client or a proxy sent one.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 8];
+        getrandom::getrandom(&mut bytes).ok()?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+    }
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    // The route template (`/api/v1/me/app-passwords/{id}`), so that IDs in
+    // paths do not explode the label set.
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = start.elapsed().as_secs_f64();
+    metrics::counter!("madang_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("madang_http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    response
+}

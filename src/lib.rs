@@ -1,0 +1,35 @@
+//! Madang, a self-hosted workspace server: the server crate.
+//!
+//! Madang is protocol-first. People keep the apps they already use — native
+//! calendar and contact apps over CalDAV/CardDAV, other web apps through
+//! OpenID Connect — and Madang is the one place that holds the data and the
+//! identities. This crate is the server: configuration, the command line,
+//! the HTTP stack, authentication, and storage. The protocol crates
+//! (`madang-dav`, `madang-ical`) know nothing about it.
+//!
+//! The request path is deliberately short and one-directional:
+//!
+//! ```text
+//! http (axum router, middleware)  ->  auth (who is asking)  ->  store (SQL)
+//! ```
+//!
+//! * [`config`] turns a TOML file, environment variables and command-line
+//!   flags into one validated [`config::Config`]; every error names the key.
+//! * [`store`] owns the database. It speaks in domain types ([`domain`]) and
+//!   one error enum ([`store::StoreError`]); it never sees HTTP.
+//! * [`auth`] verifies credentials (account passwords, app passwords), caches
+//!   successful verifications and rate-limits failures.
+//! * [`http`] builds the router (`http::app`) and runs the listener.
+//! * [`cli`] implements every `madang …` subcommand on top of the same store.
+//!
+//! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

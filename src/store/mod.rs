@@ -1,0 +1,330 @@
+//! Storage: the one module that speaks SQL, for SQLite and PostgreSQL alike.
+//!
+//! Design: a single [`Store`] whose every method is written once. The body of
+//! a method is expanded twice by the [`read!`] / [`write!`] macros, once with a
+//! `SqlitePool` and once with a `PgPool`, so both backends run the same SQL
+//! text (`$1` placeholders, `RETURNING` and `ON CONFLICT` mean the same on
+//! both) and the compiler checks both. Where the dialects really differ, a
+//! method matches on the backend explicitly. The schema itself lives in one
+//! migration tree per dialect (`migrations/{sqlite,postgres}`), because DDL is
+//! where they differ most.
+//!
+//! SQLite specifics: WAL journal, `synchronous = FULL` (an acknowledged commit
+//! survives `kill -9` and power loss), foreign keys on, a busy timeout for
+//! other processes (the CLI), and all of this process's writes funnelled
+//! through one connection that opens transactions with `BEGIN IMMEDIATE`.
+//! Readers never block on the writer in WAL mode, and a single writer cannot
+//! hit the lock-upgrade deadlock that makes SQLite answer "database is locked"
+//! without waiting.
+//!
+//! The store speaks domain types and [`StoreError`]; it never sees HTTP.
+
+mod app_passwords;
+mod secrets;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, postgres::PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::config::{DatabaseConfig, DatabaseUrl};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Every way a storage operation can fail, in domain words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the text says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database could not be reached or timed out; retrying may help.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "the database schema is at version {found}, newer than this madang binary knows ({known}); \
+         run the newer madang or restore a backup"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    /// Anything else: a bug or a corrupted row. Logged, never shown in detail.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Maps a unique violation to a conflict the caller can explain.
+pub(crate) fn conflict_as(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(message.to_string()),
+        other => other,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Where the schema stands relative to this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaStatus {
+    Current {
+        version: i64,
+    },
+    /// Migrations are waiting to be applied (`madang migrate` or a start).
+    Behind {
+        applied: i64,
+        known: i64,
+    },
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to a pool for reading.
+macro_rules! read {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool that may write.
+macro_rules! write {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use {read, write};
+
+/// Opens a write transaction the way each backend needs.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        // Take the write lock up front so the busy timeout applies, instead of
+        // failing at once when a read transaction tries to upgrade.
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its directory if needed) but
+    /// does not migrate. Fails within `connect_timeout` if the database is
+    /// unreachable; the error never contains the password.
+    pub async fn connect(config: &DatabaseConfig) -> StoreResult<Store> {
+        let unavailable =
+            |e: sqlx::Error| StoreError::Unavailable(format!("cannot connect to {}: {e}", config.url.redacted()));
+        let backend = match &config.url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
+                    })?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(config.busy_timeout);
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(config.connect_timeout.max(config.busy_timeout) + Duration::from_secs(25))
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(unavailable)?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(config.connect_timeout)
+                    .connect_with(options.read_only(true).create_if_missing(false))
+                    .await
+                    .map_err(unavailable)?;
+                Backend::Sqlite { read, write }
+            }
+            DatabaseUrl::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url).map_err(|e| {
+                    StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url.redacted()))
+                })?;
+                Backend::Postgres(Self::pg_pool(options, config).await.map_err(unavailable)?)
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    async fn pg_pool(options: PgConnectOptions, config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+        let options = options.application_name("madang");
+        // One direct connection first: a pool only reports "timed out", while
+        // this surfaces the real reason (refused, bad password, no database).
+        let probe = tokio::time::timeout(config.connect_timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let _ = probe.close().await;
+        let connect = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.connect_timeout)
+            .connect_with(options);
+        // `connect_with` retries until the acquire timeout; bound it anyway so
+        // a black-holed host cannot hang start-up.
+        tokio::time::timeout(config.connect_timeout + Duration::from_secs(1), connect)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    /// Connects to PostgreSQL with extra connection options; used by tests to
+    /// put each test in its own schema through `search_path`.
+    pub async fn connect_postgres_with(options: PgConnectOptions, config: &DatabaseConfig) -> StoreResult<Store> {
+        let pool = Self::pg_pool(options, config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(Store { backend: Backend::Postgres(pool) })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Backend::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Newest schema version this binary knows.
+    pub fn known_version(&self) -> i64 {
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Versions recorded as applied, ascending; empty for a new database.
+    async fn applied_versions(&self) -> StoreResult<Vec<i64>> {
+        let exists: bool =
+            match &self.backend {
+                Backend::Sqlite { read, .. } => sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+                )
+                .fetch_one(read)
+                .await?,
+                Backend::Postgres(pool) => {
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?
+                }
+            };
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(read!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version"
+        )
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// Where the schema stands; refuses a database written by a newer binary.
+    pub async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let applied = self.applied_versions().await?;
+        let known = self.known_version();
+        if let Some(unknown) = applied.iter().find(|v| !self.migrator().version_exists(**v)) {
+            return Err(StoreError::SchemaTooNew { found: *unknown.max(applied.last().unwrap_or(unknown)), known });
+        }
+        let newest = applied.last().copied().unwrap_or(0);
+        if applied.len() == self.migrator().iter().count() {
+            Ok(SchemaStatus::Current { version: newest })
+        } else {
+            Ok(SchemaStatus::Behind { applied: newest, known })
+        }
+    }
+
+    /// Applies pending migrations. Safe to run from several processes at
+    /// once: sqlx takes a lock (an advisory lock on PostgreSQL).
+    pub async fn migrate(&self) -> StoreResult<SchemaStatus> {
+        self.schema_status().await?;
+        let result = write!(self, |pool| self.migrator().run(pool).await);
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Internal(format!("migration failed: {other}")),
+        })?;
+        self.schema_status().await
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> StoreResult<()> {
+        read!(self, |pool| sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Connections (open, idle) across this store's pools, for metrics.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => (read.size() + write.size(), read.num_idle() + write.num_idle()),
+            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    /// Closes every connection; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_have_the_same_migration_versions() {
+        let a: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
+        let b: Vec<i64> = POSTGRES_MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(a, b, "every migration needs a twin in the other dialect");
+    }
+}
