@@ -213,15 +213,6 @@ impl Store {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 
-    /// Connects to PostgreSQL with extra connection options; used by tests to
-    /// put each test in its own schema through `search_path`.
-    pub async fn connect_postgres_with(options: PgConnectOptions, config: &DatabaseConfig) -> StoreResult<Store> {
-        let pool = Self::pg_pool(options, config)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Store { backend: Backend::Postgres(pool) })
-    }
-
     pub fn kind(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite { .. } => "sqlite",
