@@ -249,9 +249,6 @@ async fn serve(config: Config) -> Result<(), CliError> {
         clock,
         settings: Arc::new(HttpSettings::from(&config.server)),
     };
-    // Touch the recorder before serving so that /metrics lists the metrics
-    // of the very first requests.
-    let _ = telemetry::metrics_handle();
 
     let listener = TcpListener::bind(config.server.listen)
         .await

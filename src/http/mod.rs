@@ -63,6 +63,8 @@ pub struct AppState {
 /// The complete router with its middleware.
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
+    // Install the recorder before the first request, or its metrics are lost.
+    let _ = crate::telemetry::metrics_handle();
     let x_request_id = HeaderName::from_static("x-request-id");
     let routes = Router::new()
         .merge(health::routes())

@@ -1,0 +1,376 @@
+//! Authentication and the HTTP surface, driven through the real router
+//! without a socket, on both databases.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use base64::Engine;
+use chrono::Utc;
+use common::{Backend, TestApp, TestDb, test_auth_config};
+use http_body_util::BodyExt;
+use madang::clock::ManualClock;
+use madang::config::AuthConfig;
+use madang::domain::{Email, NewUser, Role, UserState, Username};
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: serde_json::Value,
+    text: String,
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+async fn send(app: &TestApp, req: Request<Body>) -> Reply {
+    let response = app.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Reply { status, headers, body, text }
+}
+
+fn get(path: &str, auth: Option<&str>) -> Request<Body> {
+    let mut req = Request::get(path);
+    if let Some(auth) = auth {
+        req = req.header(header::AUTHORIZATION, auth);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+fn from(mut req: Request<Body>, ip: &str) -> Request<Body> {
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    req
+}
+
+async fn me(app: &TestApp, user: &str, password: &str) -> Reply {
+    send(app, get("/api/v1/me", Some(&basic(user, password)))).await
+}
+
+async fn create_app_password(app: &TestApp, user: &str, password: &str, label: &str) -> Reply {
+    let req = Request::post("/api/v1/me/app-passwords")
+        .header(header::AUTHORIZATION, basic(user, password))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::json!({ "label": label }).to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+async fn missing_credentials_get_a_basic_challenge(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    let r = send(&app, get("/api/v1/me", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], r#"Basic realm="Madang", charset="UTF-8""#);
+    let r = send(&app, get("/api/v1/me", Some("Basic !!!notbase64"))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(&app, get("/api/v1/me", Some("Bearer some-token"))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "no bearer verifier is installed yet");
+}
+
+async fn account_password_and_app_password_both_work(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("alice", "correct horse").await;
+    let r = me(&app, "alice", "correct horse").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["username"], "alice");
+    assert_eq!(r.body["authenticated_with"], "password");
+    // User names are case-insensitive in sign-in too.
+    assert_eq!(me(&app, "ALICE", "correct horse").await.status, StatusCode::OK);
+
+    let created = create_app_password(&app, "alice", "correct horse", "iPhone").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let secret = created.body["password"].as_str().unwrap().to_string();
+    let r = me(&app, "alice", &secret).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["authenticated_with"], "app_password");
+    // Typed by hand on a phone: without dashes, in capitals.
+    let typed = secret.replace('-', "").to_uppercase();
+    assert_eq!(me(&app, "alice", &typed).await.status, StatusCode::OK);
+
+    let list = send(&app, get("/api/v1/me/app-passwords", Some(&basic("alice", &secret)))).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body[0]["label"], "iPhone");
+    assert!(list.body[0]["last_used_at"].is_string(), "last use is recorded: {}", list.text);
+    assert!(!list.text.contains(&secret), "the secret is never shown again");
+}
+
+async fn wrong_and_unknown_users_look_the_same(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("alice", "correct horse").await;
+    let wrong = me(&app, "alice", "wrong password").await;
+    let unknown = me(&app, "mallory", "wrong password").await;
+    let invalid_name = me(&app, "not a user name!", "x").await;
+    for r in [&wrong, &unknown, &invalid_name] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers[header::WWW_AUTHENTICATE], r#"Basic realm="Madang", charset="UTF-8""#);
+    }
+    assert_eq!(wrong.text, unknown.text);
+    assert_eq!(wrong.text, invalid_name.text);
+}
+
+async fn disabled_pending_and_revoked_are_refused_even_when_cached(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("bob", "bob's password").await;
+    let secret = create_app_password(&app, "bob", "bob's password", "DAVx5").await.body["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Both credentials are now in the verification cache.
+    assert_eq!(me(&app, "bob", &secret).await.status, StatusCode::OK);
+
+    // Revoked through another store handle, as another process would.
+    let other = db.store().await;
+    let bob = other.user_by_name(&Username::parse("bob").unwrap()).await.unwrap();
+    let id = other.app_passwords(bob.id).await.unwrap()[0].id;
+    other.revoke_app_password(bob.id, id, Utc::now()).await.unwrap();
+    assert_eq!(me(&app, "bob", &secret).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, "bob", "bob's password").await.status, StatusCode::OK);
+
+    app.accounts.disable("bob").await.unwrap();
+    assert_eq!(me(&app, "bob", "bob's password").await.status, StatusCode::UNAUTHORIZED);
+    app.accounts.enable("bob").await.unwrap();
+    assert_eq!(me(&app, "bob", "bob's password").await.status, StatusCode::OK);
+
+    other.set_state(bob.id, UserState::Pending, Utc::now()).await.unwrap();
+    assert_eq!(me(&app, "bob", "bob's password").await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_changed_password_drops_the_old_one_at_once(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("carol", "old password").await;
+    assert_eq!(me(&app, "carol", "old password").await.status, StatusCode::OK);
+    app.accounts.set_password("carol", "new password").await.unwrap();
+    assert_eq!(me(&app, "carol", "old password").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, "carol", "new password").await.status, StatusCode::OK);
+}
+
+async fn failures_are_throttled_per_account(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let config = AuthConfig { account_failures_before_backoff: 3, ..test_auth_config() };
+    let app = TestApp::with(db, config, clock.clone()).await;
+    app.add_user("dan", "dan's password").await;
+    for _ in 0..3 {
+        assert_eq!(me(&app, "dan", "guess").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = me(&app, "dan", "guess").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    // Even the right password waits: the attacker cannot tell it was right.
+    assert_eq!(me(&app, "dan", "dan's password").await.status, StatusCode::TOO_MANY_REQUESTS);
+    // An unknown account is throttled the same way, revealing nothing.
+    for _ in 0..3 {
+        me(&app, "ghost", "guess").await;
+    }
+    assert_eq!(me(&app, "ghost", "guess").await.status, StatusCode::TOO_MANY_REQUESTS);
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(me(&app, "dan", "guess").await.status, StatusCode::UNAUTHORIZED);
+    let r = me(&app, "dan", "guess").await;
+    assert_eq!(r.headers[header::RETRY_AFTER], "2", "the wait doubles with every failure");
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(me(&app, "dan", "dan's password").await.status, StatusCode::OK);
+    assert_eq!(me(&app, "dan", "guess").await.status, StatusCode::UNAUTHORIZED, "success cleared the record");
+}
+
+async fn failures_are_throttled_per_address(db: &TestDb) {
+    let config = AuthConfig { address_failures_before_backoff: 4, ..test_auth_config() };
+    let app = TestApp::with(db, config, Arc::new(madang::clock::SystemClock)).await;
+    app.add_user("erin", "erin's password").await;
+    for name in ["a1", "a2", "a3", "a4"] {
+        let r = send(&app, from(get("/api/v1/me", Some(&basic(name, "x"))), "198.51.100.7")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(&app, from(get("/api/v1/me", Some(&basic("erin", "erin's password"))), "198.51.100.7")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = send(&app, from(get("/api/v1/me", Some(&basic("erin", "erin's password"))), "198.51.100.8")).await;
+    assert_eq!(r.status, StatusCode::OK, "other addresses are not affected");
+}
+
+async fn cached_devices_keep_working_during_an_attack(db: &TestDb) {
+    let config = AuthConfig { account_failures_before_backoff: 2, ..test_auth_config() };
+    let app = TestApp::with(db, config, Arc::new(madang::clock::SystemClock)).await;
+    app.add_user("fay", "fay's password").await;
+    assert_eq!(me(&app, "fay", "fay's password").await.status, StatusCode::OK);
+    for _ in 0..5 {
+        me(&app, "fay", "attacker guess").await;
+    }
+    assert_eq!(me(&app, "fay", "attacker guess").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(me(&app, "fay", "fay's password").await.status, StatusCode::OK);
+}
+
+async fn imported_bcrypt_hashes_are_upgraded_on_sign_in(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    let hash = bcrypt::hash("from the old server", 4).unwrap();
+    let user = app
+        .store
+        .create_user(
+            &NewUser {
+                username: Username::parse("gus").unwrap(),
+                email: Email::parse("gus@example.com").unwrap(),
+                display_name: "Gus".into(),
+                role: Role::Member,
+                state: UserState::Active,
+                password_hash: Some(hash),
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(me(&app, "gus", "wrong").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, "gus", "from the old server").await.status, StatusCode::OK);
+    let stored = app.store.credentials_by_name(&user.username).await.unwrap().password_hash.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    // And the upgraded hash works from a fresh process (no cache).
+    let fresh = TestApp::new(db).await;
+    assert_eq!(me(&fresh, "gus", "from the old server").await.status, StatusCode::OK);
+}
+
+async fn app_passwords_cannot_manage_app_passwords(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("hal", "hal's password").await;
+    let secret = create_app_password(&app, "hal", "hal's password", "Thunderbird").await.body["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = create_app_password(&app, "hal", &secret, "sneaky").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        Request::delete("/api/v1/me/app-passwords/1")
+            .header(header::AUTHORIZATION, basic("hal", &secret))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn revoking_through_the_api(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("ida", "ida's password").await;
+    app.add_user("jon", "jon's password").await;
+    let created = create_app_password(&app, "ida", "ida's password", "Mac").await;
+    let id = created.body["id"].as_i64().unwrap();
+    let secret = created.body["password"].as_str().unwrap().to_string();
+    let delete = |user: &str, password: &str| {
+        Request::delete(format!("/api/v1/me/app-passwords/{id}"))
+            .header(header::AUTHORIZATION, basic(user, password))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Jon cannot revoke Ida's app password; it is not his to see.
+    assert_eq!(send(&app, delete("jon", "jon's password")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(me(&app, "ida", &secret).await.status, StatusCode::OK);
+    assert_eq!(send(&app, delete("ida", "ida's password")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(me(&app, "ida", &secret).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&app, delete("ida", "ida's password")).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn bad_request_bodies_get_json_errors(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("kim", "kim's password").await;
+    let post = |body: Vec<u8>| {
+        Request::post("/api/v1/me/app-passwords")
+            .header(header::AUTHORIZATION, basic("kim", "kim's password"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = send(&app, post(b"{not json".to_vec())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["code"], "bad_json");
+    let r = send(&app, post(br#"{"label": ""}"#.to_vec())).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["code"], "invalid");
+    // The test app's body limit is 64 KiB.
+    let big = format!(r#"{{"label": "{}"}}"#, "x".repeat(100 * 1024));
+    let r = send(&app, post(big.into_bytes())).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn probes_and_metrics(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    let r = send(&app, get("/healthz", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, get("/readyz", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+    assert!(r.headers.contains_key("x-request-id"));
+
+    let r = send(
+        &app,
+        Request::get("/healthz").header("x-request-id", "from-the-proxy").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.headers["x-request-id"], "from-the-proxy");
+
+    let r = send(&app, get("/no/such/thing", None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"]["code"], "not_found");
+
+    me(&app, "nobody", "x").await;
+    let r = send(&app, get("/metrics", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for needle in [
+        "madang_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}",
+        "madang_http_request_duration_seconds_bucket",
+        "madang_auth_failures_total{reason=\"invalid_credentials\"}",
+        "madang_db_pool_connections",
+        "route=\"unmatched\"",
+    ] {
+        assert!(r.text.contains(needle), "metrics lack {needle}:\n{}", r.text);
+    }
+}
+
+async fn readyz_is_503_when_the_database_is_gone(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    assert_eq!(send(&app, get("/readyz", None)).await.status, StatusCode::OK);
+    if db.backend == Backend::Postgres {
+        // The schema (and with it every table) disappears under the server.
+        let other = TestApp::new(db).await;
+        drop(other);
+        let schema = db.url.rsplit('=').next().unwrap().to_string();
+        let base = std::env::var("MADANG_TEST_DATABASE_URL").unwrap();
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut c).await.unwrap();
+        let r = send(&app, get("/readyz", None)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut c).await.unwrap();
+    }
+    app.store.close().await;
+    let r = send(&app, get("/readyz", None)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["status"], "unavailable");
+    assert_eq!(send(&app, get("/healthz", None)).await.status, StatusCode::OK, "the process itself is fine");
+    // Authentication reports the outage rather than "wrong password".
+    assert_eq!(me(&app, "anyone", "x").await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+on_both_databases!(
+    missing_credentials_get_a_basic_challenge,
+    account_password_and_app_password_both_work,
+    wrong_and_unknown_users_look_the_same,
+    disabled_pending_and_revoked_are_refused_even_when_cached,
+    a_changed_password_drops_the_old_one_at_once,
+    failures_are_throttled_per_account,
+    failures_are_throttled_per_address,
+    cached_devices_keep_working_during_an_attack,
+    imported_bcrypt_hashes_are_upgraded_on_sign_in,
+    app_passwords_cannot_manage_app_passwords,
+    revoking_through_the_api,
+    bad_request_bodies_get_json_errors,
+    probes_and_metrics,
+    readyz_is_503_when_the_database_is_gone,
+);
