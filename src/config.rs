@@ -384,7 +384,7 @@ fn read_file(
         }
     };
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let msg = e.message().to_string();
+        let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
