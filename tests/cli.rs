@@ -27,7 +27,11 @@ async fn user_lifecycle(db: &TestDb) {
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&o).is_empty(), "nothing on stdout: {}", out(&o));
 
-    let o = madang(&env, &["user", "add", "bob", "--email", "bob@example.com", "--display-name", "Bob B."], "bobs password\n");
+    let o = madang(
+        &env,
+        &["user", "add", "bob", "--email", "bob@example.com", "--display-name", "Bob B."],
+        "bobs password\n",
+    );
     assert!(o.status.success(), "{}", err(&o));
 
     let o = madang(&env, &["user", "list"], "");

@@ -308,11 +308,8 @@ async fn probes_and_metrics(db: &TestDb) {
     assert_eq!(r.body["status"], "ready");
     assert!(r.headers.contains_key("x-request-id"));
 
-    let r = send(
-        &app,
-        Request::get("/healthz").header("x-request-id", "from-the-proxy").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let r = send(&app, Request::get("/healthz").header("x-request-id", "from-the-proxy").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(r.headers["x-request-id"], "from-the-proxy");
 
     let r = send(&app, get("/no/such/thing", None)).await;

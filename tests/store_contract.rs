@@ -130,10 +130,7 @@ async fn app_passwords_belong_to_one_user(db: &TestDb) {
     assert!(store.app_passwords(bob.id).await.unwrap().is_empty());
     assert_eq!(store.revoke_app_password(bob.id, phone.id, now()).await.unwrap_err(), StoreError::NotFound);
     // The same secret hash cannot be stored twice.
-    assert!(matches!(
-        store.create_app_password(bob.id, "x", &hash, now()).await.unwrap_err(),
-        StoreError::Conflict(_)
-    ));
+    assert!(matches!(store.create_app_password(bob.id, "x", &hash, now()).await.unwrap_err(), StoreError::Conflict(_)));
 
     let used = now();
     store.touch_app_password(phone.id, used).await.unwrap();

@@ -212,7 +212,7 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let name = username.trim().to_lowercase();
         let slot = self.cache_slot(&name, password);
-        if let Some(principal) = self.from_cache(&slot).await? {
+        if let Some(principal) = self.cached(&slot).await? {
             return Ok(principal);
         }
         // The cache comes first on purpose: a device that already proved the
@@ -243,7 +243,7 @@ impl Authenticator {
         app_password::keyed_hash(&self.cache_key, &data)
     }
 
-    async fn from_cache(&self, slot: &[u8; 32]) -> Result<Option<Principal>, AuthError> {
+    async fn cached(&self, slot: &[u8; 32]) -> Result<Option<Principal>, AuthError> {
         if self.config.cache_ttl.is_zero() {
             return Ok(None);
         }
@@ -268,12 +268,12 @@ impl Authenticator {
             self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
             return Ok(None);
         }
-        if let Credential::AppPassword(id) = entry.principal.credential {
-            if now.saturating_duration_since(entry.touched) >= TOUCH_EVERY {
-                self.store.touch_app_password(id, self.clock.now()).await?;
-                if let Some(e) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
-                    e.touched = now;
-                }
+        if let Credential::AppPassword(id) = entry.principal.credential
+            && now.saturating_duration_since(entry.touched) >= TOUCH_EVERY
+        {
+            self.store.touch_app_password(id, self.clock.now()).await?;
+            if let Some(e) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+                e.touched = now;
             }
         }
         Ok(Some(entry.principal))
@@ -317,15 +317,15 @@ impl Authenticator {
         };
 
         let active = record.user.state == UserState::Active;
-        if let Some(hash) = self.app_password_hash(password) {
-            if let Some(app) = self.store.app_password_by_hash(record.user.id, &hash).await? {
-                if !active {
-                    return Ok(None);
-                }
-                self.store.touch_app_password(app.id, self.clock.now()).await?;
-                let principal = Principal { user: record.user, credential: Credential::AppPassword(app.id) };
-                return Ok(Some((principal, record.credentials_version)));
+        if let Some(hash) = self.app_password_hash(password)
+            && let Some(app) = self.store.app_password_by_hash(record.user.id, &hash).await?
+        {
+            if !active {
+                return Ok(None);
             }
+            self.store.touch_app_password(app.id, self.clock.now()).await?;
+            let principal = Principal { user: record.user, credential: Credential::AppPassword(app.id) };
+            return Ok(Some((principal, record.credentials_version)));
         }
 
         let stored = record.password_hash.as_deref().unwrap_or(&self.dummy_hash);

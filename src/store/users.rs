@@ -62,9 +62,8 @@ macro_rules! select_users {
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser, now: DateTime<Utc>) -> StoreResult<User> {
-        let row: UserRow =
-            write!(self, |pool| {
-                sqlx::query_as(concat!(
+        let row: UserRow = write!(self, |pool| {
+            sqlx::query_as(concat!(
             "INSERT INTO users (username, email, display_name, role, state, password_hash, created_at, updated_at) ",
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id, username, email, display_name, role, state, ",
             "password_hash, credentials_version, created_at, updated_at"
@@ -79,7 +78,7 @@ impl Store {
         .fetch_one(pool)
         .await
         .map_err(conflict_as(TAKEN))?
-            });
+        });
         row.into_user()
     }
 

@@ -237,10 +237,10 @@ impl Server {
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
