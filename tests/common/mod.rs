@@ -215,6 +215,13 @@ pub struct Server {
 
 impl Server {
     pub async fn start(env: &[(String, String)]) -> Server {
+        let server = Server::spawn(env);
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts the process without waiting for it to be ready.
+    pub fn spawn(env: &[(String, String)]) -> Server {
         let port = free_port();
         let mut env = env.to_vec();
         env.push(("MADANG_LISTEN".into(), format!("127.0.0.1:{port}")));
@@ -229,9 +236,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn madang serve");
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), env };
-        server.wait_ready().await;
-        server
+        Server { child, base: format!("http://127.0.0.1:{port}"), env }
     }
 
     pub async fn wait_ready(&self) {
