@@ -229,7 +229,10 @@ impl Authenticator {
             }
             None => {
                 self.limiter.record_failure(&name, client, self.clock.instant());
-                tracing::info!(user = %name, client = ?client, "authentication failed");
+                // Debug formatting escapes control characters: the name is
+                // attacker-controlled and must not forge log lines.
+                let shown: String = name.chars().take(64).collect();
+                tracing::info!(user = ?shown, client = ?client, "authentication failed");
                 Err(AuthError::InvalidCredentials)
             }
         }
