@@ -35,12 +35,21 @@ pub fn normalize(input: &str) -> Option<String> {
     (canonical.len() == SYMBOLS && canonical.bytes().all(|b| ALPHABET.contains(&b))).then_some(canonical)
 }
 
-/// HMAC-SHA256 of `data` under `key`.
-pub fn keyed_hash(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+/// HMAC-SHA256 under a fixed key. The key schedule is computed once, when
+/// the key is loaded, rather than on every request.
+#[derive(Clone)]
+pub struct KeyedHasher(Hmac<Sha256>);
+
+impl KeyedHasher {
+    /// `None` only if the key is rejected, which HMAC never does for any
+    /// length; callers report it as an internal error rather than panic.
+    pub fn new(key: &[u8]) -> Option<Self> {
+        <Hmac<Sha256> as Mac>::new_from_slice(key).ok().map(Self)
+    }
+
+    pub fn hash(&self, data: &[u8]) -> [u8; 32] {
+        self.0.clone().chain_update(data).finalize().into_bytes().into()
+    }
 }
 
 #[cfg(test)]
@@ -65,8 +74,13 @@ mod tests {
     }
 
     #[test]
-    fn keyed_hash_depends_on_key() {
-        assert_ne!(keyed_hash(b"k1", b"x"), keyed_hash(b"k2", b"x"));
-        assert_eq!(keyed_hash(b"k1", b"x"), keyed_hash(b"k1", b"x"));
+    fn keyed_hash_depends_on_key_and_matches_rfc_4231() {
+        let k1 = KeyedHasher::new(b"k1").unwrap();
+        assert_ne!(k1.hash(b"x"), KeyedHasher::new(b"k2").unwrap().hash(b"x"));
+        assert_eq!(k1.hash(b"x"), k1.hash(b"x"), "the key state is reused, not consumed");
+        // RFC 4231 §4.3, test case 2.
+        let jefe = KeyedHasher::new(b"Jefe").unwrap().hash(b"what do ya want for nothing?");
+        let hex: String = jefe.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

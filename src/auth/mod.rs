@@ -26,12 +26,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
 use crate::domain::{AppPasswordId, User, UserState, Username};
 use crate::store::{Store, StoreError};
+use app_password::KeyedHasher;
 use password::{PasswordHasher, Verification};
 use rate_limit::RateLimiter;
 
@@ -101,15 +102,17 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     config: AuthConfig,
     hasher: PasswordHasher,
-    /// Instance-wide key for app-password hashes (stored in the database).
-    app_password_key: Vec<u8>,
-    /// Per-process key for cache slots; never leaves memory.
-    cache_key: [u8; 32],
+    /// Keyed with the instance-wide secret for app-password hashes (stored
+    /// in the database, so every process agrees).
+    app_password_key: KeyedHasher,
+    /// Keyed with a per-process secret for cache slots; never leaves memory.
+    cache_key: KeyedHasher,
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
     limiter: RateLimiter,
     /// A hash to verify against when the user does not exist, so that the
-    /// answer takes as long as for a real account.
-    dummy_hash: String,
+    /// answer takes as long as for a real account. Made on first need:
+    /// CLI commands never sign anyone in and should not pay for it.
+    dummy_hash: OnceCell<String>,
     /// argon2 needs ~19 MiB per verification; bound how many run at once.
     hashing: Semaphore,
     bearer: Option<Arc<dyn BearerVerifier>>,
@@ -119,14 +122,13 @@ impl Authenticator {
     pub async fn new(store: Store, clock: Arc<dyn Clock>, config: AuthConfig) -> Result<Self, StoreError> {
         let mut candidate = [0u8; 32];
         random(&mut candidate)?;
-        let app_password_key = store.instance_secret("app-password-key", &candidate, clock.now()).await?;
-        let mut cache_key = [0u8; 32];
-        random(&mut cache_key)?;
+        let instance_key = store.instance_secret("app-password-key", &candidate, clock.now()).await?;
+        let mut process_key = [0u8; 32];
+        random(&mut process_key)?;
+        let keyed = |key: &[u8]| KeyedHasher::new(key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()));
+        let app_password_key = keyed(&instance_key)?;
+        let cache_key = keyed(&process_key)?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations);
-        let dummy_hasher = hasher.clone();
-        let dummy_hash = tokio::task::spawn_blocking(move || dummy_hasher.hash("not a real password"))
-            .await
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Ok(Self {
             limiter: RateLimiter::new(
@@ -141,7 +143,7 @@ impl Authenticator {
             app_password_key,
             cache_key,
             cache: Mutex::new(HashMap::new()),
-            dummy_hash,
+            dummy_hash: OnceCell::new(),
             hashing: Semaphore::new(parallel),
             bearer: None,
         })
@@ -153,13 +155,9 @@ impl Authenticator {
         self
     }
 
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
     /// Hashes an account password off the async threads.
     pub async fn hash_password(&self, password: &str) -> Result<String, AuthError> {
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::InvalidCredentials)?;
+        let _permit = self.hashing.acquire().await.map_err(closed)?;
         let hasher = self.hasher.clone();
         let password = password.to_string();
         tokio::task::spawn_blocking(move || hasher.hash(&password))
@@ -170,7 +168,7 @@ impl Authenticator {
     /// The keyed hash under which an app password is stored.
     pub fn app_password_hash(&self, app_password: &str) -> Option<[u8; 32]> {
         let canonical = app_password::normalize(app_password)?;
-        Some(app_password::keyed_hash(&self.app_password_key, canonical.as_bytes()))
+        Some(self.app_password_key.hash(canonical.as_bytes()))
     }
 
     /// Checks a bearer token through the installed verifier.
@@ -243,7 +241,7 @@ impl Authenticator {
         data.extend_from_slice(name.as_bytes());
         data.push(0);
         data.extend_from_slice(password.as_bytes());
-        app_password::keyed_hash(&self.cache_key, &data)
+        self.cache_key.hash(&data)
     }
 
     async fn cached(&self, slot: &[u8; 32]) -> Result<Option<Principal>, AuthError> {
@@ -262,15 +260,19 @@ impl Authenticator {
                 None => return Ok(None),
             }
         };
-        let current = match self.store.credentials_version(entry.principal.user.id).await {
-            Ok(current) => current,
-            Err(StoreError::NotFound) => (UserState::Disabled, -1),
+        // One primary-key read both confirms the entry and refreshes the
+        // user (name, e-mail), so handlers need not read it again.
+        let current = match self.store.credentials_by_id(entry.principal.user.id).await {
+            Ok(current) => Some(current),
+            Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        if current != (UserState::Active, entry.credentials_version) {
+        let Some(current) =
+            current.filter(|c| c.user.state == UserState::Active && c.credentials_version == entry.credentials_version)
+        else {
             self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
             return Ok(None);
-        }
+        };
         if let Credential::AppPassword(id) = entry.principal.credential
             && now.saturating_duration_since(entry.touched) >= TOUCH_EVERY
         {
@@ -279,7 +281,7 @@ impl Authenticator {
                 e.touched = now;
             }
         }
-        Ok(Some(entry.principal))
+        Ok(Some(Principal { user: current.user, credential: entry.principal.credential }))
     }
 
     fn remember(&self, slot: [u8; 32], principal: Principal, credentials_version: i64) {
@@ -315,7 +317,7 @@ impl Authenticator {
         };
         let Some(record) = record else {
             // Same work as for a real account, then the same answer.
-            self.check_password(&self.dummy_hash, password).await?;
+            self.check_password(self.dummy_hash().await?, password).await?;
             return Ok(None);
         };
 
@@ -331,7 +333,10 @@ impl Authenticator {
             return Ok(Some((principal, record.credentials_version)));
         }
 
-        let stored = record.password_hash.as_deref().unwrap_or(&self.dummy_hash);
+        let stored = match record.password_hash.as_deref() {
+            Some(hash) => hash,
+            None => self.dummy_hash().await?,
+        };
         let verdict = self.check_password(stored, password).await?;
         let Verification::Match { needs_rehash } = verdict else {
             return Ok(None);
@@ -353,14 +358,23 @@ impl Authenticator {
         Ok(Some((principal, record.credentials_version)))
     }
 
+    async fn dummy_hash(&self) -> Result<&str, AuthError> {
+        let hash = self.dummy_hash.get_or_try_init(|| self.hash_password("not a real password")).await?;
+        Ok(hash.as_str())
+    }
+
     async fn check_password(&self, stored: &str, password: &str) -> Result<Verification, AuthError> {
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::InvalidCredentials)?;
+        let _permit = self.hashing.acquire().await.map_err(closed)?;
         let hasher = self.hasher.clone();
         let (stored, password) = (stored.to_string(), password.to_string());
         tokio::task::spawn_blocking(move || hasher.verify(&stored, &password))
             .await
             .map_err(|e| AuthError::Unavailable(StoreError::Internal(e.to_string())))
     }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> AuthError {
+    AuthError::Unavailable(StoreError::Internal("the password hashing pool is closed".into()))
 }
 
 fn random(buf: &mut [u8]) -> Result<(), StoreError> {

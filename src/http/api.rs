@@ -30,15 +30,15 @@ struct Me {
     authenticated_with: &'static str,
 }
 
-async fn me(State(state): State<AppState>, Authenticated(principal): Authenticated) -> Result<Json<Me>, ApiError> {
-    // Fresh from the store: the principal may come from the auth cache.
-    let user = state.store.user(principal.user.id).await?;
+/// The principal's user is read from the store on every request (also on a
+/// cache hit), so it is current.
+async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
     let authenticated_with = match principal.credential {
         Credential::AccountPassword => "password",
         Credential::AppPassword(_) => "app_password",
         Credential::Bearer => "bearer",
     };
-    Ok(Json(Me { user, authenticated_with }))
+    Json(Me { user: principal.user, authenticated_with })
 }
 
 async fn list_app_passwords(

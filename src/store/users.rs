@@ -83,9 +83,7 @@ impl Store {
     }
 
     pub async fn user(&self, id: UserId) -> StoreResult<User> {
-        let row: UserRow =
-            read!(self, |pool| sqlx::query_as(select_users!("WHERE id = $1")).bind(id.0).fetch_one(pool).await?);
-        row.into_user()
+        Ok(self.credentials_by_id(id).await?.user)
     }
 
     pub async fn user_by_name(&self, name: &Username) -> StoreResult<User> {
@@ -108,16 +106,12 @@ impl Store {
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
-    /// State and credentials version: what a cached sign-in is checked against.
-    pub async fn credentials_version(&self, id: UserId) -> StoreResult<(UserState, i64)> {
-        let (state, version): (String, i64) =
-            read!(self, |pool| sqlx::query_as("SELECT state, credentials_version FROM users WHERE id = $1")
-                .bind(id.0)
-                .fetch_one(pool)
-                .await?);
-        let state =
-            state.parse().map_err(|_| StoreError::Internal(format!("user {id} has an invalid state `{state}`")))?;
-        Ok((state, version))
+    /// The account with its credentials version: what a cached sign-in is
+    /// checked against.
+    pub async fn credentials_by_id(&self, id: UserId) -> StoreResult<UserCredentials> {
+        let row: UserRow =
+            read!(self, |pool| sqlx::query_as(select_users!("WHERE id = $1")).bind(id.0).fetch_one(pool).await?);
+        row.into_credentials()
     }
 
     /// Sets a new password; every cached sign-in of the user is dropped.
@@ -165,26 +159,6 @@ impl Store {
             now,
         )
         .await
-    }
-
-    pub async fn set_profile(
-        &self,
-        id: UserId,
-        email: &Email,
-        display_name: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let done = write!(self, |pool| sqlx::query(
-            "UPDATE users SET email = $2, display_name = $3, updated_at = $4 WHERE id = $1"
-        )
-        .bind(id.0)
-        .bind(email.as_str())
-        .bind(display_name)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn update_user(&self, sql: &'static str, id: UserId, value: &str, now: DateTime<Utc>) -> StoreResult<()> {
