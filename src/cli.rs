@@ -9,9 +9,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::accounts::{AccountError, Accounts, NewAccount};
-use crate::auth::Authenticator;
-use crate::clock::{Clock, SystemClock};
+use crate::accounts::{AccountError, NewAccount};
+use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, Overrides};
 use crate::domain::{AppPasswordId, Role, User, UserState};
 use crate::http::{self, AppState, HttpSettings};
@@ -196,34 +195,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config(ConfigCommand::Check) => config_check(config).await,
         Command::Config(ConfigCommand::Reference) => Ok(()),
         Command::User(cmd) => {
-            let ctx = Context::open(&config).await?;
+            let ctx = open_state(&config).await?;
             user_command(&ctx, cmd).await
         }
         Command::AppPassword(cmd) => {
-            let ctx = Context::open(&config).await?;
+            let ctx = open_state(&config).await?;
             app_password_command(&ctx, cmd).await
         }
     }
 }
 
-/// What the administrative commands work with.
-struct Context {
-    store: Store,
-    accounts: Accounts,
-}
-
-impl Context {
-    async fn open(config: &Config) -> Result<Context, CliError> {
-        // Administrative commands log only warnings, so their output stays clean.
-        let mut log = config.log.clone();
-        log.level = "warn".into();
-        telemetry::init_logging(&log);
-        let store = open_store(config).await?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), config.auth.clone()).await?);
-        let accounts = Accounts::new(store.clone(), auth, clock, config.auth.clone());
-        Ok(Context { store, accounts })
-    }
+/// The administrative commands work on the same services as the server.
+async fn open_state(config: &Config) -> Result<AppState, CliError> {
+    // Administrative commands log only warnings, so their output stays clean.
+    let mut log = config.log.clone();
+    log.level = "warn".into();
+    telemetry::init_logging(&log);
+    let store = open_store(config).await?;
+    Ok(AppState::new(store, Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server)).await?)
 }
 
 async fn open_store(config: &Config) -> Result<Store, CliError> {
@@ -239,17 +228,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
         None => None,
     };
     let store = open_store(&config).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), config.auth.clone()).await?);
-    let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), config.auth.clone()));
-    let state = AppState {
-        store: store.clone(),
-        auth,
-        accounts,
-        clock,
-        settings: Arc::new(HttpSettings::from(&config.server)),
-    };
-
+    let state =
+        AppState::new(store.clone(), Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
+            .await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -369,7 +350,7 @@ fn print_users(users: &[User]) {
     }
 }
 
-async fn user_command(ctx: &Context, cmd: UserCommand) -> Result<(), CliError> {
+async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> {
     let accounts = &ctx.accounts;
     match cmd {
         UserCommand::Add { name, email, display_name, admin, no_password } => {
@@ -453,7 +434,7 @@ async fn user_command(ctx: &Context, cmd: UserCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn app_password_command(ctx: &Context, cmd: AppPasswordCommand) -> Result<(), CliError> {
+async fn app_password_command(ctx: &AppState, cmd: AppPasswordCommand) -> Result<(), CliError> {
     let accounts = &ctx.accounts;
     match cmd {
         AppPasswordCommand::Add { user, label } => {

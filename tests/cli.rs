@@ -222,14 +222,6 @@ mod config {
     }
 
     #[test]
-    fn config_reference_matches_the_docs() {
-        let (_dir, env) = env_with(&[]);
-        let o = madang(&env, &["config", "reference"], "");
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
-        assert!(doc.contains(&out(&o)));
-    }
-
-    #[test]
     fn every_command_has_help() {
         let (_dir, env) = env_with(&[]);
         for args in [

@@ -67,6 +67,13 @@ async fn create_app_password(app: &TestApp, user: &str, password: &str, label: &
     send(app, req).await
 }
 
+/// A new app password's secret, created with the account password.
+async fn new_secret(app: &TestApp, user: &str, password: &str, label: &str) -> String {
+    let created = create_app_password(app, user, password, label).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    created.body["password"].as_str().unwrap().to_string()
+}
+
 async fn missing_credentials_get_a_basic_challenge(db: &TestDb) {
     let app = TestApp::new(db).await;
     let r = send(&app, get("/api/v1/me", None)).await;
@@ -88,9 +95,7 @@ async fn account_password_and_app_password_both_work(db: &TestDb) {
     // User names are case-insensitive in sign-in too.
     assert_eq!(me(&app, "ALICE", "correct horse").await.status, StatusCode::OK);
 
-    let created = create_app_password(&app, "alice", "correct horse", "iPhone").await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    let secret = created.body["password"].as_str().unwrap().to_string();
+    let secret = new_secret(&app, "alice", "correct horse", "iPhone").await;
     let r = me(&app, "alice", &secret).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["authenticated_with"], "app_password");
@@ -122,10 +127,7 @@ async fn wrong_and_unknown_users_look_the_same(db: &TestDb) {
 async fn disabled_pending_and_revoked_are_refused_even_when_cached(db: &TestDb) {
     let app = TestApp::new(db).await;
     app.add_user("bob", "bob's password").await;
-    let secret = create_app_password(&app, "bob", "bob's password", "DAVx5").await.body["password"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let secret = new_secret(&app, "bob", "bob's password", "DAVx5").await;
     // Both credentials are now in the verification cache.
     assert_eq!(me(&app, "bob", &secret).await.status, StatusCode::OK);
 
@@ -239,10 +241,7 @@ async fn imported_bcrypt_hashes_are_upgraded_on_sign_in(db: &TestDb) {
 async fn app_passwords_cannot_manage_app_passwords(db: &TestDb) {
     let app = TestApp::new(db).await;
     app.add_user("hal", "hal's password").await;
-    let secret = create_app_password(&app, "hal", "hal's password", "Thunderbird").await.body["password"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let secret = new_secret(&app, "hal", "hal's password", "Thunderbird").await;
     let r = create_app_password(&app, "hal", &secret, "sneaky").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(
@@ -335,8 +334,6 @@ async fn readyz_is_503_when_the_database_is_gone(db: &TestDb) {
     assert_eq!(send(&app, get("/readyz", None)).await.status, StatusCode::OK);
     if db.backend == Backend::Postgres {
         // The schema (and with it every table) disappears under the server.
-        let other = TestApp::new(db).await;
-        drop(other);
         let schema = db.url.rsplit('=').next().unwrap().to_string();
         let base = std::env::var("MADANG_TEST_DATABASE_URL").unwrap();
         use sqlx::Connection;

@@ -29,7 +29,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::accounts::Accounts;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::config::AuthConfig;
+use crate::store::{Store, StoreError};
 use error::ApiError;
 
 /// The HTTP-level settings, from `[server]`.
@@ -58,6 +59,21 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
+}
+
+impl AppState {
+    /// Wires the services on top of a migrated store; the one place that
+    /// knows how they fit together (server, CLI and tests all use it).
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        auth_config: AuthConfig,
+        settings: HttpSettings,
+    ) -> Result<AppState, StoreError> {
+        let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?);
+        let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings) })
+    }
 }
 
 /// The complete router with its middleware.

@@ -2,8 +2,7 @@
 //! SQLite and PostgreSQL, an in-process app, and the real binary.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use madang::accounts::{Accounts, NewAccount};
 use madang::auth::Authenticator;
 use madang::clock::{Clock, SystemClock};
-use madang::config::{AuthConfig, Config, DatabaseConfig, DatabaseUrl, Overrides};
+use madang::config::{AuthConfig, DatabaseConfig, DatabaseUrl};
 use madang::domain::{Role, User, UserState};
 use madang::http::{AppState, HttpSettings};
 use madang::store::Store;
@@ -63,13 +62,6 @@ impl TestDb {
         let url = format!("{base}{sep}options[search_path]={schema}");
         let dir = tempfile::tempdir().expect("temporary directory");
         Some(TestDb { backend: Backend::Postgres, url, dir, schema: Some((base, schema)) })
-    }
-
-    pub async fn new(backend: Backend) -> Option<TestDb> {
-        match backend {
-            Backend::Sqlite => Some(TestDb::sqlite()),
-            Backend::Postgres => TestDb::postgres().await,
-        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -148,21 +140,13 @@ impl TestApp {
     }
 
     pub async fn with(db: &TestDb, auth_config: AuthConfig, clock: Arc<dyn Clock>) -> TestApp {
-        let store = db.store().await;
-        let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await.unwrap());
-        let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
-        let state = AppState {
-            store: store.clone(),
-            auth: auth.clone(),
-            accounts: accounts.clone(),
-            clock,
-            settings: Arc::new(HttpSettings {
-                max_body_size: 64 * 1024,
-                request_timeout: Duration::from_secs(10),
-                trust_forwarded_for: false,
-            }),
+        let settings = HttpSettings {
+            max_body_size: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            trust_forwarded_for: false,
         };
-        TestApp { store, auth, accounts, state }
+        let state = AppState::new(db.store().await, clock, auth_config, settings).await.unwrap();
+        TestApp { store: state.store.clone(), auth: state.auth.clone(), accounts: state.accounts.clone(), state }
     }
 
     pub fn router(&self) -> axum::Router {
@@ -184,19 +168,22 @@ impl TestApp {
     }
 }
 
-/// The `madang` binary built for these tests.
-pub fn madang_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_madang"))
+/// `madang args…` with exactly `env` (plus `PATH`): nothing leaks in from
+/// the developer's environment.
+fn command(env: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_madang"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command
 }
 
 /// Runs `madang args…` with `env`, feeding `stdin`.
 pub fn madang(env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(madang_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut child = command(env, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -210,7 +197,6 @@ pub fn madang(env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
 pub struct Server {
     pub child: Child,
     pub base: String,
-    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -226,17 +212,13 @@ impl Server {
         let mut env = env.to_vec();
         env.push(("MADANG_LISTEN".into(), format!("127.0.0.1:{port}")));
         env.push(("MADANG_LOG_LEVEL".into(), "warn".into()));
-        let child = Command::new(madang_bin())
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let child = command(&env, &["serve"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn madang serve");
-        Server { child, base: format!("http://127.0.0.1:{port}"), env }
+        Server { child, base: format!("http://127.0.0.1:{port}") }
     }
 
     pub async fn wait_ready(&self) {
@@ -266,13 +248,6 @@ impl Drop for Server {
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Loads a configuration with only the given environment.
-pub fn config_from(env: &[(&str, &str)]) -> Result<Config, madang::config::ConfigError> {
-    let mut map: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    map.entry("MADANG_CONFIG".into()).or_default();
-    Config::load_from(&Overrides::default(), &map)
 }
 
 /// Runs a test body on both backends.
