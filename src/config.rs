@@ -405,16 +405,23 @@ fn flatten(
 ) -> Result<(), ConfigError> {
     for (name, value) in table {
         let full = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        if let toml::Value::Table(inner) = value
+            && KEYS.iter().any(|k| k.name.starts_with(&format!("{full}.")))
+        {
+            flatten(path, &full, inner, out)?;
+            continue;
+        }
+        if !KEYS.iter().any(|k| k.name == full) {
+            return Err(ConfigError(format!(
+                "unknown configuration key `{full}` in {}; see docs/configuration.md for the keys",
+                path.display()
+            )));
+        }
         let text = match value {
-            toml::Value::Table(inner) if KEYS.iter().any(|k| k.name.starts_with(&format!("{full}."))) => {
-                flatten(path, &full, inner, out)?;
-                continue;
-            }
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            _ if !KEYS.iter().any(|k| k.name == full) => String::new(),
             other => {
                 return Err(ConfigError(format!(
                     "invalid value for `{full}` in {}: expected a string, number or boolean, found {}",
@@ -423,12 +430,6 @@ fn flatten(
                 )));
             }
         };
-        if !KEYS.iter().any(|k| k.name == full) {
-            return Err(ConfigError(format!(
-                "unknown configuration key `{full}` in {}; see docs/configuration.md for the keys",
-                path.display()
-            )));
-        }
         out.insert(full, text);
     }
     Ok(())
@@ -706,6 +707,14 @@ mod tests {
         assert_eq!(c.server.listen.port(), 8443);
         assert_eq!(c.database.max_connections, 3);
         assert!(c.describe().contains(&path.display().to_string()));
+
+        std::fs::write(&path, "[server]\nlisten = [1, 2]\n").unwrap();
+        let e = Config::load_from(&Overrides::default(), &env).unwrap_err().0;
+        assert!(e.contains("`server.listen`") && e.contains("found array"), "{e}");
+
+        std::fs::write(&path, "[server]\nlisten = [1, 2]\n").unwrap();
+        let e = Config::load_from(&Overrides::default(), &env).unwrap_err().0;
+        assert!(e.contains("`server.listen`") && e.contains("found array"), "{e}");
 
         std::fs::write(&path, "[server]\nlisen = \"x\"\n").unwrap();
         let e = Config::load_from(&Overrides::default(), &env).unwrap_err().0;

@@ -217,7 +217,7 @@ async fn data_survives_reconnecting(db: &TestDb) {
     let user = store.create_user(&new_user("persist"), now()).await.unwrap();
     store.create_app_password(user.id, "laptop", &[9u8; 32], now()).await.unwrap();
     store.close().await;
-    assert!(matches!(store.ping().await.unwrap_err(), StoreError::Unavailable(_)));
+    assert!(matches!(store.schema_status().await.unwrap_err(), StoreError::Unavailable(_)));
 
     let reopened = db.store().await;
     assert_eq!(reopened.user(user.id).await.unwrap(), user);

@@ -23,12 +23,8 @@ async fn healthz() -> impl IntoResponse {
 /// Ready for traffic: the database answers and its schema is the one this
 /// binary expects. 503 otherwise, so a load balancer stops sending requests.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let status = async {
-        state.store.ping().await?;
-        state.store.schema_status().await
-    }
-    .await;
-    match status {
+    // Reading the migration table is itself the round trip to the database.
+    match state.store.schema_status().await {
         Ok(SchemaStatus::Current { version }) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": state.store.kind(), "schema_version": version })),

@@ -170,6 +170,8 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(config.busy_timeout);
+                // Every in-process writer queues for this one connection, so
+                // it waits longer than a single statement's busy timeout.
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(config.connect_timeout.max(config.busy_timeout) + Duration::from_secs(25))
@@ -280,12 +282,6 @@ impl Store {
             other => StoreError::Internal(format!("migration failed: {other}")),
         })?;
         self.schema_status().await
-    }
-
-    /// One round trip to the database.
-    pub async fn ping(&self) -> StoreResult<()> {
-        read!(self, |pool| sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
-        Ok(())
     }
 
     /// Connections (open, idle) across this store's pools, for metrics.
