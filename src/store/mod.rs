@@ -20,6 +20,7 @@
 //! The store speaks domain types and [`StoreError`]; it never sees HTTP.
 
 mod app_passwords;
+pub mod dav;
 mod secrets;
 mod users;
 
@@ -52,6 +53,15 @@ pub enum StoreError {
          run the newer madang or restore a backup"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// A conditional write (`If-Match`, `If-None-Match`) found another state.
+    #[error("the resource changed since the condition was taken")]
+    PreconditionFailed,
+    /// Another member of the collection already has this UID; the text is its name.
+    #[error("UID already used by {0}")]
+    UidConflict(String),
+    /// A sync token the collection no longer (or never) knew.
+    #[error("unknown or expired sync token")]
+    InvalidSyncToken,
     /// Anything else: a bug or a corrupted row. Logged, never shown in detail.
     #[error("database error: {0}")]
     Internal(String),

@@ -1,0 +1,686 @@
+//! DAV collections (calendars, address books), their members, the change log behind sync tokens, and dead properties.
+//!
+//! Every member change bumps its collection's `revision` and upserts one row
+//! of `dav_changes` in the same transaction, so a sync token is just a
+//! revision: "everything whose change revision is above N". The revision bump
+//! is an `UPDATE … RETURNING` on the collection row, which also serialises
+//! concurrent writers of one collection, so revisions become visible in the
+//! order they were handed out and a reader never skips one.
+
+use chrono::{DateTime, Utc};
+
+use super::{BeginWrite, Store, StoreError, StoreResult, read, write};
+use crate::domain::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollectionId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionKind {
+    Calendar,
+    AddressBook,
+}
+
+impl CollectionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CollectionKind::Calendar => "calendar",
+            CollectionKind::AddressBook => "addressbook",
+        }
+    }
+}
+
+/// A calendar or address book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collection {
+    pub id: CollectionId,
+    pub owner: UserId,
+    pub kind: CollectionKind,
+    pub slug: String,
+    pub props: CollectionProps,
+    pub revision: i64,
+    pub pruned_revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The live properties a client may set (RFC 4791 §5.2, Apple's colour and order).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CollectionProps {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub color: Option<String>,
+    pub sort_order: Option<String>,
+    pub timezone: Option<String>,
+    /// Component names accepted (RFC 4791 §5.2.3), e.g. `["VEVENT", "VTODO"]`.
+    pub components: Vec<String>,
+    pub transparent: bool,
+}
+
+/// A dead property: the element as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadProperty {
+    pub namespace: String,
+    pub local_name: String,
+    pub xml: String,
+}
+
+/// What PROPPATCH changes, applied in one transaction (RFC 4918 §9.2: all or nothing).
+#[derive(Debug, Clone, Default)]
+pub struct PropertyChanges {
+    /// New live properties for a collection; `None` leaves them alone.
+    pub live: Option<CollectionProps>,
+    pub set: Vec<DeadProperty>,
+    /// (namespace, local name)
+    pub remove: Vec<(String, String)>,
+}
+
+/// A member without its body: enough for PROPFIND and sync-collection.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ObjectMeta {
+    pub name: String,
+    pub etag: String,
+    pub size: i64,
+    pub component: String,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// A member with its body.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredObject {
+    pub name: String,
+    pub uid: String,
+    pub etag: String,
+    pub size: i64,
+    pub component: String,
+    pub data: String,
+    pub range_exact: bool,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// A member to write, with the derived columns computed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewObject<'a> {
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub component: &'a str,
+    pub etag: &'a str,
+    pub data: &'a str,
+    pub range_start: Option<i64>,
+    pub range_end: Option<i64>,
+    pub range_exact: bool,
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Change {
+    pub name: String,
+    pub revision: i64,
+    pub deleted: bool,
+}
+
+/// Changes after a token, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub changes: Vec<Change>,
+    /// More changes follow the last one returned (the caller asked for a limit).
+    pub truncated: bool,
+    /// The revision a client is at after applying `changes`.
+    pub revision: i64,
+}
+
+/// The state of a member that a conditional request is checked against:
+/// `None` if it does not exist, else its ETag.
+pub type Condition<'a> = &'a (dyn Fn(Option<&str>) -> bool + Sync);
+
+#[derive(sqlx::FromRow)]
+struct CollectionRow {
+    id: i64,
+    owner_id: i64,
+    kind: String,
+    slug: String,
+    display_name: Option<String>,
+    description: Option<String>,
+    color: Option<String>,
+    sort_order: Option<String>,
+    timezone: Option<String>,
+    components: String,
+    transparent: bool,
+    revision: i64,
+    pruned_revision: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CollectionRow> for Collection {
+    fn from(r: CollectionRow) -> Self {
+        Collection {
+            id: CollectionId(r.id),
+            owner: UserId(r.owner_id),
+            kind: if r.kind == "addressbook" { CollectionKind::AddressBook } else { CollectionKind::Calendar },
+            slug: r.slug,
+            props: CollectionProps {
+                display_name: r.display_name,
+                description: r.description,
+                color: r.color,
+                sort_order: r.sort_order,
+                timezone: r.timezone,
+                components: r.components.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
+                transparent: r.transparent,
+            },
+            revision: r.revision,
+            pruned_revision: r.pruned_revision,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+macro_rules! collection_columns {
+    () => {
+        "id, owner_id, kind, slug, display_name, description, color, sort_order, timezone, components, transparent, \
+         revision, pruned_revision, created_at, updated_at"
+    };
+}
+
+macro_rules! insert_collection {
+    ($conn:expr, $owner:expr, $kind:expr, $slug:expr, $props:expr, $now:expr) => {{
+        let sql = concat!(
+            "INSERT INTO dav_collections (owner_id, kind, slug, display_name, description, color, sort_order, \
+             timezone, components, transparent, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
+            collection_columns!()
+        );
+        let props: &CollectionProps = $props;
+        sqlx::query_as::<_, CollectionRow>(sql)
+            .bind($owner.0)
+            .bind($kind.as_str())
+            .bind($slug)
+            .bind(&props.display_name)
+            .bind(&props.description)
+            .bind(&props.color)
+            .bind(&props.sort_order)
+            .bind(&props.timezone)
+            .bind(props.components.join(","))
+            .bind(props.transparent)
+            .bind($now)
+            .fetch_one($conn)
+    }};
+}
+
+macro_rules! set_dead {
+    ($conn:expr, $id:expr, $object:expr, $p:expr) => {
+        sqlx::query(
+            "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id, object_name, namespace, local_name) \
+             DO UPDATE SET xml = excluded.xml",
+        )
+        .bind($id)
+        .bind($object)
+        .bind(&$p.namespace)
+        .bind(&$p.local_name)
+        .bind(&$p.xml)
+        .execute($conn)
+    };
+}
+
+macro_rules! bump_revision {
+    ($conn:expr, $id:expr, $now:expr) => {
+        async {
+            let r: Option<i64> = sqlx::query_scalar(
+                "UPDATE dav_collections SET revision = revision + 1, updated_at = $2 WHERE id = $1 RETURNING revision",
+            )
+            .bind($id)
+            .bind($now)
+            .fetch_optional($conn)
+            .await?;
+            r.ok_or(StoreError::NotFound)
+        }
+    };
+}
+
+macro_rules! log_change {
+    ($conn:expr, $id:expr, $name:expr, $revision:expr, $deleted:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO dav_changes (collection_id, name, revision, deleted, changed_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (collection_id, name) DO UPDATE SET revision = excluded.revision, \
+             deleted = excluded.deleted, changed_at = excluded.changed_at",
+        )
+        .bind($id)
+        .bind($name)
+        .bind($revision)
+        .bind($deleted)
+        .bind($now)
+        .execute($conn)
+    };
+}
+
+impl Store {
+    /// Creates the user's default collections once. Returns `false` if the
+    /// home was already provisioned (even if the user deleted them since).
+    pub async fn provision_dav_home(
+        &self,
+        owner: UserId,
+        defaults: &[(CollectionKind, &str, CollectionProps)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let known: Option<i64> =
+            read!(self, |pool| sqlx::query_scalar("SELECT user_id FROM dav_homes WHERE user_id = $1")
+                .bind(owner.0)
+                .fetch_optional(pool)
+                .await?);
+        if known.is_some() {
+            return Ok(false);
+        }
+        Ok(write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO dav_homes (user_id, provisioned_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(owner.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                for (kind, slug, props) in defaults {
+                    insert_collection!(&mut *tx, owner, *kind, slug, props, now).await?;
+                }
+            }
+            tx.commit().await?;
+            inserted == 1
+        }))
+    }
+
+    pub async fn create_collection(
+        &self,
+        owner: UserId,
+        kind: CollectionKind,
+        slug: &str,
+        props: &CollectionProps,
+        dead: &[DeadProperty],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Collection> {
+        let row: CollectionRow = write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: CollectionRow = insert_collection!(&mut *tx, owner, kind, slug, props, now)
+                .await
+                .map_err(super::conflict_as("a collection with this name exists"))?;
+            for p in dead {
+                set_dead!(&mut *tx, row.id, "", p).await?;
+            }
+            tx.commit().await?;
+            row
+        });
+        Ok(row.into())
+    }
+
+    pub async fn collection(&self, owner: UserId, kind: CollectionKind, slug: &str) -> StoreResult<Option<Collection>> {
+        let sql = concat!(
+            "SELECT ",
+            collection_columns!(),
+            " FROM dav_collections WHERE owner_id = $1 AND kind = $2 AND slug = $3"
+        );
+        let row: Option<CollectionRow> = read!(self, |pool| sqlx::query_as(sql)
+            .bind(owner.0)
+            .bind(kind.as_str())
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(Into::into))
+    }
+
+    /// A user's collections of one kind, by name.
+    pub async fn collections(&self, owner: UserId, kind: CollectionKind) -> StoreResult<Vec<Collection>> {
+        let sql = concat!(
+            "SELECT ",
+            collection_columns!(),
+            " FROM dav_collections WHERE owner_id = $1 AND kind = $2 ORDER BY slug"
+        );
+        let rows: Vec<CollectionRow> =
+            read!(self, |pool| sqlx::query_as(sql).bind(owner.0).bind(kind.as_str()).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Deletes a collection with everything in it.
+    pub async fn delete_collection(&self, id: CollectionId) -> StoreResult<()> {
+        let n = write!(self, |pool| sqlx::query("DELETE FROM dav_collections WHERE id = $1")
+            .bind(id.0)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// Applies a PROPPATCH to a collection (`object` = `None`) or a member, atomically.
+    pub async fn change_properties(
+        &self,
+        id: CollectionId,
+        object: Option<&str>,
+        changes: &PropertyChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let object_name = object.unwrap_or("");
+        write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if let Some(p) = &changes.live {
+                sqlx::query(
+                    "UPDATE dav_collections SET display_name = $2, description = $3, color = $4, sort_order = $5, \
+                     timezone = $6, components = $7, transparent = $8, updated_at = $9 WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(&p.display_name)
+                .bind(&p.description)
+                .bind(&p.color)
+                .bind(&p.sort_order)
+                .bind(&p.timezone)
+                .bind(p.components.join(","))
+                .bind(p.transparent)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for p in &changes.set {
+                set_dead!(&mut *tx, id.0, object_name, p).await?;
+            }
+            for (ns, local) in &changes.remove {
+                sqlx::query(
+                    "DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2 \
+                     AND namespace = $3 AND local_name = $4",
+                )
+                .bind(id.0)
+                .bind(object_name)
+                .bind(ns)
+                .bind(local)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Dead properties of a collection (`object` = `None`) or one member.
+    pub async fn dead_properties(&self, id: CollectionId, object: Option<&str>) -> StoreResult<Vec<DeadProperty>> {
+        let rows: Vec<(String, String, String)> = read!(self, |pool| sqlx::query_as(
+            "SELECT namespace, local_name, xml FROM dav_properties WHERE collection_id = $1 AND object_name = $2 \
+             ORDER BY namespace, local_name"
+        )
+        .bind(id.0)
+        .bind(object.unwrap_or(""))
+        .fetch_all(pool)
+        .await?);
+        Ok(rows.into_iter().map(|(namespace, local_name, xml)| DeadProperty { namespace, local_name, xml }).collect())
+    }
+
+    /// Every member's metadata, by name.
+    pub async fn object_metas(&self, id: CollectionId) -> StoreResult<Vec<ObjectMeta>> {
+        Ok(read!(self, |pool| sqlx::query_as(
+            "SELECT name, etag, size, component, modified_at FROM dav_objects WHERE collection_id = $1 ORDER BY name"
+        )
+        .bind(id.0)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// Metadata of the named members that exist.
+    pub async fn object_metas_named(&self, id: CollectionId, names: &[String]) -> StoreResult<Vec<ObjectMeta>> {
+        let mut out = Vec::with_capacity(names.len());
+        for chunk in names.chunks(500) {
+            let sql = format!(
+                "SELECT name, etag, size, component, modified_at FROM dav_objects \
+                 WHERE collection_id = $1 AND name IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<ObjectMeta> = read!(self, |pool| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id.0);
+                for n in chunk {
+                    q = q.bind(n);
+                }
+                q.fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    pub async fn object(&self, id: CollectionId, name: &str) -> StoreResult<Option<StoredObject>> {
+        Ok(read!(self, |pool| sqlx::query_as(
+            "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
+             WHERE collection_id = $1 AND name = $2"
+        )
+        .bind(id.0)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// The named members that exist (calendar-multiget), in no particular order.
+    pub async fn objects_named(&self, id: CollectionId, names: &[String]) -> StoreResult<Vec<StoredObject>> {
+        let mut out = Vec::with_capacity(names.len());
+        for chunk in names.chunks(500) {
+            let sql = format!(
+                "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
+                 WHERE collection_id = $1 AND name IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<StoredObject> = read!(self, |pool| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id.0);
+                for n in chunk {
+                    q = q.bind(n);
+                }
+                q.fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Members whose derived range may overlap `[start, end)` (UTC seconds;
+    /// `None` = unbounded), optionally only of one component type. A
+    /// pre-filter: callers still evaluate the filter unless `range_exact`.
+    pub async fn objects_overlapping(
+        &self,
+        id: CollectionId,
+        component: Option<&str>,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> StoreResult<Vec<StoredObject>> {
+        Ok(read!(self, |pool| sqlx::query_as(
+            "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
+             WHERE collection_id = $1 AND ($2 IS NULL OR component = $2) \
+             AND ($3 IS NULL OR range_end IS NULL OR range_end > $3) \
+             AND ($4 IS NULL OR range_start IS NULL OR range_start < $4) ORDER BY name"
+        )
+        .bind(id.0)
+        .bind(component)
+        .bind(start)
+        .bind(end)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// Creates or replaces a member if `condition` accepts its current state.
+    /// Returns whether it was created. Fails with `UidConflict` when another
+    /// member has the same UID (RFC 4791 §5.3.2 `no-uid-conflict`).
+    pub async fn put_object(
+        &self,
+        id: CollectionId,
+        object: &NewObject<'_>,
+        condition: Condition<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let size = object.data.len() as i64;
+        write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let revision = bump_revision!(&mut *tx, id.0, now).await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT etag FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                    .bind(id.0)
+                    .bind(object.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if !condition(current.as_deref()) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let other: Option<String> =
+                sqlx::query_scalar("SELECT name FROM dav_objects WHERE collection_id = $1 AND uid = $2 AND name <> $3")
+                    .bind(id.0)
+                    .bind(object.uid)
+                    .bind(object.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(other) = other {
+                return Err(StoreError::UidConflict(other));
+            }
+            sqlx::query(
+                "INSERT INTO dav_objects (collection_id, name, uid, component, etag, size, data, range_start, \
+                 range_end, range_exact, revision, created_at, modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+                 ON CONFLICT (collection_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, \
+                 etag = excluded.etag, size = excluded.size, data = excluded.data, \
+                 range_start = excluded.range_start, range_end = excluded.range_end, \
+                 range_exact = excluded.range_exact, revision = excluded.revision, modified_at = excluded.modified_at",
+            )
+            .bind(id.0)
+            .bind(object.name)
+            .bind(object.uid)
+            .bind(object.component)
+            .bind(object.etag)
+            .bind(size)
+            .bind(object.data)
+            .bind(object.range_start)
+            .bind(object.range_end)
+            .bind(object.range_exact)
+            .bind(revision)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(uid_race)?;
+            log_change!(&mut *tx, id.0, object.name, revision, false, now).await?;
+            tx.commit().await?;
+            Ok(current.is_none())
+        })
+    }
+
+    /// Deletes a member if `condition` accepts its current ETag.
+    pub async fn delete_object(
+        &self,
+        id: CollectionId,
+        name: &str,
+        condition: Condition<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT etag FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                    .bind(id.0)
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(current) = current else { return Err(StoreError::NotFound) };
+            if !condition(Some(&current)) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let revision = bump_revision!(&mut *tx, id.0, now).await?;
+            sqlx::query("DELETE FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            log_change!(&mut *tx, id.0, name, revision, true, now).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Changes after revision `since`, oldest first, at most `limit` of them.
+    /// `InvalidSyncToken` when `since` is in the future or its tombstones are gone.
+    pub async fn changes_since(&self, id: CollectionId, since: i64, limit: Option<u32>) -> StoreResult<ChangeSet> {
+        let (revision, pruned): (i64, i64) =
+            read!(self, |pool| sqlx::query_as("SELECT revision, pruned_revision FROM dav_collections WHERE id = $1")
+                .bind(id.0)
+                .fetch_one(pool)
+                .await?);
+        if since > revision || since < pruned {
+            return Err(StoreError::InvalidSyncToken);
+        }
+        // Fetch one more than asked to learn whether the answer is truncated.
+        let fetch = limit.map(|l| i64::from(l) + 1).unwrap_or(i64::MAX);
+        let mut changes: Vec<Change> = read!(self, |pool| sqlx::query_as(
+            "SELECT name, revision, deleted FROM dav_changes WHERE collection_id = $1 AND revision > $2 \
+             ORDER BY revision LIMIT $3"
+        )
+        .bind(id.0)
+        .bind(since)
+        .bind(fetch)
+        .fetch_all(pool)
+        .await?);
+        let truncated = limit.is_some_and(|l| changes.len() > l as usize);
+        if truncated {
+            changes.truncate(limit.unwrap_or(0) as usize);
+        }
+        // Each change has its own revision, so resuming from the last one
+        // returned neither repeats nor skips anything (RFC 6578 §3.6).
+        let at = if truncated { changes.last().map_or(since, |c| c.revision) } else { revision };
+        Ok(ChangeSet { changes, truncated, revision: at })
+    }
+
+    /// Drops tombstones older than `before`; tokens that predate them become
+    /// invalid, which sends clients back to a full sync (RFC 6578 §3.7).
+    pub async fn prune_tombstones(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE dav_collections SET pruned_revision = (SELECT MAX(revision) FROM dav_changes \
+                 WHERE dav_changes.collection_id = dav_collections.id AND deleted AND changed_at < $1) \
+                 WHERE EXISTS (SELECT 1 FROM dav_changes WHERE dav_changes.collection_id = dav_collections.id \
+                 AND deleted AND changed_at < $1)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query("DELETE FROM dav_changes WHERE deleted AND changed_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Bytes of DAV data a user stores (RFC 4331 quota).
+    pub async fn dav_bytes_used(&self, owner: UserId) -> StoreResult<i64> {
+        let used: Option<i64> = read!(self, |pool| {
+            sqlx::query_scalar(
+            "SELECT CAST(SUM(o.size) AS BIGINT) FROM dav_objects o JOIN dav_collections c ON c.id = o.collection_id \
+             WHERE c.owner_id = $1"
+        )
+        .bind(owner.0)
+        .fetch_one(pool)
+        .await?
+        });
+        Ok(used.unwrap_or(0))
+    }
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Two writers racing to give the same UID to different names: the unique
+/// index decides, and the loser gets the same answer as a sequential check.
+fn uid_race(e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::UidConflict(String::new()),
+        other => other,
+    }
+}

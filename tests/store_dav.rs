@@ -1,0 +1,256 @@
+//! The storage contract for DAV collections, members, the change log and dead
+//! properties, run against SQLite and PostgreSQL alike.
+
+mod common;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use common::TestDb;
+use madang::domain::{Email, NewUser, Role, UserId, UserState, Username};
+use madang::store::dav::{CollectionKind, CollectionProps, DeadProperty, NewObject, PropertyChanges};
+use madang::store::{Store, StoreError};
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+async fn user(store: &Store, name: &str) -> UserId {
+    let new = NewUser {
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        display_name: name.into(),
+        role: Role::Member,
+        state: UserState::Active,
+        password_hash: None,
+    };
+    store.create_user(&new, now()).await.unwrap().id
+}
+
+fn props(name: &str) -> CollectionProps {
+    CollectionProps {
+        display_name: Some(name.into()),
+        components: vec!["VEVENT".into(), "VTODO".into()],
+        ..Default::default()
+    }
+}
+
+fn object<'a>(name: &'a str, uid: &'a str, etag: &'a str, data: &'a str) -> NewObject<'a> {
+    NewObject {
+        name,
+        uid,
+        component: "VEVENT",
+        etag,
+        data,
+        range_start: Some(1_000),
+        range_end: Some(2_000),
+        range_exact: true,
+    }
+}
+
+fn any(_: Option<&str>) -> bool {
+    true
+}
+
+async fn provisioning_happens_once(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let defaults = [(CollectionKind::Calendar, "default", props("Calendar"))];
+    assert!(store.provision_dav_home(alice, &defaults, now()).await.unwrap());
+    let cals = store.collections(alice, CollectionKind::Calendar).await.unwrap();
+    assert_eq!(cals.len(), 1);
+    assert_eq!(cals[0].props.display_name.as_deref(), Some("Calendar"));
+    assert_eq!(cals[0].props.components, ["VEVENT", "VTODO"]);
+    store.delete_collection(cals[0].id).await.unwrap();
+    assert!(!store.provision_dav_home(alice, &defaults, now()).await.unwrap(), "deleted defaults stay deleted");
+    assert!(store.collections(alice, CollectionKind::Calendar).await.unwrap().is_empty());
+}
+
+async fn collections_are_per_owner_and_unique(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let a = store.create_collection(alice, CollectionKind::Calendar, "work", &props("Work"), &[], now()).await.unwrap();
+    store.create_collection(bob, CollectionKind::Calendar, "work", &props("Bob"), &[], now()).await.unwrap();
+    let again = store.create_collection(alice, CollectionKind::Calendar, "work", &props("x"), &[], now()).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let found = store.collection(alice, CollectionKind::Calendar, "work").await.unwrap().unwrap();
+    assert_eq!(found, a);
+    assert!(store.collection(alice, CollectionKind::AddressBook, "work").await.unwrap().is_none());
+    assert_eq!(
+        store.collections(bob, CollectionKind::Calendar).await.unwrap()[0].props.display_name.as_deref(),
+        Some("Bob")
+    );
+}
+
+async fn objects_round_trip_with_conditions(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let created = store.put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), &any, now()).await.unwrap();
+    assert!(created);
+    let stored = store.object(cal.id, "a.ics").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.uid.as_str(), stored.etag.as_str(), stored.data.as_str(), stored.size),
+        ("uid-a", "\"1\"", "DATA-1", 6)
+    );
+
+    // If-None-Match: * on an existing member fails and changes nothing.
+    let absent = |cur: Option<&str>| cur.is_none();
+    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &absent, now()).await;
+    assert_eq!(r, Err(StoreError::PreconditionFailed));
+    // If-Match with the right ETag replaces.
+    let matches_1 = |cur: Option<&str>| cur == Some("\"1\"");
+    assert!(!store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &matches_1, now()).await.unwrap());
+    assert_eq!(store.object(cal.id, "a.ics").await.unwrap().unwrap().data, "DATA-2");
+    // A stale ETag fails.
+    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"3\"", "DATA-3"), &matches_1, now()).await;
+    assert_eq!(r, Err(StoreError::PreconditionFailed));
+
+    // Another name with the same UID is a conflict naming the holder.
+    let r = store.put_object(cal.id, &object("b.ics", "uid-a", "\"9\"", "X"), &any, now()).await;
+    assert_eq!(r, Err(StoreError::UidConflict("a.ics".into())));
+    assert!(store.object(cal.id, "b.ics").await.unwrap().is_none());
+
+    let metas = store.object_metas(cal.id).await.unwrap();
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0].etag, "\"2\"");
+    let named = store.objects_named(cal.id, &["a.ics".into(), "zzz.ics".into()]).await.unwrap();
+    assert_eq!(named.len(), 1);
+
+    let r = store.delete_object(cal.id, "a.ics", &|cur| cur == Some("\"1\""), now()).await;
+    assert_eq!(r, Err(StoreError::PreconditionFailed));
+    store.delete_object(cal.id, "a.ics", &any, now()).await.unwrap();
+    assert_eq!(store.delete_object(cal.id, "a.ics", &any, now()).await, Err(StoreError::NotFound));
+}
+
+async fn change_log_drives_sync(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    assert_eq!(cal.revision, 0);
+    for i in 0..5 {
+        let (name, uid) = (format!("{i}.ics"), format!("uid-{i}"));
+        store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, now()).await.unwrap();
+    }
+    let initial = store.changes_since(cal.id, 0, None).await.unwrap();
+    assert_eq!(initial.changes.len(), 5);
+    assert!(!initial.truncated);
+    assert_eq!(initial.revision, 5);
+
+    store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), &any, now()).await.unwrap();
+    store.delete_object(cal.id, "2.ics", &any, now()).await.unwrap();
+    let delta = store.changes_since(cal.id, initial.revision, None).await.unwrap();
+    let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
+    assert_eq!(got, [("1.ics", false), ("2.ics", true)]);
+    assert_eq!(delta.revision, 7);
+
+    // A limit truncates, and resuming from the returned revision skips nothing.
+    let first = store.changes_since(cal.id, 0, Some(2)).await.unwrap();
+    assert!(first.truncated);
+    assert_eq!(first.changes.len(), 2);
+    let rest = store.changes_since(cal.id, first.revision, None).await.unwrap();
+    let mut all: Vec<_> = first.changes.iter().chain(&rest.changes).map(|c| c.name.clone()).collect();
+    all.sort();
+    assert_eq!(all, ["0.ics", "1.ics", "2.ics", "3.ics", "4.ics"]);
+
+    // Tokens from the future, and tokens older than pruned tombstones, are invalid.
+    assert_eq!(store.changes_since(cal.id, 99, None).await, Err(StoreError::InvalidSyncToken));
+    store.prune_tombstones(now() + Duration::seconds(1)).await.unwrap();
+    assert_eq!(store.changes_since(cal.id, 0, None).await, Err(StoreError::InvalidSyncToken));
+    let after = store.changes_since(cal.id, 7, None).await.unwrap();
+    assert!(after.changes.is_empty());
+}
+
+async fn range_prefilter(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let mut open = object("open.ics", "open", "\"o\"", "D");
+    open.range_end = None;
+    store.put_object(cal.id, &open, &any, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    let names = |v: Vec<madang::store::dav::StoredObject>| v.into_iter().map(|o| o.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.objects_overlapping(cal.id, Some("VEVENT"), Some(1_500), Some(1_600)).await.unwrap()),
+        ["a.ics", "open.ics"]
+    );
+    assert_eq!(names(store.objects_overlapping(cal.id, None, Some(2_000), None).await.unwrap()), ["open.ics"]);
+    assert_eq!(names(store.objects_overlapping(cal.id, None, None, Some(1_000)).await.unwrap()), Vec::<String>::new());
+    assert!(store.objects_overlapping(cal.id, Some("VTODO"), None, None).await.unwrap().is_empty());
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 2);
+}
+
+async fn properties_are_atomic_and_per_resource(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let dead =
+        DeadProperty { namespace: "urn:x".into(), local_name: "p".into(), xml: "<p xmlns=\"urn:x\">1</p>".into() };
+    let cal = store
+        .create_collection(alice, CollectionKind::Calendar, "c", &props("C"), std::slice::from_ref(&dead), now())
+        .await
+        .unwrap();
+    assert_eq!(store.dead_properties(cal.id, None).await.unwrap(), [dead.clone()]);
+    let mut live = cal.props.clone();
+    live.color = Some("#ff0000".into());
+    let changes = PropertyChanges {
+        live: Some(live),
+        set: vec![DeadProperty { xml: "<p xmlns=\"urn:x\">2</p>".into(), ..dead.clone() }],
+        remove: vec![],
+    };
+    store.change_properties(cal.id, None, &changes, now()).await.unwrap();
+    let again = store.collection(alice, CollectionKind::Calendar, "c").await.unwrap().unwrap();
+    assert_eq!(again.props.color.as_deref(), Some("#ff0000"));
+    assert_eq!(store.dead_properties(cal.id, None).await.unwrap()[0].xml, "<p xmlns=\"urn:x\">2</p>");
+    // Member properties are separate from the collection's, and go with the member.
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    let member = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
+    store.change_properties(cal.id, Some("a.ics"), &member, now()).await.unwrap();
+    assert_eq!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().len(), 1);
+    store.delete_object(cal.id, "a.ics", &any, now()).await.unwrap();
+    assert!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().is_empty());
+    let remove = PropertyChanges { remove: vec![("urn:x".into(), "p".into())], ..Default::default() };
+    store.change_properties(cal.id, None, &remove, now()).await.unwrap();
+    assert!(store.dead_properties(cal.id, None).await.unwrap().is_empty());
+}
+
+async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let (name, uid) = (format!("{i}.ics"), format!("u{i}"));
+            store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, now()).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = store.changes_since(cal.id, 0, None).await.unwrap();
+    assert_eq!(all.changes.len(), 40);
+    assert_eq!(all.revision, 40);
+    let mut revs: Vec<_> = all.changes.iter().map(|c| c.revision).collect();
+    revs.dedup();
+    assert_eq!(revs, (1..=40).collect::<Vec<_>>());
+}
+
+async fn deleting_a_user_removes_their_collections(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    store.delete_user(alice).await.unwrap();
+    assert!(store.object(cal.id, "a.ics").await.unwrap().is_none());
+}
+
+on_both_databases!(
+    provisioning_happens_once,
+    collections_are_per_owner_and_unique,
+    objects_round_trip_with_conditions,
+    change_log_drives_sync,
+    range_prefilter,
+    properties_are_atomic_and_per_resource,
+    concurrent_writers_get_distinct_revisions,
+    deleting_a_user_removes_their_collections,
+);
