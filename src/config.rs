@@ -199,6 +199,56 @@ pub const KEYS: &[Key] = &[
         doc: "argon2id time cost for new password hashes.",
         secret: false,
     },
+    Key {
+        name: "dav.default_calendar",
+        env: &["MADANG_DAV_DEFAULT_CALENDAR"],
+        default: "Calendar",
+        doc: "Name of the calendar created for each new user on first DAV use; empty for none.",
+        secret: false,
+    },
+    Key {
+        name: "dav.default_task_list",
+        env: &["MADANG_DAV_DEFAULT_TASK_LIST"],
+        default: "Tasks",
+        doc: "Name of the task list (VTODO only) created for each new user on first DAV use; empty for none.",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_resource_size",
+        env: &["MADANG_DAV_MAX_RESOURCE_SIZE"],
+        default: "1MiB",
+        doc: "Largest calendar object or contact accepted (CALDAV:max-resource-size).",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_instances",
+        env: &["MADANG_DAV_MAX_INSTANCES"],
+        default: "5000",
+        doc: "Most recurrence instances one object may produce inside one requested window (expand, free-busy); \
+              more is refused with an error, never a timeout.",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_results",
+        env: &["MADANG_DAV_MAX_RESULTS"],
+        default: "50000",
+        doc: "Most members one REPORT or PROPFIND answers; beyond it the answer is 507 (number-of-matches-within-limits).",
+        secret: false,
+    },
+    Key {
+        name: "dav.tombstone_retention",
+        env: &["MADANG_DAV_TOMBSTONE_RETENTION"],
+        default: "90d",
+        doc: "How long deletions are remembered for sync-collection; older sync tokens make clients resync fully.",
+        secret: false,
+    },
+    Key {
+        name: "dav.quota",
+        env: &["MADANG_DAV_QUOTA"],
+        default: "1GiB",
+        doc: "Bytes of calendar and contact data each user may store (RFC 4331); `0` for no limit.",
+        secret: false,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +335,33 @@ impl Default for AuthConfig {
     }
 }
 
+/// CalDAV/CardDAV settings.
+#[derive(Debug, Clone)]
+pub struct DavConfig {
+    pub default_calendar: Option<String>,
+    pub default_task_list: Option<String>,
+    pub max_resource_size: usize,
+    pub max_instances: usize,
+    pub max_results: usize,
+    pub tombstone_retention: Duration,
+    /// `None` = no limit.
+    pub quota: Option<u64>,
+}
+
+impl Default for DavConfig {
+    fn default() -> Self {
+        Self {
+            default_calendar: Some("Calendar".into()),
+            default_task_list: Some("Tasks".into()),
+            max_resource_size: 1 << 20,
+            max_instances: 5000,
+            max_results: 50_000,
+            tombstone_retention: Duration::from_secs(90 * 86_400),
+            quota: Some(1 << 30),
+        }
+    }
+}
+
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -293,6 +370,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub dav: DavConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -575,6 +653,21 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         argon2_iterations: p.int("auth.argon2_iterations", 1, 100)? as u32,
     };
 
+    let name = |key: &str| Some(p.text(key).0.trim().to_string()).filter(|n| !n.is_empty());
+    let quota = p.size("dav.quota")? as u64;
+    let dav = DavConfig {
+        default_calendar: name("dav.default_calendar"),
+        default_task_list: name("dav.default_task_list"),
+        max_resource_size: p.size("dav.max_resource_size")?,
+        max_instances: p.int("dav.max_instances", 10, 1_000_000)? as usize,
+        max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,
+        tombstone_retention: p.duration("dav.tombstone_retention")?,
+        quota: (quota > 0).then_some(quota),
+    };
+    if dav.max_resource_size < 1024 {
+        return Err(p.fail("dav.max_resource_size", "at least 1KiB"));
+    }
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -582,7 +675,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
             (k, v.clone(), s.clone())
         })
         .collect();
-    Ok(Config { data_dir, server, database, log: LogConfig { level, format }, auth, file, effective })
+    Ok(Config { data_dir, server, database, log: LogConfig { level, format }, auth, dav, file, effective })
 }
 
 /// `90`, `90s`, `500ms`, `5m`, `2h`, `1d`; a bare number is seconds.

@@ -20,6 +20,8 @@
 //! * [`auth`] verifies credentials (account passwords, app passwords), caches
 //!   successful verifications and rate-limits failures.
 //! * [`http`] builds the router (`http::app`) and runs the listener.
+//! * [`dav`] serves CalDAV: it parses with `madang-dav`, evaluates with
+//!   `madang-ical` and applies to the store.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -29,6 +31,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dav;
 pub mod domain;
 pub mod http;
 pub mod store;

@@ -131,33 +131,38 @@ async fn change_log_drives_sync(db: &TestDb) {
         let (name, uid) = (format!("{i}.ics"), format!("uid-{i}"));
         store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, now()).await.unwrap();
     }
-    let initial = store.changes_since(cal.id, 0, None).await.unwrap();
+    let initial = store.changes_since(cal.id, Some(0), None).await.unwrap();
     assert_eq!(initial.changes.len(), 5);
     assert!(!initial.truncated);
     assert_eq!(initial.revision, 5);
 
     store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), &any, now()).await.unwrap();
     store.delete_object(cal.id, "2.ics", &any, now()).await.unwrap();
-    let delta = store.changes_since(cal.id, initial.revision, None).await.unwrap();
+    let delta = store.changes_since(cal.id, Some(initial.revision), None).await.unwrap();
     let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
     assert_eq!(got, [("1.ics", false), ("2.ics", true)]);
     assert_eq!(delta.revision, 7);
 
     // A limit truncates, and resuming from the returned revision skips nothing.
-    let first = store.changes_since(cal.id, 0, Some(2)).await.unwrap();
+    let first = store.changes_since(cal.id, Some(0), Some(2)).await.unwrap();
     assert!(first.truncated);
     assert_eq!(first.changes.len(), 2);
-    let rest = store.changes_since(cal.id, first.revision, None).await.unwrap();
+    let rest = store.changes_since(cal.id, Some(first.revision), None).await.unwrap();
     let mut all: Vec<_> = first.changes.iter().chain(&rest.changes).map(|c| c.name.clone()).collect();
     all.sort();
     assert_eq!(all, ["0.ics", "1.ics", "2.ics", "3.ics", "4.ics"]);
 
     // Tokens from the future, and tokens older than pruned tombstones, are invalid.
-    assert_eq!(store.changes_since(cal.id, 99, None).await, Err(StoreError::InvalidSyncToken));
+    assert_eq!(store.changes_since(cal.id, Some(99), None).await, Err(StoreError::InvalidSyncToken));
     store.prune_tombstones(now() + Duration::seconds(1)).await.unwrap();
-    assert_eq!(store.changes_since(cal.id, 0, None).await, Err(StoreError::InvalidSyncToken));
-    let after = store.changes_since(cal.id, 7, None).await.unwrap();
+    assert_eq!(store.changes_since(cal.id, Some(0), None).await, Err(StoreError::InvalidSyncToken));
+    let after = store.changes_since(cal.id, Some(7), None).await.unwrap();
     assert!(after.changes.is_empty());
+    // An initial sync is always possible and never reports tombstones.
+    let fresh = store.changes_since(cal.id, None, None).await.unwrap();
+    assert_eq!(fresh.changes.len(), 4);
+    assert!(fresh.changes.iter().all(|c| !c.deleted));
+    assert_eq!(fresh.revision, 7);
 }
 
 async fn range_prefilter(db: &TestDb) {
@@ -188,7 +193,7 @@ async fn properties_are_atomic_and_per_resource(db: &TestDb) {
         .create_collection(alice, CollectionKind::Calendar, "c", &props("C"), std::slice::from_ref(&dead), now())
         .await
         .unwrap();
-    assert_eq!(store.dead_properties(cal.id, None).await.unwrap(), [dead.clone()]);
+    assert_eq!(store.dead_properties(cal.id, None).await.unwrap(), std::slice::from_ref(&dead));
     let mut live = cal.props.clone();
     live.color = Some("#ff0000".into());
     let changes = PropertyChanges {
@@ -227,7 +232,7 @@ async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
     for t in tasks {
         t.await.unwrap();
     }
-    let all = store.changes_since(cal.id, 0, None).await.unwrap();
+    let all = store.changes_since(cal.id, Some(0), None).await.unwrap();
     assert_eq!(all.changes.len(), 40);
     assert_eq!(all.revision, 40);
     let mut revs: Vec<_> = all.changes.iter().map(|c| c.revision).collect();

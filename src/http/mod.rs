@@ -59,6 +59,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
+    pub dav: Arc<crate::dav::DavService>,
 }
 
 impl AppState {
@@ -72,7 +73,14 @@ impl AppState {
     ) -> Result<AppState, StoreError> {
         let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?);
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings) })
+        let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav })
+    }
+
+    /// Replaces the default DAV settings with configured ones.
+    pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
+        self.dav = Arc::new(crate::dav::DavService::new(config));
+        self
     }
 }
 
@@ -85,6 +93,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .nest("/api/v1", api::routes())
+        .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .with_state(state);
     // Outermost last. `Router::layer` wraps each route after routing, which
@@ -136,7 +145,12 @@ impl MakeRequestId for RandomRequestId {
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    // Clients may send any token as a method; only known ones become labels.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "PROPFIND" | "PROPPATCH" | "MKCOL"
+        | "MKCALENDAR" | "COPY" | "MOVE" | "REPORT" | "LOCK" | "UNLOCK") => m.to_string(),
+        _ => "OTHER".to_string(),
+    };
     // The route template (`/api/v1/me/app-passwords/{id}`), so that IDs in
     // paths do not explode the label set.
     let route =

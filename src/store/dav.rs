@@ -98,6 +98,18 @@ pub struct StoredObject {
     pub modified_at: DateTime<Utc>,
 }
 
+impl StoredObject {
+    pub fn meta(&self) -> ObjectMeta {
+        ObjectMeta {
+            name: self.name.clone(),
+            etag: self.etag.clone(),
+            size: self.size,
+            component: self.component.clone(),
+            modified_at: self.modified_at,
+        }
+    }
+}
+
 /// A member to write, with the derived columns computed by the caller.
 #[derive(Debug, Clone)]
 pub struct NewObject<'a> {
@@ -413,6 +425,21 @@ impl Store {
         Ok(rows.into_iter().map(|(namespace, local_name, xml)| DeadProperty { namespace, local_name, xml }).collect())
     }
 
+    /// Dead properties of every member of a collection, by member name.
+    pub async fn member_dead_properties(&self, id: CollectionId) -> StoreResult<Vec<(String, DeadProperty)>> {
+        let rows: Vec<(String, String, String, String)> = read!(self, |pool| sqlx::query_as(
+            "SELECT object_name, namespace, local_name, xml FROM dav_properties \
+             WHERE collection_id = $1 AND object_name <> '' ORDER BY object_name, namespace, local_name"
+        )
+        .bind(id.0)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(name, namespace, local_name, xml)| (name, DeadProperty { namespace, local_name, xml }))
+            .collect())
+    }
+
     /// Every member's metadata, by name.
     pub async fn object_metas(&self, id: CollectionId) -> StoreResult<Vec<ObjectMeta>> {
         Ok(read!(self, |pool| sqlx::query_as(
@@ -601,24 +628,36 @@ impl Store {
     }
 
     /// Changes after revision `since`, oldest first, at most `limit` of them.
-    /// `InvalidSyncToken` when `since` is in the future or its tombstones are gone.
-    pub async fn changes_since(&self, id: CollectionId, since: i64, limit: Option<u32>) -> StoreResult<ChangeSet> {
+    /// `since = None` is an initial sync: every current member, no tombstones
+    /// (RFC 6578 §3.8). `InvalidSyncToken` when `since` is in the future or
+    /// its tombstones are gone.
+    pub async fn changes_since(
+        &self,
+        id: CollectionId,
+        since: Option<i64>,
+        limit: Option<u32>,
+    ) -> StoreResult<ChangeSet> {
         let (revision, pruned): (i64, i64) =
             read!(self, |pool| sqlx::query_as("SELECT revision, pruned_revision FROM dav_collections WHERE id = $1")
                 .bind(id.0)
                 .fetch_one(pool)
                 .await?);
-        if since > revision || since < pruned {
+        if let Some(since) = since
+            && (since > revision || since < pruned)
+        {
             return Err(StoreError::InvalidSyncToken);
         }
+        let initial = since.is_none();
+        let since = since.unwrap_or(0);
         // Fetch one more than asked to learn whether the answer is truncated.
         let fetch = limit.map(|l| i64::from(l) + 1).unwrap_or(i64::MAX);
         let mut changes: Vec<Change> = read!(self, |pool| sqlx::query_as(
             "SELECT name, revision, deleted FROM dav_changes WHERE collection_id = $1 AND revision > $2 \
-             ORDER BY revision LIMIT $3"
+             AND NOT (deleted AND $3) ORDER BY revision LIMIT $4"
         )
         .bind(id.0)
         .bind(since)
+        .bind(initial)
         .bind(fetch)
         .fetch_all(pool)
         .await?);

@@ -1,0 +1,111 @@
+//! Text values and text-match (RFC 4791 §9.7.5) with the collations of §7.5 and RFC 5051.
+
+use calcard::icalendar::{ICalendarEntry, ICalendarParameter, ICalendarValue};
+use std::borrow::Cow;
+
+use crate::filter::{Collation, MatchType, TextMatch};
+
+/// The value of a property as text. Text values are used unescaped; other types are written
+/// in their iCalendar form (so `DTSTART` matches "20240101T090000").
+pub(crate) fn entry_text(entry: &ICalendarEntry) -> Cow<'_, str> {
+    if let [ICalendarValue::Text(s)] = entry.values.as_slice() {
+        return Cow::Borrowed(s.as_str());
+    }
+    if entry.values.iter().all(|v| matches!(v, ICalendarValue::Text(_))) {
+        let parts: Vec<&str> = entry.values.iter().filter_map(|v| v.as_text()).collect();
+        return Cow::Owned(parts.join(","));
+    }
+    let mut line = String::new();
+    if entry.write_to(&mut line).is_err() {
+        return Cow::Borrowed("");
+    }
+    Cow::Owned(value_part(&unfold(&line)).to_string())
+}
+
+pub(crate) fn param_text(param: &ICalendarParameter) -> Cow<'_, str> {
+    if let Some(t) = param.value.as_text() {
+        return Cow::Borrowed(t);
+    }
+    match &param.value {
+        calcard::icalendar::ICalendarParameterValue::Integer(i) => Cow::Owned(i.to_string()),
+        calcard::icalendar::ICalendarParameterValue::Duration(d) => Cow::Owned(d.to_string()),
+        _ => Cow::Borrowed(""),
+    }
+}
+
+pub(crate) fn unfold(s: &str) -> String {
+    s.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "")
+}
+
+/// The part of a content line after the first colon outside quotes.
+pub(crate) fn value_part(line: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => return line[i + 1..].trim_end_matches(['\r', '\n']),
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// RFC 4791 §9.7.5: substring match by default; `negate-condition` inverts the result.
+pub(crate) fn text_matches(tm: &TextMatch, value: &str) -> bool {
+    let hay = fold(tm.collation, value);
+    let needle = fold(tm.collation, &tm.value);
+    let hit = match tm.match_type {
+        MatchType::Equals => hay == needle,
+        MatchType::Contains => hay.contains(needle.as_ref()),
+        MatchType::StartsWith => hay.starts_with(needle.as_ref()),
+        MatchType::EndsWith => hay.ends_with(needle.as_ref()),
+    };
+    hit != tm.negate
+}
+
+fn fold(collation: Collation, s: &str) -> Cow<'_, str> {
+    match collation {
+        Collation::Octet => Cow::Borrowed(s),
+        Collation::AsciiCasemap => Cow::Owned(s.to_ascii_lowercase()),
+        // RFC 5051 i;unicode-casemap: full case folding. Lower-casing plus the folds that
+        // lower-casing misses (ß → ss, final sigma) covers real-world text.
+        Collation::UnicodeCasemap => {
+            let mut out = String::with_capacity(s.len());
+            for c in s.chars().flat_map(char::to_lowercase) {
+                match c {
+                    'ß' => out.push_str("ss"),
+                    'ς' => out.push('σ'),
+                    c => out.push(c),
+                }
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tm(value: &str, collation: Collation, match_type: MatchType, negate: bool) -> TextMatch {
+        TextMatch { value: value.into(), collation, match_type, negate }
+    }
+
+    #[test]
+    fn collations() {
+        assert!(text_matches(&tm("MEET", Collation::AsciiCasemap, MatchType::Contains, false), "Team meeting"));
+        assert!(!text_matches(&tm("MEET", Collation::Octet, MatchType::Contains, false), "Team meeting"));
+        assert!(text_matches(&tm("MEET", Collation::Octet, MatchType::Contains, true), "Team meeting"));
+        // ASCII casemap leaves non-ASCII alone; unicode-casemap folds it.
+        assert!(!text_matches(&tm("ÜBUNG", Collation::AsciiCasemap, MatchType::Equals, false), "übung"));
+        assert!(text_matches(&tm("ÜBUNG", Collation::UnicodeCasemap, MatchType::Equals, false), "übung"));
+        assert!(text_matches(&tm("STRASSE", Collation::UnicodeCasemap, MatchType::Equals, false), "Straße"));
+        assert!(text_matches(&tm("team", Collation::AsciiCasemap, MatchType::StartsWith, false), "Team meeting"));
+        assert!(text_matches(&tm("ING", Collation::AsciiCasemap, MatchType::EndsWith, false), "Team meeting"));
+    }
+
+    #[test]
+    fn value_part_skips_quoted_colons() {
+        assert_eq!(value_part("ATTENDEE;CN=\"a:b\":mailto:x@y\r\n"), "mailto:x@y");
+    }
+}

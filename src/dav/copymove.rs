@@ -1,0 +1,113 @@
+//! COPY and MOVE of calendar objects between the user's calendars (RFC 4918 §9.8, §9.9; RFC 4791 §5.3.2).
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use madang_dav::headers::{Destination, parse_overwrite};
+use madang_dav::precondition::Precondition;
+
+use super::object::etag_of;
+use super::{Ctx, DavError, DavResult, header_str, path};
+use crate::store::StoreError;
+use crate::store::dav::NewObject;
+
+pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, is_move: bool) -> DavResult<Response> {
+    let path::Target::CalendarObject(_, from_slug, from_name) = target else {
+        return Err(DavError::forbidden("only calendar objects can be copied or moved"));
+    };
+    let destination = header_str(headers, "destination")?
+        .ok_or_else(|| DavError::status(StatusCode::BAD_REQUEST, "Destination header missing"))?;
+    let destination = Destination::parse(destination)?;
+    if let (Some(authority), Some(host)) = (&destination.authority, header_str(headers, "host")?)
+        && !authority.eq_ignore_ascii_case(host)
+    {
+        // RFC 4918 §9.8.5: another server.
+        return Err(DavError::status(StatusCode::BAD_GATEWAY, "the destination is on another server"));
+    }
+    let overwrite = parse_overwrite(header_str(headers, "overwrite")?)?;
+    let Some(path::Target::CalendarObject(owner, to_slug, to_name)) = path::Target::parse(&destination.path) else {
+        return Err(DavError::Precondition(Precondition::CalendarCollectionLocationOk));
+    };
+    if !owner.eq_ignore_ascii_case(ctx.me()) {
+        return Err(DavError::forbidden("the destination belongs to another user"));
+    }
+    if !path::valid_name(&to_name) {
+        return Err(DavError::forbidden("unusable resource name"));
+    }
+    if from_slug == &to_slug && from_name == &to_name {
+        return Err(DavError::forbidden("source and destination are the same"));
+    }
+    let store = &ctx.state.store;
+    let from = ctx.calendar(from_slug).await?;
+    let to = if &to_slug == from_slug { from.clone() } else { ctx.calendar(&to_slug).await? };
+    let source = store.object(from.id, from_name).await?.ok_or_else(DavError::not_found)?;
+    if !to.props.components.contains(&source.component) {
+        return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
+    }
+    let parsed = madang_ical::parse_object(&source.data)?;
+    let index = parsed.index(&ctx.limits());
+    let etag = etag_of(&source.data);
+    let new = NewObject {
+        name: &to_name,
+        uid: &source.uid,
+        component: &source.component,
+        etag: &etag,
+        data: &source.data,
+        range_start: index.start,
+        range_end: index.end,
+        range_exact: index.exact,
+    };
+    let allow = |current: Option<&str>| overwrite || current.is_none();
+    let any = |_: Option<&str>| true;
+    let same_calendar = from.id == to.id;
+    if same_calendar && !is_move {
+        // A copy into the same calendar would hold the UID twice (RFC 4791 §4.1).
+        return Err(DavError::Precondition(Precondition::NoUidConflict(path::object_href(
+            ctx.me(),
+            &from.slug,
+            from_name,
+        ))));
+    }
+    // A rename inside one calendar: the source holds the UID, so it goes
+    // first; if the write then fails, the source is put back.
+    if same_calendar {
+        if let Some(existing) = store.object(to.id, &to_name).await?
+            && !overwrite
+        {
+            let _ = existing;
+            return Err(DavError::precondition_failed());
+        }
+        store.delete_object(from.id, from_name, &any, ctx.now).await?;
+        return match store.put_object(to.id, &new, &any, ctx.now).await {
+            Ok(created) => Ok(done(created, &etag)),
+            Err(e) => {
+                let back = NewObject { name: from_name, ..new.clone() };
+                if let Err(restore) = store.put_object(from.id, &back, &any, ctx.now).await {
+                    tracing::error!(error = %restore, "could not restore the source of a failed MOVE");
+                }
+                Err(write_error(ctx, &to.slug, e))
+            }
+        };
+    }
+    let created = store.put_object(to.id, &new, &allow, ctx.now).await.map_err(|e| write_error(ctx, &to.slug, e))?;
+    if is_move {
+        store.delete_object(from.id, from_name, &any, ctx.now).await?;
+    }
+    Ok(done(created, &etag))
+}
+
+fn done(created: bool, etag: &str) -> Response {
+    let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
+    match HeaderValue::from_str(etag) {
+        Ok(etag) => (status, [(header::ETAG, etag)]).into_response(),
+        Err(_) => status.into_response(),
+    }
+}
+
+fn write_error(ctx: &Ctx, slug: &str, e: StoreError) -> DavError {
+    match e {
+        StoreError::UidConflict(other) => {
+            DavError::Precondition(Precondition::NoUidConflict(path::object_href(ctx.me(), slug, &other)))
+        }
+        other => other.into(),
+    }
+}

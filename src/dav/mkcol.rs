@@ -1,0 +1,86 @@
+//! MKCALENDAR (RFC 4791 §5.3.1) and extended MKCOL (RFC 5689): new calendars with their initial properties.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use madang_dav::mkcol::Mkcol;
+use madang_dav::names::{CALDAV, DAV};
+use madang_dav::precondition::Precondition;
+
+use super::proppatch::{LiveOutcome, apply_live, dead, is_protected};
+use super::{Ctx, DavError, DavResult, path};
+use crate::store::StoreError;
+use crate::store::dav::{CollectionKind, CollectionProps};
+
+/// Components a calendar may hold (RFC 4791 §5.2.3); VFREEBUSY and
+/// VAVAILABILITY are storable but no client creates calendars of them.
+const KNOWN_COMPONENTS: &[&str] = &["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"];
+
+pub async fn mkcalendar(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
+    let request = Mkcol::parse_mkcalendar(body)?;
+    create(ctx, target, &request).await
+}
+
+pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
+    let request = Mkcol::parse_mkcol(body)?;
+    // RFC 5689 §3: the resourcetype says what to make. Madang's homes hold
+    // calendars only; a plain collection has no place here.
+    let Some(resourcetype) = request.resourcetype() else {
+        return Err(if matches!(target, path::Target::Calendar(..)) {
+            DavError::forbidden("only calendars can be created here; use MKCALENDAR or an extended MKCOL")
+        } else {
+            DavError::method_not_allowed("collections cannot be created here")
+        });
+    };
+    if !resourcetype.iter().any(|t| t.is(CALDAV, "calendar")) {
+        return Err(DavError::Precondition(Precondition::ValidResourcetype));
+    }
+    create(ctx, target, &request).await
+}
+
+async fn create(ctx: &Ctx, target: &path::Target, request: &Mkcol) -> DavResult<Response> {
+    let slug = match target {
+        path::Target::Calendar(_, slug) => slug,
+        path::Target::CalendarObject(..) => {
+            return Err(DavError::Precondition(Precondition::CalendarCollectionLocationOk));
+        }
+        _ => return Err(DavError::method_not_allowed("a collection exists here already")),
+    };
+    if !path::valid_name(slug) {
+        return Err(DavError::forbidden("unusable calendar name"));
+    }
+    let mut props =
+        CollectionProps { components: vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()], ..Default::default() };
+    let mut dead_props = Vec::new();
+    for (name, value) in &request.set {
+        if name.is(DAV, "resourcetype") {
+            continue;
+        }
+        if name.is(CALDAV, "supported-calendar-component-set") {
+            let comps: Vec<String> = value.comp_names().into_iter().map(|c| c.to_ascii_uppercase()).collect();
+            if comps.is_empty() || comps.iter().any(|c| !KNOWN_COMPONENTS.contains(&c.as_str())) {
+                return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
+            }
+            props.components = comps;
+            continue;
+        }
+        match apply_live(&mut props, name, Some(value)) {
+            LiveOutcome::Applied => {}
+            LiveOutcome::Refused(precondition, _) => return Err(DavError::Precondition(precondition)),
+            LiveOutcome::NotLive if is_protected(name) => {
+                return Err(DavError::Precondition(Precondition::CannotModifyProtectedProperty));
+            }
+            LiveOutcome::NotLive => dead_props.push(dead(name, value)),
+        }
+    }
+    match ctx
+        .state
+        .store
+        .create_collection(ctx.user.id, CollectionKind::Calendar, slug, &props, &dead_props, ctx.now)
+        .await
+    {
+        Ok(_) => Ok((StatusCode::CREATED, [(axum::http::header::CONTENT_LENGTH, "0")]).into_response()),
+        // RFC 4918 §9.3.1: MKCOL on an existing resource is 405.
+        Err(StoreError::Conflict(_)) => Err(DavError::method_not_allowed("a calendar with this name exists")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,255 @@
+//! CalDAV over HTTP: the glue between `madang-dav` (parse and write) and the store (apply).
+//!
+//! Every request follows the same three steps: parse the body and headers
+//! into `madang_dav` types, apply them to the store in this module's method
+//! files (one per DAV method), write the result with `madang_dav`'s
+//! multistatus writer or precondition errors. WebDAV's extension methods
+//! (PROPFIND, REPORT, MKCALENDAR, …) are not routable by axum's method
+//! router, so one handler takes every method on the DAV paths and dispatches
+//! on the method name.
+//!
+//! Isolation: a user reaches only paths under their own name. Another user's
+//! principal answers a PROPFIND with its public properties (clients look up
+//! attendees), and everything else of theirs answers 403 without looking
+//! anything up, so the answer does not reveal what exists.
+
+mod copymove;
+mod error;
+mod mkcol;
+mod object;
+pub mod path;
+mod propfind;
+mod proppatch;
+pub mod props;
+mod report;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use chrono::{DateTime, Utc};
+use madang_ical::{EvalContext, Limits};
+
+use crate::config::DavConfig;
+use crate::domain::{User, UserId};
+use crate::http::AppState;
+use crate::http::auth::{AuthRejection, Authenticated};
+use crate::store::dav::{Collection, CollectionKind, CollectionProps};
+pub use error::{DavError, DavResult};
+use path::Target;
+
+/// DAV settings plus what the DAV layer remembers between requests.
+pub struct DavService {
+    pub config: DavConfig,
+    /// Users whose home this process has already provisioned, so the check
+    /// costs one query per user and process, not one per request.
+    provisioned: Mutex<HashSet<UserId>>,
+}
+
+impl DavService {
+    pub fn new(config: DavConfig) -> DavService {
+        DavService { config, provisioned: Mutex::new(HashSet::new()) }
+    }
+}
+
+/// Forgets deletions older than `retention`, hourly, so the change log does
+/// not grow without bound; clients holding older tokens resync fully.
+pub fn spawn_tombstone_pruning(store: crate::store::Store, retention: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let Ok(retention) = chrono::Duration::from_std(retention) else { return };
+            match store.prune_tombstones(Utc::now() - retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tombstones = n, "pruned old deletions from the DAV change log"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the DAV change log"),
+            }
+        }
+    });
+}
+
+/// `DAV` header (RFC 4918 §10.1, RFC 4791 §5.1, RFC 3744 §7.2, RFC 5689 §3.1).
+/// Class 2 (locking) is not claimed: Madang does not lock.
+pub const DAV_HEADER: &str = "1, 3, access-control, calendar-access, extended-mkcol";
+pub const ALLOW: &str = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/caldav", any(well_known))
+        .route("/.well-known/carddav", any(well_known))
+        .route("/", any(handle))
+        .route("/dav", any(handle))
+        .route("/dav/", any(handle))
+        .route("/dav/{*rest}", any(handle))
+}
+
+/// RFC 6764 §5: the well-known URIs redirect to the context path, where
+/// PROPFIND finds `current-user-principal`.
+async fn well_known() -> Response {
+    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, HeaderValue::from_static(path::ROOT))]).into_response()
+}
+
+/// One request's view: who asks, when, and the services.
+pub struct Ctx {
+    pub state: AppState,
+    pub user: User,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    pub fn me(&self) -> &str {
+        self.user.username.as_str()
+    }
+
+    pub fn config(&self) -> &DavConfig {
+        &self.state.dav.config
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits { max_instances: self.config().max_instances, ..Limits::default() }
+    }
+
+    /// Evaluation context for a calendar: floating times in its time zone
+    /// (RFC 4791 §7.3), or in the request's when it names one.
+    pub fn eval_context(&self, calendar: &Collection, request_tz: Option<chrono_tz::Tz>) -> EvalContext {
+        let floating_tz = request_tz
+            .or_else(|| calendar.props.timezone.as_deref().and_then(|t| madang_ical::timezone_from_vcalendar(t).ok()))
+            .unwrap_or(chrono_tz::UTC);
+        EvalContext { floating_tz, limits: self.limits() }
+    }
+
+    /// The user's calendar named `slug`, or 404.
+    pub async fn calendar(&self, slug: &str) -> DavResult<Collection> {
+        self.state.store.collection(self.user.id, CollectionKind::Calendar, slug).await?.ok_or_else(DavError::not_found)
+    }
+
+    /// Creates the default calendar and task list the first time a user
+    /// comes to DAV (configurable; none if both names are empty).
+    async fn provision(&self) -> DavResult<()> {
+        let service = &self.state.dav;
+        if service.provisioned.lock().map(|p| p.contains(&self.user.id)).unwrap_or(false) {
+            return Ok(());
+        }
+        let mut defaults = Vec::new();
+        if let Some(name) = &service.config.default_calendar {
+            let props = CollectionProps {
+                display_name: Some(name.clone()),
+                components: vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()],
+                ..Default::default()
+            };
+            defaults.push((CollectionKind::Calendar, "default", props));
+        }
+        if let Some(name) = &service.config.default_task_list {
+            let props = CollectionProps {
+                display_name: Some(name.clone()),
+                components: vec!["VTODO".into()],
+                ..Default::default()
+            };
+            defaults.push((CollectionKind::Calendar, "tasks", props));
+        }
+        self.state.store.provision_dav_home(self.user.id, &defaults, self.now).await?;
+        if let Ok(mut p) = service.provisioned.lock() {
+            p.insert(self.user.id);
+        }
+        Ok(())
+    }
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    auth: Result<Authenticated, AuthRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(target) = Target::parse(uri.path()) else {
+        return DavError::not_found().into_response();
+    };
+    // OPTIONS needs no credentials: clients probe capabilities first.
+    // GNOME Online Accounts wants 200 here, not 204.
+    if method == Method::OPTIONS {
+        return options();
+    }
+    // `/` is the DAV root only for DAV methods; a browser gets pointed on.
+    if uri.path() == "/" && matches!(method.as_str(), "GET" | "HEAD") {
+        return (StatusCode::OK, "Madang: CalDAV at /dav/ (see /.well-known/caldav)\n").into_response();
+    }
+    let principal = match auth {
+        Ok(Authenticated(p)) => p,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let ctx = Ctx { now: state.clock.now(), state, user: principal.user };
+    match dispatch(&ctx, &method, &target, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> DavResult<Response> {
+    if let Some(owner) = target.owner() {
+        if !owner.eq_ignore_ascii_case(ctx.me()) {
+            let public = matches!(target, Target::Principal(_)) && matches!(method.as_str(), "PROPFIND");
+            if !public {
+                return Err(DavError::forbidden("this resource belongs to another user"));
+            }
+        } else {
+            ctx.provision().await?;
+        }
+    }
+    match method.as_str() {
+        "PROPFIND" => propfind::propfind(ctx, target, headers, body).await,
+        "PROPPATCH" => proppatch::proppatch(ctx, target, body).await,
+        "MKCALENDAR" => mkcol::mkcalendar(ctx, target, body).await,
+        "MKCOL" => mkcol::mkcol(ctx, target, body).await,
+        "GET" => object::get(ctx, target, headers, false).await,
+        "HEAD" => object::get(ctx, target, headers, true).await,
+        "PUT" => object::put(ctx, target, headers, body).await,
+        "DELETE" => object::delete(ctx, target, headers).await,
+        "COPY" => copymove::copy_or_move(ctx, target, headers, false).await,
+        "MOVE" => copymove::copy_or_move(ctx, target, headers, true).await,
+        "REPORT" => report::report(ctx, target, headers, body).await,
+        "LOCK" | "UNLOCK" => Err(DavError::method_not_allowed("locking is not supported")),
+        _ => Err(DavError::method_not_allowed("method not supported here")),
+    }
+}
+
+fn options() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::HeaderName::from_static("dav"), HeaderValue::from_static(DAV_HEADER)),
+            (header::ALLOW, HeaderValue::from_static(ALLOW)),
+            (header::CONTENT_LENGTH, HeaderValue::from_static("0")),
+        ],
+    )
+        .into_response()
+}
+
+/// A 207 with the standard content type.
+pub fn multistatus(body: String) -> Response {
+    error::xml_response(StatusCode::MULTI_STATUS, body)
+}
+
+/// Reads an optional header as text; a non-ASCII value is a 400.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> DavResult<Option<&'a str>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| DavError::status(StatusCode::BAD_REQUEST, format!("header {name} is not ASCII"))),
+    }
+}

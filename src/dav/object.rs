@@ -1,0 +1,168 @@
+//! GET, HEAD, PUT and DELETE of calendar objects (RFC 4791 §5.3.2, RFC 4918 §9.4–9.7), and DELETE of calendars.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use madang_dav::headers::ETagList;
+use madang_dav::precondition::Precondition;
+use sha2::{Digest, Sha256};
+
+use super::props::http_date;
+use super::{Ctx, DavError, DavResult, header_str, path};
+use crate::store::StoreError;
+use crate::store::dav::NewObject;
+
+/// The `If-Match` / `If-None-Match` pair of a request, checked against the
+/// current ETag inside the store's write transaction.
+pub struct Conditions {
+    if_match: Option<ETagList>,
+    if_none_match: Option<ETagList>,
+}
+
+impl Conditions {
+    pub fn from_headers(headers: &HeaderMap) -> DavResult<Conditions> {
+        let parse = |name| -> DavResult<Option<ETagList>> {
+            Ok(match header_str(headers, name)? {
+                Some(v) => Some(ETagList::parse(v)?),
+                None => None,
+            })
+        };
+        Ok(Conditions { if_match: parse("if-match")?, if_none_match: parse("if-none-match")? })
+    }
+
+    /// RFC 9110 §13.2.2: If-Match first, then If-None-Match.
+    pub fn allow(&self, current: Option<&str>) -> bool {
+        if let Some(m) = &self.if_match
+            && !m.matches_strong(current)
+        {
+            return false;
+        }
+        if let Some(m) = &self.if_none_match
+            && m.matches_weak(current)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// A strong ETag from the bytes stored: identical content, identical tag.
+pub fn etag_of(data: &str) -> String {
+    let digest = Sha256::digest(data.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bool) -> DavResult<Response> {
+    let path::Target::CalendarObject(_, slug, name) = target else {
+        return match target {
+            path::Target::Calendar(..) => Err(DavError::method_not_allowed("GET of a whole calendar is not supported")),
+            _ => Err(DavError::method_not_allowed("nothing to GET here; use PROPFIND")),
+        };
+    };
+    let cal = ctx.calendar(slug).await?;
+    let object = ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
+    let mut builder = axum::http::Response::builder()
+        .header(header::ETAG, &object.etag)
+        .header(header::LAST_MODIFIED, http_date(object.modified_at))
+        .header(header::CONTENT_TYPE, "text/calendar; charset=utf-8");
+    if let Some(none_match) = header_str(headers, "if-none-match")?
+        && ETagList::parse(none_match)?.matches_weak(Some(&object.etag))
+    {
+        builder = builder.status(StatusCode::NOT_MODIFIED);
+        return Ok(builder.body(axum::body::Body::empty()).unwrap_or_default());
+    }
+    if let Some(m) = header_str(headers, "if-match")?
+        && !ETagList::parse(m)?.matches_strong(Some(&object.etag))
+    {
+        return Err(DavError::precondition_failed());
+    }
+    let length = object.data.len();
+    let body = if head { axum::body::Body::empty() } else { axum::body::Body::from(object.data) };
+    Ok(builder.header(header::CONTENT_LENGTH, length).body(body).unwrap_or_default())
+}
+
+pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+    let path::Target::CalendarObject(_, slug, name) = target else {
+        return Err(DavError::method_not_allowed("PUT needs a calendar object URL inside a calendar"));
+    };
+    if !path::valid_name(name) {
+        return Err(DavError::forbidden("unusable resource name"));
+    }
+    let cal = ctx.calendar(slug).await?;
+    let conditions = Conditions::from_headers(headers)?;
+
+    // RFC 4791 §5.3.2.1 preconditions, cheapest first.
+    if let Some(content_type) = header_str(headers, "content-type")? {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("text/calendar") {
+            return Err(DavError::Precondition(Precondition::SupportedCalendarData));
+        }
+    }
+    if body.len() > ctx.config().max_resource_size {
+        return Err(DavError::Precondition(Precondition::MaxResourceSize));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| DavError::Precondition(Precondition::ValidCalendarData("the body is not UTF-8".into())))?;
+    let object = madang_ical::parse_object(text)?;
+    let kind = object.kind().name();
+    if !cal.props.components.iter().any(|c| c == kind) {
+        return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
+    }
+    if let Some(limit) = ctx.config().quota {
+        let used = ctx.state.store.dav_bytes_used(ctx.user.id).await?.max(0) as u64;
+        let replaced = ctx.state.store.object(cal.id, name).await?.map_or(0, |o| o.size.max(0) as u64);
+        if used.saturating_sub(replaced) + body.len() as u64 > limit {
+            // RFC 4331 §6: DAV:quota-not-exceeded, 507.
+            return Err(DavError::status(StatusCode::INSUFFICIENT_STORAGE, "quota exceeded"));
+        }
+    }
+    let index = object.index(&ctx.limits());
+    let etag = etag_of(text);
+    let new = NewObject {
+        name,
+        uid: object.uid(),
+        component: kind,
+        etag: &etag,
+        data: text,
+        range_start: index.start,
+        range_end: index.end,
+        range_exact: index.exact,
+    };
+    let allow = |current: Option<&str>| conditions.allow(current);
+    match ctx.state.store.put_object(cal.id, &new, &allow, ctx.now).await {
+        Ok(created) => {
+            let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
+            let etag = HeaderValue::from_str(&etag)
+                .map_err(|_| DavError::status(StatusCode::INTERNAL_SERVER_ERROR, "etag"))?;
+            Ok((status, [(header::ETAG, etag)]).into_response())
+        }
+        Err(StoreError::UidConflict(other)) => {
+            let href = if other.is_empty() { String::new() } else { path::object_href(ctx.me(), &cal.slug, &other) };
+            Err(DavError::Precondition(Precondition::NoUidConflict(href)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> DavResult<Response> {
+    let conditions = Conditions::from_headers(headers)?;
+    match target {
+        path::Target::CalendarObject(_, slug, name) => {
+            let cal = ctx.calendar(slug).await?;
+            let allow = |current: Option<&str>| conditions.allow(current);
+            ctx.state.store.delete_object(cal.id, name, &allow, ctx.now).await?;
+        }
+        path::Target::Calendar(_, slug) => {
+            let cal = ctx.calendar(slug).await?;
+            // A collection's ETag would be its sync token; clients that send
+            // If-Match on a calendar DELETE compare against what PROPFIND gave.
+            let token = format!("\"{}\"", super::props::sync_token(&cal));
+            if !conditions.allow(Some(&token)) {
+                return Err(DavError::precondition_failed());
+            }
+            ctx.state.store.delete_collection(cal.id).await?;
+        }
+        _ => return Err(DavError::forbidden("this resource cannot be deleted")),
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

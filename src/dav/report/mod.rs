@@ -1,0 +1,76 @@
+//! REPORT (RFC 3253 §3.6): dispatch to the CalDAV, sync and principal reports.
+
+mod calendar;
+mod principal;
+mod sync;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use madang_dav::multistatus::Response as DavResponse;
+use madang_dav::precondition::Precondition;
+use madang_dav::report::{PropRequest, Report};
+
+use super::props::{self, PropContext, Resource};
+use super::{Ctx, DavError, DavResult, path};
+use crate::store::dav::{Collection, StoredObject};
+
+pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+    // Depth is ignored: every report here defines its own scope, and
+    // Thunderbird sends `Depth: 1` on sync-collection (RFC 6578 wants 0).
+    let report = Report::parse(body)?;
+    match (report, target) {
+        (Report::CalendarMultiget(r), _) => calendar::multiget(ctx, target, r).await,
+        (Report::CalendarQuery(r), path::Target::Calendar(_, slug)) => calendar::query(ctx, slug, None, r).await,
+        (Report::CalendarQuery(r), path::Target::CalendarObject(_, slug, name)) => {
+            calendar::query(ctx, slug, Some(name), r).await
+        }
+        (Report::FreeBusyQuery(r), path::Target::Calendar(_, slug)) => calendar::free_busy(ctx, slug, r).await,
+        (Report::SyncCollection(r), path::Target::Calendar(_, slug)) => sync::sync_collection(ctx, slug, r).await,
+        (Report::ExpandProperty(r), _) => principal::expand_property(ctx, target, r).await,
+        (Report::PrincipalPropertySearch(r), _) => principal::property_search(ctx, r).await,
+        (Report::PrincipalSearchPropertySet, _) => Ok(principal::search_property_set()),
+        _ => Err(DavError::Precondition(Precondition::SupportedReport)),
+    }
+}
+
+/// The context for the properties of objects in a report.
+fn prop_context(ctx: &Ctx) -> PropContext<'_> {
+    PropContext { me: &ctx.user, quota: None, writable: true, max_resource_size: ctx.config().max_resource_size }
+}
+
+/// One object's answer: the requested properties, with `calendar-data`
+/// rendered as the request asks (RFC 4791 §9.6).
+fn object_response(
+    ctx: &Ctx,
+    cal: &Collection,
+    object: &StoredObject,
+    request: &PropRequest,
+    parsed: Option<&madang_ical::CalendarObject>,
+    eval: &madang_ical::EvalContext,
+) -> DavResult<DavResponse> {
+    let data = match &request.calendar_data {
+        None if request.props.names().contains(&props::CALENDAR_DATA) => Some(object.data.clone()),
+        None => None,
+        Some(cd) if cd.request == Default::default() => Some(object.data.clone()),
+        Some(cd) => {
+            let owned;
+            let parsed = match parsed {
+                Some(p) => p,
+                None => {
+                    owned = madang_ical::parse_object(&object.data)?;
+                    &owned
+                }
+            };
+            Some(parsed.render(&cd.request, eval)?)
+        }
+    };
+    let meta = object.meta();
+    Ok(props::respond(
+        path::object_href(ctx.me(), &cal.slug, &object.name),
+        &Resource::Object(cal, &meta),
+        &request.props,
+        &prop_context(ctx),
+        &[],
+        data.as_deref(),
+    ))
+}

@@ -1,0 +1,74 @@
+//! sync-collection (RFC 6578): what changed in a calendar since a token, from the change log.
+
+use axum::response::Response;
+use madang_dav::multistatus::{MultistatusWriter, Response as DavResponse};
+use madang_dav::precondition::Precondition;
+use madang_dav::report::{SyncCollection, SyncLevel};
+
+use super::{Ctx, DavError, DavResult, object_response, path};
+use crate::dav::{multistatus, props};
+
+pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> DavResult<Response> {
+    let cal = ctx.calendar(slug).await?;
+    // Calendars hold no sub-collections, so infinite depth is the same as 1
+    // (RFC 6578 §3.3).
+    let _ = SyncLevel::Infinite;
+    let since = if request.sync_token.is_empty() {
+        None
+    } else {
+        Some(
+            props::parse_sync_token(&cal, &request.sync_token)
+                .ok_or(DavError::Precondition(Precondition::ValidSyncToken))?,
+        )
+    };
+    // The server's own bound applies even when the client sets none; past it
+    // the answer is truncated and says so, as a client limit would (§3.6).
+    let server_limit = u32::try_from(ctx.config().max_results).unwrap_or(u32::MAX);
+    let limit = Some(request.limit.map_or(server_limit, |l| l.min(server_limit)));
+    let changes = ctx.state.store.changes_since(cal.id, since, limit).await?;
+
+    let live: Vec<String> = changes.changes.iter().filter(|c| !c.deleted).map(|c| c.name.clone()).collect();
+    let eval = ctx.eval_context(&cal, None);
+    let mut out = MultistatusWriter::new();
+    let gone = |name: &str| DavResponse::status(path::object_href(ctx.me(), &cal.slug, name), 404);
+    // Only fetch bodies when calendar-data was asked for: an initial sync of
+    // a big calendar is mostly ETags.
+    if request.props.calendar_data.is_some() || request.props.props.names().contains(&props::CALENDAR_DATA) {
+        let objects = ctx.state.store.objects_named(cal.id, &live).await?;
+        for change in &changes.changes {
+            match objects.iter().find(|o| o.name == change.name).filter(|_| !change.deleted) {
+                Some(object) => out.push(&object_response(ctx, &cal, object, &request.props, None, &eval)?),
+                // Deleted, or deleted again between the two reads: a 404
+                // member (RFC 6578 §3.5.2).
+                None => out.push(&gone(&change.name)),
+            }
+        }
+    } else {
+        let metas = ctx.state.store.object_metas_named(cal.id, &live).await?;
+        let by_name: std::collections::HashMap<&str, &crate::store::dav::ObjectMeta> =
+            metas.iter().map(|m| (m.name.as_str(), m)).collect();
+        let pctx = super::prop_context(ctx);
+        for change in &changes.changes {
+            match by_name.get(change.name.as_str()).filter(|_| !change.deleted) {
+                Some(meta) => out.push(&props::respond(
+                    path::object_href(ctx.me(), &cal.slug, &meta.name),
+                    &props::Resource::Object(&cal, meta),
+                    &request.props.props,
+                    &pctx,
+                    &[],
+                    None,
+                )),
+                None => out.push(&gone(&change.name)),
+            }
+        }
+    }
+    if changes.truncated {
+        // RFC 6578 §3.6: 507 on the request URI tells the client to ask
+        // again with the new token.
+        let mut truncated = DavResponse::status(path::calendar_href(ctx.me(), &cal.slug), 507);
+        truncated.error = Some(Precondition::NumberOfMatchesWithinLimits);
+        out.push(&truncated);
+    }
+    let token = props::sync_token(&crate::store::dav::Collection { revision: changes.revision, ..cal.clone() });
+    Ok(multistatus(out.finish(Some(&token))))
+}
