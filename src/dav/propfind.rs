@@ -25,7 +25,21 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
     let request = PropFind::parse(body)?;
     let members = depth == Depth::One;
     let quota = if props::wants_quota(&request) { Some(quota(ctx).await?) } else { None };
-    let pctx = PropContext { me: &ctx.user, quota, writable: true, max_resource_size: ctx.config().max_resource_size };
+    let wants_home_tag = matches!(target, path::Target::CalendarHome(_))
+        && (matches!(request, PropFind::AllProp { .. } | PropFind::PropName)
+            || request.names().contains(&madang_dav::names::QName::calendarserver("getctag")));
+    let home_tag = if wants_home_tag {
+        Some(ctx.state.store.home_tag(ctx.user.id, CollectionKind::Calendar).await?)
+    } else {
+        None
+    };
+    let pctx = PropContext {
+        me: &ctx.user,
+        quota,
+        writable: true,
+        max_resource_size: ctx.config().max_resource_size,
+        home_tag,
+    };
     let store = &ctx.state.store;
     let mut out = MultistatusWriter::new();
     let me = ctx.me();

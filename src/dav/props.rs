@@ -31,6 +31,8 @@ pub struct PropContext<'a> {
     pub writable: bool,
     /// `dav.max_resource_size`, announced as CALDAV:max-resource-size.
     pub max_resource_size: usize,
+    /// The calendar home's change tag, computed only when asked for.
+    pub home_tag: Option<String>,
 }
 
 /// Properties a client sets and reads back (RFC 4791 §5.2, Apple's ical namespace).
@@ -115,8 +117,10 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
         },
         Resource::Principal(user) => principal(user, name),
         Resource::OtherPrincipal(user) => match (name.ns.as_ref(), name.local.as_ref()) {
+            // The home's href is no secret (it follows from the name) and
+            // directory clients insist on it; every request under it is 403.
             (DAV, "resourcetype" | "displayname" | "principal-URL")
-            | (CALDAV, "calendar-user-address-set" | "calendar-user-type")
+            | (CALDAV, "calendar-user-address-set" | "calendar-user-type" | "calendar-home-set")
             | (CALENDARSERVER, "email-address-set") => principal(user, name),
             _ => None,
         },
@@ -124,6 +128,11 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
         {
             (DAV, "resourcetype") => Some(PropValue::Children(vec![QName::dav("collection")])),
             (DAV, "displayname") => text(&user.display_name),
+            // Stalwart had to add this: iOS re-syncs an account only when
+            // the home's ctag changes.
+            (CALENDARSERVER, "getctag") if matches!(resource, Resource::CalendarHome(_)) => {
+                ctx.home_tag.as_ref().map(|t| PropValue::Text(t.clone()))
+            }
             (DAV, "quota-used-bytes") => ctx.quota.map(|(used, _)| PropValue::Text(used.to_string())),
             (DAV, "quota-available-bytes") => {
                 ctx.quota.and_then(|(used, limit)| limit.map(|l| PropValue::Text(l.saturating_sub(used).to_string())))

@@ -695,6 +695,22 @@ impl Store {
         }))
     }
 
+    /// A value that changes whenever any of a user's collections of `kind`
+    /// or their members change: the home's `getctag`, which iOS polls.
+    pub async fn home_tag(&self, owner: UserId, kind: CollectionKind) -> StoreResult<String> {
+        let (count, revisions, updated): (i64, Option<i64>, Option<DateTime<Utc>>) =
+            read!(self, |pool| sqlx::query_as(
+                "SELECT COUNT(*), CAST(SUM(revision) AS BIGINT), MAX(updated_at) FROM dav_collections \
+             WHERE owner_id = $1 AND kind = $2"
+            )
+            .bind(owner.0)
+            .bind(kind.as_str())
+            .fetch_one(pool)
+            .await?);
+        let updated = updated.map_or(0, |t| t.timestamp_micros());
+        Ok(format!("{count}-{}-{updated}", revisions.unwrap_or(0)))
+    }
+
     /// Bytes of DAV data a user stores (RFC 4331 quota).
     pub async fn dav_bytes_used(&self, owner: UserId) -> StoreResult<i64> {
         let used: Option<i64> = read!(self, |pool| {

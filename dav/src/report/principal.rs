@@ -62,7 +62,8 @@ pub enum SearchTest {
 pub struct PrincipalPropertySearch {
     pub test: SearchTest,
     pub searches: Vec<PropertySearch>,
-    /// The properties to return for each matching principal.
+    /// The properties to return for each matching principal. No searches
+    /// at all means every principal (python-caldav's "list all").
     pub props: Vec<QName>,
     /// Search every principal collection rather than the request URI's subtree.
     pub apply_to_principal_collection_set: bool,
@@ -100,13 +101,21 @@ impl PrincipalPropertySearch {
             };
             searches.push(PropertySearch { props, value: m.text().trim().to_owned(), match_type });
         }
-        if searches.is_empty() {
-            return Err(XmlError::Missing("DAV:property-search"));
+        // RFC 3744 §9.4 requires one property-search; python-caldav's
+        // `search_principals()` sends none to list every principal, and puts
+        // the wanted properties beside an empty `DAV:prop` instead of in it.
+        // Both are read as meant rather than refused.
+        let mut props = root.child(DAV, "prop").map(names_of_children).unwrap_or_default();
+        for stray in root.elements() {
+            let known = ["property-search", "prop", "apply-to-principal-collection-set"];
+            if !(stray.name.ns == DAV && known.contains(&stray.name.local.as_ref())) && !props.contains(&stray.name) {
+                props.push(stray.name.clone());
+            }
         }
         Ok(PrincipalPropertySearch {
             test,
             searches,
-            props: root.child(DAV, "prop").map(names_of_children).unwrap_or_default(),
+            props,
             apply_to_principal_collection_set: root.child(DAV, "apply-to-principal-collection-set").is_some(),
         })
     }
@@ -184,6 +193,17 @@ mod tests {
         assert_eq!(s.props[1], QName::new("http://www.example.com/ns/", "department"));
         assert!(!s.apply_to_principal_collection_set);
         let empty = br#"<D:principal-property-search xmlns:D="DAV:"/>"#;
-        assert_eq!(Report::parse(empty), Err(XmlError::Missing("DAV:property-search")));
+        let Report::PrincipalPropertySearch(all) = Report::parse(empty).unwrap() else { panic!() };
+        assert!(all.searches.is_empty(), "no search lists every principal");
+    }
+
+    /// python-caldav's `search_principals()` (used by caldav-server-tester)
+    /// sends an empty `DAV:prop` and the wanted names beside it.
+    #[test]
+    fn python_caldav_list_all_principals() {
+        let body = br#"<D:principal-property-search xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop/><C:calendar-home-set/><D:displayname/></D:principal-property-search>"#;
+        let Report::PrincipalPropertySearch(s) = Report::parse(body).unwrap() else { panic!() };
+        assert!(s.searches.is_empty());
+        assert_eq!(s.props, [QName::caldav("calendar-home-set"), QName::dav("displayname")]);
     }
 }

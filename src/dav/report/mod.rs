@@ -35,7 +35,13 @@ pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body
 
 /// The context for the properties of objects in a report.
 fn prop_context(ctx: &Ctx) -> PropContext<'_> {
-    PropContext { me: &ctx.user, quota: None, writable: true, max_resource_size: ctx.config().max_resource_size }
+    PropContext {
+        me: &ctx.user,
+        quota: None,
+        writable: true,
+        max_resource_size: ctx.config().max_resource_size,
+        home_tag: None,
+    }
 }
 
 /// One object's answer: the requested properties, with `calendar-data`

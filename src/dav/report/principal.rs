@@ -68,7 +68,13 @@ fn resource<'a>(ctx: &'a Ctx, loaded: &'a Loaded) -> Resource<'a> {
 }
 
 fn prop_context(ctx: &Ctx) -> PropContext<'_> {
-    PropContext { me: &ctx.user, quota: None, writable: true, max_resource_size: ctx.config().max_resource_size }
+    PropContext {
+        me: &ctx.user,
+        quota: None,
+        writable: true,
+        max_resource_size: ctx.config().max_resource_size,
+        home_tag: None,
+    }
 }
 
 pub async fn expand_property(ctx: &Ctx, target: &path::Target, request: ExpandProperty) -> DavResult<Response> {
@@ -159,10 +165,11 @@ pub async fn property_search(ctx: &Ctx, request: PrincipalPropertySearch) -> Dav
                 candidates.iter().any(|c| text_matches(c, &search.value, search.match_type))
             })
         };
-        let hit = match request.test {
-            SearchTest::AllOf => request.searches.iter().all(test),
-            SearchTest::AnyOf => request.searches.iter().any(test),
-        };
+        let hit = request.searches.is_empty()
+            || match request.test {
+                SearchTest::AllOf => request.searches.iter().all(test),
+                SearchTest::AnyOf => request.searches.iter().any(test),
+            };
         if !hit {
             continue;
         }
