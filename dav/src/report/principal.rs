@@ -108,7 +108,8 @@ impl PrincipalPropertySearch {
         let mut props = root.child(DAV, "prop").map(names_of_children).unwrap_or_default();
         for stray in root.elements() {
             let known = ["property-search", "prop", "apply-to-principal-collection-set"];
-            if !(stray.name.ns == DAV && known.contains(&stray.name.local.as_ref())) && !props.contains(&stray.name) {
+            let structural = stray.name.ns == DAV && known.contains(&stray.name.local.as_ref());
+            if !structural && !props.contains(&stray.name) {
                 props.push(stray.name.clone());
             }
         }
