@@ -232,7 +232,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         AppState::new(store.clone(), Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
             .await?
             .with_dav(config.dav.clone());
-    crate::dav::spawn_tombstone_pruning(store.clone(), config.dav.tombstone_retention);
+    crate::dav::spawn_tombstone_pruning(store.clone(), state.clock.clone(), config.dav.tombstone_retention);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen)))?;

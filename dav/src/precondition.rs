@@ -43,6 +43,10 @@ pub enum Precondition {
     /// (§3.6, §6.1: 507 Insufficient Storage).
     NumberOfMatchesWithinLimits,
 
+    // ----- Quota, RFC 4331 §6 -----
+    /// The write would take the user over their quota (507).
+    QuotaNotExceeded,
+
     // ----- CalDAV, RFC 4791 -----
     /// The body is not `text/calendar` (§5.3.2.1).
     SupportedCalendarData,
@@ -88,7 +92,7 @@ impl Precondition {
     pub fn status(&self) -> u16 {
         match self {
             Precondition::LockTokenSubmitted(_) => 423,
-            Precondition::NumberOfMatchesWithinLimits => 507,
+            Precondition::NumberOfMatchesWithinLimits | Precondition::QuotaNotExceeded => 507,
             Precondition::PreservedLiveProperties
             | Precondition::NoUidConflict(_)
             | Precondition::AddressNoUidConflict(_) => 409,
@@ -111,6 +115,7 @@ impl Precondition {
             NeedPrivileges(_) => QName::dav("need-privileges"),
             ValidSyncToken => QName::dav("valid-sync-token"),
             NumberOfMatchesWithinLimits => QName::dav("number-of-matches-within-limits"),
+            QuotaNotExceeded => QName::dav("quota-not-exceeded"),
             SupportedCalendarData => QName::caldav("supported-calendar-data"),
             ValidCalendarData(_) => QName::caldav("valid-calendar-data"),
             ValidCalendarObjectResource(_) => QName::caldav("valid-calendar-object-resource"),

@@ -8,7 +8,8 @@ CREATE TABLE dav_homes (
 );
 
 CREATE TABLE dav_collections (
-    id              INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused, so an old sync token can never name a new calendar.
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     owner_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     kind            TEXT NOT NULL CHECK (kind IN ('calendar', 'addressbook')),
     -- Last path segment, decoded.

@@ -59,13 +59,17 @@ impl DavService {
 
 /// Forgets deletions older than `retention`, hourly, so the change log does
 /// not grow without bound; clients holding older tokens resync fully.
-pub fn spawn_tombstone_pruning(store: crate::store::Store, retention: std::time::Duration) {
+pub fn spawn_tombstone_pruning(
+    store: crate::store::Store,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    retention: std::time::Duration,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
             let Ok(retention) = chrono::Duration::from_std(retention) else { return };
-            match store.prune_tombstones(Utc::now() - retention).await {
+            match store.prune_tombstones(clock.now() - retention).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(tombstones = n, "pruned old deletions from the DAV change log"),
                 Err(e) => tracing::warn!(error = %e, "could not prune the DAV change log"),

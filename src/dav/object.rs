@@ -88,7 +88,13 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
     if !path::valid_name(name) {
         return Err(DavError::forbidden("unusable resource name"));
     }
-    let cal = ctx.calendar(slug).await?;
+    // RFC 4918 §9.7.1: a PUT whose parent collection is missing is 409.
+    let cal = ctx.calendar(slug).await.map_err(|e| match e {
+        DavError::Status(StatusCode::NOT_FOUND, _) => {
+            DavError::status(StatusCode::CONFLICT, "the calendar does not exist")
+        }
+        other => other,
+    })?;
     let conditions = Conditions::from_headers(headers)?;
 
     // RFC 4791 §5.3.2.1 preconditions, cheapest first.
@@ -113,7 +119,7 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
         let replaced = ctx.state.store.object(cal.id, name).await?.map_or(0, |o| o.size.max(0) as u64);
         if used.saturating_sub(replaced) + body.len() as u64 > limit {
             // RFC 4331 §6: DAV:quota-not-exceeded, 507.
-            return Err(DavError::status(StatusCode::INSUFFICIENT_STORAGE, "quota exceeded"));
+            return Err(DavError::Precondition(Precondition::QuotaNotExceeded));
         }
     }
     let index = object.index(&ctx.limits());

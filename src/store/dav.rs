@@ -375,6 +375,12 @@ impl Store {
         let object_name = object.unwrap_or("");
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // A property change is a change: a member's shows up in the next
+            // sync-collection, a calendar's moves its getctag.
+            let revision = bump_revision!(&mut *tx, id.0, now).await?;
+            if let Some(name) = object {
+                log_change!(&mut *tx, id.0, name, revision, false, now).await?;
+            }
             if let Some(p) = &changes.live {
                 sqlx::query(
                     "UPDATE dav_collections SET display_name = $2, description = $3, color = $4, sort_order = $5, \

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the conformance harness: a venv in conformance-tests/.venv
+# with the pinned client stack (requirements.txt) and the Debian packages the
+# suites use (litmus, curl, psql client), installed only when missing.
+# Fast when already set up: the venv is rebuilt only when requirements.txt changes.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv"
+req="$here/requirements.txt"
+stamp="$venv/.requirements.sha256"
+
+missing=()
+command -v litmus >/dev/null || missing+=(litmus)
+command -v curl >/dev/null || missing+=(curl)
+command -v psql >/dev/null || missing+=(postgresql-client)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "setup: installing Debian packages: ${missing[*]}"
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    else
+        echo "setup: missing ${missing[*]} and cannot apt-get install them (need root + apt)" >&2
+    fi
+fi
+
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    exit 0
+fi
+echo "setup: creating $venv with the pinned client stack"
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+for tool in caldav-server-tester vdirsyncer khal radicale; do
+    [[ -x "$venv/bin/$tool" ]] || { echo "setup: $tool missing from the venv" >&2; exit 1; }
+done
+printf '%s\n' "$want" >"$stamp"
+echo "setup: done"
