@@ -174,6 +174,12 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let Some(target) = Target::parse(uri.path()) else {
+        // Below a calendar object, or deeper than calendars nest: no
+        // collection can ever be made there (RFC 4791 §5.3.1.1).
+        if matches!(method.as_str(), "MKCALENDAR" | "MKCOL") && uri.path().starts_with("/dav/calendars/") {
+            return DavError::Precondition(madang_dav::precondition::Precondition::CalendarCollectionLocationOk)
+                .into_response();
+        }
         return DavError::not_found().into_response();
     };
     // OPTIONS needs no credentials: clients probe capabilities first.

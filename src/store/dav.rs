@@ -512,6 +512,8 @@ impl Store {
     /// Members whose derived range may overlap `[start, end)` (UTC seconds;
     /// `None` = unbounded), optionally only of one component type. A
     /// pre-filter: callers still evaluate the filter unless `range_exact`.
+    /// The end is inclusive for inexact ranges: RFC 4791 §9.9 matches a
+    /// to-do whose DUE equals the window's end.
     pub async fn objects_overlapping(
         &self,
         id: CollectionId,
@@ -523,7 +525,8 @@ impl Store {
             "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
              WHERE collection_id = $1 AND ($2 IS NULL OR component = $2) \
              AND ($3 IS NULL OR range_end IS NULL OR range_end > $3) \
-             AND ($4 IS NULL OR range_start IS NULL OR range_start < $4) ORDER BY name"
+             AND ($4 IS NULL OR range_start IS NULL OR range_start < $4 OR (range_start = $4 AND NOT range_exact)) \
+             ORDER BY name"
         )
         .bind(id.0)
         .bind(component)

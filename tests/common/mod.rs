@@ -16,6 +16,8 @@ use madang::http::{AppState, HttpSettings};
 use madang::store::Store;
 use sqlx::Connection;
 
+pub mod dav;
+
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
