@@ -123,12 +123,32 @@ pub struct NewObject<'a> {
     pub range_exact: bool,
 }
 
-/// One entry of the change log.
+/// One entry of the change log, with the member's metadata when it still exists.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Change {
     pub name: String,
     pub revision: i64,
     pub deleted: bool,
+    pub etag: Option<String>,
+    pub size: Option<i64>,
+    pub component: Option<String>,
+    pub modified_at: Option<DateTime<Utc>>,
+}
+
+impl Change {
+    /// The member as it is now; `None` if it is gone.
+    pub fn meta(&self) -> Option<ObjectMeta> {
+        match (&self.etag, self.size, &self.component, self.modified_at) {
+            (Some(etag), Some(size), Some(component), Some(modified_at)) if !self.deleted => Some(ObjectMeta {
+                name: self.name.clone(),
+                etag: etag.clone(),
+                size,
+                component: component.clone(),
+                modified_at,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Changes after a token, oldest first.
@@ -661,8 +681,9 @@ impl Store {
         // Fetch one more than asked to learn whether the answer is truncated.
         let fetch = limit.map(|l| i64::from(l) + 1).unwrap_or(i64::MAX);
         let mut changes: Vec<Change> = read!(self, |pool| sqlx::query_as(
-            "SELECT name, revision, deleted FROM dav_changes WHERE collection_id = $1 AND revision > $2 \
-             AND NOT (deleted AND $3) ORDER BY revision LIMIT $4"
+            "SELECT c.name, c.revision, c.deleted, o.etag, o.size, o.component, o.modified_at \
+             FROM dav_changes c LEFT JOIN dav_objects o ON o.collection_id = c.collection_id AND o.name = c.name \
+             WHERE c.collection_id = $1 AND c.revision > $2 AND NOT (c.deleted AND $3) ORDER BY c.revision LIMIT $4"
         )
         .bind(id.0)
         .bind(since)

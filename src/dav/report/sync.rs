@@ -44,15 +44,13 @@ pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> 
             }
         }
     } else {
-        let metas = ctx.state.store.object_metas_named(cal.id, &live).await?;
-        let by_name: std::collections::HashMap<&str, &crate::store::dav::ObjectMeta> =
-            metas.iter().map(|m| (m.name.as_str(), m)).collect();
+        // The change log read already joined each member's metadata.
         let pctx = super::prop_context(ctx);
         for change in &changes.changes {
-            match by_name.get(change.name.as_str()).filter(|_| !change.deleted) {
+            match change.meta() {
                 Some(meta) => out.push(&props::respond(
                     path::object_href(ctx.me(), &cal.slug, &meta.name),
-                    &props::Resource::Object(&cal, meta),
+                    &props::Resource::Object(&cal, &meta),
                     &request.props.props,
                     &pctx,
                     &[],
