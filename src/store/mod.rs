@@ -294,6 +294,13 @@ impl Store {
         self.schema_status().await
     }
 
+    /// Applies another set of migrations: upgrade tests use it to build the
+    /// database an older binary would have left behind.
+    #[doc(hidden)]
+    pub async fn run_migrator(&self, migrator: &Migrator) -> StoreResult<()> {
+        write!(self, |pool| migrator.run(pool).await).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
     /// Connections (open, idle) across this store's pools, for metrics.
     pub fn pool_stats(&self) -> (u32, usize) {
         match &self.backend {

@@ -141,13 +141,18 @@ impl TestApp {
         Self::with(db, test_auth_config(), Arc::new(SystemClock)).await
     }
 
+    /// An app over a store as it is, without migrating it first.
+    pub async fn with_store(_db: &TestDb, store: Store) -> TestApp {
+        let state = AppState::new(store, Arc::new(SystemClock), test_auth_config(), Self::settings()).await.unwrap();
+        TestApp { store: state.store.clone(), auth: state.auth.clone(), accounts: state.accounts.clone(), state }
+    }
+
+    fn settings() -> HttpSettings {
+        HttpSettings { max_body_size: 64 * 1024, request_timeout: Duration::from_secs(10), trust_forwarded_for: false }
+    }
+
     pub async fn with(db: &TestDb, auth_config: AuthConfig, clock: Arc<dyn Clock>) -> TestApp {
-        let settings = HttpSettings {
-            max_body_size: 64 * 1024,
-            request_timeout: Duration::from_secs(10),
-            trust_forwarded_for: false,
-        };
-        let state = AppState::new(db.store().await, clock, auth_config, settings).await.unwrap();
+        let state = AppState::new(db.store().await, clock, auth_config, Self::settings()).await.unwrap();
         TestApp { store: state.store.clone(), auth: state.auth.clone(), accounts: state.accounts.clone(), state }
     }
 

@@ -1,0 +1,73 @@
+//! Upgrades lose nothing: a database made by an older schema is migrated in
+//! place and everything in it is still there, seen through DAV.
+//! See: stalwartlabs/stalwart#1739 (every calendar gone after an upgrade).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine;
+use common::{TestApp, TestDb};
+use http_body_util::BodyExt;
+use madang::store::Store;
+use tower::ServiceExt;
+
+/// Applies only the migrations up to `version`, as an older binary would have.
+async fn migrate_to(db: &TestDb, version: i64) -> Store {
+    let dialect = if db.url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    let old = tempfile::tempdir().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let v: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if v <= version {
+            std::fs::copy(&path, old.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    let store = Store::connect(&db.database_config()).await.unwrap();
+    store.run_migrator(&migrator).await.unwrap();
+    store
+}
+
+async fn send(app: &TestApp, method: &str, path: &str, body: &str) -> (StatusCode, String) {
+    let token = base64::engine::general_purpose::STANDARD.encode("alice:old-password-1");
+    let request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path)
+        .header("authorization", format!("Basic {token}"))
+        .header("depth", "1")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.router().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn accounts_survive_the_dav_migration(db: &TestDb) {
+    // A foundation-era database: accounts only.
+    {
+        let old = migrate_to(db, 20261121000001).await;
+        let app_state = TestApp::with_store(db, old).await;
+        app_state.add_user("alice", "old-password-1").await;
+    }
+    // The new binary migrates it and serves CalDAV for the old account.
+    let app = TestApp::new(db).await;
+    assert_eq!(app.store.users().await.unwrap().len(), 1);
+    let (status, body) = send(&app, "PROPFIND", "/dav/calendars/alice/", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert!(body.contains("/dav/calendars/alice/default/"), "{body}");
+    let event = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20260101T000000Z\r\n\
+                 DTSTART:20260102T100000Z\r\nDTEND:20260102T110000Z\r\nSUMMARY:kept\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let (status, _) = send(&app, "PUT", "/dav/calendars/alice/default/u1.ics", event).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Migrating again (another process starting) changes nothing.
+    app.store.migrate().await.unwrap();
+    let (status, body) = send(&app, "GET", "/dav/calendars/alice/default/u1.ics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, event);
+}
+
+on_both_databases!(accounts_survive_the_dav_migration);
