@@ -654,7 +654,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     };
 
     let name = |key: &str| Some(p.text(key).0.trim().to_string()).filter(|n| !n.is_empty());
-    let quota = p.size("dav.quota")? as u64;
+    // `0` means "no limit" here, where every other size must be positive.
+    let quota = parse_size(p.text("dav.quota").0)
+        .ok_or_else(|| p.fail("dav.quota", "a size such as `1GiB`, or `0` for no limit"))? as u64;
     let dav = DavConfig {
         default_calendar: name("dav.default_calendar"),
         default_task_list: name("dav.default_task_list"),
@@ -829,6 +831,22 @@ mod tests {
         let text = c.describe();
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("postgres://madang:****@db.example/madang"), "{text}");
+    }
+
+    #[test]
+    fn dav_quota_zero_means_no_limit() {
+        let with = |v: &str| {
+            let mut raw = BTreeMap::new();
+            for k in KEYS {
+                raw.insert(k.name, (k.default.to_string(), Source::Default));
+            }
+            raw.insert("dav.quota", (v.to_string(), Source::Env("MADANG_DAV_QUOTA")));
+            build(raw, None)
+        };
+        assert_eq!(with("0").unwrap().dav.quota, None);
+        assert_eq!(with("2GiB").unwrap().dav.quota, Some(2 << 30));
+        let err = with("lots").unwrap_err().0;
+        assert!(err.contains("dav.quota") && err.contains("MADANG_DAV_QUOTA"), "{err}");
     }
 
     #[test]

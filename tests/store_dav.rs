@@ -85,7 +85,8 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
-    let created = store.put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), &any, now()).await.unwrap();
+    let created =
+        store.put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), &any, None, now()).await.unwrap();
     assert!(created);
     let stored = store.object(cal.id, "a.ics").await.unwrap().unwrap();
     assert_eq!(
@@ -95,18 +96,20 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
 
     // If-None-Match: * on an existing member fails and changes nothing.
     let absent = |cur: Option<&str>| cur.is_none();
-    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &absent, now()).await;
+    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &absent, None, now()).await;
     assert_eq!(r, Err(StoreError::PreconditionFailed));
     // If-Match with the right ETag replaces.
     let matches_1 = |cur: Option<&str>| cur == Some("\"1\"");
-    assert!(!store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &matches_1, now()).await.unwrap());
+    assert!(
+        !store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &matches_1, None, now()).await.unwrap()
+    );
     assert_eq!(store.object(cal.id, "a.ics").await.unwrap().unwrap().data, "DATA-2");
     // A stale ETag fails.
-    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"3\"", "DATA-3"), &matches_1, now()).await;
+    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"3\"", "DATA-3"), &matches_1, None, now()).await;
     assert_eq!(r, Err(StoreError::PreconditionFailed));
 
     // Another name with the same UID is a conflict naming the holder.
-    let r = store.put_object(cal.id, &object("b.ics", "uid-a", "\"9\"", "X"), &any, now()).await;
+    let r = store.put_object(cal.id, &object("b.ics", "uid-a", "\"9\"", "X"), &any, None, now()).await;
     assert_eq!(r, Err(StoreError::UidConflict("a.ics".into())));
     assert!(store.object(cal.id, "b.ics").await.unwrap().is_none());
 
@@ -129,14 +132,14 @@ async fn change_log_drives_sync(db: &TestDb) {
     assert_eq!(cal.revision, 0);
     for i in 0..5 {
         let (name, uid) = (format!("{i}.ics"), format!("uid-{i}"));
-        store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, now()).await.unwrap();
+        store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, None, now()).await.unwrap();
     }
     let initial = store.changes_since(cal.id, Some(0), None).await.unwrap();
     assert_eq!(initial.changes.len(), 5);
     assert!(!initial.truncated);
     assert_eq!(initial.revision, 5);
 
-    store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), &any, now()).await.unwrap();
+    store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), &any, None, now()).await.unwrap();
     store.delete_object(cal.id, "2.ics", &any, now()).await.unwrap();
     let delta = store.changes_since(cal.id, Some(initial.revision), None).await.unwrap();
     let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
@@ -171,8 +174,8 @@ async fn range_prefilter(db: &TestDb) {
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
     let mut open = object("open.ics", "open", "\"o\"", "D");
     open.range_end = None;
-    store.put_object(cal.id, &open, &any, now()).await.unwrap();
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    store.put_object(cal.id, &open, &any, None, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
     let names = |v: Vec<madang::store::dav::StoredObject>| v.into_iter().map(|o| o.name).collect::<Vec<_>>();
     assert_eq!(
         names(store.objects_overlapping(cal.id, Some("VEVENT"), Some(1_500), Some(1_600)).await.unwrap()),
@@ -206,7 +209,7 @@ async fn properties_are_atomic_and_per_resource(db: &TestDb) {
     assert_eq!(again.props.color.as_deref(), Some("#ff0000"));
     assert_eq!(store.dead_properties(cal.id, None).await.unwrap()[0].xml, "<p xmlns=\"urn:x\">2</p>");
     // Member properties are separate from the collection's, and go with the member.
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
     let member = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
     store.change_properties(cal.id, Some("a.ics"), &member, now()).await.unwrap();
     assert_eq!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().len(), 1);
@@ -226,7 +229,7 @@ async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let (name, uid) = (format!("{i}.ics"), format!("u{i}"));
-            store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, now()).await.unwrap();
+            store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, None, now()).await.unwrap();
         }));
     }
     for t in tasks {
@@ -244,12 +247,36 @@ async fn deleting_a_user_removes_their_collections(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
     store.delete_user(alice).await.unwrap();
     assert!(store.object(cal.id, "a.ics").await.unwrap().is_none());
 }
 
+async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
+    let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
+    store.put_object(a.id, &object("1.ics", "1", "\"1\"", "0123456789"), &any, Some(25), now()).await.unwrap();
+    store.put_object(b.id, &object("2.ics", "2", "\"2\"", "0123456789"), &any, Some(25), now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 20);
+    // Over quota across calendars: refused, nothing written.
+    let r = store.put_object(b.id, &object("3.ics", "3", "\"3\"", "0123456789"), &any, Some(25), now()).await;
+    assert_eq!(r, Err(StoreError::QuotaExceeded));
+    assert!(store.object(b.id, "3.ics").await.unwrap().is_none());
+    // Replacing counts the difference; shrinking is always allowed.
+    store.put_object(a.id, &object("1.ics", "1", "\"1b\"", "0123456789012"), &any, Some(25), now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 23);
+    store.put_object(a.id, &object("1.ics", "1", "\"1c\"", "01"), &any, Some(1), now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 12);
+    store.delete_object(b.id, "2.ics", &any, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 2);
+    store.delete_collection(a.id).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
+}
+
 on_both_databases!(
+    bytes_are_counted_and_quota_enforced,
     provisioning_happens_once,
     collections_are_per_owner_and_unique,
     objects_round_trip_with_conditions,

@@ -24,6 +24,8 @@ CREATE TABLE dav_collections (
     transparent     BOOLEAN NOT NULL DEFAULT FALSE,
     -- Bumped by every change of a member; sync tokens and getctag are built from it.
     revision        BIGINT NOT NULL DEFAULT 0,
+    -- Bytes of member data, kept in step by every write: quota checks read a few rows, not every object.
+    bytes           BIGINT NOT NULL DEFAULT 0,
     -- Tombstones at or below this revision were pruned: older tokens are no longer valid.
     pruned_revision BIGINT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL,

@@ -25,6 +25,8 @@ CREATE TABLE dav_collections (
     transparent     BOOLEAN NOT NULL DEFAULT 0,
     -- Bumped by every change of a member; sync tokens and getctag are built from it.
     revision        INTEGER NOT NULL DEFAULT 0,
+    -- Bytes of member data, kept in step by every write: quota checks read a few rows, not every object.
+    bytes           INTEGER NOT NULL DEFAULT 0,
     -- Tombstones at or below this revision were pruned: older tokens are no longer valid.
     pruned_revision INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,

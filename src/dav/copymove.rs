@@ -77,18 +77,21 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
             return Err(DavError::precondition_failed());
         }
         store.delete_object(from.id, from_name, &any, ctx.now).await?;
-        return match store.put_object(to.id, &new, &any, ctx.now).await {
+        return match store.put_object(to.id, &new, &any, ctx.config().quota, ctx.now).await {
             Ok(created) => Ok(done(created, &etag)),
             Err(e) => {
                 let back = NewObject { name: from_name, ..new.clone() };
-                if let Err(restore) = store.put_object(from.id, &back, &any, ctx.now).await {
+                if let Err(restore) = store.put_object(from.id, &back, &any, None, ctx.now).await {
                     tracing::error!(error = %restore, "could not restore the source of a failed MOVE");
                 }
                 Err(write_error(ctx, &to.slug, e))
             }
         };
     }
-    let created = store.put_object(to.id, &new, &allow, ctx.now).await.map_err(|e| write_error(ctx, &to.slug, e))?;
+    let created = store
+        .put_object(to.id, &new, &allow, ctx.config().quota, ctx.now)
+        .await
+        .map_err(|e| write_error(ctx, &to.slug, e))?;
     if is_move {
         store.delete_object(from.id, from_name, &any, ctx.now).await?;
     }

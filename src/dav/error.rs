@@ -51,6 +51,8 @@ impl From<StoreError> for DavError {
             StoreError::NotFound => DavError::not_found(),
             StoreError::PreconditionFailed => DavError::precondition_failed(),
             StoreError::InvalidSyncToken => DavError::Precondition(Precondition::ValidSyncToken),
+            // RFC 4331 §6: 507 with DAV:quota-not-exceeded.
+            StoreError::QuotaExceeded => DavError::Precondition(Precondition::QuotaNotExceeded),
             StoreError::Conflict(m) => DavError::Status(StatusCode::CONFLICT, m),
             other => DavError::Store(other),
         }

@@ -114,14 +114,6 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
     if !cal.props.components.iter().any(|c| c == kind) {
         return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
     }
-    if let Some(limit) = ctx.config().quota {
-        let used = ctx.state.store.dav_bytes_used(ctx.user.id).await?.max(0) as u64;
-        let replaced = ctx.state.store.object(cal.id, name).await?.map_or(0, |o| o.size.max(0) as u64);
-        if used.saturating_sub(replaced) + body.len() as u64 > limit {
-            // RFC 4331 §6: DAV:quota-not-exceeded, 507.
-            return Err(DavError::Precondition(Precondition::QuotaNotExceeded));
-        }
-    }
     let index = object.index(&ctx.limits());
     let etag = etag_of(text);
     let new = NewObject {
@@ -135,7 +127,7 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
         range_exact: index.exact,
     };
     let allow = |current: Option<&str>| conditions.allow(current);
-    match ctx.state.store.put_object(cal.id, &new, &allow, ctx.now).await {
+    match ctx.state.store.put_object(cal.id, &new, &allow, ctx.config().quota, ctx.now).await {
         Ok(created) => {
             let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
             let etag = HeaderValue::from_str(&etag)

@@ -556,29 +556,53 @@ impl Store {
         .await?))
     }
 
-    /// Creates or replaces a member if `condition` accepts its current state.
-    /// Returns whether it was created. Fails with `UidConflict` when another
-    /// member has the same UID (RFC 4791 §5.3.2 `no-uid-conflict`).
+    /// Creates or replaces a member if `condition` accepts its current state
+    /// and the owner stays within `quota` bytes. Returns whether it was
+    /// created. Fails with `UidConflict` when another member has the same UID
+    /// (RFC 4791 §5.3.2 `no-uid-conflict`), `QuotaExceeded` over quota.
     pub async fn put_object(
         &self,
         id: CollectionId,
         object: &NewObject<'_>,
         condition: Condition<'_>,
+        quota: Option<u64>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let size = object.data.len() as i64;
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // The revision bump locks the collection row first, so the size
+            // read below cannot go stale before the byte counter moves.
             let revision = bump_revision!(&mut *tx, id.0, now).await?;
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT etag FROM dav_objects WHERE collection_id = $1 AND name = $2")
+            let current: Option<(String, i64)> =
+                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
                     .bind(id.0)
                     .bind(object.name)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if !condition(current.as_deref()) {
+            if !condition(current.as_ref().map(|(etag, _)| etag.as_str())) {
                 return Err(StoreError::PreconditionFailed);
             }
+            let delta = size - current.as_ref().map_or(0, |(_, s)| *s);
+            if let Some(quota) = quota
+                && delta > 0
+            {
+                let used: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
+                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
+                )
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                if used.unwrap_or(0).saturating_add(delta) > i64::try_from(quota).unwrap_or(i64::MAX) {
+                    return Err(StoreError::QuotaExceeded);
+                }
+            }
+            sqlx::query("UPDATE dav_collections SET bytes = bytes + $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(delta)
+                .execute(&mut *tx)
+                .await?;
             let other: Option<String> =
                 sqlx::query_scalar("SELECT name FROM dav_objects WHERE collection_id = $1 AND uid = $2 AND name <> $3")
                     .bind(id.0)
@@ -629,17 +653,22 @@ impl Store {
     ) -> StoreResult<()> {
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT etag FROM dav_objects WHERE collection_id = $1 AND name = $2")
+            let revision = bump_revision!(&mut *tx, id.0, now).await?;
+            let current: Option<(String, i64)> =
+                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
                     .bind(id.0)
                     .bind(name)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some(current) = current else { return Err(StoreError::NotFound) };
+            let Some((current, size)) = current else { return Err(StoreError::NotFound) };
             if !condition(Some(&current)) {
                 return Err(StoreError::PreconditionFailed);
             }
-            let revision = bump_revision!(&mut *tx, id.0, now).await?;
+            sqlx::query("UPDATE dav_collections SET bytes = bytes - $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(size)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM dav_objects WHERE collection_id = $1 AND name = $2")
                 .bind(id.0)
                 .bind(name)

@@ -59,6 +59,9 @@ pub enum StoreError {
     /// Another member of the collection already has this UID; the text is its name.
     #[error("UID already used by {0}")]
     UidConflict(String),
+    /// The write would take the owner over their storage quota.
+    #[error("storage quota exceeded")]
+    QuotaExceeded,
     /// A sync token the collection no longer (or never) knew.
     #[error("unknown or expired sync token")]
     InvalidSyncToken,
