@@ -1004,7 +1004,25 @@ async fn wrong_password_is_401(db: &TestDb) {
     assert_eq!(right.props(&home("alice"), "0", "<D:displayname/>").await.status, StatusCode::MULTI_STATUS);
 }
 
+/// RFC 3744: ACLs are readable (the owner holds `all`) and not writable.
+async fn acls_are_read_only(db: &TestDb) {
+    let app = alice(db).await;
+    let c = Client::new(&app, "alice");
+    let cal = calendar("alice", "default");
+    let r = c.props(&cal, "0", "<D:acl/><D:supported-privilege-set/><D:acl-restrictions/>").await;
+    let ms = r.multistatus();
+    let response = ms.response(&cal);
+    for name in ["acl", "supported-privilege-set", "acl-restrictions"] {
+        assert_eq!(response.status_of(DAV, name), Some(200), "{name}: {}", r.text);
+    }
+    assert!(r.text.contains(&principal("alice")) && r.text.contains("<D:all/>"), "{}", r.text);
+    let acl = r#"<?xml version="1.0"?><D:acl xmlns:D="DAV:"><D:ace><D:principal><D:all/></D:principal><D:grant><D:privilege><D:read/></D:privilege></D:grant></D:ace></D:acl>"#;
+    let r = c.send("ACL", &cal, &[], acl.to_string()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
 on_both_databases!(
+    acls_are_read_only,
     well_known_caldav_redirects_to_the_dav_root,
     root_propfind_names_the_current_user_principal,
     principal_properties,

@@ -113,7 +113,8 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
     assert_eq!(r, Err(StoreError::UidConflict("a.ics".into())));
     assert!(store.object(cal.id, "b.ics").await.unwrap().is_none());
 
-    let metas = store.object_metas(cal.id).await.unwrap();
+    let metas = store.object_metas(cal.id, None).await.unwrap();
+    assert_eq!(store.object_metas(cal.id, Some(0)).await.unwrap().len(), 0);
     assert_eq!(metas.len(), 1);
     assert_eq!(metas[0].etag, "\"2\"");
     let named = store.objects_named(cal.id, &["a.ics".into(), "zzz.ics".into()]).await.unwrap();
@@ -275,7 +276,34 @@ async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
 }
 
+async fn moves_are_all_or_nothing(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
+    let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
+    store.put_object(a.id, &object("1.ics", "u1", "\"1\"", "ONE"), &any, None, now()).await.unwrap();
+    store.put_object(b.id, &object("x.ics", "u1", "\"x\"", "CLASH"), &any, None, now()).await.unwrap();
+    // The destination already holds the UID under another name: nothing moves.
+    let moved =
+        store.move_object((a.id, "1.ics"), b.id, &object("1.ics", "u1", "\"1\"", "ONE"), &any, None, now()).await;
+    assert_eq!(moved, Err(StoreError::UidConflict("x.ics".into())));
+    assert_eq!(store.object(a.id, "1.ics").await.unwrap().unwrap().data, "ONE", "the source is still there");
+    assert!(store.object(b.id, "1.ics").await.unwrap().is_none());
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 8);
+    // A rename inside one calendar keeps the UID and logs both names.
+    let before = store.changes_since(a.id, None, None).await.unwrap().revision;
+    let renamed = object("2.ics", "u1", "\"1\"", "ONE");
+    assert!(store.move_object((a.id, "1.ics"), a.id, &renamed, &any, None, now()).await.unwrap());
+    assert!(store.object(a.id, "1.ics").await.unwrap().is_none());
+    assert_eq!(store.object(a.id, "2.ics").await.unwrap().unwrap().uid, "u1");
+    let delta = store.changes_since(a.id, Some(before), None).await.unwrap();
+    let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
+    assert_eq!(got, [("1.ics", true), ("2.ics", false)]);
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 8);
+}
+
 on_both_databases!(
+    moves_are_all_or_nothing,
     bytes_are_counted_and_quota_enforced,
     provisioning_happens_once,
     collections_are_per_owner_and_unique,

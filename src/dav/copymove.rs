@@ -57,44 +57,20 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
         range_exact: index.exact,
     };
     let allow = |current: Option<&str>| overwrite || current.is_none();
-    let any = |_: Option<&str>| true;
-    let same_calendar = from.id == to.id;
-    if same_calendar && !is_move {
+    if from.id == to.id && !is_move {
         // A copy into the same calendar would hold the UID twice (RFC 4791 §4.1).
-        return Err(DavError::Precondition(Precondition::NoUidConflict(path::object_href(
-            ctx.me(),
-            &from.slug,
-            from_name,
-        ))));
+        let holder = path::object_href(ctx.me(), &from.slug, from_name);
+        return Err(DavError::Precondition(Precondition::NoUidConflict(holder)));
     }
-    // A rename inside one calendar: the source holds the UID, so it goes
-    // first; if the write then fails, the source is put back.
-    if same_calendar {
-        if let Some(existing) = store.object(to.id, &to_name).await?
-            && !overwrite
-        {
-            let _ = existing;
-            return Err(DavError::precondition_failed());
-        }
-        store.delete_object(from.id, from_name, &any, ctx.now).await?;
-        return match store.put_object(to.id, &new, &any, ctx.config().quota, ctx.now).await {
-            Ok(created) => Ok(done(created, &etag)),
-            Err(e) => {
-                let back = NewObject { name: from_name, ..new.clone() };
-                if let Err(restore) = store.put_object(from.id, &back, &any, None, ctx.now).await {
-                    tracing::error!(error = %restore, "could not restore the source of a failed MOVE");
-                }
-                Err(write_error(ctx, &to.slug, e))
-            }
-        };
+    let quota = ctx.config().quota;
+    let created = if is_move {
+        // One transaction: the source is gone and the destination written,
+        // or neither (RFC 4918 §9.9).
+        store.move_object((from.id, from_name), to.id, &new, &allow, quota, ctx.now).await
+    } else {
+        store.put_object(to.id, &new, &allow, quota, ctx.now).await
     }
-    let created = store
-        .put_object(to.id, &new, &allow, ctx.config().quota, ctx.now)
-        .await
-        .map_err(|e| write_error(ctx, &to.slug, e))?;
-    if is_move {
-        store.delete_object(from.id, from_name, &any, ctx.now).await?;
-    }
+    .map_err(|e| write_error(ctx, &to.slug, e))?;
     Ok(done(created, &etag))
 }
 

@@ -232,6 +232,8 @@ async fn dispatch(
         "MOVE" => copymove::copy_or_move(ctx, target, headers, true).await,
         "REPORT" => report::report(ctx, target, headers, body).await,
         "LOCK" | "UNLOCK" => Err(DavError::method_not_allowed("locking is not supported")),
+        // RFC 3744 §8.1: ACLs are read-only until sharing arrives.
+        "ACL" => Err(DavError::forbidden("access control lists cannot be changed; only the owner has access")),
         _ => Err(DavError::method_not_allowed("method not supported here")),
     }
 }

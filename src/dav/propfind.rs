@@ -85,7 +85,8 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
             let href = path::calendar_href(me, &cal.slug);
             out.push(&props::respond(href, &Resource::Calendar(&cal), &request, &pctx, &dead, None));
             if members {
-                let metas = store.object_metas(cal.id).await?;
+                // One more than allowed tells "too many" without reading them all.
+                let metas = store.object_metas(cal.id, Some(ctx.config().max_results + 1)).await?;
                 if metas.len() > ctx.config().max_results {
                     return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
                 }

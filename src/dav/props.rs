@@ -66,6 +66,23 @@ fn reports(resource: &Resource<'_>) -> Vec<QName> {
     }
 }
 
+/// RFC 3744 §5.3: the privileges Madang knows, as the aggregation tree.
+const SUPPORTED_PRIVILEGES: &str = "<D:supported-privilege><D:privilege><D:all/></D:privilege><D:abstract/>\
+<D:description xml:lang=\"en\">Any operation</D:description>\
+<D:supported-privilege><D:privilege><D:read/></D:privilege><D:description xml:lang=\"en\">Read</D:description>\
+<D:supported-privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>\
+<D:description xml:lang=\"en\">Read own privileges</D:description></D:supported-privilege></D:supported-privilege>\
+<D:supported-privilege><D:privilege><D:write/></D:privilege><D:description xml:lang=\"en\">Write</D:description>\
+<D:supported-privilege><D:privilege><D:write-properties/></D:privilege>\
+<D:description xml:lang=\"en\">Write properties</D:description></D:supported-privilege>\
+<D:supported-privilege><D:privilege><D:write-content/></D:privilege>\
+<D:description xml:lang=\"en\">Write content</D:description></D:supported-privilege>\
+<D:supported-privilege><D:privilege><D:bind/></D:privilege>\
+<D:description xml:lang=\"en\">Add members</D:description></D:supported-privilege>\
+<D:supported-privilege><D:privilege><D:unbind/></D:privilege>\
+<D:description xml:lang=\"en\">Remove members</D:description></D:supported-privilege>\
+</D:supported-privilege></D:supported-privilege>";
+
 fn privileges(writable: bool) -> Vec<QName> {
     // RFC 3744 §5.4 lists aggregates together with what they contain;
     // clients look for `write` or `write-content` to decide read-only.
@@ -107,6 +124,19 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
                 return Some(PropValue::Privileges(privileges(writable)));
             }
             "owner" => return owner_of(resource, ctx.me).map(|u| PropValue::Href(path::principal_href(u))),
+            // RFC 3744 §5.5, §5.3, §5.6: read-only ACLs. The owner holds
+            // every privilege; nobody else holds any until sharing arrives.
+            "acl" => {
+                return owner_of(resource, ctx.me).filter(|_| ctx.writable).map(|u| {
+                    PropValue::Xml(format!(
+                        "<D:ace><D:principal><D:href>{}</D:href></D:principal><D:grant><D:privilege><D:all/>\
+                         </D:privilege></D:grant><D:protected/></D:ace>",
+                        path::principal_href(u)
+                    ))
+                });
+            }
+            "supported-privilege-set" => return Some(PropValue::Xml(SUPPORTED_PRIVILEGES.to_string())),
+            "acl-restrictions" => return Some(PropValue::Xml("<D:grant-only/><D:no-invert/>".to_string())),
             _ => {}
         }
     }
@@ -263,6 +293,8 @@ fn all_names(resource: &Resource<'_>) -> Vec<QName> {
         QName::dav("current-user-privilege-set"),
         QName::dav("supported-report-set"),
         QName::dav("principal-collection-set"),
+        QName::dav("supported-privilege-set"),
+        QName::dav("acl-restrictions"),
     ]);
     match resource {
         Resource::Calendar(_) => names.extend([SCHEDULE_TRANSP, QName::dav("owner"), QName::dav("quota-used-bytes")]),

@@ -287,6 +287,122 @@ macro_rules! log_change {
     };
 }
 
+/// The body of a PUT inside a write transaction `$tx`; see `Store::put_object`.
+macro_rules! put_member {
+    ($tx:ident, $id:expr, $object:expr, $condition:expr, $quota:expr, $now:expr) => {
+        async {
+            let (id, object, now): (CollectionId, &NewObject<'_>, DateTime<Utc>) = ($id, $object, $now);
+            let size = object.data.len() as i64;
+            // The revision bump locks the collection row first, so the size
+            // read below cannot go stale before the byte counter moves.
+            let revision = bump_revision!(&mut *$tx, id.0, now).await?;
+            let current: Option<(String, i64)> =
+                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                    .bind(id.0)
+                    .bind(object.name)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if !($condition)(current.as_ref().map(|(etag, _)| etag.as_str())) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let delta = size - current.as_ref().map_or(0, |(_, s)| *s);
+            if let Some(quota) = $quota
+                && delta > 0
+            {
+                let used: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
+                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
+                )
+                .bind(id.0)
+                .fetch_one(&mut *$tx)
+                .await?;
+                if used.unwrap_or(0).saturating_add(delta) > i64::try_from(quota).unwrap_or(i64::MAX) {
+                    return Err(StoreError::QuotaExceeded);
+                }
+            }
+            sqlx::query("UPDATE dav_collections SET bytes = bytes + $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(delta)
+                .execute(&mut *$tx)
+                .await?;
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT name FROM dav_objects WHERE collection_id = $1 AND uid = $2 AND name <> $3",
+            )
+            .bind(id.0)
+            .bind(object.uid)
+            .bind(object.name)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some(other) = other {
+                return Err(StoreError::UidConflict(other));
+            }
+            sqlx::query(
+                "INSERT INTO dav_objects (collection_id, name, uid, component, etag, size, data, range_start, \
+                 range_end, range_exact, revision, created_at, modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+                 ON CONFLICT (collection_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, \
+                 etag = excluded.etag, size = excluded.size, data = excluded.data, \
+                 range_start = excluded.range_start, range_end = excluded.range_end, \
+                 range_exact = excluded.range_exact, revision = excluded.revision, modified_at = excluded.modified_at",
+            )
+            .bind(id.0)
+            .bind(object.name)
+            .bind(object.uid)
+            .bind(object.component)
+            .bind(object.etag)
+            .bind(size)
+            .bind(object.data)
+            .bind(object.range_start)
+            .bind(object.range_end)
+            .bind(object.range_exact)
+            .bind(revision)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(uid_race)?;
+            log_change!(&mut *$tx, id.0, object.name, revision, false, now).await?;
+            Ok::<bool, StoreError>(current.is_none())
+        }
+    };
+}
+
+/// The body of a DELETE inside a write transaction `$tx`; see `Store::delete_object`.
+macro_rules! delete_member {
+    ($tx:ident, $id:expr, $name:expr, $condition:expr, $now:expr) => {
+        async {
+            let (id, name, now): (CollectionId, &str, DateTime<Utc>) = ($id, $name, $now);
+            let revision = bump_revision!(&mut *$tx, id.0, now).await?;
+            let current: Option<(String, i64)> =
+                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                    .bind(id.0)
+                    .bind(name)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            let Some((current, size)) = current else { return Err(StoreError::NotFound) };
+            if !($condition)(Some(&current)) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            sqlx::query("UPDATE dav_collections SET bytes = bytes - $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(size)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query("DELETE FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *$tx)
+                .await?;
+            log_change!(&mut *$tx, id.0, name, revision, true, now).await?;
+            Ok::<(), StoreError>(())
+        }
+    };
+}
+
 impl Store {
     /// Creates the user's default collections once. Returns `false` if the
     /// home was already provisioned (even if the user deleted them since).
@@ -466,12 +582,15 @@ impl Store {
             .collect())
     }
 
-    /// Every member's metadata, by name.
-    pub async fn object_metas(&self, id: CollectionId) -> StoreResult<Vec<ObjectMeta>> {
+    /// Members' metadata, by name; at most `limit` of them when given.
+    pub async fn object_metas(&self, id: CollectionId, limit: Option<usize>) -> StoreResult<Vec<ObjectMeta>> {
+        let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
         Ok(read!(self, |pool| sqlx::query_as(
-            "SELECT name, etag, size, component, modified_at FROM dav_objects WHERE collection_id = $1 ORDER BY name"
+            "SELECT name, etag, size, component, modified_at FROM dav_objects WHERE collection_id = $1 \
+             ORDER BY name LIMIT $2"
         )
         .bind(id.0)
+        .bind(limit)
         .fetch_all(pool)
         .await?))
     }
@@ -568,78 +687,11 @@ impl Store {
         quota: Option<u64>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let size = object.data.len() as i64;
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            // The revision bump locks the collection row first, so the size
-            // read below cannot go stale before the byte counter moves.
-            let revision = bump_revision!(&mut *tx, id.0, now).await?;
-            let current: Option<(String, i64)> =
-                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
-                    .bind(id.0)
-                    .bind(object.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if !condition(current.as_ref().map(|(etag, _)| etag.as_str())) {
-                return Err(StoreError::PreconditionFailed);
-            }
-            let delta = size - current.as_ref().map_or(0, |(_, s)| *s);
-            if let Some(quota) = quota
-                && delta > 0
-            {
-                let used: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
-                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
-                )
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-                if used.unwrap_or(0).saturating_add(delta) > i64::try_from(quota).unwrap_or(i64::MAX) {
-                    return Err(StoreError::QuotaExceeded);
-                }
-            }
-            sqlx::query("UPDATE dav_collections SET bytes = bytes + $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(delta)
-                .execute(&mut *tx)
-                .await?;
-            let other: Option<String> =
-                sqlx::query_scalar("SELECT name FROM dav_objects WHERE collection_id = $1 AND uid = $2 AND name <> $3")
-                    .bind(id.0)
-                    .bind(object.uid)
-                    .bind(object.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(other) = other {
-                return Err(StoreError::UidConflict(other));
-            }
-            sqlx::query(
-                "INSERT INTO dav_objects (collection_id, name, uid, component, etag, size, data, range_start, \
-                 range_end, range_exact, revision, created_at, modified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-                 ON CONFLICT (collection_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, \
-                 etag = excluded.etag, size = excluded.size, data = excluded.data, \
-                 range_start = excluded.range_start, range_end = excluded.range_end, \
-                 range_exact = excluded.range_exact, revision = excluded.revision, modified_at = excluded.modified_at",
-            )
-            .bind(id.0)
-            .bind(object.name)
-            .bind(object.uid)
-            .bind(object.component)
-            .bind(object.etag)
-            .bind(size)
-            .bind(object.data)
-            .bind(object.range_start)
-            .bind(object.range_end)
-            .bind(object.range_exact)
-            .bind(revision)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(uid_race)?;
-            log_change!(&mut *tx, id.0, object.name, revision, false, now).await?;
+            let created = put_member!(tx, id, object, condition, quota, now).await?;
             tx.commit().await?;
-            Ok(current.is_none())
+            Ok(created)
         })
     }
 
@@ -653,35 +705,34 @@ impl Store {
     ) -> StoreResult<()> {
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let revision = bump_revision!(&mut *tx, id.0, now).await?;
-            let current: Option<(String, i64)> =
-                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
-                    .bind(id.0)
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((current, size)) = current else { return Err(StoreError::NotFound) };
-            if !condition(Some(&current)) {
-                return Err(StoreError::PreconditionFailed);
-            }
-            sqlx::query("UPDATE dav_collections SET bytes = bytes - $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(size)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM dav_objects WHERE collection_id = $1 AND name = $2")
-                .bind(id.0)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
-                .bind(id.0)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            log_change!(&mut *tx, id.0, name, revision, true, now).await?;
+            delete_member!(tx, id, name, condition, now).await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// MOVE (RFC 4918 §9.9) in one transaction: the member `from` (collection
+    /// and name) becomes `object` in `to`, or nothing happens. `condition` is
+    /// checked against the destination. Returns whether the destination was
+    /// created.
+    pub async fn move_object(
+        &self,
+        (from, from_name): (CollectionId, &str),
+        to: CollectionId,
+        object: &NewObject<'_>,
+        condition: Condition<'_>,
+        quota: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let any = |_: Option<&str>| true;
+        let any: Condition<'_> = &any;
+        write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            // The source goes first: within one calendar it holds the UID.
+            delete_member!(tx, from, from_name, any, now).await?;
+            let created = put_member!(tx, to, object, condition, quota, now).await?;
+            tx.commit().await?;
+            Ok(created)
         })
     }
 
