@@ -300,6 +300,21 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
     let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
     assert_eq!(got, [("1.ics", true), ("2.ics", false)]);
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 8);
+
+    // Dead properties travel with a move and are duplicated by a copy.
+    let dead = DeadProperty { namespace: "urn:x".into(), local_name: "p".into(), xml: "<p xmlns=\"urn:x\"/>".into() };
+    let set = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
+    store.change_properties(a.id, Some("2.ics"), &set, now()).await.unwrap();
+    let moved = object("3.ics", "u1", "\"1\"", "ONE");
+    store.move_object((a.id, "2.ics"), b.id, &moved, &any, None, now()).await.unwrap_err();
+    store.delete_object(b.id, "x.ics", &any, now()).await.unwrap();
+    store.move_object((a.id, "2.ics"), b.id, &moved, &any, None, now()).await.unwrap();
+    assert_eq!(store.dead_properties(b.id, Some("3.ics")).await.unwrap(), std::slice::from_ref(&dead));
+    assert!(store.dead_properties(a.id, Some("2.ics")).await.unwrap().is_empty());
+    let copied = object("4.ics", "u1", "\"1\"", "ONE");
+    store.copy_object((b.id, "3.ics"), a.id, &copied, &any, None, now()).await.unwrap();
+    assert_eq!(store.dead_properties(a.id, Some("4.ics")).await.unwrap(), std::slice::from_ref(&dead));
+    assert_eq!(store.dead_properties(b.id, Some("3.ics")).await.unwrap(), std::slice::from_ref(&dead));
 }
 
 on_both_databases!(

@@ -68,7 +68,7 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
         // or neither (RFC 4918 §9.9).
         store.move_object((from.id, from_name), to.id, &new, &allow, quota, ctx.now).await
     } else {
-        store.put_object(to.id, &new, &allow, quota, ctx.now).await
+        store.copy_object((from.id, from_name), to.id, &new, &allow, quota, ctx.now).await
     }
     .map_err(|e| write_error(ctx, &to.slug, e))?;
     Ok(done(created, &etag))

@@ -728,9 +728,62 @@ impl Store {
         let any: Condition<'_> = &any;
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // Dead properties travel with the member (RFC 4918 §9.9.1); a
+            // replaced destination's own go.
+            sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
+                .bind(to.0)
+                .bind(object.name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE dav_properties SET collection_id = $3, object_name = $4 \
+                 WHERE collection_id = $1 AND object_name = $2",
+            )
+            .bind(from.0)
+            .bind(from_name)
+            .bind(to.0)
+            .bind(object.name)
+            .execute(&mut *tx)
+            .await?;
             // The source goes first: within one calendar it holds the UID.
             delete_member!(tx, from, from_name, any, now).await?;
             let created = put_member!(tx, to, object, condition, quota, now).await?;
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    /// COPY (RFC 4918 §9.8) in one transaction: `object` is written to `to`
+    /// with the dead properties of the member `from`. Returns whether the
+    /// destination was created.
+    pub async fn copy_object(
+        &self,
+        (from, from_name): (CollectionId, &str),
+        to: CollectionId,
+        object: &NewObject<'_>,
+        condition: Condition<'_>,
+        quota: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let created = put_member!(tx, to, object, condition, quota, now).await?;
+            sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
+                .bind(to.0)
+                .bind(object.name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml) \
+                 SELECT $3, $4, namespace, local_name, xml FROM dav_properties \
+                 WHERE collection_id = $1 AND object_name = $2",
+            )
+            .bind(from.0)
+            .bind(from_name)
+            .bind(to.0)
+            .bind(object.name)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(created)
         })
