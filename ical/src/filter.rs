@@ -137,3 +137,35 @@ pub struct PropSelect {
     /// `novalue="yes"`: return the property with its parameters but an empty value.
     pub novalue: bool,
 }
+
+/// `CARDDAV:filter` (RFC 6352 §10.5): the prop-filters of an addressbook-query
+/// and whether any or all of them must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddressFilter {
+    /// The `test` attribute; RFC 6352 §10.5 defaults it to `anyof`.
+    pub test: FilterTest,
+    /// No prop-filters matches every card.
+    pub props: Vec<CardPropFilter>,
+}
+
+/// `test="anyof|allof"` (RFC 6352 §10.5, §10.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterTest {
+    #[default]
+    AnyOf,
+    AllOf,
+}
+
+/// `CARDDAV:prop-filter` (RFC 6352 §10.5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardPropFilter {
+    /// vCard property name in upper case: `FN`, `EMAIL`, `TEL`, `X-FOO`, …
+    pub name: String,
+    /// How the text-matches and param-filters below combine (default `anyof`).
+    pub test: FilterTest,
+    /// `<is-not-defined/>`: the card must not have the property.
+    pub is_not_defined: bool,
+    pub text_matches: Vec<TextMatch>,
+    /// Reuses CalDAV's param-filter; CardDAV's differs only in its default collation.
+    pub params: Vec<ParamFilter>,
+}
