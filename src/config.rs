@@ -214,6 +214,13 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.default_addressbook",
+        env: &["MADANG_DAV_DEFAULT_ADDRESSBOOK"],
+        default: "Contacts",
+        doc: "Name of the address book created for each new user on first DAV use; empty for none.",
+        secret: false,
+    },
+    Key {
         name: "dav.max_resource_size",
         env: &["MADANG_DAV_MAX_RESOURCE_SIZE"],
         default: "1MiB",
@@ -340,6 +347,7 @@ impl Default for AuthConfig {
 pub struct DavConfig {
     pub default_calendar: Option<String>,
     pub default_task_list: Option<String>,
+    pub default_addressbook: Option<String>,
     pub max_resource_size: usize,
     pub max_instances: usize,
     pub max_results: usize,
@@ -353,6 +361,7 @@ impl Default for DavConfig {
         Self {
             default_calendar: Some("Calendar".into()),
             default_task_list: Some("Tasks".into()),
+            default_addressbook: Some("Contacts".into()),
             max_resource_size: 1 << 20,
             max_instances: 5000,
             max_results: 50_000,
@@ -660,6 +669,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     let dav = DavConfig {
         default_calendar: name("dav.default_calendar"),
         default_task_list: name("dav.default_task_list"),
+        default_addressbook: name("dav.default_addressbook"),
         max_resource_size: p.size("dav.max_resource_size")?,
         max_instances: p.int("dav.max_instances", 10, 1_000_000)? as usize,
         max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,

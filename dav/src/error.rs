@@ -41,6 +41,18 @@ pub enum XmlError {
     /// `CALDAV:supported-collation`.
     #[error("unsupported collation {0:?}")]
     UnsupportedCollation(String),
+    /// A CardDAV `text-match` collation Madang does not support (RFC 6352
+    /// §8.3); answered with `CARDDAV:supported-collation`.
+    #[error("unsupported collation {0:?}")]
+    UnsupportedAddressCollation(String),
+    /// An addressbook-query filter Madang cannot evaluate, such as an unknown
+    /// `match-type` (RFC 6352 §10.5.4); answered with `CARDDAV:supported-filter`.
+    #[error("unsupported filter: {0}")]
+    UnsupportedAddressFilter(String),
+    /// `CARDDAV:address-data` asking for a media type or vCard version Madang
+    /// does not serve (RFC 6352 §10.4); answered with `CARDDAV:supported-address-data`.
+    #[error("unsupported address data: {0}")]
+    UnsupportedAddressData(String),
     /// A calendar-query filter that breaks RFC 4791 §9.7 (`CALDAV:valid-filter`).
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
@@ -56,6 +68,9 @@ impl XmlError {
             XmlError::Doctype | XmlError::UnknownEntity(_) => Some(Precondition::NoExternalEntities),
             XmlError::UnsupportedReport(_) => Some(Precondition::SupportedReport),
             XmlError::UnsupportedCollation(_) => Some(Precondition::SupportedCollation),
+            XmlError::UnsupportedAddressCollation(_) => Some(Precondition::AddressSupportedCollation),
+            XmlError::UnsupportedAddressFilter(_) => Some(Precondition::AddressSupportedFilter),
+            XmlError::UnsupportedAddressData(_) => Some(Precondition::SupportedAddressData),
             XmlError::InvalidFilter(_) | XmlError::InvalidTimeRange(_) => Some(Precondition::ValidFilter),
             _ => None,
         }

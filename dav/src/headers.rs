@@ -1,5 +1,8 @@
-//! DAV request headers: `Depth`, `Overwrite`, `Destination` (RFC 4918 §10) and
-//! the entity-tag lists of `If-Match`/`If-None-Match` (RFC 9110 §13.1).
+//! DAV request headers: `Depth`, `Overwrite`, `Destination` (RFC 4918 §10),
+//! the entity-tag lists of `If-Match`/`If-None-Match` (RFC 9110 §13.1), and
+//! the vCard version a GET asks for with `Accept` (RFC 6352 §5.1.1).
+
+use crate::precondition::Precondition;
 
 /// A header value Madang cannot read; the server answers 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +17,27 @@ pub enum HeaderError {
     Destination(String),
     #[error("invalid percent-encoding in {0:?}")]
     PercentEncoding(String),
+    #[error("invalid Accept header {0:?}")]
+    Accept(String),
+    /// `Accept` rules out every vCard version Madang can produce (RFC 6352
+    /// §5.1.1.1); answered with `CARDDAV:supported-address-data-conversion`.
+    #[error("no acceptable vCard version in Accept header {0:?}")]
+    NotAcceptable(String),
+}
+
+impl HeaderError {
+    /// The precondition to put in the `DAV:error` body, for errors that have one.
+    pub fn precondition(&self) -> Option<Precondition> {
+        match self {
+            HeaderError::NotAcceptable(_) => Some(Precondition::SupportedAddressDataConversion),
+            _ => None,
+        }
+    }
+
+    /// The precondition's status when there is one, otherwise 400.
+    pub fn status(&self) -> u16 {
+        self.precondition().map_or(400, |p| p.status())
+    }
 }
 
 /// `Depth` (RFC 4918 §10.2).
@@ -192,6 +216,133 @@ impl Destination {
     }
 }
 
+/// A vCard version Madang can produce (`text/vcard; version=…`, RFC 6350 §10.1,
+/// RFC 2426 for 3.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VCardWanted {
+    /// vCard 3.0 (RFC 2426), CardDAV's default (RFC 6352 §10.4).
+    V3,
+    /// vCard 4.0 (RFC 6350).
+    V4,
+}
+
+impl VCardWanted {
+    /// The `version` parameter value: `3.0` or `4.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            VCardWanted::V3 => "3.0",
+            VCardWanted::V4 => "4.0",
+        }
+    }
+
+    /// Reads a `version` parameter or attribute value (`3.0`, `4.0`, also
+    /// quoted); anything else is a version Madang cannot produce.
+    pub fn from_version(value: &str) -> Option<VCardWanted> {
+        match value.trim().trim_matches('"').trim() {
+            "3.0" => Some(VCardWanted::V3),
+            "4.0" => Some(VCardWanted::V4),
+            _ => None,
+        }
+    }
+}
+
+/// The vCard version a GET of an address object asks for with `Accept`
+/// (RFC 6352 §5.1.1, RFC 9110 §12.5.1).
+///
+/// Each version Madang can produce (`text/vcard; version=3.0` and `4.0`) gets
+/// the q-value of the most specific media range that matches it: a range with
+/// a `version` parameter beats `text/vcard` (or the legacy `text/x-vcard`),
+/// which beats `text/*`, which beats `*/*`. The version with the higher
+/// q-value wins. `Ok(None)` means "either will do": no header, an empty one,
+/// or both versions equally acceptable (`*/*`, plain `text/vcard`), and the
+/// server sends the card as stored (or its own default). A header under which
+/// neither version is acceptable is [`HeaderError::NotAcceptable`]; a media
+/// range without a `/` or a q-value outside 0–1 is [`HeaderError::Accept`].
+pub fn vcard_version_from_accept(accept: Option<&str>) -> Result<Option<VCardWanted>, HeaderError> {
+    let Some(value) = accept else { return Ok(None) };
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let err = || HeaderError::Accept(value.to_owned());
+    // Best (specificity, q) seen so far for 3.0 and for 4.0; specificity 0 = no match yet.
+    let mut v3: (u8, u16) = (0, 0);
+    let mut v4: (u8, u16) = (0, 0);
+    for range in value.split(',') {
+        if range.trim().is_empty() {
+            continue; // RFC 9110 §5.6.1: empty list elements are allowed.
+        }
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let (kind, sub) = media.split_once('/').ok_or_else(err)?;
+        let (kind, sub) = (kind.trim(), sub.trim());
+        if kind.is_empty() || sub.is_empty() {
+            return Err(err());
+        }
+        let mut q = 1000u16;
+        let mut version: Option<&str> = None;
+        for param in parts {
+            let Some((name, v)) = param.split_once('=') else {
+                if param.trim().is_empty() {
+                    continue;
+                }
+                return Err(err());
+            };
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("q") {
+                q = parse_qvalue(v).ok_or_else(err)?;
+            } else if name.eq_ignore_ascii_case("version") {
+                version = Some(v);
+            }
+        }
+        let vcard = kind.eq_ignore_ascii_case("text")
+            && (sub.eq_ignore_ascii_case("vcard") || sub.eq_ignore_ascii_case("x-vcard"));
+        let specificity = if vcard {
+            if version.is_some() { 4 } else { 3 }
+        } else if kind.eq_ignore_ascii_case("text") && sub == "*" {
+            2
+        } else if kind == "*" && sub == "*" {
+            1
+        } else {
+            continue;
+        };
+        let applies_to = |v: VCardWanted| match version {
+            Some(wanted) if specificity == 4 => VCardWanted::from_version(wanted) == Some(v),
+            _ => true,
+        };
+        for (v, best) in [(VCardWanted::V3, &mut v3), (VCardWanted::V4, &mut v4)] {
+            // Among equally specific ranges the first one counts, as in RFC 9110's examples.
+            if applies_to(v) && specificity > best.0 {
+                *best = (specificity, q);
+            }
+        }
+    }
+    let (q3, q4) = (v3.1, v4.1);
+    match (q3, q4) {
+        (0, 0) => Err(HeaderError::NotAcceptable(value.to_owned())),
+        _ if q3 == q4 => Ok(None),
+        _ if q4 > q3 => Ok(Some(VCardWanted::V4)),
+        _ => Ok(Some(VCardWanted::V3)),
+    }
+}
+
+/// A qvalue (RFC 9110 §12.4.2) in thousandths: `0`–`1` with up to three decimals.
+fn parse_qvalue(value: &str) -> Option<u16> {
+    let v = value.trim();
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths: u16 = frac.bytes().fold(0, |acc, b| acc * 10 + u16::from(b - b'0'));
+    for _ in frac.len()..3 {
+        thousandths *= 10;
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +403,61 @@ mod tests {
         for bad in ["", "dav/a.ics", "ftp://h/a", "http:///a", "/a b"] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn accept_picks_a_vcard_version() {
+        use VCardWanted::{V3, V4};
+        let cases: &[(Option<&str>, Option<VCardWanted>)] = &[
+            (None, None),
+            (Some(""), None),
+            (Some("*/*"), None),
+            (Some("text/vcard"), None),
+            (Some("text/*"), None),
+            (Some("text/vcard; version=4.0"), Some(V4)),
+            (Some("text/vcard;version=3.0"), Some(V3)),
+            (Some(r#"text/vcard; version="4.0"; charset=utf-8"#), Some(V4)),
+            (Some("TEXT/VCARD; VERSION=4.0"), Some(V4)),
+            (Some("text/x-vcard; version=3.0"), Some(V3)),
+            (Some("text/vcard; version=3.0, text/vcard; version=4.0"), None),
+            (Some("text/vcard; version=3.0; q=0.5, text/vcard; version=4.0"), Some(V4)),
+            (Some("text/vcard; version=4.0; q=0.8, text/vcard; version=3.0"), Some(V3)),
+            // The more specific range decides, whatever the order.
+            (Some("text/vcard; version=3.0; q=0.2, text/vcard"), Some(V4)),
+            (Some("*/*; q=0.1, text/vcard; version=4.0"), Some(V4)),
+            (Some("text/vcard; version=4.0; q=0, */*"), Some(V3)),
+            (Some("text/vcard; version=2.1, text/vcard; q=0.5"), None),
+            (Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), None),
+            (Some("text/vcard; version=4.0, , "), Some(V4)),
+        ];
+        for (accept, wanted) in cases {
+            assert_eq!(vcard_version_from_accept(*accept), Ok(*wanted), "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn accept_without_a_producible_version() {
+        for accept in [
+            "application/vcard+json",
+            "text/vcard; version=2.1",
+            "text/vcard; q=0",
+            "text/html, application/json",
+            "text/vcard; version=4.0; q=0, text/vcard; version=3.0; q=0.000",
+        ] {
+            let err = vcard_version_from_accept(Some(accept)).unwrap_err();
+            assert_eq!(err, HeaderError::NotAcceptable(accept.to_owned()));
+            assert_eq!(err.precondition(), Some(Precondition::SupportedAddressDataConversion));
+        }
+        for accept in
+            ["vcard", "text/", "/vcard", "text/vcard; q=2", "text/vcard; q=0.5x", "text/vcard; q", "text/vcard; q=1.5"]
+        {
+            let err = vcard_version_from_accept(Some(accept)).unwrap_err();
+            assert_eq!(err, HeaderError::Accept(accept.to_owned()), "{accept}");
+            assert_eq!(err.status(), 400);
+        }
+        assert_eq!(parse_qvalue("0.125"), Some(125));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("1."), Some(1000));
+        assert_eq!(parse_qvalue("0.1234"), None);
     }
 }

@@ -27,8 +27,9 @@
 //!   way real clients expect, but a time-range in local time or an unknown
 //!   collation is an error with the precondition the RFC names.
 //!
-//! The calendar-query filter and calendar-data request are parsed into
-//! `madang_ical::filter` types, which the ical crate evaluates.
+//! The calendar-query and addressbook-query filters and the calendar-data
+//! request are parsed into `madang_ical::filter` types, which the ical crate
+//! evaluates.
 
 pub use madang_ical as ical;
 
@@ -50,7 +51,9 @@ mod robustness;
 mod testutil;
 
 pub use error::XmlError;
-pub use headers::{Depth, Destination, ETagList, EntityTag, HeaderError, parse_overwrite};
+pub use headers::{
+    Depth, Destination, ETagList, EntityTag, HeaderError, VCardWanted, parse_overwrite, vcard_version_from_accept,
+};
 pub use mkcol::{Mkcol, MkcolKind};
 pub use multistatus::{MultistatusWriter, PropValue, Propstat, Response, reason_phrase, status_line};
 pub use names::QName;
@@ -58,7 +61,8 @@ pub use precondition::Precondition;
 pub use propfind::PropFind;
 pub use proppatch::{PropertyChange, PropertyUpdate, PropertyValue};
 pub use report::{
-    AddressData, CalendarData, CalendarMultiget, CalendarQuery, ExpandItem, ExpandProperty, FreeBusyQuery,
-    PrincipalPropertySearch, PropRequest, PropertySearch, Report, SearchTest, SyncCollection, SyncLevel,
+    AddressData, AddressbookMultiget, AddressbookQuery, CalendarData, CalendarMultiget, CalendarQuery, ExpandItem,
+    ExpandProperty, FreeBusyQuery, PrincipalPropertySearch, PropRequest, PropertySearch, Report, SearchTest,
+    SyncCollection, SyncLevel,
 };
 pub use xml::{escape_attr, escape_text};

@@ -78,13 +78,29 @@ pub enum Precondition {
     /// An unknown `CALDAV:timezone-id` (RFC 7809 §5.2).
     ValidTimezone,
 
-    // ----- CardDAV, RFC 6352 §6.3.2.1 -----
+    // ----- CardDAV, RFC 6352 -----
+    /// PUT/COPY/MOVE of something that is not `text/vcard` (§6.3.2.1), or an
+    /// `address-data` element asking for a media type or vCard version Madang
+    /// does not serve (§8.6, §8.7).
     SupportedAddressData,
+    /// The body is not a valid vCard (§6.3.2.1).
     ValidAddressData(String),
-    /// Another vCard in the address book already has this UID (409, as for CalDAV).
+    /// Another vCard in the address book already has this UID; carries that
+    /// card's href (§6.3.2.1). 409, as for CalDAV.
     AddressNoUidConflict(String),
+    /// Larger than the address book's `max-resource-size` (§6.3.2.1).
     AddressMaxResourceSize,
+    /// MKCOL or MOVE/COPY of an address book where one cannot be (§6.3.2.1).
     AddressbookCollectionLocationOk,
+    /// The card cannot be converted to the media type or vCard version the
+    /// client asked for with `Accept` or `address-data` (§5.1.1.1). Used for
+    /// the whole response, or inside the `DAV:response` of one card in a report.
+    SupportedAddressDataConversion,
+    /// An addressbook-query filter naming a property, parameter or match type
+    /// Madang cannot filter on (§8.6, §10.5.4).
+    AddressSupportedFilter,
+    /// A CardDAV `text-match` collation outside the supported set (§8.3, §8.6).
+    AddressSupportedCollation,
 }
 
 impl Precondition {
@@ -136,6 +152,9 @@ impl Precondition {
             AddressNoUidConflict(_) => QName::carddav("no-uid-conflict"),
             AddressMaxResourceSize => QName::carddav("max-resource-size"),
             AddressbookCollectionLocationOk => QName::carddav("addressbook-collection-location-ok"),
+            SupportedAddressDataConversion => QName::carddav("supported-address-data-conversion"),
+            AddressSupportedFilter => QName::carddav("supported-filter"),
+            AddressSupportedCollation => QName::carddav("supported-collation"),
         }
     }
 
@@ -232,6 +251,28 @@ mod tests {
     }
 
     #[test]
+    fn carddav_conditions_are_in_the_carddav_namespace() {
+        use crate::names::CARDDAV;
+        let cases = [
+            (Precondition::SupportedAddressData, "supported-address-data", 403),
+            (Precondition::ValidAddressData("x".into()), "valid-address-data", 403),
+            (Precondition::AddressNoUidConflict("/a.vcf".into()), "no-uid-conflict", 409),
+            (Precondition::AddressMaxResourceSize, "max-resource-size", 403),
+            (Precondition::AddressbookCollectionLocationOk, "addressbook-collection-location-ok", 403),
+            (Precondition::SupportedAddressDataConversion, "supported-address-data-conversion", 403),
+            (Precondition::AddressSupportedFilter, "supported-filter", 403),
+            (Precondition::AddressSupportedCollation, "supported-collation", 403),
+        ];
+        for (p, local, status) in cases {
+            assert_eq!(p.name(), QName::new(CARDDAV, local), "{p:?}");
+            assert_eq!(p.status(), status, "{p:?}");
+        }
+        assert_eq!(Precondition::ValidAddressData("line 2: no FN".into()).description(), Some("line 2: no FN"));
+        assert_eq!(Precondition::SupportedCollation.name(), QName::caldav("supported-collation"));
+        assert_eq!(Precondition::SupportedFilter.name(), QName::caldav("supported-filter"));
+    }
+
+    #[test]
     fn error_bodies() {
         let mut all = String::new();
         for p in [
@@ -246,5 +287,21 @@ mod tests {
             crate::xml::parse_document(p.to_xml().as_bytes()).unwrap();
         }
         golden("precondition-errors.xml", &all);
+    }
+
+    #[test]
+    fn carddav_error_bodies() {
+        let mut all = String::new();
+        for p in [
+            Precondition::ValidAddressData("line 2: vCard without FN".into()),
+            Precondition::AddressNoUidConflict("/dav/addressbooks/alice/contacts/a%20b.vcf".into()),
+            Precondition::SupportedAddressDataConversion,
+            Precondition::AddressSupportedFilter,
+            Precondition::AddressSupportedCollation,
+        ] {
+            all.push_str(&p.to_xml());
+            crate::xml::parse_document(p.to_xml().as_bytes()).unwrap();
+        }
+        golden("precondition-errors-carddav.xml", &all);
     }
 }

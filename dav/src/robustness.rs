@@ -4,15 +4,20 @@
 use crate::{Mkcol, PropFind, PropertyUpdate, Report};
 
 const SAMPLES: &[&[u8]] = &[
+    include_bytes!("../testdata/requests/carddav-query-email-limit.xml"),
+    include_bytes!("../testdata/requests/davx5-addressbook-multiget-v4.xml"),
     include_bytes!("../testdata/requests/davx5-sync-collection-initial.xml"),
     include_bytes!("../testdata/requests/ios-calendar-query.xml"),
     include_bytes!("../testdata/requests/ios-expand-property-proxy.xml"),
     include_bytes!("../testdata/requests/ios-principal-property-search.xml"),
     include_bytes!("../testdata/requests/ios-propfind-principal.xml"),
     include_bytes!("../testdata/requests/ios-proppatch-calendar.xml"),
+    include_bytes!("../testdata/requests/ios-sync-collection-addressbook.xml"),
+    include_bytes!("../testdata/requests/macos-addressbook-multiget.xml"),
     include_bytes!("../testdata/requests/rfc4791-mkcalendar.xml"),
     include_bytes!("../testdata/requests/rfc4791-query-expand.xml"),
     include_bytes!("../testdata/requests/rfc4791-query-partstat.xml"),
+    include_bytes!("../testdata/requests/rfc6352-query-anyof.xml"),
     include_bytes!("../testdata/requests/thunderbird-multiget.xml"),
     include_bytes!("../testdata/requests/thunderbird-sync-collection.xml"),
 ];
@@ -81,6 +86,11 @@ fn junk() {
     let deep = format!(
         r#"<C:calendar-query xmlns:C="urn:ietf:params:xml:ns:caldav"><C:filter>{}</C:filter></C:calendar-query>"#,
         r#"<C:comp-filter name="VCALENDAR">"#.repeat(10_000)
+    );
+    assert!(matches!(Report::parse(deep.as_bytes()), Err(crate::XmlError::TooDeep(_))));
+    let deep = format!(
+        r#"<C:addressbook-query xmlns:C="urn:ietf:params:xml:ns:carddav"><C:filter>{}</C:filter></C:addressbook-query>"#,
+        r#"<C:prop-filter name="FN">"#.repeat(10_000)
     );
     assert!(matches!(Report::parse(deep.as_bytes()), Err(crate::XmlError::TooDeep(_))));
     let deep = format!(r#"<D:expand-property xmlns:D="DAV:">{}"#, r#"<D:property name="x">"#.repeat(10_000));

@@ -42,3 +42,22 @@ pub enum ExpandError {
     #[error("an expand request needs a time range with both start and end")]
     UnboundedRange,
 }
+
+/// Why a vCard was refused on PUT. RFC 6352 §6.3.2.1 has one precondition for a body that is
+/// not a storable address object resource: `CARDDAV:valid-address-data`. (`no-uid-conflict`
+/// needs the store and lives in `dav`.)
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CardError {
+    /// Not a vCard, more than one VCARD in the body, or a card without UID (RFC 6352 §5.1).
+    #[error("invalid address data: {0}")]
+    InvalidData(String),
+}
+
+impl CardError {
+    /// The CardDAV precondition element name this error maps to (RFC 6352 §6.3.2.1).
+    pub fn precondition(&self) -> &'static str {
+        match self {
+            CardError::InvalidData(_) => "valid-address-data",
+        }
+    }
+}

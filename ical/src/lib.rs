@@ -1,5 +1,6 @@
-//! iCalendar for Madang's CalDAV server, on top of `calcard`: validation of stored objects,
-//! calendar-query evaluation, calendar-data rendering and free-busy. Pure: no I/O, no clock.
+//! iCalendar and vCard for Madang's CalDAV/CardDAV server, on top of `calcard`: validation of
+//! stored objects, calendar-query and addressbook-query evaluation, calendar-data and
+//! address-data rendering, and free-busy. Pure: no I/O, no clock.
 //!
 //! # Design
 //!
@@ -22,11 +23,26 @@
 //! and only then is converted to UTC, which keeps DST right. Every expansion is bounded by
 //! [`Limits`]; exceeding them is an [`ExpandError`], never a hang.
 //!
+//! # vCard
+//!
+//! A [`CardObject`] follows the same rule: the text is the truth, the parse a cache. The
+//! difference is versions. Clients store vCard 3.0 (Apple, RFC 2426), 4.0 (DAVx5, Thunderbird,
+//! RFC 6350) or even 2.1 (Outlook exports), and each must be answered in the version it
+//! understands: macOS Contacts fails a whole sync on one 4.0 card. So a card is served raw when
+//! the client asks for its stored version and converted (calcard's writer plus the fix-ups in
+//! `vcard_convert`, notably Apple's `X-ADDRESSBOOKSERVER-*` groups ⇄ `KIND`/`MEMBER`) when it
+//! does not. Only a card without UID, or a body that is not exactly one vCard, is refused
+//! (RFC 6352 §5.1), as a [`CardError`]. Addressbook-query (RFC 6352 §10.5) reuses the
+//! collations of the calendar side.
+//!
 //! Modules: `model` (prepared view), `recur` (windowed RRULE expansion), `instances`
 //! (RDATE/EXDATE/overrides), `timerange` (RFC 4791 §9.9), `filter_eval` (§9.7), `render`
-//! (§9.6), `freebusy` (§7.10), `index` (the SQL pre-filter), `tz` (zone resolution).
+//! (§9.6), `freebusy` (§7.10), `index` (the SQL pre-filter), `tz` (zone resolution), `text`
+//! (text-match collations, shared), `vcard` (card objects), `vcard_convert` (RFC 6352 §10.4),
+//! `vcard_filter` (RFC 6352 §10.5).
 
 pub mod filter;
+pub mod vcard;
 
 mod error;
 mod filter_eval;
@@ -40,12 +56,15 @@ mod render;
 mod text;
 mod timerange;
 mod tz;
+mod vcard_convert;
+mod vcard_filter;
 
-pub use error::{ExpandError, ObjectError};
+pub use error::{CardError, ExpandError, ObjectError};
 pub use freebusy::{BusyKind, BusyPeriod, write_freebusy};
 pub use index::Index;
 pub use object::{CalendarObject, ComponentKind, parse_object};
 pub use tz::{resolve_tzid, timezone_from_vcalendar};
+pub use vcard::{CardObject, VCardVersion, normalize_phone, parse_card, split_cards};
 
 /// Bounds on recurrence work. Every expansion counts instances against these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

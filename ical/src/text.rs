@@ -1,4 +1,4 @@
-//! Text values and text-match (RFC 4791 §9.7.5) with the collations of §7.5 and RFC 5051.
+//! Text values and text-match (RFC 4791 §9.7.5, RFC 6352 §10.5.4) with the collations of RFC 4791 §7.5 and RFC 5051.
 
 use calcard::icalendar::{ICalendarEntry, ICalendarParameter, ICalendarValue};
 use std::borrow::Cow;
@@ -52,15 +52,20 @@ pub(crate) fn value_part(line: &str) -> &str {
 
 /// RFC 4791 §9.7.5: substring match by default; `negate-condition` inverts the result.
 pub(crate) fn text_matches(tm: &TextMatch, value: &str) -> bool {
+    text_hit(tm, value) != tm.negate
+}
+
+/// The text-match test without `negate-condition`: for CardDAV, where negation applies to the
+/// result over all instances of a property (RFC 6352 §10.5.4, as sabre/dav evaluates it).
+pub(crate) fn text_hit(tm: &TextMatch, value: &str) -> bool {
     let hay = fold(tm.collation, value);
     let needle = fold(tm.collation, &tm.value);
-    let hit = match tm.match_type {
+    match tm.match_type {
         MatchType::Equals => hay == needle,
         MatchType::Contains => hay.contains(needle.as_ref()),
         MatchType::StartsWith => hay.starts_with(needle.as_ref()),
         MatchType::EndsWith => hay.ends_with(needle.as_ref()),
-    };
-    hit != tm.negate
+    }
 }
 
 fn fold(collation: Collation, s: &str) -> Cow<'_, str> {

@@ -72,7 +72,10 @@ impl From<XmlError> for DavError {
 
 impl From<HeaderError> for DavError {
     fn from(e: HeaderError) -> Self {
-        DavError::Status(StatusCode::BAD_REQUEST, e.to_string())
+        match e.precondition() {
+            Some(p) => DavError::Precondition(p),
+            None => DavError::Status(StatusCode::BAD_REQUEST, e.to_string()),
+        }
     }
 }
 

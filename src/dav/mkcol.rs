@@ -3,10 +3,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use madang_dav::mkcol::Mkcol;
-use madang_dav::names::{CALDAV, DAV};
+use madang_dav::names::{CALDAV, CARDDAV, DAV};
 use madang_dav::precondition::Precondition;
 
-use super::proppatch::{LiveOutcome, apply_live, dead, is_protected};
+use super::proppatch::{LiveOutcome, apply_live, apply_live_addressbook, dead, is_protected};
 use super::{Ctx, DavError, DavResult, path};
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, CollectionProps};
@@ -25,22 +25,70 @@ pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<R
     // RFC 5689 §3: the resourcetype says what to make. Madang's homes hold
     // calendars only; a plain collection has no place here.
     let Some(resourcetype) = request.resourcetype() else {
-        return Err(if matches!(target, path::Target::Calendar(..)) {
-            DavError::forbidden("only calendars can be created here; use MKCALENDAR or an extended MKCOL")
+        return Err(if matches!(target, path::Target::Calendar(..) | path::Target::Addressbook(..)) {
+            DavError::forbidden("only calendars and address books can be created here; use an extended MKCOL")
         } else {
             DavError::method_not_allowed("collections cannot be created here")
         });
     };
+    if resourcetype.iter().any(|t| t.is(CARDDAV, "addressbook")) {
+        return create_addressbook(ctx, target, &request).await;
+    }
     if !resourcetype.iter().any(|t| t.is(CALDAV, "calendar")) {
         return Err(DavError::Precondition(Precondition::ValidResourcetype));
     }
     create(ctx, target, &request).await
 }
 
+/// Extended MKCOL of an address book (RFC 6352 §6.3.1, RFC 5689).
+async fn create_addressbook(ctx: &Ctx, target: &path::Target, request: &Mkcol) -> DavResult<Response> {
+    let slug = match target {
+        path::Target::Addressbook(_, slug) => slug,
+        path::Target::AddressObject(..) | path::Target::Calendar(..) | path::Target::CalendarObject(..) => {
+            return Err(DavError::Precondition(Precondition::AddressbookCollectionLocationOk));
+        }
+        _ => return Err(DavError::method_not_allowed("a collection exists here already")),
+    };
+    if !path::valid_name(slug) {
+        return Err(DavError::forbidden("unusable address book name"));
+    }
+    let mut props = CollectionProps::default();
+    let mut dead_props = Vec::new();
+    for (name, value) in &request.set {
+        if name.is(DAV, "resourcetype") {
+            continue;
+        }
+        match apply_live_addressbook(&mut props, name, Some(value)) {
+            LiveOutcome::Applied => {}
+            LiveOutcome::Refused(precondition, _) => return Err(DavError::Precondition(precondition)),
+            LiveOutcome::NotLive if is_protected(name) => {
+                return Err(DavError::Precondition(Precondition::CannotModifyProtectedProperty));
+            }
+            LiveOutcome::NotLive => dead_props.push(dead(name, value)),
+        }
+    }
+    insert(ctx, CollectionKind::AddressBook, slug, &props, &dead_props).await
+}
+
+async fn insert(
+    ctx: &Ctx,
+    kind: CollectionKind,
+    slug: &str,
+    props: &CollectionProps,
+    dead_props: &[crate::store::dav::DeadProperty],
+) -> DavResult<Response> {
+    match ctx.state.store.create_collection(ctx.user.id, kind, slug, props, dead_props, ctx.now).await {
+        Ok(_) => Ok((StatusCode::CREATED, [(axum::http::header::CONTENT_LENGTH, "0")]).into_response()),
+        // RFC 4918 §9.3.1: MKCOL on an existing resource is 405.
+        Err(StoreError::Conflict(_)) => Err(DavError::method_not_allowed("a collection with this name exists")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn create(ctx: &Ctx, target: &path::Target, request: &Mkcol) -> DavResult<Response> {
     let slug = match target {
         path::Target::Calendar(_, slug) => slug,
-        path::Target::CalendarObject(..) => {
+        path::Target::CalendarObject(..) | path::Target::Addressbook(..) | path::Target::AddressObject(..) => {
             return Err(DavError::Precondition(Precondition::CalendarCollectionLocationOk));
         }
         _ => return Err(DavError::method_not_allowed("a collection exists here already")),
@@ -72,15 +120,5 @@ async fn create(ctx: &Ctx, target: &path::Target, request: &Mkcol) -> DavResult<
             LiveOutcome::NotLive => dead_props.push(dead(name, value)),
         }
     }
-    match ctx
-        .state
-        .store
-        .create_collection(ctx.user.id, CollectionKind::Calendar, slug, &props, &dead_props, ctx.now)
-        .await
-    {
-        Ok(_) => Ok((StatusCode::CREATED, [(axum::http::header::CONTENT_LENGTH, "0")]).into_response()),
-        // RFC 4918 §9.3.1: MKCOL on an existing resource is 405.
-        Err(StoreError::Conflict(_)) => Err(DavError::method_not_allowed("a calendar with this name exists")),
-        Err(e) => Err(e.into()),
-    }
+    insert(ctx, CollectionKind::Calendar, slug, &props, &dead_props).await
 }

@@ -13,6 +13,7 @@
 //! attendees), and everything else of theirs answers 403 without looking
 //! anything up, so the answer does not reveal what exists.
 
+mod card;
 mod copymove;
 mod error;
 mod mkcol;
@@ -79,8 +80,9 @@ pub fn spawn_tombstone_pruning(
 }
 
 /// `DAV` header (RFC 4918 §10.1, RFC 4791 §5.1, RFC 3744 §7.2, RFC 5689 §3.1).
-/// Class 2 (locking) is not claimed: Madang does not lock.
-pub const DAV_HEADER: &str = "1, 3, access-control, calendar-access, extended-mkcol";
+/// Class 2 (locking) is not claimed: Madang does not lock. `addressbook` is
+/// RFC 6352 §6.1.
+pub const DAV_HEADER: &str = "1, 3, access-control, calendar-access, addressbook, extended-mkcol";
 pub const ALLOW: &str = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT";
 
 pub fn routes() -> Router<AppState> {
@@ -130,11 +132,16 @@ impl Ctx {
 
     /// The user's calendar named `slug`, or 404.
     pub async fn calendar(&self, slug: &str) -> DavResult<Collection> {
-        self.state.store.collection(self.user.id, CollectionKind::Calendar, slug).await?.ok_or_else(DavError::not_found)
+        self.collection(CollectionKind::Calendar, slug).await
     }
 
-    /// Creates the default calendar and task list the first time a user
-    /// comes to DAV (configurable; none if both names are empty).
+    /// The user's collection of `kind` named `slug`, or 404.
+    pub async fn collection(&self, kind: CollectionKind, slug: &str) -> DavResult<Collection> {
+        self.state.store.collection(self.user.id, kind, slug).await?.ok_or_else(DavError::not_found)
+    }
+
+    /// Creates the default calendar, task list and address book the first
+    /// time a user comes to DAV (configurable; none if the names are empty).
     async fn provision(&self) -> DavResult<()> {
         let service = &self.state.dav;
         if service.provisioned.lock().map(|p| p.contains(&self.user.id)).unwrap_or(false) {
@@ -156,6 +163,10 @@ impl Ctx {
                 ..Default::default()
             };
             defaults.push((CollectionKind::Calendar, "tasks", props));
+        }
+        if let Some(name) = &service.config.default_addressbook {
+            let props = CollectionProps { display_name: Some(name.clone()), ..Default::default() };
+            defaults.push((CollectionKind::AddressBook, "default", props));
         }
         self.state.store.provision_dav_home(self.user.id, &defaults, self.now).await?;
         if let Ok(mut p) = service.provisioned.lock() {

@@ -52,7 +52,39 @@ pub fn etag_of(data: &str) -> String {
     format!("\"{hex}\"")
 }
 
+/// Builds a GET/HEAD answer: validators, conditional requests, body.
+pub fn respond_with_body(
+    headers: &HeaderMap,
+    etag: &str,
+    modified: chrono::DateTime<chrono::Utc>,
+    content_type: &str,
+    body: String,
+    head: bool,
+) -> DavResult<Response> {
+    let mut builder = axum::http::Response::builder()
+        .header(header::ETAG, etag)
+        .header(header::LAST_MODIFIED, http_date(modified))
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(none_match) = header_str(headers, "if-none-match")?
+        && ETagList::parse(none_match)?.matches_weak(Some(etag))
+    {
+        builder = builder.status(StatusCode::NOT_MODIFIED);
+        return Ok(builder.body(axum::body::Body::empty()).unwrap_or_default());
+    }
+    if let Some(m) = header_str(headers, "if-match")?
+        && !ETagList::parse(m)?.matches_strong(Some(etag))
+    {
+        return Err(DavError::precondition_failed());
+    }
+    let length = body.len();
+    let body = if head { axum::body::Body::empty() } else { axum::body::Body::from(body) };
+    Ok(builder.header(header::CONTENT_LENGTH, length).body(body).unwrap_or_default())
+}
+
 pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bool) -> DavResult<Response> {
+    if let path::Target::AddressObject(_, slug, name) = target {
+        return super::card::get(ctx, slug, name, headers, head).await;
+    }
     let path::Target::CalendarObject(_, slug, name) = target else {
         return match target {
             path::Target::Calendar(..) => Err(DavError::method_not_allowed("GET of a whole calendar is not supported")),
@@ -61,27 +93,13 @@ pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bo
     };
     let cal = ctx.calendar(slug).await?;
     let object = ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
-    let mut builder = axum::http::Response::builder()
-        .header(header::ETAG, &object.etag)
-        .header(header::LAST_MODIFIED, http_date(object.modified_at))
-        .header(header::CONTENT_TYPE, "text/calendar; charset=utf-8");
-    if let Some(none_match) = header_str(headers, "if-none-match")?
-        && ETagList::parse(none_match)?.matches_weak(Some(&object.etag))
-    {
-        builder = builder.status(StatusCode::NOT_MODIFIED);
-        return Ok(builder.body(axum::body::Body::empty()).unwrap_or_default());
-    }
-    if let Some(m) = header_str(headers, "if-match")?
-        && !ETagList::parse(m)?.matches_strong(Some(&object.etag))
-    {
-        return Err(DavError::precondition_failed());
-    }
-    let length = object.data.len();
-    let body = if head { axum::body::Body::empty() } else { axum::body::Body::from(object.data) };
-    Ok(builder.header(header::CONTENT_LENGTH, length).body(body).unwrap_or_default())
+    respond_with_body(headers, &object.etag, object.modified_at, "text/calendar; charset=utf-8", object.data, head)
 }
 
 pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+    if let path::Target::AddressObject(_, slug, name) = target {
+        return super::card::put(ctx, slug, name, headers, body).await;
+    }
     let path::Target::CalendarObject(_, slug, name) = target else {
         return Err(DavError::method_not_allowed("PUT needs a calendar object URL inside a calendar"));
     };
@@ -145,13 +163,15 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
 pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> DavResult<Response> {
     let conditions = Conditions::from_headers(headers)?;
     match target {
-        path::Target::CalendarObject(_, slug, name) => {
-            let cal = ctx.calendar(slug).await?;
+        path::Target::CalendarObject(..) | path::Target::AddressObject(..) => {
+            let Some((kind, slug, name)) = target.member() else { return Err(DavError::not_found()) };
+            let cal = ctx.collection(kind, slug).await?;
             let allow = |current: Option<&str>| conditions.allow(current);
             ctx.state.store.delete_object(cal.id, name, &allow, ctx.now).await?;
         }
-        path::Target::Calendar(_, slug) => {
-            let cal = ctx.calendar(slug).await?;
+        path::Target::Calendar(..) | path::Target::Addressbook(..) => {
+            let Some((kind, slug)) = target.collection() else { return Err(DavError::not_found()) };
+            let cal = ctx.collection(kind, slug).await?;
             // A collection's ETag would be its sync token; clients that send
             // If-Match on a calendar DELETE compare against what PROPFIND gave.
             let token = format!("\"{}\"", super::props::sync_token(&cal));

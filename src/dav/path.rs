@@ -8,9 +8,13 @@
 //! /dav/calendars/<user>/<calendar>/       a calendar collection
 //! /dav/calendars/<user>/<calendar>/<obj>  a calendar object resource
 //! /dav/addressbooks/<user>/               address-book home (RFC 6352 §7.1.1)
+//! /dav/addressbooks/<user>/<book>/        an address book collection
+//! /dav/addressbooks/<user>/<book>/<card>  an address object resource (one vCard)
 //! ```
 
 use madang_dav::href::{decode, encode_segment};
+
+use crate::store::dav::CollectionKind;
 
 pub const ROOT: &str = "/dav/";
 
@@ -24,6 +28,8 @@ pub enum Target {
     Calendar(String, String),
     CalendarObject(String, String, String),
     AddressbookHome(String),
+    Addressbook(String, String),
+    AddressObject(String, String, String),
 }
 
 impl Target {
@@ -54,6 +60,10 @@ impl Target {
             (Some(c), Some(u), Some(cal), None, ..) if c == "calendars" => Target::Calendar(u, cal),
             (Some(c), Some(u), Some(cal), Some(obj), None) if c == "calendars" => Target::CalendarObject(u, cal, obj),
             (Some(a), Some(u), None, ..) if a == "addressbooks" => Target::AddressbookHome(u),
+            (Some(a), Some(u), Some(book), None, ..) if a == "addressbooks" => Target::Addressbook(u, book),
+            (Some(a), Some(u), Some(book), Some(card), None) if a == "addressbooks" => {
+                Target::AddressObject(u, book, card)
+            }
             _ => return None,
         };
         Some(target)
@@ -67,8 +77,44 @@ impl Target {
             | Target::CalendarHome(u)
             | Target::Calendar(u, _)
             | Target::CalendarObject(u, _, _)
-            | Target::AddressbookHome(u) => Some(u),
+            | Target::AddressbookHome(u)
+            | Target::Addressbook(u, _)
+            | Target::AddressObject(u, _, _) => Some(u),
         }
+    }
+}
+
+impl Target {
+    /// The collection a target names: its kind and name.
+    pub fn collection(&self) -> Option<(CollectionKind, &str)> {
+        match self {
+            Target::Calendar(_, slug) => Some((CollectionKind::Calendar, slug)),
+            Target::Addressbook(_, slug) => Some((CollectionKind::AddressBook, slug)),
+            _ => None,
+        }
+    }
+
+    /// The member a target names: its collection's kind and name, and its own name.
+    pub fn member(&self) -> Option<(CollectionKind, &str, &str)> {
+        match self {
+            Target::CalendarObject(_, slug, name) => Some((CollectionKind::Calendar, slug, name)),
+            Target::AddressObject(_, slug, name) => Some((CollectionKind::AddressBook, slug, name)),
+            _ => None,
+        }
+    }
+}
+
+pub fn collection_href(kind: CollectionKind, user: &str, slug: &str) -> String {
+    match kind {
+        CollectionKind::Calendar => calendar_href(user, slug),
+        CollectionKind::AddressBook => addressbook_href(user, slug),
+    }
+}
+
+pub fn member_href(kind: CollectionKind, user: &str, slug: &str, name: &str) -> String {
+    match kind {
+        CollectionKind::Calendar => object_href(user, slug, name),
+        CollectionKind::AddressBook => card_href(user, slug, name),
     }
 }
 
@@ -86,6 +132,14 @@ pub fn calendar_home_href(user: &str) -> String {
 
 pub fn addressbook_home_href(user: &str) -> String {
     format!("{ROOT}addressbooks/{}/", encode_segment(user))
+}
+
+pub fn addressbook_href(user: &str, book: &str) -> String {
+    format!("{ROOT}addressbooks/{}/{}/", encode_segment(user), encode_segment(book))
+}
+
+pub fn card_href(user: &str, book: &str, name: &str) -> String {
+    format!("{ROOT}addressbooks/{}/{}/{}", encode_segment(user), encode_segment(book), encode_segment(name))
 }
 
 pub fn calendar_href(user: &str, calendar: &str) -> String {
@@ -128,6 +182,14 @@ mod tests {
             Some(Target::CalendarObject("alice".into(), "work".into(), "a@b.ics".into()))
         );
         assert_eq!(Target::parse("/dav/addressbooks/alice/"), Some(Target::AddressbookHome("alice".into())));
+        assert_eq!(
+            Target::parse("/dav/addressbooks/alice/default/"),
+            Some(Target::Addressbook("alice".into(), "default".into()))
+        );
+        assert_eq!(
+            Target::parse("/dav/addressbooks/alice/default/c%201.vcf"),
+            Some(Target::AddressObject("alice".into(), "default".into(), "c 1.vcf".into()))
+        );
     }
 
     #[test]
@@ -137,6 +199,7 @@ mod tests {
             "/dav/calendars/",
             "/dav/other/",
             "/dav/calendars/alice/a/b/c",
+            "/dav/addressbooks/alice/a/b/c",
             "/dav/calendars/alice/%2E%2E/",
             "/dav/calendars/alice/a%2Fb/",
             "/dav/calendars/alice/%ZZ/",

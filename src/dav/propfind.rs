@@ -78,11 +78,19 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
         path::Target::AddressbookHome(_) => {
             let home = Resource::AddressbookHome(&ctx.user);
             out.push(&props::respond(path::addressbook_home_href(me), &home, &request, &pctx, &[], None));
+            if members {
+                for book in store.collections(ctx.user.id, CollectionKind::AddressBook).await? {
+                    let dead = store.dead_properties(book.id, None).await?;
+                    let href = path::addressbook_href(me, &book.slug);
+                    out.push(&props::respond(href, &Resource::Calendar(&book), &request, &pctx, &dead, None));
+                }
+            }
         }
-        path::Target::Calendar(_, slug) => {
-            let cal = ctx.calendar(slug).await?;
+        path::Target::Calendar(..) | path::Target::Addressbook(..) => {
+            let Some((kind, slug)) = target.collection() else { return Err(DavError::not_found()) };
+            let cal = ctx.collection(kind, slug).await?;
             let dead = store.dead_properties(cal.id, None).await?;
-            let href = path::calendar_href(me, &cal.slug);
+            let href = path::collection_href(kind, me, &cal.slug);
             out.push(&props::respond(href, &Resource::Calendar(&cal), &request, &pctx, &dead, None));
             if members {
                 // One more than allowed tells "too many" without reading them all.
@@ -91,12 +99,13 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
                     return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
                 }
                 let member_dead = if needs_dead(&request) { dead_by_member(ctx, &cal).await? } else { HashMap::new() };
-                let wants_data = request.names().contains(&props::CALENDAR_DATA);
+                let names = request.names();
+                let wants_data = names.contains(&props::CALENDAR_DATA) || names.contains(&props::ADDRESS_DATA);
                 for meta in &metas {
                     let data = if wants_data { store.object(cal.id, &meta.name).await?.map(|o| o.data) } else { None };
                     let dead = member_dead.get(meta.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
                     out.push(&props::respond(
-                        path::object_href(me, &cal.slug, &meta.name),
+                        path::member_href(kind, me, &cal.slug, &meta.name),
                         &Resource::Object(&cal, meta),
                         &request,
                         &pctx,
@@ -106,20 +115,14 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
                 }
             }
         }
-        path::Target::CalendarObject(_, slug, name) => {
-            let cal = ctx.calendar(slug).await?;
+        path::Target::CalendarObject(..) | path::Target::AddressObject(..) => {
+            let Some((kind, slug, name)) = target.member() else { return Err(DavError::not_found()) };
+            let cal = ctx.collection(kind, slug).await?;
             let object = store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
-            let meta = crate::store::dav::ObjectMeta {
-                name: object.name.clone(),
-                etag: object.etag.clone(),
-                size: object.size,
-                component: object.component.clone(),
-                modified_at: object.modified_at,
-            };
             let dead = store.dead_properties(cal.id, Some(name)).await?;
             out.push(&props::respond(
-                path::object_href(me, &cal.slug, name),
-                &Resource::Object(&cal, &meta),
+                path::member_href(kind, me, &cal.slug, name),
+                &Resource::Object(&cal, &object.meta()),
                 &request,
                 &pctx,
                 &dead,

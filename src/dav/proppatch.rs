@@ -2,12 +2,12 @@
 
 use axum::response::Response;
 use madang_dav::multistatus::{MultistatusWriter, PropValue, Propstat, Response as DavResponse};
-use madang_dav::names::{APPLE_ICAL, CALDAV, DAV, QName};
+use madang_dav::names::{APPLE_ICAL, CALDAV, CARDDAV, DAV, QName};
 use madang_dav::precondition::Precondition;
 use madang_dav::proppatch::{PropertyChange, PropertyUpdate, PropertyValue};
 
 use super::{Ctx, DavError, DavResult, multistatus, path};
-use crate::store::dav::{CollectionProps, DeadProperty, PropertyChanges};
+use crate::store::dav::{CollectionKind, CollectionProps, DeadProperty, PropertyChanges};
 
 /// Why one property could not be changed.
 struct Refusal {
@@ -19,20 +19,18 @@ struct Refusal {
 pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
     let update = PropertyUpdate::parse(body)?;
     let me = ctx.me();
-    let (cal, object, href) = match target {
-        path::Target::Calendar(_, slug) => {
-            let cal = ctx.calendar(slug).await?;
-            let href = path::calendar_href(me, &cal.slug);
-            (cal, None, href)
-        }
-        path::Target::CalendarObject(_, slug, name) => {
-            let cal = ctx.calendar(slug).await?;
-            ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
-            let href = path::object_href(me, &cal.slug, name);
-            (cal, Some(name.as_str()), href)
-        }
+    let (cal, object, href) = if let Some((kind, slug)) = target.collection() {
+        let cal = ctx.collection(kind, slug).await?;
+        let href = path::collection_href(kind, me, &cal.slug);
+        (cal, None, href)
+    } else if let Some((kind, slug, name)) = target.member() {
+        let cal = ctx.collection(kind, slug).await?;
+        ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
+        let href = path::member_href(kind, me, &cal.slug, name);
+        (cal, Some(name), href)
+    } else {
         // Homes and principals have only computed properties.
-        other => return Ok(refuse_all(ctx, other, &update)),
+        return Ok(refuse_all(ctx, target, &update));
     };
 
     let mut live = cal.props.clone();
@@ -47,7 +45,11 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResu
         if !names.contains(name) {
             names.push(name.clone());
         }
-        let outcome = if object.is_none() { apply_live(&mut live, name, value) } else { LiveOutcome::NotLive };
+        let outcome = match (object, cal.kind) {
+            (Some(_), _) => LiveOutcome::NotLive,
+            (None, CollectionKind::Calendar) => apply_live(&mut live, name, value),
+            (None, CollectionKind::AddressBook) => apply_live_addressbook(&mut live, name, value),
+        };
         match outcome {
             LiveOutcome::Applied => {}
             LiveOutcome::Refused(precondition, reason) => {
@@ -134,6 +136,20 @@ pub(super) fn apply_live(live: &mut CollectionProps, name: &QName, value: Option
     LiveOutcome::Applied
 }
 
+/// The writable live properties of an address book (RFC 6352 §6.2.1).
+pub(super) fn apply_live_addressbook(
+    live: &mut CollectionProps,
+    name: &QName,
+    value: Option<&PropertyValue>,
+) -> LiveOutcome {
+    match (name.ns.as_ref(), name.local.as_ref()) {
+        (DAV, "displayname") => live.display_name = value.map(PropertyValue::text_trimmed),
+        (CARDDAV, "addressbook-description") => live.description = value.map(PropertyValue::text),
+        _ => return LiveOutcome::NotLive,
+    }
+    LiveOutcome::Applied
+}
+
 /// XML parsing turned the client's CRLFs into LFs (XML 1.0 §2.11); iCalendar wants CRLF back.
 fn crlf(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\n', "\r\n")
@@ -169,6 +185,9 @@ pub(super) fn is_protected(name: &QName) -> bool {
         (CALDAV, "max-instances"),
         (CALDAV, "max-attendees-per-instance"),
         (CALDAV, "calendar-data"),
+        (CARDDAV, "address-data"),
+        (CARDDAV, "supported-address-data"),
+        (CARDDAV, "max-resource-size"),
         (madang_dav::names::CALENDARSERVER, "getctag"),
     ];
     PROTECTED.iter().any(|(ns, local)| name.is(ns, local))
@@ -189,6 +208,8 @@ fn refuse_all(ctx: &Ctx, target: &path::Target, update: &PropertyUpdate) -> Resp
         path::Target::AddressbookHome(_) => path::addressbook_home_href(me),
         path::Target::Calendar(_, c) => path::calendar_href(me, c),
         path::Target::CalendarObject(_, c, o) => path::object_href(me, c, o),
+        path::Target::Addressbook(_, b) => path::addressbook_href(me, b),
+        path::Target::AddressObject(_, b, o) => path::card_href(me, b, o),
     };
     let mut names: Vec<QName> = Vec::new();
     for change in &update.changes {

@@ -1,12 +1,12 @@
 //! Live properties: what each kind of DAV resource says about itself, and the PROPFIND answer built from them.
 
 use madang_dav::multistatus::{PropValue, Response};
-use madang_dav::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, DAV, QName};
+use madang_dav::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName};
 use madang_dav::propfind::PropFind;
 
 use super::path;
 use crate::domain::User;
-use crate::store::dav::{Collection, DeadProperty, ObjectMeta};
+use crate::store::dav::{Collection, CollectionKind, DeadProperty, ObjectMeta};
 
 /// A resource that exists, with what its properties are computed from.
 #[derive(Debug, Clone, Copy)]
@@ -44,11 +44,23 @@ pub const DISPLAYNAME: QName = QName::dav("displayname");
 pub const CALENDAR_COLOR: QName = QName::apple_ical("calendar-color");
 pub const CALENDAR_ORDER: QName = QName::apple_ical("calendar-order");
 pub const CALENDAR_DATA: QName = QName::caldav("calendar-data");
+pub const ADDRESS_DATA: QName = QName::carddav("address-data");
+pub const ADDRESSBOOK_DESCRIPTION: QName = QName::carddav("addressbook-description");
 pub const GETETAG: QName = QName::dav("getetag");
 
 /// Reports each kind of resource supports (RFC 3253 §3.1.5).
 fn reports(resource: &Resource<'_>) -> Vec<QName> {
     match resource {
+        Resource::Calendar(c) if c.kind == CollectionKind::AddressBook => vec![
+            QName::carddav("addressbook-multiget"),
+            QName::carddav("addressbook-query"),
+            QName::dav("sync-collection"),
+            QName::dav("expand-property"),
+        ],
+        Resource::Object(c, _) if c.kind == CollectionKind::AddressBook => {
+            vec![QName::carddav("addressbook-multiget"), QName::dav("expand-property")]
+        }
+        Resource::AddressbookHome(_) => vec![QName::carddav("addressbook-multiget"), QName::dav("expand-property")],
         Resource::Calendar(_) => vec![
             QName::caldav("calendar-multiget"),
             QName::caldav("calendar-query"),
@@ -169,14 +181,13 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
             }
             _ => None,
         },
+        Resource::Calendar(c) if c.kind == CollectionKind::AddressBook => addressbook(c, name, ctx),
         Resource::Calendar(c) => calendar(c, name, ctx),
         Resource::Object(c, o) => match (name.ns.as_ref(), name.local.as_ref()) {
             (DAV, "resourcetype") => Some(PropValue::Empty),
             (DAV, "getetag") => text(&o.etag),
-            (DAV, "getcontenttype") => {
-                let _ = c;
-                text(&format!("text/calendar; charset=utf-8; component={}", o.component))
-            }
+            (DAV, "getcontenttype") if c.kind == CollectionKind::AddressBook => text("text/vcard; charset=utf-8"),
+            (DAV, "getcontenttype") => text(&format!("text/calendar; charset=utf-8; component={}", o.component)),
             (DAV, "getcontentlength") => text(&o.size.to_string()),
             (DAV, "getlastmodified") => text(&http_date(o.modified_at)),
             _ => None,
@@ -197,9 +208,7 @@ fn principal(user: &User, name: &QName) -> Option<PropValue> {
         (CALDAV, "calendar-home-set") => Some(PropValue::Href(path::calendar_home_href(username))),
         (CALDAV, "calendar-user-address-set") => Some(PropValue::Hrefs(vec![mailto, path::principal_href(username)])),
         (CALDAV, "calendar-user-type") => Some(PropValue::Text("INDIVIDUAL".into())),
-        (ns, "addressbook-home-set") if ns == madang_dav::names::CARDDAV => {
-            Some(PropValue::Href(path::addressbook_home_href(username)))
-        }
+        (CARDDAV, "addressbook-home-set") => Some(PropValue::Href(path::addressbook_home_href(username))),
         (CALENDARSERVER, "email-address-set") => {
             Some(PropValue::Xml(format!("<CS:email-address>{}</CS:email-address>", xml_text(user.email.as_str()))))
         }
@@ -240,6 +249,33 @@ fn calendar(c: &Collection, name: &QName, ctx: &PropContext<'_>) -> Option<PropV
     }
 }
 
+/// Address-book properties (RFC 6352 §6.2).
+fn addressbook(c: &Collection, name: &QName, ctx: &PropContext<'_>) -> Option<PropValue> {
+    let text = |s: &Option<String>| s.as_ref().map(|v| PropValue::Text(v.clone()));
+    let token = sync_token(c);
+    match (name.ns.as_ref(), name.local.as_ref()) {
+        (DAV, "resourcetype") => {
+            Some(PropValue::Children(vec![QName::dav("collection"), QName::carddav("addressbook")]))
+        }
+        (DAV, "displayname") => text(&c.props.display_name),
+        (DAV, "sync-token") => Some(PropValue::Text(token)),
+        (CALENDARSERVER, "getctag") => Some(PropValue::Text(token)),
+        (DAV, "quota-used-bytes") => ctx.quota.map(|(used, _)| PropValue::Text(used.to_string())),
+        (DAV, "quota-available-bytes") => {
+            ctx.quota.and_then(|(used, limit)| limit.map(|l| PropValue::Text(l.saturating_sub(used).to_string())))
+        }
+        (ns, "addressbook-description") if ns == CARDDAV => text(&c.props.description),
+        // Both versions are offered: what a client stores is kept, and each
+        // reader gets the version it asks for (RFC 6352 §6.2.2).
+        (ns, "supported-address-data") if ns == CARDDAV => Some(PropValue::SupportedAddressData(vec![
+            ("text/vcard".into(), "3.0".into()),
+            ("text/vcard".into(), "4.0".into()),
+        ])),
+        (ns, "max-resource-size") if ns == CARDDAV => Some(PropValue::Text(ctx.max_resource_size.to_string())),
+        _ => None,
+    }
+}
+
 /// `sync-token` and `getctag` (RFC 6578 §4): a URI naming the collection and its revision.
 pub fn sync_token(c: &Collection) -> String {
     format!("urn:x-madang:sync:{}:{}", c.id.0, c.revision)
@@ -263,6 +299,13 @@ fn allprop_names(resource: &Resource<'_>) -> Vec<QName> {
             QName::dav("getcontenttype"),
             QName::dav("getcontentlength"),
             QName::dav("getlastmodified"),
+        ]),
+        Resource::Calendar(c) if c.kind == CollectionKind::AddressBook => names.extend([
+            ADDRESSBOOK_DESCRIPTION,
+            QName::carddav("supported-address-data"),
+            QName::carddav("max-resource-size"),
+            QName::dav("sync-token"),
+            QName::calendarserver("getctag"),
         ]),
         Resource::Calendar(_) => names.extend([
             CALENDAR_DESCRIPTION,
@@ -323,7 +366,7 @@ pub fn respond(
             .map(|d| PropValue::Raw(d.xml.clone()))
     };
     let value = |name: &QName| -> Option<PropValue> {
-        if *name == CALENDAR_DATA {
+        if *name == CALENDAR_DATA || *name == ADDRESS_DATA {
             return calendar_data.map(|d| PropValue::Text(d.to_string()));
         }
         live(resource, name, ctx).or_else(|| dead_value(name))

@@ -5,14 +5,17 @@
 //! report, which the server answers with 403 and `DAV:supported-report`.
 
 mod caldav;
+mod carddav;
 mod principal;
 mod sync;
 
 pub use caldav::{CalendarMultiget, CalendarQuery, FreeBusyQuery, parse_utc};
+pub use carddav::{AddressbookMultiget, AddressbookQuery};
 pub use principal::{ExpandItem, ExpandProperty, PrincipalPropertySearch, PropertySearch, SearchTest};
 pub use sync::{SyncCollection, SyncLevel};
 
 use crate::error::XmlError;
+use crate::headers::VCardWanted;
 use crate::ical::filter::CalendarDataRequest;
 use crate::names::{CALDAV, CARDDAV, DAV};
 use crate::propfind::PropFind;
@@ -30,6 +33,10 @@ pub enum Report {
     /// `DAV:principal-search-property-set` (RFC 3744 §9.5): the body is an
     /// empty element; the answer lists the searchable properties.
     PrincipalSearchPropertySet,
+    /// `CARDDAV:addressbook-multiget` (RFC 6352 §8.7).
+    AddressbookMultiget(AddressbookMultiget),
+    /// `CARDDAV:addressbook-query` (RFC 6352 §8.6).
+    AddressbookQuery(AddressbookQuery),
 }
 
 impl Report {
@@ -51,6 +58,10 @@ impl Report {
             Report::PrincipalPropertySearch(PrincipalPropertySearch::from_element(&root)?)
         } else if name.is(DAV, "principal-search-property-set") {
             Report::PrincipalSearchPropertySet
+        } else if name.is(CARDDAV, "addressbook-multiget") {
+            Report::AddressbookMultiget(AddressbookMultiget::from_element(&root)?)
+        } else if name.is(CARDDAV, "addressbook-query") {
+            Report::AddressbookQuery(AddressbookQuery::from_element(&root)?)
         } else {
             return Err(XmlError::UnsupportedReport(root.name));
         })
@@ -78,11 +89,19 @@ pub struct CalendarData {
 }
 
 /// `CARDDAV:address-data` as a request (RFC 6352 §10.4).
+///
+/// ```text
+/// <!ELEMENT address-data (allprop | prop*)>
+/// <!ATTLIST address-data content-type CDATA "text/vcard" version CDATA "3.0">
+/// ```
+/// Parsing refuses a media type other than `text/vcard` and a version other
+/// than 3.0 or 4.0 with `CARDDAV:supported-address-data`, so a parsed value
+/// always names something Madang can produce.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddressData {
     /// Defaults to `text/vcard` (RFC 6352 §10.4).
     pub content_type: Option<String>,
-    /// Defaults to `3.0`.
+    /// Defaults to `3.0`; when present, `3.0` or `4.0`.
     pub version: Option<String>,
     /// `None` = every property (`CARDDAV:allprop` or no `prop`), else the
     /// upper-cased names of the `CARDDAV:prop` children.
@@ -101,24 +120,61 @@ impl PropRequest {
             Some(e) => Some(caldav::calendar_data(e)?),
             None => None,
         };
-        let address_data = prop.and_then(|p| p.child(CARDDAV, "address-data")).map(address_data);
+        let address_data = match prop.and_then(|p| p.child(CARDDAV, "address-data")) {
+            Some(e) => Some(address_data(e)?),
+            None => None,
+        };
         Ok(PropRequest { props, calendar_data, address_data })
     }
 }
 
-fn address_data(e: &Element) -> AddressData {
+impl AddressData {
+    /// The vCard version to return: the `version` attribute, or 3.0, the
+    /// DTD's default (RFC 6352 §10.4), when it is absent. A client that omits
+    /// it (macOS Contacts does) is owed 3.0 even when the card is stored as 4.0.
+    pub fn version_wanted(&self) -> VCardWanted {
+        self.version.as_deref().and_then(VCardWanted::from_version).unwrap_or(VCardWanted::V3)
+    }
+}
+
+fn address_data(e: &Element) -> Result<AddressData, XmlError> {
+    if let Some(ct) = e.attr("content-type") {
+        // Media types are case-insensitive; parameters (`charset=utf-8`) are ignored.
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("text/vcard") && !essence.eq_ignore_ascii_case("text/x-vcard") {
+            return Err(XmlError::UnsupportedAddressData(format!("content-type={ct:?}")));
+        }
+    }
+    if let Some(v) = e.attr("version")
+        && VCardWanted::from_version(v).is_none()
+    {
+        return Err(XmlError::UnsupportedAddressData(format!("version={v:?}")));
+    }
     let props = if e.child(CARDDAV, "allprop").is_some() {
         None
     } else {
-        let names: Vec<String> =
-            e.children_named(CARDDAV, "prop").filter_map(|p| p.attr("name")).map(|n| n.to_ascii_uppercase()).collect();
+        let names: Vec<String> = e
+            .children_named(CARDDAV, "prop")
+            .filter_map(|p| p.attr("name").map(str::trim).filter(|n| !n.is_empty()))
+            .map(|n| n.to_ascii_uppercase())
+            .collect();
         (!names.is_empty()).then_some(names)
     };
-    AddressData {
+    Ok(AddressData {
         content_type: e.attr("content-type").map(str::to_owned),
         version: e.attr("version").map(str::to_owned),
         props,
-    }
+    })
+}
+
+/// `<limit><nresults>N</nresults></limit>` in the namespace of the report
+/// (`DAV:` for sync-collection, RFC 6578 §6.1; CardDAV for addressbook-query,
+/// RFC 6352 §10.6). A missing `nresults` means no limit.
+fn nresults(limit: Option<&Element>, ns: &str, what: &'static str) -> Result<Option<u32>, XmlError> {
+    let Some(n) = limit.and_then(|l| l.child(ns, "nresults")) else { return Ok(None) };
+    let text = n.text();
+    let value = text.trim().parse::<u32>().map_err(|_| XmlError::Invalid { what, value: text.trim().to_owned() })?;
+    Ok(Some(value))
 }
 
 #[cfg(test)]
@@ -128,8 +184,8 @@ mod tests {
 
     #[test]
     fn unknown_report_names_its_root() {
-        let err = Report::parse(br#"<C:addressbook-query xmlns:C="urn:ietf:params:xml:ns:carddav"/>"#).unwrap_err();
-        assert_eq!(err, XmlError::UnsupportedReport(QName::carddav("addressbook-query")));
+        let err = Report::parse(br#"<D:version-tree xmlns:D="DAV:"/>"#).unwrap_err();
+        assert_eq!(err, XmlError::UnsupportedReport(QName::dav("version-tree")));
         assert_eq!(err.status(), 403);
         assert_eq!(Report::parse(b""), Err(XmlError::Empty));
     }
@@ -150,5 +206,52 @@ mod tests {
         let ad = s.props.address_data.unwrap();
         assert_eq!(ad.version.as_deref(), Some("4.0"));
         assert_eq!(ad.props, Some(vec!["FN".to_owned()]));
+    }
+
+    fn multiget_with(address_data: &str) -> Result<Option<AddressData>, XmlError> {
+        let body = format!(
+            r#"<CR:addressbook-multiget xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/>{address_data}</D:prop><D:href>/a.vcf</D:href></CR:addressbook-multiget>"#
+        );
+        match Report::parse(body.as_bytes())? {
+            Report::AddressbookMultiget(m) => Ok(m.props.address_data),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn address_data_forms() {
+        let ad = multiget_with(
+            r#"<CR:address-data content-type="text/vcard" version="4.0"><CR:prop name="EMAIL"/></CR:address-data>"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ad.content_type.as_deref(), Some("text/vcard"));
+        assert_eq!(ad.version_wanted(), VCardWanted::V4);
+        assert_eq!(ad.props, Some(vec!["EMAIL".to_owned()]));
+
+        let ad = multiget_with(r#"<CR:address-data><CR:allprop/></CR:address-data>"#).unwrap().unwrap();
+        assert_eq!(ad, AddressData::default());
+        assert_eq!(ad.version_wanted(), VCardWanted::V3);
+        // allprop wins over prop, and prop without a name is skipped.
+        let ad = multiget_with(r#"<CR:address-data version="3.0"><CR:prop name="FN"/><CR:allprop/></CR:address-data>"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!((&ad.props, ad.version_wanted()), (&None, VCardWanted::V3));
+        let ad = multiget_with(r#"<CR:address-data content-type="TEXT/VCARD; charset=utf-8"><CR:prop/><CR:prop name=" "/><CR:prop name=" n "/></CR:address-data>"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ad.props, Some(vec!["N".to_owned()]));
+        assert_eq!(multiget_with("").unwrap(), None);
+
+        for bad in [
+            r#"<CR:address-data version="2.1"/>"#,
+            r#"<CR:address-data content-type="application/vcard+json" version="4.0"/>"#,
+            r#"<CR:address-data content-type="text/calendar"/>"#,
+        ] {
+            let err = multiget_with(bad).unwrap_err();
+            assert!(matches!(err, XmlError::UnsupportedAddressData(_)), "{bad}: {err:?}");
+            assert_eq!(err.precondition(), Some(crate::Precondition::SupportedAddressData));
+            assert_eq!(err.status(), 403);
+        }
     }
 }

@@ -44,17 +44,7 @@ impl SyncCollection {
                 other => return Err(XmlError::Invalid { what: "DAV:sync-level", value: other.to_owned() }),
             },
         };
-        let limit = match root.child(DAV, "limit").and_then(|l| l.child(DAV, "nresults")) {
-            None => None,
-            Some(n) => {
-                let text = n.text();
-                let value = text
-                    .trim()
-                    .parse::<u32>()
-                    .map_err(|_| XmlError::Invalid { what: "DAV:nresults", value: text.trim().to_owned() })?;
-                Some(value)
-            }
-        };
+        let limit = super::nresults(root.child(DAV, "limit"), DAV, "DAV:nresults")?;
         Ok(SyncCollection { sync_token, level, limit, props: PropRequest::from_parent(root)? })
     }
 }
@@ -88,6 +78,17 @@ mod tests {
         assert_eq!(s.sync_token, "");
         assert_eq!(s.level, SyncLevel::One);
         assert_eq!(s.props.props.names(), [QName::dav("getcontenttype"), QName::dav("getetag")]);
+    }
+
+    #[test]
+    fn ios_address_book_sync() {
+        let s = sync(include_bytes!("../../testdata/requests/ios-sync-collection-addressbook.xml"));
+        assert_eq!(s.sync_token, "https://madang.example/sync/addressbook/118");
+        assert_eq!(s.level, SyncLevel::One);
+        assert_eq!(s.limit, None);
+        assert_eq!(s.props.props, PropFind::Prop(vec![QName::dav("getetag")]));
+        // iOS fetches the cards afterwards with addressbook-multiget.
+        assert_eq!(s.props.address_data, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! REPORT (RFC 3253 §3.6): dispatch to the CalDAV, sync and principal reports.
 
 mod calendar;
+mod card;
 mod principal;
 mod sync;
 
@@ -25,7 +26,11 @@ pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body
             calendar::query(ctx, slug, Some(name), r).await
         }
         (Report::FreeBusyQuery(r), path::Target::Calendar(_, slug)) => calendar::free_busy(ctx, slug, r).await,
-        (Report::SyncCollection(r), path::Target::Calendar(_, slug)) => sync::sync_collection(ctx, slug, r).await,
+        (Report::SyncCollection(r), path::Target::Calendar(..) | path::Target::Addressbook(..)) => {
+            sync::sync_collection(ctx, target, r).await
+        }
+        (Report::AddressbookMultiget(r), _) => card::multiget(ctx, target, r).await,
+        (Report::AddressbookQuery(r), path::Target::Addressbook(_, slug)) => card::query(ctx, slug, r).await,
         (Report::ExpandProperty(r), _) => principal::expand_property(ctx, target, r).await,
         (Report::PrincipalPropertySearch(r), _) => principal::property_search(ctx, r).await,
         (Report::PrincipalSearchPropertySet, _) => Ok(principal::search_property_set()),
@@ -54,6 +59,9 @@ fn object_response(
     parsed: Option<&madang_ical::CalendarObject>,
     eval: &madang_ical::EvalContext,
 ) -> DavResult<DavResponse> {
+    if cal.kind == crate::store::dav::CollectionKind::AddressBook {
+        return card::card_response(ctx, cal, object, request, None);
+    }
     let data = match &request.calendar_data {
         None if request.props.names().contains(&props::CALENDAR_DATA) => Some(object.data.clone()),
         None => None,
@@ -72,7 +80,7 @@ fn object_response(
     };
     let meta = object.meta();
     Ok(props::respond(
-        path::object_href(ctx.me(), &cal.slug, &object.name),
+        path::member_href(cal.kind, ctx.me(), &cal.slug, &object.name),
         &Resource::Object(cal, &meta),
         &request.props,
         &prop_context(ctx),

@@ -8,8 +8,9 @@ use madang_dav::report::{SyncCollection, SyncLevel};
 use super::{Ctx, DavError, DavResult, object_response, path};
 use crate::dav::{multistatus, props};
 
-pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> DavResult<Response> {
-    let cal = ctx.calendar(slug).await?;
+pub async fn sync_collection(ctx: &Ctx, target: &path::Target, request: SyncCollection) -> DavResult<Response> {
+    let Some((kind, slug)) = target.collection() else { return Err(super::DavError::not_found()) };
+    let cal = ctx.collection(kind, slug).await?;
     // Calendars hold no sub-collections, so infinite depth is the same as 1
     // (RFC 6578 §3.3).
     let _ = SyncLevel::Infinite;
@@ -30,10 +31,15 @@ pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> 
     let live: Vec<String> = changes.changes.iter().filter(|c| !c.deleted).map(|c| c.name.clone()).collect();
     let eval = ctx.eval_context(&cal, None);
     let mut out = MultistatusWriter::new();
-    let gone = |name: &str| DavResponse::status(path::object_href(ctx.me(), &cal.slug, name), 404);
+    let gone = |name: &str| DavResponse::status(path::member_href(kind, ctx.me(), &cal.slug, name), 404);
     // Only fetch bodies when calendar-data was asked for: an initial sync of
     // a big calendar is mostly ETags.
-    if request.props.calendar_data.is_some() || request.props.props.names().contains(&props::CALENDAR_DATA) {
+    let names = request.props.props.names();
+    let wants_data = request.props.calendar_data.is_some()
+        || request.props.address_data.is_some()
+        || names.contains(&props::CALENDAR_DATA)
+        || names.contains(&props::ADDRESS_DATA);
+    if wants_data {
         let objects = ctx.state.store.objects_named(cal.id, &live).await?;
         for change in &changes.changes {
             match objects.iter().find(|o| o.name == change.name).filter(|_| !change.deleted) {
@@ -49,7 +55,7 @@ pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> 
         for change in &changes.changes {
             match change.meta() {
                 Some(meta) => out.push(&props::respond(
-                    path::object_href(ctx.me(), &cal.slug, &meta.name),
+                    path::member_href(kind, ctx.me(), &cal.slug, &meta.name),
                     &props::Resource::Object(&cal, &meta),
                     &request.props.props,
                     &pctx,
@@ -63,7 +69,7 @@ pub async fn sync_collection(ctx: &Ctx, slug: &str, request: SyncCollection) -> 
     if changes.truncated {
         // RFC 6578 §3.6: 507 on the request URI tells the client to ask
         // again with the new token.
-        let mut truncated = DavResponse::status(path::calendar_href(ctx.me(), &cal.slug), 507);
+        let mut truncated = DavResponse::status(path::collection_href(kind, ctx.me(), &cal.slug), 507);
         truncated.error = Some(Precondition::NumberOfMatchesWithinLimits);
         out.push(&truncated);
     }
