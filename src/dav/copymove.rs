@@ -1,4 +1,4 @@
-//! COPY and MOVE of calendar objects between the user's calendars (RFC 4918 §9.8, §9.9; RFC 4791 §5.3.2).
+//! COPY and MOVE of calendar objects and vCards between the user's collections of the same kind (RFC 4918 §9.8, §9.9; RFC 4791 §5.3.2; RFC 6352 §6.3.2).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,11 +8,15 @@ use madang_dav::precondition::Precondition;
 use super::object::etag_of;
 use super::{Ctx, DavError, DavResult, header_str, path};
 use crate::store::StoreError;
-use crate::store::dav::NewObject;
+use crate::store::dav::{CollectionKind, NewObject};
 
 pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, is_move: bool) -> DavResult<Response> {
-    let path::Target::CalendarObject(_, from_slug, from_name) = target else {
-        return Err(DavError::forbidden("only calendar objects can be copied or moved"));
+    let Some((kind, from_slug, from_name)) = target.member() else {
+        return Err(DavError::forbidden("only calendar objects and contacts can be copied or moved"));
+    };
+    let location_ok = match kind {
+        CollectionKind::Calendar => Precondition::CalendarCollectionLocationOk,
+        CollectionKind::AddressBook => Precondition::AddressbookCollectionLocationOk,
     };
     let destination = header_str(headers, "destination")?
         .ok_or_else(|| DavError::status(StatusCode::BAD_REQUEST, "Destination header missing"))?;
@@ -24,8 +28,16 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
         return Err(DavError::status(StatusCode::BAD_GATEWAY, "the destination is on another server"));
     }
     let overwrite = parse_overwrite(header_str(headers, "overwrite")?)?;
-    let Some(path::Target::CalendarObject(owner, to_slug, to_name)) = path::Target::parse(&destination.path) else {
-        return Err(DavError::Precondition(Precondition::CalendarCollectionLocationOk));
+    let Some(dest) = path::Target::parse(&destination.path) else {
+        return Err(DavError::Precondition(location_ok));
+    };
+    let (owner, to_slug, to_name) = match (&dest, dest.member()) {
+        (path::Target::CalendarObject(owner, ..) | path::Target::AddressObject(owner, ..), Some((k, slug, name)))
+            if k == kind =>
+        {
+            (owner.clone(), slug.to_string(), name.to_string())
+        }
+        _ => return Err(DavError::Precondition(location_ok)),
     };
     if !owner.eq_ignore_ascii_case(ctx.me()) {
         return Err(DavError::forbidden("the destination belongs to another user"));
@@ -33,18 +45,22 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
     if !path::valid_name(&to_name) {
         return Err(DavError::forbidden("unusable resource name"));
     }
-    if from_slug == &to_slug && from_name == &to_name {
+    if from_slug == to_slug && from_name == to_name {
         return Err(DavError::forbidden("source and destination are the same"));
     }
     let store = &ctx.state.store;
-    let from = ctx.calendar(from_slug).await?;
-    let to = if &to_slug == from_slug { from.clone() } else { ctx.calendar(&to_slug).await? };
+    let from = ctx.collection(kind, from_slug).await?;
+    let to = if to_slug == from_slug { from.clone() } else { ctx.collection(kind, &to_slug).await? };
     let source = store.object(from.id, from_name).await?.ok_or_else(DavError::not_found)?;
-    if !to.props.components.contains(&source.component) {
-        return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
-    }
-    let parsed = madang_ical::parse_object(&source.data)?;
-    let index = parsed.index(&ctx.limits());
+    let index = match kind {
+        CollectionKind::Calendar => {
+            if !to.props.components.contains(&source.component) {
+                return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
+            }
+            madang_ical::parse_object(&source.data)?.index(&ctx.limits())
+        }
+        CollectionKind::AddressBook => madang_ical::Index { start: None, end: None, exact: false },
+    };
     let etag = etag_of(&source.data);
     let new = NewObject {
         name: &to_name,
@@ -58,9 +74,9 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
     };
     let allow = |current: Option<&str>| overwrite || current.is_none();
     if from.id == to.id && !is_move {
-        // A copy into the same calendar would hold the UID twice (RFC 4791 §4.1).
-        let holder = path::object_href(ctx.me(), &from.slug, from_name);
-        return Err(DavError::Precondition(Precondition::NoUidConflict(holder)));
+        // A copy into the same collection would hold the UID twice (RFC 4791 §4.1, RFC 6352 §5.1).
+        let holder = path::member_href(kind, ctx.me(), &from.slug, from_name);
+        return Err(DavError::Precondition(uid_conflict(kind, holder)));
     }
     let quota = ctx.config().quota;
     let created = if is_move {
@@ -70,7 +86,7 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
     } else {
         store.copy_object((from.id, from_name), to.id, &new, &allow, quota, ctx.now).await
     }
-    .map_err(|e| write_error(ctx, &to.slug, e))?;
+    .map_err(|e| write_error(ctx, kind, &to.slug, e))?;
     Ok(done(created, &etag))
 }
 
@@ -82,11 +98,18 @@ fn done(created: bool, etag: &str) -> Response {
     }
 }
 
-fn write_error(ctx: &Ctx, slug: &str, e: StoreError) -> DavError {
+fn write_error(ctx: &Ctx, kind: CollectionKind, slug: &str, e: StoreError) -> DavError {
     match e {
         StoreError::UidConflict(other) => {
-            DavError::Precondition(Precondition::NoUidConflict(path::object_href(ctx.me(), slug, &other)))
+            DavError::Precondition(uid_conflict(kind, path::member_href(kind, ctx.me(), slug, &other)))
         }
         other => other.into(),
+    }
+}
+
+fn uid_conflict(kind: CollectionKind, href: String) -> Precondition {
+    match kind {
+        CollectionKind::Calendar => Precondition::NoUidConflict(href),
+        CollectionKind::AddressBook => Precondition::AddressNoUidConflict(href),
     }
 }
