@@ -51,6 +51,7 @@ mod index;
 mod instances;
 mod model;
 mod object;
+mod occurrences;
 mod recur;
 mod render;
 mod text;
@@ -63,6 +64,7 @@ pub use error::{CardError, ExpandError, ObjectError};
 pub use freebusy::{BusyKind, BusyPeriod, write_freebusy};
 pub use index::Index;
 pub use object::{CalendarObject, ComponentKind, parse_object};
+pub use occurrences::Occurrence;
 pub use tz::{resolve_tzid, timezone_from_vcalendar};
 pub use vcard::{CardObject, VCardVersion, normalize_phone, parse_card, split_cards};
 
