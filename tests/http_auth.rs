@@ -352,7 +352,35 @@ async fn readyz_is_503_when_the_database_is_gone(db: &TestDb) {
     assert_eq!(me(&app, "anyone", "x").await.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// A phone opening many connections at once with the same password costs one
+/// argon2 verification, not one each (about 19 MiB and a core per hash).
+async fn concurrent_sign_ins_with_the_same_password_verify_once(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    app.add_user("alice", "correct horse").await;
+    let before = app.auth.verifications();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let router = app.router();
+        tasks.push(tokio::spawn(async move {
+            let req = Request::get("/api/v1/me")
+                .header(header::AUTHORIZATION, basic("alice", "correct horse"))
+                .body(Body::empty())
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(app.auth.verifications() - before, 1);
+    // A wrong password is not cached: each attempt is verified (and counted).
+    let before = app.auth.verifications();
+    assert_eq!(me(&app, "alice", "wrong").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.auth.verifications() - before, 1);
+}
+
 on_both_databases!(
+    concurrent_sign_ins_with_the_same_password_verify_once,
     missing_credentials_get_a_basic_challenge,
     account_password_and_app_password_both_work,
     wrong_and_unknown_users_look_the_same,

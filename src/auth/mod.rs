@@ -115,6 +115,13 @@ pub struct Authenticator {
     dummy_hash: OnceCell<String>,
     /// argon2 needs ~19 MiB per verification; bound how many run at once.
     hashing: Semaphore,
+    /// One verification per credentials at a time: a phone opening eight
+    /// connections at once would otherwise run eight argon2 hashes (and hold
+    /// 150 MiB) to learn the same answer. Later arrivals wait for the first
+    /// and find its result in the cache.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// Password hashes verified since start (tests and metrics).
+    verifications: std::sync::atomic::AtomicU64,
     bearer: Option<Arc<dyn BearerVerifier>>,
 }
 
@@ -129,7 +136,8 @@ impl Authenticator {
         let app_password_key = keyed(&instance_key)?;
         let cache_key = keyed(&process_key)?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations);
-        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        // argon2 is CPU-bound: more hashes at once than cores only adds memory.
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             limiter: RateLimiter::new(
                 config.account_failures_before_backoff,
@@ -145,6 +153,8 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             dummy_hash: OnceCell::new(),
             hashing: Semaphore::new(parallel),
+            in_flight: Mutex::new(HashMap::new()),
+            verifications: std::sync::atomic::AtomicU64::new(0),
             bearer: None,
         })
     }
@@ -219,6 +229,38 @@ impl Authenticator {
         if let Err(retry_after) = self.limiter.check(&name, client, now) {
             return Err(AuthError::RateLimited { retry_after });
         }
+        let gate = {
+            let mut flights = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            flights.entry(slot).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))).clone()
+        };
+        let result = {
+            let _turn = gate.lock().await;
+            match self.cached(&slot).await? {
+                Some(principal) => Ok(principal),
+                None => self.verify_and_remember(&name, password, slot, client).await,
+            }
+        };
+        let mut flights = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        // The map and this function hold the only references: nobody waits.
+        if Arc::strong_count(&gate) <= 2 {
+            flights.remove(&slot);
+        }
+        result
+    }
+
+    /// Password hashes verified since this process started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn verify_and_remember(
+        &self,
+        name: &str,
+        password: &str,
+        slot: [u8; 32],
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let name = name.to_string();
         match self.verify(&name, password).await? {
             Some((principal, credentials_version)) => {
                 self.limiter.record_success(&name);
@@ -365,6 +407,8 @@ impl Authenticator {
 
     async fn check_password(&self, stored: &str, password: &str) -> Result<Verification, AuthError> {
         let _permit = self.hashing.acquire().await.map_err(closed)?;
+        self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("madang_auth_password_verifications_total").increment(1);
         let hasher = self.hasher.clone();
         let (stored, password) = (stored.to_string(), password.to_string());
         tokio::task::spawn_blocking(move || hasher.verify(&stored, &password))
