@@ -22,11 +22,14 @@
 //! * [`http`] builds the router (`http::app`) and runs the listener.
 //! * [`dav`] serves CalDAV: it parses with `madang-dav`, evaluates with
 //!   `madang-ical` and applies to the store.
+//! * [`api`] is the JSON API for calendars and contacts, over the same
+//!   collections as DAV, with its OpenAPI description.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
 
 pub mod accounts;
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod clock;

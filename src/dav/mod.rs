@@ -41,7 +41,9 @@ use crate::domain::{User, UserId};
 use crate::http::AppState;
 use crate::http::auth::{AuthRejection, Authenticated};
 use crate::store::dav::{Collection, CollectionKind, CollectionProps};
+pub use card::VCARD;
 pub use error::{DavError, DavResult};
+pub use object::etag_of;
 use path::Target;
 
 /// DAV settings plus what the DAV layer remembers between requests.
@@ -55,6 +57,47 @@ pub struct DavService {
 impl DavService {
     pub fn new(config: DavConfig) -> DavService {
         DavService { config, provisioned: Mutex::new(HashSet::new()) }
+    }
+
+    /// Creates the default calendar, task list and address book the first
+    /// time a user arrives, through DAV or the JSON API alike (configurable;
+    /// none where the name is empty). Once per user and process it costs a
+    /// query; after that, nothing.
+    pub async fn provision(
+        &self,
+        store: &crate::store::Store,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        if self.provisioned.lock().map(|p| p.contains(&user)).unwrap_or(false) {
+            return Ok(());
+        }
+        let mut defaults = Vec::new();
+        if let Some(name) = &self.config.default_calendar {
+            let props = CollectionProps {
+                display_name: Some(name.clone()),
+                components: vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()],
+                ..Default::default()
+            };
+            defaults.push((CollectionKind::Calendar, "default", props));
+        }
+        if let Some(name) = &self.config.default_task_list {
+            let props = CollectionProps {
+                display_name: Some(name.clone()),
+                components: vec!["VTODO".into()],
+                ..Default::default()
+            };
+            defaults.push((CollectionKind::Calendar, "tasks", props));
+        }
+        if let Some(name) = &self.config.default_addressbook {
+            let props = CollectionProps { display_name: Some(name.clone()), ..Default::default() };
+            defaults.push((CollectionKind::AddressBook, "default", props));
+        }
+        store.provision_dav_home(user, &defaults, now).await?;
+        if let Ok(mut p) = self.provisioned.lock() {
+            p.insert(user);
+        }
+        Ok(())
     }
 }
 
@@ -140,39 +183,9 @@ impl Ctx {
         self.state.store.collection(self.user.id, kind, slug).await?.ok_or_else(DavError::not_found)
     }
 
-    /// Creates the default calendar, task list and address book the first
-    /// time a user comes to DAV (configurable; none if the names are empty).
+    /// Creates the user's default collections on their first DAV request.
     async fn provision(&self) -> DavResult<()> {
-        let service = &self.state.dav;
-        if service.provisioned.lock().map(|p| p.contains(&self.user.id)).unwrap_or(false) {
-            return Ok(());
-        }
-        let mut defaults = Vec::new();
-        if let Some(name) = &service.config.default_calendar {
-            let props = CollectionProps {
-                display_name: Some(name.clone()),
-                components: vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()],
-                ..Default::default()
-            };
-            defaults.push((CollectionKind::Calendar, "default", props));
-        }
-        if let Some(name) = &service.config.default_task_list {
-            let props = CollectionProps {
-                display_name: Some(name.clone()),
-                components: vec!["VTODO".into()],
-                ..Default::default()
-            };
-            defaults.push((CollectionKind::Calendar, "tasks", props));
-        }
-        if let Some(name) = &service.config.default_addressbook {
-            let props = CollectionProps { display_name: Some(name.clone()), ..Default::default() };
-            defaults.push((CollectionKind::AddressBook, "default", props));
-        }
-        self.state.store.provision_dav_home(self.user.id, &defaults, self.now).await?;
-        if let Ok(mut p) = service.provisioned.lock() {
-            p.insert(self.user.id);
-        }
-        Ok(())
+        Ok(self.state.dav.provision(&self.state.store, self.user.id, self.now).await?)
     }
 }
 

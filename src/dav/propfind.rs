@@ -102,7 +102,14 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
                 let names = request.names();
                 let wants_data = names.contains(&props::CALENDAR_DATA) || names.contains(&props::ADDRESS_DATA);
                 for meta in &metas {
-                    let data = if wants_data { store.object(cal.id, &meta.name).await?.map(|o| o.data) } else { None };
+                    let data = if wants_data {
+                        match store.object(cal.id, &meta.name).await? {
+                            Some(o) => Some(member_data(kind, o.data)?),
+                            None => None,
+                        }
+                    } else {
+                        None
+                    };
                     let dead = member_dead.get(meta.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
                     out.push(&props::respond(
                         path::member_href(kind, me, &cal.slug, &meta.name),
@@ -120,17 +127,29 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
             let cal = ctx.collection(kind, slug).await?;
             let object = store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
             let dead = store.dead_properties(cal.id, Some(name)).await?;
+            let meta = object.meta();
+            let data = member_data(kind, object.data)?;
             out.push(&props::respond(
                 path::member_href(kind, me, &cal.slug, name),
-                &Resource::Object(&cal, &object.meta()),
+                &Resource::Object(&cal, &meta),
                 &request,
                 &pctx,
                 &dead,
-                Some(&object.data),
+                Some(&data),
             ));
         }
     }
     Ok(multistatus(out.finish(None)))
+}
+
+/// A member's data as a PROPFIND returns it: calendar objects as stored;
+/// vCards in 3.0, RFC 6352 §10.4's default, since PROPFIND cannot ask for a
+/// version and macOS Contacts refuses 4.0 (rustical#265).
+fn member_data(kind: CollectionKind, data: String) -> DavResult<String> {
+    match kind {
+        CollectionKind::Calendar => Ok(data),
+        CollectionKind::AddressBook => Ok(super::card::convert(&data, Some("3.0"))?.0),
+    }
 }
 
 /// (used, limit) bytes for the RFC 4331 quota properties.

@@ -1,4 +1,4 @@
-//! The JSON API (`/api/v1`): the signed-in user and their app passwords.
+//! The JSON API (`/api/v1`): the signed-in user and their app passwords; calendars and contacts come from [`crate::api`].
 
 use axum::Json;
 use axum::Router;
@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Authenticated;
@@ -20,19 +21,52 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/app-passwords", get(list_app_passwords).post(create_app_password))
         .route("/me/app-passwords/{id}", delete(revoke_app_password))
+        .merge(crate::api::routes())
 }
 
-#[derive(Serialize)]
-struct Me {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Me {
     #[serde(flatten)]
+    #[schema(inline, value_type = UserSchema)]
     user: User,
     /// How this request was authenticated: `password`, `app_password`, `bearer`.
     authenticated_with: &'static str,
 }
 
+/// The shape of `domain::User` on the wire, for the OpenAPI description.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the wire shape; `User` writes it.
+struct UserSchema {
+    id: i64,
+    username: String,
+    email: String,
+    display_name: String,
+    /// `admin` or `member`.
+    role: String,
+    /// `pending`, `active` or `disabled`.
+    state: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The shape of `domain::AppPassword` on the wire, for the OpenAPI description.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the wire shape; `AppPassword` writes it.
+struct AppPasswordSchema {
+    id: i64,
+    user_id: i64,
+    label: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
 /// The principal's user is read from the store on every request (also on a
 /// cache hit), so it is current.
-async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, description = "The signed-in user", body = Me)),
+)]
+pub(crate) async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
     let authenticated_with = match principal.credential {
         Credential::AccountPassword => "password",
         Credential::AppPassword(_) => "app_password",
@@ -41,20 +75,25 @@ async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
     Json(Me { user: principal.user, authenticated_with })
 }
 
-async fn list_app_passwords(
+#[utoipa::path(
+    get, path = "/api/v1/me/app-passwords", tag = "account",
+    responses((status = 200, description = "The user's app passwords (never their secrets)", body = Vec<AppPasswordSchema>)),
+)]
+pub(crate) async fn list_app_passwords(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<Vec<AppPassword>>, ApiError> {
     Ok(Json(state.store.app_passwords(principal.user.id).await?))
 }
 
-#[derive(Deserialize)]
-struct NewAppPassword {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct NewAppPassword {
     label: String,
 }
 
-#[derive(Serialize)]
-struct CreatedAppPassword {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedAppPassword {
+    #[schema(value_type = i64)]
     id: AppPasswordId,
     label: String,
     created_at: DateTime<Utc>,
@@ -72,7 +111,17 @@ fn require_account_password(credential: Credential) -> Result<(), ApiError> {
     }
 }
 
-async fn create_app_password(
+#[utoipa::path(
+    post, path = "/api/v1/me/app-passwords", tag = "account",
+    request_body = NewAppPassword,
+    responses(
+        (status = 201, description = "Created; the password is shown this once", body = CreatedAppPassword),
+        (status = 400, description = "Malformed JSON", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "App passwords cannot manage app passwords", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "Invalid label", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn create_app_password(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<NewAppPassword>,
@@ -83,7 +132,16 @@ async fn create_app_password(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn revoke_app_password(
+#[utoipa::path(
+    delete, path = "/api/v1/me/app-passwords/{id}", tag = "account",
+    params(("id" = i64, Path, description = "App password id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "App passwords cannot manage app passwords", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such app password", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn revoke_app_password(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(id): Path<i64>,

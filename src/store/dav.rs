@@ -887,6 +887,19 @@ impl Store {
         });
         Ok(used.unwrap_or(0))
     }
+
+    /// The member with this UID, if any: the JSON API names contacts by UID,
+    /// while CardDAV clients pick resource names of their own.
+    pub async fn object_by_uid(&self, id: CollectionId, uid: &str) -> StoreResult<Option<StoredObject>> {
+        Ok(read!(self, |pool| sqlx::query_as(
+            "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
+             WHERE collection_id = $1 AND uid = $2"
+        )
+        .bind(id.0)
+        .bind(uid)
+        .fetch_optional(pool)
+        .await?))
+    }
 }
 
 /// `$first, $first+1, …` for `n` values.

@@ -358,3 +358,102 @@ pub async fn users(app: &TestApp, names: &[&str]) {
         app.add_user(name, PASSWORD).await;
     }
 }
+
+// ----- CardDAV (RFC 6352) -----
+
+pub const CARDDAV: &str = madang_dav::names::CARDDAV;
+
+/// Namespace declarations for CardDAV request bodies: `D:` is DAV, `CR:` is CardDAV.
+pub const CARD_NS: &str =
+    r#"xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav" xmlns:CS="http://calendarserver.org/ns/""#;
+
+impl Client<'_> {
+    /// PROPFIND for `props` (inner XML of `D:prop`, prefixes from [`CARD_NS`]).
+    pub async fn card_props(&self, path: &str, depth: &str, props: &str) -> Reply {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:propfind {CARD_NS}><D:prop>{props}</D:prop></D:propfind>"#
+        );
+        self.propfind(path, depth, &body).await
+    }
+
+    /// PUT of a vCard with `Content-Type: text/vcard`.
+    pub async fn put_vcard(&self, path: &str, vcf: &str) -> Reply {
+        self.put_vcard_with(path, vcf, &[]).await
+    }
+
+    pub async fn put_vcard_with(&self, path: &str, vcf: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut headers = vec![("content-type", "text/vcard; charset=utf-8")];
+        headers.extend_from_slice(extra);
+        self.send("PUT", path, &headers, vcf.to_string()).await
+    }
+
+    /// vCard PUT that must create; returns the ETag.
+    pub async fn create_vcard(&self, path: &str, vcf: &str) -> String {
+        let r = self.put_vcard(path, vcf).await;
+        assert_eq!(r.status, StatusCode::CREATED, "PUT {path}: {}", r.text);
+        r.header("etag").expect("ETag on PUT").to_string()
+    }
+
+    /// GET with an `Accept` header.
+    pub async fn get_accept(&self, path: &str, accept: &str) -> Reply {
+        self.send("GET", path, &[("accept", accept)], Body::empty()).await
+    }
+
+    /// `REPORT sync-collection` on an address book, asking for getetag.
+    pub async fn card_sync(&self, book: &str, token: &str) -> Reply {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:sync-collection {CARD_NS}><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#
+        );
+        self.report(book, "0", &body).await
+    }
+}
+
+/// An addressbook-query: `props` inside `D:prop`, `filter` is the whole `CR:filter` element,
+/// `tail` goes after it (a `CR:limit`).
+pub fn addressbook_query(props: &str, filter: &str, tail: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query {CARD_NS}><D:prop>{props}</D:prop>{filter}{tail}</CR:addressbook-query>"#
+    )
+}
+
+/// An addressbook-multiget of `hrefs`, with `props` inside `D:prop`.
+pub fn addressbook_multiget(props: &str, hrefs: &[&str]) -> String {
+    let hrefs: String = hrefs.iter().map(|h| format!("<D:href>{h}</D:href>")).collect();
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><CR:addressbook-multiget {CARD_NS}><D:prop>{props}</D:prop>{hrefs}</CR:addressbook-multiget>"#
+    )
+}
+
+pub fn addressbook_home(user: &str) -> String {
+    format!("/dav/addressbooks/{user}/")
+}
+
+pub fn addressbook(user: &str, book: &str) -> String {
+    format!("/dav/addressbooks/{user}/{book}/")
+}
+
+pub fn card(user: &str, book: &str, name: &str) -> String {
+    format!("/dav/addressbooks/{user}/{book}/{name}")
+}
+
+/// A vCard 3.0 with CRLF line ends; `extra` holds more property lines (`\n`-separated).
+pub fn vcard3(uid: &str, full_name: &str, extra: &str) -> String {
+    vcard_of("3.0", uid, full_name, extra)
+}
+
+/// A vCard 4.0 with CRLF line ends; `extra` holds more property lines (`\n`-separated).
+pub fn vcard4(uid: &str, full_name: &str, extra: &str) -> String {
+    vcard_of("4.0", uid, full_name, extra)
+}
+
+fn vcard_of(version: &str, uid: &str, full_name: &str, extra: &str) -> String {
+    let extra = if extra.trim().is_empty() { String::new() } else { format!("{}\n", extra.trim()) };
+    format!("BEGIN:VCARD\nVERSION:{version}\nUID:{uid}\nFN:{full_name}\nN:{full_name};;;;\n{extra}END:VCARD\n")
+        .replace('\n', "\r\n")
+}
+
+/// A fixture from `fixtures/vcard/`.
+pub fn vcard_fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vcard").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

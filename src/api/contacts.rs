@@ -1,0 +1,545 @@
+//! `/api/v1/addressbooks`: contacts as JSON (search, read, write), vCard import and export; CardDAV sees the same cards.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use madang_ical::vcard::{CardObject, parse_card, split_cards};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::contact_model::{ContactFields, card_from_fields, fields_from_card};
+use super::openapi::ErrorBody;
+use super::{Preconditions, invalid, own_collection, provision, store_error};
+use crate::dav::path;
+use crate::dav::props::sync_token;
+use crate::domain::User;
+use crate::http::AppState;
+use crate::http::auth::Authenticated;
+use crate::http::error::{ApiError, ApiJson};
+use crate::store::StoreError;
+use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+
+/// The component column of address objects; the same value `dav::card` stores.
+use crate::dav::VCARD;
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+
+/// An address book as the JSON API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressBook {
+    /// The address book's slug: the last segment of its CardDAV URL.
+    #[schema(example = "default")]
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `DAV:sync-token`; changes whenever a card in the book does.
+    pub sync_token: String,
+    /// The CardDAV collection URL (path).
+    pub dav_url: String,
+}
+
+impl AddressBook {
+    fn of(c: &Collection, owner: &str) -> AddressBook {
+        AddressBook {
+            id: c.slug.clone(),
+            name: c.props.display_name.clone(),
+            description: c.props.description.clone(),
+            sync_token: sync_token(c),
+            dav_url: path::addressbook_href(owner, &c.slug),
+        }
+    }
+}
+
+/// A stored contact: its identity, version and fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Contact {
+    /// The vCard UID; the contact's id in URLs.
+    pub uid: String,
+    /// The stored card's ETag; send it as `If-Match` to update safely.
+    pub etag: String,
+    /// The card's CardDAV URL (path).
+    pub dav_url: String,
+    #[serde(flatten)]
+    pub fields: ContactFields,
+}
+
+/// A contact to write. `uid` is optional when creating (one is generated) and must match the
+/// URL when replacing; `etag` and `dav_url` of a `Contact` read earlier are ignored, so a read
+/// contact can be edited and sent back as is.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ContactInput {
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(flatten)]
+    pub fields: ContactFields,
+}
+
+/// Search results, best first: prefix matches before substring matches, then by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactList {
+    pub contacts: Vec<Contact>,
+    /// How many contacts matched in all; more than `contacts.len()` when cut at `limit`.
+    pub total: usize,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Matched case-insensitively against names, nicknames, e-mails and organisation
+    /// (prefix or substring), and by digits against phone numbers.
+    pub q: Option<String>,
+    /// At most this many contacts (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    /// 0-based position of the card in the file.
+    pub index: usize,
+    pub reason: String,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/addressbooks", tag = "contacts",
+    responses((status = 200, description = "The user's address books", body = Vec<AddressBook>)),
+)]
+pub async fn list_books(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Vec<AddressBook>>, ApiError> {
+    provision(&state, &principal.user).await?;
+    let owner = principal.user.username.as_str();
+    let books = state.store.collections(principal.user.id, CollectionKind::AddressBook).await?;
+    Ok(Json(books.iter().map(|c| AddressBook::of(c, owner)).collect()))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/addressbooks/{id}/contacts", tag = "contacts",
+    params(("id" = String, Path, description = "Address book id (slug)"), SearchParams),
+    responses(
+        (status = 200, description = "Matching contacts", body = ContactList),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 404, description = "No such address book of this user", body = ErrorBody),
+    ),
+)]
+pub async fn search(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<ContactList>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let query = Search::new(params.q.as_deref().unwrap_or_default());
+    let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
+    let mut hits: Vec<(u8, String, Contact)> = Vec::new();
+    for object in &objects {
+        // A card that no longer parses (stored before a parser change) is skipped, not fatal.
+        let Ok(card) = parse_card(&object.data) else { continue };
+        let fields = fields_from_card(&card);
+        if let Some(rank) = query.rank(&card, &fields) {
+            let key = card.display_name().to_lowercase();
+            hits.push((rank, key, contact(&principal.user, &book, object, &card, fields)));
+        }
+    }
+    hits.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let total = hits.len();
+    let contacts = hits.into_iter().take(limit).map(|(_, _, c)| c).collect();
+    Ok(Json(ContactList { contacts, total }))
+}
+
+/// A search: the text lower-cased (Unicode), and its digits for phone numbers.
+struct Search {
+    text: String,
+    digits: String,
+}
+
+impl Search {
+    fn new(q: &str) -> Search {
+        let text = q.trim().to_lowercase();
+        let digits = madang_ical::normalize_phone(q).trim_start_matches('+').to_string();
+        Search { text, digits }
+    }
+
+    /// `Some(0)` for a prefix match (of the whole value or one of its words), `Some(1)` for a
+    /// substring match, `None` for no match. An empty query matches everything.
+    fn rank(&self, card: &CardObject, f: &ContactFields) -> Option<u8> {
+        if self.text.is_empty() {
+            return Some(0);
+        }
+        let mut texts = vec![card.display_name()];
+        texts.extend(f.full_name.clone());
+        if let Some(n) = &f.name {
+            texts.extend([n.given.clone(), n.family.clone(), n.additional.clone()]);
+        }
+        texts.extend(f.nicknames.iter().cloned());
+        texts.extend(f.emails.iter().map(|e| e.value.clone()));
+        texts.extend(f.organization.clone());
+        let mut best = None;
+        for t in texts.iter().map(|t| t.to_lowercase()) {
+            if t.starts_with(&self.text) || t.split_whitespace().any(|w| w.starts_with(&self.text)) {
+                return Some(0);
+            }
+            if t.contains(&self.text) {
+                best = Some(1);
+            }
+        }
+        // Phone numbers compare by digits, so "555 12" finds "+1 (555) 123-4567". Two digits
+        // at least, or every card with a 1 in its number would match "1".
+        if self.digits.len() >= 2 {
+            for phone in card.phones() {
+                let phone = phone.trim_start_matches('+');
+                if phone.starts_with(&self.digits) {
+                    return Some(0);
+                }
+                if phone.contains(&self.digits) {
+                    best = Some(1);
+                }
+            }
+        }
+        best
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/addressbooks/{id}/contacts/{uid}", tag = "contacts",
+    params(("id" = String, Path, description = "Address book id (slug)"), ("uid" = String, Path, description = "Contact UID")),
+    responses(
+        (status = 200, description = "The contact; the `ETag` header is its version", body = Contact),
+        (status = 404, description = "No such address book or contact", body = ErrorBody),
+    ),
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let object =
+        state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
+    let card = parse_stored(&object)?;
+    let fields = fields_from_card(&card);
+    Ok(with_etag(StatusCode::OK, contact(&principal.user, &book, &object, &card, fields)))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/addressbooks/{id}/contacts", tag = "contacts",
+    params(("id" = String, Path, description = "Address book id (slug)")),
+    request_body = ContactInput,
+    responses(
+        (status = 201, description = "Created; stored as a vCard 4.0 named `<uid>.vcf`", body = Contact),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such address book", body = ErrorBody),
+        (status = 409, description = "A contact with this UID exists", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContactInput>,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let now = state.clock.now();
+    let uid = match body.uid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(uid) => parse_uid(uid)?,
+        None => new_uid(now),
+    };
+    if state.store.object_by_uid(book.id, &uid).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "a contact with this UID exists; PUT to change it",
+        ));
+    }
+    let text = card_from_fields(&uid, &body.fields, None, now)?;
+    let name = resource_name(&uid);
+    let created = |current: Option<&str>| current.is_none();
+    let object = write_card(&state, &book, &name, &text, &created).await.map_err(|e| match e.status {
+        StatusCode::PRECONDITION_FAILED => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "a contact with this resource name exists")
+        }
+        _ => e,
+    })?;
+    let card = parse_stored(&object)?;
+    let fields = fields_from_card(&card);
+    Ok(with_etag(StatusCode::CREATED, contact(&principal.user, &book, &object, &card, fields)))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/addressbooks/{id}/contacts/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("uid" = String, Path, description = "Contact UID"),
+        ("If-Match" = Option<String>, Header, description = "Replace only if the stored ETag is this one"),
+    ),
+    request_body = ContactInput,
+    responses(
+        (status = 200, description = "Replaced; properties the model does not know were kept", body = Contact),
+        (status = 201, description = "Created", body = Contact),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such address book", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
+        (status = 422, description = "Invalid field, or a body UID that differs from the URL's", body = ErrorBody),
+    ),
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ContactInput>,
+) -> Result<Response, ApiError> {
+    let conditions = Preconditions::from_headers(&headers)?;
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let uid = parse_uid(&uid)?;
+    if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
+        return Err(invalid("the body's uid differs from the URL's"));
+    }
+    let stored = state.store.object_by_uid(book.id, &uid).await?;
+    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
+        return Err(store_error(StoreError::PreconditionFailed));
+    }
+    let now = state.clock.now();
+    let (name, text) = match &stored {
+        Some(object) => {
+            let card = parse_stored(object)?;
+            (object.name.clone(), card_from_fields(&uid, &body.fields, Some(&card), now)?)
+        }
+        None => (resource_name(&uid), card_from_fields(&uid, &body.fields, None, now)?),
+    };
+    // The card must still be the one just merged with; the client's own If-Match was checked
+    // above, so a mismatch here is a concurrent write (409), not a failed condition.
+    let read_etag = stored.as_ref().map(|o| o.etag.clone());
+    let unchanged = |current: Option<&str>| current == read_etag.as_deref();
+    let object = write_card(&state, &book, &name, &text, &unchanged).await.map_err(|e| match e.status {
+        StatusCode::PRECONDITION_FAILED => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "the contact changed while it was being written; retry")
+        }
+        _ => e,
+    })?;
+    let card = parse_stored(&object)?;
+    let fields = fields_from_card(&card);
+    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(with_etag(status, contact(&principal.user, &book, &object, &card, fields)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/addressbooks/{id}/contacts/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("uid" = String, Path, description = "Contact UID"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the stored ETag is this one"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such address book or contact", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
+    ),
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let conditions = Preconditions::from_headers(&headers)?;
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let object =
+        state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
+    let allow = |current: Option<&str>| conditions.allow(current);
+    state.store.delete_object(book.id, &object.name, &allow, state.clock.now()).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/addressbooks/{id}/import", tag = "contacts",
+    params(("id" = String, Path, description = "Address book id (slug)")),
+    request_body(content = String, content_type = "text/vcard", description = "One or more vCards (2.1, 3.0 or 4.0)"),
+    responses(
+        (status = 200, description = "Each card stored as its own resource `<uid>.vcf` (or over the card with the same UID)", body = ImportReport),
+        (status = 404, description = "No such address book", body = ErrorBody),
+        (status = 415, description = "Not text/vcard", body = ErrorBody),
+        (status = 422, description = "The body is not UTF-8", body = ErrorBody),
+    ),
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ImportReport>, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("text/vcard") && !essence.eq_ignore_ascii_case("text/x-vcard") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the cards as text/vcard",
+        ));
+    }
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
+    let mut report = ImportReport { accepted: 0, rejected: Vec::new() };
+    for (index, card_text) in split_cards(text).iter().enumerate() {
+        match import_one(&state, &book, card_text).await {
+            Ok(()) => report.accepted += 1,
+            Err(reason) => report.rejected.push(Rejected { index, reason }),
+        }
+    }
+    Ok(Json(report))
+}
+
+/// Stores one card of an import as sent; a card whose UID is already stored replaces it.
+async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(), String> {
+    let card = parse_card(text).map_err(|e| e.to_string())?;
+    let name = match state.store.object_by_uid(book.id, card.uid()).await {
+        Ok(Some(existing)) => existing.name,
+        Ok(None) => resource_name(card.uid()),
+        Err(e) => return Err(store_error(e).message),
+    };
+    let any = |_: Option<&str>| true;
+    write_card(state, book, &name, text, &any).await.map(|_| ()).map_err(|e| e.message)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/addressbooks/{id}/export", tag = "contacts",
+    params(("id" = String, Path, description = "Address book id (slug)")),
+    responses(
+        (status = 200, description = "Every card, as stored, in one file", content_type = "text/vcard", body = String),
+        (status = 404, description = "No such address book", body = ErrorBody),
+    ),
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
+    let mut out = String::new();
+    for object in objects {
+        out.push_str(&object.data);
+        if !object.data.ends_with('\n') {
+            out.push_str("\r\n");
+        }
+    }
+    let disposition = format!("attachment; filename=\"{}.vcf\"", book.slug);
+    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/vcard; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// Writes a card's text as a member, if `condition` accepts the member's current ETag.
+async fn write_card(
+    state: &AppState,
+    book: &Collection,
+    name: &str,
+    text: &str,
+    condition: crate::store::dav::Condition<'_>,
+) -> Result<StoredObject, ApiError> {
+    let config = &state.dav.config;
+    if text.len() > config.max_resource_size {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the card is larger than {} bytes", config.max_resource_size),
+        ));
+    }
+    let card = parse_card(text).map_err(invalid)?;
+    let etag = crate::dav::etag_of(text);
+    let new = NewObject {
+        name,
+        uid: card.uid(),
+        component: VCARD,
+        etag: &etag,
+        data: text,
+        range_start: None,
+        range_end: None,
+        range_exact: false,
+    };
+    state.store.put_object(book.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
+    state.store.object(book.id, name).await?.ok_or_else(|| ApiError::not_found("the contact was deleted meanwhile"))
+}
+
+/// `<uid>.vcf` when the UID is safe in a URL as is, else a hash of it (UIDs such as
+/// `urn:uuid:…` or ones with spaces), so names never collide and never need escaping.
+fn resource_name(uid: &str) -> String {
+    let safe = uid.len() <= 100
+        && !uid.starts_with('.')
+        && uid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if safe {
+        format!("{uid}.vcf")
+    } else {
+        let digest = Sha256::digest(uid.as_bytes());
+        format!("{}.vcf", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+fn parse_uid(uid: &str) -> Result<String, ApiError> {
+    let uid = uid.trim();
+    if uid.is_empty() || uid.len() > 255 || uid.chars().any(char::is_control) {
+        return Err(invalid("uid: 1 to 255 characters, no control characters"));
+    }
+    Ok(uid.to_string())
+}
+
+/// A random (version 4) UUID.
+fn new_uid(now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // Unique enough without randomness: the time, to the nanosecond.
+        b[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {
+    parse_card(&object.data).map_err(|e| {
+        tracing::error!(name = %object.name, error = %e, "stored card does not parse");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the stored card cannot be read")
+    })
+}
+
+fn contact(user: &User, book: &Collection, object: &StoredObject, card: &CardObject, fields: ContactFields) -> Contact {
+    Contact {
+        uid: card.uid().to_string(),
+        etag: object.etag.clone(),
+        dav_url: path::card_href(user.username.as_str(), &book.slug, &object.name),
+        fields,
+    }
+}
+
+fn with_etag(status: StatusCode, contact: Contact) -> Response {
+    let etag = HeaderValue::from_str(&contact.etag).ok();
+    let mut response = (status, Json(contact)).into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}

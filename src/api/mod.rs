@@ -1,0 +1,149 @@
+//! The JSON API for calendars and contacts (`/api/v1/calendars`, `/api/v1/addressbooks`), and its OpenAPI spec.
+//!
+//! These handlers are a second door into the same collections CalDAV and CardDAV serve: every
+//! write goes through the store's conditional `put_object` / `delete_object` /
+//! `change_properties`, which bump the collection's revision and change log, so a change made
+//! here shows up in a native client's next sync-collection or getctag poll. Nothing is cached
+//! on this side.
+//!
+//! Module map: `calendars` and `contacts` hold the axum handlers (parse → apply → answer);
+//! `contact_model` is the pure JSON ⇄ vCard conversion; `openapi` derives the spec from the
+//! handlers' annotations. [`ROUTES`] lists every route of `/api/v1` in one place; a test checks
+//! it against the router and the spec.
+
+pub mod calendars;
+pub mod contact_model;
+pub mod contacts;
+pub mod openapi;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use madang_dav::headers::ETagList;
+
+use crate::domain::{InvalidInput, User};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::store::StoreError;
+use crate::store::dav::{Collection, CollectionKind};
+
+/// Every route of `/api/v1` as (method, path template). The router below, the OpenAPI spec
+/// and this list must agree; `tests/api_openapi.rs` checks that.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/me/app-passwords"),
+    ("POST", "/api/v1/me/app-passwords"),
+    ("DELETE", "/api/v1/me/app-passwords/{id}"),
+    ("GET", "/api/v1/calendars"),
+    ("POST", "/api/v1/calendars"),
+    ("GET", "/api/v1/calendars/{id}"),
+    ("PATCH", "/api/v1/calendars/{id}"),
+    ("DELETE", "/api/v1/calendars/{id}"),
+    ("GET", "/api/v1/addressbooks"),
+    ("GET", "/api/v1/addressbooks/{id}/contacts"),
+    ("POST", "/api/v1/addressbooks/{id}/contacts"),
+    ("GET", "/api/v1/addressbooks/{id}/contacts/{uid}"),
+    ("PUT", "/api/v1/addressbooks/{id}/contacts/{uid}"),
+    ("DELETE", "/api/v1/addressbooks/{id}/contacts/{uid}"),
+    ("POST", "/api/v1/addressbooks/{id}/import"),
+    ("GET", "/api/v1/addressbooks/{id}/export"),
+];
+
+/// The calendar and contact routes, relative to `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi::spec))
+        .route("/calendars", get(calendars::list).post(calendars::create))
+        .route("/calendars/{id}", get(calendars::show).patch(calendars::update).delete(calendars::remove))
+        .route("/addressbooks", get(contacts::list_books))
+        .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
+        .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))
+        .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
+        .route("/addressbooks/{id}/export", get(contacts::export))
+}
+
+/// 422: the request was understood but its content is not acceptable.
+pub(crate) fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        invalid(e)
+    }
+}
+
+/// Store errors the generic `From<StoreError>` leaves as internal, in API words.
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::PreconditionFailed => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the resource changed since you read it (If-Match); read it again",
+        ),
+        StoreError::UidConflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "another item in this collection has the same UID")
+        }
+        StoreError::QuotaExceeded => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded", "storage quota exceeded")
+        }
+        other => other.into(),
+    }
+}
+
+/// `If-Match` / `If-None-Match` of a write, checked against the stored ETag inside the
+/// store's transaction (RFC 9110 §13.2.2 order).
+pub(crate) struct Preconditions {
+    if_match: Option<ETagList>,
+    if_none_match: Option<ETagList>,
+}
+
+impl Preconditions {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
+        let parse = |name: &str| -> Result<Option<ETagList>, ApiError> {
+            let Some(value) = headers.get(name) else { return Ok(None) };
+            let bad = || ApiError::new(StatusCode::BAD_REQUEST, "bad_header", format!("malformed {name} header"));
+            let text = value.to_str().map_err(|_| bad())?;
+            ETagList::parse(text).map(Some).map_err(|_| bad())
+        };
+        Ok(Preconditions { if_match: parse("if-match")?, if_none_match: parse("if-none-match")? })
+    }
+
+    pub fn allow(&self, current: Option<&str>) -> bool {
+        if let Some(m) = &self.if_match
+            && !m.matches_strong(current)
+        {
+            return false;
+        }
+        if let Some(m) = &self.if_none_match
+            && m.matches_weak(current)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// Creates the user's default collections on first use, exactly as the DAV layer does (it is
+/// the same code), so a user who starts with the JSON API gets the same home and a
+/// JSON-made collection named like a default cannot block DAV provisioning later.
+pub(crate) async fn provision(state: &AppState, user: &User) -> Result<(), ApiError> {
+    Ok(state.dav.provision(&state.store, user.id, state.clock.now()).await?)
+}
+
+/// The user's collection of `kind` named `id`, or 404 (also for another user's: the lookup
+/// is keyed on the owner, so nothing else is ever reachable).
+pub(crate) async fn own_collection(
+    state: &AppState,
+    user: &User,
+    kind: CollectionKind,
+    id: &str,
+) -> Result<Collection, ApiError> {
+    provision(state, user).await?;
+    let what = match kind {
+        CollectionKind::Calendar => "no such calendar",
+        CollectionKind::AddressBook => "no such address book",
+    };
+    state.store.collection(user.id, kind, id).await?.ok_or_else(|| ApiError::not_found(what))
+}

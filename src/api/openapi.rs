@@ -1,0 +1,119 @@
+//! The OpenAPI 3.1 description of `/api/v1`, derived from the handlers' `#[utoipa::path]` annotations.
+//!
+//! Error responses every authenticated route can give (401, 429, 503) are added here once,
+//! by [`CommonResponses`], rather than repeated on each handler; route-specific ones (404,
+//! 409, 412, 422, …) sit on the handler they belong to.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{calendars, contact_model, contacts};
+use crate::http::api as account;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Madang JSON API",
+        description = "Calendars, contacts and account settings of the signed-in user. Every change made here \
+                       is visible to CalDAV/CardDAV clients at their next sync.",
+        version = "1",
+    ),
+    paths(
+        spec,
+        account::me,
+        account::list_app_passwords,
+        account::create_app_password,
+        account::revoke_app_password,
+        calendars::list,
+        calendars::create,
+        calendars::show,
+        calendars::update,
+        calendars::remove,
+        contacts::list_books,
+        contacts::search,
+        contacts::create,
+        contacts::show,
+        contacts::replace,
+        contacts::remove,
+        contacts::import,
+        contacts::export,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        contact_model::ContactFields,
+        contact_model::StructuredName,
+        contact_model::TypedValue,
+        contact_model::Address,
+    )),
+    modifiers(&CommonResponses),
+    tags(
+        (name = "account", description = "The signed-in user and their app passwords"),
+        (name = "calendars", description = "Calendars (CalDAV collections)"),
+        (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
+        (name = "meta", description = "This description"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The error shape of every JSON API error (`http::error::ApiError`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the wire shape; `ApiError` writes it.
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the wire shape; `ApiError` writes it.
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `invalid`, `bad_json`, `precondition_failed`, `unavailable`, …
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// The spec itself, as JSON.
+#[utoipa::path(
+    get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json", body = Object)),
+)]
+pub async fn spec() -> Json<Spec> {
+    Json(ApiDoc::openapi())
+}
+
+/// HTTP Basic (an app password, or the account password) for every route but the spec,
+/// with the errors authentication and the database can cause.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut Spec) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        let error = |description: &str| -> RefOr<Response> {
+            let mut r = Response::new(description);
+            r.content.insert("application/json".into(), Content::new(Some(Ref::from_schema_name("ErrorBody"))));
+            RefOr::T(r)
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head];
+            for op in operations.into_iter().flatten() {
+                // `security(())` on a handler marks it public.
+                let public =
+                    op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+                if public {
+                    continue;
+                }
+                op.security = Some(vec![SecurityRequirement::new("basic", Vec::<String>::new())]);
+                let responses = &mut op.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| error("Missing or wrong credentials"));
+                responses.entry("429".into()).or_insert_with(|| error("Too many failed sign-ins; see Retry-After"));
+                responses.entry("503".into()).or_insert_with(|| error("The database is unavailable; retry later"));
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The JSON contacts API (`/api/v1/addressbooks`) through the real router: the contact model,
+//! preservation of what it does not know, conditional writes, search, import and export, and
+//! what CardDAV clients see of it, on both databases.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use common::dav::{Client, DAV, users};
+use common::{TestApp, TestDb};
+use serde_json::{Value, json};
+
+const BOOK: &str = "/api/v1/addressbooks/default";
+
+struct Json {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Value,
+    text: String,
+}
+
+async fn call_with(
+    app: &TestApp,
+    user: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Json {
+    let client = Client::new(app, user);
+    let mut headers = headers.to_vec();
+    let r = match body {
+        Some(b) => {
+            headers.push(("content-type", "application/json"));
+            client.send(method, path, &headers, b.to_string()).await
+        }
+        None => client.send(method, path, &headers, Body::empty()).await,
+    };
+    let body = serde_json::from_str(&r.text).unwrap_or(Value::Null);
+    Json { status: r.status, etag: r.header("etag").map(str::to_string), body, text: r.text }
+}
+
+async fn call(app: &TestApp, user: &str, method: &str, path: &str, body: Option<Value>) -> Json {
+    call_with(app, user, method, path, &[], body).await
+}
+
+#[track_caller]
+fn assert_error(r: &Json, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.text);
+}
+
+async fn alice_and_bob(db: &TestDb) -> TestApp {
+    let app = TestApp::new(db).await;
+    users(&app, &["alice", "bob"]).await;
+    app
+}
+
+fn jane() -> Value {
+    json!({
+        "uid": "jane-1",
+        "name": { "family": "Doe", "given": "Jane" },
+        "nicknames": ["JJ"],
+        "emails": [{ "value": "jane@example.com", "types": ["work"], "pref": true }],
+        "phones": [{ "value": "+1 (555) 123-4567", "types": ["cell"] }],
+        "addresses": [{ "types": ["home"], "street": "1 Main St", "locality": "Springfield", "country": "USA" }],
+        "organization": "Acme",
+        "title": "Engineer",
+        "birthday": "1985-04-12",
+        "notes": "Met at the conference",
+        "urls": [{ "value": "https://jane.example.com/" }],
+        "categories": ["Friends"],
+        "photo": "data:image/png;base64,iVBORw0KGgo="
+    })
+}
+
+/// The body with folded lines joined (RFC 6350 §3.2).
+fn unfold(vcf: &str) -> String {
+    vcf.replace("\r\n ", "").replace("\r\n\t", "")
+}
+
+async fn created_contact_is_served_by_carddav(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let r = call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(jane())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["uid"], "jane-1");
+    assert_eq!(r.body["full_name"], "Jane Doe");
+    assert_eq!(r.body["emails"][0], json!({ "value": "jane@example.com", "types": ["work"], "pref": true }));
+    assert_eq!(r.body["birthday"], "1985-04-12");
+    assert_eq!(r.body["dav_url"], "/dav/addressbooks/alice/default/jane-1.vcf");
+    assert_eq!(r.etag.as_deref(), r.body["etag"].as_str());
+
+    let dav = Client::new(&app, "alice").get("/dav/addressbooks/alice/default/jane-1.vcf").await;
+    assert_eq!(dav.status, StatusCode::OK, "{}", dav.text);
+    assert_eq!(dav.header("etag"), r.body["etag"].as_str(), "one ETag whichever door");
+    let vcf = unfold(&dav.text);
+    for line in ["VERSION:4.0", "UID:jane-1", "FN:Jane Doe", "N:Doe;Jane;;;", "TEL;TYPE=cell:+1 (555) 123-4567"] {
+        assert!(vcf.contains(line), "{line} missing from {vcf}");
+    }
+    // The same contact, read back as JSON, equals what was written.
+    let again = call(&app, "alice", "GET", &format!("{BOOK}/contacts/jane-1"), None).await;
+    assert_eq!(again.body, r.body);
+    // A second POST with the same UID is a conflict.
+    let dup = call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(jane())).await;
+    assert_error(&dup, StatusCode::CONFLICT, "conflict");
+}
+
+async fn carddav_card_is_readable_as_json_and_keeps_unknown_properties(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:apple-7\r\nFN:Kim Min-su\r\nN:Kim;Min-su;;;\r\n\
+               item1.EMAIL;type=INTERNET;type=pref:minsu@example.kr\r\nitem1.X-ABLabel:_$!<Other>!$_\r\n\
+               TEL;type=CELL:010-1234-5678\r\nX-APPLE-OMIT-YEAR:1604\r\nX-ABShowAs:PERSON\r\n\
+               BDAY;X-APPLE-OMIT-YEAR=1604:1604-03-01\r\nEND:VCARD\r\n";
+    let dav = Client::new(&app, "alice");
+    let put = dav.send("PUT", "/dav/addressbooks/alice/default/Kim.vcf", &[("content-type", "text/vcard")], vcf).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text);
+
+    let r = call(&app, "alice", "GET", &format!("{BOOK}/contacts/apple-7"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["full_name"], "Kim Min-su");
+    assert_eq!(r.body["emails"][0], json!({ "value": "minsu@example.kr", "types": [], "pref": true }));
+    assert_eq!(r.body["phones"][0]["value"], "010-1234-5678");
+    assert_eq!(r.body["phones"][0]["types"], json!(["cell"]));
+    assert_eq!(r.body["dav_url"], "/dav/addressbooks/alice/default/Kim.vcf");
+
+    // Edit the name only: everything the model does not know survives, in vCard 3.0.
+    let mut edited = r.body.clone();
+    edited["full_name"] = json!("Minsu Kim");
+    let etag = r.etag.clone().unwrap();
+    let r = call_with(&app, "alice", "PUT", &format!("{BOOK}/contacts/apple-7"), &[("if-match", &etag)], Some(edited))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["full_name"], "Minsu Kim");
+    let vcf = unfold(&dav.get("/dav/addressbooks/alice/default/Kim.vcf").await.text);
+    assert!(vcf.contains("VERSION:3.0"), "{vcf}");
+    assert!(vcf.contains("FN:Minsu Kim"), "{vcf}");
+    assert!(vcf.contains("X-APPLE-OMIT-YEAR:1604"), "{vcf}");
+    assert!(vcf.to_ascii_uppercase().contains("X-ABSHOWAS:PERSON"), "{vcf}");
+    assert!(vcf.contains("item1.EMAIL"), "{vcf}");
+    assert!(vcf.to_ascii_uppercase().contains("ITEM1.X-ABLABEL:_$!<OTHER>!$_"), "{vcf}");
+    // The resource kept its name, so the client's copy is updated, not duplicated.
+    assert_eq!(call(&app, "alice", "GET", &format!("{BOOK}/contacts"), None).await.body["total"], 1);
+}
+
+async fn json_edits_appear_in_carddav_sync(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let dav = Client::new(&app, "alice");
+    let token_of = |r: common::dav::Reply| r.multistatus().responses[0].text(DAV, "sync-token");
+    let before = token_of(dav.props("/dav/addressbooks/alice/default/", "0", "<D:sync-token/>").await);
+    call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(jane())).await;
+    let sync = format!(
+        r#"<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>{before}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#
+    );
+    let r = dav.report("/dav/addressbooks/alice/default/", "0", &sync).await;
+    let ms = r.multistatus();
+    assert!(ms.hrefs().contains(&"/dav/addressbooks/alice/default/jane-1.vcf"), "{}", r.text);
+}
+
+async fn if_match_guards_put_and_delete(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let created = call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(jane())).await;
+    let etag = created.etag.unwrap();
+    let path = format!("{BOOK}/contacts/jane-1");
+    let stale = [("if-match", "\"stale\"")];
+    let r = call_with(&app, "alice", "PUT", &path, &stale, Some(json!({ "full_name": "X" }))).await;
+    assert_error(&r, StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    let r = call_with(&app, "alice", "DELETE", &path, &stale, None).await;
+    assert_error(&r, StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    let r = call_with(&app, "alice", "PUT", &path, &[("if-match", &etag)], Some(json!({ "full_name": "Jane" }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A full replacement: what was not sent is gone.
+    assert_eq!(r.body["emails"], json!([]));
+    let new_etag = r.etag.unwrap();
+    assert_ne!(new_etag, etag);
+    let r = call_with(&app, "alice", "DELETE", &path, &[("if-match", &new_etag)], None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_error(&call(&app, "alice", "GET", &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    // PUT to an unknown UID creates it.
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/contacts/new-2"), Some(json!({ "full_name": "New" }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/contacts/new-2"), Some(json!({ "uid": "other" }))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+}
+
+async fn search_by_name_email_and_phone(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let people = [
+        json!({ "uid": "a", "full_name": "Émilie Dubois", "emails": [{ "value": "emilie@example.fr" }] }),
+        json!({ "uid": "b", "full_name": "Bob Marley", "phones": [{ "value": "+1 (555) 123-4567" }] }),
+        json!({ "uid": "c", "full_name": "Zoë Gemilie", "organization": "Acme" }),
+        json!({ "uid": "d", "full_name": "김민수", "emails": [{ "value": "minsu@example.kr" }] }),
+    ];
+    for p in people {
+        let r = call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(p)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let uids = |r: &Json| -> Vec<String> {
+        r.body["contacts"].as_array().unwrap().iter().map(|c| c["uid"].as_str().unwrap().to_string()).collect()
+    };
+    let search = |q: &str| format!("{BOOK}/contacts?q={q}");
+    // Unicode case-insensitive; prefix matches rank before substring matches.
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("%C3%89MILIE"), None).await), ["a"]);
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("emilie"), None).await), ["a", "c"]);
+    // Two substring matches, then by name.
+    let mut both = uids(&call(&app, "alice", "GET", &search("milie"), None).await);
+    both.sort();
+    assert_eq!(both, ["a", "c"]);
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("%EB%AF%BC%EC%88%98"), None).await), ["d"]);
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("acme"), None).await), ["c"]);
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("example.kr"), None).await), ["d"]);
+    // Phones by digits, whatever the punctuation.
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("555-123"), None).await), ["b"]);
+    assert_eq!(uids(&call(&app, "alice", "GET", &search("15551234567"), None).await), ["b"]);
+    assert!(uids(&call(&app, "alice", "GET", &search("nobody"), None).await).is_empty());
+    // Limits: default 50, at most 500; `total` counts all matches.
+    let r = call(&app, "alice", "GET", &format!("{BOOK}/contacts?limit=2"), None).await;
+    assert_eq!(uids(&r).len(), 2);
+    assert_eq!(r.body["total"], 4);
+    let r = call(&app, "alice", "GET", &format!("{BOOK}/contacts?limit=100000"), None).await;
+    assert_eq!(uids(&r).len(), 4);
+    let r = call(&app, "alice", "GET", &format!("{BOOK}/contacts?limit=lots"), None).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_query");
+}
+
+async fn import_splits_cards_and_reports_rejects(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let file = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp-1\r\nFN:One\r\nEND:VCARD\r\n\
+                BEGIN:VCARD\r\nVERSION:3.0\r\nFN:No UID\r\nEND:VCARD\r\n\
+                BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:imp-2\r\nFN:Two\r\nEND:VCARD\r\n";
+    let client = Client::new(&app, "alice");
+    let r = client.send("POST", &format!("{BOOK}/import"), &[("content-type", "text/vcard")], file).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let report: Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(report["accepted"], 2);
+    assert_eq!(report["rejected"][0]["index"], 1);
+    assert!(report["rejected"][0]["reason"].as_str().unwrap().contains("UID"), "{report}");
+    // Each card is its own CardDAV resource, stored as sent.
+    let one = client.get("/dav/addressbooks/alice/default/imp-1.vcf").await;
+    assert_eq!(one.text, "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp-1\r\nFN:One\r\nEND:VCARD\r\n");
+    let two = call(&app, "alice", "GET", &format!("{BOOK}/contacts/urn:uuid:imp-2"), None).await;
+    assert_eq!(two.body["full_name"], "Two", "{}", two.text);
+    // Importing again updates in place.
+    let r = client.send("POST", &format!("{BOOK}/import"), &[("content-type", "text/vcard")], file).await;
+    assert_eq!(serde_json::from_str::<Value>(&r.text).unwrap()["accepted"], 2);
+    assert_eq!(call(&app, "alice", "GET", &format!("{BOOK}/contacts"), None).await.body["total"], 2);
+
+    let export = client.send("GET", &format!("{BOOK}/export"), &[], Body::empty()).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.header("content-type").unwrap().starts_with("text/vcard"));
+    let cards = madang_ical::split_cards(&export.text);
+    assert_eq!(cards.len(), 2, "{}", export.text);
+    let wrong = client.send("POST", &format!("{BOOK}/import"), &[("content-type", "application/json")], "{}").await;
+    assert_eq!(wrong.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+async fn bad_contacts_are_refused(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let path = format!("{BOOK}/contacts");
+    for bad in [
+        json!({ "emails": [{ "value": "not an address" }] }),
+        json!({ "birthday": "April 12" }),
+        json!({ "photo": "javascript:alert(1)" }),
+        json!({ "phones": [{ "value": "call me" }] }),
+        json!({ "emails": "jane@example.com" }),
+    ] {
+        let r = call(&app, "alice", "POST", &path, Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.text);
+        assert!(r.body["error"]["code"].is_string(), "{}", r.text);
+    }
+    let client = Client::new(&app, "alice");
+    let r = client.send("POST", &path, &[("content-type", "application/json")], "{\"full_name\": ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+async fn users_reach_only_their_own_contacts(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(jane())).await;
+    let alices = "/api/v1/addressbooks/default/contacts/jane-1";
+    // Bob has a book named `default` too, but not Alice's card in it.
+    for (method, body) in [("GET", None), ("DELETE", None), ("PUT", Some(json!({ "full_name": "pwned" })))] {
+        let r = call(&app, "bob", method, alices, body).await;
+        if method == "PUT" {
+            // PUT creates in Bob's own book; Alice's card is untouched.
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            assert_eq!(r.body["dav_url"], "/dav/addressbooks/bob/default/jane-1.vcf");
+        } else {
+            assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        }
+    }
+    assert_eq!(call(&app, "alice", "GET", alices, None).await.body["full_name"], "Jane Doe");
+    // A book nobody has.
+    let r = call(&app, "bob", "GET", "/api/v1/addressbooks/nope/contacts", None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let books = call(&app, "bob", "GET", "/api/v1/addressbooks", None).await;
+    assert_eq!(books.body[0]["dav_url"], "/dav/addressbooks/bob/default/");
+}
+
+on_both_databases!(
+    created_contact_is_served_by_carddav,
+    carddav_card_is_readable_as_json_and_keeps_unknown_properties,
+    json_edits_appear_in_carddav_sync,
+    if_match_guards_put_and_delete,
+    search_by_name_email_and_phone,
+    import_splits_cards_and_reports_rejects,
+    bad_contacts_are_refused,
+    users_reach_only_their_own_contacts,
+);
