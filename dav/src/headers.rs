@@ -170,6 +170,39 @@ impl ETagList {
     }
 }
 
+/// The `If-Match` / `If-None-Match` pair of a write, evaluated against the
+/// current ETag (`None` when the resource does not exist) in RFC 9110
+/// §13.2.2's order. Shared by DAV and the JSON API, so both doors agree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteConditions {
+    pub if_match: Option<ETagList>,
+    pub if_none_match: Option<ETagList>,
+}
+
+impl WriteConditions {
+    pub fn parse(if_match: Option<&str>, if_none_match: Option<&str>) -> Result<WriteConditions, HeaderError> {
+        Ok(WriteConditions {
+            if_match: if_match.map(ETagList::parse).transpose()?,
+            if_none_match: if_none_match.map(ETagList::parse).transpose()?,
+        })
+    }
+
+    /// Whether the write may go ahead given the current ETag.
+    pub fn allow(&self, current: Option<&str>) -> bool {
+        if let Some(m) = &self.if_match
+            && !m.matches_strong(current)
+        {
+            return false;
+        }
+        if let Some(m) = &self.if_none_match
+            && m.matches_weak(current)
+        {
+            return false;
+        }
+        true
+    }
+}
+
 /// Empty list elements are allowed and skipped (RFC 9110 §5.6.1).
 fn push_tag(tags: &mut Vec<EntityTag>, item: &str) -> Option<()> {
     if item.trim().is_empty() {
@@ -340,6 +373,25 @@ fn parse_qvalue(value: &str) -> Option<u16> {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(1000),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod write_conditions_tests {
+    use super::*;
+
+    #[test]
+    fn if_match_then_if_none_match() {
+        let none = WriteConditions::default();
+        assert!(none.allow(None) && none.allow(Some("\"a\"")));
+        let create_only = WriteConditions::parse(None, Some("*")).unwrap();
+        assert!(create_only.allow(None));
+        assert!(!create_only.allow(Some("\"a\"")));
+        let update = WriteConditions::parse(Some("\"a\""), None).unwrap();
+        assert!(update.allow(Some("\"a\"")));
+        assert!(!update.allow(Some("\"b\"")));
+        assert!(!update.allow(None), "If-Match fails on a missing resource, even with *");
+        assert!(WriteConditions::parse(Some("nonsense"), None).is_err());
     }
 }
 

@@ -6,20 +6,25 @@
 //! here shows up in a native client's next sync-collection or getctag poll. Nothing is cached
 //! on this side.
 //!
-//! Module map: `calendars` and `contacts` hold the axum handlers (parse → apply → answer);
-//! `contact_model` is the pure JSON ⇄ vCard conversion; `openapi` derives the spec from the
+//! Module map: `calendars`, `events` and `contacts` hold the axum handlers (parse → apply →
+//! answer); `contact_model` and `event_model` are the pure JSON ⇄ vCard / iCalendar
+//! conversions; `ics` keeps iCalendar text as lossless content lines for edits, imports and
+//! exports; `openapi` derives the spec from the
 //! handlers' annotations. [`ROUTES`] lists every route of `/api/v1` in one place; a test checks
 //! it against the router and the spec.
 
 pub mod calendars;
 pub mod contact_model;
 pub mod contacts;
+pub mod event_model;
+pub mod events;
+pub mod ics;
 pub mod openapi;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use madang_dav::headers::ETagList;
+use madang_dav::headers::WriteConditions;
 
 use crate::domain::{InvalidInput, User};
 use crate::http::AppState;
@@ -40,6 +45,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/calendars/{id}"),
     ("PATCH", "/api/v1/calendars/{id}"),
     ("DELETE", "/api/v1/calendars/{id}"),
+    ("GET", "/api/v1/calendars/{id}/events"),
+    ("POST", "/api/v1/calendars/{id}/events"),
+    ("GET", "/api/v1/calendars/{id}/events/{uid}"),
+    ("PUT", "/api/v1/calendars/{id}/events/{uid}"),
+    ("DELETE", "/api/v1/calendars/{id}/events/{uid}"),
+    ("GET", "/api/v1/calendars/{id}/instances"),
+    ("POST", "/api/v1/calendars/{id}/import"),
+    ("GET", "/api/v1/calendars/{id}/export"),
     ("GET", "/api/v1/addressbooks"),
     ("GET", "/api/v1/addressbooks/{id}/contacts"),
     ("POST", "/api/v1/addressbooks/{id}/contacts"),
@@ -56,6 +69,11 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi::spec))
         .route("/calendars", get(calendars::list).post(calendars::create))
         .route("/calendars/{id}", get(calendars::show).patch(calendars::update).delete(calendars::remove))
+        .route("/calendars/{id}/events", get(events::list).post(events::create))
+        .route("/calendars/{id}/events/{uid}", get(events::show).put(events::replace).delete(events::remove))
+        .route("/calendars/{id}/instances", get(events::instances))
+        .route("/calendars/{id}/import", axum::routing::post(events::import))
+        .route("/calendars/{id}/export", get(events::export))
         .route("/addressbooks", get(contacts::list_books))
         .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
         .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))
@@ -93,35 +111,24 @@ pub(crate) fn store_error(e: StoreError) -> ApiError {
 }
 
 /// `If-Match` / `If-None-Match` of a write, checked against the stored ETag inside the
-/// store's transaction (RFC 9110 §13.2.2 order).
-pub(crate) struct Preconditions {
-    if_match: Option<ETagList>,
-    if_none_match: Option<ETagList>,
-}
+/// store's transaction; the same evaluation as DAV's (`madang_dav::headers::WriteConditions`).
+pub(crate) struct Preconditions(WriteConditions);
 
 impl Preconditions {
     pub fn from_headers(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
-        let parse = |name: &str| -> Result<Option<ETagList>, ApiError> {
-            let Some(value) = headers.get(name) else { return Ok(None) };
-            let bad = || ApiError::new(StatusCode::BAD_REQUEST, "bad_header", format!("malformed {name} header"));
-            let text = value.to_str().map_err(|_| bad())?;
-            ETagList::parse(text).map(Some).map_err(|_| bad())
-        };
-        Ok(Preconditions { if_match: parse("if-match")?, if_none_match: parse("if-none-match")? })
+        let text =
+            |name: &str| -> Result<Option<&str>, ApiError> {
+                headers.get(name).map(|v| v.to_str()).transpose().map_err(|_| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_header", format!("malformed {name} header"))
+                })
+            };
+        WriteConditions::parse(text("if-match")?, text("if-none-match")?)
+            .map(Preconditions)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_header", e.to_string()))
     }
 
     pub fn allow(&self, current: Option<&str>) -> bool {
-        if let Some(m) = &self.if_match
-            && !m.matches_strong(current)
-        {
-            return false;
-        }
-        if let Some(m) = &self.if_none_match
-            && m.matches_weak(current)
-        {
-            return false;
-        }
-        true
+        self.0.allow(current)
     }
 }
 

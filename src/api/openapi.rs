@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{calendars, contact_model, contacts};
+use super::{calendars, contact_model, contacts, event_model, events};
 use crate::http::api as account;
 
 #[derive(OpenApi)]
@@ -31,6 +31,14 @@ use crate::http::api as account;
         calendars::show,
         calendars::update,
         calendars::remove,
+        events::list,
+        events::create,
+        events::show,
+        events::replace,
+        events::remove,
+        events::instances,
+        events::import,
+        events::export,
         contacts::list_books,
         contacts::search,
         contacts::create,
@@ -47,11 +55,19 @@ use crate::http::api as account;
         contact_model::StructuredName,
         contact_model::TypedValue,
         contact_model::Address,
+        event_model::EventFields,
+        event_model::ItemKind,
+        event_model::When,
+        event_model::Recurrence,
+        event_model::Person,
+        event_model::Attendee,
+        event_model::Alarm,
     )),
     modifiers(&CommonResponses),
     tags(
         (name = "account", description = "The signed-in user and their app passwords"),
         (name = "calendars", description = "Calendars (CalDAV collections)"),
+        (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
         (name = "meta", description = "This description"),
     ),

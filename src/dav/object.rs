@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use madang_dav::headers::ETagList;
+use madang_dav::headers::{ETagList, WriteConditions};
 use madang_dav::precondition::Precondition;
 use sha2::{Digest, Sha256};
 
@@ -13,35 +13,16 @@ use crate::store::dav::NewObject;
 
 /// The `If-Match` / `If-None-Match` pair of a request, checked against the
 /// current ETag inside the store's write transaction.
-pub struct Conditions {
-    if_match: Option<ETagList>,
-    if_none_match: Option<ETagList>,
-}
+pub struct Conditions(WriteConditions);
 
 impl Conditions {
     pub fn from_headers(headers: &HeaderMap) -> DavResult<Conditions> {
-        let parse = |name| -> DavResult<Option<ETagList>> {
-            Ok(match header_str(headers, name)? {
-                Some(v) => Some(ETagList::parse(v)?),
-                None => None,
-            })
-        };
-        Ok(Conditions { if_match: parse("if-match")?, if_none_match: parse("if-none-match")? })
+        let parsed = WriteConditions::parse(header_str(headers, "if-match")?, header_str(headers, "if-none-match")?)?;
+        Ok(Conditions(parsed))
     }
 
-    /// RFC 9110 §13.2.2: If-Match first, then If-None-Match.
     pub fn allow(&self, current: Option<&str>) -> bool {
-        if let Some(m) = &self.if_match
-            && !m.matches_strong(current)
-        {
-            return false;
-        }
-        if let Some(m) = &self.if_none_match
-            && m.matches_weak(current)
-        {
-            return false;
-        }
-        true
+        self.0.allow(current)
     }
 }
 

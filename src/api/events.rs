@@ -1,0 +1,613 @@
+//! `/api/v1/calendars/{id}/…`: events and tasks as JSON (list, read, write, instances), iCalendar import and export; CalDAV sees the same objects.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, Limits, parse_object};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::event_model::{EventFields, ItemKind, When, calendar_from_fields, fields_from_calendar, overrides};
+use super::ics;
+use super::openapi::ErrorBody;
+use super::{Preconditions, invalid, own_collection, store_error};
+use crate::dav::path;
+use crate::domain::User;
+use crate::http::AppState;
+use crate::http::auth::Authenticated;
+use crate::http::error::{ApiError, ApiJson};
+use crate::store::StoreError;
+use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+/// The widest window `instances` expands; with `dav.max_instances` it bounds the work.
+const MAX_WINDOW_DAYS: i64 = 366;
+
+/// A stored event, task or journal entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    /// The iCalendar UID; the item's id in URLs.
+    pub uid: String,
+    /// The stored object's ETag; send it as `If-Match` to update safely.
+    pub etag: String,
+    /// The object's CalDAV URL (path).
+    pub dav_url: String,
+    #[serde(flatten)]
+    pub fields: EventFields,
+    /// Recurrence ids of instances changed by a client (components with RECURRENCE-ID). The
+    /// JSON model edits the series; these overrides are kept as they are.
+    pub overrides: Vec<When>,
+}
+
+/// An item to write. `uid` is optional when creating (one is generated) and must match the URL
+/// when replacing; `etag`, `dav_url` and `overrides` of an `Event` read earlier are ignored, so
+/// a read item can be edited and sent back as is.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EventInput {
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(flatten)]
+    pub fields: EventFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<Event>,
+    /// How many items matched; more than `events.len()` when cut at `limit`.
+    pub total: usize,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only items with an occurrence at or after this time (RFC 3339, or a date `2024-05-01`
+    /// meaning midnight UTC). Needs `end`.
+    pub start: Option<String>,
+    /// Only items with an occurrence before this time. Needs `start`.
+    pub end: Option<String>,
+    /// At most this many items (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstanceParams {
+    /// Window start: RFC 3339 (`2024-05-01T00:00:00Z`), or a date or local date-time in `tz`.
+    pub start: String,
+    /// Window end (exclusive); at most 366 days after `start`.
+    pub end: String,
+    /// IANA zone: floating and all-day times are placed in it and each instance is also given
+    /// in it (`start_local`, `end_local`). Default: the calendar's zone, else UTC.
+    pub tz: Option<String>,
+}
+
+/// One occurrence of an event or dated task, overrides applied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Instance {
+    pub uid: String,
+    pub kind: ItemKind,
+    /// The original start (UTC) of this instance of a recurring series; absent for single items.
+    pub recurrence_id: Option<String>,
+    /// UTC, RFC 3339.
+    #[schema(example = "2024-05-06T07:00:00Z")]
+    pub start: String,
+    /// UTC, RFC 3339. Equal to `start` for an instant (a task placed at its due time).
+    pub end: String,
+    /// `start` in `tz`, with its offset; only when `tz` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2024-05-06T09:00:00+02:00")]
+    pub start_local: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_local: Option<String>,
+    pub all_day: bool,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceList {
+    /// Sorted by start.
+    pub instances: Vec<Instance>,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarImportReport {
+    /// Objects stored (one per UID).
+    pub accepted: usize,
+    pub rejected: Vec<RejectedItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedItem {
+    /// The UID of the refused object; absent for a component without UID.
+    pub uid: Option<String>,
+    pub reason: String,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/calendars/{id}/events", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)"), ListParams),
+    responses(
+        (status = 200, description = "The calendar's items (with a window: those occurring in it)", body = EventList),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 404, description = "No such calendar of this user", body = ErrorBody),
+        (status = 422, description = "Bad window (unparseable, only one end, or end before start)", body = ErrorBody),
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<EventList>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let window = match (params.start.as_deref(), params.end.as_deref()) {
+        (None, None) => None,
+        (Some(s), Some(e)) => Some(window(s, e, chrono_tz::UTC)?),
+        _ => return Err(invalid("give both start and end, or neither")),
+    };
+    let (lo, hi) = window.map_or((None, None), |(s, e)| (Some(s.timestamp()), Some(e.timestamp())));
+    let objects = state.store.objects_overlapping(cal.id, None, lo, hi).await?;
+    let ctx = eval_context(&state, &cal, None);
+    let mut events = Vec::new();
+    for object in &objects {
+        // An object that no longer parses (stored before a parser change) is skipped, not fatal.
+        let Ok(parsed) = parse_object(&object.data) else { continue };
+        if let Some((s, e)) = window {
+            // The store's range is a superset; journals have no occurrences, so their range decides.
+            let occurs = parsed.kind() == ComponentKind::Journal
+                || match parsed.occurrences(s, e, &ctx) {
+                    Ok(list) => !list.is_empty(),
+                    Err(_) => true,
+                };
+            if !occurs {
+                continue;
+            }
+        }
+        if let Ok(event) = event_of(&principal.user, &cal, object) {
+            events.push(event);
+        }
+    }
+    let total = events.len();
+    events.truncate(limit);
+    Ok(Json(EventList { events, total }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/calendars/{id}/events/{uid}", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)"), ("uid" = String, Path, description = "Item UID")),
+    responses(
+        (status = 200, description = "The item; the `ETag` header is its version", body = Event),
+        (status = 404, description = "No such calendar or item", body = ErrorBody),
+    ),
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+    Ok(with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/calendars/{id}/events", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)")),
+    request_body = EventInput,
+    responses(
+        (status = 201, description = "Created; stored as an iCalendar object named `<uid>.ics`", body = Event),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such calendar", body = ErrorBody),
+        (status = 409, description = "An item with this UID exists", body = ErrorBody),
+        (status = 413, description = "Larger than the server's max_resource_size", body = ErrorBody),
+        (status = 422, description = "Invalid field, or a kind the calendar does not accept", body = ErrorBody),
+        (status = 507, description = "Storage quota exceeded", body = ErrorBody),
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<EventInput>,
+) -> Result<Response, ApiError> {
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let now = state.clock.now();
+    let uid = match body.uid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(uid) => parse_uid(uid)?,
+        None => new_uid(now),
+    };
+    if state.store.object_by_uid(cal.id, &uid).await?.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this UID exists; PUT to change it"));
+    }
+    let text = calendar_from_fields(&uid, &body.fields, None, now)?;
+    let name = resource_name(&uid);
+    let created = |current: Option<&str>| current.is_none();
+    let object = write_object(&state, &cal, &name, &text, &created).await.map_err(|e| match e.status {
+        StatusCode::PRECONDITION_FAILED => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this resource name exists")
+        }
+        _ => e,
+    })?;
+    Ok(with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &object)?))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/calendars/{id}/events/{uid}", tag = "events",
+    params(
+        ("id" = String, Path, description = "Calendar id (slug)"),
+        ("uid" = String, Path, description = "Item UID"),
+        ("If-Match" = Option<String>, Header, description = "Replace only if the stored ETag is this one"),
+    ),
+    request_body = EventInput,
+    responses(
+        (status = 200, description = "Replaced; properties, alarms' extras and overrides the model does not know were kept", body = Event),
+        (status = 201, description = "Created", body = Event),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such calendar", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
+        (status = 413, description = "Larger than the server's max_resource_size", body = ErrorBody),
+        (status = 422, description = "Invalid field, a changed kind, or a body UID that differs from the URL's", body = ErrorBody),
+        (status = 507, description = "Storage quota exceeded", body = ErrorBody),
+    ),
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EventInput>,
+) -> Result<Response, ApiError> {
+    let conditions = Preconditions::from_headers(&headers)?;
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let uid = parse_uid(&uid)?;
+    if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
+        return Err(invalid("the body's uid differs from the URL's"));
+    }
+    let stored = state.store.object_by_uid(cal.id, &uid).await?;
+    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
+        return Err(store_error(StoreError::PreconditionFailed));
+    }
+    let now = state.clock.now();
+    let (name, text) = match &stored {
+        Some(object) => {
+            let old = stored_calendar(object)?;
+            (object.name.clone(), calendar_from_fields(&uid, &body.fields, Some(&old), now)?)
+        }
+        None => (resource_name(&uid), calendar_from_fields(&uid, &body.fields, None, now)?),
+    };
+    // The object must still be the one just merged with; the client's own If-Match was
+    // checked above, so a mismatch here is a concurrent write (409), not a failed condition.
+    let read_etag = stored.as_ref().map(|o| o.etag.clone());
+    let unchanged = |current: Option<&str>| current == read_etag.as_deref();
+    let object = write_object(&state, &cal, &name, &text, &unchanged).await.map_err(|e| match e.status {
+        StatusCode::PRECONDITION_FAILED => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "the item changed while it was being written; retry")
+        }
+        _ => e,
+    })?;
+    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(with_etag(status, event_of(&principal.user, &cal, &object)?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/calendars/{id}/events/{uid}", tag = "events",
+    params(
+        ("id" = String, Path, description = "Calendar id (slug)"),
+        ("uid" = String, Path, description = "Item UID"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the stored ETag is this one"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with its overrides"),
+        (status = 404, description = "No such calendar or item", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
+    ),
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let conditions = Preconditions::from_headers(&headers)?;
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+    let allow = |current: Option<&str>| conditions.allow(current);
+    state.store.delete_object(cal.id, &object.name, &allow, state.clock.now()).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/calendars/{id}/instances", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)"), InstanceParams),
+    responses(
+        (status = 200, description = "Occurrences of events and dated tasks in the window, overrides applied", body = InstanceList),
+        (status = 400, description = "Missing or malformed query parameter", body = ErrorBody),
+        (status = 404, description = "No such calendar", body = ErrorBody),
+        (status = 422, description = "Bad window (unparseable, end before start, wider than 366 days), unknown tz, or more instances than the server's dav.max_instances", body = ErrorBody),
+    ),
+)]
+pub async fn instances(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    params: Result<Query<InstanceParams>, QueryRejection>,
+) -> Result<Json<InstanceList>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let tz = match params.tz.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(name) => Some(madang_ical::resolve_tzid(name).ok_or_else(|| invalid(format!("tz: unknown time zone `{name}`")))?),
+        None => None,
+    };
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let ctx = eval_context(&state, &cal, tz);
+    let (start, end) = window(&params.start, &params.end, ctx.floating_tz)?;
+    if end - start > TimeDelta::days(MAX_WINDOW_DAYS) {
+        return Err(invalid(format!("the window is wider than {MAX_WINDOW_DAYS} days; ask for a shorter one")));
+    }
+    let objects = state.store.objects_overlapping(cal.id, None, Some(start.timestamp()), Some(end.timestamp())).await?;
+    let max = ctx.limits.max_instances;
+    let too_many = || {
+        invalid(format!(
+            "more than {max} instances in this window (the server's dav.max_instances); ask for a shorter window"
+        ))
+    };
+    let mut out = Vec::new();
+    for object in &objects {
+        let Ok(parsed) = parse_object(&object.data) else { continue };
+        let list = parsed.occurrences(start, end, &ctx).map_err(|e| match e {
+            ExpandError::TooManyInstances { .. } => too_many(),
+            other => invalid(other),
+        })?;
+        if out.len() + list.len() > max {
+            return Err(too_many());
+        }
+        out.extend(list.into_iter().map(|o| instance(&parsed, o, tz)));
+    }
+    out.sort_by(|a, b| (&a.start, &a.end, &a.uid).cmp(&(&b.start, &b.end, &b.uid)));
+    Ok(Json(InstanceList { instances: out }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/calendars/{id}/import", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)")),
+    request_body(content = String, content_type = "text/calendar", description = "One or more VCALENDARs with any number of events, tasks or journal entries"),
+    responses(
+        (status = 200, description = "One object stored per UID (master and overrides together, with the VTIMEZONEs they use); an item whose UID is stored replaces it", body = CalendarImportReport),
+        (status = 404, description = "No such calendar", body = ErrorBody),
+        (status = 415, description = "Not text/calendar", body = ErrorBody),
+        (status = 422, description = "The body is not UTF-8 or not iCalendar", body = ErrorBody),
+    ),
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<CalendarImportReport>, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("text/calendar") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the calendar as text/calendar",
+        ));
+    }
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
+    let items = ics::split(text).map_err(invalid)?;
+    let mut report = CalendarImportReport { accepted: 0, rejected: Vec::new() };
+    for item in items {
+        match item {
+            Ok((uid, object)) => match import_one(&state, &cal, &uid, &object).await {
+                Ok(()) => report.accepted += 1,
+                Err(reason) => report.rejected.push(RejectedItem { uid: Some(uid), reason }),
+            },
+            Err((uid, reason)) => report.rejected.push(RejectedItem { uid, reason }),
+        }
+    }
+    Ok(Json(report))
+}
+
+/// Stores one object of an import; an object whose UID is already stored is replaced.
+async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -> Result<(), String> {
+    let name = match state.store.object_by_uid(cal.id, uid).await {
+        Ok(Some(existing)) => existing.name,
+        Ok(None) => resource_name(uid),
+        Err(e) => return Err(store_error(e).message),
+    };
+    let any = |_: Option<&str>| true;
+    write_object(state, cal, &name, text, &any).await.map(|_| ()).map_err(|e| e.message)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/calendars/{id}/export", tag = "events",
+    params(("id" = String, Path, description = "Calendar id (slug)")),
+    responses(
+        (status = 200, description = "Every object's components in one VCALENDAR, each VTIMEZONE once", content_type = "text/calendar", body = String),
+        (status = 404, description = "No such calendar", body = ErrorBody),
+    ),
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let objects = state.store.objects_overlapping(cal.id, None, None, None).await?;
+    let text = ics::merge(objects.iter().map(|o| o.data.as_str()), cal.props.display_name.as_deref());
+    let disposition = format!("attachment; filename=\"{}.ics\"", cal.slug);
+    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// Floating and all-day times in `tz`, else the calendar's zone, else UTC; the server's limits.
+fn eval_context(state: &AppState, cal: &Collection, tz: Option<chrono_tz::Tz>) -> EvalContext {
+    let floating_tz = tz
+        .or_else(|| cal.props.timezone.as_deref().and_then(|t| madang_ical::timezone_from_vcalendar(t).ok()))
+        .unwrap_or(chrono_tz::UTC);
+    EvalContext { floating_tz, limits: limits(state) }
+}
+
+fn limits(state: &AppState) -> Limits {
+    Limits { max_instances: state.dav.config.max_instances, ..Limits::default() }
+}
+
+/// `[start, end)` from query values; a date or a date-time without offset is in `tz`.
+fn window(start: &str, end: &str, tz: chrono_tz::Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let s = instant("start", start, tz)?;
+    let e = instant("end", end, tz)?;
+    if e <= s {
+        return Err(invalid("end: must be after start"));
+    }
+    Ok((s, e))
+}
+
+fn instant(field: &str, value: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, ApiError> {
+    let v = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDate::parse_from_str(v, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
+        .map_err(|_| invalid(format!("{field}: `{v}` is not a date-time like 2024-05-01T00:00:00Z or a date")))?;
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| invalid(format!("{field}: `{v}` does not exist in {}", tz.name())))
+}
+
+fn instance(object: &CalendarObject, o: madang_ical::Occurrence, tz: Option<chrono_tz::Tz>) -> Instance {
+    let utc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let local = |t: DateTime<Utc>| tz.map(|z| t.with_timezone(&z).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    Instance {
+        uid: object.uid().to_string(),
+        kind: if o.kind == ComponentKind::Todo { ItemKind::Task } else { ItemKind::Event },
+        recurrence_id: o.recurrence_id.map(utc),
+        start: utc(o.start),
+        end: utc(o.end),
+        start_local: local(o.start),
+        end_local: local(o.end),
+        all_day: o.all_day,
+        summary: o.summary,
+    }
+}
+
+/// Writes an object's text as a member, if `condition` accepts the member's current ETag.
+/// The same checks as a CalDAV PUT (RFC 4791 §5.3.2.1), and the same derived index.
+async fn write_object(
+    state: &AppState,
+    cal: &Collection,
+    name: &str,
+    text: &str,
+    condition: crate::store::dav::Condition<'_>,
+) -> Result<StoredObject, ApiError> {
+    let config = &state.dav.config;
+    if text.len() > config.max_resource_size {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the item is larger than {} bytes", config.max_resource_size),
+        ));
+    }
+    let object = parse_object(text).map_err(invalid)?;
+    let kind = object.kind().name();
+    if !cal.props.components.iter().any(|c| c == kind) {
+        return Err(invalid(format!("this calendar does not accept {kind} (see its components)")));
+    }
+    let index = object.index(&limits(state));
+    let etag = crate::dav::etag_of(text);
+    let new = NewObject {
+        name,
+        uid: object.uid(),
+        component: kind,
+        etag: &etag,
+        data: text,
+        range_start: index.start,
+        range_end: index.end,
+        range_exact: index.exact,
+    };
+    state.store.put_object(cal.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
+    state.store.object(cal.id, name).await?.ok_or_else(|| ApiError::not_found("the item was deleted meanwhile"))
+}
+
+fn stored_calendar(object: &StoredObject) -> Result<ics::Component, ApiError> {
+    ics::parse_vcalendar(&object.data).map_err(|e| {
+        tracing::error!(name = %object.name, error = %e, "stored calendar object does not parse");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the stored item cannot be read")
+    })
+}
+
+fn event_of(user: &User, cal: &Collection, object: &StoredObject) -> Result<Event, ApiError> {
+    let vcal = stored_calendar(object)?;
+    Ok(Event {
+        uid: object.uid.clone(),
+        etag: object.etag.clone(),
+        dav_url: path::object_href(user.username.as_str(), &cal.slug, &object.name),
+        fields: fields_from_calendar(&vcal),
+        overrides: overrides(&vcal),
+    })
+}
+
+fn with_etag(status: StatusCode, event: Event) -> Response {
+    let etag = HeaderValue::from_str(&event.etag).ok();
+    let mut response = (status, Json(event)).into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// `<uid>.ics` when the UID is safe in a URL as is, else a hash of it (UIDs such as Google's
+/// `…@google.com` are fine; ones with spaces or slashes are not), so names never collide and
+/// never need escaping.
+fn resource_name(uid: &str) -> String {
+    let safe = uid.len() <= 100
+        && !uid.starts_with('.')
+        && uid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if safe {
+        format!("{uid}.ics")
+    } else {
+        let digest = Sha256::digest(uid.as_bytes());
+        format!("{}.ics", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+fn parse_uid(uid: &str) -> Result<String, ApiError> {
+    let uid = uid.trim();
+    if uid.is_empty() || uid.len() > 255 || uid.chars().any(char::is_control) {
+        return Err(invalid("uid: 1 to 255 characters, no control characters"));
+    }
+    Ok(uid.to_string())
+}
+
+/// A random (version 4) UUID.
+fn new_uid(now: DateTime<Utc>) -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // Unique enough without randomness: the time, to the nanosecond.
+        b[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
