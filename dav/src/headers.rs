@@ -391,7 +391,7 @@ mod write_conditions_tests {
         assert!(update.allow(Some("\"a\"")));
         assert!(!update.allow(Some("\"b\"")));
         assert!(!update.allow(None), "If-Match fails on a missing resource, even with *");
-        assert!(WriteConditions::parse(Some("nonsense"), None).is_err());
+        assert!(WriteConditions::parse(Some("\"unterminated"), None).is_err());
     }
 }
 
