@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use madang_ical::vcard::{CardObject, parse_card, split_cards};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::contact_model::{ContactFields, card_from_fields, fields_from_card};
@@ -255,8 +254,8 @@ pub async fn create(
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let now = state.clock.now();
     let uid = match body.uid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(uid) => parse_uid(uid)?,
-        None => new_uid(now),
+        Some(uid) => super::parse_uid(uid)?,
+        None => super::new_uid(now),
     };
     if state.store.object_by_uid(book.id, &uid).await?.is_some() {
         return Err(ApiError::new(
@@ -266,7 +265,7 @@ pub async fn create(
         ));
     }
     let text = card_from_fields(&uid, &body.fields, None, now)?;
-    let name = resource_name(&uid);
+    let name = super::resource_name("vcf", &uid);
     let created = |current: Option<&str>| current.is_none();
     let object = write_card(&state, &book, &name, &text, &created).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
@@ -306,7 +305,7 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
-    let uid = parse_uid(&uid)?;
+    let uid = super::parse_uid(&uid)?;
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
@@ -320,7 +319,7 @@ pub async fn replace(
             let card = parse_stored(object)?;
             (object.name.clone(), card_from_fields(&uid, &body.fields, Some(&card), now)?)
         }
-        None => (resource_name(&uid), card_from_fields(&uid, &body.fields, None, now)?),
+        None => (super::resource_name("vcf", &uid), card_from_fields(&uid, &body.fields, None, now)?),
     };
     // The card must still be the one just merged with; the client's own If-Match was checked
     // above, so a mismatch here is a concurrent write (409), not a failed condition.
@@ -410,7 +409,7 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
     let card = parse_card(text).map_err(|e| e.to_string())?;
     let name = match state.store.object_by_uid(book.id, card.uid()).await {
         Ok(Some(existing)) => existing.name,
-        Ok(None) => resource_name(card.uid()),
+        Ok(None) => super::resource_name("vcf", card.uid()),
         Err(e) => return Err(store_error(e).message),
     };
     let any = |_: Option<&str>| true;
@@ -482,41 +481,6 @@ async fn write_card(
     };
     state.store.put_object(book.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
     state.store.object(book.id, name).await?.ok_or_else(|| ApiError::not_found("the contact was deleted meanwhile"))
-}
-
-/// `<uid>.vcf` when the UID is safe in a URL as is, else a hash of it (UIDs such as
-/// `urn:uuid:…` or ones with spaces), so names never collide and never need escaping.
-fn resource_name(uid: &str) -> String {
-    let safe = uid.len() <= 100
-        && !uid.starts_with('.')
-        && uid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if safe {
-        format!("{uid}.vcf")
-    } else {
-        let digest = Sha256::digest(uid.as_bytes());
-        format!("{}.vcf", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
-    }
-}
-
-fn parse_uid(uid: &str) -> Result<String, ApiError> {
-    let uid = uid.trim();
-    if uid.is_empty() || uid.len() > 255 || uid.chars().any(char::is_control) {
-        return Err(invalid("uid: 1 to 255 characters, no control characters"));
-    }
-    Ok(uid.to_string())
-}
-
-/// A random (version 4) UUID.
-fn new_uid(now: chrono::DateTime<chrono::Utc>) -> String {
-    let mut b = [0u8; 16];
-    if getrandom::getrandom(&mut b).is_err() {
-        // Unique enough without randomness: the time, to the nanosecond.
-        b[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {

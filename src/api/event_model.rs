@@ -212,8 +212,8 @@ pub fn fields_from_calendar(cal: &Component) -> EventFields {
     };
     let rrule = m.prop("RRULE").map(|p| p.value.trim().to_string());
     let (rdates, exdates) = (dates("RDATE"), dates("EXDATE"));
-    let recurrence = (rrule.is_some() || !rdates.is_empty() || !exdates.is_empty())
-        .then_some(Recurrence { rrule, rdates, exdates });
+    let recurrence =
+        (rrule.is_some() || !rdates.is_empty() || !exdates.is_empty()).then_some(Recurrence { rrule, rdates, exdates });
     EventFields {
         kind: ItemKind::of_component(&m.name),
         summary: text("SUMMARY"),
@@ -232,7 +232,9 @@ pub fn fields_from_calendar(cal: &Component) -> EventFields {
             .filter(|c| !c.is_empty())
             .collect(),
         url: text("URL"),
-        organizer: m.prop("ORGANIZER").map(|p| Person { email: mail_of(&p.value), name: p.param("CN").map(str::to_string) }),
+        organizer: m
+            .prop("ORGANIZER")
+            .map(|p| Person { email: mail_of(&p.value), name: p.param("CN").map(str::to_string) }),
         attendees: m
             .props_named("ATTENDEE")
             .map(|p| Attendee {
@@ -256,10 +258,9 @@ fn alarm_of(c: &Component) -> Alarm {
         t.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("DATE-TIME")) || !t.value.trim().contains('P')
     });
     let trigger_text = match trigger {
-        Some(t) if absolute => when_of(t)
-            .and_then(|w| w.date_time)
-            .map(|d| format!("{d}Z"))
-            .unwrap_or_else(|| t.value.trim().to_string()),
+        Some(t) if absolute => {
+            when_of(t).and_then(|w| w.date_time).map(|d| format!("{d}Z")).unwrap_or_else(|| t.value.trim().to_string())
+        }
         Some(t) => t.value.trim().to_string(),
         None => String::new(),
     };
@@ -329,6 +330,9 @@ pub fn calendar_from_fields(
     let zones = ZoneNames::of(stored);
     let mut m = Component::new(kind.component());
     write_fields(&mut m, uid, kind, fields, &zones, now)?;
+    if let Some(old) = stored_master {
+        keep_scheduling_params(&mut m, old);
+    }
     if let Some(old) = stored_master {
         if old.name == m.name {
             // CREATED and everything the model does not own, in their stored order.
@@ -484,7 +488,10 @@ fn write_fields(
     for a in &f.attendees {
         let mut params = Vec::new();
         if let Some(r) = a.role.as_deref().filter(|s| !s.trim().is_empty()) {
-            params.push(("ROLE", one_of("attendees.role", r, &["chair", "req-participant", "opt-participant", "non-participant"])?));
+            params.push((
+                "ROLE",
+                one_of("attendees.role", r, &["chair", "req-participant", "opt-participant", "non-participant"])?,
+            ));
         }
         if let Some(p) = a.partstat.as_deref().filter(|s| !s.trim().is_empty()) {
             let allowed = ["needs-action", "accepted", "declined", "tentative", "delegated", "completed", "in-process"];
@@ -512,6 +519,23 @@ fn write_fields(
     Ok(())
 }
 
+/// An ORGANIZER or ATTENDEE that was stored with the same address keeps the parameters the
+/// model does not own (RSVP, CUTYPE, SCHEDULE-STATUS, DELEGATED-TO, SENT-BY, …).
+fn keep_scheduling_params(m: &mut Component, old: &Component) {
+    for p in m.props.iter_mut().filter(|p| p.name == "ATTENDEE" || p.name == "ORGANIZER") {
+        let email = mail_of(&p.value);
+        let Some(before) = old.props_named(&p.name).find(|o| mail_of(&o.value).eq_ignore_ascii_case(&email)) else {
+            continue;
+        };
+        let owned = ["CN", "ROLE", "PARTSTAT"];
+        let mut params: Vec<(&str, &str)> = p.params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        params.extend(
+            before.params.iter().filter(|(n, _)| !owned.contains(&n.as_str())).map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        *p = Prop::new(&p.name, &params, &p.value);
+    }
+}
+
 /// ORGANIZER / ATTENDEE with CN and `extra` parameters.
 fn person(field: &str, email: &str, name: Option<&str>, extra: &[(&str, String)]) -> Result<Prop, InvalidInput> {
     let email = Email::parse(email).map_err(|e| InvalidInput(format!("{field}: {e}")))?;
@@ -522,7 +546,11 @@ fn person(field: &str, email: &str, name: Option<&str>, extra: &[(&str, String)]
     }
     params.extend(extra.iter().cloned());
     let params: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    Ok(Prop::new(if field == "organizer" { "ORGANIZER" } else { "ATTENDEE" }, &params, &format!("mailto:{}", email.as_str())))
+    Ok(Prop::new(
+        if field == "organizer" { "ORGANIZER" } else { "ATTENDEE" },
+        &params,
+        &format!("mailto:{}", email.as_str()),
+    ))
 }
 
 fn alarm_component(a: &Alarm, f: &EventFields, old: Option<&Component>) -> Result<Component, InvalidInput> {
@@ -745,8 +773,22 @@ fn rrule(rule: &str) -> Result<String, InvalidInput> {
     let rule = rule.strip_prefix("RRULE:").unwrap_or(rule).to_ascii_uppercase();
     let bad = |why: &str| InvalidInput(format!("recurrence.rrule: {why} (e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=10)"));
     const KEYS: &[&str] = &[
-        "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY",
-        "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST", "RSCALE", "SKIP",
+        "FREQ",
+        "UNTIL",
+        "COUNT",
+        "INTERVAL",
+        "BYSECOND",
+        "BYMINUTE",
+        "BYHOUR",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYYEARDAY",
+        "BYWEEKNO",
+        "BYMONTH",
+        "BYSETPOS",
+        "WKST",
+        "RSCALE",
+        "SKIP",
     ];
     let mut freq = None;
     for part in rule.split(';').filter(|p| !p.is_empty()) {

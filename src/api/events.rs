@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, Limits, parse_object};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::event_model::{EventFields, ItemKind, When, calendar_from_fields, fields_from_calendar, overrides};
@@ -222,14 +221,14 @@ pub async fn create(
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let now = state.clock.now();
     let uid = match body.uid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(uid) => parse_uid(uid)?,
-        None => new_uid(now),
+        Some(uid) => super::parse_uid(uid)?,
+        None => super::new_uid(now),
     };
     if state.store.object_by_uid(cal.id, &uid).await?.is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this UID exists; PUT to change it"));
     }
     let text = calendar_from_fields(&uid, &body.fields, None, now)?;
-    let name = resource_name(&uid);
+    let name = super::resource_name("ics", &uid);
     let created = |current: Option<&str>| current.is_none();
     let object = write_object(&state, &cal, &name, &text, &created).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
@@ -269,7 +268,7 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    let uid = parse_uid(&uid)?;
+    let uid = super::parse_uid(&uid)?;
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
@@ -283,7 +282,7 @@ pub async fn replace(
             let old = stored_calendar(object)?;
             (object.name.clone(), calendar_from_fields(&uid, &body.fields, Some(&old), now)?)
         }
-        None => (resource_name(&uid), calendar_from_fields(&uid, &body.fields, None, now)?),
+        None => (super::resource_name("ics", &uid), calendar_from_fields(&uid, &body.fields, None, now)?),
     };
     // The object must still be the one just merged with; the client's own If-Match was
     // checked above, so a mismatch here is a concurrent write (409), not a failed condition.
@@ -344,7 +343,9 @@ pub async fn instances(
 ) -> Result<Json<InstanceList>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let tz = match params.tz.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(name) => Some(madang_ical::resolve_tzid(name).ok_or_else(|| invalid(format!("tz: unknown time zone `{name}`")))?),
+        Some(name) => {
+            Some(madang_ical::resolve_tzid(name).ok_or_else(|| invalid(format!("tz: unknown time zone `{name}`")))?)
+        }
         None => None,
     };
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
@@ -423,7 +424,7 @@ pub async fn import(
 async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -> Result<(), String> {
     let name = match state.store.object_by_uid(cal.id, uid).await {
         Ok(Some(existing)) => existing.name,
-        Ok(None) => resource_name(uid),
+        Ok(None) => super::resource_name("ics", uid),
         Err(e) => return Err(store_error(e).message),
     };
     let any = |_: Option<&str>| true;
@@ -574,40 +575,4 @@ fn with_etag(status: StatusCode, event: Event) -> Response {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
-}
-
-/// `<uid>.ics` when the UID is safe in a URL as is, else a hash of it (UIDs such as Google's
-/// `…@google.com` are fine; ones with spaces or slashes are not), so names never collide and
-/// never need escaping.
-fn resource_name(uid: &str) -> String {
-    let safe = uid.len() <= 100
-        && !uid.starts_with('.')
-        && uid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if safe {
-        format!("{uid}.ics")
-    } else {
-        let digest = Sha256::digest(uid.as_bytes());
-        format!("{}.ics", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
-    }
-}
-
-fn parse_uid(uid: &str) -> Result<String, ApiError> {
-    let uid = uid.trim();
-    if uid.is_empty() || uid.len() > 255 || uid.chars().any(char::is_control) {
-        return Err(invalid("uid: 1 to 255 characters, no control characters"));
-    }
-    Ok(uid.to_string())
-}
-
-/// A random (version 4) UUID.
-fn new_uid(now: DateTime<Utc>) -> String {
-    let mut b = [0u8; 16];
-    if getrandom::getrandom(&mut b).is_err() {
-        // Unique enough without randomness: the time, to the nanosecond.
-        b[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

@@ -41,7 +41,10 @@ impl Prop {
             line.push(';');
             line.push_str(n);
             line.push('=');
-            if v.contains([':', ';', ',']) {
+            if v.contains('"') {
+                // A list of quoted values kept from a parsed line (`"mailto:a","mailto:b"`).
+                line.push_str(v);
+            } else if v.contains([':', ';', ',']) {
                 line.push('"');
                 line.push_str(&v.replace('"', ""));
                 line.push('"');
@@ -92,7 +95,13 @@ impl Prop {
         let params = parts
             .filter_map(|p| {
                 let (n, v) = p.split_once('=')?;
-                Some((n.trim().to_ascii_uppercase(), v.trim().trim_matches('"').to_string()))
+                let v = v.trim();
+                // One quoted value loses its quotes; a list of them stays as written.
+                let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                    Some(inner) if !inner.contains('"') => inner,
+                    _ => v,
+                };
+                Some((n.trim().to_ascii_uppercase(), v.to_string()))
             })
             .collect();
         Some(Prop { name, params, value: line[colon + 1..].to_string(), line: line.to_string() })
@@ -197,10 +206,7 @@ pub fn parse(text: &str) -> Result<Vec<Component>, String> {
 
 /// The single VCALENDAR of a stored object.
 pub fn parse_vcalendar(text: &str) -> Result<Component, String> {
-    parse(text)?
-        .into_iter()
-        .find(|c| c.name == "VCALENDAR")
-        .ok_or_else(|| "no VCALENDAR".to_string())
+    parse(text)?.into_iter().find(|c| c.name == "VCALENDAR").ok_or_else(|| "no VCALENDAR".to_string())
 }
 
 /// Components that make a calendar object resource's content (RFC 4791 §4.1).

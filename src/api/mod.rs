@@ -154,3 +154,41 @@ pub(crate) async fn own_collection(
     };
     state.store.collection(user.id, kind, id).await?.ok_or_else(|| ApiError::not_found(what))
 }
+
+/// `<uid>.<extension>` when the UID is safe in a URL as is, else a hash of it (UIDs such as
+/// `urn:uuid:…` or ones with spaces or slashes), so names never collide and never need
+/// escaping. CalDAV/CardDAV clients choose their own names; this is for JSON-made objects.
+pub(crate) fn resource_name(extension: &str, uid: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let safe = uid.len() <= 100
+        && !uid.starts_with('.')
+        && uid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if safe {
+        format!("{uid}.{extension}")
+    } else {
+        let digest = Sha256::digest(uid.as_bytes());
+        format!("{}.{extension}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+/// A client-supplied UID: 1 to 255 characters, no control characters.
+pub(crate) fn parse_uid(uid: &str) -> Result<String, ApiError> {
+    let uid = uid.trim();
+    if uid.is_empty() || uid.len() > 255 || uid.chars().any(char::is_control) {
+        return Err(invalid("uid: 1 to 255 characters, no control characters"));
+    }
+    Ok(uid.to_string())
+}
+
+/// A random (version 4) UUID for objects created without a UID.
+pub(crate) fn new_uid(now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // Unique enough without randomness: the time, to the nanosecond.
+        b[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
