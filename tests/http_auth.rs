@@ -288,10 +288,10 @@ async fn bad_request_bodies_get_json_errors(db: &TestDb) {
     };
     let r = send(&app, post(b"{not json".to_vec())).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.body["error"]["code"], "bad_json");
+    assert_eq!(r.body["error"], "bad_json");
     let r = send(&app, post(br#"{"label": ""}"#.to_vec())).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body["error"]["code"], "invalid");
+    assert_eq!(r.body["error"], "invalid");
     // The test app's body limit is 64 KiB.
     let big = format!(r#"{{"label": "{}"}}"#, "x".repeat(100 * 1024));
     let r = send(&app, post(big.into_bytes())).await;
@@ -313,7 +313,7 @@ async fn probes_and_metrics(db: &TestDb) {
 
     let r = send(&app, get("/no/such/thing", None)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.body["error"]["code"], "not_found");
+    assert_eq!(r.body["error"], "not_found");
 
     me(&app, "nobody", "x").await;
     let r = send(&app, get("/metrics", None)).await;

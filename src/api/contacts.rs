@@ -19,7 +19,6 @@ use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson};
-use crate::store::StoreError;
 use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
 
 /// The component column of address objects; the same value `dav::card` stores.
@@ -311,7 +310,7 @@ pub async fn replace(
     }
     let stored = state.store.object_by_uid(book.id, &uid).await?;
     if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(store_error(StoreError::PreconditionFailed));
+        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
     }
     let now = state.clock.now();
     let (name, text) = match &stored {
@@ -361,7 +360,14 @@ pub async fn remove(
     let object =
         state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
     let allow = |current: Option<&str>| conditions.allow(current);
-    state.store.delete_object(book.id, &object.name, &allow, state.clock.now()).await.map_err(store_error)?;
+    match state.store.delete_object(book.id, &object.name, &allow, state.clock.now()).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::PreconditionFailed) => {
+            let current = state.store.object(book.id, &object.name).await?;
+            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
+        }
+        Err(e) => return Err(store_error(e)),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -20,7 +20,6 @@ use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson};
-use crate::store::StoreError;
 use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -274,7 +273,7 @@ pub async fn replace(
     }
     let stored = state.store.object_by_uid(cal.id, &uid).await?;
     if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(store_error(StoreError::PreconditionFailed));
+        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
     }
     let now = state.clock.now();
     let (name, text) = match &stored {
@@ -321,7 +320,14 @@ pub async fn remove(
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
     let allow = |current: Option<&str>| conditions.allow(current);
-    state.store.delete_object(cal.id, &object.name, &allow, state.clock.now()).await.map_err(store_error)?;
+    match state.store.delete_object(cal.id, &object.name, &allow, state.clock.now()).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::PreconditionFailed) => {
+            let current = state.store.object(cal.id, &object.name).await?;
+            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
+        }
+        Err(e) => return Err(store_error(e)),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -93,6 +93,18 @@ impl From<InvalidInput> for ApiError {
 }
 
 /// Store errors the generic `From<StoreError>` leaves as internal, in API words.
+/// 412 for a failed `If-Match`, naming the current ETag (in `details` and the
+/// `ETag` header) so the client can re-read and retry; `None` when the item is gone.
+pub(crate) fn stale(current: Option<&str>) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the resource changed since you read it (If-Match); read it again",
+    )
+    .with_details(serde_json::json!({ "current_etag": current }))
+    .with_etag(current)
+}
+
 pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::PreconditionFailed => ApiError::new(

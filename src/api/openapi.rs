@@ -50,7 +50,6 @@ use crate::http::api as account;
     ),
     components(schemas(
         ErrorBody,
-        ErrorDetail,
         contact_model::ContactFields,
         contact_model::StructuredName,
         contact_model::TypedValue,
@@ -78,18 +77,14 @@ pub struct ApiDoc;
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the wire shape; `ApiError` writes it.
 pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the wire shape; `ApiError` writes it.
-pub struct ErrorDetail {
     /// A stable machine-readable code: `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `invalid`, `bad_json`, `precondition_failed`, `unavailable`, …
     #[schema(example = "not_found")]
-    pub code: String,
+    pub error: String,
     /// A sentence for people.
     pub message: String,
+    /// Machine-readable extras, e.g. `{"current_etag": "\"…\""}` on a 412.
+    pub details: Option<serde_json::Value>,
 }
 
 /// The spec itself, as JSON.

@@ -11,17 +11,31 @@ use serde::Serialize;
 use crate::accounts::AccountError;
 use crate::store::StoreError;
 
-/// An error answered as `{"error": {"code": …, "message": …}}`.
+/// An error answered as `{"error": "code", "message": "…", "details": …}`
+/// (`details` only when there is something machine-readable to add).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub details: Option<serde_json::Value>,
+    /// Sent as the `ETag` header too (a 412 names the current version).
+    pub etag: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), details: None, etag: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn with_etag(mut self, etag: Option<&str>) -> Self {
+        self.etag = etag.map(str::to_string);
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -41,19 +55,20 @@ impl ApiError {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
+    error: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message } };
-        (self.status, Json(body)).into_response()
+        let body = Body { error: self.code, message: &self.message, details: self.details.as_ref() };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(etag) = self.etag.as_deref().and_then(|e| axum::http::HeaderValue::from_str(e).ok()) {
+            response.headers_mut().insert(axum::http::header::ETAG, etag);
+        }
+        response
     }
 }
 
