@@ -6,7 +6,7 @@
 # parse) and compare with what the original files say.
 #
 # Usage: khard.sh [URL USER PASSWORD]   (defaults: CT_URL CT_USER CT_PASSWORD)
-# Env: CT_RESULTS_DIR, CT_CONTACTS (default 210), CT_SERVER_KIND (madang|radicale).
+# Env: CT_RESULTS_DIR, CT_CONTACTS (default 520), CT_SERVER_KIND (madang|radicale).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,7 +17,7 @@ py="$here/.venv/bin/python"
 vds="$here/.venv/bin/vdirsyncer"
 khard="$here/.venv/bin/khard"
 tool="$here/vcard_tool.py"
-n="${CT_CONTACTS:-210}"
+n="${CT_CONTACTS:-520}"
 out="${CT_RESULTS_DIR:-$here/results/khard-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 work="$(mktemp -d /tmp/ct-khard.XXXXXX)"

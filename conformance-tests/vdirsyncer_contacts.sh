@@ -4,7 +4,7 @@
 # deletions and creations on both sides and a conflict.
 #
 # Usage: vdirsyncer_contacts.sh [URL USER PASSWORD]   (defaults: CT_URL CT_USER CT_PASSWORD)
-# Env: CT_RESULTS_DIR (results), CT_CONTACTS (default 210),
+# Env: CT_RESULTS_DIR (results), CT_CONTACTS (default 520),
 #      CT_SERVER_KIND (madang: the provisioned "default" address book;
 #      radicale: a "contacts" address book is made with extended MKCOL).
 set -euo pipefail
@@ -16,7 +16,7 @@ export CT_PASSWORD="${3:-${CT_PASSWORD:?CT_PASSWORD or PASSWORD argument require
 py="$here/.venv/bin/python"
 vds="$here/.venv/bin/vdirsyncer"
 tool="$here/vcard_tool.py"
-n="${CT_CONTACTS:-210}"
+n="${CT_CONTACTS:-520}"
 out="${CT_RESULTS_DIR:-$here/results/vdirsyncer_contacts-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 work="$(mktemp -d /tmp/ct-vdirsyncer-contacts.XXXXXX)"
