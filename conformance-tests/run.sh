@@ -4,7 +4,7 @@
 # Usage: run.sh [sqlite|postgres|all|radicale] [suite...]
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
-#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay litmus
+#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis litmus
 #            (default: all of them)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay litmus)
+ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis litmus)
 NON_BLOCKING=(litmus)
 
 backend_arg="${1:-all}"
@@ -53,6 +53,7 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         vdirsyncer_contacts) "$here/vdirsyncer_contacts.sh" ;;
         khard) "$here/khard.sh" ;;
         replay) "$here/.venv/bin/python" "$here/replay.py" ;;
+        schemathesis) "$here/schemathesis.sh" ;;
         litmus) "$here/litmus.sh" ;;
     esac
 }

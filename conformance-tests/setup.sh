@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the conformance harness: a venv in conformance-tests/.venv
-# with the pinned client stack (requirements.txt) and the Debian packages the
-# suites use (litmus, curl, psql client), installed only when missing.
-# Fast when already set up: the venv is rebuilt only when requirements.txt changes.
+# with the pinned client stack (requirements.txt), schemathesis in its own venv
+# conformance-tests/.venv-schemathesis (requirements-schemathesis.txt), and the
+# Debian packages the suites use (litmus, curl, psql client), installed only when missing.
+# Fast when already set up: a venv is rebuilt only when its requirements file changes.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
 req="$here/requirements.txt"
-stamp="$venv/.requirements.sha256"
 
 missing=()
 command -v litmus >/dev/null || missing+=(litmus)
@@ -25,15 +25,23 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     fi
 fi
 
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    exit 0
-fi
-echo "setup: creating $venv with the pinned client stack"
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-for tool in caldav-server-tester vdirsyncer khal radicale; do
-    [[ -x "$venv/bin/$tool" ]] || { echo "setup: $tool missing from the venv" >&2; exit 1; }
-done
-printf '%s\n' "$want" >"$stamp"
-echo "setup: done"
+# install_venv VENV REQUIREMENTS TOOL...: (re)install when the requirements changed.
+install_venv() {
+    local venv="$1" req="$2" stamp="$1/.requirements.sha256" want tool
+    shift 2
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    echo "setup: creating $venv with the pinned stack of $(basename "$req")"
+    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    for tool in "$@"; do
+        [[ -x "$venv/bin/$tool" ]] || { echo "setup: $tool missing from $venv" >&2; exit 1; }
+    done
+    printf '%s\n' "$want" >"$stamp"
+    echo "setup: done ($venv)"
+}
+
+install_venv "$venv" "$req" caldav-server-tester vdirsyncer khal radicale
+install_venv "$here/.venv-schemathesis" "$here/requirements-schemathesis.txt" schemathesis

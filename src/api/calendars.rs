@@ -1,7 +1,7 @@
 //! `/api/v1/calendars`: list, create, change and delete calendars as JSON; CalDAV sees the same collections.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Datelike, Offset, TimeZone, Utc};
@@ -14,7 +14,7 @@ use crate::dav::props::sync_token;
 use crate::domain::{InvalidInput, parse_display_name};
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, CollectionProps, PropertyChanges};
 
 /// Component types a calendar may hold (RFC 4791 §5.2.3).
@@ -129,7 +129,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Calendar>, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     Ok(Json(Calendar::of(&cal, principal.user.username.as_str())))
@@ -184,7 +184,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<CalendarPatch>,
 ) -> Result<Json<Calendar>, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
@@ -222,7 +222,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     state.store.delete_collection(cal.id).await?;

@@ -18,8 +18,11 @@ use crate::domain::{Email, InvalidInput};
 
 /// A contact as the JSON API shows and accepts it. On write, a field that is absent or empty
 /// removes the property from the card; properties the model does not know are kept.
+/// No `deny_unknown_fields`: these fields are always flattened into `Contact` (which adds
+/// `uid`, `etag`, `dav_url`) or `ContactInput` (where serde ignores other keys anyway), so the
+/// schema must not say `additionalProperties: false`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ContactFields {
     /// `FN`: the name to show. Derived from `name`, `organization` or an e-mail when absent.
     pub full_name: Option<String>,

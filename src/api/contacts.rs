@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use madang_ical::vcard::{CardObject, parse_card, split_cards};
@@ -18,7 +18,7 @@ use crate::dav::props::sync_token;
 use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
 
 /// The component column of address objects; the same value `dav::card` stores.
@@ -134,7 +134,7 @@ pub async fn list_books(
 pub async fn search(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<ContactList>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
@@ -222,7 +222,7 @@ impl Search {
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let object =
@@ -247,7 +247,7 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ContactInput>,
 ) -> Result<Response, ApiError> {
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
@@ -298,7 +298,7 @@ pub async fn create(
 pub async fn replace(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ContactInput>,
 ) -> Result<Response, ApiError> {
@@ -345,6 +345,7 @@ pub async fn replace(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
         (status = 404, description = "No such address book or contact", body = ErrorBody),
         (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
     ),
@@ -352,7 +353,7 @@ pub async fn replace(
 pub async fn remove(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
@@ -385,7 +386,7 @@ pub async fn remove(
 pub async fn import(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
@@ -433,7 +434,7 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
 pub async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
@@ -19,7 +19,7 @@ use crate::dav::path;
 use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -141,7 +141,7 @@ pub struct RejectedItem {
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<EventList>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
@@ -190,7 +190,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
@@ -214,7 +214,7 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EventInput>,
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
@@ -261,7 +261,7 @@ pub async fn create(
 pub async fn replace(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<EventInput>,
 ) -> Result<Response, ApiError> {
@@ -306,6 +306,7 @@ pub async fn replace(
     ),
     responses(
         (status = 204, description = "Deleted, with its overrides"),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
         (status = 404, description = "No such calendar or item", body = ErrorBody),
         (status = 412, description = "If-Match did not match the stored ETag", body = ErrorBody),
     ),
@@ -313,7 +314,7 @@ pub async fn replace(
 pub async fn remove(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, uid)): Path<(String, String)>,
+    ApiPath((id, uid)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
@@ -344,7 +345,7 @@ pub async fn remove(
 pub async fn instances(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Result<Query<InstanceParams>, QueryRejection>,
 ) -> Result<Json<InstanceList>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
@@ -397,7 +398,7 @@ pub async fn instances(
 pub async fn import(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<CalendarImportReport>, ApiError> {
@@ -448,7 +449,7 @@ async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -
 pub async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let objects = state.store.objects_overlapping(cal.id, None, None, None).await?;

@@ -1,10 +1,12 @@
 //! The OpenAPI 3.1 description of `/api/v1`, derived from the handlers' `#[utoipa::path]` annotations.
 //!
-//! Error responses every authenticated route can give (401, 429, 503) are added here once,
-//! by [`CommonResponses`], rather than repeated on each handler; route-specific ones (404,
-//! 409, 412, 422, …) sit on the handler they belong to.
+//! Error responses every authenticated route can give (401, 429, 503; 400 with a path
+//! parameter, 413 and 415 with a JSON body) are added here once, by [`CommonResponses`],
+//! rather than repeated on each handler; route-specific ones (404, 409, 412, 422, …) sit on
+//! the handler they belong to.
 
 use axum::Json;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -97,7 +99,8 @@ pub async fn spec() -> Json<Spec> {
 }
 
 /// HTTP Basic (an app password, or the account password) for every route but the spec,
-/// with the errors authentication and the database can cause.
+/// with the errors authentication and the database can cause, and those the extractors give
+/// before a handler runs (400 for a malformed path, 413/415 for a JSON body).
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -124,6 +127,18 @@ impl Modify for CommonResponses {
                 responses.entry("401".into()).or_insert_with(|| error("Missing or wrong credentials"));
                 responses.entry("429".into()).or_insert_with(|| error("Too many failed sign-ins; see Retry-After"));
                 responses.entry("503".into()).or_insert_with(|| error("The database is unavailable; retry later"));
+                // Every path parameter is decoded (and numbers parsed) before the handler runs.
+                let has_path_params =
+                    op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
+                if has_path_params {
+                    responses.entry("400".into()).or_insert_with(|| error("Malformed path parameter"));
+                }
+                // `ApiJson` bodies: no JSON content type, or over the server's body size limit.
+                let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                if json_body {
+                    responses.entry("413".into()).or_insert_with(|| error("The body is over the size limit"));
+                    responses.entry("415".into()).or_insert_with(|| error("The body is not application/json"));
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use crate::auth::Credential;
 use crate::domain::{AppPassword, AppPasswordId, User};
 
@@ -144,7 +144,7 @@ pub(crate) async fn create_app_password(
 pub(crate) async fn revoke_app_password(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     require_account_password(principal.credential)?;
     state.accounts.revoke_app_password(principal.user.username.as_str(), AppPasswordId(id)).await?;

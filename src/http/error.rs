@@ -2,9 +2,10 @@
 //! that same shape.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -119,6 +120,28 @@ where
                 };
                 Err(ApiError::new(rejection.status(), code, rejection.body_text()))
             }
+        }
+    }
+}
+
+/// `Path<T>` whose rejections (a segment that is not UTF-8 once decoded, or not a number where
+/// one is expected) are [`ApiError`]s: `400 bad_path` in the JSON error shape, not plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    Path<T>: FromRequestParts<S, Rejection = PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))
+            }
+            Err(other) => Err(ApiError::internal(&other.body_text())),
         }
     }
 }
