@@ -299,7 +299,42 @@ async fn users_reach_only_their_own_contacts(db: &TestDb) {
     assert_eq!(books.body[0]["dav_url"], "/dav/addressbooks/bob/default/");
 }
 
+/// Lists page with opaque cursors: every contact exactly once, in order, and a
+/// cursor this server never made is refused.
+async fn search_pages_with_cursors(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    for i in 0..5 {
+        let body = json!({ "uid": format!("p-{i}"), "full_name": format!("Pager {i}") });
+        assert_eq!(
+            call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(body)).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = format!("{BOOK}/contacts?q=pager&limit=2");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = call(&app, "alice", "GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["total"], 5);
+        for c in r.body["contacts"].as_array().unwrap() {
+            seen.push(c["uid"].as_str().unwrap().to_string());
+        }
+        cursor = r.body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["p-0", "p-1", "p-2", "p-3", "p-4"]);
+    let r = call(&app, "alice", "GET", &format!("{BOOK}/contacts?cursor=not-ours"), None).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+}
+
 on_both_databases!(
+    search_pages_with_cursors,
     created_contact_is_served_by_carddav,
     carddav_card_is_readable_as_json_and_keeps_unknown_properties,
     json_edits_appear_in_carddav_sync,

@@ -482,7 +482,42 @@ async fn users_reach_only_their_own_events(db: &TestDb) {
     );
 }
 
+/// Event lists page with opaque cursors: every item exactly once.
+async fn event_lists_page_with_cursors(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    for i in 0..5 {
+        let body = json!({
+            "uid": format!("page-{i}"),
+            "summary": format!("Item {i}"),
+            "start": { "date_time": "2024-05-06T09:00:00Z" },
+            "end": { "date_time": "2024-05-06T10:00:00Z" },
+        });
+        let r = call(&app, "alice", "POST", &format!("{CAL}/events"), Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = format!("{CAL}/events?limit=2");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = call(&app, "alice", "GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        for e in r.body["events"].as_array().unwrap() {
+            seen.push(e["uid"].as_str().unwrap().to_string());
+        }
+        cursor = r.body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["page-0", "page-1", "page-2", "page-3", "page-4"]);
+}
+
 on_both_databases!(
+    event_lists_page_with_cursors,
     json_event_is_found_by_calendar_query_and_sync,
     apple_event_keeps_unknown_properties_and_overrides_through_a_json_edit,
     outlook_event_keeps_its_zone_and_cdo_properties,

@@ -80,8 +80,10 @@ pub struct ContactInput {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactList {
     pub contacts: Vec<Contact>,
-    /// How many contacts matched in all; more than `contacts.len()` when cut at `limit`.
+    /// How many contacts matched in all, over every page.
     pub total: usize,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -90,8 +92,10 @@ pub struct SearchParams {
     /// Matched case-insensitively against names, nicknames, e-mails and organisation
     /// (prefix or substring), and by digits against phone numbers.
     pub q: Option<String>,
-    /// At most this many contacts (default 50, at most 500).
+    /// At most this many contacts per page (default 50, at most 500).
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// What an import did.
@@ -142,20 +146,30 @@ pub async fn search(
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let query = Search::new(params.q.as_deref().unwrap_or_default());
     let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
-    let mut hits: Vec<(u8, String, Contact)> = Vec::new();
+    let after: Option<(u8, String, String)> = super::cursor::decode(params.cursor.as_deref())?;
+    let mut hits: Vec<((u8, String, String), Contact)> = Vec::new();
     for object in &objects {
         // A card that no longer parses (stored before a parser change) is skipped, not fatal.
         let Ok(card) = parse_card(&object.data) else { continue };
         let fields = fields_from_card(&card);
         if let Some(rank) = query.rank(&card, &fields) {
-            let key = card.display_name().to_lowercase();
-            hits.push((rank, key, contact(&principal.user, &book, object, &card, fields)));
+            // The UID breaks ties, so the order (and the cursor) is total.
+            let key = (rank, card.display_name().to_lowercase(), card.uid().to_string());
+            hits.push((key, contact(&principal.user, &book, object, &card, fields)));
         }
     }
-    hits.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    hits.sort_by(|a, b| a.0.cmp(&b.0));
     let total = hits.len();
-    let contacts = hits.into_iter().take(limit).map(|(_, _, c)| c).collect();
-    Ok(Json(ContactList { contacts, total }))
+    let mut page: Vec<((u8, String, String), Contact)> =
+        hits.into_iter().filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)).take(limit + 1).collect();
+    let next_cursor = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(|(k, _)| super::cursor::encode(k))
+    } else {
+        None
+    };
+    let contacts = page.into_iter().map(|(_, c)| c).collect();
+    Ok(Json(ContactList { contacts, total, next_cursor }))
 }
 
 /// A search: the text lower-cased (Unicode), and its digits for phone numbers.

@@ -57,8 +57,10 @@ pub struct EventInput {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
     pub events: Vec<Event>,
-    /// How many items matched; more than `events.len()` when cut at `limit`.
+    /// How many items matched, over every page.
     pub total: usize,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,8 +71,10 @@ pub struct ListParams {
     pub start: Option<String>,
     /// Only items with an occurrence before this time. Needs `start`.
     pub end: Option<String>,
-    /// At most this many items (default 100, at most 1000).
+    /// At most this many items per page (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -155,7 +159,10 @@ pub async fn list(
     let (lo, hi) = window.map_or((None, None), |(s, e)| (Some(s.timestamp()), Some(e.timestamp())));
     let objects = state.store.objects_overlapping(cal.id, None, lo, hi).await?;
     let ctx = eval_context(&state, &cal, None);
+    // Items come in resource-name order; the cursor is the last name sent.
+    let after: Option<String> = super::cursor::decode(params.cursor.as_deref())?;
     let mut events = Vec::new();
+    let mut names = Vec::new();
     for object in &objects {
         // An object that no longer parses (stored before a parser change) is skipped, not fatal.
         let Ok(parsed) = parse_object(&object.data) else { continue };
@@ -172,11 +179,19 @@ pub async fn list(
         }
         if let Ok(event) = event_of(&principal.user, &cal, object) {
             events.push(event);
+            names.push(object.name.clone());
         }
     }
     let total = events.len();
-    events.truncate(limit);
-    Ok(Json(EventList { events, total }))
+    let skip = after.map_or(0, |a| names.iter().take_while(|n| **n <= a).count());
+    let mut page: Vec<Event> = events.into_iter().skip(skip).take(limit + 1).collect();
+    let next_cursor = if page.len() > limit {
+        page.truncate(limit);
+        names.get(skip + limit - 1).map(super::cursor::encode)
+    } else {
+        None
+    };
+    Ok(Json(EventList { events: page, total, next_cursor }))
 }
 
 #[utoipa::path(

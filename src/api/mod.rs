@@ -204,3 +204,29 @@ pub(crate) fn new_uid(now: chrono::DateTime<chrono::Utc>) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
+
+/// Opaque pagination cursors (keyset, not offsets: items added or removed
+/// between two pages neither repeat nor vanish). The client passes back what
+/// it was given; the content is base64url JSON of the last item's sort key.
+pub(crate) mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use crate::http::error::ApiError;
+
+    pub fn encode<K: Serialize>(key: &K) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+    }
+
+    pub fn decode<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, ApiError> {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else { return Ok(None) };
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .map(Some)
+            .ok_or_else(|| super::invalid("cursor: not one this server handed out"))
+    }
+}
