@@ -1,4 +1,4 @@
-//! CalDAV over HTTP: the glue between `madang-dav` (parse and write) and the store (apply).
+//! CalDAV and CardDAV over HTTP: the glue between `madang-dav` (parse and write) and the store (apply).
 //!
 //! Every request follows the same three steps: parse the body and headers
 //! into `madang_dav` types, apply them to the store in this module's method
