@@ -133,6 +133,7 @@ pub async fn list_books(
         (status = 200, description = "Matching contacts", body = ContactList),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 404, description = "No such address book of this user", body = ErrorBody),
+        (status = 422, description = "A cursor this server did not hand out", body = ErrorBody),
     ),
 )]
 pub async fn search(

@@ -139,7 +139,7 @@ pub struct RejectedItem {
         (status = 200, description = "The calendar's items (with a window: those occurring in it)", body = EventList),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 404, description = "No such calendar of this user", body = ErrorBody),
-        (status = 422, description = "Bad window (unparseable, only one end, or end before start)", body = ErrorBody),
+        (status = 422, description = "Bad window (unparseable, only one end, or end before start), or a cursor this server did not hand out", body = ErrorBody),
     ),
 )]
 pub async fn list(
