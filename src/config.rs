@@ -119,7 +119,16 @@ pub const KEYS: &[Key] = &[
         name: "database.max_connections",
         env: &["MADANG_DATABASE_MAX_CONNECTIONS"],
         default: "10",
-        doc: "Size of the connection pool (for SQLite: readers; writes go through one connection).",
+        doc: "Size of the PostgreSQL connection pool, per process.",
+        secret: false,
+    },
+    Key {
+        name: "database.sqlite_readers",
+        env: &["MADANG_DATABASE_SQLITE_READERS"],
+        default: "4",
+        doc: "SQLite only: connections that read in parallel (writes share one more). Reads are CPU-bound and \
+              each connection keeps its own page cache of up to 2 MiB, so more than about two per core costs \
+              memory without adding speed.",
         secret: false,
     },
     Key {
@@ -307,6 +316,7 @@ pub struct TlsFiles {
 pub struct DatabaseConfig {
     pub url: DatabaseUrl,
     pub max_connections: u32,
+    pub sqlite_readers: u32,
     pub connect_timeout: Duration,
     pub busy_timeout: Duration,
 }
@@ -633,6 +643,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     let database = DatabaseConfig {
         url,
         max_connections: p.int("database.max_connections", 1, 1000)? as u32,
+        sqlite_readers: p.int("database.sqlite_readers", 1, 64)? as u32,
         connect_timeout: p.duration("database.connect_timeout")?,
         busy_timeout: p.duration("database.busy_timeout")?,
     };

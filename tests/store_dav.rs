@@ -85,8 +85,10 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
-    let created =
-        store.put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), &any, None, now()).await.unwrap();
+    let created = store
+        .put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), Box::new(any), None, now())
+        .await
+        .unwrap();
     assert!(created);
     let stored = store.object(cal.id, "a.ics").await.unwrap().unwrap();
     assert_eq!(
@@ -96,20 +98,24 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
 
     // If-None-Match: * on an existing member fails and changes nothing.
     let absent = |cur: Option<&str>| cur.is_none();
-    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &absent, None, now()).await;
+    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), Box::new(absent), None, now()).await;
     assert_eq!(r, Err(StoreError::PreconditionFailed));
     // If-Match with the right ETag replaces.
     let matches_1 = |cur: Option<&str>| cur == Some("\"1\"");
     assert!(
-        !store.put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), &matches_1, None, now()).await.unwrap()
+        !store
+            .put_object(cal.id, &object("a.ics", "uid-a", "\"2\"", "DATA-2"), Box::new(matches_1), None, now())
+            .await
+            .unwrap()
     );
     assert_eq!(store.object(cal.id, "a.ics").await.unwrap().unwrap().data, "DATA-2");
     // A stale ETag fails.
-    let r = store.put_object(cal.id, &object("a.ics", "uid-a", "\"3\"", "DATA-3"), &matches_1, None, now()).await;
+    let r =
+        store.put_object(cal.id, &object("a.ics", "uid-a", "\"3\"", "DATA-3"), Box::new(matches_1), None, now()).await;
     assert_eq!(r, Err(StoreError::PreconditionFailed));
 
     // Another name with the same UID is a conflict naming the holder.
-    let r = store.put_object(cal.id, &object("b.ics", "uid-a", "\"9\"", "X"), &any, None, now()).await;
+    let r = store.put_object(cal.id, &object("b.ics", "uid-a", "\"9\"", "X"), Box::new(any), None, now()).await;
     assert_eq!(r, Err(StoreError::UidConflict("a.ics".into())));
     assert!(store.object(cal.id, "b.ics").await.unwrap().is_none());
 
@@ -120,10 +126,10 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
     let named = store.objects_named(cal.id, &["a.ics".into(), "zzz.ics".into()]).await.unwrap();
     assert_eq!(named.len(), 1);
 
-    let r = store.delete_object(cal.id, "a.ics", &|cur| cur == Some("\"1\""), now()).await;
+    let r = store.delete_object(cal.id, "a.ics", Box::new(|cur| cur == Some("\"1\"")), now()).await;
     assert_eq!(r, Err(StoreError::PreconditionFailed));
-    store.delete_object(cal.id, "a.ics", &any, now()).await.unwrap();
-    assert_eq!(store.delete_object(cal.id, "a.ics", &any, now()).await, Err(StoreError::NotFound));
+    store.delete_object(cal.id, "a.ics", Box::new(any), now()).await.unwrap();
+    assert_eq!(store.delete_object(cal.id, "a.ics", Box::new(any), now()).await, Err(StoreError::NotFound));
 }
 
 async fn change_log_drives_sync(db: &TestDb) {
@@ -133,15 +139,15 @@ async fn change_log_drives_sync(db: &TestDb) {
     assert_eq!(cal.revision, 0);
     for i in 0..5 {
         let (name, uid) = (format!("{i}.ics"), format!("uid-{i}"));
-        store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, None, now()).await.unwrap();
+        store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), Box::new(any), None, now()).await.unwrap();
     }
     let initial = store.changes_since(cal.id, Some(0), None).await.unwrap();
     assert_eq!(initial.changes.len(), 5);
     assert!(!initial.truncated);
     assert_eq!(initial.revision, 5);
 
-    store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), &any, None, now()).await.unwrap();
-    store.delete_object(cal.id, "2.ics", &any, now()).await.unwrap();
+    store.put_object(cal.id, &object("1.ics", "uid-1", "\"f\"", "D2"), Box::new(any), None, now()).await.unwrap();
+    store.delete_object(cal.id, "2.ics", Box::new(any), now()).await.unwrap();
     let delta = store.changes_since(cal.id, Some(initial.revision), None).await.unwrap();
     let got: Vec<_> = delta.changes.iter().map(|c| (c.name.as_str(), c.deleted)).collect();
     assert_eq!(got, [("1.ics", false), ("2.ics", true)]);
@@ -175,8 +181,8 @@ async fn range_prefilter(db: &TestDb) {
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
     let mut open = object("open.ics", "open", "\"o\"", "D");
     open.range_end = None;
-    store.put_object(cal.id, &open, &any, None, now()).await.unwrap();
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
+    store.put_object(cal.id, &open, Box::new(any), None, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), Box::new(any), None, now()).await.unwrap();
     let names = |v: Vec<madang::store::dav::StoredObject>| v.into_iter().map(|o| o.name).collect::<Vec<_>>();
     assert_eq!(
         names(store.objects_overlapping(cal.id, Some("VEVENT"), Some(1_500), Some(1_600)).await.unwrap()),
@@ -210,11 +216,11 @@ async fn properties_are_atomic_and_per_resource(db: &TestDb) {
     assert_eq!(again.props.color.as_deref(), Some("#ff0000"));
     assert_eq!(store.dead_properties(cal.id, None).await.unwrap()[0].xml, "<p xmlns=\"urn:x\">2</p>");
     // Member properties are separate from the collection's, and go with the member.
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), Box::new(any), None, now()).await.unwrap();
     let member = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
     store.change_properties(cal.id, Some("a.ics"), &member, now()).await.unwrap();
     assert_eq!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().len(), 1);
-    store.delete_object(cal.id, "a.ics", &any, now()).await.unwrap();
+    store.delete_object(cal.id, "a.ics", Box::new(any), now()).await.unwrap();
     assert!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().is_empty());
     let remove = PropertyChanges { remove: vec![("urn:x".into(), "p".into())], ..Default::default() };
     store.change_properties(cal.id, None, &remove, now()).await.unwrap();
@@ -230,7 +236,7 @@ async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let (name, uid) = (format!("{i}.ics"), format!("u{i}"));
-            store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), &any, None, now()).await.unwrap();
+            store.put_object(cal.id, &object(&name, &uid, "\"e\"", "D"), Box::new(any), None, now()).await.unwrap();
         }));
     }
     for t in tasks {
@@ -244,11 +250,73 @@ async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
     assert_eq!(revs, (1..=40).collect::<Vec<_>>());
 }
 
+/// Concurrent writes share transactions on SQLite (group commit): a write
+/// that fails inside a shared transaction must leave no trace (no revision,
+/// no change-log row, no bytes), and its neighbours must all stand.
+async fn failed_writes_among_concurrent_ones_leave_no_trace(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    store.put_object(cal.id, &object("seed.ics", "seed", "\"s\"", "SEED"), Box::new(any), None, now()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("{i}.ics");
+            match i % 4 {
+                // If-Match that cannot hold: fails after the revision was bumped.
+                0 => store
+                    .put_object(
+                        cal.id,
+                        &object(&name, &name, "\"x\"", "XX"),
+                        Box::new(|c| c == Some("\"nope\"")),
+                        None,
+                        now(),
+                    )
+                    .await
+                    .map(|_| ()),
+                // Another member already has this UID.
+                1 => store
+                    .put_object(cal.id, &object(&name, "seed", "\"x\"", "XX"), Box::new(any), None, now())
+                    .await
+                    .map(|_| ()),
+                2 => store.delete_object(cal.id, &format!("missing-{i}.ics"), Box::new(any), now()).await,
+                _ => store
+                    .put_object(cal.id, &object(&name, &name, "\"ok\"", "OKAY"), Box::new(any), None, now())
+                    .await
+                    .map(|_| ()),
+            }
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    for (i, r) in results.iter().enumerate() {
+        let expected = match i % 4 {
+            0 => Err(StoreError::PreconditionFailed),
+            1 => Err(StoreError::UidConflict("seed.ics".into())),
+            2 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        };
+        assert_eq!(r, &expected, "write {i}");
+    }
+    let all = store.changes_since(cal.id, Some(0), None).await.unwrap();
+    assert_eq!(all.changes.len(), 1 + 15);
+    assert_eq!(all.revision, 1 + 15, "failed writes must not consume revisions");
+    assert!(all.changes.iter().all(|c| c.name == "seed.ics" || c.name.parse::<u32>().is_err()));
+    for i in 0..60 {
+        let stored = store.object(cal.id, &format!("{i}.ics")).await.unwrap();
+        assert_eq!(stored.is_some(), i % 4 == 3, "object {i}");
+    }
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 4 + 15 * 4);
+}
+
 async fn deleting_a_user_removes_their_collections(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
     let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
-    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), &any, None, now()).await.unwrap();
+    store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), Box::new(any), None, now()).await.unwrap();
     store.delete_user(alice).await.unwrap();
     assert!(store.object(cal.id, "a.ics").await.unwrap().is_none());
 }
@@ -258,19 +326,22 @@ async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
     let alice = user(&store, "alice").await;
     let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
     let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
-    store.put_object(a.id, &object("1.ics", "1", "\"1\"", "0123456789"), &any, Some(25), now()).await.unwrap();
-    store.put_object(b.id, &object("2.ics", "2", "\"2\"", "0123456789"), &any, Some(25), now()).await.unwrap();
+    store.put_object(a.id, &object("1.ics", "1", "\"1\"", "0123456789"), Box::new(any), Some(25), now()).await.unwrap();
+    store.put_object(b.id, &object("2.ics", "2", "\"2\"", "0123456789"), Box::new(any), Some(25), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 20);
     // Over quota across calendars: refused, nothing written.
-    let r = store.put_object(b.id, &object("3.ics", "3", "\"3\"", "0123456789"), &any, Some(25), now()).await;
+    let r = store.put_object(b.id, &object("3.ics", "3", "\"3\"", "0123456789"), Box::new(any), Some(25), now()).await;
     assert_eq!(r, Err(StoreError::QuotaExceeded));
     assert!(store.object(b.id, "3.ics").await.unwrap().is_none());
     // Replacing counts the difference; shrinking is always allowed.
-    store.put_object(a.id, &object("1.ics", "1", "\"1b\"", "0123456789012"), &any, Some(25), now()).await.unwrap();
+    store
+        .put_object(a.id, &object("1.ics", "1", "\"1b\"", "0123456789012"), Box::new(any), Some(25), now())
+        .await
+        .unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 23);
-    store.put_object(a.id, &object("1.ics", "1", "\"1c\"", "01"), &any, Some(1), now()).await.unwrap();
+    store.put_object(a.id, &object("1.ics", "1", "\"1c\"", "01"), Box::new(any), Some(1), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 12);
-    store.delete_object(b.id, "2.ics", &any, now()).await.unwrap();
+    store.delete_object(b.id, "2.ics", Box::new(any), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 2);
     store.delete_collection(a.id).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
@@ -281,8 +352,8 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
     let alice = user(&store, "alice").await;
     let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
     let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
-    store.put_object(a.id, &object("1.ics", "u1", "\"1\"", "ONE"), &any, None, now()).await.unwrap();
-    store.put_object(b.id, &object("x.ics", "u1", "\"x\"", "CLASH"), &any, None, now()).await.unwrap();
+    store.put_object(a.id, &object("1.ics", "u1", "\"1\"", "ONE"), Box::new(any), None, now()).await.unwrap();
+    store.put_object(b.id, &object("x.ics", "u1", "\"x\"", "CLASH"), Box::new(any), None, now()).await.unwrap();
     // The destination already holds the UID under another name: nothing moves.
     let moved =
         store.move_object((a.id, "1.ics"), b.id, &object("1.ics", "u1", "\"1\"", "ONE"), &any, None, now()).await;
@@ -307,7 +378,7 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
     store.change_properties(a.id, Some("2.ics"), &set, now()).await.unwrap();
     let moved = object("3.ics", "u1", "\"1\"", "ONE");
     store.move_object((a.id, "2.ics"), b.id, &moved, &any, None, now()).await.unwrap_err();
-    store.delete_object(b.id, "x.ics", &any, now()).await.unwrap();
+    store.delete_object(b.id, "x.ics", Box::new(any), now()).await.unwrap();
     store.move_object((a.id, "2.ics"), b.id, &moved, &any, None, now()).await.unwrap();
     assert_eq!(store.dead_properties(b.id, Some("3.ics")).await.unwrap(), std::slice::from_ref(&dead));
     assert!(store.dead_properties(a.id, Some("2.ics")).await.unwrap().is_empty());
@@ -320,6 +391,7 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
 on_both_databases!(
     moves_are_all_or_nothing,
     bytes_are_counted_and_quota_enforced,
+    failed_writes_among_concurrent_ones_leave_no_trace,
     provisioning_happens_once,
     collections_are_per_owner_and_unique,
     objects_round_trip_with_conditions,

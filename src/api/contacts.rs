@@ -280,8 +280,8 @@ pub async fn create(
     }
     let text = card_from_fields(&uid, &body.fields, None, now)?;
     let name = super::resource_name("vcf", &uid);
-    let created = |current: Option<&str>| current.is_none();
-    let object = write_card(&state, &book, &name, &text, &created).await.map_err(|e| match e.status {
+    let created = Box::new(|current: Option<&str>| current.is_none());
+    let object = write_card(&state, &book, &name, &text, created).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
             ApiError::new(StatusCode::CONFLICT, "conflict", "a contact with this resource name exists")
         }
@@ -338,8 +338,8 @@ pub async fn replace(
     // The card must still be the one just merged with; the client's own If-Match was checked
     // above, so a mismatch here is a concurrent write (409), not a failed condition.
     let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = |current: Option<&str>| current == read_etag.as_deref();
-    let object = write_card(&state, &book, &name, &text, &unchanged).await.map_err(|e| match e.status {
+    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
+    let object = write_card(&state, &book, &name, &text, unchanged).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
             ApiError::new(StatusCode::CONFLICT, "conflict", "the contact changed while it was being written; retry")
         }
@@ -375,8 +375,8 @@ pub async fn remove(
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let object =
         state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
-    let allow = |current: Option<&str>| conditions.allow(current);
-    match state.store.delete_object(book.id, &object.name, &allow, state.clock.now()).await {
+    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
+    match state.store.delete_object(book.id, &object.name, allow, state.clock.now()).await {
         Ok(()) => {}
         Err(crate::store::StoreError::PreconditionFailed) => {
             let current = state.store.object(book.id, &object.name).await?;
@@ -434,8 +434,8 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
         Ok(None) => super::resource_name("vcf", card.uid()),
         Err(e) => return Err(store_error(e).message),
     };
-    let any = |_: Option<&str>| true;
-    write_card(state, book, &name, text, &any).await.map(|_| ()).map_err(|e| e.message)
+    let any = Box::new(|_: Option<&str>| true);
+    write_card(state, book, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -479,7 +479,7 @@ async fn write_card(
     book: &Collection,
     name: &str,
     text: &str,
-    condition: crate::store::dav::Condition<'_>,
+    condition: crate::store::dav::WriteCondition,
 ) -> Result<StoredObject, ApiError> {
     let config = &state.dav.config;
     if text.len() > config.max_resource_size {

@@ -243,8 +243,8 @@ pub async fn create(
     }
     let text = calendar_from_fields(&uid, &body.fields, None, now)?;
     let name = super::resource_name("ics", &uid);
-    let created = |current: Option<&str>| current.is_none();
-    let object = write_object(&state, &cal, &name, &text, &created).await.map_err(|e| match e.status {
+    let created = Box::new(|current: Option<&str>| current.is_none());
+    let object = write_object(&state, &cal, &name, &text, created).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
             ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this resource name exists")
         }
@@ -301,8 +301,8 @@ pub async fn replace(
     // The object must still be the one just merged with; the client's own If-Match was
     // checked above, so a mismatch here is a concurrent write (409), not a failed condition.
     let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = |current: Option<&str>| current == read_etag.as_deref();
-    let object = write_object(&state, &cal, &name, &text, &unchanged).await.map_err(|e| match e.status {
+    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
+    let object = write_object(&state, &cal, &name, &text, unchanged).await.map_err(|e| match e.status {
         StatusCode::PRECONDITION_FAILED => {
             ApiError::new(StatusCode::CONFLICT, "conflict", "the item changed while it was being written; retry")
         }
@@ -335,8 +335,8 @@ pub async fn remove(
     let conditions = Preconditions::from_headers(&headers)?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    let allow = |current: Option<&str>| conditions.allow(current);
-    match state.store.delete_object(cal.id, &object.name, &allow, state.clock.now()).await {
+    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
+    match state.store.delete_object(cal.id, &object.name, allow, state.clock.now()).await {
         Ok(()) => {}
         Err(crate::store::StoreError::PreconditionFailed) => {
             let current = state.store.object(cal.id, &object.name).await?;
@@ -449,8 +449,8 @@ async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -
         Ok(None) => super::resource_name("ics", uid),
         Err(e) => return Err(store_error(e).message),
     };
-    let any = |_: Option<&str>| true;
-    write_object(state, cal, &name, text, &any).await.map(|_| ()).map_err(|e| e.message)
+    let any = Box::new(|_: Option<&str>| true);
+    write_object(state, cal, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -541,7 +541,7 @@ async fn write_object(
     cal: &Collection,
     name: &str,
     text: &str,
-    condition: crate::store::dav::Condition<'_>,
+    condition: crate::store::dav::WriteCondition,
 ) -> Result<StoredObject, ApiError> {
     let config = &state.dav.config;
     if text.len() > config.max_resource_size {

@@ -77,8 +77,8 @@ pub async fn put(ctx: &Ctx, slug: &str, name: &str, headers: &HeaderMap, body: &
         range_end: None,
         range_exact: false,
     };
-    let allow = |current: Option<&str>| conditions.allow(current);
-    match ctx.state.store.put_object(book.id, &new, &allow, ctx.config().quota, ctx.now).await {
+    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
+    match ctx.state.store.put_object(book.id, &new, allow, ctx.config().quota, ctx.now).await {
         Ok(created) => {
             let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
             let etag = HeaderValue::from_str(&etag)

@@ -13,6 +13,7 @@ use crate::store::dav::NewObject;
 
 /// The `If-Match` / `If-None-Match` pair of a request, checked against the
 /// current ETag inside the store's write transaction.
+#[derive(Clone)]
 pub struct Conditions(WriteConditions);
 
 impl Conditions {
@@ -125,8 +126,8 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
         range_end: index.end,
         range_exact: index.exact,
     };
-    let allow = |current: Option<&str>| conditions.allow(current);
-    match ctx.state.store.put_object(cal.id, &new, &allow, ctx.config().quota, ctx.now).await {
+    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
+    match ctx.state.store.put_object(cal.id, &new, allow, ctx.config().quota, ctx.now).await {
         Ok(created) => {
             let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
             let etag = HeaderValue::from_str(&etag)
@@ -147,8 +148,9 @@ pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> Da
         path::Target::CalendarObject(..) | path::Target::AddressObject(..) => {
             let Some((kind, slug, name)) = target.member() else { return Err(DavError::not_found()) };
             let cal = ctx.collection(kind, slug).await?;
-            let allow = |current: Option<&str>| conditions.allow(current);
-            ctx.state.store.delete_object(cal.id, name, &allow, ctx.now).await?;
+            let conditions = conditions.clone();
+            let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
+            ctx.state.store.delete_object(cal.id, name, allow, ctx.now).await?;
         }
         path::Target::Calendar(..) | path::Target::Addressbook(..) => {
             let Some((kind, slug)) = target.collection() else { return Err(DavError::not_found()) };

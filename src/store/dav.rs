@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Store, StoreError, StoreResult, read, write};
+use super::{Backend, BeginWrite, Store, StoreError, StoreResult, read, write};
 use crate::domain::UserId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,6 +123,48 @@ pub struct NewObject<'a> {
     pub range_exact: bool,
 }
 
+/// A [`NewObject`] that owns its text, to hand to the writer task.
+struct OwnedObject {
+    name: String,
+    uid: String,
+    component: String,
+    etag: String,
+    data: String,
+    range_start: Option<i64>,
+    range_end: Option<i64>,
+    range_exact: bool,
+}
+
+impl From<&NewObject<'_>> for OwnedObject {
+    fn from(o: &NewObject<'_>) -> Self {
+        OwnedObject {
+            name: o.name.to_string(),
+            uid: o.uid.to_string(),
+            component: o.component.to_string(),
+            etag: o.etag.to_string(),
+            data: o.data.to_string(),
+            range_start: o.range_start,
+            range_end: o.range_end,
+            range_exact: o.range_exact,
+        }
+    }
+}
+
+impl OwnedObject {
+    fn borrowed(&self) -> NewObject<'_> {
+        NewObject {
+            name: &self.name,
+            uid: &self.uid,
+            component: &self.component,
+            etag: &self.etag,
+            data: &self.data,
+            range_start: self.range_start,
+            range_end: self.range_end,
+            range_exact: self.range_exact,
+        }
+    }
+}
+
 /// One entry of the change log, with the member's metadata when it still exists.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Change {
@@ -164,6 +206,10 @@ pub struct ChangeSet {
 /// The state of a member that a conditional request is checked against:
 /// `None` if it does not exist, else its ETag.
 pub type Condition<'a> = &'a (dyn Fn(Option<&str>) -> bool + Sync);
+
+/// A [`Condition`] the store can keep: SQLite writes run on the writer task
+/// (see `store::batch`), after the request that asked for them may be gone.
+pub type WriteCondition = Box<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 
 #[derive(sqlx::FromRow)]
 struct CollectionRow {
@@ -660,19 +706,44 @@ impl Store {
         start: Option<i64>,
         end: Option<i64>,
     ) -> StoreResult<Vec<StoredObject>> {
-        Ok(read!(self, |pool| sqlx::query_as(
+        // One SQL text per combination of bounds, without `$n IS NULL OR`
+        // terms: those hide the range from both planners, which then walk
+        // the whole collection (see migration 20261121000003).
+        let mut sql = String::from(
             "SELECT name, uid, etag, size, component, data, range_exact, modified_at FROM dav_objects \
-             WHERE collection_id = $1 AND ($2 IS NULL OR component = $2) \
-             AND ($3 IS NULL OR range_end IS NULL OR range_end > $3) \
-             AND ($4 IS NULL OR range_start IS NULL OR range_start < $4 OR (range_start = $4 AND NOT range_exact)) \
-             ORDER BY name"
-        )
-        .bind(id.0)
-        .bind(component)
-        .bind(start)
-        .bind(end)
-        .fetch_all(pool)
-        .await?))
+             WHERE collection_id = $1",
+        );
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if component.is_some() {
+            sql.push_str(&format!(" AND component = ${}", next()));
+        }
+        if start.is_some() {
+            sql.push_str(&format!(" AND (range_end IS NULL OR range_end > ${})", next()));
+        }
+        if end.is_some() {
+            // A zero-length event at the window's end does not overlap it
+            // (RFC 4791 §9.9), unless the range is only an estimate.
+            let e = next();
+            sql.push_str(&format!(
+                " AND (range_start IS NULL OR range_start < ${e} OR (range_start = ${e} AND NOT range_exact))"
+            ));
+        }
+        let mut objects: Vec<StoredObject> = read!(self, |pool| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id.0);
+            if let Some(component) = component {
+                query = query.bind(component);
+            }
+            for value in [start, end].into_iter().flatten() {
+                query = query.bind(value);
+            }
+            query.fetch_all(pool).await?
+        });
+        objects.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(objects)
     }
 
     /// Creates or replaces a member if `condition` accepts its current state
@@ -683,16 +754,26 @@ impl Store {
         &self,
         id: CollectionId,
         object: &NewObject<'_>,
-        condition: Condition<'_>,
+        condition: WriteCondition,
         quota: Option<u64>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        write!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let created = put_member!(tx, id, object, condition, quota, now).await?;
-            tx.commit().await?;
-            Ok(created)
-        })
+        match &self.backend {
+            Backend::Sqlite { batcher, .. } => {
+                let object = OwnedObject::from(object);
+                batcher
+                    .run(move |tx| {
+                        Box::pin(async move { put_member!(tx, id, &object.borrowed(), &*condition, quota, now).await })
+                    })
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin_write().await?;
+                let created = put_member!(tx, id, object, &*condition, quota, now).await?;
+                tx.commit().await?;
+                Ok(created)
+            }
+        }
     }
 
     /// Deletes a member if `condition` accepts its current ETag.
@@ -700,15 +781,23 @@ impl Store {
         &self,
         id: CollectionId,
         name: &str,
-        condition: Condition<'_>,
+        condition: WriteCondition,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        write!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            delete_member!(tx, id, name, condition, now).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        match &self.backend {
+            Backend::Sqlite { batcher, .. } => {
+                let name = name.to_string();
+                batcher
+                    .run(move |tx| Box::pin(async move { delete_member!(tx, id, &name, &*condition, now).await }))
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin_write().await?;
+                delete_member!(tx, id, name, &*condition, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     }
 
     /// MOVE (RFC 4918 §9.9) in one transaction: the member `from` (collection

@@ -15,11 +15,14 @@
 //! through one connection that opens transactions with `BEGIN IMMEDIATE`.
 //! Readers never block on the writer in WAL mode, and a single writer cannot
 //! hit the lock-upgrade deadlock that makes SQLite answer "database is locked"
-//! without waiting.
+//! without waiting. Small conditional writes (member PUT and DELETE) share
+//! transactions through the writer task in `batch` (group commit), so
+//! concurrent clients are not limited to one fsync each.
 //!
 //! The store speaks domain types and [`StoreError`]; it never sees HTTP.
 
 mod app_passwords;
+mod batch;
 pub mod dav;
 mod secrets;
 mod users;
@@ -96,7 +99,7 @@ pub(crate) fn conflict_as(message: &str) -> impl FnOnce(sqlx::Error) -> StoreErr
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite { read: SqlitePool, write: SqlitePool, batcher: batch::Batcher },
     Postgres(PgPool),
 }
 
@@ -192,12 +195,13 @@ impl Store {
                     .await
                     .map_err(unavailable)?;
                 let read = SqlitePoolOptions::new()
-                    .max_connections(config.max_connections)
+                    .max_connections(config.sqlite_readers)
                     .acquire_timeout(config.connect_timeout)
                     .connect_with(options.read_only(true).create_if_missing(false))
                     .await
                     .map_err(unavailable)?;
-                Backend::Sqlite { read, write }
+                let batcher = batch::Batcher::start(write.clone());
+                Backend::Sqlite { read, write, batcher }
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url).map_err(|e| {
@@ -307,7 +311,7 @@ impl Store {
     /// Connections (open, idle) across this store's pools, for metrics.
     pub fn pool_stats(&self) -> (u32, usize) {
         match &self.backend {
-            Backend::Sqlite { read, write } => (read.size() + write.size(), read.num_idle() + write.num_idle()),
+            Backend::Sqlite { read, write, .. } => (read.size() + write.size(), read.num_idle() + write.num_idle()),
             Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
         }
     }
@@ -315,7 +319,7 @@ impl Store {
     /// Closes every connection; later calls fail with `Unavailable`.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { read, write } => {
+            Backend::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }

@@ -78,6 +78,7 @@ impl TestDb {
         DatabaseConfig {
             url,
             max_connections: 10,
+            sqlite_readers: 4,
             connect_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(10),
         }
