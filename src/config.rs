@@ -127,7 +127,7 @@ pub const KEYS: &[Key] = &[
         env: &["MADANG_DATABASE_SQLITE_READERS"],
         default: "4",
         doc: "SQLite only: connections that read in parallel (writes share one more). Reads are CPU-bound and \
-              each connection keeps its own page cache of up to 2 MiB, so more than about two per core costs \
+              each connection keeps its own page cache (1 MiB), so more than about two per core costs \
               memory without adding speed.",
         secret: false,
     },

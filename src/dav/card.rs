@@ -15,8 +15,12 @@ use crate::store::dav::{CollectionKind, NewObject};
 pub const VCARD: &str = "VCARD";
 
 pub async fn get(ctx: &Ctx, slug: &str, name: &str, headers: &HeaderMap, head: bool) -> DavResult<Response> {
-    let book = ctx.collection(CollectionKind::AddressBook, slug).await?;
-    let object = ctx.state.store.object(book.id, name).await?.ok_or_else(DavError::not_found)?;
+    let object = ctx
+        .state
+        .store
+        .object_at(ctx.user.id, CollectionKind::AddressBook, slug, name)
+        .await?
+        .ok_or_else(DavError::not_found)?;
     // RFC 6352 §5.1.1 / RFC 6350 §10.1.2: the version is negotiated with
     // Accept; without one the card goes out as it was stored.
     let wanted = vcard_version_from_accept(header_str(headers, "accept")?)?;

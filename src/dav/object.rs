@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::props::http_date;
 use super::{Ctx, DavError, DavResult, header_str, path};
 use crate::store::StoreError;
-use crate::store::dav::NewObject;
+use crate::store::dav::{CollectionKind, NewObject};
 
 /// The `If-Match` / `If-None-Match` pair of a request, checked against the
 /// current ETag inside the store's write transaction.
@@ -73,8 +73,12 @@ pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bo
             _ => Err(DavError::method_not_allowed("nothing to GET here; use PROPFIND")),
         };
     };
-    let cal = ctx.calendar(slug).await?;
-    let object = ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
+    let object = ctx
+        .state
+        .store
+        .object_at(ctx.user.id, CollectionKind::Calendar, slug, name)
+        .await?
+        .ok_or_else(DavError::not_found)?;
     respond_with_body(headers, &object.etag, object.modified_at, "text/calendar; charset=utf-8", object.data, head)
 }
 

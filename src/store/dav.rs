@@ -673,6 +673,28 @@ impl Store {
         .await?))
     }
 
+    /// The member `name` of `owner`'s collection `slug`, in one query: a GET
+    /// needs nothing else from the collection.
+    pub async fn object_at(
+        &self,
+        owner: UserId,
+        kind: CollectionKind,
+        slug: &str,
+        name: &str,
+    ) -> StoreResult<Option<StoredObject>> {
+        Ok(read!(self, |pool| sqlx::query_as(
+            "SELECT o.name, o.uid, o.etag, o.size, o.component, o.data, o.range_exact, o.modified_at \
+             FROM dav_collections c JOIN dav_objects o ON o.collection_id = c.id \
+             WHERE c.owner_id = $1 AND c.kind = $2 AND c.slug = $3 AND o.name = $4"
+        )
+        .bind(owner.0)
+        .bind(kind.as_str())
+        .bind(slug)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?))
+    }
+
     /// The named members that exist (calendar-multiget), in no particular order.
     pub async fn objects_named(&self, id: CollectionId, names: &[String]) -> StoreResult<Vec<StoredObject>> {
         let mut out = Vec::with_capacity(names.len());
