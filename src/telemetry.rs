@@ -11,7 +11,10 @@ use crate::config::{LogConfig, LogFormat};
 /// such as `madang app-password add` keep stdout for their result.
 pub fn init_logging(config: &LogConfig) {
     let filter = EnvFilter::builder().parse_lossy(&config.level);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file or journald gets
+    // plain text (and formatting skips the escape codes on every line).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     // Ignore the error when a subscriber is already set (tests call this
     // more than once in one process).
     let _ = match config.format {
