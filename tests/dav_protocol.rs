@@ -611,6 +611,35 @@ async fn calendar_query_time_range_on_a_recurring_event(db: &TestDb) {
     assert_eq!(c.query_hrefs(&cal, "").await, vec![single, weekly]);
 }
 
+/// calendar-query evaluates its candidates in parallel chunks on the
+/// blocking pool once there are more than a chunk's worth: every match must
+/// come back exactly once, and non-matches never, whatever chunk they fell in.
+async fn calendar_query_over_many_candidates_returns_each_match_once(db: &TestDb) {
+    let app = alice(db).await;
+    let c = Client::new(&app, "alice");
+    let cal = calendar("alice", "default");
+    let mut expected = Vec::new();
+    for i in 0..400 {
+        let uid = format!("many-{i:03}");
+        let href = object("alice", "default", &format!("{uid}.ics"));
+        // Recurring (so never decided by the index alone): the even ones
+        // have an instance in the queried week, the odd ones ended before.
+        let count = if i % 2 == 0 { 10 } else { 2 };
+        let body = vcalendar(&format!(
+            "BEGIN:VEVENT\nUID:{uid}\nDTSTAMP:20240101T000000Z\nDTSTART:20240101T100000Z\n\
+             DTEND:20240101T110000Z\nRRULE:FREQ=WEEKLY;COUNT={count}\nSUMMARY:{uid}\nEND:VEVENT"
+        ));
+        assert_eq!(c.put(&href, &body).await.status, 201);
+        if i % 2 == 0 {
+            expected.push(href);
+        }
+    }
+    expected.sort();
+    let hrefs = c.query_hrefs(&cal, &event_range("20240212T000000Z", "20240219T000000Z")).await;
+    assert_eq!(hrefs.len(), 200);
+    assert_eq!(hrefs, expected);
+}
+
 async fn calendar_query_far_future_on_an_infinite_rrule(db: &TestDb) {
     let app = alice(db).await;
     let c = Client::new(&app, "alice");
@@ -1047,6 +1076,7 @@ on_both_databases!(
     calendar_multiget_reports_missing_members_as_404,
     calendar_query_time_range_on_a_recurring_event,
     calendar_query_far_future_on_an_infinite_rrule,
+    calendar_query_over_many_candidates_returns_each_match_once,
     calendar_query_all_day_event,
     calendar_query_text_match_and_is_not_defined,
     calendar_query_vtodo_time_ranges,
