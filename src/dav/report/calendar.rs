@@ -111,7 +111,11 @@ pub async fn query(ctx: &Ctx, slug: &str, only: Option<&str>, request: CalendarQ
         }
     };
     let decided_by_index = pre.simple && only.is_none();
-    let matches = evaluate(candidates, request.filter.clone(), eval, decided_by_index).await?;
+    // Parses are kept only for calendar-data that must be re-rendered
+    // (expand, component selection); otherwise each is dropped as soon as
+    // it has been matched, so a large result never holds them all.
+    let keep_parses = request.props.calendar_data.as_ref().is_some_and(|cd| cd.request != Default::default());
+    let matches = evaluate(candidates, request.filter.clone(), eval, decided_by_index, keep_parses).await?;
     if matches.len() > ctx.config().max_results {
         return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
     }
@@ -136,6 +140,7 @@ async fn evaluate(
     filter: CompFilter,
     eval: madang_ical::EvalContext,
     decided_by_index: bool,
+    keep_parses: bool,
 ) -> DavResult<Vec<(StoredObject, Option<CalendarObject>)>> {
     let filter = Arc::new(filter);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -146,7 +151,7 @@ async fn evaluate(
         let tail = rest.split_off(chunk.min(rest.len()));
         let part = std::mem::replace(&mut rest, tail);
         let filter = Arc::clone(&filter);
-        tasks.push(tokio::task::spawn_blocking(move || evaluate_part(part, &filter, &eval, decided_by_index)));
+        tasks.push(tokio::task::spawn_blocking(move || evaluate_part(part, &filter, &eval, decided_by_index, keep_parses)));
     }
     let mut matches = Vec::new();
     for task in tasks {
@@ -164,6 +169,7 @@ fn evaluate_part(
     filter: &CompFilter,
     eval: &madang_ical::EvalContext,
     decided_by_index: bool,
+    keep_parses: bool,
 ) -> DavResult<Vec<(StoredObject, Option<CalendarObject>)>> {
     let mut matches = Vec::new();
     for object in part {
@@ -183,7 +189,7 @@ fn evaluate_part(
             }
         };
         if parsed.matches(filter, eval)? {
-            matches.push((object, Some(parsed)));
+            matches.push((object, keep_parses.then_some(parsed)));
         }
     }
     Ok(matches)
