@@ -151,7 +151,9 @@ async fn evaluate(
         let tail = rest.split_off(chunk.min(rest.len()));
         let part = std::mem::replace(&mut rest, tail);
         let filter = Arc::clone(&filter);
-        tasks.push(tokio::task::spawn_blocking(move || evaluate_part(part, &filter, &eval, decided_by_index, keep_parses)));
+        tasks.push(tokio::task::spawn_blocking(move || {
+            evaluate_part(part, &filter, &eval, decided_by_index, keep_parses)
+        }));
     }
     let mut matches = Vec::new();
     for task in tasks {
