@@ -13,7 +13,6 @@ use crate::store::dav::{CollectionKind, NewObject};
 
 /// The `If-Match` / `If-None-Match` pair of a request, checked against the
 /// current ETag inside the store's write transaction.
-#[derive(Clone)]
 pub struct Conditions(WriteConditions);
 
 impl Conditions {
@@ -152,7 +151,6 @@ pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> Da
         path::Target::CalendarObject(..) | path::Target::AddressObject(..) => {
             let Some((kind, slug, name)) = target.member() else { return Err(DavError::not_found()) };
             let cal = ctx.collection(kind, slug).await?;
-            let conditions = conditions.clone();
             let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
             ctx.state.store.delete_object(cal.id, name, allow, ctx.now).await?;
         }

@@ -115,7 +115,7 @@ pub async fn query(ctx: &Ctx, slug: &str, only: Option<&str>, request: CalendarQ
     // (expand, component selection); otherwise each is dropped as soon as
     // it has been matched, so a large result never holds them all.
     let keep_parses = request.props.calendar_data.as_ref().is_some_and(|cd| cd.request != Default::default());
-    let matches = evaluate(candidates, request.filter.clone(), eval, decided_by_index, keep_parses).await?;
+    let matches = evaluate(candidates, request.filter, eval, decided_by_index, keep_parses).await?;
     if matches.len() > ctx.config().max_results {
         return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
     }
