@@ -116,11 +116,15 @@ impl Accounts {
         })
     }
 
-    pub async fn set_password(&self, name: &str, password: &str) -> AccountResult<User> {
+    /// Sets a new password. Whoever was signed in on the web with the old
+    /// one is signed out — every browser session but `keep` (the browser that
+    /// made the change, if it was one) — and cached Basic sign-ins drop too.
+    pub async fn set_password(&self, name: &str, password: &str, keep: Option<i64>) -> AccountResult<User> {
         self.check_password_policy(password)?;
         let user = self.user(name).await?;
         let hash = self.auth.hash_password(password).await?;
         self.store.set_password_hash(user.id, &hash, self.clock.now()).await?;
+        self.store.delete_web_sessions_except(user.id, keep).await?;
         Ok(user)
     }
 
@@ -143,6 +147,21 @@ impl Accounts {
             )));
         }
         Ok(self.store.user(user.id).await?)
+    }
+
+    /// Refuses a pending sign-up: the account is deleted, so the name can be
+    /// asked for again. Only pending accounts can be rejected — an active
+    /// account is disabled or deleted instead, deliberately.
+    pub async fn reject(&self, name: &str) -> AccountResult<User> {
+        let user = self.user(name).await?;
+        if user.state != UserState::Pending {
+            return Err(AccountError::Refused(format!(
+                "{} is {}, not pending; only pending sign-ups can be rejected",
+                user.username, user.state
+            )));
+        }
+        self.store.delete_pending_user(user.id).await?;
+        Ok(user)
     }
 
     pub async fn disable(&self, name: &str) -> AccountResult<User> {

@@ -56,6 +56,9 @@ pub enum Command {
     /// Manage app passwords (per-device passwords for calendar and contact apps).
     #[command(subcommand, name = "app-password")]
     AppPassword(AppPasswordCommand),
+    /// The OpenID Connect provider: OAuth clients and signing keys.
+    #[command(subcommand)]
+    Oidc(crate::oidc::cli::OidcCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +108,9 @@ pub enum UserCommand {
     Disable { name: String },
     /// Enable a disabled account.
     Enable { name: String },
+    /// Print a one-time link that lets the user choose a new password
+    /// (valid for `web.reset_link_lifetime`). For servers without SMTP.
+    ResetLink { name: String },
     /// Delete an account and everything it owns.
     Delete {
         name: String,
@@ -202,6 +208,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let ctx = open_state(&config).await?;
             app_password_command(&ctx, cmd).await
         }
+        Command::Oidc(cmd) => {
+            let ctx = open_state(&config).await?;
+            crate::oidc::cli::run(&ctx, cmd).await
+        }
     }
 }
 
@@ -212,7 +222,10 @@ async fn open_state(config: &Config) -> Result<AppState, CliError> {
     log.level = "warn".into();
     telemetry::init_logging(&log);
     let store = open_store(config).await?;
-    Ok(AppState::new(store, Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server)).await?)
+    Ok(AppState::new(store, Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
+        .await?
+        .with_web(config.web.clone(), None)
+        .with_oidc(config.oidc.clone()))
 }
 
 async fn open_store(config: &Config) -> Result<Store, CliError> {
@@ -231,7 +244,17 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let state =
         AppState::new(store.clone(), Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
             .await?
-            .with_dav(config.dav.clone());
+            .with_dav(config.dav.clone())
+            .with_web(config.web.clone(), mailer(&config)?)
+            .with_oidc(config.oidc.clone());
+    crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
+    if state.web.secretbox_fallback {
+        tracing::warn!(
+            "auth.encryption_key is not set: TOTP seeds and signing keys are sealed with a key kept in the database \
+             itself, so a copy of the database reveals them; set MADANG_AUTH_ENCRYPTION_KEY (32 random bytes, base64) \
+             before enrolling anyone"
+        );
+    }
     crate::dav::spawn_tombstone_pruning(store.clone(), state.clock.clone(), config.dav.tombstone_retention);
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -260,6 +283,25 @@ async fn serve(config: Config) -> Result<(), CliError> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The SMTP mailer, if `[smtp]` is configured.
+fn mailer(config: &Config) -> Result<Option<crate::mailer::Mailer>, CliError> {
+    match &config.smtp {
+        Some(smtp) => Ok(Some(crate::mailer::Mailer::from_config(smtp).map_err(|e| CliError::Usage(e.to_string()))?)),
+        None => Ok(None),
+    }
+}
+
+/// `3600s` as `1h`, `90s` as `90s`: for messages.
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 async fn migrate(config: Config) -> Result<(), CliError> {
@@ -396,7 +438,7 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
         UserCommand::SetPassword { name } => {
             accounts.user(&name).await?;
             let password = read_new_password()?;
-            let user = accounts.set_password(&name, &password).await?;
+            let user = accounts.set_password(&name, &password, None).await?;
             eprintln!("password of {} changed", user.username);
         }
         UserCommand::SetRole { name, role } => {
@@ -415,6 +457,24 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
         UserCommand::Enable { name } => {
             let user = accounts.enable(&name).await?;
             eprintln!("{} enabled", user.username);
+        }
+        UserCommand::ResetLink { name } => {
+            let user = accounts.user(&name).await?;
+            if user.state != UserState::Active {
+                return Err(CliError::Failed(format!(
+                    "{} is {}; only active accounts can reset their password",
+                    user.username, user.state
+                )));
+            }
+            let link = crate::web::reset::issue_link(ctx, &user).await?;
+            crate::audit::record(ctx, crate::audit::Entry::new("password.reset_link").target(user.username.as_str()))
+                .await;
+            println!("{link}");
+            eprintln!(
+                "one-time link for {}; it expires in {}",
+                user.username,
+                humanize(ctx.web.config.reset_link_lifetime)
+            );
         }
         UserCommand::Delete { name, yes } => {
             let user = accounts.user(&name).await?;

@@ -109,6 +109,14 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "server.public_url",
+        env: &["MADANG_SERVER_PUBLIC_URL", "MADANG_PUBLIC_URL"],
+        default: "",
+        doc: "The URL people and apps reach Madang at, e.g. `https://madang.example.org/`: used in e-mailed links \
+              and as the OpenID Connect issuer. Default: `http://` plus `server.listen`.",
+        secret: false,
+    },
+    Key {
         name: "database.url",
         env: &["MADANG_DATABASE_URL"],
         default: "",
@@ -209,6 +217,109 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "auth.encryption_key",
+        env: &["MADANG_AUTH_ENCRYPTION_KEY"],
+        default: "",
+        doc: "32 random bytes in base64 (`openssl rand -base64 32`) that seal TOTP seeds and signing keys in the \
+              database. Unset: a key kept in the database itself is used, and a warning is logged at start. \
+              Changing it makes sealed secrets unreadable.",
+        secret: true,
+    },
+    Key {
+        name: "web.session_idle_timeout",
+        env: &["MADANG_WEB_SESSION_IDLE_TIMEOUT"],
+        default: "7d",
+        doc: "A web session unused for this long is signed out.",
+        secret: false,
+    },
+    Key {
+        name: "web.session_lifetime",
+        env: &["MADANG_WEB_SESSION_LIFETIME"],
+        default: "30d",
+        doc: "A web session ends this long after sign-in, however active.",
+        secret: false,
+    },
+    Key {
+        name: "web.reset_link_lifetime",
+        env: &["MADANG_WEB_RESET_LINK_LIFETIME"],
+        default: "1h",
+        doc: "How long a password-reset link works (it works once).",
+        secret: false,
+    },
+    Key {
+        name: "web.signup",
+        env: &["MADANG_WEB_SIGNUP"],
+        default: "true",
+        doc: "Offer the sign-up form; new accounts wait as `pending` until an admin approves them.",
+        secret: false,
+    },
+    Key {
+        name: "smtp.host",
+        env: &["MADANG_SMTP_HOST"],
+        default: "",
+        doc: "Mail server for password-reset links. Unset: no mail is sent; admins hand out links \
+              (`madang user reset-link`).",
+        secret: false,
+    },
+    Key {
+        name: "smtp.port",
+        env: &["MADANG_SMTP_PORT"],
+        default: "",
+        doc: "Mail server port. Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.",
+        secret: false,
+    },
+    Key {
+        name: "smtp.security",
+        env: &["MADANG_SMTP_SECURITY"],
+        default: "starttls",
+        doc: "`starttls` (required, not opportunistic), `tls` (implicit TLS) or `none` (only for a relay on \
+              localhost).",
+        secret: false,
+    },
+    Key {
+        name: "smtp.username",
+        env: &["MADANG_SMTP_USERNAME"],
+        default: "",
+        doc: "Mail server login; unset for none.",
+        secret: false,
+    },
+    Key {
+        name: "smtp.password",
+        env: &["MADANG_SMTP_PASSWORD"],
+        default: "",
+        doc: "Mail server password.",
+        secret: true,
+    },
+    Key {
+        name: "smtp.from",
+        env: &["MADANG_SMTP_FROM"],
+        default: "",
+        doc: "Sender address, e.g. `Madang <madang@example.org>`; required with `smtp.host`.",
+        secret: false,
+    },
+    Key {
+        name: "oidc.issuer",
+        env: &["MADANG_OIDC_ISSUER"],
+        default: "",
+        doc: "OpenID Connect issuer, compared character for character with what relying parties configure \
+              (a trailing slash counts). Default: `server.public_url`.",
+        secret: false,
+    },
+    Key {
+        name: "oidc.access_token_lifetime",
+        env: &["MADANG_OIDC_ACCESS_TOKEN_LIFETIME"],
+        default: "10m",
+        doc: "How long an OAuth access token (and an id_token) is valid.",
+        secret: false,
+    },
+    Key {
+        name: "oidc.refresh_token_lifetime",
+        env: &["MADANG_OIDC_REFRESH_TOKEN_LIFETIME"],
+        default: "30d",
+        doc: "How long an unused refresh token stays valid; each use replaces it with a new one.",
+        secret: false,
+    },
+    Key {
         name: "dav.default_calendar",
         env: &["MADANG_DAV_DEFAULT_CALENDAR"],
         default: "Calendar",
@@ -304,6 +415,22 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub trust_forwarded_for: bool,
+    /// `server.public_url` with its trailing slash, if configured.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// The configured public URL, else one made from the listen address;
+    /// always ends with `/`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}/", self.listen)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +463,8 @@ pub struct AuthConfig {
     pub min_password_length: usize,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Seals secrets at rest (`auth.encryption_key`); `None` = instance key.
+    pub encryption_key: Option<crate::auth::secretbox::EncryptionKey>,
 }
 
 impl Default for AuthConfig {
@@ -348,7 +477,66 @@ impl Default for AuthConfig {
             min_password_length: 8,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            encryption_key: None,
         }
+    }
+}
+
+/// The web sign-in and account pages, from `[web]`.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub reset_link_lifetime: Duration,
+    pub signup: bool,
+    /// Where links in mail point; ends with `/`.
+    pub public_url: String,
+    /// Mark cookies `Secure` (the server or its public URL is HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_timeout: Duration::from_secs(7 * 86_400),
+            session_lifetime: Duration::from_secs(30 * 86_400),
+            reset_link_lifetime: Duration::from_secs(3600),
+            signup: true,
+            public_url: "http://127.0.0.1:8080/".into(),
+            secure_cookies: false,
+        }
+    }
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+/// The mail server, from `[smtp]`; absent when `smtp.host` is unset.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "****"))
+            .field("from", &self.from)
+            .finish()
     }
 }
 
@@ -381,6 +569,25 @@ impl Default for DavConfig {
     }
 }
 
+/// The OpenID Connect provider, from `[oidc]`.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Exactly as relying parties see it (OIDC Discovery §3, §4.3).
+    pub issuer: String,
+    pub access_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080/".into(),
+            access_token_lifetime: Duration::from_secs(600),
+            refresh_token_lifetime: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -390,6 +597,9 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub dav: DavConfig,
+    pub web: WebConfig,
+    pub smtp: Option<SmtpConfig>,
+    pub oidc: OidcConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -554,6 +764,17 @@ impl Parser<'_> {
         ConfigError(format!("invalid value `{value}` for `{key}`{origin}: expected {allowed}"))
     }
 
+    /// Like [`Parser::fail`], without echoing the value: it is a secret.
+    fn fail_secret(&self, key: &str, allowed: &str) -> ConfigError {
+        let origin = match self.text(key).1 {
+            Source::Env(name) => format!(" (from {name})"),
+            Source::Flag(name) => format!(" (from {name})"),
+            Source::File(path) => format!(" (in {})", path.display()),
+            Source::Default => String::new(),
+        };
+        ConfigError(format!("invalid value for `{key}`{origin}: expected {allowed}"))
+    }
+
     fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
         parse_duration(self.text(key).0)
             .ok_or_else(|| self.fail(key, "a duration such as `30s`, `5m`, `1h` or `500ms`"))
@@ -617,6 +838,16 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         request_timeout: p.duration("server.request_timeout")?,
         shutdown_timeout: p.duration("server.shutdown_timeout")?,
         trust_forwarded_for: p.boolean("server.trust_forwarded_for")?,
+        public_url: match p.text("server.public_url").0 {
+            "" => None,
+            url if (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() > url.find("://").unwrap_or(0) + 3
+                && !url.contains(['?', '#', ' ']) =>
+            {
+                Some(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
+            }
+            _ => return Err(p.fail("server.public_url", "an `https://` or `http://` URL without query or fragment")),
+        },
     };
     if server.request_timeout.is_zero() {
         return Err(p.fail("server.request_timeout", "a duration longer than zero"));
@@ -671,6 +902,56 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         min_password_length: p.int("auth.min_password_length", 1, 1024)? as usize,
         argon2_memory_kib: p.int("auth.argon2_memory_kib", 8, 4 * 1024 * 1024)? as u32,
         argon2_iterations: p.int("auth.argon2_iterations", 1, 100)? as u32,
+        encryption_key: match p.text("auth.encryption_key").0 {
+            "" => None,
+            text => Some(
+                crate::auth::secretbox::EncryptionKey::from_base64(text)
+                    .ok_or_else(|| p.fail_secret("auth.encryption_key", "32 bytes in base64"))?,
+            ),
+        },
+    };
+
+    let web = WebConfig {
+        session_idle_timeout: p.duration("web.session_idle_timeout")?,
+        session_lifetime: p.duration("web.session_lifetime")?,
+        reset_link_lifetime: p.duration("web.reset_link_lifetime")?,
+        signup: p.boolean("web.signup")?,
+        public_url: server.public_url(),
+        secure_cookies: server.tls.is_some() || server.public_url().starts_with("https://"),
+    };
+    for key in ["web.session_idle_timeout", "web.session_lifetime", "web.reset_link_lifetime"] {
+        if p.duration(key)?.is_zero() {
+            return Err(p.fail(key, "a duration longer than zero"));
+        }
+    }
+
+    let security = match p.text("smtp.security").0.to_ascii_lowercase().as_str() {
+        "starttls" => SmtpSecurity::StartTls,
+        "tls" => SmtpSecurity::Tls,
+        "none" => SmtpSecurity::None,
+        _ => return Err(p.fail("smtp.security", "`starttls`, `tls` or `none`")),
+    };
+    let optional = |key: &str| Some(p.text(key).0.to_string()).filter(|v| !v.is_empty());
+    let smtp = match optional("smtp.host") {
+        None => None,
+        Some(host) => Some(SmtpConfig {
+            host,
+            port: match p.text("smtp.port").0 {
+                "" => match security {
+                    SmtpSecurity::StartTls => 587,
+                    SmtpSecurity::Tls => 465,
+                    SmtpSecurity::None => 25,
+                },
+                _ => p.int("smtp.port", 1, 65535)? as u16,
+            },
+            security,
+            username: optional("smtp.username"),
+            password: optional("smtp.password"),
+            from: match p.text("smtp.from").0 {
+                from if from.parse::<lettre::message::Mailbox>().is_ok() => from.to_string(),
+                _ => return Err(p.fail("smtp.from", "a sender address such as `Madang <madang@example.org>`")),
+            },
+        }),
     };
 
     let name = |key: &str| Some(p.text(key).0.trim().to_string()).filter(|n| !n.is_empty());
@@ -691,6 +972,24 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         return Err(p.fail("dav.max_resource_size", "at least 1KiB"));
     }
 
+    let oidc = OidcConfig {
+        issuer: match p.text("oidc.issuer").0 {
+            "" => server.public_url(),
+            url if (url.starts_with("https://") || url.starts_with("http://")) && !url.contains(['?', '#', ' ']) => {
+                url.to_string()
+            }
+            _ => return Err(p.fail("oidc.issuer", "an `https://` URL without query or fragment")),
+        },
+        access_token_lifetime: p.duration("oidc.access_token_lifetime")?,
+        refresh_token_lifetime: p.duration("oidc.refresh_token_lifetime")?,
+    };
+    if oidc.access_token_lifetime < Duration::from_secs(10) {
+        return Err(p.fail("oidc.access_token_lifetime", "at least `10s`"));
+    }
+    if oidc.refresh_token_lifetime < Duration::from_secs(60) {
+        return Err(p.fail("oidc.refresh_token_lifetime", "at least `1m`"));
+    }
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -698,7 +997,19 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
             (k, v.clone(), s.clone())
         })
         .collect();
-    Ok(Config { data_dir, server, database, log: LogConfig { level, format }, auth, dav, file, effective })
+    Ok(Config {
+        data_dir,
+        server,
+        database,
+        log: LogConfig { level, format },
+        auth,
+        dav,
+        web,
+        smtp,
+        oidc,
+        file,
+        effective,
+    })
 }
 
 /// `90`, `90s`, `500ms`, `5m`, `2h`, `1d`; a bare number is seconds.

@@ -91,6 +91,35 @@ impl fmt::Display for Username {
     }
 }
 
+/// A group name in canonical form, with the same rules as user names: it
+/// travels in the `groups` claim, where relying parties match it exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        Username::parse(raw)
+            .map(|n| Self(n.0))
+            .map_err(|e| InvalidInput(e.0.replacen("invalid user name", "invalid group name", 1)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For values read back from the database.
+    pub(crate) fn from_trusted(name: String) -> Self {
+        Self(name)
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
 /// An e-mail address, checked for shape only (one `@`, something on each
 /// side, no spaces); whether it receives mail is not our business here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,6 +250,9 @@ pub struct User {
     pub display_name: String,
     pub role: Role,
     pub state: UserState,
+    /// True only once the user proved they receive mail at `email`: relying
+    /// parties (Gitea) link accounts by a verified address.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

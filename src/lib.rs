@@ -30,6 +30,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -37,5 +38,8 @@ pub mod config;
 pub mod dav;
 pub mod domain;
 pub mod http;
+pub mod mailer;
+pub mod oidc;
 pub mod store;
 pub mod telemetry;
+pub mod web;

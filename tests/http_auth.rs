@@ -152,7 +152,7 @@ async fn a_changed_password_drops_the_old_one_at_once(db: &TestDb) {
     let app = TestApp::new(db).await;
     app.add_user("carol", "old password").await;
     assert_eq!(me(&app, "carol", "old password").await.status, StatusCode::OK);
-    app.accounts.set_password("carol", "new password").await.unwrap();
+    app.accounts.set_password("carol", "new password", None).await.unwrap();
     assert_eq!(me(&app, "carol", "old password").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, "carol", "new password").await.status, StatusCode::OK);
 }

@@ -31,6 +31,27 @@ async fn migrate_to(db: &TestDb, version: i64) -> Store {
     store
 }
 
+/// Inserts an account the way the foundation-era binary did (its columns
+/// only), so the test does not depend on today's insert.
+async fn insert_old_user(db: &TestDb, name: &str, password: &str) {
+    use sqlx::Connection;
+    let hash = madang::auth::password::PasswordHasher::new(1024, 1).hash(password);
+    let sql = "INSERT INTO users (username, email, display_name, role, state, password_hash, created_at, updated_at) \
+               VALUES ($1, $2, $1, 'member', 'active', $3, $4, $4)";
+    let now = chrono::Utc::now();
+    let email = format!("{name}@example.com");
+    match db.backend {
+        common::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await.unwrap();
+        }
+        common::Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
 async fn send(app: &TestApp, method: &str, path: &str, body: &str) -> (StatusCode, String) {
     let token = base64::engine::general_purpose::STANDARD.encode("alice:old-password-1");
     let request = Request::builder()
@@ -50,8 +71,8 @@ async fn accounts_survive_the_dav_migration(db: &TestDb) {
     // A foundation-era database: accounts only.
     {
         let old = migrate_to(db, 20261121000001).await;
-        let app_state = TestApp::with_store(db, old).await;
-        app_state.add_user("alice", "old-password-1").await;
+        insert_old_user(db, "alice", "old-password-1").await;
+        old.close().await;
     }
     // The new binary migrates it and serves CalDAV for the old account.
     let app = TestApp::new(db).await;
@@ -70,4 +91,28 @@ async fn accounts_survive_the_dav_migration(db: &TestDb) {
     assert_eq!(body, event);
 }
 
-on_both_databases!(accounts_survive_the_dav_migration);
+/// Accounts made before the identity migration get an OpenID Connect
+/// subject each, distinct and stable, and keep signing in.
+async fn accounts_get_a_subject_in_the_identity_migration(db: &TestDb) {
+    {
+        let old = migrate_to(db, 20261121000003).await;
+        insert_old_user(db, "alice", "old-password-1").await;
+        insert_old_user(db, "bob", "old-password-2").await;
+        old.close().await;
+    }
+    let app = TestApp::new(db).await;
+    let users = app.store.users().await.unwrap();
+    assert_eq!(users.len(), 2);
+    assert!(users.iter().all(|u| !u.email_verified), "no address is verified by an upgrade");
+    let a = app.store.user_subject(users[0].id).await.unwrap();
+    let b = app.store.user_subject(users[1].id).await.unwrap();
+    assert_eq!(a.len(), 32);
+    assert_ne!(a, b);
+    assert_eq!(app.store.user_by_subject(&a).await.unwrap().username.as_str(), "alice");
+    app.store.migrate().await.unwrap();
+    assert_eq!(app.store.user_subject(users[0].id).await.unwrap(), a, "the subject never changes");
+    let (status, _) = send(&app, "PROPFIND", "/dav/calendars/alice/", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+}
+
+on_both_databases!(accounts_survive_the_dav_migration, accounts_get_a_subject_in_the_identity_migration);

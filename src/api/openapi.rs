@@ -12,6 +12,7 @@ use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{calendars, contact_model, contacts, event_model, events};
+use crate::http::admin;
 use crate::http::api as account;
 
 #[derive(OpenApi)]
@@ -28,6 +29,21 @@ use crate::http::api as account;
         account::list_app_passwords,
         account::create_app_password,
         account::revoke_app_password,
+        admin::list_users,
+        admin::show_user,
+        admin::update_user,
+        admin::approve,
+        admin::reject,
+        admin::disable,
+        admin::enable,
+        admin::reset_link,
+        admin::list_groups,
+        admin::create_group,
+        admin::show_group,
+        admin::delete_group,
+        admin::add_member,
+        admin::remove_member,
+        admin::list_audit,
         calendars::list,
         calendars::create,
         calendars::show,
@@ -70,6 +86,7 @@ use crate::http::api as account;
         (name = "calendars", description = "Calendars (CalDAV collections)"),
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
+        (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators, account password only)"),
         (name = "meta", description = "This description"),
     ),
 )]

@@ -10,8 +10,12 @@
 //! when the change was made by another process (the CLI, another server
 //! behind the load balancer).
 //!
+//! When an account has TOTP on, its password alone is no longer enough
+//! anywhere: over HTTP Basic (DAV, the API) only app passwords work, as at
+//! Google and Fastmail, and the web sign-in asks for the second factor.
+//!
 //! Failures are throttled per account and per client address
-//! ([`rate_limit`]); unknown users cost the same argon2 work as known ones
+//! ([`rate_limit`]), for HTTP Basic and the web sign-in alike; unknown users cost the same argon2 work as known ones
 //! and get the same answer, so responses do not reveal who has an account.
 //! Secrets are never compared directly: passwords go through argon2 or
 //! bcrypt verification, app passwords and cache keys through HMAC and an
@@ -20,6 +24,8 @@
 pub mod app_password;
 pub mod password;
 pub mod rate_limit;
+pub mod secretbox;
+pub mod totp;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -70,12 +76,21 @@ impl From<StoreError> for AuthError {
     }
 }
 
-/// The hook for `Authorization: Bearer` tokens. The OpenID Connect provider
-/// implements it; until then no bearer token is accepted.
+/// What a bearer token is presented to: tokens are limited by scope to
+/// the JSON API or to DAV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerResource {
+    Api,
+    Dav,
+}
+
+/// The hook for `Authorization: Bearer` tokens, implemented by the OpenID
+/// Connect provider (`crate::oidc::bearer`).
 pub trait BearerVerifier: Send + Sync + 'static {
     fn verify<'a>(
         &'a self,
         token: &'a str,
+        resource: BearerResource,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
 }
 
@@ -87,6 +102,27 @@ struct CacheEntry {
     /// When `last_used_at` of the app password was last written, so a busy
     /// device costs one write a minute rather than one per request.
     touched: Instant,
+}
+
+/// What checking an account password for the web sign-in found.
+#[derive(Debug, Clone)]
+pub enum PasswordCheck {
+    /// The right password of an active account.
+    Active(User),
+    /// The right password, but the account is pending or disabled: the
+    /// caller may say so, since the password proved who is asking.
+    NotActive(User),
+}
+
+/// The full check's verdict, before caching and throttling.
+enum Verdict {
+    Accepted(Principal, i64),
+    Refused,
+    /// The right account password of an account with TOTP on: refused over
+    /// Basic, but not a guess, so it is not counted against the throttle
+    /// (a phone still configured with the password must not lock its owner
+    /// out of the web sign-in).
+    SecondFactorRequired,
 }
 
 /// Cache size bound; an attacker cannot fill it because only successful
@@ -182,9 +218,9 @@ impl Authenticator {
     }
 
     /// Checks a bearer token through the installed verifier.
-    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate_bearer(&self, token: &str, resource: BearerResource) -> Result<Principal, AuthError> {
         match &self.bearer {
-            Some(verifier) => verifier.verify(token).await,
+            Some(verifier) => verifier.verify(token, resource).await,
             None => Err(AuthError::InvalidCredentials),
         }
     }
@@ -262,12 +298,21 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let name = name.to_string();
         match self.verify(&name, password).await? {
-            Some((principal, credentials_version)) => {
+            Verdict::Accepted(principal, credentials_version) => {
                 self.limiter.record_success(&name);
                 self.remember(slot, principal.clone(), credentials_version);
                 Ok(principal)
             }
-            None => {
+            Verdict::SecondFactorRequired => {
+                let shown: String = name.chars().take(64).collect();
+                tracing::info!(
+                    user = ?shown,
+                    client = ?client,
+                    "account password refused over HTTP Basic: TOTP is on, use an app password"
+                );
+                Err(AuthError::InvalidCredentials)
+            }
+            Verdict::Refused => {
                 self.limiter.record_failure(&name, client, self.clock.instant());
                 // Debug formatting escapes control characters: the name is
                 // attacker-controlled and must not forge log lines.
@@ -344,10 +389,10 @@ impl Authenticator {
         );
     }
 
-    /// The full check: `Some` with the credentials version on success.
-    async fn verify(&self, name: &str, password: &str) -> Result<Option<(Principal, i64)>, AuthError> {
+    /// The full check, with the credentials version on success.
+    async fn verify(&self, name: &str, password: &str) -> Result<Verdict, AuthError> {
         if password.len() > MAX_PASSWORD_BYTES {
-            return Ok(None);
+            return Ok(Verdict::Refused);
         }
         let record = match Username::parse(name) {
             Ok(username) => match self.store.credentials_by_name(&username).await {
@@ -360,7 +405,7 @@ impl Authenticator {
         let Some(record) = record else {
             // Same work as for a real account, then the same answer.
             self.check_password(self.dummy_hash().await?, password).await?;
-            return Ok(None);
+            return Ok(Verdict::Refused);
         };
 
         let active = record.user.state == UserState::Active;
@@ -368,23 +413,46 @@ impl Authenticator {
             && let Some(app) = self.store.app_password_by_hash(record.user.id, &hash).await?
         {
             if !active {
-                return Ok(None);
+                return Ok(Verdict::Refused);
             }
             self.store.touch_app_password(app.id, self.clock.now()).await?;
             let principal = Principal { user: record.user, credential: Credential::AppPassword(app.id) };
-            return Ok(Some((principal, record.credentials_version)));
+            return Ok(Verdict::Accepted(principal, record.credentials_version));
         }
 
+        if !self.account_password_matches(&record, password).await? || !active {
+            return Ok(Verdict::Refused);
+        }
+        // Enabling or disabling TOTP bumps `credentials_version`, so a
+        // cached Basic sign-in never outlives this check.
+        if self.store.totp_enabled(record.user.id).await? {
+            return Ok(Verdict::SecondFactorRequired);
+        }
+        let principal = Principal { user: record.user, credential: Credential::AccountPassword };
+        Ok(Verdict::Accepted(principal, record.credentials_version))
+    }
+
+    /// Checks the account password itself (never an app password), upgrading
+    /// an old hash on success. An account without a password costs the same
+    /// work and never matches.
+    async fn account_password_matches(
+        &self,
+        record: &crate::domain::UserCredentials,
+        password: &str,
+    ) -> Result<bool, AuthError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
         let stored = match record.password_hash.as_deref() {
             Some(hash) => hash,
             None => self.dummy_hash().await?,
         };
         let verdict = self.check_password(stored, password).await?;
         let Verification::Match { needs_rehash } = verdict else {
-            return Ok(None);
+            return Ok(false);
         };
-        if record.password_hash.is_none() || !active {
-            return Ok(None);
+        if record.password_hash.is_none() {
+            return Ok(false);
         }
         if needs_rehash {
             // Imported bcrypt (or weaker argon2) hash: replace it now that we
@@ -396,8 +464,74 @@ impl Authenticator {
                 tracing::info!(user = %record.user.username, "password hash upgraded to argon2id");
             }
         }
-        let principal = Principal { user: record.user, credential: Credential::AccountPassword };
-        Ok(Some((principal, record.credentials_version)))
+        Ok(true)
+    }
+
+    /// Checks an account password for the web sign-in (and for forms that
+    /// ask for it again, such as a password change). App passwords are not
+    /// accepted here: they are for devices. Shares the throttle with HTTP
+    /// Basic, so neither door gives an attacker more guesses. Deliberately
+    /// not cached: a form submission is rare and must see the current hash.
+    pub async fn verify_account_password(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<PasswordCheck, AuthError> {
+        let name = username.trim().to_lowercase();
+        self.throttle_check(&name, client)?;
+        let record = match Username::parse(&name) {
+            Ok(username) => match self.store.credentials_by_name(&username).await {
+                Ok(record) => Some(record),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => None,
+        };
+        let matched = match &record {
+            Some(record) => self.account_password_matches(record, password).await?,
+            None => {
+                // Same work as for a real account, then the same answer.
+                self.check_password(self.dummy_hash().await?, password).await?;
+                false
+            }
+        };
+        match record {
+            Some(record) if matched => {
+                self.limiter.record_success(&name);
+                Ok(if record.user.state == UserState::Active {
+                    PasswordCheck::Active(record.user)
+                } else {
+                    PasswordCheck::NotActive(record.user)
+                })
+            }
+            _ => {
+                self.throttle_failure(&name, client);
+                metrics::counter!("madang_auth_failures_total", "reason" => "invalid_credentials").increment(1);
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Refuses with `RateLimited` while `name` or `client` is backing off.
+    pub fn throttle_check(&self, name: &str, client: Option<IpAddr>) -> Result<(), AuthError> {
+        self.limiter
+            .check(&name.trim().to_lowercase(), client, self.clock.instant())
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })
+    }
+
+    /// Counts a failed attempt (a wrong password or second factor).
+    pub fn throttle_failure(&self, name: &str, client: Option<IpAddr>) {
+        self.limiter.record_failure(&name.trim().to_lowercase(), client, self.clock.instant());
+    }
+
+    /// The keyed hash under which a TOTP recovery code is stored: the same
+    /// instance key as app passwords, with a distinct prefix so a hash of
+    /// one can never match the other.
+    pub fn recovery_code_hash(&self, code: &str) -> [u8; 32] {
+        let canonical: String =
+            code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+        self.app_password_key.hash(format!("recovery-code:{canonical}").as_bytes())
     }
 
     async fn dummy_hash(&self) -> Result<&str, AuthError> {

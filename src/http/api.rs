@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/app-passwords", get(list_app_passwords).post(create_app_password))
         .route("/me/app-passwords/{id}", delete(revoke_app_password))
+        .nest("/admin", super::admin::routes())
         .merge(crate::api::routes())
 }
 
@@ -36,7 +37,7 @@ pub(crate) struct Me {
 /// The shape of `domain::User` on the wire, for the OpenAPI description.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the wire shape; `User` writes it.
-struct UserSchema {
+pub(crate) struct UserSchema {
     id: i64,
     username: String,
     email: String,
@@ -45,6 +46,8 @@ struct UserSchema {
     role: String,
     /// `pending`, `active` or `disabled`.
     state: String,
+    /// True only when the address was proven (or vouched for by an administrator).
+    email_verified: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }

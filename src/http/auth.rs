@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,14 @@ pub enum AuthRejection {
     Missing,
     Malformed,
     Failed(AuthError),
+    /// A bearer token that is unknown, expired, revoked, or lacks the scope
+    /// for this resource: answered with the Bearer challenge (RFC 6750 §3).
+    BearerFailed(AuthError),
 }
+
+/// RFC 6750 §3.1: the token is not good here. The same error for a bad token
+/// and a missing scope, so a token's reach is not probed by its answers.
+const BEARER_INVALID: &str = r#"Bearer realm="Madang", error="invalid_token""#;
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
@@ -39,6 +46,17 @@ impl IntoResponse for AuthRejection {
             AuthRejection::Missing => unauthorized("authentication required"),
             AuthRejection::Malformed => unauthorized("malformed Authorization header"),
             AuthRejection::Failed(AuthError::InvalidCredentials) => unauthorized("invalid user name or password"),
+            AuthRejection::BearerFailed(AuthError::InvalidCredentials) => {
+                let mut response = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the access token is invalid, expired, revoked, or not valid for this resource",
+                )
+                .into_response();
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_INVALID));
+                response
+            }
+            AuthRejection::BearerFailed(other) => AuthRejection::Failed(other).into_response(),
             AuthRejection::Failed(e @ AuthError::RateLimited { retry_after }) => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let mut response =
@@ -63,7 +81,22 @@ impl FromRequestParts<AppState> for Authenticated {
             let (user, password) = decode_basic(rest.trim()).ok_or(AuthRejection::Malformed)?;
             state.auth.authenticate_basic(&user, &password, client).await
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            state.auth.authenticate_bearer(rest.trim()).await
+            // Scopes decide where a token works: `api` for the JSON API, `dav`
+            // elsewhere. The original URI: inside `nest("/api/v1")` axum has
+            // stripped the prefix from `parts.uri`, which once let a DAV-only
+            // token open the JSON API.
+            let path = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |o| o.0.path());
+            let resource = if path.starts_with("/api/") {
+                crate::auth::BearerResource::Api
+            } else {
+                crate::auth::BearerResource::Dav
+            };
+            return state
+                .auth
+                .authenticate_bearer(rest.trim(), resource)
+                .await
+                .map(Authenticated)
+                .map_err(AuthRejection::BearerFailed);
         } else {
             return Err(AuthRejection::Malformed);
         };
@@ -85,6 +118,11 @@ pub fn decode_basic(token: &str) -> Option<(String, String)> {
     };
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
+}
+
+/// [`client_address`] with the server's forwarding setting.
+pub fn client_address_of(parts: &Parts, state: &AppState) -> Option<IpAddr> {
+    client_address(parts, state.settings.trust_forwarded_for)
 }
 
 /// The client's address for throttling: the TCP peer, or behind a trusted

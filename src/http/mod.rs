@@ -4,6 +4,7 @@
 //! real stack without a socket. [`server`] runs it on a TCP listener (plain
 //! or TLS, HTTP/1.1 and HTTP/2) with graceful shutdown.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
     pub dav: Arc<crate::dav::DavService>,
+    /// Web sign-in and account pages: settings, keys, mailer.
+    pub web: Arc<crate::web::WebService>,
+    /// The OpenID Connect provider.
+    pub oidc: Arc<crate::oidc::Oidc>,
 }
 
 impl AppState {
@@ -71,10 +76,29 @@ impl AppState {
         auth_config: AuthConfig,
         settings: HttpSettings,
     ) -> Result<AppState, StoreError> {
-        let auth = Arc::new(Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?);
+        let oidc =
+            Arc::new(crate::oidc::Oidc::new(store.clone(), clock.clone(), Default::default(), &auth_config).await?);
+        let auth = Arc::new(
+            Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?.with_bearer(oidc.bearer()),
+        );
+        let web = Arc::new(
+            crate::web::WebService::new(&store, clock.as_ref(), &auth_config, Default::default(), None).await?,
+        );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
         let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav })
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc })
+    }
+
+    /// Replaces the default web settings (and mailer) with configured ones.
+    pub fn with_web(mut self, config: crate::config::WebConfig, mailer: Option<crate::mailer::Mailer>) -> AppState {
+        self.web = Arc::new(self.web.reconfigured(config, mailer));
+        self
+    }
+
+    /// Replaces the default OpenID Connect settings (issuer, lifetimes).
+    pub fn with_oidc(mut self, config: crate::config::OidcConfig) -> AppState {
+        self.oidc = Arc::new(self.oidc.reconfigured(config));
+        self
     }
 
     /// Replaces the default DAV settings with configured ones.
@@ -92,6 +116,8 @@ pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let routes = Router::new()
         .merge(health::routes())
+        .merge(crate::web::routes())
+        .merge(crate::oidc::routes())
         .nest("/api/v1", api::routes())
         .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })

@@ -22,9 +22,14 @@
 //! The store speaks domain types and [`StoreError`]; it never sees HTTP.
 
 mod app_passwords;
+pub mod audit;
 mod batch;
 pub mod dav;
+pub mod groups;
+pub mod oidc;
 mod secrets;
+pub mod sessions;
+pub mod totp;
 mod users;
 
 use std::str::FromStr;

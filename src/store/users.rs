@@ -15,6 +15,7 @@ struct UserRow {
     state: String,
     password_hash: Option<String>,
     credentials_version: i64,
+    email_verified: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -33,6 +34,7 @@ impl UserRow {
                 display_name: self.display_name,
                 role,
                 state,
+                email_verified: self.email_verified,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
@@ -46,6 +48,13 @@ impl UserRow {
     }
 }
 
+/// A fresh OpenID Connect subject: 128 random bits in hex.
+fn new_subject() -> StoreResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 const TAKEN: &str = "a user with this name already exists";
 
 // SQL text is built once per query from constant pieces; `concat!` keeps it
@@ -54,7 +63,7 @@ macro_rules! select_users {
     ($tail:literal) => {
         concat!(
             "SELECT id, username, email, display_name, role, state, password_hash, ",
-            "credentials_version, created_at, updated_at FROM users ",
+            "credentials_version, email_verified, created_at, updated_at FROM users ",
             $tail
         )
     };
@@ -62,11 +71,12 @@ macro_rules! select_users {
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser, now: DateTime<Utc>) -> StoreResult<User> {
+        let subject = new_subject()?;
         let row: UserRow = write!(self, |pool| {
             sqlx::query_as(concat!(
-            "INSERT INTO users (username, email, display_name, role, state, password_hash, created_at, updated_at) ",
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id, username, email, display_name, role, state, ",
-            "password_hash, credentials_version, created_at, updated_at"
+            "INSERT INTO users (username, email, display_name, role, state, password_hash, created_at, updated_at, ",
+            "subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id, username, email, display_name, role, ",
+            "state, password_hash, credentials_version, email_verified, created_at, updated_at"
         ))
         .bind(new.username.as_str())
         .bind(new.email.as_str())
@@ -75,6 +85,7 @@ impl Store {
         .bind(new.state.as_str())
         .bind(new.password_hash.as_deref())
         .bind(now)
+        .bind(&subject)
         .fetch_one(pool)
         .await
         .map_err(conflict_as(TAKEN))?
@@ -201,11 +212,54 @@ impl Store {
         if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
+    /// Deletes the account only while it is still pending, so a rejection
+    /// racing an approval can never delete an account that became active.
+    pub async fn delete_pending_user(&self, id: UserId) -> StoreResult<()> {
+        let done = write!(self, |pool| sqlx::query("DELETE FROM users WHERE id = $1 AND state = 'pending'")
+            .bind(id.0)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if done == 0 { Err(StoreError::Conflict("the account is no longer pending".into())) } else { Ok(()) }
+    }
+
     pub async fn count_active_admins(&self) -> StoreResult<i64> {
         Ok(read!(self, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE role = 'admin' AND state = 'active'"
         )
         .fetch_one(pool)
         .await?))
+    }
+
+    /// The user's OpenID Connect subject (`sub`): stable for the life of the
+    /// account and never given to another (OIDC Core §2).
+    pub async fn user_subject(&self, id: UserId) -> StoreResult<String> {
+        Ok(read!(self, |pool| sqlx::query_scalar("SELECT subject FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    pub async fn user_by_subject(&self, subject: &str) -> StoreResult<User> {
+        let row: UserRow = read!(self, |pool| sqlx::query_as(select_users!("WHERE subject = $1"))
+            .bind(subject)
+            .fetch_one(pool)
+            .await?);
+        row.into_user()
+    }
+
+    /// Records whether the user's address is proven (an e-mailed link was
+    /// followed, or an administrator vouched for it). Changing the address
+    /// elsewhere must clear it.
+    pub async fn set_email_verified(&self, id: UserId, verified: bool, now: DateTime<Utc>) -> StoreResult<()> {
+        let done =
+            write!(self, |pool| sqlx::query("UPDATE users SET email_verified = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.0)
+                .bind(verified)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected());
+        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 }

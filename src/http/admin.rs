@@ -1,0 +1,501 @@
+//! The administrators' JSON API (`/api/v1/admin`): sign-up approval, account
+//! state and roles, groups, and the audit log. Every change is audited.
+//!
+//! Only an administrator signed in with the account password may call it. An
+//! app password is a device's key to calendars and contacts; a bearer token
+//! belongs to a relying party acting for the user; neither should be able to
+//! administer the server, so both are refused here.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::{Authenticated, client_address_of};
+use super::error::{ApiError, ApiJson, ApiPath};
+use crate::audit::{self, Entry};
+use crate::auth::{Credential, Principal};
+use crate::domain::{GroupName, Role, User, UserState};
+use crate::store::audit::{AuditQuery, AuditRecord};
+use crate::store::groups::Group;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list_users))
+        .route("/users/{name}", get(show_user).patch(update_user))
+        .route("/users/{name}/approve", post(approve))
+        .route("/users/{name}/reject", post(reject))
+        .route("/users/{name}/disable", post(disable))
+        .route("/users/{name}/enable", post(enable))
+        .route("/users/{name}/reset-link", post(reset_link))
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{name}", get(show_group).delete(delete_group))
+        .route("/groups/{name}/members/{user}", put(add_member).delete(remove_member))
+        .route("/audit", get(list_audit))
+}
+
+/// An authenticated administrator, with the address the request came from
+/// (for the audit log).
+pub struct Admin {
+    pub user: User,
+    pub address: Option<std::net::IpAddr>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(Principal { user, credential }) =
+            Authenticated::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        if credential != Credential::AccountPassword {
+            return Err(ApiError::forbidden("the admin API needs the account password, not an app password or token")
+                .into_response());
+        }
+        if user.role != Role::Admin {
+            return Err(ApiError::forbidden("administrators only").into_response());
+        }
+        Ok(Admin { user, address: client_address_of(parts, state) })
+    }
+}
+
+impl Admin {
+    fn audit(&self, action: &str) -> Entry {
+        Entry::new(action).actor(&self.user).address(self.address)
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UserFilter {
+    /// Only accounts in this state: `pending`, `active` or `disabled`.
+    state: Option<String>,
+}
+
+/// An account as administrators see it: the user and their groups.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AdminUser {
+    #[serde(flatten)]
+    #[schema(inline, value_type = super::api::UserSchema)]
+    user: User,
+    groups: Vec<String>,
+}
+
+async fn admin_user(state: &AppState, user: User) -> Result<AdminUser, ApiError> {
+    let groups = state.store.user_groups(user.id).await?;
+    Ok(AdminUser { user, groups })
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/users", tag = "admin", params(UserFilter),
+    responses(
+        (status = 200, description = "Accounts, oldest first", body = Vec<AdminUser>),
+        (status = 400, description = "Unknown state", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    _admin: Admin,
+    filter: Result<Query<UserFilter>, QueryRejection>,
+) -> Result<Json<Vec<AdminUser>>, ApiError> {
+    let Query(filter) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let wanted = match filter.state.as_deref() {
+        None => None,
+        Some(s) => Some(s.parse::<UserState>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.0))?),
+    };
+    let mut out = Vec::new();
+    for user in state.store.users().await? {
+        if wanted.is_none_or(|w| w == user.state) {
+            out.push(admin_user(&state, user).await?);
+        }
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/users/{name}", tag = "admin",
+    params(("name" = String, Path, description = "User name")),
+    responses(
+        (status = 200, description = "The account", body = AdminUser),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn show_user(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let user = state.accounts.user(&name).await?;
+    Ok(Json(admin_user(&state, user).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserChanges {
+    /// `admin` or `member`.
+    role: Option<String>,
+    /// Vouch for (or withdraw) the e-mail address; relying parties link accounts by verified addresses.
+    email_verified: Option<bool>,
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/admin/users/{name}", tag = "admin",
+    params(("name" = String, Path, description = "User name")),
+    request_body = UserChanges,
+    responses(
+        (status = 200, description = "The changed account", body = AdminUser),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "Refused (e.g. demoting the last admin)", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "Invalid role", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn update_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(changes): ApiJson<UserChanges>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let role = match changes.role.as_deref() {
+        Some(r) => {
+            Some(r.parse::<Role>().map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.0))?)
+        }
+        None => None,
+    };
+    let user = change_user(&state, &admin, &name, role, changes.email_verified).await?;
+    Ok(Json(admin_user(&state, user).await?))
+}
+
+/// Sets the role and/or vouches for the address; each real change is audited.
+pub(crate) async fn change_user(
+    state: &AppState,
+    admin: &Admin,
+    name: &str,
+    role: Option<Role>,
+    email_verified: Option<bool>,
+) -> Result<User, ApiError> {
+    let mut user = state.accounts.user(name).await?;
+    if let Some(role) = role.filter(|r| *r != user.role) {
+        user = state.accounts.set_role(name, role).await?;
+        audit::record(state, admin.audit("admin.user.role").target(user.username.as_str()).detail(role.as_str())).await;
+    }
+    if let Some(verified) = email_verified.filter(|v| *v != user.email_verified) {
+        state.store.set_email_verified(user.id, verified, state.clock.now()).await?;
+        user = state.store.user(user.id).await?;
+        let detail = format!("email_verified={verified} ({})", user.email);
+        audit::record(state, admin.audit("admin.user.email_verified").target(user.username.as_str()).detail(detail))
+            .await;
+    }
+    Ok(user)
+}
+
+/// Approve, reject, disable or enable (`action` is the audit name,
+/// `admin.user.<verb>`); shared by the JSON API and the admin pages.
+pub(crate) async fn transition(
+    state: &AppState,
+    admin: &Admin,
+    name: &str,
+    action: &'static str,
+) -> Result<Option<User>, ApiError> {
+    let result = match action {
+        "admin.user.approve" => state.accounts.approve(name).await.map(Some),
+        "admin.user.reject" => state.accounts.reject(name).await.map(|_| None),
+        "admin.user.disable" => state.accounts.disable(name).await.map(Some),
+        _ => state.accounts.enable(name).await.map(Some),
+    };
+    let user = result?;
+    audit::record(state, admin.audit(action).target(name.trim().to_lowercase())).await;
+    Ok(user)
+}
+
+macro_rules! state_change {
+    ($fn:ident, $verb:literal, $action:literal, $ok:literal) => {
+        #[utoipa::path(
+            post, path = concat!("/api/v1/admin/users/{name}/", $verb), tag = "admin",
+            params(("name" = String, Path, description = "User name")),
+            responses(
+                (status = 200, description = $ok, body = AdminUser),
+                (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+                (status = 404, description = "No such user", body = crate::api::openapi::ErrorBody),
+                (status = 409, description = "Refused in the account's state", body = crate::api::openapi::ErrorBody),
+            ),
+        )]
+        pub(crate) async fn $fn(
+            State(state): State<AppState>,
+            admin: Admin,
+            ApiPath(name): ApiPath<String>,
+        ) -> Result<Json<AdminUser>, ApiError> {
+            let user = transition(&state, &admin, &name, $action).await?;
+            let user = user.ok_or_else(|| ApiError::internal(&"state change returned no user"))?;
+            Ok(Json(admin_user(&state, user).await?))
+        }
+    };
+}
+
+state_change!(approve, "approve", "admin.user.approve", "Approved: the account is active");
+state_change!(disable, "disable", "admin.user.disable", "Disabled: every credential stops working at once");
+state_change!(enable, "enable", "admin.user.enable", "Enabled");
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/users/{name}/reject", tag = "admin",
+    params(("name" = String, Path, description = "User name")),
+    responses(
+        (status = 204, description = "Rejected: the pending sign-up is deleted"),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "The account is not pending", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn reject(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    transition(&state, &admin, &name, "admin.user.reject").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ResetLink {
+    /// A one-time link that lets the user choose a new password; hand it over privately.
+    url: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/users/{name}/reset-link", tag = "admin",
+    params(("name" = String, Path, description = "User name")),
+    responses(
+        (status = 201, description = "A one-time password reset link", body = ResetLink),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "The account is not active", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn reset_link(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let url = reset_link_for(&state, &admin, &name).await?;
+    Ok((StatusCode::CREATED, Json(ResetLink { url })))
+}
+
+/// A one-time reset link for an active account, audited.
+pub(crate) async fn reset_link_for(state: &AppState, admin: &Admin, name: &str) -> Result<String, ApiError> {
+    let user = state.accounts.user(name).await?;
+    if user.state != UserState::Active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            format!("{} is {}; only active accounts can reset their password", user.username, user.state),
+        ));
+    }
+    let url = crate::web::reset::issue_link(state, &user).await?;
+    audit::record(state, admin.audit("admin.user.reset_link").target(user.username.as_str())).await;
+    Ok(url)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/groups", tag = "admin",
+    responses(
+        (status = 200, description = "Groups with their members", body = Vec<Group>),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn list_groups(State(state): State<AppState>, _admin: Admin) -> Result<Json<Vec<Group>>, ApiError> {
+    Ok(Json(state.store.groups().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewGroup {
+    /// Letters a-z, digits, `.`, `_`, `-`; case-insensitive. Sent as is in the `groups` claim.
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+fn group_name(raw: &str) -> Result<GroupName, ApiError> {
+    GroupName::parse(raw).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.0))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/groups", tag = "admin",
+    request_body = NewGroup,
+    responses(
+        (status = 201, description = "Created", body = Group),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "The name is taken", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "Invalid name or description", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn create_group(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<NewGroup>,
+) -> Result<impl IntoResponse, ApiError> {
+    let group = new_group(&state, &admin, &body.name, &body.description).await?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+pub(crate) async fn new_group(
+    state: &AppState,
+    admin: &Admin,
+    name: &str,
+    description: &str,
+) -> Result<Group, ApiError> {
+    let name = group_name(name)?;
+    let description = crate::domain::parse_display_name(description).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.0.replace("display name", "description"))
+    })?;
+    let group = state.store.create_group(&name, &description, state.clock.now()).await?;
+    audit::record(state, admin.audit("admin.group.create").target(name.as_str())).await;
+    Ok(group)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/groups/{name}", tag = "admin",
+    params(("name" = String, Path, description = "Group name")),
+    responses(
+        (status = 200, description = "The group", body = Group),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such group", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn show_group(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Group>, ApiError> {
+    let name = GroupName::parse(&name).map_err(|_| ApiError::not_found("no such group"))?;
+    Ok(Json(state.store.group(&name).await.map_err(not_found("no such group"))?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/admin/groups/{name}", tag = "admin",
+    params(("name" = String, Path, description = "Group name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such group", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn delete_group(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    drop_group(&state, &admin, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn drop_group(state: &AppState, admin: &Admin, name: &str) -> Result<(), ApiError> {
+    let name = GroupName::parse(name).map_err(|_| ApiError::not_found("no such group"))?;
+    state.store.delete_group(&name).await.map_err(not_found("no such group"))?;
+    audit::record(state, admin.audit("admin.group.delete").target(name.as_str())).await;
+    Ok(())
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/admin/groups/{name}/members/{user}", tag = "admin",
+    params(("name" = String, Path, description = "Group name"), ("user" = String, Path, description = "User name")),
+    responses(
+        (status = 204, description = "The user is a member (also if they already were)"),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such group or user", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath((name, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    membership(&state, &admin, &name, &user, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds (`add`) or removes a member, audited.
+pub(crate) async fn membership(
+    state: &AppState,
+    admin: &Admin,
+    group: &str,
+    user: &str,
+    add: bool,
+) -> Result<(), ApiError> {
+    let name = GroupName::parse(group).map_err(|_| ApiError::not_found("no such group"))?;
+    let user = state.accounts.user(user).await?;
+    let action = if add {
+        state.store.add_group_member(&name, user.id, state.clock.now()).await.map_err(not_found("no such group"))?;
+        "admin.group.add_member"
+    } else {
+        state.store.remove_group_member(&name, user.id).await.map_err(not_found("no such membership"))?;
+        "admin.group.remove_member"
+    };
+    audit::record(state, admin.audit(action).target(name.as_str()).detail(user.username.as_str())).await;
+    Ok(())
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/admin/groups/{name}/members/{user}", tag = "admin",
+    params(("name" = String, Path, description = "Group name"), ("user" = String, Path, description = "User name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such group, user or membership", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath((name, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    membership(&state, &admin, &name, &user, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditFilter {
+    /// Only records with a smaller id (the `id` of the last record of the previous page).
+    before: Option<i64>,
+    /// Only this action (`signin.failure`), or a family of actions when it ends with `.` (`admin.`).
+    action: Option<String>,
+    /// Only records whose actor or target is this user name.
+    user: Option<String>,
+    /// At most this many records (1–1000, default 100).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/audit", tag = "admin", params(AuditFilter),
+    responses(
+        (status = 200, description = "Audit records, newest first", body = Vec<AuditRecord>),
+        (status = 400, description = "Malformed query", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn list_audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    filter: Result<Query<AuditFilter>, QueryRejection>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    let Query(f) = filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let query = AuditQuery { before: f.before, action: f.action, user: f.user, limit: f.limit.unwrap_or(100) };
+    Ok(Json(state.store.audit_records(&query).await?))
+}
+
+fn not_found(message: &'static str) -> impl FnOnce(crate::store::StoreError) -> ApiError {
+    move |e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found(message),
+        other => other.into(),
+    }
+}

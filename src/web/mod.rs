@@ -1,0 +1,248 @@
+//! The web front door: sign-in, sign-up, and the account pages, rendered on
+//! the server as small accessible HTML (no JavaScript).
+//!
+//! Design. A browser session is an opaque random token in an `HttpOnly`,
+//! `SameSite=Lax` cookie; the database keeps only its SHA-256 ([`session`]).
+//! Every form carries a CSRF token ([`csrf`]): bound to the session once
+//! signed in, to a double-submit cookie before. Every page goes through
+//! [`page::html_page`], which sets the security headers (CSP with
+//! `frame-ancestors 'none'`, `Referrer-Policy: no-referrer`, `no-store`);
+//! the router adds them to redirects and errors too. Strings come from the
+//! English and Korean catalogues in [`i18n`].
+//!
+//! Passwords are checked by the same [`crate::auth::Authenticator`] as HTTP
+//! Basic, so web and Basic share one throttle; account changes go through
+//! [`crate::accounts::Accounts`]. The handlers only translate between forms
+//! and those services.
+
+pub mod account;
+pub mod admin;
+pub mod csrf;
+pub mod i18n;
+pub mod page;
+pub mod reset;
+pub mod session;
+pub mod signin;
+pub mod signup;
+pub mod totp;
+
+use std::net::IpAddr;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::auth::app_password::KeyedHasher;
+use crate::auth::secretbox::SecretBox;
+use crate::clock::Clock;
+use crate::config::{AuthConfig, WebConfig};
+use crate::http::AppState;
+use crate::mailer::Mailer;
+use crate::store::{Store, StoreError};
+
+/// The web pages' settings and keys; one per process, in [`AppState`].
+pub struct WebService {
+    pub config: WebConfig,
+    /// Seals TOTP seeds (and, for the OIDC provider, signing keys).
+    pub secretbox: SecretBox,
+    /// Whether `secretbox` uses the database's own key (warned about at start).
+    pub secretbox_fallback: bool,
+    /// Keys CSRF tokens and the short-lived "password done, code next"
+    /// cookie; kept in the database so every process accepts them.
+    mac_key: KeyedHasher,
+    /// `None`: no SMTP; the reset page tells people to ask an admin.
+    pub mailer: Option<Mailer>,
+}
+
+impl WebService {
+    pub async fn new(
+        store: &Store,
+        clock: &dyn Clock,
+        auth: &AuthConfig,
+        config: WebConfig,
+        mailer: Option<Mailer>,
+    ) -> Result<WebService, StoreError> {
+        let (secretbox, secretbox_fallback) =
+            SecretBox::for_instance(store, clock.now(), auth.encryption_key.as_ref()).await?;
+        let mut candidate = [0u8; 32];
+        getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
+        let key = store.instance_secret("web-mac-key", &candidate, clock.now()).await?;
+        let mac_key = KeyedHasher::new(&key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()))?;
+        Ok(WebService { config, secretbox, secretbox_fallback, mac_key, mailer })
+    }
+
+    /// The same keys with other settings (the server's configuration).
+    pub fn reconfigured(&self, config: WebConfig, mailer: Option<Mailer>) -> WebService {
+        WebService {
+            config,
+            secretbox: self.secretbox.clone(),
+            secretbox_fallback: self.secretbox_fallback,
+            mac_key: self.mac_key.clone(),
+            mailer,
+        }
+    }
+
+    /// HMAC-SHA256 of `data` under the instance web key, for `purpose`.
+    pub(crate) fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(purpose.len() + 1 + data.len());
+        input.extend_from_slice(purpose.as_bytes());
+        input.push(0);
+        input.extend_from_slice(data);
+        self.mac_key.hash(&input)
+    }
+}
+
+/// Every web route. Merged into [`crate::http::app`].
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/madang.css", get(page::stylesheet))
+        .route("/lang/{code}", get(page::set_language))
+        .route("/signin", get(signin::form).post(signin::submit))
+        .route("/signin/totp", get(signin::totp_form).post(signin::totp_submit))
+        .route("/signout", post(signin::signout))
+        .route("/signup", get(signup::form).post(signup::submit))
+        .route("/reset", get(reset::request_form).post(reset::request_submit))
+        .route("/reset/confirm", get(reset::confirm_form).post(reset::confirm_submit))
+        .route("/account", get(account::overview))
+        .route("/account/password", get(account::password_form).post(account::password_submit))
+        .route("/account/totp", get(totp::page).post(totp::submit))
+        .route("/account/app-passwords", get(account::app_passwords).post(account::app_passwords_submit))
+        .route("/account/sessions", get(account::sessions).post(account::sessions_submit))
+        .route("/admin", get(admin::overview))
+        .route("/admin/audit", get(admin::audit_log))
+        .route("/admin/users/{name}/{verb}", post(admin::user_action))
+        .route("/admin/groups", post(admin::group_create))
+        .route("/admin/groups/{name}/{verb}", post(admin::group_action))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// Adds the page security headers to every web response that lacks them
+/// (redirects, rejections), not only to rendered pages.
+async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    page::apply_security_headers(response.headers_mut());
+    response
+}
+
+/// Facts about the requesting browser that the handlers need.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    /// Whether cookies should be `Secure` (RFC 6265 §4.1.2.5).
+    pub secure: bool,
+    pub user_agent: String,
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let trust = state.settings.trust_forwarded_for;
+        let address = crate::http::auth::client_address(parts, trust);
+        // Behind a proxy that terminates TLS, the proxy says so; believe it
+        // only when its other headers are trusted too.
+        let forwarded_https = trust
+            && parts
+                .headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+        Ok(Client { address, secure: state.web.config.secure_cookies || forwarded_https, user_agent })
+    }
+}
+
+/// The value of cookie `name` (RFC 6265 §5.4: `name=value` pairs split by
+/// `; `, possibly over several `Cookie` headers). The first one wins.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// A `Set-Cookie` value (RFC 6265 §4.1) for a cookie only the server reads.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        text.push_str("; Secure");
+    }
+    // Names and values are ours (base64url, digits); never fails for them.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A random token of 256 bits, base64url without padding.
+pub fn random_token() -> Result<String, StoreError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a token: what is stored. A plain hash suffices because the
+/// tokens are 256-bit random, never guessable low-entropy secrets.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// `next` if it is a local path (`/…` but not `//…` or `/\…`, which
+/// browsers treat as another host), else the account page. Prevents open
+/// redirects after sign-in.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n.to_string()
+        }
+        _ => "/account".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_local() {
+        assert_eq!(safe_next(Some("/oauth2/authorize?client_id=x")), "/oauth2/authorize?client_id=x");
+        assert_eq!(safe_next(Some("//evil.example/")), "/account");
+        assert_eq!(safe_next(Some("/\\evil.example/")), "/account");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/account");
+        assert_eq!(safe_next(Some("/a\nb")), "/account");
+        assert_eq!(safe_next(None), "/account");
+    }
+
+    #[test]
+    fn cookies_are_found_across_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; madang_session=abc"));
+        headers.append(header::COOKIE, HeaderValue::from_static("lang=ko"));
+        assert_eq!(cookie(&headers, "madang_session"), Some("abc"));
+        assert_eq!(cookie(&headers, "lang"), Some("ko"));
+        assert_eq!(cookie(&headers, "none"), None);
+    }
+}

@@ -1,0 +1,770 @@
+//! The OpenID Connect provider through the real router, on both databases:
+//! discovery, the code flow with PKCE, id_tokens verified against the JWKS
+//! with an independent JWT library, refresh rotation, replay and reuse
+//! detection, client authentication, consent, logout, and Bearer tokens on
+//! the JSON API and DAV.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::Utc;
+use common::{TestApp, TestDb, test_auth_config};
+use http_body_util::BodyExt;
+use madang::clock::{Clock, ManualClock};
+use madang::config::OidcConfig;
+use madang::domain::User;
+use madang::http::AppState;
+use madang::oidc::clients::NewClient;
+use madang::store::oidc::{PkcePolicy, SigningAlg};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+const ISSUER: &str = "https://id.example.test/";
+const CB: &str = "https://rp.example.test/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    /// The parameters of the redirect's query.
+    fn query(&self) -> HashMap<String, String> {
+        let location = self.location();
+        let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    }
+
+    fn csrf(&self) -> String {
+        let start = r#"name="csrf" value=""#;
+        let from = self.text.find(start).unwrap_or_else(|| panic!("no CSRF field in {}", self.text)) + start.len();
+        let to = self.text[from..].find('"').unwrap() + from;
+        self.text[from..to].to_string()
+    }
+}
+
+struct Env {
+    /// Keeps the app (and its store) alive for the test.
+    _app: TestApp,
+    state: AppState,
+    clock: Arc<ManualClock>,
+    user: User,
+    /// `madang_session=…` of a signed-in browser.
+    cookie: String,
+}
+
+impl Env {
+    async fn new(db: &TestDb) -> Env {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let app = TestApp::with(db, test_auth_config(), clock.clone()).await;
+        let state = app.state.clone().with_oidc(OidcConfig { issuer: ISSUER.into(), ..OidcConfig::default() });
+        let user = app.add_user("alice", "correct horse").await;
+        let mut env = Env { _app: app, state, clock, user, cookie: String::new() };
+        env.cookie = env.sign_in(&["pwd"]).await;
+        env
+    }
+
+    async fn sign_in(&self, amr: &[&str]) -> String {
+        let client = madang::web::Client { address: None, secure: false, user_agent: "test".into() };
+        let (_, set_cookie) = madang::web::session::start(&self.state, &self.user, amr, &client).await.unwrap();
+        set_cookie.to_str().unwrap().split(';').next().unwrap().to_string()
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let response = madang::http::app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&self, uri: &str, cookie: Option<&str>) -> Reply {
+        let mut req = Request::get(uri);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(&self, uri: &str, form: &[(&str, &str)], auth: Option<String>, cookie: Option<&str>) -> Reply {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            s.append_pair(k, v);
+        }
+        let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(s.finish())).unwrap()).await
+    }
+
+    async fn client(&self, id: &str, f: impl FnOnce(&mut NewClient)) -> Option<String> {
+        let mut new = NewClient {
+            client_id: id.into(),
+            redirect_uris: vec![CB.into(), "http://127.0.0.1:8000/cb".into()],
+            post_logout_redirect_uris: vec!["https://rp.example.test/bye".into()],
+            first_party: true,
+            ..NewClient::default()
+        };
+        f(&mut new);
+        self.state.oidc.clients().create(new, None).await.unwrap().1
+    }
+
+    /// `GET /oauth2/authorize` with the usual parameters plus `extra`.
+    async fn authorize(&self, client_id: &str, extra: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("response_type", "code");
+        s.append_pair("client_id", client_id);
+        if !extra.iter().any(|(k, _)| *k == "redirect_uri") {
+            s.append_pair("redirect_uri", CB);
+        }
+        if !extra.iter().any(|(k, _)| *k == "scope") {
+            s.append_pair("scope", "openid profile email groups");
+        }
+        for (k, v) in extra {
+            s.append_pair(k, v);
+        }
+        self.get(&format!("/oauth2/authorize?{}", s.finish()), cookie).await
+    }
+
+    /// A code for `client_id` with PKCE, state and nonce.
+    async fn code(&self, client_id: &str) -> String {
+        let reply = self
+            .authorize(
+                client_id,
+                &[
+                    ("state", "st"),
+                    ("nonce", "n-0S6"),
+                    ("code_challenge", &challenge()),
+                    ("code_challenge_method", "S256"),
+                ],
+                Some(&self.cookie),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text);
+        let q = reply.query();
+        assert!(reply.location().starts_with(CB), "{}", reply.location());
+        assert_eq!(q["state"], "st");
+        assert_eq!(q["iss"], ISSUER, "RFC 9207");
+        q["code"].clone()
+    }
+
+    async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Reply {
+        let auth = basic.map(|(id, secret)| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
+        self.post_form("/oauth2/token", form, auth, None).await
+    }
+
+    async fn redeem(&self, code: &str, id: &str, secret: &str) -> Reply {
+        self.token(
+            &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB), ("code_verifier", VERIFIER)],
+            Some((id, secret)),
+        )
+        .await
+    }
+
+    async fn userinfo(&self, token: &str) -> Reply {
+        let req = Request::get("/oauth2/userinfo").header(header::AUTHORIZATION, format!("Bearer {token}"));
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// Verifies an id_token against the published JWKS with `jsonwebtoken`.
+    async fn verify(&self, id_token: &str, aud: &str) -> Value {
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&self.get("/oauth2/jwks", None).await.text).unwrap();
+        let header = jsonwebtoken::decode_header(id_token).unwrap();
+        let kid = header.kid.clone().expect("kid");
+        let jwk = jwks.find(&kid).unwrap_or_else(|| panic!("kid {kid} not published"));
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[aud]);
+        jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap().claims
+    }
+}
+
+fn challenge() -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
+}
+
+async fn discovery_and_jwks(db: &TestDb) {
+    let env = Env::new(db).await;
+    let d = env.get("/.well-known/openid-configuration", None).await.json();
+    assert_eq!(d["issuer"], ISSUER);
+    assert_eq!(d["token_endpoint"], "https://id.example.test/oauth2/token");
+    assert_eq!(d["jwks_uri"], "https://id.example.test/oauth2/jwks");
+    assert_eq!(d["end_session_endpoint"], "https://id.example.test/oauth2/logout");
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    let jwks = env.get("/oauth2/jwks", None).await.json();
+    let keys = jwks["keys"].as_array().unwrap();
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert!(algs.contains(&"RS256") && algs.contains(&"ES256"), "{jwks}");
+    assert!(keys.iter().all(|k| k["kid"].as_str().is_some_and(|s| !s.is_empty()) && k.get("d").is_none()));
+}
+
+async fn code_flow_with_pkce_and_verified_id_token(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    let reply = env.redeem(&code, "rp", &secret).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+    let t = reply.json();
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 600);
+    assert_eq!(t["scope"], "openid profile email groups");
+    let access = t["access_token"].as_str().unwrap();
+    let claims = env.verify(t["id_token"].as_str().unwrap(), "rp").await;
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["aud"], "rp");
+    assert_eq!(claims["nonce"], "n-0S6");
+    assert!(claims["exp"].is_i64() && claims["iat"].is_i64() && claims["auth_time"].is_i64());
+    let expected_at_hash = URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]);
+    assert_eq!(claims["at_hash"], expected_at_hash.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["nickname"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], false, "never claimed verified unless proved");
+    assert_eq!(claims["groups"], serde_json::json!([]));
+    let subject = env.state.store.user_subject(env.user.id).await.unwrap();
+    assert_eq!(claims["sub"], subject.as_str());
+
+    let info = env.userinfo(access).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.text);
+    assert_eq!(info.json()["sub"], subject.as_str());
+    assert_eq!(info.json()["email"], "alice@example.com");
+    let posted = env.post_form("/oauth2/userinfo", &[("access_token", access)], None, None).await;
+    assert_eq!(posted.json()["sub"], subject.as_str());
+    assert_eq!(env.userinfo("nope").await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn es256_id_tokens_and_otp_amr(db: &TestDb) {
+    let mut env = Env::new(db).await;
+    env.cookie = env.sign_in(&["pwd", "otp"]).await;
+    let secret = env.client("rp", |c| c.id_token_alg = Some(SigningAlg::ES256)).await.unwrap();
+    let code = env.code("rp").await;
+    let t = env.redeem(&code, "rp", &secret).await.json();
+    let id_token = t["id_token"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(id_token).unwrap().alg, jsonwebtoken::Algorithm::ES256);
+    let claims = env.verify(id_token, "rp").await;
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}
+
+async fn nonce_only_when_sent(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |c| c.pkce = Some(PkcePolicy::Optional)).await.unwrap();
+    let reply = env.authorize("rp", &[], Some(&env.cookie)).await;
+    let code = reply.query()["code"].clone();
+    assert!(!reply.query().contains_key("state"));
+    let t = env
+        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)], Some(("rp", &secret)))
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    let claims = env.verify(t.json()["id_token"].as_str().unwrap(), "rp").await;
+    assert!(claims.get("nonce").is_none());
+}
+
+async fn refresh_rotation_and_reuse_revokes_the_family(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let first = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let refreshed = env.token(&[("grant_type", "refresh_token"), ("refresh_token", r1)], Some(("rp", &secret))).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let second = refreshed.json();
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(r1, r2);
+    let claims = env.verify(second["id_token"].as_str().unwrap(), "rp").await;
+    assert!(claims.get("nonce").is_none(), "no nonce on refresh");
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(env.userinfo(a2).await.status, StatusCode::OK);
+    // Reusing the rotated token kills the family: r2 and a2 too.
+    let reuse = env.token(&[("grant_type", "refresh_token"), ("refresh_token", r1)], Some(("rp", &secret))).await;
+    assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reuse.json()["error"], "invalid_grant");
+    let after = env.token(&[("grant_type", "refresh_token"), ("refresh_token", r2)], Some(("rp", &secret))).await;
+    assert_eq!(after.json()["error"], "invalid_grant");
+    assert_eq!(env.userinfo(a2).await.status, StatusCode::UNAUTHORIZED);
+    // A narrower scope may be asked for, a wider one not.
+    let other = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
+    let r = other["refresh_token"].as_str().unwrap();
+    let wide = env
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", r), ("scope", "openid api")], Some(("rp", &secret)))
+        .await;
+    assert_eq!(wide.json()["error"], "invalid_scope");
+    let narrow = env
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", r), ("scope", "openid")], Some(("rp", &secret)))
+        .await;
+    assert_eq!(narrow.json()["scope"], "openid");
+}
+
+async fn code_replay_revokes_what_it_issued(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    let t = env.redeem(&code, "rp", &secret).await.json();
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(env.userinfo(access).await.status, StatusCode::OK);
+    let replay = env.redeem(&code, "rp", &secret).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(env.userinfo(access).await.status, StatusCode::UNAUTHORIZED);
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let r = env.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(("rp", &secret))).await;
+    assert_eq!(r.json()["error"], "invalid_grant");
+}
+
+async fn basic_then_post_with_the_same_code(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    // Go's oauth2 (Gitea): basic first; on failure, post with the same code.
+    let wrong = env.redeem(&code, "rp", "not-the-secret").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json()["error"], "invalid_client");
+    assert!(wrong.headers.contains_key(header::WWW_AUTHENTICATE));
+    let post = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+                ("client_id", "rp"),
+                ("client_secret", &secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::OK, "{}", post.text);
+    // Both methods at once are refused.
+    let both = env
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_secret", &secret)],
+            Some(("rp", &secret)),
+        )
+        .await;
+    assert_eq!(both.json()["error"], "invalid_request");
+}
+
+async fn pkce_rules(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let no_pkce = env.authorize("rp", &[("state", "s")], Some(&env.cookie)).await;
+    assert_eq!(no_pkce.query()["error"], "invalid_request", "required by default");
+    assert_eq!(no_pkce.query()["state"], "s");
+    let plain = env
+        .authorize("rp", &[("code_challenge", VERIFIER), ("code_challenge_method", "plain")], Some(&env.cookie))
+        .await;
+    assert_eq!(plain.query()["error"], "invalid_request", "plain refused");
+    let code = env.code("rp").await;
+    let wrong = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &"x".repeat(43)),
+            ],
+            Some(("rp", &secret)),
+        )
+        .await;
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    // Public clients: PKCE, no secret.
+    env.client("app", |c| c.public = true).await;
+    let code = env.code("app").await;
+    let t = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+}
+
+async fn bad_redirect_uris_are_shown_not_followed(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.client("rp", |_| {}).await;
+    for uri in ["https://evil.example/cb", "https://rp.example.test/cb/", "https://rp.example.test/cb?x=1"] {
+        let reply = env.authorize("rp", &[("redirect_uri", uri)], Some(&env.cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(reply.location().is_empty(), "{uri}");
+        assert!(reply.text.contains("not a registered redirect URI"), "{}", reply.text);
+    }
+    let unknown = env.authorize("nobody", &[], Some(&env.cookie)).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.location().is_empty());
+    // Loopback: only the port may differ (RFC 8252 §7.3).
+    let secret = env.client("native", |c| c.pkce = Some(PkcePolicy::Optional)).await.unwrap();
+    let loopback = "http://127.0.0.1:53123/cb";
+    let reply = env.authorize("native", &[("redirect_uri", loopback)], Some(&env.cookie)).await;
+    assert!(reply.location().starts_with("http://127.0.0.1:53123/cb?code="), "{}", reply.location());
+    let code = reply.query()["code"].clone();
+    let t = env
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", loopback)],
+            Some(("native", &secret)),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    let other_path =
+        env.authorize("native", &[("redirect_uri", "http://127.0.0.1:53123/other")], Some(&env.cookie)).await;
+    assert_eq!(other_path.status, StatusCode::BAD_REQUEST);
+}
+
+async fn sign_in_prompt_and_max_age(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.client("rp", |c| c.pkce = Some(PkcePolicy::Optional)).await;
+    let none = env.authorize("rp", &[("prompt", "none"), ("state", "s")], None).await;
+    assert_eq!(none.status, StatusCode::FOUND);
+    assert_eq!(none.query()["error"], "login_required");
+    assert_eq!(none.query()["state"], "s");
+    assert_eq!(none.query()["iss"], ISSUER);
+    let signed_out = env.authorize("rp", &[], None).await;
+    assert!(signed_out.location().starts_with("/signin?next=/oauth2/authorize%3F"), "{}", signed_out.location());
+    // max_age exceeded: sign in again, then the same request goes through.
+    env.clock.advance(Duration::from_secs(120));
+    let stale = env.authorize("rp", &[("max_age", "60")], Some(&env.cookie)).await;
+    let location = stale.location().to_string();
+    assert!(location.starts_with("/signin?next=") && location.ends_with("&reauth=1"), "{location}");
+    let next: String = form_urlencoded::parse(location.trim_start_matches("/signin?").as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(next.starts_with("/oauth2/authorize?") && next.contains("madang_login_after="), "{next}");
+    // The old session still cannot pass; a fresh one can.
+    assert!(env.get(&next, Some(&env.cookie)).await.location().starts_with("/signin"));
+    let fresh = env.sign_in(&["pwd"]).await;
+    let done = env.get(&next, Some(&fresh)).await;
+    assert!(done.location().starts_with(CB) && done.query().contains_key("code"), "{}", done.location());
+    // prompt=login always asks once.
+    let login = env.authorize("rp", &[("prompt", "login")], Some(&fresh)).await;
+    assert!(login.location().starts_with("/signin?"), "{}", login.location());
+}
+
+async fn consent_is_asked_remembered_and_skipped_for_first_party(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.client("third", |c| {
+        c.first_party = false;
+        c.pkce = Some(PkcePolicy::Optional);
+    })
+    .await;
+    let none = env.authorize("third", &[("prompt", "none")], Some(&env.cookie)).await;
+    assert_eq!(none.query()["error"], "consent_required");
+    let reply = env.authorize("third", &[("state", "s")], Some(&env.cookie)).await;
+    assert!(reply.location().starts_with("/oauth2/consent?"), "{}", reply.location());
+    let page = env.get(reply.location(), Some(&env.cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Your e-mail address"), "{}", page.text);
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' https://rp.example.test"), "{csp}");
+    let request = reply.location().trim_start_matches("/oauth2/consent?").to_string();
+    let no_csrf = env
+        .post_form("/oauth2/consent", &[("request", &request), ("decision", "allow")], None, Some(&env.cookie))
+        .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let deny = env
+        .post_form(
+            "/oauth2/consent",
+            &[("request", &request), ("decision", "deny"), ("csrf", &page.csrf())],
+            None,
+            Some(&env.cookie),
+        )
+        .await;
+    assert_eq!(deny.status, StatusCode::SEE_OTHER);
+    assert_eq!(deny.query()["error"], "access_denied");
+    let allow = env
+        .post_form(
+            "/oauth2/consent",
+            &[("request", &request), ("decision", "allow"), ("csrf", &page.csrf())],
+            None,
+            Some(&env.cookie),
+        )
+        .await;
+    assert_eq!(allow.status, StatusCode::SEE_OTHER);
+    assert!(allow.query().contains_key("code") && allow.query()["state"] == "s", "{}", allow.location());
+    // Remembered for the same (or a smaller) scope set; asked for more.
+    let again = env.authorize("third", &[("scope", "openid email")], Some(&env.cookie)).await;
+    assert!(again.query().contains_key("code"), "{}", again.location());
+    let more = env.authorize("third", &[("scope", "openid offline_access")], Some(&env.cookie)).await;
+    assert!(more.location().starts_with("/oauth2/consent?"), "{}", more.location());
+    let forced = env.authorize("third", &[("prompt", "consent")], Some(&env.cookie)).await;
+    assert!(forced.location().starts_with("/oauth2/consent?"), "{}", forced.location());
+}
+
+async fn revocation_and_introspection(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let t = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
+    let access = t["access_token"].as_str().unwrap();
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let anonymous = env.post_form("/oauth2/introspect", &[("token", access)], None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let basic = Some(format!("Basic {}", STANDARD.encode(format!("rp:{secret}"))));
+    let info = env.post_form("/oauth2/introspect", &[("token", access)], basic.clone(), None).await.json();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], "rp");
+    assert_eq!(info["username"], "alice");
+    assert_eq!(info["scope"], "openid profile email groups");
+    let revoked = env.post_form("/oauth2/revoke", &[("token", access)], basic.clone(), None).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    let info = env.post_form("/oauth2/introspect", &[("token", access)], basic.clone(), None).await.json();
+    assert_eq!(info, serde_json::json!({ "active": false }));
+    assert_eq!(env.userinfo(access).await.status, StatusCode::UNAUTHORIZED);
+    // Unknown tokens are not an error (RFC 7009 §2.2).
+    let unknown = env.post_form("/oauth2/revoke", &[("token", "whatever")], basic.clone(), None).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    // Revoking the refresh token ends the grant.
+    env.post_form("/oauth2/revoke", &[("token", refresh), ("token_type_hint", "refresh_token")], basic, None).await;
+    let r = env.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(("rp", &secret))).await;
+    assert_eq!(r.json()["error"], "invalid_grant");
+}
+
+async fn end_session_without_id_token_hint(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.client("rp", |_| {}).await;
+    let bye = "https://rp.example.test/bye";
+    let unregistered = env
+        .get("/oauth2/logout?client_id=rp&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", Some(&env.cookie))
+        .await;
+    assert_eq!(unregistered.status, StatusCode::BAD_REQUEST);
+    assert!(unregistered.location().is_empty());
+    let uri = format!("/oauth2/logout?client_id=rp&post_logout_redirect_uri={}&state=xyz", urlencode(bye));
+    let confirm = env.get(&uri, Some(&env.cookie)).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    let form = [
+        ("client_id", "rp"),
+        ("post_logout_redirect_uri", bye),
+        ("state", "xyz"),
+        ("decision", "signout"),
+        ("csrf", &confirm.csrf()),
+    ];
+    let out = env.post_form("/oauth2/logout", &form, None, Some(&env.cookie)).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "https://rp.example.test/bye?state=xyz");
+    assert!(madang::web::session::current(&env.state, &cookie_headers(&env.cookie)).await.is_none());
+    // Nobody signed in: straight back.
+    let direct = env.get(&uri, None).await;
+    assert_eq!(direct.status, StatusCode::FOUND);
+    assert_eq!(direct.location(), "https://rp.example.test/bye?state=xyz");
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn cookie_headers(cookie: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::COOKIE, cookie.parse().unwrap());
+    h
+}
+
+async fn bearer_tokens_on_the_api_and_dav(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |c| c.scopes = Some(vec!["openid api dav".into()])).await.unwrap();
+    let code = env
+        .authorize(
+            "rp",
+            &[("scope", "openid api dav"), ("code_challenge", &challenge()), ("code_challenge_method", "S256")],
+            Some(&env.cookie),
+        )
+        .await
+        .query()["code"]
+        .clone();
+    let t = env.redeem(&code, "rp", &secret).await.json();
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let me = env
+        .send(
+            Request::get("/api/v1/me")
+                .header(header::AUTHORIZATION, format!("Bearer {access}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json()["authenticated_with"], "bearer");
+    let dav = env
+        .send(
+            Request::builder()
+                .method("PROPFIND")
+                .uri("/dav/calendars/alice/")
+                .header(header::AUTHORIZATION, format!("Bearer {access}"))
+                .header("Depth", "0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(dav.status.as_u16(), 207, "{}", dav.text);
+    // An identity-only token opens neither.
+    let secret2 = env.client("idonly", |_| {}).await.unwrap();
+    let t2 = env.redeem(&env.code("idonly").await, "idonly", &secret2).await.json();
+    let id_only = t2["access_token"].as_str().unwrap();
+    let refused = env
+        .send(
+            Request::get("/api/v1/me")
+                .header(header::AUTHORIZATION, format!("Bearer {id_only}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // Short-lived: refused after `oidc.access_token_lifetime`.
+    env.clock.advance(Duration::from_secs(601));
+    let expired = env
+        .send(
+            Request::get("/api/v1/me")
+                .header(header::AUTHORIZATION, format!("Bearer {access}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.userinfo(&access).await.status, StatusCode::UNAUTHORIZED);
+    // The refresh token still works.
+    let r = env
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+            Some(("rp", &secret)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn expired_codes_are_refused(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    env.clock.advance(Duration::from_secs(61));
+    assert_eq!(env.redeem(&code, "rp", &secret).await.json()["error"], "invalid_grant");
+}
+
+async fn key_rotation_keeps_the_old_key_published(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let before = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
+    let old_token = before["id_token"].as_str().unwrap().to_string();
+    let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
+    let new_kids = env.state.oidc.keys.rotate(env.clock.now()).await.unwrap();
+    let after = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
+    let new_kid = jsonwebtoken::decode_header(after["id_token"].as_str().unwrap()).unwrap().kid.unwrap();
+    assert_ne!(new_kid, old_kid);
+    assert!(new_kids.contains(&new_kid));
+    env.verify(&old_token, "rp").await;
+    let kids = |v: Value| {
+        v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert!(kids(env.get("/oauth2/jwks", None).await.json()).contains(&old_kid));
+    // Once every token it signed has expired (plus a margin), it goes.
+    env.clock.advance(Duration::from_secs(600 + 3600 + 1));
+    let published = kids(env.get("/oauth2/jwks", None).await.json());
+    assert!(!published.contains(&old_kid) && published.contains(&new_kid), "{published:?}");
+}
+
+async fn audit_records_token_reuse_and_client_changes(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    env.redeem(&code, "rp", &secret).await;
+    env.redeem(&code, "rp", &secret).await;
+    let new = env.state.oidc.clients().rotate_secret("rp", None).await.unwrap();
+    assert_ne!(new, secret);
+    let wrong = env.redeem(&env.code("rp").await, "rp", &secret).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "the old secret stops working");
+    let query = madang::store::audit::AuditQuery { before: None, action: Some("oidc.".into()), user: None, limit: 100 };
+    let log = serde_json::to_string(&env.state.store.audit_records(&query).await.unwrap()).unwrap();
+    for action in ["oidc.client.create", "oidc.token_reuse", "oidc.client.rotate_secret"] {
+        assert!(log.contains(action), "{action} missing from {log}");
+    }
+}
+
+/// Conformance finding F1 (Authlib suite): inside the nested `/api/v1`
+/// router the path had lost its prefix, so a DAV-only token opened the JSON
+/// API and an API-only token did not. Each scope opens exactly its resource,
+/// and refusals carry the Bearer challenge (RFC 6750 §3.1).
+async fn each_scope_opens_only_its_resource_conformance_f1(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |c| c.scopes = Some(vec!["openid api dav".into()])).await.unwrap();
+    let mut tokens = Vec::new();
+    for scope in ["openid dav", "openid api"] {
+        let code = env
+            .authorize(
+                "rp",
+                &[("scope", scope), ("code_challenge", &challenge()), ("code_challenge_method", "S256")],
+                Some(&env.cookie),
+            )
+            .await
+            .query()["code"]
+            .clone();
+        let t = env.redeem(&code, "rp", &secret).await.json();
+        tokens.push(t["access_token"].as_str().unwrap().to_string());
+    }
+    let api = |token: &str| {
+        Request::get("/api/v1/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap()
+    };
+    let dav = |token: &str| {
+        Request::builder()
+            .method("PROPFIND")
+            .uri("/dav/calendars/alice/")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header("Depth", "0")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (dav_only, api_only) = (&tokens[0], &tokens[1]);
+    let refused = env.send(api(dav_only)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "a DAV-only token must not open the JSON API");
+    let challenge = refused.headers.get(header::WWW_AUTHENTICATE).unwrap().to_str().unwrap();
+    assert!(challenge.starts_with("Bearer ") && challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert_eq!(env.send(dav(dav_only)).await.status.as_u16(), 207);
+    assert_eq!(env.send(api(api_only)).await.status, StatusCode::OK);
+    assert_eq!(env.send(dav(api_only)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+on_both_databases!(
+    each_scope_opens_only_its_resource_conformance_f1,
+    discovery_and_jwks,
+    code_flow_with_pkce_and_verified_id_token,
+    es256_id_tokens_and_otp_amr,
+    nonce_only_when_sent,
+    refresh_rotation_and_reuse_revokes_the_family,
+    code_replay_revokes_what_it_issued,
+    basic_then_post_with_the_same_code,
+    pkce_rules,
+    bad_redirect_uris_are_shown_not_followed,
+    sign_in_prompt_and_max_age,
+    consent_is_asked_remembered_and_skipped_for_first_party,
+    revocation_and_introspection,
+    end_session_without_id_token_hint,
+    bearer_tokens_on_the_api_and_dav,
+    expired_codes_are_refused,
+    key_rotation_keeps_the_old_key_published,
+    audit_records_token_reuse_and_client_changes,
+);

@@ -1,0 +1,706 @@
+//! The web sign-in and account pages through the real router, on both
+//! databases: a small cookie-keeping "browser" submits the forms as a
+//! person would.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use base64::Engine;
+use chrono::Utc;
+use common::{TestApp, TestDb, test_auth_config};
+use http_body_util::BodyExt;
+use madang::auth::totp;
+use madang::clock::ManualClock;
+use madang::config::{AuthConfig, WebConfig};
+use madang::domain::{UserState, Username};
+use madang::mailer::Mailer;
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect()
+    }
+
+    /// The value of the hidden CSRF field in the page.
+    fn csrf(&self) -> String {
+        between(&self.text, r#"name="csrf" value=""#, "\"").unwrap_or_else(|| panic!("no CSRF field in {}", self.text))
+    }
+}
+
+fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+/// A browser: keeps cookies, sends forms.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: HashMap<String, String>,
+    language: Option<&'static str>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser { app, cookies: HashMap::new(), language: None }
+    }
+
+    async fn send(&mut self, mut req: Request<Body>) -> Reply {
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req.headers_mut().insert(header::COOKIE, jar.join("; ").parse().unwrap());
+        }
+        if let Some(lang) = self.language {
+            req.headers_mut().insert(header::ACCEPT_LANGUAGE, lang.parse().unwrap());
+        }
+        req.headers_mut().insert(header::USER_AGENT, "TestBrowser/1.0".parse().unwrap());
+        let response = self.app.router().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let reply = Reply { status, headers, text: String::from_utf8_lossy(&bytes).to_string() };
+        for cookie in reply.set_cookies() {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || cookie.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        reply
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v))).collect();
+        let body = body.join("&");
+        let req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// GETs `page` and submits its form with the CSRF token it carries.
+    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+        let form = self.get(page).await;
+        assert_eq!(form.status, StatusCode::OK, "{page}: {}", form.text);
+        let csrf = form.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str) -> Reply {
+        self.submit("/signin", "/signin", &[("username", user), ("password", password)]).await
+    }
+}
+
+/// `application/x-www-form-urlencoded` (WHATWG URL §5.2).
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => char::from(b).to_string(),
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+async fn api_me(app: &TestApp, user: &str, password: &str) -> StatusCode {
+    let req = Request::get("/api/v1/me").header(header::AUTHORIZATION, basic(user, password)).body(Body::empty());
+    app.router().oneshot(req.unwrap()).await.unwrap().status()
+}
+
+/// RFC 4648 base32 (no padding), to read the key the enrolment page shows.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        let v = alphabet.iter().position(|a| *a == c).unwrap() as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn app_with(db: &TestDb, auth: AuthConfig, clock: Arc<ManualClock>, web: WebConfig) -> TestApp {
+    let mut app = TestApp::with(db, auth, clock).await;
+    app.state = app.state.clone().with_web(web, None);
+    app
+}
+
+async fn manual_app(db: &TestDb) -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    (app_with(db, test_auth_config(), clock.clone(), WebConfig::default()).await, clock)
+}
+
+async fn sign_up_waits_for_approval_then_signs_in(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    let mut b = Browser::new(&app);
+    let r = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("username", "minsu"),
+                ("email", "minsu@example.com"),
+                ("display_name", "Kim Minsu"),
+                ("password", "a long password"),
+                ("confirm", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("administrator must approve"), "{}", r.text);
+    let user = app.store.user_by_name(&Username::parse("minsu").unwrap()).await.unwrap();
+    assert_eq!(user.state, UserState::Pending);
+
+    // The right password learns that the account waits; a wrong one learns nothing.
+    let r = b.sign_in("minsu", "a long password").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text.contains("waiting for an administrator"), "{}", r.text);
+    assert!(!b.cookies.contains_key("madang_session"));
+    let r = b.sign_in("minsu", "wrong password").await;
+    assert!(r.text.contains("Wrong user name or password") && !r.text.contains("waiting"), "{}", r.text);
+
+    // The same name cannot be requested twice.
+    let r = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[("username", "minsu"), ("email", "x@example.com"), ("password", "another pw"), ("confirm", "another pw")],
+        )
+        .await;
+    assert!(r.text.contains("not available"), "{}", r.text);
+
+    app.accounts.approve("minsu").await.unwrap();
+    let r = b.sign_in("minsu", "a long password").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.location(), "/account");
+    let cookie = r.set_cookies().into_iter().find(|c| c.starts_with("madang_session=")).expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP test server: {cookie}");
+    let token = cookie.split(';').next().unwrap().trim_start_matches("madang_session=");
+    assert!(token.len() >= 43, "at least 256 bits: {token}");
+
+    let r = b.get("/account").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("Kim Minsu") && r.text.contains("minsu@example.com"), "{}", r.text);
+    // Signed in, the sign-in page sends the browser on.
+    assert_eq!(b.get("/signin").await.status, StatusCode::SEE_OTHER);
+
+    // Disabled accounts lose their sessions' worth at once.
+    app.accounts.disable("minsu").await.unwrap();
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+    let r = b.sign_in("minsu", "a long password").await;
+    assert!(r.text.contains("disabled"), "{}", r.text);
+}
+
+async fn secure_cookies_under_https(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let web = WebConfig { secure_cookies: true, ..WebConfig::default() };
+    let app = app_with(db, test_auth_config(), clock, web).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    let r = b.sign_in("alice", "alice password").await;
+    let cookie = r.set_cookies().into_iter().find(|c| c.starts_with("madang_session=")).unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn wrong_password_and_unknown_user_read_the_same(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    let wrong = b.sign_in("alice", "nope").await;
+    let unknown = b.sign_in("mallory", "nope").await;
+    for r in [&wrong, &unknown] {
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text.contains("Wrong user name or password"), "{}", r.text);
+        assert!(r.set_cookies().iter().all(|c| !c.starts_with("madang_session=")));
+    }
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn forms_without_a_valid_csrf_token_are_refused(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    // Signed out: no token, a made-up token, a token without its cookie.
+    let r = b.post("/signin", &[("username", "alice"), ("password", "alice password")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let form = b.get("/signin").await;
+    let good = form.csrf();
+    let r = b.post("/signin", &[("csrf", "forged"), ("username", "alice"), ("password", "alice password")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let mut stranger = Browser::new(&app);
+    let r = stranger.post("/signin", &[("csrf", &good), ("username", "alice"), ("password", "alice password")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a token is worthless without its cookie");
+    assert_eq!(b.post("/signup", &[("username", "x")]).await.status, StatusCode::FORBIDDEN);
+
+    // Signed in: the session's token only.
+    assert_eq!(b.sign_in("alice", "alice password").await.status, StatusCode::SEE_OTHER);
+    let r = b.post("/signout", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = b
+        .post("/account/password", &[("csrf", &good), ("current", "alice password"), ("new", "x"), ("confirm", "x")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the signed-out token does not work signed in");
+    let mut other = Browser::new(&app);
+    other.sign_in("alice", "alice password").await;
+    let other_token = other.get("/account").await.csrf();
+    let r = b.post("/account/app-passwords", &[("csrf", &other_token), ("action", "create"), ("label", "x")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another session's token does not work");
+    assert!(app.store.app_passwords(app.accounts.user("alice").await.unwrap().id).await.unwrap().is_empty());
+    assert_eq!(b.get("/account").await.status, StatusCode::OK, "still signed in");
+
+    let token = b.get("/account").await.csrf();
+    let r = b.post("/signout", &[("csrf", &token)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/signin");
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Enrols TOTP for a signed-in browser; returns the secret and the recovery codes.
+async fn enrol_totp(b: &mut Browser<'_>, clock: &ManualClock) -> (Vec<u8>, Vec<String>) {
+    let r = b.submit("/account/totp", "/account/totp", &[("action", "start")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b.get("/account/totp").await;
+    assert!(page.text.contains("data:image/svg+xml;base64,"), "QR code shown: {}", page.text);
+    assert!(page.text.contains("otpauth://totp/Madang:"), "{}", page.text);
+    let secret = base32_decode(&between(&page.text, r#"<span class="secret">"#, "</span>").unwrap());
+    assert_eq!(secret.len(), 20);
+
+    let wrong = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", "000000")]).await;
+    assert!(wrong.text.contains("not correct"), "{}", wrong.text);
+    let code = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+    let r = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let list = between(&r.text, r#"<ul class="codes">"#, "</ul>").unwrap();
+    let codes: Vec<String> = list.split("<li>").skip(1).map(|s| s.trim_end_matches("</li>").to_string()).collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+trait Timestamp {
+    fn now_ts(&self) -> i64;
+}
+
+impl Timestamp for ManualClock {
+    fn now_ts(&self) -> i64 {
+        madang::clock::Clock::now(self).timestamp()
+    }
+}
+
+async fn totp_enrolment_sign_in_replay_and_recovery_codes(db: &TestDb) {
+    let (app, clock) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "alice password").await;
+    let (secret, codes) = enrol_totp(&mut b, &clock).await;
+    assert!(b.get("/account/totp").await.text.contains("Recovery codes left: 10"));
+    let enrol_step = totp::step_at(clock.now_ts());
+
+    // Password alone no longer makes a session.
+    let mut c = Browser::new(&app);
+    let r = c.sign_in("alice", "alice password").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/signin/totp"), "{}", r.location());
+    assert!(!c.cookies.contains_key("madang_session"));
+    assert_eq!(c.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // The code used for enrolment is spent: replay refused.
+    let used = totp::code_at_step(&secret, enrol_step);
+    let r = c.submit("/signin/totp", "/signin/totp", &[("code", &used)]).await;
+    assert!(r.text.contains("already used"), "{}", r.text);
+    assert!(!c.cookies.contains_key("madang_session"));
+
+    clock.advance(Duration::from_secs(30));
+    let fresh = totp::code_at_step(&secret, enrol_step + 1);
+    let r = c.submit("/signin/totp", "/signin/totp", &[("code", &fresh)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.location(), "/account");
+    assert_eq!(c.get("/account").await.status, StatusCode::OK);
+    let sessions = app.store.web_sessions(alice.id).await.unwrap();
+    assert!(sessions.iter().any(|s| s.amr == ["pwd", "otp"]), "{sessions:?}");
+
+    // The same code again, in another browser: refused.
+    let mut d = Browser::new(&app);
+    d.sign_in("alice", "alice password").await;
+    let r = d.submit("/signin/totp", "/signin/totp", &[("code", &fresh)]).await;
+    assert!(r.text.contains("already used"), "{}", r.text);
+
+    // A recovery code works once.
+    let r = d.submit("/signin/totp", "/signin/totp", &[("code", &codes[3].to_uppercase())]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let mut e = Browser::new(&app);
+    e.sign_in("alice", "alice password").await;
+    let r = e.submit("/signin/totp", "/signin/totp", &[("code", &codes[3])]).await;
+    assert!(r.text.contains("not correct"), "{}", r.text);
+    assert_eq!(app.store.recovery_codes_left(alice.id).await.unwrap(), 9);
+
+    // Turning it off needs the password.
+    let r = b.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "wrong")]).await;
+    assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    let r = b.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "alice password")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(!app.store.totp_enabled(alice.id).await.unwrap());
+    let mut f = Browser::new(&app);
+    assert_eq!(f.sign_in("alice", "alice password").await.location(), "/account");
+}
+
+async fn totp_on_refuses_the_account_password_over_basic(db: &TestDb) {
+    let (app, clock) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let (_, secret) = app.accounts.add_app_password("alice", "phone").await.unwrap();
+    // Both credentials verified and cached before TOTP is turned on.
+    assert_eq!(api_me(&app, "alice", "alice password").await, StatusCode::OK);
+    assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK);
+
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "alice password").await;
+    enrol_totp(&mut b, &clock).await;
+    assert_eq!(api_me(&app, "alice", "alice password").await, StatusCode::UNAUTHORIZED, "cache entry dropped");
+    assert_eq!(api_me(&app, "alice", "alice password").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK, "app passwords keep working");
+    // Refusals of the right password do not count as guesses.
+    for _ in 0..10 {
+        api_me(&app, "alice", "alice password").await;
+    }
+    assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK);
+    let mut c = Browser::new(&app);
+    assert!(c.sign_in("alice", "alice password").await.location().starts_with("/signin/totp"));
+}
+
+async fn password_change_signs_out_other_sessions(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut a = Browser::new(&app);
+    let mut b = Browser::new(&app);
+    a.sign_in("alice", "alice password").await;
+    b.sign_in("alice", "alice password").await;
+    let r = a
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[("current", "wrong"), ("new", "new password"), ("confirm", "new password")],
+        )
+        .await;
+    assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    let r = a
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[("current", "alice password"), ("new", "new password"), ("confirm", "new password")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("Your password was changed"), "{}", r.text);
+    assert_eq!(a.get("/account").await.status, StatusCode::OK, "the changing browser stays in");
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER, "the other one is out");
+    let mut c = Browser::new(&app);
+    assert!(c.sign_in("alice", "alice password").await.text.contains("Wrong user name or password"));
+    assert_eq!(c.sign_in("alice", "new password").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(api_me(&app, "alice", "new password").await, StatusCode::OK);
+}
+
+async fn revoking_a_session_signs_it_out(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let mut a = Browser::new(&app);
+    let mut b = Browser::new(&app);
+    a.sign_in("alice", "alice password").await;
+    b.sign_in("alice", "alice password").await;
+    let page = a.get("/account/sessions").await;
+    assert!(page.text.contains("This browser") && page.text.contains("TestBrowser/1.0"), "{}", page.text);
+    let sessions = app.store.web_sessions(alice.id).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    // b signed in last, so is listed first (most recent).
+    let b_id = sessions.iter().map(|s| s.id).max().unwrap().to_string();
+    let r = a.post("/account/sessions", &[("csrf", &page.csrf()), ("action", "revoke"), ("id", &b_id)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.get("/account").await.status, StatusCode::OK);
+
+    let mut c = Browser::new(&app);
+    c.sign_in("alice", "alice password").await;
+    a.submit("/account/sessions", "/account/sessions", &[("action", "revoke_others")]).await;
+    assert_eq!(c.get("/account").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store.web_sessions(alice.id).await.unwrap().len(), 1);
+}
+
+async fn sessions_expire_when_idle_and_at_their_lifetime(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let web = WebConfig {
+        session_idle_timeout: Duration::from_secs(3600),
+        session_lifetime: Duration::from_secs(3 * 3600),
+        ..WebConfig::default()
+    };
+    let app = app_with(db, test_auth_config(), clock.clone(), web).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "alice password").await;
+    clock.advance(Duration::from_secs(59 * 60));
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(61 * 60));
+    let r = b.get("/account").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "idle for an hour");
+    assert_eq!(r.location(), "/signin?next=/account");
+
+    b.sign_in("alice", "alice password").await;
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(50 * 60));
+        assert_eq!(b.get("/account").await.status, StatusCode::OK, "active, within the lifetime");
+    }
+    // Active all along, but past the absolute lifetime.
+    clock.advance(Duration::from_secs(50 * 60));
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER, "3 h after sign-in");
+}
+
+async fn reset_links_work_once_and_expire(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock.clone()).await;
+    let (mailer, outbox) = Mailer::memory();
+    let web = WebConfig { public_url: "https://madang.example/".into(), ..WebConfig::default() };
+    app.state = app.state.clone().with_web(web, Some(mailer));
+    app.add_user("alice", "alice password").await;
+    let mut signed_in = Browser::new(&app);
+    signed_in.sign_in("alice", "alice password").await;
+
+    let mut b = Browser::new(&app);
+    let r = b.submit("/reset", "/reset", &[("login", "alice@example.com")]).await;
+    assert!(r.text.contains("If an account matches"), "{}", r.text);
+    let same = b.submit("/reset", "/reset", &[("login", "nobody@example.com")]).await;
+    assert_eq!(r.text, same.text, "unknown addresses get the same answer");
+    let mut mail = None;
+    for _ in 0..200 {
+        if let Some(m) = outbox.lock().unwrap().first().cloned() {
+            mail = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mail = mail.expect("a reset mail");
+    assert_eq!(mail.to, "alice@example.com");
+    let link = mail.body.lines().find(|l| l.starts_with("https://")).unwrap().to_string();
+    let path = link.strip_prefix("https://madang.example").unwrap();
+    assert!(path.starts_with("/reset/confirm?token="), "{path}");
+
+    let form = b.get(path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    let token = between(&form.text, r#"name="token" value=""#, "\"").unwrap();
+    let fields = |csrf: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("token".to_string(), token.clone()),
+            ("new".to_string(), "brand new password".to_string()),
+            ("confirm".to_string(), "brand new password".to_string()),
+        ]
+    };
+    let f = fields(&form.csrf());
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = b.post("/reset/confirm", &f).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Your password was changed"), "{}", r.text);
+    assert_eq!(signed_in.get("/account").await.status, StatusCode::SEE_OTHER, "sessions end on reset");
+    assert_eq!(b.sign_in("alice", "brand new password").await.status, StatusCode::SEE_OTHER);
+
+    // Used once: dead.
+    let r = b.post("/reset/confirm", &f).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(Browser::new(&app).get(path).await.status, StatusCode::NOT_FOUND);
+
+    // Expired.
+    let alice = app.accounts.user("alice").await.unwrap();
+    let link = madang::web::reset::issue_link(&app.state, &alice).await.unwrap();
+    let path = link.strip_prefix("https://madang.example").unwrap().to_string();
+    assert_eq!(Browser::new(&app).get(&path).await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(3601));
+    assert_eq!(Browser::new(&app).get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn without_smtp_the_reset_page_sends_people_to_an_admin(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    let r = Browser::new(&app).get("/reset").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("ask an administrator"), "{}", r.text);
+}
+
+async fn reset_link_from_the_command_line(db: &TestDb) {
+    let store = db.store().await;
+    let (app, _) = {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        (app_with(db, test_auth_config(), clock.clone(), WebConfig::default()).await, clock)
+    };
+    app.add_user("alice", "alice password").await;
+    let mut env = db.env();
+    env.push(("MADANG_PUBLIC_URL".into(), "https://madang.example".into()));
+    let out = common::madang(&env, &["user", "reset-link", "alice"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let path = link.strip_prefix("https://madang.example").expect(&link).to_string();
+    assert!(path.starts_with("/reset/confirm?token="));
+    assert_eq!(Browser::new(&app).get(&path).await.status, StatusCode::OK);
+    let out = common::madang(&db.env(), &["user", "reset-link", "nobody"], "");
+    assert!(!out.status.success());
+    drop(store);
+}
+
+async fn pages_carry_the_security_headers(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    let mut b = Browser::new(&app);
+    for path in ["/signin", "/account", "/signup", "/reset"] {
+        let r = b.get(path).await;
+        let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert_eq!(r.headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store", "{path}");
+    }
+    let css = b.get("/static/madang.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+
+    // Korean for a Korean browser, and a `lang` cookie that overrides it.
+    b.language = Some("ko-KR,ko;q=0.9,en;q=0.5");
+    let r = b.get("/signin").await;
+    assert!(r.text.contains(r#"<html lang="ko">"#) && r.text.contains("로그인"), "{}", r.text);
+    b.get("/lang/en").await;
+    assert!(b.get("/signin").await.text.contains(r#"<html lang="en">"#));
+}
+
+async fn sign_in_redirects_only_to_local_paths(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    let form = b.get("/signin?next=%2F%2Fevil.example%2F").await;
+    let r = b
+        .post(
+            "/signin",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "alice"),
+                ("password", "alice password"),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/account");
+    let mut c = Browser::new(&app);
+    let form = c.get("/signin").await;
+    let next = "/oauth2/authorize?client_id=x&state=y";
+    let r = c
+        .post(
+            "/signin",
+            &[("csrf", &form.csrf()), ("username", "alice"), ("password", "alice password"), ("next", next)],
+        )
+        .await;
+    assert_eq!(r.location(), next);
+    // `reauth=1` shows the form although signed in, and makes a new session.
+    let r = c.get("/signin?reauth=1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains(r#"name="reauth" value="1""#));
+}
+
+async fn brute_force_is_throttled_with_429(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 3, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    for _ in 0..3 {
+        assert!(b.sign_in("alice", "guess").await.text.contains("Wrong user name or password"));
+    }
+    let r = b.sign_in("alice", "guess").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert!(r.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    // One throttle for both doors: HTTP Basic waits too, even with the right password.
+    assert_eq!(api_me(&app, "alice", "alice password").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(b.sign_in("alice", "alice password").await.status, StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.sign_in("alice", "alice password").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn app_passwords_are_shown_once_listed_and_revoked(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "alice password").await;
+    let r = b
+        .submit("/account/app-passwords", "/account/app-passwords", &[("action", "create"), ("label", "iPhone")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let secret = between(&r.text, r#"<span class="secret">"#, "</span>").unwrap();
+    assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK);
+    let list = b.get("/account/app-passwords").await;
+    assert!(list.text.contains("iPhone") && !list.text.contains(&secret), "shown once: {}", list.text);
+    assert!(!list.text.contains("<td>Never</td>"), "last use is listed: {}", list.text);
+    let id = between(&list.text, r#"name="id" value=""#, "\"").unwrap();
+    let r = b.post("/account/app-passwords", &[("csrf", &list.csrf()), ("action", "revoke"), ("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn sign_in_and_failures_are_audited(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "wrong").await;
+    b.sign_in("alice", "alice password").await;
+    let query = madang::store::audit::AuditQuery { limit: 100, ..Default::default() };
+    let log = format!("{:?}", app.store.audit_records(&query).await.unwrap());
+    assert!(log.contains("signin.failure") && log.contains("signin.success"), "{log}");
+}
+
+on_both_databases!(
+    sign_up_waits_for_approval_then_signs_in,
+    secure_cookies_under_https,
+    wrong_password_and_unknown_user_read_the_same,
+    forms_without_a_valid_csrf_token_are_refused,
+    totp_enrolment_sign_in_replay_and_recovery_codes,
+    totp_on_refuses_the_account_password_over_basic,
+    password_change_signs_out_other_sessions,
+    revoking_a_session_signs_it_out,
+    sessions_expire_when_idle_and_at_their_lifetime,
+    reset_links_work_once_and_expire,
+    without_smtp_the_reset_page_sends_people_to_an_admin,
+    reset_link_from_the_command_line,
+    pages_carry_the_security_headers,
+    sign_in_redirects_only_to_local_paths,
+    brute_force_is_throttled_with_429,
+    app_passwords_are_shown_once_listed_and_revoked,
+    sign_in_and_failures_are_audited,
+);
