@@ -6,7 +6,9 @@
 #       waits until it answers, and exports:
 #         CT_URL (base URL, ends with /), CT_USER/CT_PASSWORD (alice),
 #         CT_USER2/CT_PASSWORD2 (bob), CT_SERVER_KIND (madang|radicale),
-#         CT_BACKEND, CT_SERVER_PID, CT_SERVER_LOG.
+#         CT_BACKEND, CT_SERVER_PID, CT_SERVER_LOG, and (Madang only)
+#         CT_MADANG_CLI: a command running `madang` on the server's storage,
+#         e.g. "$CT_MADANG_CLI" oidc client add ID --redirect-uri URI.
 #       A trap on EXIT stops the server by PID, drops the PostgreSQL database
 #       and removes the temporary data directory.
 #   ct_stop_server      Stops it now (idempotent).
@@ -132,6 +134,24 @@ ct_madang() {
     (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "$bin" "${storage[@]}" "$@")
 }
 
+# Writes $CT_TMP/madang-cli, a command that runs the madang CLI on this server's
+# storage (same flags and environment as ct_madang), and exports its path as
+# CT_MADANG_CLI for the suites that register OIDC clients, approve sign-ups etc.
+ct_write_cli_wrapper() {
+    local bin="$1" storage a
+    mapfile -t storage < <(ct_storage_args)
+    {
+        echo '#!/usr/bin/env bash'
+        printf 'cd %q || exit 1\n' "$CT_TMP"
+        printf 'exec env'
+        for a in "${CT_MADANG_ENV_UNSET[@]}"; do printf ' %q' "$a"; done
+        printf ' %q' "$bin" "${storage[@]}"
+        printf ' "$@"\n'
+    } >"$CT_TMP/madang-cli"
+    chmod +x "$CT_TMP/madang-cli"
+    export CT_MADANG_CLI="$CT_TMP/madang-cli"
+}
+
 ct_start_madang() {
     local backend="$1" bin port storage
     bin="$(ct_madang_bin)"
@@ -146,6 +166,7 @@ ct_start_madang() {
             -c "CREATE DATABASE \"$CT_PG_DB\"" >>"$CT_SERVER_LOG" 2>&1 ||
             ct_die "cannot create database $CT_PG_DB on $CT_PG_HOST:$CT_PG_PORT"
     fi
+    ct_write_cli_wrapper "$bin"
     if "$bin" --help 2>/dev/null | grep -qw migrate; then
         ct_madang migrate >>"$CT_SERVER_LOG" 2>&1 || { ct_dump_server_log; ct_die "madang migrate failed"; }
     fi

@@ -4,8 +4,9 @@
 # Usage: run.sh [sqlite|postgres|all|radicale] [suite...]
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
-#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis litmus
-#            (default: all of them)
+#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
+#            oidc_authlib oidc_goth oidc_apache web_flows litmus
+#            (default: all of them; the identity suites oidc_* and web_flows are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -13,8 +14,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis litmus)
+ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
+    oidc_authlib oidc_goth oidc_apache web_flows litmus)
 NON_BLOCKING=(litmus)
+# Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows)
 
 backend_arg="${1:-all}"
 shift || true
@@ -55,6 +59,11 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         replay) "$here/.venv/bin/python" "$here/replay.py" ;;
         schemathesis) "$here/schemathesis.sh" ;;
         litmus) "$here/litmus.sh" ;;
+        # The identity suites are bounded by `timeout` (each is designed to take well under a minute).
+        oidc_authlib) timeout 120 "$here/.venv/bin/python" "$here/oidc_authlib.py" ;;
+        oidc_goth) timeout 120 "$here/oidc_goth.sh" ;;
+        oidc_apache) timeout 120 "$here/.venv/bin/python" "$here/oidc_apache.py" ;;
+        web_flows) timeout 120 "$here/.venv/bin/python" "$here/web_flows.py" ;;
     esac
 }
 
@@ -70,6 +79,10 @@ rows=()
 blocking_failed=0
 for backend in "${backends[@]}"; do
     for suite in "${suites[@]}"; do
+        if [[ "$backend" == radicale && " ${MADANG_ONLY[*]} " == *" $suite "* ]]; then
+            rows+=("$(printf '%-9s %-21s %-20s %5ss  %s' "$backend" "$suite" "SKIP" 0 "Madang only")")
+            continue
+        fi
         dir="$root/$backend/$suite"
         mkdir -p "$dir"
         echo
