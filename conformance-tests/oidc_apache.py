@@ -4,10 +4,10 @@
 Usage: oidc_apache.py   (env: CT_URL, CT_USER, CT_PASSWORD, CT_MADANG_CLI, CT_RESULTS_DIR;
                          optional CT_OIDC_ISSUER, CT_APACHE_BIN default /usr/sbin/apache2)
 
-Registers a confidential client `apache`, writes an httpd config into a temp ServerRoot
-(its own PidFile, logs, a free 127.0.0.1 port; not the system service) in which
-mod_auth_openidc protects /protected with OIDCProviderMetadataURL pointing at Madang's
-discovery document, and a CGI at /protected/claims prints the OIDC_CLAIM_* environment
+Registers a confidential client `apache`, then starts Apache with ct_apache.py (shared with
+web_browser.py): a temp ServerRoot (its own PidFile, logs, a free 127.0.0.1 port; not the system
+service) in which mod_auth_openidc protects /protected with OIDCProviderMetadataURL pointing at
+Madang's discovery document, and a CGI at /protected/claims prints the OIDC_CLAIM_* environment
 (OIDCPassClaimsAs environment) as JSON. Apache runs in the foreground as a child of this
 script and is stopped by its PID.
 
@@ -26,19 +26,16 @@ Prints ok/FAIL lines, then "N passed, N failed"; exits non-zero on any failure.
 
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from urllib.parse import quote, urlparse
 
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ct_apache  # noqa: E402
 import ct_web as W  # noqa: E402
 
 BASE = os.environ["CT_URL"]
@@ -46,155 +43,11 @@ ISSUER = os.environ.get("CT_OIDC_ISSUER", BASE)
 USER = os.environ.get("CT_USER", "alice")
 PASSWORD = os.environ["CT_PASSWORD"]
 CLI = os.environ.get("CT_MADANG_CLI", "")
-APACHE = os.environ.get("CT_APACHE_BIN", "/usr/sbin/apache2")
-MODULES = os.environ.get("CT_APACHE_MODULES", "/usr/lib/apache2/modules")
 OUT = os.environ.get("CT_RESULTS_DIR", "")
 CLIENT_ID = "apache"
 GROUPS = ["staff", "wiki-editors"]
 
 C = W.Checks()
-
-CGI = """#!/usr/bin/python3
-import json, os
-print("Content-Type: application/json")
-print()
-print(json.dumps({k: v for k, v in os.environ.items()
-                  if k.startswith("OIDC_") or k in ("REMOTE_USER", "AUTH_TYPE")}, sort_keys=True))
-"""
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Apache:
-    def __init__(self, root, port, secret):
-        self.root = root
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        os.makedirs(f"{root}/htdocs", exist_ok=True)
-        os.makedirs(f"{root}/logs", exist_ok=True)
-        with open(f"{root}/claims.cgi", "w") as f:
-            f.write(CGI)
-        os.chmod(f"{root}/claims.cgi", 0o755)
-        with open(f"{root}/htdocs/index.html", "w") as f:
-            f.write("<!doctype html><title>public</title><p>public</p>\n")
-        os.chmod(root, 0o755)
-        user = ""
-        if os.geteuid() == 0:
-            # httpd refuses to serve as root; its children switch to www-data.
-            user = "User www-data\nGroup www-data\n"
-            for d in (root, f"{root}/htdocs"):
-                os.chmod(d, 0o755)
-        mods = ["mpm_prefork", "authn_core", "authz_core", "authz_user", "alias", "cgi", "mime", "auth_openidc"]
-        load = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in mods)
-        conf = f"""# Written by conformance-tests/oidc_apache.py
-ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/httpd.pid"
-Mutex file:{root}
-{load}
-{user}ErrorLog "{root}/logs/error.log"
-LogLevel warn auth_openidc:debug
-LogFormat "%h %u \\"%r\\" %>s" short
-CustomLog "{root}/logs/access.log" short
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 3
-MaxRequestWorkers 8
-Timeout 30
-TypesConfig /dev/null
-DocumentRoot "{root}/htdocs"
-<Directory />
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Require all granted
-</Directory>
-<Directory "{root}">
-    <Files "claims.cgi">
-        Require all granted
-    </Files>
-</Directory>
-
-OIDCProviderMetadataURL {BASE.rstrip('/')}/.well-known/openid-configuration
-OIDCClientID {CLIENT_ID}
-OIDCClientSecret {secret}
-OIDCRedirectURI {self.url}/protected/redirect_uri
-OIDCCryptoPassphrase {secrets.token_hex(24)}
-OIDCScope "openid email profile groups"
-OIDCProviderTokenEndpointAuth client_secret_basic
-OIDCPKCEMethod S256
-OIDCRemoteUserClaim preferred_username
-OIDCPassClaimsAs environment
-OIDCPassIDTokenAs claims payload
-OIDCSessionType server-cache
-OIDCCacheType shm
-OIDCHTTPTimeoutLong 15
-OIDCHTTPTimeoutShort 10
-
-ScriptAlias /protected/claims "{root}/claims.cgi"
-<Location /protected>
-    AuthType openid-connect
-    Require valid-user
-</Location>
-"""
-        self.conf = f"{root}/httpd.conf"
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        check = subprocess.run([APACHE, "-f", self.conf, "-t"], capture_output=True, text=True, timeout=30)
-        if check.returncode != 0:
-            raise RuntimeError(f"apache2 -t: {check.stderr.strip()} {check.stdout.strip()}")
-        # -DFOREGROUND: the parent stays our child, so we can stop it by its PID. Its own session:
-        # on shutdown prefork signals its whole process group, which must not include us.
-        with open(f"{root}/logs/stderr.log", "w") as err:
-            self.p = subprocess.Popen([APACHE, "-f", self.conf, "-DFOREGROUND"], stdout=subprocess.DEVNULL,
-                                      stderr=err, start_new_session=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError(f"apache2 exited with {self.p.returncode}: {self.log_tail()}")
-            try:
-                requests.get(self.url + "/", timeout=2)
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("apache2 did not answer within 20 s")
-
-    def log_tail(self, n=60):
-        out = []
-        for name in ("stderr.log", "error.log"):
-            try:
-                with open(f"{self.root}/logs/{name}") as f:
-                    out += f.readlines()[-n:]
-            except OSError:
-                pass
-        return "".join(out)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()  # SIGTERM to the parent: it stops its children and exits
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        if OUT:
-            for name in ("error.log", "access.log", "stderr.log"):
-                try:
-                    shutil.copy(f"{self.root}/logs/{name}", os.path.join(OUT, f"apache-{name}"))
-                except OSError:
-                    pass
-            try:
-                shutil.copy(self.conf, os.path.join(OUT, "apache-httpd.conf"))
-            except OSError:
-                pass
-
 
 def run(ap):
     page = ap.url + "/protected/claims"
@@ -279,10 +132,11 @@ def setup_groups():
 def main():
     # `timeout` (run.sh) sends SIGTERM: unwind so the finally below stops Apache by its PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not os.path.exists(APACHE) or not os.path.exists(f"{MODULES}/mod_auth_openidc.so"):
-        print(f"FAIL apache2 or mod_auth_openidc missing ({APACHE}, {MODULES}/mod_auth_openidc.so): run setup.sh")
+    missing = ct_apache.available()
+    if missing:
+        print(f"FAIL {missing}")
         return 1
-    port = free_port()
+    port = ct_apache.free_port()
     ap_url = f"http://127.0.0.1:{port}"
     secret = C.step("register client", W.add_oidc_client, CLI, CLIENT_ID, [ap_url + "/protected/redirect_uri"],
                     post_logout=[ap_url + "/loggedout"])
@@ -293,7 +147,8 @@ def main():
     root = tempfile.mkdtemp(prefix="ct-apache.")
     ap = None
     try:
-        ap = C.step("start apache2 with mod_auth_openidc", Apache, root, port, secret)
+        ap = C.step("start apache2 with mod_auth_openidc", ct_apache.Apache, root, port, provider=BASE,
+                    client_id=CLIENT_ID, secret=secret, out_dir=OUT, written_by="conformance-tests/oidc_apache.py")
         if ap is not None:
             C.ok(True, f"apache2 (pid {ap.p.pid}) serves {ap.url}")
             C.step("sign-in through mod_auth_openidc", run, ap)

@@ -3,7 +3,7 @@
 # with the pinned client stack (requirements.txt), schemathesis in its own venv
 # conformance-tests/.venv-schemathesis (requirements-schemathesis.txt), and the
 # Debian packages the suites use (litmus, curl, psql client, Go + goth, Apache +
-# mod_auth_openidc), installed only when missing.
+# mod_auth_openidc, Chromium + chromedriver), installed only when missing.
 # Fast when already set up: a venv is rebuilt only when its requirements file changes.
 set -euo pipefail
 
@@ -18,7 +18,8 @@ command -v psql >/dev/null || missing+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The identity suites: goth (Gitea's OIDC library) built with Debian's Go in GOPATH mode,
 # and Apache httpd with mod_auth_openidc (run as the suite's own process, never the service).
-for pkg in golang-go golang-github-markbates-goth-dev apache2 libapache2-mod-auth-openidc; do
+# web_browser drives Debian's headless Chromium through its chromedriver (Selenium, pinned in requirements.txt).
+for pkg in golang-go golang-github-markbates-goth-dev apache2 libapache2-mod-auth-openidc chromium chromium-driver; do
     [[ "$(dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -119,12 +119,18 @@ impl Accounts {
     /// Sets a new password. Whoever was signed in on the web with the old
     /// one is signed out — every browser session but `keep` (the browser that
     /// made the change, if it was one) — and cached Basic sign-ins drop too.
+    /// Every OpenID Connect grant is revoked as well: a password change is
+    /// how an account recovers from a stolen password, and a thief could
+    /// have signed in to a relying party with it. (Turning TOTP on or off
+    /// deliberately does not revoke grants; see `crate::oidc`.)
     pub async fn set_password(&self, name: &str, password: &str, keep: Option<i64>) -> AccountResult<User> {
         self.check_password_policy(password)?;
         let user = self.user(name).await?;
         let hash = self.auth.hash_password(password).await?;
-        self.store.set_password_hash(user.id, &hash, self.clock.now()).await?;
+        let now = self.clock.now();
+        self.store.set_password_hash(user.id, &hash, now).await?;
         self.store.delete_web_sessions_except(user.id, keep).await?;
+        self.store.revoke_oauth_grants_of_user(user.id, now).await?;
         Ok(user)
     }
 

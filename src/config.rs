@@ -309,14 +309,15 @@ pub const KEYS: &[Key] = &[
         name: "oidc.access_token_lifetime",
         env: &["MADANG_OIDC_ACCESS_TOKEN_LIFETIME"],
         default: "10m",
-        doc: "How long an OAuth access token (and an id_token) is valid.",
+        doc: "How long an OAuth access token (and an id_token) is valid; from `10s` to `1d`.",
         secret: false,
     },
     Key {
         name: "oidc.refresh_token_lifetime",
         env: &["MADANG_OIDC_REFRESH_TOKEN_LIFETIME"],
         default: "30d",
-        doc: "How long an unused refresh token stays valid; each use replaces it with a new one.",
+        doc: "How long an unused refresh token stays valid; each use replaces it with a new one. \
+              From `1m` to `365d`.",
         secret: false,
     },
     Key {
@@ -983,11 +984,13 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         access_token_lifetime: p.duration("oidc.access_token_lifetime")?,
         refresh_token_lifetime: p.duration("oidc.refresh_token_lifetime")?,
     };
-    if oidc.access_token_lifetime < Duration::from_secs(10) {
-        return Err(p.fail("oidc.access_token_lifetime", "at least `10s`"));
+    // Capped: an access token cannot be revoked at a relying party that
+    // caches it, and a refresh token outliving a year is a forgotten one.
+    if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&oidc.access_token_lifetime) {
+        return Err(p.fail("oidc.access_token_lifetime", "a duration from `10s` to `1d`"));
     }
-    if oidc.refresh_token_lifetime < Duration::from_secs(60) {
-        return Err(p.fail("oidc.refresh_token_lifetime", "at least `1m`"));
+    if !(Duration::from_secs(60)..=Duration::from_secs(365 * 86_400)).contains(&oidc.refresh_token_lifetime) {
+        return Err(p.fail("oidc.refresh_token_lifetime", "a duration from `1m` to `365d`"));
     }
 
     let effective = KEYS

@@ -6,6 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
+use common::browser::{Browser, between};
 use common::{TestApp, TestDb};
 use http_body_util::BodyExt;
 use madang::accounts::NewAccount;
@@ -249,9 +250,152 @@ async fn the_audit_log_pages_backwards_and_filters(db: &TestDb) {
     // `%` and `_` in a prefix filter are literal, not wildcards.
     let (_, none) = call(&app, Method::GET, "/api/v1/admin/audit?action=%25.", &admin, None).await;
     assert_eq!(none, json!([]));
+    // Action names match case-sensitively on both databases (SQLite's LIKE would not).
+    let (_, none) = call(&app, Method::GET, "/api/v1/admin/audit?action=ADMIN.", &admin, None).await;
+    assert_eq!(none, json!([]));
+    let (_, all) = call(&app, Method::GET, "/api/v1/admin/audit?action=admin.&user=kim", &admin, None).await;
+    assert_eq!(actions(&all), ["admin.user.disable"]);
+}
+
+async fn oauth_clients_are_managed_through_the_api(db: &TestDb) {
+    let (app, admin) = admin_app(db).await;
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/oauth-clients",
+        &admin,
+        Some(json!({
+            "client_id": "gitea",
+            "name": "Gitea",
+            "redirect_uris": ["https://git.example.com/user/oauth2/madang/callback"],
+            "post_logout_redirect_uris": ["https://git.example.com/"],
+            "pkce": "optional",
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 43, "a 256-bit secret: {secret}");
+    assert_eq!(created["pkce"], "optional");
+    assert!(created.get("secret_hash").is_none());
+    let (_, list) = call(&app, Method::GET, "/api/v1/admin/oauth-clients", &admin, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0].get("client_secret").is_none(), "the secret is shown only once: {list}");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/oauth-clients",
+        &admin,
+        Some(json!({
+            "client_id": "gitea", "redirect_uris": ["https://git.example.com/cb"]
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/oauth-clients",
+        &admin,
+        Some(json!({
+            "client_id": "evil", "redirect_uris": ["https://evil.example/cb#token"]
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "RFC 6749 §3.1.2: no fragment: {body}");
+
+    let (status, changed) =
+        call(&app, Method::PATCH, "/api/v1/admin/oauth-clients/gitea", &admin, Some(json!({ "first_party": true })))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["first_party"], true);
+    let (status, rotated) =
+        call(&app, Method::POST, "/api/v1/admin/oauth-clients/gitea/rotate-secret", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+    assert_eq!(
+        call(&app, Method::DELETE, "/api/v1/admin/oauth-clients/gitea", &admin, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/admin/oauth-clients/gitea", &admin, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = call(&app, Method::GET, "/api/v1/admin/audit?action=oidc.client.", &admin, None).await;
+    assert_eq!(
+        actions(&audit),
+        ["oidc.client.delete", "oidc.client.rotate_secret", "oidc.client.update", "oidc.client.create"]
+    );
+    assert_eq!(audit[0]["actor_name"], ADMIN);
+}
+
+/// The pages do what the API does, behind a signed-in administrator's
+/// session and the form's CSRF token.
+async fn admin_pages_approve_manage_groups_and_register_clients(db: &TestDb) {
+    let (app, _) = admin_app(db).await;
+    pending(&app, "carol").await;
+    app.add_user("dan", "dan-secret-pw").await;
+
+    let mut member = Browser::new(&app);
+    assert_eq!(member.sign_in("dan", "dan-secret-pw").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(member.get("/admin").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(Browser::new(&app).get("/admin").await.location(), "/signin?next=/admin");
+
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN, ADMIN_PW).await.status, StatusCode::SEE_OTHER);
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("carol@example.com"), "{}", page.text);
+    // Without the form's token nothing happens.
+    assert_eq!(b.post("/admin/users/carol/approve", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.accounts.user("carol").await.unwrap().state, UserState::Pending);
+    let r = b.submit("/admin", "/admin/users/carol/approve", &[]).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/admin?done=1"));
+    assert_eq!(app.accounts.user("carol").await.unwrap().state, UserState::Active);
+    // A refused action comes back as a message, not an error page.
+    let r = b.submit("/admin", "/admin/users/root/disable", &[]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains("last active admin"), "{}", r.text);
+    // Error text never travels in the URL, where anyone could put it.
+    assert!(!b.get("/admin?error=Call+555-0100").await.text.contains("555-0100"));
+
+    let r = b.submit("/admin", "/admin/groups", &[("name", "gitea-admins"), ("description", "")]).await;
+    assert_eq!(r.location(), "/admin?done=1");
+    let r = b.submit("/admin", "/admin/groups/gitea-admins/add", &[("user", "carol")]).await;
+    assert_eq!(r.location(), "/admin?done=1");
+    let carol = app.accounts.user("carol").await.unwrap();
+    assert_eq!(app.store.user_groups(carol.id).await.unwrap(), ["gitea-admins"]);
+
+    let link = b.submit("/admin", "/admin/users/carol/reset-link", &[]).await;
+    assert_eq!(link.status, StatusCode::OK);
+    assert!(link.text.contains("reset/confirm?token="), "{}", link.text);
+
+    let created = b
+        .submit(
+            "/admin/clients",
+            "/admin/clients",
+            &[("client_id", "wiki"), ("redirect_uris", "https://wiki.example.com/cb\nhttps://wiki.example.com/cb2")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let secret = between(&created.text, r#"<span class="secret">"#, "</span>").unwrap();
+    assert!(secret.len() >= 43);
+    let client = app.state.oidc.clients().get("wiki").await.unwrap();
+    assert_eq!(client.redirect_uris, ["https://wiki.example.com/cb", "https://wiki.example.com/cb2"]);
+    let listed = b.get("/admin/clients").await;
+    assert!(listed.text.contains("wiki.example.com/cb2") && !listed.text.contains(&secret));
+    let r = b.submit("/admin/clients", "/admin/clients/wiki/delete", &[]).await;
+    assert_eq!(r.location(), "/admin/clients?done=1");
+
+    let audit = b.get("/admin/audit?action=admin.").await;
+    for action in ["admin.user.approve", "admin.group.create", "admin.group.add_member", "admin.user.reset_link"] {
+        assert!(audit.text.contains(action), "{action} missing");
+    }
 }
 
 on_both_databases!(
+    oauth_clients_are_managed_through_the_api,
+    admin_pages_approve_manage_groups_and_register_clients,
     pending_sign_ups_are_listed_approved_and_rejected,
     disabling_stops_every_credential_and_the_last_admin_is_protected,
     roles_and_verified_addresses_are_set_and_audited,

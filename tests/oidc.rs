@@ -53,6 +53,16 @@ impl Reply {
         form_urlencoded::parse(query.as_bytes()).into_owned().collect()
     }
 
+    /// `name=value` of the cookie this reply sets, if any.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_string())
+            .find(|pair| pair.split_once('=').is_some_and(|(k, _)| k == name))
+    }
+
     fn csrf(&self) -> String {
         let start = r#"name="csrf" value=""#;
         let from = self.text.find(start).unwrap_or_else(|| panic!("no CSRF field in {}", self.text)) + start.len();
@@ -460,9 +470,12 @@ async fn sign_in_prompt_and_max_age(db: &TestDb) {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     assert!(next.starts_with("/oauth2/authorize?") && next.contains("madang_login_after="), "{next}");
+    // The marker is bound to a cookie of this browser.
+    let browser = stale.set_cookie("madang_oidc_browser").expect("browser cookie");
     // The old session still cannot pass; a fresh one can.
-    assert!(env.get(&next, Some(&env.cookie)).await.location().starts_with("/signin"));
-    let fresh = env.sign_in(&["pwd"]).await;
+    let old = format!("{}; {browser}", env.cookie);
+    assert!(env.get(&next, Some(&old)).await.location().starts_with("/signin"));
+    let fresh = format!("{}; {browser}", env.sign_in(&["pwd"]).await);
     let done = env.get(&next, Some(&fresh)).await;
     assert!(done.location().starts_with(CB) && done.query().contains_key("code"), "{}", done.location());
     // prompt=login always asks once.
@@ -672,7 +685,7 @@ async fn key_rotation_keeps_the_old_key_published(db: &TestDb) {
     let before = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
     let old_token = before["id_token"].as_str().unwrap().to_string();
     let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
-    let new_kids = env.state.oidc.keys.rotate(env.clock.now()).await.unwrap();
+    let new_kids = env.state.oidc.keys.rotate(env.clock.now(), env.state.oidc.key_retention()).await.unwrap();
     let after = env.redeem(&env.code("rp").await, "rp", &secret).await.json();
     let new_kid = jsonwebtoken::decode_header(after["id_token"].as_str().unwrap()).unwrap().kid.unwrap();
     assert_ne!(new_kid, old_kid);
@@ -748,6 +761,293 @@ async fn each_scope_opens_only_its_resource_conformance_f1(db: &TestDb) {
     assert_eq!(env.send(dav(api_only)).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// The `authorization_code` and `refresh_token` grants for `client`, as
+/// `(access_token, refresh_token, id_token)`.
+async fn tokens(env: &Env, client: &str, secret: &str) -> (String, String, String) {
+    let t = env.redeem(&env.code(client).await, client, secret).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    let t = t.json();
+    let get = |k: &str| t[k].as_str().unwrap().to_string();
+    (get("access_token"), get("refresh_token"), get("id_token"))
+}
+
+async fn refresh(env: &Env, refresh_token: &str, client: &str, secret: &str) -> Reply {
+    env.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)], Some((client, secret))).await
+}
+
+/// Review finding H2: a password change or reset left every OAuth grant
+/// alive, so whoever had signed in to a client with a stolen password kept
+/// access after the owner changed it.
+async fn review_h2_password_change_revokes_oauth_grants(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let (access, refresh_token, _) = tokens(&env, "rp", &secret).await;
+    let pending_code = env.code("rp").await;
+    // Turning TOTP off is deliberately no reason to revoke (go-gitea/gitea#34742).
+    env.state.store.disable_totp(env.user.id, env.clock.now()).await.unwrap();
+    assert_eq!(env.userinfo(&access).await.status, StatusCode::OK);
+
+    env.state.accounts.set_password("alice", "a brand new password", None).await.unwrap();
+    assert_eq!(env.userinfo(&access).await.status, StatusCode::UNAUTHORIZED, "access tokens stop at once");
+    let r = refresh(&env, &refresh_token, "rp", &secret).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let basic = Some(format!("Basic {}", STANDARD.encode(format!("rp:{secret}"))));
+    let info = env.post_form("/oauth2/introspect", &[("token", &refresh_token)], basic, None).await.json();
+    assert_eq!(info, serde_json::json!({ "active": false }));
+    let late = env.redeem(&pending_code, "rp", &secret).await;
+    assert_eq!(late.json()["error"], "invalid_grant", "a code issued before the change is worthless");
+    // A new sign-in gets new, working tokens.
+    let mut env = env;
+    env.cookie = env.sign_in(&["pwd"]).await;
+    let (access, _, _) = tokens(&env, "rp", &secret).await;
+    assert_eq!(env.userinfo(&access).await.status, StatusCode::OK);
+}
+
+/// Review finding M3: codes, tokens and grants were never deleted. The
+/// purge removes what is dead and never a grant whose refresh token works.
+async fn review_m3_purge_removes_dead_rows_and_keeps_live_grants(db: &TestDb) {
+    let env = Env::new(db).await;
+    let store = &env.state.store;
+    let hash = |t: &str| env.state.oidc.hash(t);
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let (live_access, live_refresh, _) = tokens(&env, "rp", &secret).await;
+    let (_, revoked_refresh, _) = tokens(&env, "rp", &secret).await;
+    let basic = Some(format!("Basic {}", STANDARD.encode(format!("rp:{secret}"))));
+    env.post_form("/oauth2/revoke", &[("token", &revoked_refresh)], basic, None).await;
+    let (_, rotated, _) = tokens(&env, "rp", &secret).await;
+    let successor = refresh(&env, &rotated, "rp", &secret).await.json();
+    let successor = successor["refresh_token"].as_str().unwrap().to_string();
+    let unused_code = env.code("rp").await;
+    assert_eq!(store.purge_oauth(env.clock.now()).await.unwrap(), 0, "nothing is dead yet");
+
+    // Two days on: every access token has expired, the refresh tokens live.
+    env.clock.advance(Duration::from_secs(2 * 86_400));
+    assert!(store.purge_oauth(env.clock.now()).await.unwrap() > 0);
+    assert!(store.oauth_token(&hash(&live_access)).await.unwrap().is_none(), "expired access token");
+    assert!(store.oauth_token(&hash(&revoked_refresh)).await.unwrap().is_none(), "revoked grant");
+    assert!(store.oauth_code(&hash(&unused_code)).await.unwrap().is_none(), "expired code");
+    let kept = store.oauth_token(&hash(&rotated)).await.unwrap();
+    assert!(kept.is_some(), "a rotated refresh token stays until it would expire, so reuse is still caught");
+    assert_eq!(refresh(&env, &live_refresh, "rp", &secret).await.status, StatusCode::OK, "live grant kept");
+    assert_eq!(refresh(&env, &successor, "rp", &secret).await.status, StatusCode::OK);
+
+    // Past the refresh lifetime (30 days) and the margin, nothing is left.
+    env.clock.advance(Duration::from_secs(40 * 86_400));
+    store.purge_oauth(env.clock.now()).await.unwrap();
+    assert!(store.oauth_token(&hash(&rotated)).await.unwrap().is_none());
+    assert_eq!(store.purge_oauth(env.clock.now()).await.unwrap(), 0);
+    // The flow still works afterwards.
+    let mut env = env;
+    env.cookie = env.sign_in(&["pwd"]).await;
+    tokens(&env, "rp", &secret).await;
+}
+
+/// Review finding M4: `GET /oauth2/jwks` wrote to the database on every
+/// call. It now only reads; retired keys are deleted by the next rotation.
+async fn review_m4_jwks_only_reads_and_rotation_prunes(db: &TestDb) {
+    let env = Env::new(db).await;
+    let oidc = &env.state.oidc;
+    let kids = |v: Value| {
+        v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let first = kids(env.get("/oauth2/jwks", None).await.json());
+    assert_eq!(first.len(), 2, "first use makes one key per algorithm");
+    oidc.keys.rotate(env.clock.now(), oidc.key_retention()).await.unwrap();
+    env.clock.advance(Duration::from_secs(600 + 3600 + 1));
+    let published = kids(env.get("/oauth2/jwks", None).await.json());
+    assert!(first.iter().all(|k| !published.contains(k)), "expired keys are no longer published");
+    let stored: Vec<String> = env.state.store.oidc_signing_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert!(first.iter().all(|k| stored.contains(k)), "the GET deleted nothing");
+    oidc.keys.rotate(env.clock.now(), oidc.key_retention()).await.unwrap();
+    let stored: Vec<String> = env.state.store.oidc_signing_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert!(first.iter().all(|k| !stored.contains(k)), "the rotation deleted them");
+    assert_eq!(stored.len(), 4, "two current keys and the two just retired: {stored:?}");
+
+    // Another process rotates: this one publishes the new key as soon as it
+    // signs with it, although its copy of the key set is still fresh.
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    env.get("/oauth2/jwks", None).await;
+    let other = madang::oidc::keys::KeyRing::new(env.state.store.clone(), env.state.web.secretbox.clone());
+    other.rotate(env.clock.now(), oidc.key_retention()).await.unwrap();
+    let (_, _, id_token) = tokens(&env, "rp", &secret).await;
+    env.verify(&id_token, "rp").await;
+}
+
+/// Review finding M6: `madang_login_after` was taken on trust, so adding
+/// `&madang_login_after=0` to a link skipped `prompt=login` and `max_age`.
+async fn review_m6_login_marker_cannot_be_forged_or_borrowed(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.client("rp", |c| c.pkce = Some(PkcePolicy::Optional)).await;
+    env.clock.advance(Duration::from_secs(120));
+    for (name, value) in [("forged", "0"), ("forged with a MAC", "0.AAAA"), ("no MAC", "1")] {
+        let reply = env.authorize("rp", &[("prompt", "login"), ("madang_login_after", value)], Some(&env.cookie)).await;
+        assert!(reply.location().starts_with("/signin?"), "{name}: {}", reply.location());
+        let reply = env.authorize("rp", &[("max_age", "60"), ("madang_login_after", value)], Some(&env.cookie)).await;
+        assert!(reply.location().starts_with("/signin?"), "{name}: {}", reply.location());
+    }
+    // A real marker, made for the attacker's browser, is worthless in the
+    // victim's: the victim's recent session does not pass prompt=login.
+    let attacker = env.authorize("rp", &[("prompt", "login")], None).await;
+    let location = attacker.location().to_string();
+    let next: String = form_urlencoded::parse(location.trim_start_matches("/signin?").as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let victim = env.sign_in(&["pwd"]).await;
+    assert!(env.get(&next, Some(&victim)).await.location().starts_with("/signin?"));
+    let other_browser = format!("{victim}; madang_oidc_browser=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(env.get(&next, Some(&other_browser)).await.location().starts_with("/signin?"));
+    // In the browser it was made for, it does its job.
+    let own = format!("{victim}; {}", attacker.set_cookie("madang_oidc_browser").unwrap());
+    assert!(env.get(&next, Some(&own)).await.query().contains_key("code"));
+}
+
+/// Review finding M5: `invalid_grant` is also the answer to a wrong
+/// redirect_uri or code_verifier, and the code stays redeemable then
+/// (docs/rfcs/rfc6749.md says so now).
+async fn review_m5_mismatches_are_invalid_grant_and_keep_the_code(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let code = env.code("rp").await;
+    let wrong_uri = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:8000/cb"),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(("rp", &secret)),
+        )
+        .await;
+    assert_eq!(wrong_uri.json()["error"], "invalid_grant");
+    let bad_verifier = env
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", "short")],
+            Some(("rp", &secret)),
+        )
+        .await;
+    assert_eq!(bad_verifier.json()["error"], "invalid_grant", "RFC 7636 §4.6, also for a malformed verifier");
+    assert_eq!(env.redeem(&code, "rp", &secret).await.status, StatusCode::OK);
+}
+
+/// Review finding L1: lifetimes were added with a panicking `+`. Even a
+/// lifetime no configuration may hold any more gives tokens, not a panic.
+async fn review_l1_huge_lifetimes_saturate(db: &TestDb) {
+    let mut env = Env::new(db).await;
+    let forever = Duration::from_secs(100_000 * 365 * 86_400);
+    let config = OidcConfig { issuer: ISSUER.into(), access_token_lifetime: forever, refresh_token_lifetime: forever };
+    env.state = env.state.clone().with_oidc(config);
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let (access, refresh_token, id_token) = tokens(&env, "rp", &secret).await;
+    assert_eq!(env.userinfo(&access).await.status, StatusCode::OK);
+    assert_eq!(refresh(&env, &refresh_token, "rp", &secret).await.status, StatusCode::OK);
+    assert_eq!(env.get("/oauth2/jwks", None).await.status, StatusCode::OK);
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert!(claims["exp"].as_i64().unwrap() > Utc::now().timestamp());
+}
+
+/// Review finding L7: introspection called a refresh token's type
+/// "refresh_token"; `token_type` is an access token's type (RFC 7662 §2.2).
+async fn review_l7_introspection_has_no_token_type_for_refresh_tokens(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let (access, refresh_token, _) = tokens(&env, "rp", &secret).await;
+    let basic = Some(format!("Basic {}", STANDARD.encode(format!("rp:{secret}"))));
+    let info = env.post_form("/oauth2/introspect", &[("token", &access)], basic.clone(), None).await.json();
+    assert_eq!(info["token_type"], "Bearer");
+    let info = env.post_form("/oauth2/introspect", &[("token", &refresh_token)], basic, None).await.json();
+    assert_eq!(info["active"], true);
+    assert!(info.get("token_type").is_none(), "{info}");
+}
+
+/// Review finding L8: prompt=consent was ignored for first-party clients,
+/// and prompt=none answered for whoever was signed in, even when the
+/// id_token_hint named someone else (OIDC Core §3.1.2.1, §3.1.2.6).
+async fn review_l8_prompt_consent_and_id_token_hint(db: &TestDb) {
+    let env = Env::new(db).await;
+    let secret = env.client("rp", |_| {}).await.unwrap();
+    let forced = env
+        .authorize(
+            "rp",
+            &[("prompt", "consent"), ("code_challenge", &challenge()), ("code_challenge_method", "S256")],
+            Some(&env.cookie),
+        )
+        .await;
+    assert!(forced.location().starts_with("/oauth2/consent?"), "{}", forced.location());
+    let page = env.get(forced.location(), Some(&env.cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+
+    let (_, _, alice_token) = tokens(&env, "rp", &secret).await;
+    let bob = env._app.add_user("bob", "bob's password").await;
+    let client = madang::web::Client { address: None, secure: false, user_agent: "test".into() };
+    let (_, bob_cookie) = madang::web::session::start(&env.state, &bob, &["pwd"], &client).await.unwrap();
+    let bob_cookie = bob_cookie.to_str().unwrap().split(';').next().unwrap().to_string();
+    let silent = |hint: String, cookie: String| {
+        let env = &env;
+        async move {
+            env.authorize(
+                "rp",
+                &[
+                    ("prompt", "none"),
+                    ("id_token_hint", &hint),
+                    ("code_challenge", &challenge()),
+                    ("code_challenge_method", "S256"),
+                ],
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+    let other = silent(alice_token.clone(), bob_cookie).await;
+    assert_eq!(other.query()["error"], "login_required", "{}", other.location());
+    let same = silent(alice_token.clone(), env.cookie.clone()).await;
+    assert!(same.query().contains_key("code"), "{}", same.location());
+    // A hint that is not ours is ignored, as without one.
+    let tampered = format!("{alice_token}x");
+    assert!(silent(tampered, env.cookie.clone()).await.query().contains_key("code"));
+}
+
+/// Review finding L10: new signing keys took their time from `Utc::now()`
+/// instead of the clock.
+async fn review_l10_signing_keys_use_the_clock(db: &TestDb) {
+    let env = Env::new(db).await;
+    env.clock.advance(Duration::from_secs(10 * 365 * 86_400));
+    let now = env.clock.now();
+    env.state.oidc.keys.rotate(now, env.state.oidc.key_retention()).await.unwrap();
+    let keys = env.state.store.oidc_signing_keys().await.unwrap();
+    let newest = keys.iter().filter(|k| k.retired_at.is_none()).collect::<Vec<_>>();
+    assert_eq!(newest.len(), 2);
+    assert!(newest.iter().all(|k| (k.created_at - now).num_seconds().abs() < 1), "{:?}", newest[0].created_at);
+}
+
+/// Review finding L11: a redirect URI with non-ASCII characters could be
+/// registered, and the 302 to it went out without a `Location`.
+async fn review_l11_redirect_uris_must_be_ascii(db: &TestDb) {
+    let env = Env::new(db).await;
+    let new =
+        |uri: &str| NewClient { client_id: "intl".into(), redirect_uris: vec![uri.into()], ..NewClient::default() };
+    let refused = env.state.oidc.clients().create(new("https://rp.example.test/콜백"), None).await;
+    assert!(
+        matches!(refused, Err(madang::oidc::clients::ClientError::Invalid(ref m)) if m.contains("ASCII")),
+        "{refused:?}"
+    );
+    let idn = env.state.oidc.clients().create(new("https://마당.example/cb"), None).await;
+    assert!(idn.is_err(), "{idn:?}");
+    let encoded = "https://rp.example.test/%EC%BD%9C%EB%B0%B1";
+    env.state
+        .oidc
+        .clients()
+        .create(NewClient { first_party: true, pkce: Some(PkcePolicy::Optional), ..new(encoded) }, None)
+        .await
+        .unwrap();
+    let reply = env.authorize("intl", &[("redirect_uri", encoded)], Some(&env.cookie)).await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    assert!(reply.location().starts_with(&format!("{encoded}?code=")), "{}", reply.location());
+}
+
 on_both_databases!(
     each_scope_opens_only_its_resource_conformance_f1,
     discovery_and_jwks,
@@ -767,4 +1067,14 @@ on_both_databases!(
     expired_codes_are_refused,
     key_rotation_keeps_the_old_key_published,
     audit_records_token_reuse_and_client_changes,
+    review_h2_password_change_revokes_oauth_grants,
+    review_m3_purge_removes_dead_rows_and_keeps_live_grants,
+    review_m4_jwks_only_reads_and_rotation_prunes,
+    review_m5_mismatches_are_invalid_grant_and_keep_the_code,
+    review_m6_login_marker_cannot_be_forged_or_borrowed,
+    review_l1_huge_lifetimes_saturate,
+    review_l7_introspection_has_no_token_type_for_refresh_tokens,
+    review_l8_prompt_consent_and_id_token_hint,
+    review_l10_signing_keys_use_the_clock,
+    review_l11_redirect_uris_must_be_ascii,
 );

@@ -87,4 +87,30 @@ async fn rotate_keys_prints_new_key_ids(db: &TestDb) {
     assert_ne!(out(&second).0, stdout);
 }
 
-on_both_databases!(clients_are_managed_from_the_command_line, rotate_keys_prints_new_key_ids);
+/// Review finding L1: token lifetimes had no upper bound, and adding a huge
+/// one to a time could panic. Configuration now refuses them, saying why.
+async fn review_l1_token_lifetimes_are_capped(db: &TestDb) {
+    for (var, value, allowed) in [
+        ("MADANG_OIDC_ACCESS_TOKEN_LIFETIME", "2d", "from `10s` to `1d`"),
+        ("MADANG_OIDC_REFRESH_TOKEN_LIFETIME", "400d", "from `1m` to `365d`"),
+        ("MADANG_OIDC_REFRESH_TOKEN_LIFETIME", "100000000d", "from `1m` to `365d`"),
+    ] {
+        let mut env = db.env();
+        env.push((var.into(), value.into()));
+        let run = madang(&env, &["oidc", "client", "list"], "");
+        let (_, stderr) = out(&run);
+        assert_eq!(run.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(allowed) && stderr.contains(var), "{stderr}");
+    }
+    let mut env = db.env();
+    env.push(("MADANG_OIDC_ACCESS_TOKEN_LIFETIME".into(), "1d".into()));
+    env.push(("MADANG_OIDC_REFRESH_TOKEN_LIFETIME".into(), "365d".into()));
+    let run = madang(&env, &["oidc", "client", "list"], "");
+    assert!(run.status.success(), "{}", out(&run).1);
+}
+
+on_both_databases!(
+    clients_are_managed_from_the_command_line,
+    rotate_keys_prints_new_key_ids,
+    review_l1_token_lifetimes_are_capped
+);

@@ -34,6 +34,10 @@ async fn migrate_to(db: &TestDb, version: i64) -> Store {
 /// Inserts an account the way the foundation-era binary did (its columns
 /// only), so the test does not depend on today's insert.
 async fn insert_old_user(db: &TestDb, name: &str, password: &str) {
+    try_insert_old_user(db, name, password).await.unwrap();
+}
+
+async fn try_insert_old_user(db: &TestDb, name: &str, password: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection;
     let hash = madang::auth::password::PasswordHasher::new(1024, 1).hash(password);
     let sql = "INSERT INTO users (username, email, display_name, role, state, password_hash, created_at, updated_at) \
@@ -42,14 +46,15 @@ async fn insert_old_user(db: &TestDb, name: &str, password: &str) {
     let email = format!("{name}@example.com");
     match db.backend {
         common::Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await.unwrap();
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await?;
         }
         common::Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            sqlx::query(sql).bind(name).bind(&email).bind(&hash).bind(now).execute(&mut conn).await?;
         }
     }
+    Ok(())
 }
 
 async fn send(app: &TestApp, method: &str, path: &str, body: &str) -> (StatusCode, String) {
@@ -113,6 +118,9 @@ async fn accounts_get_a_subject_in_the_identity_migration(db: &TestDb) {
     assert_eq!(app.store.user_subject(users[0].id).await.unwrap(), a, "the subject never changes");
     let (status, _) = send(&app, "PROPFIND", "/dav/calendars/alice/", "").await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
+    // From now on an account without a subject cannot exist, on either database.
+    let refused = try_insert_old_user(db, "carol", "old-password-3").await.unwrap_err();
+    assert!(refused.to_string().contains("subject"), "{refused}");
 }
 
 on_both_databases!(accounts_survive_the_dav_migration, accounts_get_a_subject_in_the_identity_migration);

@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use chrono::Utc;
 use common::{TestApp, TestDb, test_auth_config};
-use http_body_util::BodyExt;
 use madang::auth::totp;
 use madang::clock::ManualClock;
 use madang::config::{AuthConfig, WebConfig};
@@ -21,111 +19,7 @@ use madang::domain::{UserState, Username};
 use madang::mailer::Mailer;
 use tower::ServiceExt;
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect()
-    }
-
-    /// The value of the hidden CSRF field in the page.
-    fn csrf(&self) -> String {
-        between(&self.text, r#"name="csrf" value=""#, "\"").unwrap_or_else(|| panic!("no CSRF field in {}", self.text))
-    }
-}
-
-fn between(text: &str, start: &str, end: &str) -> Option<String> {
-    let from = text.find(start)? + start.len();
-    let to = text[from..].find(end)? + from;
-    Some(text[from..to].to_string())
-}
-
-/// A browser: keeps cookies, sends forms.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookies: HashMap<String, String>,
-    language: Option<&'static str>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Browser { app, cookies: HashMap::new(), language: None }
-    }
-
-    async fn send(&mut self, mut req: Request<Body>) -> Reply {
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            req.headers_mut().insert(header::COOKIE, jar.join("; ").parse().unwrap());
-        }
-        if let Some(lang) = self.language {
-            req.headers_mut().insert(header::ACCEPT_LANGUAGE, lang.parse().unwrap());
-        }
-        req.headers_mut().insert(header::USER_AGENT, "TestBrowser/1.0".parse().unwrap());
-        let response = self.app.router().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let reply = Reply { status, headers, text: String::from_utf8_lossy(&bytes).to_string() };
-        for cookie in reply.set_cookies() {
-            let pair = cookie.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || cookie.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v))).collect();
-        let body = body.join("&");
-        let req = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(req).await
-    }
-
-    /// GETs `page` and submits its form with the CSRF token it carries.
-    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let form = self.get(page).await;
-        assert_eq!(form.status, StatusCode::OK, "{page}: {}", form.text);
-        let csrf = form.csrf();
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all).await
-    }
-
-    async fn sign_in(&mut self, user: &str, password: &str) -> Reply {
-        self.submit("/signin", "/signin", &[("username", user), ("password", password)]).await
-    }
-}
-
-/// `application/x-www-form-urlencoded` (WHATWG URL §5.2).
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => char::from(b).to_string(),
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use common::browser::{Browser, between};
 
 fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
@@ -234,7 +128,7 @@ async fn secure_cookies_under_https(db: &TestDb) {
     app.add_user("alice", "alice password").await;
     let mut b = Browser::new(&app);
     let r = b.sign_in("alice", "alice password").await;
-    let cookie = r.set_cookies().into_iter().find(|c| c.starts_with("madang_session=")).unwrap();
+    let cookie = r.set_cookies().into_iter().find(|c| c.starts_with("__Host-madang_session=")).unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
@@ -343,7 +237,7 @@ async fn totp_enrolment_sign_in_replay_and_recovery_codes(db: &TestDb) {
     // The code used for enrolment is spent: replay refused.
     let used = totp::code_at_step(&secret, enrol_step);
     let r = c.submit("/signin/totp", "/signin/totp", &[("code", &used)]).await;
-    assert!(r.text.contains("already used"), "{}", r.text);
+    assert!(r.text.contains("not correct") && !r.text.contains("already used"), "{}", r.text);
     assert!(!c.cookies.contains_key("madang_session"));
 
     clock.advance(Duration::from_secs(30));
@@ -359,7 +253,7 @@ async fn totp_enrolment_sign_in_replay_and_recovery_codes(db: &TestDb) {
     let mut d = Browser::new(&app);
     d.sign_in("alice", "alice password").await;
     let r = d.submit("/signin/totp", "/signin/totp", &[("code", &fresh)]).await;
-    assert!(r.text.contains("already used"), "{}", r.text);
+    assert!(r.text.contains("not correct"), "{}", r.text);
 
     // A recovery code works once.
     let r = d.submit("/signin/totp", "/signin/totp", &[("code", &codes[3].to_uppercase())]).await;
@@ -685,6 +579,303 @@ async fn sign_in_and_failures_are_audited(db: &TestDb) {
     assert!(log.contains("signin.failure") && log.contains("signin.success"), "{log}");
 }
 
+/// A six-digit code that is none of the codes valid now.
+fn wrong_code(secret: &[u8], clock: &ManualClock) -> String {
+    let step = totp::step_at(clock.now_ts());
+    let valid: Vec<String> = (step - 2..=step + 2).map(|s| totp::code_at_step(secret, s)).collect();
+    (0..).map(|n: u32| format!("{:06}", 123_456 + n)).find(|c| !valid.contains(c)).unwrap()
+}
+
+/// The session, CSRF and second-factor cookies under HTTPS.
+fn secure_web() -> WebConfig {
+    WebConfig { secure_cookies: true, ..WebConfig::default() }
+}
+
+// See: review H1 — a correct password cleared the throttle that wrong codes counted on.
+async fn review_h1_a_correct_password_does_not_reset_the_second_factor_throttle(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 3, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    app.add_user("alice", "alice password").await;
+    let mut owner = Browser::new(&app);
+    owner.sign_in("alice", "alice password").await;
+    let (secret, _) = enrol_totp(&mut owner, &clock).await;
+    let enrol_step = totp::step_at(clock.now_ts());
+    clock.advance(Duration::from_secs(30));
+
+    // An attacker who knows the password guesses codes, proving the password
+    // again before every guess; the replayed enrolment code reads like a
+    // wrong one.
+    let replayed = totp::code_at_step(&secret, enrol_step);
+    let mut texts = Vec::new();
+    for guess in [wrong_code(&secret, &clock), replayed, wrong_code(&secret, &clock)] {
+        let mut m = Browser::new(&app);
+        assert!(m.sign_in("alice", "alice password").await.location().starts_with("/signin/totp"));
+        let r = m.submit("/signin/totp", "/signin/totp", &[("code", &guess)]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text.contains("not correct") && !r.text.contains("already used"), "{}", r.text);
+        texts.push(r.text.replace(&r.csrf(), ""));
+    }
+    assert_eq!(texts[0], texts[1], "a replayed right code answers exactly like a wrong one");
+    let mut m = Browser::new(&app);
+    assert!(m.sign_in("alice", "alice password").await.location().starts_with("/signin/totp"));
+    let right = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+    let r = m.submit("/signin/totp", "/signin/totp", &[("code", &right)]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "three wrong codes back off, password or not");
+    assert!(!m.cookies.contains_key("madang_session"));
+
+    // After the wait the right code signs in and clears the count.
+    clock.advance(Duration::from_secs(1));
+    let r = m.submit("/signin/totp", "/signin/totp", &[("code", &right)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(m.get("/account").await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(30));
+    let mut n = Browser::new(&app);
+    n.sign_in("alice", "alice password").await;
+    let r = n.submit("/signin/totp", "/signin/totp", &[("code", &wrong_code(&secret, &clock))]).await;
+    assert_eq!(r.status, StatusCode::OK, "the count started over: {}", r.text);
+}
+
+// See: review H1 — one proved password allowed unlimited codes.
+async fn review_h1_each_proved_password_allows_a_few_codes(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 100, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    app.add_user("alice", "alice password").await;
+    let mut owner = Browser::new(&app);
+    owner.sign_in("alice", "alice password").await;
+    let (secret, _) = enrol_totp(&mut owner, &clock).await;
+    clock.advance(Duration::from_secs(30));
+
+    let mut m = Browser::new(&app);
+    m.sign_in("alice", "alice password").await;
+    for _ in 0..madang::web::signin::MFA_ATTEMPTS {
+        let r = m.submit("/signin/totp", "/signin/totp", &[("code", &wrong_code(&secret, &clock))]).await;
+        assert!(r.text.contains("not correct"), "{}", r.text);
+    }
+    let form = m.get("/signin").await;
+    let right = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+    let r = m.post("/signin/totp", &[("csrf", &form.csrf()), ("code", &right)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/signin?"), "back to the password: {}", r.location());
+    assert!(!m.cookies.contains_key("madang_session") && !m.cookies.contains_key("madang_mfa"));
+    assert_eq!(m.get("/signin/totp").await.status, StatusCode::SEE_OTHER);
+    // Proving the password again gives a fresh allowance.
+    m.sign_in("alice", "alice password").await;
+    let r = m.submit("/signin/totp", "/signin/totp", &[("code", &right)]).await;
+    assert_eq!(r.location(), "/account", "{}", r.text);
+}
+
+// See: review L5 — the second-factor cookie was stateless: reusable, and it
+// outlived a password change.
+async fn review_l5_the_second_factor_cookie_is_single_use_and_bound_to_the_credentials(db: &TestDb) {
+    let (app, clock) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut owner = Browser::new(&app);
+    owner.sign_in("alice", "alice password").await;
+    let (secret, _) = enrol_totp(&mut owner, &clock).await;
+    let code_now = |clock: &ManualClock| totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+
+    // Used once, the cookie is worthless, even with a fresh code.
+    clock.advance(Duration::from_secs(30));
+    let mut a = Browser::new(&app);
+    a.sign_in("alice", "alice password").await;
+    let stolen = a.cookies["madang_mfa"].clone();
+    let r = a.submit("/signin/totp", "/signin/totp", &[("code", &code_now(&clock))]).await;
+    assert_eq!(r.location(), "/account");
+    clock.advance(Duration::from_secs(30));
+    let mut thief = Browser::new(&app);
+    let csrf = thief.get("/signin").await.csrf();
+    thief.cookies.insert("madang_mfa".into(), stolen);
+    let r = thief.post("/signin/totp", &[("csrf", &csrf), ("code", &code_now(&clock))]).await;
+    assert!(r.location().starts_with("/signin?"), "{} {}", r.location(), r.text);
+    assert!(!thief.cookies.contains_key("madang_session"));
+
+    // A password change (or a TOTP reset) between the password and the code
+    // kills the cookie.
+    clock.advance(Duration::from_secs(30));
+    let mut b = Browser::new(&app);
+    b.sign_in("alice", "alice password").await;
+    app.accounts.set_password("alice", "changed password", None).await.unwrap();
+    let form = b.get("/signin").await;
+    let r = b.post("/signin/totp", &[("csrf", &form.csrf()), ("code", &code_now(&clock))]).await;
+    assert!(r.location().starts_with("/signin?"), "{} {}", r.location(), r.text);
+    assert!(!b.cookies.contains_key("madang_session"));
+}
+
+// See: review M2 — reset requests were neither throttled nor deduplicated.
+async fn review_m2_reset_requests_are_throttled_and_not_resent_at_once(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock.clone()).await;
+    let (mailer, outbox) = Mailer::memory();
+    let web = WebConfig { public_url: "https://madang.example/".into(), ..WebConfig::default() };
+    app.state = app.state.clone().with_web(web, Some(mailer));
+    app.add_user("alice", "alice password").await;
+    let mails = |n: usize| {
+        let outbox = outbox.clone();
+        async move {
+            for _ in 0..200 {
+                if outbox.lock().unwrap().len() >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Give a wrongly sent extra mail the time to arrive.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            outbox.lock().unwrap().len()
+        }
+    };
+    let mut b = Browser::new(&app);
+    let first = b.submit("/reset", "/reset", &[("login", "alice")]).await;
+    assert_eq!(mails(1).await, 1);
+    let again = b.submit("/reset", "/reset", &[("login", "alice")]).await;
+    assert_eq!(first.text, again.text, "the same answer");
+    assert_eq!(mails(2).await, 1, "no second link minutes after the first");
+    clock.advance(Duration::from_secs(6 * 60));
+    b.submit("/reset", "/reset", &[("login", "alice")]).await;
+    assert_eq!(mails(2).await, 2, "a new link once the last one is minutes old");
+
+    // Five requests for one login are free; then it waits.
+    for _ in 0..2 {
+        assert_eq!(b.submit("/reset", "/reset", &[("login", "alice")]).await.status, StatusCode::OK);
+    }
+    let r = b.submit("/reset", "/reset", &[("login", "alice")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(b.submit("/reset", "/reset", &[("login", "bob")]).await.status, StatusCode::OK);
+    // Asking for links never locks the owner out of signing in.
+    assert_eq!(b.sign_in("alice", "alice password").await.status, StatusCode::SEE_OTHER);
+}
+
+// See: review M2 — every sign-up request ran argon2 unthrottled.
+async fn review_m2_sign_up_is_throttled_before_hashing(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 3, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    let mut b = Browser::new(&app);
+    let fields =
+        [("username", "minsu"), ("email", "m@example.com"), ("password", "a long pw"), ("confirm", "a long pw")];
+    assert!(b.submit("/signup", "/signup", &fields).await.text.contains("administrator must approve"));
+    for _ in 0..2 {
+        assert!(b.submit("/signup", "/signup", &fields).await.text.contains("not available"));
+    }
+    let r = b.submit("/signup", "/signup", &fields).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    clock.advance(Duration::from_secs(1));
+    assert!(b.submit("/signup", "/signup", &fields).await.text.contains("not available"));
+}
+
+// See: review L6 — reset confirm did not re-check the account's state, and a
+// failure after consuming the link lost it.
+async fn review_l6_reset_needs_an_active_account_and_a_failed_reset_keeps_its_link(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let link = madang::web::reset::issue_link(&app.state, &alice).await.unwrap();
+    let path = link.split_once("/reset/").map(|(_, p)| format!("/reset/{p}")).unwrap();
+    let token = path.split_once("token=").unwrap().1.to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.get(&path).await.csrf();
+    app.accounts.disable("alice").await.unwrap();
+    let f = [("csrf", csrf.as_str()), ("token", &token), ("new", "brand new pw"), ("confirm", "brand new pw")];
+    assert_eq!(b.post("/reset/confirm", &f).await.status, StatusCode::NOT_FOUND, "disabled: the link does nothing");
+    app.accounts.enable("alice").await.unwrap();
+    assert!(Browser::new(&app).sign_in("alice", "alice password").await.location() == "/account");
+
+    // The link is consumed before the password is set; a failure reopens it.
+    let hash = madang::web::token_hash(&token);
+    let now = madang::clock::Clock::now(app.state.clock.as_ref());
+    assert_eq!(app.store.consume_password_reset(&hash, now).await.unwrap(), Some(alice.id));
+    assert_eq!(app.store.password_reset_user(&hash, now).await.unwrap(), None);
+    app.store.restore_password_reset(&hash, alice.id).await.unwrap();
+    let r = b.post("/reset/confirm", &f).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Your password was changed"), "{}", r.text);
+    assert_eq!(b.post("/reset/confirm", &f).await.status, StatusCode::NOT_FOUND, "and then it is spent");
+}
+
+// See: review L4 — Secure cookies did not use the `__Host-` prefix.
+async fn review_l4_secure_cookies_use_the_host_prefix(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = app_with(db, test_auth_config(), clock, secure_web()).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    let form = b.get("/signin").await;
+    let csrf = form.set_cookies().into_iter().find(|c| c.starts_with("__Host-madang_csrf=")).expect("csrf cookie");
+    assert!(csrf.contains("; Path=/") && csrf.contains("; Secure") && !csrf.contains("Domain"), "{csrf}");
+    let r = b.sign_in("alice", "alice password").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let session = r.set_cookies().into_iter().find(|c| c.starts_with("__Host-madang_session=")).unwrap();
+    assert!(session.contains("; Path=/") && session.contains("; Secure") && !session.contains("Domain"));
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    // The plain name is not read in this mode (a plain-HTTP page could set it).
+    let token = b.cookies.remove("__Host-madang_session").unwrap();
+    b.cookies.insert("madang_session".into(), token);
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+    // And without HTTPS the prefixed name is not read (browsers would refuse it).
+    let (plain, _) = manual_app(db).await;
+    plain.add_user("bob", "bob password").await;
+    let mut c = Browser::new(&plain);
+    c.sign_in("bob", "bob password").await;
+    let token = c.cookies.remove("madang_session").unwrap();
+    c.cookies.insert("__Host-madang_session".into(), token);
+    assert_eq!(c.get("/account").await.status, StatusCode::SEE_OTHER);
+}
+
+// See: review L12 — a failed sign-in recorded whatever was typed as the name.
+async fn review_l12_unknown_names_are_not_recorded_as_typed(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("Correct-Horse-Battery", "x").await;
+    b.sign_in("Correct-Horse-Battery", "y").await;
+    b.sign_in("alice", "wrong").await;
+    let query = madang::store::audit::AuditQuery { limit: 100, ..Default::default() };
+    let records = app.store.audit_records(&query).await.unwrap();
+    let failures: Vec<_> = records.iter().filter(|r| r.action == "signin.failure").collect();
+    assert_eq!(failures.len(), 3, "{records:?}");
+    assert!(!format!("{records:?}").to_lowercase().contains("correct-horse"), "{records:?}");
+    let unknown: Vec<_> = failures.iter().filter(|r| r.actor_name == "(unknown)").collect();
+    assert_eq!(unknown.len(), 2);
+    assert_eq!(unknown[0].detail, unknown[1].detail, "one name, one marker");
+    assert!(failures.iter().any(|r| r.actor_name == "alice"), "known names are kept");
+}
+
+// See: review L2 — form-action was widened with any redirect_uri.
+async fn review_l2_sign_in_widens_form_action_only_for_web_origins(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    let mut b = Browser::new(&app);
+    let csp = |r: &common::browser::Reply| r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+    let r = b.get("/signin?next=%2Foauth2%2Fauthorize%3Fredirect_uri%3Djavascript%253Aalert(1)").await;
+    assert!(csp(&r).contains("form-action 'self';"), "{}", csp(&r));
+    let r = b.get("/signin?next=%2Foauth2%2Fauthorize%3Fredirect_uri%3Dhttps%253A%252F%252Frp.example%252Fcb").await;
+    assert!(csp(&r).contains("form-action 'self' https://rp.example;"), "{}", csp(&r));
+}
+
+// See: review M3 — used and expired reset links were never deleted.
+async fn review_m3_the_purge_removes_spent_reset_links_and_challenges(db: &TestDb) {
+    let (app, clock) = manual_app(db).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let token_of = |link: String| madang::web::token_hash(link.split_once("token=").unwrap().1);
+    let now = madang::clock::Clock::now(clock.as_ref());
+    let used = token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap());
+    app.store.consume_password_reset(&used, now).await.unwrap();
+    let old = token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap());
+    let open = {
+        clock.advance(Duration::from_secs(50 * 60));
+        token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap())
+    };
+    // A used link comes back with `restore_password_reset` only if its row
+    // survived the purge.
+    let later = now + chrono::Duration::minutes(61);
+    madang::web::session::purge(&app.store, later, Duration::from_secs(3600)).await;
+    app.store.restore_password_reset(&used, alice.id).await.unwrap();
+    assert_eq!(app.store.password_reset_user(&used, now).await.unwrap(), None, "used link deleted");
+    assert_eq!(app.store.password_reset_user(&old, now).await.unwrap(), None, "expired link deleted");
+    assert_eq!(app.store.password_reset_user(&open, later).await.unwrap(), Some(alice.id), "open link kept");
+}
+
 on_both_databases!(
     sign_up_waits_for_approval_then_signs_in,
     secure_cookies_under_https,
@@ -703,4 +894,14 @@ on_both_databases!(
     brute_force_is_throttled_with_429,
     app_passwords_are_shown_once_listed_and_revoked,
     sign_in_and_failures_are_audited,
+    review_h1_a_correct_password_does_not_reset_the_second_factor_throttle,
+    review_h1_each_proved_password_allows_a_few_codes,
+    review_l5_the_second_factor_cookie_is_single_use_and_bound_to_the_credentials,
+    review_m2_reset_requests_are_throttled_and_not_resent_at_once,
+    review_m2_sign_up_is_throttled_before_hashing,
+    review_l6_reset_needs_an_active_account_and_a_failed_reset_keeps_its_link,
+    review_l4_secure_cookies_use_the_host_prefix,
+    review_l12_unknown_names_are_not_recorded_as_typed,
+    review_l2_sign_in_widens_form_action_only_for_web_origins,
+    review_m3_the_purge_removes_spent_reset_links_and_challenges,
 );

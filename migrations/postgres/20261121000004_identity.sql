@@ -2,7 +2,8 @@
 -- log (PostgreSQL dialect; keep in step with migrations/sqlite).
 
 -- OIDC Core §2 `sub`: locally unique and never reassigned, so it is its own
--- random value rather than the row id.
+-- random value rather than the row id. gen_random_uuid() is built in from
+-- PostgreSQL 13, the oldest version Madang supports.
 ALTER TABLE users ADD COLUMN subject TEXT;
 UPDATE users SET subject = replace(gen_random_uuid()::text, '-', '') WHERE subject IS NULL;
 ALTER TABLE users ALTER COLUMN subject SET NOT NULL;
@@ -38,6 +39,8 @@ CREATE TABLE audit_log (
     detail     TEXT NOT NULL DEFAULT '',
     address    TEXT
 );
-CREATE INDEX audit_log_at ON audit_log (at);
-CREATE INDEX audit_log_actor ON audit_log (actor_id, id);
+-- The admin pages filter by action (or a family of them) and by a user name
+-- as actor or target, newest first.
 CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE INDEX audit_log_actor_name ON audit_log (actor_name, id);
+CREATE INDEX audit_log_target ON audit_log (target, id);

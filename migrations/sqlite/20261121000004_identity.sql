@@ -3,10 +3,19 @@
 
 -- OIDC Core §2 `sub`: locally unique and never reassigned. SQLite may hand a
 -- deleted row's id to the next row, so the subject is its own random value.
--- The store writes it on every insert (SQLite cannot add NOT NULL here).
 ALTER TABLE users ADD COLUMN subject TEXT;
 UPDATE users SET subject = lower(hex(randomblob(16))) WHERE subject IS NULL;
 CREATE UNIQUE INDEX users_subject ON users (subject);
+-- SQLite cannot add a NOT NULL column without a default; these triggers give
+-- the column the same rule as on PostgreSQL.
+CREATE TRIGGER users_subject_required_on_insert BEFORE INSERT ON users WHEN NEW.subject IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'NOT NULL constraint failed: users.subject');
+END;
+CREATE TRIGGER users_subject_required_on_update BEFORE UPDATE OF subject ON users WHEN NEW.subject IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'NOT NULL constraint failed: users.subject');
+END;
 -- Relying parties (Gitea) link accounts by e-mail address, so only an
 -- address the user proved is ever claimed as verified.
 ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1));
@@ -38,6 +47,8 @@ CREATE TABLE audit_log (
     detail     TEXT NOT NULL DEFAULT '',
     address    TEXT
 );
-CREATE INDEX audit_log_at ON audit_log (at);
-CREATE INDEX audit_log_actor ON audit_log (actor_id, id);
+-- The admin pages filter by action (or a family of them) and by a user name
+-- as actor or target, newest first.
 CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE INDEX audit_log_actor_name ON audit_log (actor_name, id);
+CREATE INDEX audit_log_target ON audit_log (target, id);

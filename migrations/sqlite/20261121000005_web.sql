@@ -54,3 +54,19 @@ CREATE TABLE password_resets (
     used_at    TEXT
 );
 CREATE INDEX password_resets_user ON password_resets (user_id);
+
+-- "Password done, code next": one row per sign-in waiting for its second
+-- factor. The cookie holds a random token; only its SHA-256 is stored. The
+-- row is bound to the credentials version it was issued under (a password
+-- change or TOTP reset kills it), allows a few codes, and is deleted when
+-- the sign-in completes.
+CREATE TABLE web_mfa_challenges (
+    id                  INTEGER PRIMARY KEY,
+    token_hash          BLOB NOT NULL UNIQUE,
+    user_id             INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credentials_version INTEGER NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    expires_at          TEXT NOT NULL
+);
+CREATE INDEX web_mfa_challenges_expires ON web_mfa_challenges (expires_at);

@@ -33,6 +33,8 @@ CREATE TABLE oauth_consents (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (user_id, client_id)
 );
+-- Deleting a client cascades here; the primary key only covers user_id.
+CREATE INDEX oauth_consents_client ON oauth_consents (client_id);
 
 -- One sign-in given to one client: the family of every token issued from one
 -- authorization code. Revoking it (code replay, refresh-token reuse,
@@ -49,6 +51,8 @@ CREATE TABLE oauth_grants (
 );
 CREATE INDEX oauth_grants_user ON oauth_grants (user_id);
 CREATE INDEX oauth_grants_client ON oauth_grants (client_id);
+-- Revoked grants are purged a day after revocation (Store::purge_oauth).
+CREATE INDEX oauth_grants_revoked ON oauth_grants (revoked_at) WHERE revoked_at IS NOT NULL;
 
 -- Authorization codes: 60 s, single use, bound to client, redirect URI,
 -- PKCE challenge and nonce. `grant_id` is set when the code is redeemed, so
@@ -69,9 +73,15 @@ CREATE TABLE oauth_codes (
     grant_id       INTEGER REFERENCES oauth_grants (id) ON DELETE CASCADE
 );
 CREATE INDEX oauth_codes_expires ON oauth_codes (expires_at);
+-- For the cascades from grants, clients and users, and for deleting a
+-- user's unredeemed codes when their password changes.
+CREATE INDEX oauth_codes_grant ON oauth_codes (grant_id);
+CREATE INDEX oauth_codes_client ON oauth_codes (client_id);
+CREATE INDEX oauth_codes_user ON oauth_codes (user_id);
 
 -- Opaque access and refresh tokens. A refresh token is `used_at` once it has
 -- been rotated; presenting it again revokes its grant (RFC 9700 §4.14.2).
+-- Rows are deleted a day after they expired or were revoked (hourly purge).
 CREATE TABLE oauth_tokens (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     grant_id   INTEGER NOT NULL REFERENCES oauth_grants (id) ON DELETE CASCADE,
@@ -85,11 +95,14 @@ CREATE TABLE oauth_tokens (
 );
 CREATE INDEX oauth_tokens_grant ON oauth_tokens (grant_id);
 CREATE INDEX oauth_tokens_expires ON oauth_tokens (expires_at);
+CREATE INDEX oauth_tokens_revoked ON oauth_tokens (revoked_at) WHERE revoked_at IS NOT NULL;
 
 -- id_token signing keys (RFC 7517). The newest unretired key of each
 -- algorithm signs; retired keys stay published until tokens signed with
--- them have expired. `private_key` is PKCS#8 DER, sealed when a sealing key
--- is available (see src/oidc/keys.rs).
+-- them have expired, and are deleted at the next rotation after that.
+-- `private_key` is PKCS#8 DER, always sealed (XChaCha20-Poly1305 under
+-- `auth.encryption_key`, or under a key in `instance_secrets` when none is
+-- configured; see src/auth/secretbox.rs and src/oidc/keys.rs).
 CREATE TABLE oidc_signing_keys (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     kid         TEXT NOT NULL UNIQUE,

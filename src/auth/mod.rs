@@ -36,7 +36,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::clock::Clock;
 use crate::config::AuthConfig;
-use crate::domain::{AppPasswordId, User, UserState, Username};
+use crate::domain::{AppPasswordId, User, UserId, UserState, Username};
 use crate::store::{Store, StoreError};
 use app_password::KeyedHasher;
 use password::{PasswordHasher, Verification};
@@ -92,6 +92,23 @@ pub trait BearerVerifier: Send + Sync + 'static {
         token: &'a str,
         resource: BearerResource,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
+}
+
+/// An attempt throttled on keys of its own, apart from password guesses
+/// (which [`Authenticator::throttle_check`] counts).
+#[derive(Debug, Clone, Copy)]
+pub enum Attempt<'a> {
+    /// A second-factor code for this account. Counted on its own key, which
+    /// a correct password never clears — else knowing the password would
+    /// reset the count before every few guesses and make six digits
+    /// guessable. Cleared only when a sign-in completes.
+    SecondFactor(UserId),
+    /// A password-reset request for this login (user name or e-mail): its
+    /// own keys, so that asking for links never locks the owner out of
+    /// signing in.
+    ResetRequest(&'a str),
+    /// A sign-up request for this user name (checked before any hashing).
+    SignUp(&'a str),
 }
 
 #[derive(Debug, Clone)]
@@ -523,6 +540,47 @@ impl Authenticator {
     /// Counts a failed attempt (a wrong password or second factor).
     pub fn throttle_failure(&self, name: &str, client: Option<IpAddr>) {
         self.limiter.record_failure(&name.trim().to_lowercase(), client, self.clock.instant());
+    }
+
+    /// Refuses with `RateLimited` while `attempt` must wait.
+    pub fn attempt_check(&self, attempt: Attempt<'_>, client: Option<IpAddr>) -> Result<(), AuthError> {
+        let keys: Vec<String> = self.attempt_keys(attempt, client).into_iter().map(|(k, _)| k).collect();
+        self.limiter
+            .check_keys(&keys, self.clock.instant())
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })
+    }
+
+    /// Counts `attempt` (a wrong second factor; any reset or sign-up request).
+    pub fn attempt_record(&self, attempt: Attempt<'_>, client: Option<IpAddr>) {
+        self.limiter.record_keys(&self.attempt_keys(attempt, client), self.clock.instant());
+    }
+
+    /// Forgets the count of `attempt`'s subject (never its address's).
+    pub fn attempt_clear(&self, attempt: Attempt<'_>) {
+        if let Some((key, _)) = self.attempt_keys(attempt, None).into_iter().next() {
+            self.limiter.clear(&key);
+        }
+    }
+
+    /// The subject's key first, then the address's.
+    fn attempt_keys(&self, attempt: Attempt<'_>, client: Option<IpAddr>) -> Vec<(String, u32)> {
+        let (account, address) = (self.limiter.account_free(), self.limiter.address_free());
+        let (subject, address_key) = match attempt {
+            // Wrong codes are guesses like wrong passwords: the address
+            // counts them on the sign-in key.
+            Attempt::SecondFactor(user) => (format!("mfa:{}", user.0), client.map(rate_limit::address_key)),
+            Attempt::ResetRequest(login) => (
+                format!("reset:u:{}", login.trim().to_lowercase()),
+                client.map(|a| format!("reset:{}", rate_limit::address_key(a))),
+            ),
+            Attempt::SignUp(name) => (
+                format!("signup:u:{}", name.trim().to_lowercase()),
+                client.map(|a| format!("signup:{}", rate_limit::address_key(a))),
+            ),
+        };
+        let mut keys = vec![(subject, account)];
+        keys.extend(address_key.map(|k| (k, address)));
+        keys
     }
 
     /// The keyed hash under which a TOTP recovery code is stored: the same

@@ -44,16 +44,38 @@ impl RateLimiter {
     }
 
     fn keys(account: &str, address: Option<IpAddr>) -> [Option<String>; 2] {
-        [Some(format!("u:{account}")), address.map(|a| format!("a:{}", canonical(a)))]
+        [Some(format!("u:{account}")), address.map(address_key)]
     }
 
     /// `Err(retry_after)` while either the account or the address must wait.
     pub fn check(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = Self::keys(account, address)
+        let keys: Vec<String> = Self::keys(account, address).into_iter().flatten().collect();
+        self.check_keys(&keys, now)
+    }
+
+    pub fn record_failure(&self, account: &str, address: Option<IpAddr>, now: Instant) {
+        let keys: Vec<(String, u32)> = Self::keys(account, address)
             .into_iter()
-            .flatten()
-            .filter_map(|k| entries.get(&k)?.blocked_until)
+            .zip([self.account_free, self.address_free])
+            .filter_map(|(k, f)| Some((k?, f)))
+            .collect();
+        self.record_keys(&keys, now);
+    }
+
+    /// A correct password for `account`: its record is cleared.
+    pub fn record_success(&self, account: &str) {
+        self.clear(&format!("u:{account}"));
+    }
+
+    /// `Err(retry_after)` while any of `keys` must wait. Keys are free-form:
+    /// callers other than the password check (the second factor, reset and
+    /// sign-up requests) use their own prefixes, so that counting one kind
+    /// of attempt never throttles, or clears, another.
+    pub fn check_keys(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = keys
+            .iter()
+            .filter_map(|k| entries.get(k)?.blocked_until)
             .filter_map(|until| until.checked_duration_since(now))
             .filter(|d| !d.is_zero())
             .max();
@@ -63,7 +85,9 @@ impl RateLimiter {
         }
     }
 
-    pub fn record_failure(&self, account: &str, address: Option<IpAddr>, now: Instant) {
+    /// Counts one attempt against each key, which may fail `free` times
+    /// before it backs off.
+    pub fn record_keys(&self, keys: &[(String, u32)], now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             let forget = self.forget_after();
@@ -72,18 +96,15 @@ impl RateLimiter {
             });
         }
         let forget = self.forget_after();
-        for (key, free) in Self::keys(account, address)
-            .into_iter()
-            .zip([self.account_free, self.address_free])
-            .filter_map(|(k, f)| Some((k?, f)))
-        {
-            let entry = entries.entry(key).or_insert(Entry { failures: 0, last_failure: now, blocked_until: None });
+        for (key, free) in keys {
+            let entry =
+                entries.entry(key.clone()).or_insert(Entry { failures: 0, last_failure: now, blocked_until: None });
             if now.saturating_duration_since(entry.last_failure) >= forget {
                 *entry = Entry { failures: 0, last_failure: now, blocked_until: None };
             }
             entry.failures = entry.failures.saturating_add(1);
             entry.last_failure = now;
-            if entry.failures >= free {
+            if entry.failures >= *free {
                 let doublings = (entry.failures - free).min(30);
                 let wait = Duration::from_secs(1u64 << doublings).min(self.max_backoff);
                 entry.blocked_until = Some(now + wait);
@@ -91,11 +112,26 @@ impl RateLimiter {
         }
     }
 
-    /// A correct password for `account`: its record is cleared.
-    pub fn record_success(&self, account: &str) {
+    /// Forgets `key`'s record.
+    pub fn clear(&self, key: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&format!("u:{account}"));
+        entries.remove(key);
     }
+
+    /// How many attempts may fail per account before it backs off.
+    pub fn account_free(&self) -> u32 {
+        self.account_free
+    }
+
+    /// How many attempts may fail per address before it backs off.
+    pub fn address_free(&self) -> u32 {
+        self.address_free
+    }
+}
+
+/// The key of a client address for the sign-in throttle.
+pub fn address_key(address: IpAddr) -> String {
+    format!("a:{}", canonical(address))
 }
 
 /// IPv6 clients usually own a whole /64, so throttle the prefix, not the

@@ -21,8 +21,10 @@ use super::error::{ApiError, ApiJson, ApiPath};
 use crate::audit::{self, Entry};
 use crate::auth::{Credential, Principal};
 use crate::domain::{GroupName, Role, User, UserState};
+use crate::oidc::clients::{ClientError, ClientUpdate, NewClient};
 use crate::store::audit::{AuditQuery, AuditRecord};
 use crate::store::groups::Group;
+use crate::store::oidc::OAuthClient;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/groups/{name}", get(show_group).delete(delete_group))
         .route("/groups/{name}/members/{user}", put(add_member).delete(remove_member))
         .route("/audit", get(list_audit))
+        .route("/oauth-clients", get(list_clients).post(create_client))
+        .route("/oauth-clients/{client_id}", get(show_client).patch(update_client).delete(delete_client))
+        .route("/oauth-clients/{client_id}/rotate-secret", post(rotate_client_secret))
 }
 
 /// An authenticated administrator, with the address the request came from
@@ -111,12 +116,25 @@ pub(crate) async fn list_users(
         None => None,
         Some(s) => Some(s.parse::<UserState>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.0))?),
     };
-    let mut out = Vec::new();
-    for user in state.store.users().await? {
-        if wanted.is_none_or(|w| w == user.state) {
-            out.push(admin_user(&state, user).await?);
+    // Every membership in one read, not one query per user.
+    let mut groups_of: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for group in state.store.groups().await? {
+        for member in group.members {
+            groups_of.entry(member.as_str().to_string()).or_default().push(group.name.as_str().to_string());
         }
     }
+    let out = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| wanted.is_none_or(|w| w == u.state))
+        .map(|user| {
+            let mut groups = groups_of.remove(user.username.as_str()).unwrap_or_default();
+            groups.sort();
+            AdminUser { user, groups }
+        })
+        .collect();
     Ok(Json(out))
 }
 
@@ -498,4 +516,138 @@ fn not_found(message: &'static str) -> impl FnOnce(crate::store::StoreError) -> 
         crate::store::StoreError::NotFound => ApiError::not_found(message),
         other => other.into(),
     }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            ClientError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ClientError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ClientError::Store(s) => s.into(),
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/oauth-clients", tag = "admin",
+    responses(
+        (status = 200, description = "Registered OpenID Connect clients (never their secrets)", body = Vec<OAuthClient>),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn list_clients(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<OAuthClient>>, ApiError> {
+    Ok(Json(state.oidc.clients().list().await?))
+}
+
+/// A registered client, with its secret this once (confidential clients).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedClient {
+    #[serde(flatten)]
+    client: OAuthClient,
+    /// Shown once; only a keyed hash is kept. Absent for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/oauth-clients", tag = "admin",
+    request_body = NewClient,
+    responses(
+        (status = 201, description = "Registered; the secret is shown this once", body = CreatedClient),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "The client id is taken", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "Invalid redirect URI, scope or policy", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn create_client(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<NewClient>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (client, client_secret) = state.oidc.clients().create(body, Some(&admin.user)).await?;
+    Ok((StatusCode::CREATED, Json(CreatedClient { client, client_secret })))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/oauth-clients/{client_id}", tag = "admin",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "The client", body = OAuthClient),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such client", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn show_client(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<OAuthClient>, ApiError> {
+    Ok(Json(state.oidc.clients().get(&client_id).await?))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/admin/oauth-clients/{client_id}", tag = "admin",
+    params(("client_id" = String, Path, description = "Client id")),
+    request_body = ClientUpdate,
+    responses(
+        (status = 200, description = "The changed client", body = OAuthClient),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such client", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "Invalid redirect URI, scope or policy", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn update_client(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(body): ApiJson<ClientUpdate>,
+) -> Result<Json<OAuthClient>, ApiError> {
+    Ok(Json(state.oidc.clients().update(&client_id, body, Some(&admin.user)).await?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/admin/oauth-clients/{client_id}", tag = "admin",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses(
+        (status = 204, description = "Deleted, with every token and consent issued to it"),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such client", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn delete_client(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.oidc.clients().delete(&client_id, Some(&admin.user)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RotatedSecret {
+    /// The new secret, shown once; the old one stops working at once.
+    client_secret: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/oauth-clients/{client_id}/rotate-secret", tag = "admin",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "A new secret", body = RotatedSecret),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such client", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "A public client has no secret", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn rotate_client_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    let client_secret = state.oidc.clients().rotate_secret(&client_id, Some(&admin.user)).await?;
+    Ok(Json(RotatedSecret { client_secret }))
 }

@@ -11,11 +11,14 @@
 //! or when `prompt=login` / `max_age` ask for a fresh one, the browser goes
 //! to `/signin?next=<this request>` (with `reauth=1` when a session exists).
 //! To avoid a loop, the request it returns with carries `madang_login_after`
-//! (the time we sent it away); a session whose `auth_time` is not older
-//! satisfies `prompt=login` and `max_age`. Forging that parameter gains
-//! nothing: it only stops Madang asking for a password the relying party
-//! could have skipped by not sending `prompt=login`, and the id_token's
-//! `auth_time` still tells the relying party when the user really signed in.
+//! — the time we sent it away — and a session whose `auth_time` is not older
+//! satisfies `prompt=login` and `max_age`. The marker would let anyone skip
+//! those checks by writing `madang_login_after=0` into a link, so it carries
+//! an HMAC (under the web service's instance key) over the time and a random
+//! value held in a cookie of the browser that was sent away: a marker is
+//! honoured only in the browser it was made for, so a forged or borrowed
+//! one gains nothing, and Madang asks for the password as the relying party
+//! wanted.
 
 use std::collections::HashMap;
 
@@ -23,20 +26,28 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use subtle::ConstantTimeEq;
 
 use super::clients::find_redirect_uri;
-use super::{CODE_LIFETIME_SECS, SCOPES, has_scope, new_secret};
+use super::{CODE_LIFETIME_SECS, SCOPES, has_scope};
 use crate::audit::{Entry, record};
 use crate::http::AppState;
 use crate::store::StoreError;
 use crate::store::oidc::{NewCode, OAuthClient, PkcePolicy};
 use crate::web::i18n::Lang;
 use crate::web::page::{error_html, escape, html_page_with_status};
+use crate::web::random_token;
 use crate::web::session::{self, WebSession};
 
-/// Our own parameter: when the browser was sent to sign in (Unix seconds).
+/// Our own parameter: when the browser was sent to sign in (Unix seconds),
+/// with its MAC: `<seconds>.<base64url HMAC>`.
 pub const LOGIN_AFTER: &str = "madang_login_after";
+
+/// The cookie holding the random value a `madang_login_after` marker is
+/// bound to. A session cookie: it only has to outlive one sign-in.
+const BROWSER_COOKIE: &str = "madang_oidc_browser";
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -53,7 +64,11 @@ pub struct AuthRequest {
     pub prompt_login: bool,
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
-    pub login_after: Option<i64>,
+    /// `madang_login_after` as received: checked against the browser's
+    /// cookie before it counts (see the module documentation).
+    pub login_marker: Option<String>,
+    /// `id_token_hint` (OIDC Core §3.1.2.1), verified only when needed.
+    pub id_token_hint: Option<String>,
     /// The parameters as received (without ours), to rebuild the request.
     pub params: ParamList,
 }
@@ -205,21 +220,23 @@ pub async fn validate(state: &AppState, raw: &[u8]) -> Result<AuthRequest, Refus
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
         max_age,
-        login_after: get(LOGIN_AFTER).and_then(|t| t.parse().ok()),
+        login_marker: get(LOGIN_AFTER).filter(|m| m.len() <= 128).map(str::to_string),
+        id_token_hint: get("id_token_hint").map(str::to_string),
         params: list.into_iter().filter(|(k, _)| k != LOGIN_AFTER).collect(),
         client,
     })
 }
 
 impl AuthRequest {
-    /// The request as a query string, optionally with our login marker.
-    fn query(&self, login_after: Option<i64>) -> String {
+    /// The request as a query string, with our login marker: `marker`, else
+    /// the one it came with.
+    fn query(&self, marker: Option<&str>) -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.params {
             s.append_pair(k, v);
         }
-        if let Some(t) = login_after.or(self.login_after) {
-            s.append_pair(LOGIN_AFTER, &t.to_string());
+        if let Some(m) = marker.or(self.login_marker.as_deref()) {
+            s.append_pair(LOGIN_AFTER, m);
         }
         s.finish()
     }
@@ -234,14 +251,70 @@ impl AuthRequest {
     }
 
     /// Whether the session is recent enough for `prompt=login` and `max_age`.
-    fn session_is_fresh(&self, session: &WebSession, now: chrono::DateTime<chrono::Utc>) -> bool {
-        let since_marker = self.login_after.is_some_and(|t| session.auth_time.timestamp() >= t);
+    fn session_is_fresh(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        session: &WebSession,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let since_marker = self
+            .login_marker
+            .as_deref()
+            .and_then(|m| LoginMarker::check(state, headers, m))
+            .is_some_and(|t| session.auth_time.timestamp() >= t);
         if since_marker {
             return true;
         }
         // OIDC Core §3.1.2.1: max_age=0 is like prompt=login.
         let within_max_age = self.max_age.is_none_or(|m| m > 0 && (now - session.auth_time).num_seconds() <= m);
         !self.prompt_login && within_max_age
+    }
+}
+
+/// The `madang_login_after` marker (see the module documentation).
+struct LoginMarker;
+
+impl LoginMarker {
+    fn mac(state: &AppState, browser: &str, t: i64) -> String {
+        let data = format!("{browser}\0{t}");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(state.web.mac("oidc-login-after", data.as_bytes()))
+    }
+
+    fn cookie_name(state: &AppState, headers: &HeaderMap) -> (String, bool) {
+        let secure = crate::web::secure_cookies(state, headers);
+        (crate::web::cookie_name(BROWSER_COOKIE, secure), secure)
+    }
+
+    /// A marker for "sent to sign in at `now`", and the cookie to set when
+    /// the browser has none yet.
+    fn issue(
+        state: &AppState,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Option<HeaderValue>), StoreError> {
+        let (name, secure) = Self::cookie_name(state, headers);
+        let existing = crate::web::cookie(headers, &name).filter(|v| (20..=128).contains(&v.len()));
+        let (browser, set_cookie) = match existing {
+            Some(value) => (value.to_string(), None),
+            None => {
+                let value = random_token()?;
+                let cookie = crate::web::set_cookie(&name, &value, None, secure);
+                (value, Some(cookie))
+            }
+        };
+        let t = now.timestamp();
+        Ok((format!("{t}.{}", Self::mac(state, &browser, t)), set_cookie))
+    }
+
+    /// The time in `marker`, if it was made for this browser.
+    fn check(state: &AppState, headers: &HeaderMap, marker: &str) -> Option<i64> {
+        let (t, mac) = marker.split_once('.')?;
+        let t: i64 = t.parse().ok()?;
+        let (name, _) = Self::cookie_name(state, headers);
+        let browser = crate::web::cookie(headers, &name).filter(|v| !v.is_empty())?;
+        let expected = Self::mac(state, browser, t);
+        bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then_some(t)
     }
 }
 
@@ -261,13 +334,18 @@ fn refusal_response(state: &AppState, lang: Lang, refusal: Refusal, see_other: b
     }
 }
 
-/// 302 after a GET (RFC 6749 §4.1.2's example), 303 after a form POST.
-fn redirect(location: &str, see_other: bool) -> Response {
+/// 302 after a GET (RFC 6749 §4.1.2's example), 303 after a form POST;
+/// never cached, never with a `Referer`. Registered URIs are ASCII and our
+/// parameters are percent-encoded, so `location` is always a valid header;
+/// should it not be, the answer is a 500 rather than a redirect to nowhere.
+pub(super) fn redirect(location: &str, see_other: bool) -> Response {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        tracing::error!("a redirect target is not a valid header value");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let status = if see_other { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     let mut response = status.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
+    response.headers_mut().insert(header::LOCATION, location);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
@@ -319,30 +397,49 @@ async fn decide(
 ) -> Result<Response, Refusal> {
     let now = state.clock.now();
     let session = session::current(state, headers).await;
-    let fresh = session.as_ref().filter(|s| request.session_is_fresh(s, now));
+    let fresh = session.as_ref().filter(|s| request.session_is_fresh(state, headers, s, now));
     let Some(session) = fresh else {
         if request.prompt_none {
             return Err(request.error("login_required", "the user must sign in"));
         }
-        let next = format!("/oauth2/authorize?{}", request.query(Some(now.timestamp())));
+        let (marker, set_cookie) = LoginMarker::issue(state, headers, now).map_err(|e| server_error(request, e))?;
+        let next = format!("/oauth2/authorize?{}", request.query(Some(&marker)));
         let reauth = if session.is_some() { "&reauth=1" } else { "" };
-        return Ok(redirect(&format!("/signin?next={}{reauth}", crate::web::page::query_escape(&next)), posted));
+        let mut response = redirect(&format!("/signin?next={}{reauth}", crate::web::page::query_escape(&next)), posted);
+        if let Some(cookie) = set_cookie {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        return Ok(response);
     };
+    // OIDC Core §3.1.2.6: with prompt=none, a hint naming someone else
+    // cannot be answered for the signed-in user without asking.
+    if request.prompt_none
+        && let Some(hint) = request.id_token_hint.as_deref()
+        && let Some(named) = state.oidc.id_token_hint(hint).await.and_then(|h| h.subject)
+    {
+        let subject = state.store.user_subject(session.user.id).await.map_err(|e| server_error(request, e))?;
+        if named != subject {
+            return Err(request.error("login_required", "another user is signed in than the id_token_hint names"));
+        }
+    }
     let scopes = request.scopes.join(" ");
-    if !request.client.first_party && !consented {
-        let remembered = match state.store.oauth_consent(session.user.id, request.client.id).await {
-            Ok(r) => r,
-            Err(e) => return Err(server_error(request, e)),
+    // prompt=consent asks even for a first-party client (OIDC Core §3.1.2.1:
+    // the server SHOULD prompt for consent).
+    if !consented && (!request.client.first_party || request.prompt_consent) {
+        let remembered = if request.client.first_party {
+            None
+        } else {
+            state.store.oauth_consent(session.user.id, request.client.id).await.map_err(|e| server_error(request, e))?
         };
         let covered = remembered.is_some_and(|granted| request.scopes.iter().all(|s| has_scope(&granted, s)));
-        if request.prompt_none && (!covered || request.prompt_consent) {
+        if request.prompt_none && !covered {
             return Err(request.error("consent_required", "the user has not allowed this application"));
         }
         if !covered || request.prompt_consent {
             return Ok(redirect(&format!("/oauth2/consent?{}", request.query(None)), posted));
         }
     }
-    let code = new_secret().map_err(|e| server_error(request, e))?;
+    let code = random_token().map_err(|e| server_error(request, e))?;
     let hash = state.oidc.hash(&code);
     let amr = session.amr.join(" ");
     let new = NewCode {
@@ -402,7 +499,9 @@ pub async fn consent_get(State(state): State<AppState>, headers: HeaderMap, RawQ
         Err(refusal) => return refusal_response(&state, lang, refusal, false),
     };
     let now = state.clock.now();
-    let Some(session) = session::current(&state, &headers).await.filter(|s| request.session_is_fresh(s, now)) else {
+    let Some(session) =
+        session::current(&state, &headers).await.filter(|s| request.session_is_fresh(&state, &headers, s, now))
+    else {
         // Signed out meanwhile: start over.
         return redirect(&format!("/oauth2/authorize?{}", request.query(None)), false);
     };

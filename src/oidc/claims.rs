@@ -51,12 +51,11 @@ pub struct IdTokenInput<'a> {
 /// A signed id_token (OIDC Core §2, §3.1.3.6).
 pub async fn id_token(oidc: &Oidc, input: IdTokenInput<'_>) -> Result<String, StoreError> {
     let now = oidc.now();
-    let lifetime = chrono::Duration::from_std(oidc.config.access_token_lifetime).unwrap_or(chrono::Duration::MAX);
     let mut claims = user_claims(oidc, input.user, input.scopes).await?;
     claims.insert("iss".into(), oidc.config.issuer.clone().into());
     claims.insert("aud".into(), input.client.client_id.clone().into());
     claims.insert("iat".into(), now.timestamp().into());
-    claims.insert("exp".into(), (now + lifetime).timestamp().into());
+    claims.insert("exp".into(), oidc.expiry(now, oidc.config.access_token_lifetime).timestamp().into());
     claims.insert("auth_time".into(), input.auth_time.timestamp().into());
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), nonce.into());

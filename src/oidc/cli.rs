@@ -119,7 +119,7 @@ pub async fn run(state: &AppState, cmd: OidcCommand) -> Result<(), CliError> {
     let clients = oidc.clients();
     match cmd {
         OidcCommand::RotateKeys => {
-            let kids = oidc.keys.rotate(oidc.now()).await?;
+            let kids = oidc.keys.rotate(oidc.now(), oidc.key_retention()).await?;
             for kid in kids {
                 println!("{kid}");
             }

@@ -5,11 +5,12 @@
 
 use serde::Deserialize;
 
-use super::{DEFAULT_CLIENT_SCOPES, Oidc, SCOPES, new_secret};
+use super::{DEFAULT_CLIENT_SCOPES, Oidc, SCOPES};
 use crate::audit::{Entry, record_in};
 use crate::domain::User;
 use crate::store::StoreError;
 use crate::store::oidc::{ClientFields, OAuthClient, PkcePolicy, SigningAlg};
+use crate::web::random_token;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
@@ -31,7 +32,8 @@ impl From<StoreError> for ClientError {
 }
 
 /// A client to register.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewClient {
     pub client_id: String,
     #[serde(default)]
@@ -42,28 +44,35 @@ pub struct NewClient {
     /// A public client (RFC 6749 §2.1) has no secret and must use PKCE.
     #[serde(default)]
     pub public: bool,
-    /// Default: `required`.
+    /// `required` (default) or `optional`; public clients always `required`.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub pkce: Option<PkcePolicy>,
     /// Default: [`DEFAULT_CLIENT_SCOPES`].
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub first_party: bool,
-    /// Default: RS256.
+    /// `RS256` (default) or `ES256`.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub id_token_alg: Option<SigningAlg>,
 }
 
 /// Changes to a client; `None` keeps the current value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `required` or `optional`.
+    #[schema(value_type = Option<String>)]
     pub pkce: Option<PkcePolicy>,
     pub scopes: Option<Vec<String>>,
     pub first_party: Option<bool>,
+    /// `RS256` or `ES256`.
+    #[schema(value_type = Option<String>)]
     pub id_token_alg: Option<SigningAlg>,
 }
 
@@ -114,7 +123,7 @@ impl<'a> Clients<'a> {
         } else {
             new.pkce.unwrap_or(PkcePolicy::Required)
         };
-        let secret = if new.public { None } else { Some(new_secret()?) };
+        let secret = if new.public { None } else { Some(random_token()?) };
         let hash = secret.as_deref().map(|s| self.oidc.hash(s));
         let fields = ClientFields {
             name: &name,
@@ -198,7 +207,7 @@ impl<'a> Clients<'a> {
         if client.public {
             return Err(ClientError::Invalid(format!("`{client_id}` is a public client and has no secret")));
         }
-        let secret = new_secret()?;
+        let secret = random_token()?;
         self.oidc.store.set_oauth_client_secret(client_id, &self.oidc.hash(&secret), self.oidc.now()).await?;
         self.audit("oidc.client.rotate_secret", actor, client_id, "").await;
         Ok(secret)
@@ -226,6 +235,9 @@ impl<'a> Clients<'a> {
     /// RFC 6749 §3.1.2: absolute, no fragment. Plain `http` only to a
     /// loopback host (RFC 8252 §7.3, RFC 9700 §2.6) — unless Madang itself is
     /// served over `http`, as in a test lab, where nothing would be gained.
+    /// ASCII only (RFC 3986 §2.1: other characters percent-encoded, hosts in
+    /// punycode): the URI goes out in a `Location` header, which cannot carry
+    /// anything else, and is compared as sent, so it is not normalised here.
     fn check_uris(&self, uris: &[String], what: &str) -> Result<Vec<String>, ClientError> {
         let insecure_ok = self.oidc.config.issuer.starts_with("http://");
         let mut out = Vec::new();
@@ -238,6 +250,9 @@ impl<'a> Clients<'a> {
             }
             if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(bad("too long or contains spaces"));
+            }
+            if !uri.is_ascii() {
+                return Err(bad("must be ASCII: percent-encode other characters and use the punycode host name"));
             }
             match parsed.scheme() {
                 "https" => {}

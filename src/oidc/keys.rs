@@ -7,7 +7,16 @@
 //! [`SecretBox`]. The newest unretired key of each algorithm signs. Rotation
 //! adds a new key per algorithm and retires the old ones, which stay in the
 //! JWK Set until every token they signed has expired (plus a margin for
-//! relying parties' clocks and caches), then are deleted.
+//! relying parties' clocks and caches); the next rotation after that deletes
+//! them.
+//!
+//! The JWK Set endpoint is public and unauthenticated, so it only reads, and
+//! from a copy kept in memory for [`PUBLISHED_TTL`]: a process that signs
+//! with a key missing from its copy drops the copy at once, so a rotation
+//! made by another process is published within that time. The first keys
+//! are generated on first use — the first id_token or the first JWK Set
+//! request on a database — so a server that never serves OIDC never makes
+//! any.
 //!
 //! Signing is `ring`'s (constant-time, the library rustls already uses);
 //! the `rsa` crate only generates RSA keys, which `ring` cannot.
@@ -35,11 +44,27 @@ pub enum Signer {
     Ec(EcdsaKeyPair),
 }
 
+/// How long the in-memory copy of the published keys is used before the
+/// database is read again.
+pub const PUBLISHED_TTL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A public key as published in the JWK Set.
+#[derive(Debug, Clone)]
+struct PublishedKey {
+    kid: String,
+    jwk: serde_json::Value,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// The published keys as last read, and when.
+type Published = (DateTime<Utc>, Arc<Vec<PublishedKey>>);
+
 /// The signing keys of this instance, read from the store and cached parsed.
 pub struct KeyRing {
     store: Store,
     secretbox: SecretBox,
     parsed: Mutex<HashMap<String, Arc<Signer>>>,
+    published: Mutex<Option<Published>>,
     /// One generation at a time per process, so concurrent first requests
     /// do not each generate an RSA key.
     generating: tokio::sync::Mutex<()>,
@@ -49,27 +74,46 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// `now - retention`, saturating.
+fn horizon(now: DateTime<Utc>, retention: chrono::Duration) -> DateTime<Utc> {
+    now.checked_sub_signed(retention).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn signing_key(keys: &[SigningKeyRecord], alg: SigningAlg) -> Option<&SigningKeyRecord> {
+    keys.iter().find(|k| k.alg == alg.as_str() && k.retired_at.is_none())
+}
+
 impl KeyRing {
     pub fn new(store: Store, secretbox: SecretBox) -> KeyRing {
-        KeyRing { store, secretbox, parsed: Mutex::new(HashMap::new()), generating: tokio::sync::Mutex::new(()) }
+        KeyRing {
+            store,
+            secretbox,
+            parsed: Mutex::new(HashMap::new()),
+            published: Mutex::new(None),
+            generating: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The key that signs with `alg` now, generating the first keys on
     /// first use (so a server that never serves OIDC never makes any).
     pub async fn current(&self, alg: SigningAlg, now: DateTime<Utc>) -> Result<(String, Arc<Signer>), StoreError> {
-        let find =
-            |keys: &[SigningKeyRecord]| keys.iter().find(|k| k.alg == alg.as_str() && k.retired_at.is_none()).cloned();
-        let mut key = find(&self.store.oidc_signing_keys().await?);
+        let mut key = signing_key(&self.store.oidc_signing_keys().await?, alg).cloned();
         if key.is_none() {
             let _turn = self.generating.lock().await;
-            key = find(&self.store.oidc_signing_keys().await?);
+            key = signing_key(&self.store.oidc_signing_keys().await?, alg).cloned();
             if key.is_none() {
-                let fresh = self.generate(&[alg]).await?;
+                let fresh = self.generate(&[alg], now).await?;
                 self.store.add_oidc_signing_keys(&fresh, true, now).await?;
-                key = find(&self.store.oidc_signing_keys().await?);
+                key = signing_key(&self.store.oidc_signing_keys().await?, alg).cloned();
             }
         }
         let key = key.ok_or_else(|| internal("no signing key after generating one"))?;
+        // Never sign with a key this process would not publish.
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        if published.as_ref().is_some_and(|(_, keys)| !keys.iter().any(|k| k.kid == key.kid)) {
+            *published = None;
+        }
+        drop(published);
         let signer = self.parse(&key)?;
         Ok((key.kid, signer))
     }
@@ -83,36 +127,57 @@ impl KeyRing {
     }
 
     /// `madang oidc rotate-keys`: a new key for each algorithm; the old ones
-    /// are retired (still published). Returns the new key ids.
-    pub async fn rotate(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    /// are retired (still published). Keys retired more than `retention`
+    /// ago are deleted: nothing they signed is still valid. Returns the new
+    /// key ids.
+    pub async fn rotate(&self, now: DateTime<Utc>, retention: chrono::Duration) -> Result<Vec<String>, StoreError> {
         let _turn = self.generating.lock().await;
-        let fresh = self.generate(&SigningAlg::ALL).await?;
+        self.store.prune_oidc_signing_keys(horizon(now, retention)).await?;
+        let fresh = self.generate(&SigningAlg::ALL, now).await?;
         self.store.add_oidc_signing_keys(&fresh, false, now).await?;
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(fresh.into_iter().map(|k| k.kid).collect())
     }
 
     /// The JWK Set: every key not retired longer than `retention` ago.
-    /// Older retired keys are deleted on the way.
+    /// Reads only (see the module documentation), except on a database that
+    /// has no key yet for an algorithm.
     pub async fn jwks(&self, now: DateTime<Utc>, retention: chrono::Duration) -> Result<serde_json::Value, StoreError> {
-        self.ensure_all(now).await?;
-        let horizon = now - retention;
-        self.store.prune_oidc_signing_keys(horizon).await?;
-        let keys = self.store.oidc_signing_keys().await?;
-        let mut published = Vec::new();
-        for key in keys.iter().filter(|k| k.retired_at.is_none_or(|t| t >= horizon)) {
-            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(internal)?;
-            published.push(jwk);
-        }
+        let cutoff = horizon(now, retention);
+        let keys = self.published(now).await?;
+        let published: Vec<&serde_json::Value> =
+            keys.iter().filter(|k| k.retired_at.is_none_or(|t| t >= cutoff)).map(|k| &k.jwk).collect();
         Ok(serde_json::json!({ "keys": published }))
     }
 
     /// The public JWK with `kid`, for checking an `id_token_hint`.
-    pub async fn public_jwk(&self, kid: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let keys = self.store.oidc_signing_keys().await?;
-        match keys.into_iter().find(|k| k.kid == kid) {
-            Some(k) => Ok(Some(serde_json::from_str(&k.public_jwk).map_err(internal)?)),
-            None => Ok(None),
+    pub async fn public_jwk(&self, kid: &str, now: DateTime<Utc>) -> Result<Option<serde_json::Value>, StoreError> {
+        let keys = self.published(now).await?;
+        Ok(keys.iter().find(|k| k.kid == kid).map(|k| k.jwk.clone()))
+    }
+
+    /// The public keys, from memory when read less than [`PUBLISHED_TTL`] ago.
+    async fn published(&self, now: DateTime<Utc>) -> Result<Arc<Vec<PublishedKey>>, StoreError> {
+        if let Some((read_at, keys)) = self.published.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && now >= *read_at
+            && now - *read_at < PUBLISHED_TTL
+        {
+            return Ok(keys.clone());
         }
+        let mut records = self.store.oidc_signing_keys().await?;
+        if SigningAlg::ALL.iter().any(|alg| signing_key(&records, *alg).is_none()) {
+            // First use on this database: discovery promises both algorithms.
+            self.ensure_all(now).await?;
+            records = self.store.oidc_signing_keys().await?;
+        }
+        let mut keys = Vec::with_capacity(records.len());
+        for key in records {
+            let jwk = serde_json::from_str(&key.public_jwk).map_err(internal)?;
+            keys.push(PublishedKey { kid: key.kid, jwk, retired_at: key.retired_at });
+        }
+        let keys = Arc::new(keys);
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, keys.clone()));
+        Ok(keys)
     }
 
     fn parse(&self, key: &SigningKeyRecord) -> Result<Arc<Signer>, StoreError> {
@@ -134,7 +199,7 @@ impl KeyRing {
     }
 
     /// New key records (private key sealed, public JWK with its `kid`).
-    async fn generate(&self, algs: &[SigningAlg]) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    async fn generate(&self, algs: &[SigningAlg], now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let mut out = Vec::new();
         for alg in algs {
             let alg = *alg;
@@ -152,7 +217,7 @@ impl KeyRing {
                 public_jwk: jwk.to_string(),
                 kid,
                 alg: alg.as_str().to_string(),
-                created_at: Utc::now(),
+                created_at: now,
                 retired_at: None,
             });
         }

@@ -12,11 +12,10 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 
-use super::authorize::{error_page, parse_params, with_query};
-use super::keys::{jwt_kid, verify_jwt};
+use super::authorize::{error_page, parse_params, redirect, with_query};
 use crate::http::AppState;
 use crate::web::Client;
 use crate::web::i18n::Lang;
@@ -34,20 +33,13 @@ struct LogoutRequest {
 
 async fn check(state: &AppState, params: HashMap<String, String>) -> Result<LogoutRequest, (&'static str, String)> {
     let oidc = &state.oidc;
-    let mut hint_subject = None;
-    let mut hint_client = None;
-    if let Some(hint) = params.get("id_token_hint") {
-        // §2: a hint that is ours, even expired. A hint we cannot verify is
-        // ignored rather than trusted.
-        if let Some(kid) = jwt_kid(hint)
-            && let Ok(Some(jwk)) = oidc.keys.public_jwk(&kid).await
-            && let Some(claims) = verify_jwt(hint, &jwk)
-            && claims.get("iss").and_then(|v| v.as_str()) == Some(oidc.config.issuer.as_str())
-        {
-            hint_subject = claims.get("sub").and_then(|v| v.as_str()).map(str::to_string);
-            hint_client = claims.get("aud").and_then(|v| v.as_str()).map(str::to_string);
-        }
-    }
+    // §2: a hint that is ours, even expired. A hint we cannot verify is
+    // ignored rather than trusted.
+    let hint = match params.get("id_token_hint") {
+        Some(hint) => oidc.id_token_hint(hint).await,
+        None => None,
+    };
+    let (hint_subject, hint_client) = hint.map(|h| (h.subject, h.client_id)).unwrap_or_default();
     let client_id = match (params.get("client_id"), hint_client) {
         (Some(a), Some(b)) if *a != b => {
             return Err(("invalid_request", "client_id does not match the id_token_hint".into()));
@@ -87,15 +79,7 @@ async fn check(state: &AppState, params: HashMap<String, String>) -> Result<Logo
 
 fn go(target: Option<&str>, lang: Lang, posted: bool) -> Response {
     match target {
-        Some(uri) => {
-            let status = if posted { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
-            let mut response = status.into_response();
-            if let Ok(v) = HeaderValue::from_str(uri) {
-                response.headers_mut().insert(header::LOCATION, v);
-            }
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Some(uri) => redirect(uri, posted),
         None => {
             let (title, text) = match lang {
                 Lang::Ko => ("로그아웃됨", "Madang에서 로그아웃했습니다."),

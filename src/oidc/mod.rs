@@ -18,9 +18,19 @@
 //! - id_tokens are JWS signed with RS256 (default) or ES256, per client;
 //!   keys rotate with `madang oidc rotate-keys` ([`keys`]).
 //!
+//! - Changing or resetting a password revokes every grant of the account
+//!   (`crate::accounts::Accounts::set_password`): it is how a user recovers
+//!   from a stolen password, so no client may keep what the thief obtained.
+//!   Turning TOTP on or off does not: Gitea marks a user inactive when a
+//!   refresh answers `invalid_grant` (go-gitea/gitea#34742), and adding a
+//!   factor is no sign of compromise.
+//! - Dead codes, tokens and grants are deleted by the hourly purge
+//!   (`Store::purge_oauth`); nothing on a request path deletes.
+//!
 //! Layout follows kanidm's split: wire handling in the endpoint files
-//! (`authorize`, `token`, `userinfo`, `logout`, `discovery`), rules in
-//! [`clients`] and this module, SQL in `crate::store::oidc`.
+//! (`authorize`; `token`, which also serves userinfo, revocation and
+//! introspection; `logout`; `discovery`), rules in [`clients`] and this
+//! module, SQL in `crate::store::oidc`.
 //!
 //! Scopes (see docs/rfcs/oidc-core.md): `openid`, `profile`, `email`,
 //! `groups`, `offline_access`, and two that grant access to Madang itself
@@ -42,7 +52,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::auth::app_password::KeyedHasher;
@@ -83,6 +92,10 @@ impl Oidc {
         getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
         let key = store.instance_secret("oidc-token-key", &candidate, clock.now()).await?;
         let hasher = KeyedHasher::new(&key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()))?;
+        // The same box as `WebService::secretbox` (same key, same instance
+        // secret); built here because `AppState::new` wires the provider
+        // first — the authenticator needs its Bearer verifier — before the
+        // web service exists.
         let (secretbox, _) = SecretBox::for_instance(&store, clock.now(), auth_config.encryption_key.as_ref()).await?;
         let keys = Arc::new(keys::KeyRing::new(store.clone(), secretbox));
         Ok(Oidc { config, store, clock, hasher, keys })
@@ -126,17 +139,46 @@ impl Oidc {
     /// How long retired signing keys stay published: the longest an
     /// id_token lives, plus a margin for relying parties' clocks and caches.
     pub fn key_retention(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.config.access_token_lifetime).unwrap_or(chrono::Duration::MAX)
-            + chrono::Duration::hours(1)
+        chrono::Duration::from_std(self.config.access_token_lifetime)
+            .ok()
+            .and_then(|d| d.checked_add(&chrono::Duration::hours(1)))
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// When something issued now with `lifetime` expires (saturating: a
+    /// lifetime is configuration, and must never overflow into a panic).
+    pub fn expiry(&self, now: DateTime<Utc>, lifetime: std::time::Duration) -> DateTime<Utc> {
+        crate::web::session::after(now, lifetime)
+    }
+
+    /// What an `id_token_hint` says, if it is one of ours: signed by one of
+    /// our published keys, with our `iss` (OIDC Core §3.1.2.1, RP-Initiated
+    /// Logout §2). Expiry is not checked: an expired hint is still a hint.
+    /// A hint that cannot be verified is `None` — ignored, never trusted.
+    pub async fn id_token_hint(&self, hint: &str) -> Option<IdTokenHint> {
+        let kid = keys::jwt_kid(hint)?;
+        let jwk = match self.keys.public_jwk(&kid, self.now()).await {
+            Ok(jwk) => jwk?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the signing keys to check an id_token_hint");
+                return None;
+            }
+        };
+        let claims = keys::verify_jwt(hint, &jwk)?;
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(self.config.issuer.as_str()) {
+            return None;
+        }
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        Some(IdTokenHint { subject: text("sub"), client_id: text("aud") })
     }
 }
 
-/// 256 random bits, base64url without padding (43 characters): codes,
-/// tokens and client secrets.
-pub fn new_secret() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+/// The claims of a verified `id_token_hint` that Madang uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    pub subject: Option<String>,
+    /// `aud`: Madang's id_tokens have exactly one audience.
+    pub client_id: Option<String>,
 }
 
 /// Scope strings (RFC 6749 §3.3): space-delimited, case-sensitive, no
@@ -181,10 +223,18 @@ mod tests {
         assert!(!has_scope("openid emails", "email"));
     }
 
+    /// Codes, tokens and client secrets come from `crate::web::random_token`;
+    /// the Bearer verifier relies on their length.
     #[test]
     fn secrets_are_256_bits() {
-        let s = new_secret().unwrap();
+        let s = crate::web::random_token().unwrap();
         assert_eq!(s.len(), 43);
-        assert_ne!(s, new_secret().unwrap());
+        assert_ne!(s, crate::web::random_token().unwrap());
+    }
+
+    #[test]
+    fn review_l1_lifetimes_saturate_instead_of_panicking() {
+        let huge = std::time::Duration::from_secs(u64::MAX);
+        assert_eq!(crate::web::session::after(Utc::now(), huge), DateTime::<Utc>::MAX_UTC);
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -22,12 +22,13 @@ use subtle::ConstantTimeEq;
 use super::authorize::parse_params;
 use super::claims::{IdTokenInput, id_token, user_claims};
 use super::error::{OAuthError, json_no_store};
-use super::{Oidc, has_scope, new_secret, parse_scopes};
+use super::{Oidc, has_scope, parse_scopes};
 use crate::audit::{Entry, record};
 use crate::domain::{User, UserId, UserState};
 use crate::http::AppState;
 use crate::store::StoreError;
 use crate::store::oidc::{NewGrant, NewToken, OAuthClient, Redeemed, TokenKind, TokenRecord};
+use crate::web::random_token;
 
 type Params = HashMap<String, String>;
 
@@ -150,9 +151,9 @@ struct Issued {
 }
 
 fn issue(oidc: &Oidc, scopes: &str, refresh_scopes: &str, now: DateTime<Utc>) -> Result<Issued, OAuthError> {
-    let access = new_secret()?;
-    let refresh = new_secret()?;
-    let life = |d: std::time::Duration| now + Duration::from_std(d).unwrap_or(Duration::MAX);
+    let access = random_token()?;
+    let refresh = random_token()?;
+    let life = |lifetime| oidc.expiry(now, lifetime);
     let rows = vec![
         NewToken {
             kind: TokenKind::Access,
@@ -222,8 +223,10 @@ async fn code_grant(state: &AppState, client: &OAuthClient, params: &Params) -> 
     }
     match (&record_.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
+            // RFC 7636 §4.6: a failed verification is `invalid_grant`; a
+            // malformed verifier (§4.1) cannot match, so it fails the same way.
             if !verifier_is_well_formed(verifier) {
-                return Err(OAuthError::invalid_request("code_verifier must be 43 to 128 unreserved characters"));
+                return Err(OAuthError::invalid_grant("code_verifier must be 43 to 128 unreserved characters"));
             }
             if !pkce_matches(verifier, challenge) {
                 return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
@@ -255,41 +258,49 @@ async fn code_grant(state: &AppState, client: &OAuthClient, params: &Params) -> 
             return Err(replayed_code(state, client, again, record_.user_id).await);
         }
     }
-    let id_token = if has_scope(&record_.scopes, "openid") {
-        Some(
-            id_token(
-                oidc,
-                IdTokenInput {
-                    client,
-                    user: &user,
-                    scopes: &record_.scopes,
-                    auth_time: record_.auth_time,
-                    amr: &record_.amr,
-                    nonce: record_.nonce.as_deref(),
-                    access_token: &issued.access,
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_if_openid(
+        oidc,
+        IdTokenInput {
+            client,
+            user: &user,
+            scopes: &record_.scopes,
+            auth_time: record_.auth_time,
+            amr: &record_.amr,
+            nonce: record_.nonce.as_deref(),
+            access_token: &issued.access,
+        },
+    )
+    .await?;
     Ok(token_response(oidc, &issued, &record_.scopes, id_token))
+}
+
+/// An id_token when the scopes include `openid` (OIDC Core §3.1.3.3, §12.2).
+async fn id_token_if_openid(oidc: &Oidc, input: IdTokenInput<'_>) -> Result<Option<String>, OAuthError> {
+    if !has_scope(input.scopes, "openid") {
+        return Ok(None);
+    }
+    Ok(Some(id_token(oidc, input).await?))
 }
 
 /// RFC 6749 §4.1.2, RFC 9700 §4.5: a code used twice means it leaked;
 /// everything issued from it is revoked.
 async fn replayed_code(state: &AppState, client: &OAuthClient, grant: Option<i64>, user: i64) -> OAuthError {
+    revoke_leaked_grant(state, client, grant, user, "authorization code replayed").await;
+    OAuthError::invalid_grant("the authorization code was already used")
+}
+
+/// A secret of a grant presented twice: two parties hold the family, so all
+/// of it is revoked, and the event is audited.
+async fn revoke_leaked_grant(state: &AppState, client: &OAuthClient, grant: Option<i64>, user: i64, what: &str) {
     if let Some(grant) = grant
         && let Err(e) = state.store.revoke_oauth_grant(grant, state.clock.now()).await
     {
-        tracing::error!(error = %e, "could not revoke the grant of a replayed code");
+        tracing::error!(error = %e, what, "could not revoke a leaked grant");
     }
     let entry = Entry::new("oidc.token_reuse")
         .target(format!("oauth client {}", client.client_id))
-        .detail(format!("authorization code replayed; grant revoked (user id {user})"));
+        .detail(format!("{what}; grant revoked (user id {user})"));
     record(state, entry).await;
-    OAuthError::invalid_grant("the authorization code was already used")
 }
 
 async fn refresh_grant(state: &AppState, client: &OAuthClient, params: &Params) -> Result<Response, OAuthError> {
@@ -334,38 +345,26 @@ async fn refresh_grant(state: &AppState, client: &OAuthClient, params: &Params) 
     if !state.store.rotate_refresh_token(rec.id, rec.grant_id, &issued.rows, now).await? {
         return Err(reused_refresh_token(state, client, &rec).await);
     }
-    let id_token = if has_scope(&scopes, "openid") {
-        Some(
-            id_token(
-                oidc,
-                IdTokenInput {
-                    client,
-                    user: &user,
-                    scopes: &scopes,
-                    auth_time: rec.auth_time,
-                    amr: &rec.amr,
-                    nonce: None,
-                    access_token: &issued.access,
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_if_openid(
+        oidc,
+        IdTokenInput {
+            client,
+            user: &user,
+            scopes: &scopes,
+            auth_time: rec.auth_time,
+            amr: &rec.amr,
+            nonce: None,
+            access_token: &issued.access,
+        },
+    )
+    .await?;
     Ok(token_response(oidc, &issued, &scopes, id_token))
 }
 
 /// RFC 9700 §4.14.2: a rotated refresh token presented again means two
 /// parties hold the family; revoke all of it.
 async fn reused_refresh_token(state: &AppState, client: &OAuthClient, rec: &TokenRecord) -> OAuthError {
-    if let Err(e) = state.store.revoke_oauth_grant(rec.grant_id, state.clock.now()).await {
-        tracing::error!(error = %e, "could not revoke the grant of a reused refresh token");
-    }
-    let entry = Entry::new("oidc.token_reuse")
-        .target(format!("oauth client {}", client.client_id))
-        .detail(format!("rotated refresh token reused; grant revoked (user id {})", rec.user_id));
-    record(state, entry).await;
+    revoke_leaked_grant(state, client, Some(rec.grant_id), rec.user_id, "rotated refresh token reused").await;
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
 
@@ -496,18 +495,25 @@ async fn introspect_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) ->
         return Ok(inactive);
     };
     let sub = state.store.user_subject(user.id).await?;
-    Ok(json!({
+    let mut answer = json!({
         "active": true,
         "scope": rec.scopes,
         "client_id": rec.client_id,
         "username": user.username.as_str(),
-        "token_type": if rec.kind() == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": rec.expires_at.timestamp(),
         "iat": rec.created_at.timestamp(),
         "sub": sub,
         "aud": rec.client_id,
         "iss": state.oidc.config.issuer,
-    }))
+    });
+    // RFC 7662 §2.2: `token_type` is an access token's type (RFC 6749
+    // §7.1); a refresh token has none, so the member is left out.
+    if rec.kind() == TokenKind::Access
+        && let Some(map) = answer.as_object_mut()
+    {
+        map.insert("token_type".into(), "Bearer".into());
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]

@@ -66,41 +66,56 @@ impl Store {
         Ok(())
     }
 
-    /// Records matching `query`, newest first. The filters are bound as
-    /// values, with `NULL` meaning "any": the table is append-only and paged
-    /// by id, so the primary key bounds the scan.
+    /// Records matching `query`, newest first. The SQL names only the
+    /// filters that are set (`$n IS NULL OR …` terms would hide the indexes
+    /// from both planners); every value is bound, never spliced.
     pub async fn audit_records(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
-        let (action_exact, action_prefix) = match query.action.as_deref() {
-            Some(a) if a.ends_with('.') => (None, Some(format!("{}%", like_escape(a)))),
-            Some(a) => (Some(a.to_string()), None),
+        let mut sql = String::from(
+            "SELECT id, at, actor_id, actor_name, action, target, detail, address FROM audit_log WHERE TRUE",
+        );
+        let mut n = 0;
+        let mut param = |sql: &mut String, fragment: &str| {
+            n += 1;
+            sql.push_str(&fragment.replace("$?", &format!("${n}")));
+        };
+        if query.before.is_some() {
+            param(&mut sql, " AND id < $?");
+        }
+        // A prefix is compared with `substr`, not `LIKE`: SQLite's LIKE
+        // ignores case and PostgreSQL's does not, and a prefix needs no
+        // escaping this way.
+        let (exact, prefix) = match query.action.as_deref() {
+            Some(a) if a.ends_with('.') => (None, Some(a)),
+            Some(a) => (Some(a), None),
             None => (None, None),
         };
+        if exact.is_some() {
+            param(&mut sql, " AND action = $?");
+        }
+        if let Some(p) = prefix {
+            // The length is a literal number of characters, not user text.
+            param(&mut sql, &format!(" AND substr(action, 1, {}) = $?", p.chars().count()));
+        }
+        if query.user.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND (actor_name = ${n} OR target = ${n})"));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${n}"));
         let limit = i64::from(query.limit.clamp(1, 1000));
-        let rows: Vec<AuditRecord> = read!(self, |pool| sqlx::query_as(
-            "SELECT id, at, actor_id, actor_name, action, target, detail, address FROM audit_log \
-             WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR action = $2) \
-             AND ($3 IS NULL OR action LIKE $3 ESCAPE '\\') \
-             AND ($4 IS NULL OR actor_name = $4 OR target = $4) ORDER BY id DESC LIMIT $5"
-        )
-        .bind(query.before)
-        .bind(action_exact.as_deref())
-        .bind(action_prefix.as_deref())
-        .bind(query.user.as_deref())
-        .bind(limit)
-        .fetch_all(pool)
-        .await?);
+        let rows: Vec<AuditRecord> = read!(self, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            if let Some(before) = query.before {
+                q = q.bind(before);
+            }
+            if let Some(a) = exact.or(prefix) {
+                q = q.bind(a);
+            }
+            if let Some(u) = query.user.as_deref() {
+                q = q.bind(u);
+            }
+            q.bind(limit).fetch_all(pool).await?
+        });
         Ok(rows)
     }
-}
-
-/// `s` as a literal inside a `LIKE … ESCAPE '\'` pattern.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -6,6 +6,9 @@
 //! look-up. Every state change that must be atomic — redeeming a code,
 //! rotating a refresh token — is one conditional `UPDATE` whose affected-row
 //! count decides who won, so two concurrent redemptions cannot both succeed.
+//!
+//! Rows that can no longer be used are removed by [`Store::purge_oauth`],
+//! which the server runs hourly; nothing on the request path deletes.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -65,7 +68,7 @@ impl SigningAlg {
 }
 
 /// A registered relying party.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OAuthClient {
     #[serde(skip)]
     pub id: i64,
@@ -76,9 +79,13 @@ pub struct OAuthClient {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// `required` or `optional`.
+    #[schema(value_type = String)]
     pub pkce: PkcePolicy,
     /// Trusted by an admin: the consent screen is skipped.
     pub first_party: bool,
+    /// `RS256` or `ES256`.
+    #[schema(value_type = String)]
     pub id_token_alg: SigningAlg,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -267,6 +274,39 @@ const TOKEN_SELECT: &str = "SELECT t.id, t.grant_id, t.kind, t.scopes, t.created
      FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id JOIN oauth_clients c ON c.id = g.client_id \
      WHERE t.token_hash = $1";
 
+/// Stores `tokens` under grant `$grant_id`, inside the caller's transaction
+/// (redeeming a code and rotating a refresh token both end with this).
+macro_rules! insert_tokens {
+    ($tx:ident, $grant_id:expr, $tokens:expr, $now:expr) => {{
+        let (grant_id, tokens, now): (i64, &[NewToken], DateTime<Utc>) = ($grant_id, $tokens, $now);
+        for t in tokens {
+            sqlx::query(
+                "INSERT INTO oauth_tokens (grant_id, kind, token_hash, scopes, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(grant_id)
+            .bind(t.kind.as_str())
+            .bind(&t.token_hash[..])
+            .bind(&t.scopes)
+            .bind(now)
+            .bind(t.expires_at)
+            .execute(&mut *$tx)
+            .await
+            .map_err(conflict_as("token collision"))?;
+        }
+    }};
+}
+
+/// How long dead rows (expired or revoked tokens, revoked grants) are kept
+/// before [`Store::purge_oauth`] removes them: long enough that a rotated
+/// refresh token presented again shortly after it expired is still
+/// recognised as reuse, and that an operator can look at a revocation.
+const DEAD_RETENTION: chrono::Duration = chrono::Duration::days(1);
+
+/// How long a code is kept after it expired, so that a late replay is still
+/// recognised as one and revokes what the code produced (RFC 6749 §4.1.2).
+const CODE_RETENTION: chrono::Duration = chrono::Duration::hours(1);
+
 /// The fields of a client an admin may set (everything but the secret).
 #[derive(Debug, Clone)]
 pub struct ClientFields<'a> {
@@ -419,13 +459,9 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new authorization code, and drops codes that expired long
-    /// ago (kept a while after expiry so a late replay is still recognised).
+    /// Stores a new authorization code.
     pub async fn create_oauth_code(&self, code: &NewCode<'_>, now: DateTime<Utc>) -> StoreResult<()> {
-        let horizon = now - chrono::Duration::hours(1);
         write!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1").bind(horizon).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, scopes, \
                  auth_time, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -441,10 +477,10 @@ impl Store {
             .bind(code.amr)
             .bind(now)
             .bind(code.expires_at)
-            .execute(&mut *tx)
+            .execute(pool)
             .await
-            .map_err(conflict_as("authorization code collision"))?;
-            tx.commit().await?
+            .map_err(conflict_as("authorization code collision"))?
+            .rows_affected()
         });
         Ok(())
     }
@@ -497,21 +533,7 @@ impl Store {
                     .bind(grant_id)
                     .execute(&mut *tx)
                     .await?;
-                for t in tokens {
-                    sqlx::query(
-                        "INSERT INTO oauth_tokens (grant_id, kind, token_hash, scopes, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(grant_id)
-                    .bind(t.kind.as_str())
-                    .bind(&t.token_hash[..])
-                    .bind(&t.scopes)
-                    .bind(now)
-                    .bind(t.expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict_as("token collision"))?;
-                }
+                insert_tokens!(tx, grant_id, tokens, now);
                 tx.commit().await?;
                 Redeemed::Granted { grant_id }
             }
@@ -546,29 +568,7 @@ impl Store {
                 tx.rollback().await?;
                 false
             } else {
-                // Tokens that can no longer be used make the table grow
-                // without bound otherwise; a day's margin keeps reuse of
-                // recently rotated refresh tokens detectable.
-                sqlx::query("DELETE FROM oauth_tokens WHERE grant_id = $1 AND expires_at < $2")
-                    .bind(grant_id)
-                    .bind(now - chrono::Duration::days(1))
-                    .execute(&mut *tx)
-                    .await?;
-                for t in tokens {
-                    sqlx::query(
-                        "INSERT INTO oauth_tokens (grant_id, kind, token_hash, scopes, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(grant_id)
-                    .bind(t.kind.as_str())
-                    .bind(&t.token_hash[..])
-                    .bind(&t.scopes)
-                    .bind(now)
-                    .bind(t.expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict_as("token collision"))?;
-                }
+                insert_tokens!(tx, grant_id, tokens, now);
                 tx.commit().await?;
                 true
             }
@@ -586,6 +586,70 @@ impl Store {
         .await?
         .rows_affected());
         Ok(())
+    }
+
+    /// Revokes every grant of `user` (a password change or reset: whoever
+    /// held the old password may have signed in to a client with it), so
+    /// their access tokens stop working at once and their refresh tokens
+    /// answer `invalid_grant`. Codes not yet redeemed are deleted, so none
+    /// can start a new grant afterwards. Returns the number of grants.
+    pub async fn revoke_oauth_grants_of_user(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE oauth_grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM oauth_codes WHERE user_id = $1 AND used_at IS NULL")
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Removes what can no longer be used; returns the number of rows
+    /// deleted (not counting those that went with a deleted grant).
+    ///
+    /// - tokens that expired, or were revoked, more than [`DEAD_RETENTION`]
+    ///   ago. A refresh token that was rotated stays until it would have
+    ///   expired, so presenting it again is still caught as reuse;
+    /// - codes that expired more than [`CODE_RETENTION`] ago;
+    /// - grants revoked more than [`DEAD_RETENTION`] ago, and grants older
+    ///   than that with no token left. A grant whose refresh token is still
+    ///   valid always keeps that token (it has neither expired nor been
+    ///   revoked), so it is never deleted; a grant left with no token can
+    ///   never issue one again, since tokens are only issued from a code
+    ///   (which creates a new grant) or from a refresh token of the grant.
+    pub async fn purge_oauth(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let dead_before = now.checked_sub_signed(DEAD_RETENTION).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let codes_before = now.checked_sub_signed(CODE_RETENTION).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok(write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let tokens = sqlx::query("DELETE FROM oauth_tokens WHERE expires_at < $1 OR revoked_at < $1")
+                .bind(dead_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let grants = sqlx::query(
+                "DELETE FROM oauth_grants WHERE revoked_at < $1 OR (created_at < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = oauth_grants.id))",
+            )
+            .bind(dead_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let codes = sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+                .bind(codes_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            tokens + grants + codes
+        }))
     }
 
     /// Revokes one token.

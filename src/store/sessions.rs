@@ -1,5 +1,5 @@
-//! Web sessions and password-reset links: random tokens stored only as
-//! SHA-256 hashes, looked up by hash.
+//! Web sessions, second-factor challenges and password-reset links: random
+//! tokens stored only as SHA-256 hashes, looked up by hash.
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +31,25 @@ pub struct NewWebSession<'a> {
     pub expires_at: DateTime<Utc>,
     pub user_agent: &'a str,
     pub address: &'a str,
+}
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Debug, Clone)]
+pub struct MfaChallenge {
+    pub user_id: UserId,
+    /// The user's `credentials_version` when the password was proved.
+    pub credentials_version: i64,
+    /// Codes entered so far.
+    pub attempts: i64,
+}
+
+/// What a new challenge records.
+#[derive(Debug, Clone)]
+pub struct NewMfaChallenge<'a> {
+    pub token_hash: &'a [u8],
+    pub user_id: UserId,
+    pub credentials_version: i64,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -217,6 +236,122 @@ impl Store {
             id
         });
         Ok(id.map(UserId))
+    }
+
+    /// Reopens a link that [`Store::consume_password_reset`] closed, when
+    /// what it was consumed for failed: the link must not be lost. Only
+    /// this link comes back (the user's other links stay closed), and only
+    /// if it has not expired.
+    pub async fn restore_password_reset(&self, token_hash: &[u8], user: UserId) -> StoreResult<()> {
+        write!(self, |pool| sqlx::query(
+            "UPDATE password_resets SET used_at = NULL WHERE token_hash = $1 AND user_id = $2"
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Whether `user` has an open link issued since `since`.
+    pub async fn recent_password_reset(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let found: Option<i64> = read!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM password_resets \
+             WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2 AND created_at >= $3 LIMIT 1"
+        )
+        .bind(user.0)
+        .bind(now)
+        .bind(since)
+        .fetch_optional(pool)
+        .await?);
+        Ok(found.is_some())
+    }
+
+    /// Forgets used and expired reset links.
+    pub async fn purge_password_resets(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(write!(self, |pool| sqlx::query(
+            "DELETE FROM password_resets WHERE used_at IS NOT NULL OR expires_at <= $1"
+        )
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+
+    pub async fn create_mfa_challenge(&self, new: &NewMfaChallenge<'_>, now: DateTime<Utc>) -> StoreResult<()> {
+        write!(self, |pool| sqlx::query(concat!(
+            "INSERT INTO web_mfa_challenges (token_hash, user_id, credentials_version, attempts, created_at, ",
+            "expires_at) VALUES ($1, $2, $3, 0, $4, $5)"
+        ))
+        .bind(new.token_hash)
+        .bind(new.user_id.0)
+        .bind(new.credentials_version)
+        .bind(now)
+        .bind(new.expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// The unexpired challenge whose token hashes to `token_hash`.
+    pub async fn mfa_challenge(&self, token_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Option<MfaChallenge>> {
+        let row: Option<(i64, i64, i64)> = read!(self, |pool| sqlx::query_as(
+            "SELECT user_id, credentials_version, attempts FROM web_mfa_challenges \
+             WHERE token_hash = $1 AND expires_at > $2"
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.map(|(user_id, credentials_version, attempts)| MfaChallenge {
+            user_id: UserId(user_id),
+            credentials_version,
+            attempts,
+        }))
+    }
+
+    /// Counts one code entered against the challenge, in one conditional
+    /// write: `false` once `max` codes were entered (or it is gone), so
+    /// concurrent submissions cannot exceed the cap.
+    pub async fn count_mfa_attempt(&self, token_hash: &[u8], max: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = write!(self, |pool| sqlx::query(
+            "UPDATE web_mfa_challenges SET attempts = attempts + 1 \
+             WHERE token_hash = $1 AND attempts < $2 AND expires_at > $3"
+        )
+        .bind(token_hash)
+        .bind(max)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done > 0)
+    }
+
+    /// Deletes the challenge; `false` if it was already gone (used by a
+    /// concurrent request), so it can complete one sign-in only.
+    pub async fn consume_mfa_challenge(&self, token_hash: &[u8]) -> StoreResult<bool> {
+        let done = write!(self, |pool| sqlx::query("DELETE FROM web_mfa_challenges WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    /// Forgets expired challenges.
+    pub async fn purge_mfa_challenges(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(write!(self, |pool| sqlx::query("DELETE FROM web_mfa_challenges WHERE expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 
     /// Active accounts with this e-mail address (reset requests by address).

@@ -1,7 +1,6 @@
 //! The account pages of a signed-in user: overview, password change, app
 //! passwords, active sessions.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -9,10 +8,11 @@ use serde::Deserialize;
 
 use super::Client;
 use super::csrf;
+use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
 use super::page::{
-    button, csrf_failed, error_html, escape, field, hidden, html_page, internal_error, notice_html, query_escape,
-    rate_limited, see_other,
+    button, error_html, escape, field, hidden, html_page, internal_error, notice_html, query_escape, rate_limited,
+    see_other,
 };
 use super::session::{self, WebSession};
 use crate::accounts::AccountError;
@@ -78,6 +78,12 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+impl CsrfForm for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn password_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let lang = Lang::from_headers(&headers);
     match require_session(&state, &headers, "/account/password").await {
@@ -111,18 +117,9 @@ fn render_password(
 
 pub async fn password_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
-    Form(form): Form<PasswordForm>,
+    SignedInForm { session, lang, form }: SignedInForm<PasswordForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let session = match require_session(&state, &headers, "/account/password").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
     let user = &session.user;
     match state.auth.verify_account_password(user.username.as_str(), &form.current, client.address).await {
         Ok(PasswordCheck::Active(_)) => {}
@@ -153,6 +150,12 @@ pub struct AppPasswordForm {
     action: String,
     label: String,
     id: String,
+}
+
+impl CsrfForm for AppPasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 pub async fn app_passwords(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -208,18 +211,9 @@ async fn render_app_passwords(state: &AppState, lang: Lang, session: &WebSession
 
 pub async fn app_passwords_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
-    Form(form): Form<AppPasswordForm>,
+    SignedInForm { session, lang, form }: SignedInForm<AppPasswordForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let session = match require_session(&state, &headers, "/account/app-passwords").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
     let user = &session.user;
     match form.action.as_str() {
         "create" => match state.accounts.add_app_password(user.username.as_str(), &form.label).await {
@@ -259,6 +253,12 @@ pub struct SessionsForm {
     csrf: String,
     action: String,
     id: String,
+}
+
+impl CsrfForm for SessionsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 pub async fn sessions(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -315,18 +315,9 @@ pub async fn sessions(State(state): State<AppState>, headers: HeaderMap) -> Resp
 
 pub async fn sessions_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
-    Form(form): Form<SessionsForm>,
+    SignedInForm { session, lang, form }: SignedInForm<SessionsForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let session = match require_session(&state, &headers, "/account/sessions").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
     let user = &session.user;
     let result = match form.action.as_str() {
         "revoke" => match form.id.parse::<i64>() {

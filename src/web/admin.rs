@@ -6,7 +6,6 @@
 //! sign-in page when not signed in). Every form carries the session's CSRF
 //! token, and every change answers 303 back to the page (POST/redirect/GET).
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -15,10 +14,11 @@ use serde::Deserialize;
 use super::Client;
 use super::account::{page_for, require_session};
 use super::csrf;
+use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
 use super::page::{
-    button, csrf_failed, error_html, escape, field, hidden, html_page_with_status, internal_error, notice_html,
-    query_escape, see_other,
+    button, error_html, escape, field, hidden, html_page_with_status, internal_error, notice_html, query_escape,
+    see_other,
 };
 use super::session::WebSession;
 use crate::domain::{Role, UserState};
@@ -34,27 +34,37 @@ async fn require_admin(
     client: &Client,
     path: &str,
 ) -> Result<(WebSession, Admin), Response> {
-    let lang = Lang::from_headers(headers);
     let session = require_session(state, headers, path).await?;
-    if session.user.role != Role::Admin {
-        return Err(html_page_with_status(
-            StatusCode::FORBIDDEN,
-            lang,
-            t(lang, "admin.forbidden_title"),
-            error_html(t(lang, "admin.forbidden")),
-        ));
-    }
-    let admin = Admin { user: session.user.clone(), address: client.address };
+    let admin = admin_of(&session, client).ok_or_else(|| forbidden(Lang::from_headers(headers)))?;
     Ok((session, admin))
+}
+
+/// The administrator behind a signed-in session; `None` for anyone else.
+fn admin_of(session: &WebSession, client: &Client) -> Option<Admin> {
+    (session.user.role == Role::Admin).then(|| Admin { user: session.user.clone(), address: client.address })
+}
+
+/// 403 for everyone but administrators.
+fn forbidden(lang: Lang) -> Response {
+    html_page_with_status(
+        StatusCode::FORBIDDEN,
+        lang,
+        t(lang, "admin.forbidden_title"),
+        error_html(t(lang, "admin.forbidden")),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Notice {
-    /// A message key to show above the page after a redirect (`done`), or an
-    /// error text from the last action (`error`).
+    /// `1` after a redirect from a successful action. Errors are never
+    /// carried in the URL (anyone could link an admin to a page showing
+    /// text of their choosing); a failed action answers with the page itself.
     done: String,
-    error: String,
+}
+
+fn notice_top(lang: Lang, notice: &Notice) -> String {
+    if notice.done == "1" { notice_html(t(lang, "admin.done")) } else { String::new() }
 }
 
 /// `GET /admin`: everything on one page, small teams have few accounts.
@@ -69,11 +79,21 @@ pub async fn overview(
         Ok(v) => v,
         Err(r) => return r,
     };
+    render_overview(&state, lang, &session, notice_top(lang, &notice), StatusCode::OK).await
+}
+
+async fn render_overview(
+    state: &AppState,
+    lang: Lang,
+    session: &WebSession,
+    top: String,
+    status: StatusCode,
+) -> Response {
     let (users, groups) = match (state.store.users().await, state.store.groups().await) {
         (Ok(u), Ok(g)) => (u, g),
         (Err(e), _) | (_, Err(e)) => return internal_error(lang, &e),
     };
-    let csrf_field = csrf::form_field(&state, &session);
+    let csrf_field = csrf::form_field(state, session);
     let action = |name: &str, verb: &str, label: &str| {
         format!(
             r#"<form class="inline" method="post" action="/admin/users/{}/{verb}">{csrf_field}<button class="secondary" type="submit" aria-label="{}">{}</button></form>"#,
@@ -82,12 +102,7 @@ pub async fn overview(
             escape(label),
         )
     };
-    let mut body = String::new();
-    if !notice.error.is_empty() {
-        body.push_str(&error_html(&notice.error));
-    } else if notice.done == "1" {
-        body.push_str(&notice_html(t(lang, "admin.done")));
-    }
+    let mut body = top;
     body.push_str(&format!(
         r#"<nav class="account" aria-label="{}"><a href="/admin">{}</a><a href="/admin/audit">{}</a><a href="/admin/clients">{}</a></nav>"#,
         t(lang, "admin.nav"),
@@ -204,7 +219,9 @@ pub async fn overview(
     body.push_str(&field("description", t(lang, "admin.group_description"), "text", "off", "", false));
     body.push_str(&button(t(lang, "admin.create_group")));
     body.push_str("</form>");
-    page_for(lang, t(lang, "admin.title"), &state, &session, body)
+    let mut response = page_for(lang, t(lang, "admin.title"), state, session, body);
+    *response.status_mut() = status;
+    response
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,31 +230,30 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-/// Where to go after an action: back to the overview, with the outcome.
-fn back(result: Result<(), ApiError>) -> Response {
+impl CsrfForm for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// After an action: back to the overview (303), or the overview with the
+/// reason when it was refused, under the error's status.
+async fn back(state: &AppState, lang: Lang, session: &WebSession, result: Result<(), ApiError>) -> Response {
     match result {
         Ok(()) => see_other("/admin?done=1"),
-        Err(e) if e.status.is_server_error() => see_other("/admin?error=internal%20error"),
-        Err(e) => see_other(&format!("/admin?error={}", query_escape(&e.message))),
+        Err(e) if e.status.is_server_error() => internal_error(lang, &e.message),
+        Err(e) => render_overview(state, lang, session, error_html(&e.message), e.status).await,
     }
 }
 
 /// `POST /admin/users/{name}/{verb}`.
 pub async fn user_action(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
     Path((name, verb)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    SignedInForm { session, lang, .. }: SignedInForm<CsrfOnly>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let (session, admin) = match require_admin(&state, &headers, &client, "/admin").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
     let result = match verb.as_str() {
         "approve" => transition(&state, &admin, &name, "admin.user.approve").await.map(drop),
         "reject" => transition(&state, &admin, &name, "admin.user.reject").await.map(drop),
@@ -258,12 +274,12 @@ pub async fn user_action(
                     );
                     page_for(lang, t(lang, "admin.reset_link"), &state, &session, body)
                 }
-                Err(e) => back(Err(e)),
+                Err(e) => back(&state, lang, &session, Err(e)).await,
             };
         }
         _ => return see_other("/admin"),
     };
-    back(result)
+    back(&state, lang, &session, result).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,47 +291,38 @@ pub struct GroupForm {
     user: String,
 }
 
+impl CsrfForm for GroupForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /admin/groups`: create.
 pub async fn group_create(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
-    Form(form): Form<GroupForm>,
+    SignedInForm { session, lang, form }: SignedInForm<GroupForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let (session, admin) = match require_admin(&state, &headers, &client, "/admin").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
-    back(new_group(&state, &admin, &form.name, &form.description).await.map(drop))
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
+    let result = new_group(&state, &admin, &form.name, &form.description).await.map(drop);
+    back(&state, lang, &session, result).await
 }
 
 /// `POST /admin/groups/{name}/{verb}`: add, remove (a member) or delete.
 pub async fn group_action(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
     Path((name, verb)): Path<(String, String)>,
-    Form(form): Form<GroupForm>,
+    SignedInForm { session, lang, form }: SignedInForm<GroupForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let (session, admin) = match require_admin(&state, &headers, &client, "/admin").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
     let result = match verb.as_str() {
         "add" => membership(&state, &admin, &name, &form.user, true).await,
         "remove" => membership(&state, &admin, &name, &form.user, false).await,
         "delete" => drop_group(&state, &admin, &name).await,
         _ => return see_other("/admin"),
     };
-    back(result)
+    back(&state, lang, &session, result).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -386,4 +393,188 @@ pub async fn audit_log(
         body.push_str(&format!(r#"<p><a href="{}">{}</a></p>"#, escape(&next), t(lang, "admin.audit_older")));
     }
     page_for(lang, t(lang, "admin.audit_title"), &state, &session, body)
+}
+
+/// `GET /admin/clients`: the registered OpenID Connect clients and a form to
+/// register one.
+pub async fn clients(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Client,
+    Query(notice): Query<Notice>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let (session, _) = match require_admin(&state, &headers, &client, "/admin/clients").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    render_clients(&state, lang, &session, notice_top(lang, &notice)).await
+}
+
+async fn render_clients(state: &AppState, lang: Lang, session: &WebSession, top: String) -> Response {
+    let list = match state.oidc.clients().list().await {
+        Ok(list) => list,
+        Err(e) => return internal_error(lang, &e),
+    };
+    let csrf_field = csrf::form_field(state, session);
+    let mut body = top;
+    body.push_str(&format!(
+        r#"<p><a href="/admin">{}</a></p><p>{}</p>"#,
+        t(lang, "admin.back"),
+        escape(&tf(lang, "admin.clients_intro", &[&state.oidc.endpoint(".well-known/openid-configuration")])),
+    ));
+    if list.is_empty() {
+        body.push_str(&format!("<p>{}</p>", t(lang, "admin.clients_none")));
+    }
+    for c in &list {
+        let id = c.client_id.as_str();
+        let kind = if c.public { t(lang, "admin.client_public") } else { t(lang, "admin.client_confidential") };
+        body.push_str(&format!("<h2>{} <small>({})</small></h2><dl>", escape(&c.name), escape(id)));
+        let rows = [
+            (t(lang, "admin.client_kind"), kind.to_string()),
+            (t(lang, "admin.client_redirects"), c.redirect_uris.join(" ")),
+            (t(lang, "admin.client_logout_redirects"), c.post_logout_redirect_uris.join(" ")),
+            (t(lang, "admin.client_scopes"), c.allowed_scopes.join(" ")),
+            (t(lang, "admin.client_pkce"), format!("{:?}", c.pkce).to_lowercase()),
+            (t(lang, "admin.client_first_party"), if c.first_party { "✓" } else { "—" }.to_string()),
+        ];
+        for (label, value) in rows {
+            body.push_str(&format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(&value)));
+        }
+        body.push_str("</dl>");
+        if !c.public {
+            body.push_str(&format!(
+                r#"<form class="inline" method="post" action="/admin/clients/{}/rotate-secret">{csrf_field}<button class="secondary" type="submit">{}</button></form>"#,
+                query_escape(id),
+                t(lang, "admin.client_rotate"),
+            ));
+        }
+        body.push_str(&format!(
+            r#"<form class="inline" method="post" action="/admin/clients/{}/delete">{csrf_field}<button class="secondary" type="submit" aria-label="{}">{}</button></form>"#,
+            query_escape(id),
+            escape(&tf(lang, "admin.client_delete_named", &[id])),
+            t(lang, "admin.client_delete"),
+        ));
+    }
+    body.push_str(&format!("<h2>{}</h2>", t(lang, "admin.client_new")));
+    body.push_str(r#"<form method="post" action="/admin/clients">"#);
+    body.push_str(&csrf_field);
+    body.push_str(&field("client_id", t(lang, "admin.client_id"), "text", "off", "", true));
+    body.push_str(&field("name", t(lang, "admin.client_name"), "text", "off", "", false));
+    for (id, key) in
+        [("redirect_uris", "admin.client_redirects"), ("post_logout_redirect_uris", "admin.client_logout_redirects")]
+    {
+        body.push_str(&format!(
+            r#"<p><label for="{id}">{}</label><br><textarea id="{id}" name="{id}" rows="2" cols="60"></textarea></p>"#,
+            t(lang, key),
+        ));
+    }
+    for (id, key) in [
+        ("public", "admin.client_make_public"),
+        ("pkce_optional", "admin.client_make_pkce_optional"),
+        ("first_party", "admin.client_make_first_party"),
+    ] {
+        body.push_str(&format!(
+            r#"<p><input id="{id}" name="{id}" type="checkbox" value="1"> <label for="{id}">{}</label></p>"#,
+            t(lang, key),
+        ));
+    }
+    body.push_str(&button(t(lang, "admin.client_register")));
+    body.push_str("</form>");
+    page_for(lang, t(lang, "admin.clients_title"), state, session, body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientForm {
+    csrf: String,
+    client_id: String,
+    name: String,
+    /// One URI per line (or separated by spaces).
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    public: Option<String>,
+    pkce_optional: Option<String>,
+    first_party: Option<String>,
+}
+
+impl CsrfForm for ClientForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn uri_list(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// Shows a secret once, on a page of its own (never in a redirect URL).
+fn secret_page(lang: Lang, state: &AppState, session: &WebSession, client_id: &str, secret: &str) -> Response {
+    let body = format!(
+        r#"<p>{}</p><p><span class="secret">{}</span></p><p>{}</p><p><a href="/admin/clients">{}</a></p>"#,
+        escape(&tf(lang, "admin.client_secret_for", &[client_id])),
+        escape(secret),
+        t(lang, "app_passwords.shown_once"),
+        t(lang, "admin.back"),
+    );
+    page_for(lang, t(lang, "admin.clients_title"), state, session, body)
+}
+
+/// `POST /admin/clients`: register.
+pub async fn client_create(
+    State(state): State<AppState>,
+    client: Client,
+    SignedInForm { session, lang, form }: SignedInForm<ClientForm>,
+) -> Response {
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
+    let new = crate::oidc::clients::NewClient {
+        client_id: form.client_id.trim().to_string(),
+        name: Some(form.name.trim().to_string()).filter(|n| !n.is_empty()),
+        redirect_uris: uri_list(&form.redirect_uris),
+        post_logout_redirect_uris: uri_list(&form.post_logout_redirect_uris),
+        public: form.public.is_some(),
+        pkce: form.pkce_optional.is_some().then_some(crate::store::oidc::PkcePolicy::Optional),
+        first_party: form.first_party.is_some(),
+        ..Default::default()
+    };
+    match state.oidc.clients().create(new, Some(&admin.user)).await {
+        Ok((created, Some(secret))) => secret_page(lang, &state, &session, &created.client_id, &secret),
+        Ok((_, None)) => see_other("/admin/clients?done=1"),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let mut response = render_clients(&state, lang, &session, error_html(&e.message)).await;
+            if !e.status.is_server_error() {
+                *response.status_mut() = e.status;
+            }
+            response
+        }
+    }
+}
+
+/// `POST /admin/clients/{client_id}/{verb}`: rotate-secret or delete.
+pub async fn client_action(
+    State(state): State<AppState>,
+    client: Client,
+    Path((client_id, verb)): Path<(String, String)>,
+    SignedInForm { session, lang, .. }: SignedInForm<CsrfOnly>,
+) -> Response {
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
+    let clients = state.oidc.clients();
+    let result = match verb.as_str() {
+        "rotate-secret" => match clients.rotate_secret(&client_id, Some(&admin.user)).await {
+            Ok(secret) => return secret_page(lang, &state, &session, &client_id, &secret),
+            Err(e) => Err(e),
+        },
+        "delete" => clients.delete(&client_id, Some(&admin.user)).await,
+        _ => return see_other("/admin/clients"),
+    };
+    match result.map_err(ApiError::from) {
+        Ok(()) => see_other("/admin/clients?done=1"),
+        Err(e) if e.status.is_server_error() => internal_error(lang, &e.message),
+        Err(e) => {
+            let mut response = render_clients(&state, lang, &session, error_html(&e.message)).await;
+            *response.status_mut() = e.status;
+            response
+        }
+    }
 }

@@ -4,7 +4,10 @@
 //! Design. A browser session is an opaque random token in an `HttpOnly`,
 //! `SameSite=Lax` cookie; the database keeps only its SHA-256 ([`session`]).
 //! Every form carries a CSRF token ([`csrf`]): bound to the session once
-//! signed in, to a double-submit cookie before. Every page goes through
+//! signed in, to a double-submit cookie before; signed-in form handlers
+//! take a [`form::SignedInForm`], which checks the session and the token
+//! before the handler runs. Under HTTPS the cookies carry the `__Host-`
+//! prefix ([`cookie_name`]). Every page goes through
 //! [`page::html_page`], which sets the security headers (CSP with
 //! `frame-ancestors 'none'`, `Referrer-Policy: no-referrer`, `no-store`);
 //! the router adds them to redirects and errors too. Strings come from the
@@ -18,6 +21,7 @@
 pub mod account;
 pub mod admin;
 pub mod csrf;
+pub mod form;
 pub mod i18n;
 pub mod page;
 pub mod reset;
@@ -117,6 +121,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{name}/{verb}", post(admin::user_action))
         .route("/admin/groups", post(admin::group_create))
         .route("/admin/groups/{name}/{verb}", post(admin::group_action))
+        .route("/admin/clients", get(admin::clients).post(admin::client_create))
+        .route("/admin/clients/{client_id}/{verb}", post(admin::client_action))
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -137,20 +143,19 @@ pub struct Client {
     pub user_agent: String,
 }
 
+impl Client {
+    /// This browser's name for cookie `base` (see [`cookie_name`]).
+    pub fn cookie_name(&self, base: &str) -> String {
+        cookie_name(base, self.secure)
+    }
+}
+
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let trust = state.settings.trust_forwarded_for;
         let address = crate::http::auth::client_address(parts, trust);
-        // Behind a proxy that terminates TLS, the proxy says so; believe it
-        // only when its other headers are trusted too.
-        let forwarded_https = trust
-            && parts
-                .headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -160,8 +165,30 @@ impl FromRequestParts<AppState> for Client {
             .filter(|c| !c.is_control())
             .take(256)
             .collect();
-        Ok(Client { address, secure: state.web.config.secure_cookies || forwarded_https, user_agent })
+        Ok(Client { address, secure: secure_cookies(state, &parts.headers), user_agent })
     }
+}
+
+/// Whether this request's cookies are `Secure` (RFC 6265 §4.1.2.5): when
+/// configured, or behind a proxy that terminates TLS and says so — believed
+/// only when its other headers are trusted too.
+pub fn secure_cookies(state: &AppState, headers: &HeaderMap) -> bool {
+    let forwarded_https = state.settings.trust_forwarded_for
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    state.web.config.secure_cookies || forwarded_https
+}
+
+/// The name of cookie `base` for `Secure` cookies or not. Secure cookies
+/// take the `__Host-` prefix (RFC 6265bis §4.1.3.2), which browsers accept
+/// only with `Secure`, `Path=/` and no `Domain` — what [`set_cookie`] writes
+/// — so no sibling domain and no plain-HTTP page can set or shadow them.
+/// Without HTTPS a browser would refuse the prefix, so the plain name is
+/// used; each mode reads only its own name.
+pub fn cookie_name(base: &str, secure: bool) -> String {
+    if secure { format!("__Host-{base}") } else { base.to_string() }
 }
 
 /// The value of cookie `name` (RFC 6265 §5.4: `name=value` pairs split by
@@ -190,7 +217,8 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// A random token of 256 bits, base64url without padding.
+/// A random token of 256 bits, base64url without padding: session and
+/// reset tokens here, and the OpenID Connect provider's codes and secrets.
 pub fn random_token() -> Result<String, StoreError> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
@@ -244,5 +272,15 @@ mod tests {
         assert_eq!(cookie(&headers, "madang_session"), Some("abc"));
         assert_eq!(cookie(&headers, "lang"), Some("ko"));
         assert_eq!(cookie(&headers, "none"), None);
+    }
+
+    #[test]
+    fn review_l4_secure_cookies_take_the_host_prefix() {
+        assert_eq!(cookie_name("madang_session", true), "__Host-madang_session");
+        assert_eq!(cookie_name("madang_session", false), "madang_session");
+        let text = set_cookie(&cookie_name("madang_session", true), "v", None, true);
+        let text = text.to_str().unwrap();
+        assert!(text.starts_with("__Host-madang_session=v; Path=/;") && text.contains("; Secure"), "{text}");
+        assert!(!text.contains("Domain"), "{text}");
     }
 }

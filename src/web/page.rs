@@ -20,26 +20,40 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// Lets the page's forms end in a redirect to `uri`'s origin: the sign-in,
 /// code, consent and logout forms answer with a redirect chain that ends at
 /// the relying party, which Chromium checks against `form-action` (Keycloak
-/// hit the same). Only the origin is added; `uri` that is not a URL adds
-/// nothing.
+/// hit the same). Only the origin is added, and only for what a redirect
+/// URI may be: an `http`/`https` origin, or a native app's private-use
+/// scheme, which RFC 8252 §7.1 says is a reverse domain name (so contains a
+/// `.`). Anything else — `javascript:`, `data:`, a `uri` that is not a URL —
+/// adds nothing.
 pub fn allow_form_redirect(response: &mut Response, uri: &str) {
-    let Ok(url) = url::Url::parse(uri) else { return };
-    let source = match url.scheme() {
-        "http" | "https" => url.origin().ascii_serialization(),
-        // CSP 3 §2.3.1 scheme-source, for native apps' private-use schemes.
-        scheme => format!("{scheme}:"),
-    };
+    let Some(source) = form_redirect_source(uri) else { return };
     let csp = CONTENT_SECURITY_POLICY.replace("form-action 'self'", &format!("form-action 'self' {source}"));
     if let Ok(v) = HeaderValue::from_str(&csp) {
         response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
 }
 
+/// The CSP source (CSP 3 §2.3.1) that lets forms end at `uri`, if `uri`
+/// is a redirect URI that may be allowed at all.
+fn form_redirect_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Some(url.origin().ascii_serialization()),
+        "http" | "https" => None,
+        // A scheme-source for the private-use scheme, e.g. `com.example.app:`.
+        scheme if scheme.contains('.') && !scheme.starts_with('.') && !scheme.ends_with('.') => {
+            Some(format!("{scheme}:"))
+        }
+        _ => None,
+    }
+}
+
 /// The relying party's redirect URI when `next` (a local path the sign-in
 /// returns to) is an authorization request, so the sign-in pages can
-/// [`allow_form_redirect`] to it. Unvalidated on purpose: it only widens
-/// where this page's own forms may end up, and the authorization endpoint
-/// refuses unregistered URIs before redirecting anywhere.
+/// [`allow_form_redirect`] to it. Not checked against the registered
+/// client here — the authorization endpoint refuses unregistered URIs
+/// before redirecting anywhere — but [`allow_form_redirect`] widens the
+/// policy only for origins and private-use schemes.
 pub fn authorize_redirect_uri(next: &str) -> Option<String> {
     let query = next.strip_prefix("/oauth2/authorize?")?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned())
@@ -254,5 +268,26 @@ mod tests {
         let next = "/oauth2/authorize?client_id=g&redirect_uri=https%3A%2F%2Fgit.example%2Fcb&state=s";
         assert_eq!(authorize_redirect_uri(next).as_deref(), Some("https://git.example/cb"));
         assert_eq!(authorize_redirect_uri("/account"), None);
+    }
+
+    #[test]
+    fn review_l2_form_action_is_widened_only_for_origins_and_reverse_domain_schemes() {
+        for uri in [
+            "javascript:alert(1)",
+            "data:text/html,<p>",
+            "vbscript:x",
+            "file:///etc/passwd",
+            "myapp:/cb",
+            "blob:https://evil.example/x",
+            "about:blank",
+        ] {
+            assert_eq!(csp_after(uri), "", "{uri} must not widen form-action");
+        }
+        assert!(csp_after("http://127.0.0.1:8080/cb").contains("form-action 'self' http://127.0.0.1:8080;"));
+        assert!(csp_after("com.example.app:/oauth2redirect").contains("form-action 'self' com.example.app:;"));
+        let next = "/oauth2/authorize?client_id=g&redirect_uri=javascript%3Aalert(1)";
+        let mut response = StatusCode::OK.into_response();
+        allow_form_redirect(&mut response, &authorize_redirect_uri(next).unwrap());
+        assert!(!response.headers().contains_key(header::CONTENT_SECURITY_POLICY));
     }
 }

@@ -6,8 +6,11 @@
 //! travels in the query string, not the path, because request logs record
 //! paths and never query strings. Asking for a link answers the same
 //! whether or not the account exists, and the mail is sent in the
-//! background so the timing does not tell either. Without SMTP the page
-//! says to ask an admin, who runs `madang user reset-link`.
+//! background so the timing does not tell either. Requests are throttled
+//! per client address and per login typed, and an account that was sent a
+//! link in the last few minutes is not sent another (the answer is the
+//! same), so the form cannot be used to flood someone's mailbox. Without
+//! SMTP the page says to ask an admin, who runs `madang user reset-link`.
 
 use axum::Form;
 use axum::extract::{Query, State};
@@ -15,18 +18,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::csrf::{self, PreSession};
+use super::csrf::{self, signed_out_page};
 use super::i18n::{Lang, t, tf};
 use super::page::{
     button, csrf_failed, error_html, field, hidden, html_page, html_page_with_status, internal_error, notice_html,
-    with_cookie,
+    rate_limited,
 };
 use super::{Client, random_token, token_hash};
 use crate::accounts::AccountError;
 use crate::audit::{self, Entry};
+use crate::auth::{Attempt, AuthError};
 use crate::domain::{User, UserState, Username};
 use crate::http::AppState;
 use crate::store::StoreError;
+
+/// While a link sent this recently is open, no new one is mailed.
+const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Creates a one-time reset link for `user` (the CLI and the admin pages
 /// hand it out; the reset form mails it).
@@ -50,17 +57,15 @@ pub async fn request_form(State(state): State<AppState>, headers: HeaderMap, cli
     if state.web.mailer.is_none() {
         return html_page(lang, t(lang, "reset.title"), format!("<p>{}</p>", t(lang, "reset.no_mail")));
     }
-    let pre = match PreSession::from_headers(&headers) {
-        Ok(pre) => pre,
-        Err(e) => return internal_error(lang, &e),
-    };
-    let mut body = format!("<p>{}</p>", t(lang, "reset.intro"));
-    body.push_str(r#"<form method="post" action="/reset">"#);
-    body.push_str(&pre.form_field(&state));
-    body.push_str(&field("login", t(lang, "reset.login"), "text", "username", "", true));
-    body.push_str(&button(t(lang, "reset.send")));
-    body.push_str("</form>");
-    with_cookie(html_page(lang, t(lang, "reset.title"), body), pre.set_cookie(&client))
+    signed_out_page(&state, &headers, &client, lang, StatusCode::OK, t(lang, "reset.title"), |csrf_field| {
+        let mut body = format!("<p>{}</p>", t(lang, "reset.intro"));
+        body.push_str(r#"<form method="post" action="/reset">"#);
+        body.push_str(csrf_field);
+        body.push_str(&field("login", t(lang, "reset.login"), "text", "username", "", true));
+        body.push_str(&button(t(lang, "reset.send")));
+        body.push_str("</form>");
+        body
+    })
 }
 
 pub async fn request_submit(
@@ -70,11 +75,16 @@ pub async fn request_submit(
     Form(form): Form<RequestForm>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    if !csrf::check_pre_session(&state, &headers, &form.csrf) {
+    if !csrf::check_pre_session(&state, &headers, &client, &form.csrf) {
         return csrf_failed(lang);
     }
     if state.web.mailer.is_some() {
         let login = form.login.trim().chars().take(256).collect::<String>();
+        let attempt = Attempt::ResetRequest(&login);
+        if let Err(AuthError::RateLimited { retry_after }) = state.auth.attempt_check(attempt, client.address) {
+            return rate_limited(lang, retry_after);
+        }
+        state.auth.attempt_record(attempt, client.address);
         audit::record(&state, Entry::new("password.reset_request").actor_name(&login).address(client.address)).await;
         let state = state.clone();
         // In the background: the answer must not wait for (and so reveal)
@@ -107,7 +117,13 @@ async fn send_link(state: &AppState, login: &str, lang: Lang) -> Result<(), Stri
             Err(_) => Vec::new(),
         }
     };
+    let now = state.clock.now();
+    let since = chrono::Duration::from_std(RESEND_AFTER).ok().and_then(|d| now.checked_sub_signed(d)).unwrap_or(now);
     for user in users.into_iter().filter(|u| u.state == UserState::Active) {
+        if state.store.recent_password_reset(user.id, since, now).await.map_err(|e| e.to_string())? {
+            tracing::info!(user = %user.username, "reset link not sent: one was sent minutes ago");
+            continue;
+        }
         let link = issue_link(state, &user).await.map_err(|e| e.to_string())?;
         let minutes = (state.web.config.reset_link_lifetime.as_secs() / 60).max(1).to_string();
         let body = tf(lang, "reset.mail_body", &[user.username.as_str(), &link, &minutes]).replace("\\n", "\n");
@@ -162,22 +178,20 @@ fn render_confirm(
     token: &str,
     error: Option<&str>,
 ) -> Response {
-    let pre = match PreSession::from_headers(headers) {
-        Ok(pre) => pre,
-        Err(e) => return internal_error(lang, &e),
-    };
-    let mut body = String::new();
-    if let Some(error) = error {
-        body.push_str(&error_html(error));
-    }
-    body.push_str(r#"<form method="post" action="/reset/confirm">"#);
-    body.push_str(&pre.form_field(state));
-    body.push_str(&hidden("token", token));
-    body.push_str(&field("new", t(lang, "field.new_password"), "password", "new-password", "", true));
-    body.push_str(&field("confirm", t(lang, "field.confirm_password"), "password", "new-password", "", true));
-    body.push_str(&button(t(lang, "password.submit")));
-    body.push_str("</form>");
-    with_cookie(html_page(lang, t(lang, "reset.choose_title"), body), pre.set_cookie(client))
+    signed_out_page(state, headers, client, lang, StatusCode::OK, t(lang, "reset.choose_title"), |csrf_field| {
+        let mut body = String::new();
+        if let Some(error) = error {
+            body.push_str(&error_html(error));
+        }
+        body.push_str(r#"<form method="post" action="/reset/confirm">"#);
+        body.push_str(csrf_field);
+        body.push_str(&hidden("token", token));
+        body.push_str(&field("new", t(lang, "field.new_password"), "password", "new-password", "", true));
+        body.push_str(&field("confirm", t(lang, "field.confirm_password"), "password", "new-password", "", true));
+        body.push_str(&button(t(lang, "password.submit")));
+        body.push_str("</form>");
+        body
+    })
 }
 
 pub async fn confirm_submit(
@@ -187,7 +201,7 @@ pub async fn confirm_submit(
     Form(form): Form<ConfirmForm>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    if !csrf::check_pre_session(&state, &headers, &form.csrf) {
+    if !csrf::check_pre_session(&state, &headers, &client, &form.csrf) {
         return csrf_failed(lang);
     }
     let hash = token_hash(&form.token);
@@ -196,8 +210,9 @@ pub async fn confirm_submit(
     // cost the user their link.
     let user = match state.store.password_reset_user(&hash, now).await {
         Ok(Some(id)) => match state.store.user(id).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound) => return invalid_link(lang),
+            // A link outlives a disable: the account must still be active.
+            Ok(user) if user.state == UserState::Active => user,
+            Ok(_) | Err(StoreError::NotFound) => return invalid_link(lang),
             Err(e) => return internal_error(lang, &e),
         },
         Ok(None) => return invalid_link(lang),
@@ -215,11 +230,17 @@ pub async fn confirm_submit(
         Err(e) => return internal_error(lang, &e),
     }
     // Someone who could reset the password may have been signed in with the
-    // old one: every session ends.
-    match state.accounts.set_password(user.username.as_str(), &form.new, None).await {
-        Ok(_) => {}
-        Err(AccountError::Invalid(e)) => return render_confirm(&state, lang, &headers, &client, "", Some(&e.0)),
-        Err(e) => return internal_error(lang, &e),
+    // old one: every session ends. The link was consumed first, so two
+    // submissions cannot both set a password; if setting it fails, the link
+    // is reopened rather than lost.
+    if let Err(error) = state.accounts.set_password(user.username.as_str(), &form.new, None).await {
+        if let Err(e) = state.store.restore_password_reset(&hash, user.id).await {
+            tracing::error!(error = %e, "could not reopen a reset link after a failed reset");
+        }
+        return match error {
+            AccountError::Invalid(e) => render_confirm(&state, lang, &headers, &client, &form.token, Some(&e.0)),
+            e => internal_error(lang, &e),
+        };
     }
     audit::record(&state, Entry::new("password.reset").actor(&user).address(client.address)).await;
     let body =

@@ -1,6 +1,7 @@
 //! Browser sessions: who is signed in, since when, and how.
 //!
-//! The cookie `madang_session` holds 256 random bits; the database holds
+//! The cookie `madang_session` (`__Host-madang_session` under HTTPS, see
+//! [`super::cookie_name`]) holds 256 random bits; the database holds
 //! their SHA-256, so neither a database copy nor a log line can be replayed
 //! as a cookie. A session ends at the first of: sign-out, revocation, the
 //! absolute lifetime (`web.session_lifetime`), or idleness
@@ -53,7 +54,8 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<WebSession
 }
 
 async fn lookup(state: &AppState, headers: &HeaderMap) -> Result<Option<WebSession>, StoreError> {
-    let Some(token) = super::cookie(headers, COOKIE).filter(|t| !t.is_empty() && t.len() <= 128) else {
+    let name = super::cookie_name(COOKIE, super::secure_cookies(state, headers));
+    let Some(token) = super::cookie(headers, &name).filter(|t| !t.is_empty() && t.len() <= 128) else {
         return Ok(None);
     };
     let hash = token_hash(token);
@@ -110,7 +112,7 @@ pub async fn start(
             now,
         )
         .await?;
-    let cookie = set_cookie(COOKIE, &token, Some(lifetime.as_secs()), client.secure);
+    let cookie = set_cookie(&client.cookie_name(COOKIE), &token, Some(lifetime.as_secs()), client.secure);
     let session =
         WebSession { id: record.id, user: user.clone(), auth_time: record.auth_time, amr: record.amr, binding: hash };
     Ok((session, cookie))
@@ -123,7 +125,7 @@ pub async fn end(state: &AppState, session: &WebSession, client: &Client) -> Res
 }
 
 pub fn clear_cookie(client: &Client) -> HeaderValue {
-    set_cookie(COOKIE, "", Some(0), client.secure)
+    set_cookie(&client.cookie_name(COOKIE), "", Some(0), client.secure)
 }
 
 fn ignore_not_found(e: StoreError) -> Result<(), StoreError> {
@@ -138,23 +140,36 @@ pub(crate) fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d).ok().and_then(|d| t.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Deletes dead sessions hourly, so the table holds only live ones (dead
-/// ones are already refused on sight; this only reclaims the rows).
+/// Deletes dead sessions, second-factor challenges and reset links hourly,
+/// so the tables hold only live ones (dead ones are already refused on
+/// sight; this only reclaims the rows).
 pub fn spawn_purge(store: crate::store::Store, clock: std::sync::Arc<dyn crate::clock::Clock>, idle: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            let now = clock.now();
-            let idle_before = chrono::Duration::from_std(idle)
-                .ok()
-                .and_then(|d| now.checked_sub_signed(d))
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            match store.purge_web_sessions(now, idle_before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(sessions = n, "expired web sessions removed"),
-                Err(e) => tracing::warn!(error = %e, "could not remove expired web sessions"),
-            }
+            purge(&store, clock.now(), idle).await;
         }
     });
+}
+
+/// One run of the hourly purge. Every kind of expiring row is forgotten
+/// here, each on its own so that one failure does not keep the others.
+pub async fn purge(store: &crate::store::Store, now: DateTime<Utc>, idle: Duration) {
+    let idle_before = chrono::Duration::from_std(idle)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    report("web sessions", store.purge_web_sessions(now, idle_before).await);
+    report("second-factor challenges", store.purge_mfa_challenges(now).await);
+    report("password-reset links", store.purge_password_resets(now).await);
+    report("OAuth codes, tokens and grants", store.purge_oauth(now).await);
+}
+
+fn report(what: &str, result: Result<u64, StoreError>) {
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "expired {what} removed"),
+        Err(e) => tracing::warn!(error = %e, "could not remove expired {what}"),
+    }
 }

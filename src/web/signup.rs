@@ -1,5 +1,7 @@
 //! Sign-up requests: the account is created `pending` and cannot sign in
-//! until an admin approves it; the page says so plainly.
+//! until an admin approves it; the page says so plainly. Every request that
+//! would hash a password counts against a throttle per client address and
+//! per requested name, checked before any hashing.
 
 use axum::Form;
 use axum::extract::State;
@@ -8,13 +10,14 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Client;
-use super::csrf::{self, PreSession};
+use super::csrf::{self, signed_out_page};
 use super::i18n::{Lang, t};
 use super::page::{
-    button, csrf_failed, error_html, field, html_page, html_page_with_status, internal_error, notice_html, with_cookie,
+    button, csrf_failed, error_html, field, html_page, html_page_with_status, internal_error, notice_html, rate_limited,
 };
 use crate::accounts::{AccountError, NewAccount};
 use crate::audit::{self, Entry};
+use crate::auth::{Attempt, AuthError};
 use crate::domain::{Role, UserState};
 use crate::http::AppState;
 
@@ -49,26 +52,31 @@ fn render(
     values: &SignUpForm,
     error: Option<&str>,
 ) -> Response {
-    let pre = match PreSession::from_headers(headers) {
-        Ok(pre) => pre,
-        Err(e) => return internal_error(lang, &e),
-    };
-    let mut body = String::new();
-    if let Some(error) = error {
-        body.push_str(&error_html(error));
-    }
-    body.push_str(&format!("<p>{}</p>", t(lang, "signup.intro")));
-    body.push_str(r#"<form method="post" action="/signup">"#);
-    body.push_str(&pre.form_field(state));
-    body.push_str(&field("username", t(lang, "field.username"), "text", "username", &values.username, true));
-    body.push_str(&field("email", t(lang, "field.email"), "email", "email", &values.email, true));
-    body.push_str(&field("display_name", t(lang, "field.display_name"), "text", "name", &values.display_name, false));
-    body.push_str(&field("password", t(lang, "field.password"), "password", "new-password", "", true));
-    body.push_str(&field("confirm", t(lang, "field.confirm_password"), "password", "new-password", "", true));
-    body.push_str(&button(t(lang, "signup.submit")));
-    body.push_str("</form>");
-    body.push_str(&format!(r#"<p><a href="/signin">{}</a></p>"#, t(lang, "signup.have_account")));
-    with_cookie(html_page(lang, t(lang, "signup.title"), body), pre.set_cookie(client))
+    signed_out_page(state, headers, client, lang, StatusCode::OK, t(lang, "signup.title"), |csrf_field| {
+        let mut body = String::new();
+        if let Some(error) = error {
+            body.push_str(&error_html(error));
+        }
+        body.push_str(&format!("<p>{}</p>", t(lang, "signup.intro")));
+        body.push_str(r#"<form method="post" action="/signup">"#);
+        body.push_str(csrf_field);
+        body.push_str(&field("username", t(lang, "field.username"), "text", "username", &values.username, true));
+        body.push_str(&field("email", t(lang, "field.email"), "email", "email", &values.email, true));
+        body.push_str(&field(
+            "display_name",
+            t(lang, "field.display_name"),
+            "text",
+            "name",
+            &values.display_name,
+            false,
+        ));
+        body.push_str(&field("password", t(lang, "field.password"), "password", "new-password", "", true));
+        body.push_str(&field("confirm", t(lang, "field.confirm_password"), "password", "new-password", "", true));
+        body.push_str(&button(t(lang, "signup.submit")));
+        body.push_str("</form>");
+        body.push_str(&format!(r#"<p><a href="/signin">{}</a></p>"#, t(lang, "signup.have_account")));
+        body
+    })
 }
 
 pub async fn submit(
@@ -81,8 +89,13 @@ pub async fn submit(
     if !state.web.config.signup {
         return closed(lang);
     }
-    if !csrf::check_pre_session(&state, &headers, &form.csrf) {
+    if !csrf::check_pre_session(&state, &headers, &client, &form.csrf) {
         return csrf_failed(lang);
+    }
+    // Before anything is hashed: argon2 is the expensive part.
+    let attempt = Attempt::SignUp(&form.username);
+    if let Err(AuthError::RateLimited { retry_after }) = state.auth.attempt_check(attempt, client.address) {
+        return rate_limited(lang, retry_after);
     }
     if form.password != form.confirm {
         return render(&state, lang, &headers, &client, &form, Some(t(lang, "password.mismatch")));
@@ -96,6 +109,7 @@ pub async fn submit(
         state: UserState::Pending,
         password: Some(form.password.clone()),
     };
+    state.auth.attempt_record(attempt, client.address);
     match state.accounts.add_user(new).await {
         Ok(user) => {
             audit::record(&state, Entry::new("signup.request").actor(&user).address(client.address)).await;

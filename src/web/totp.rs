@@ -7,7 +7,6 @@
 //! never lock anyone out. Turning it on also hands out ten recovery codes,
 //! shown once and stored as keyed hashes. Turning it off needs the password.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -17,8 +16,9 @@ use serde::Deserialize;
 use super::Client;
 use super::account::{page_for, require_session};
 use super::csrf;
+use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
-use super::page::{button, csrf_failed, error_html, escape, field, hidden, internal_error, rate_limited, see_other};
+use super::page::{button, error_html, escape, field, hidden, internal_error, rate_limited, see_other};
 use super::session::WebSession;
 use crate::audit::{self, Entry};
 use crate::auth::totp::{SECRET_LEN, otpauth_uri, verify};
@@ -96,6 +96,12 @@ pub struct TotpForm {
     action: String,
     code: String,
     password: String,
+}
+
+impl CsrfForm for TotpForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -189,18 +195,9 @@ fn qr_data_uri(text: &str) -> Option<String> {
 
 pub async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     client: Client,
-    Form(form): Form<TotpForm>,
+    SignedInForm { session, lang, form }: SignedInForm<TotpForm>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let session = match require_session(&state, &headers, "/account/totp").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !csrf::check(&state, &session, &form.csrf) {
-        return csrf_failed(lang);
-    }
     let user = &session.user;
     match form.action.as_str() {
         "start" => {

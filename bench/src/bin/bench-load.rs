@@ -53,6 +53,9 @@ struct Common {
     /// Basic auth password.
     #[arg(long, default_value = "")]
     password: String,
+    /// Send `Authorization: Bearer <token>` instead of Basic.
+    #[arg(long, conflicts_with = "user")]
+    bearer: Option<String>,
     /// Runtime threads. One is the default: on a 2-core machine every thread the client takes is
     /// a core the server under test does not get.
     #[arg(long, default_value_t = 1)]
@@ -109,9 +112,14 @@ impl Target {
         if authority.contains('/') {
             bail!("--base must not have a path: {}", common.base);
         }
-        let auth_header = common.user.as_ref().map(|u| {
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", common.password)))
-        });
+        let auth_header = match (&common.bearer, &common.user) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, Some(u)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", common.password))
+            )),
+            (None, None) => None,
+        };
         Ok(Self { authority, auth_header })
     }
 
