@@ -466,7 +466,7 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
                     user.username, user.state
                 )));
             }
-            let link = crate::web::reset::issue_link(ctx, &user).await?;
+            let link = crate::web::reset::issue_link(ctx, &user, None).await?;
             crate::audit::record(ctx, crate::audit::Entry::new("password.reset_link").target(user.username.as_str()))
                 .await;
             println!("{link}");

@@ -869,7 +869,15 @@ async fn review_m4_jwks_only_reads_and_rotation_prunes(db: &TestDb) {
     let secret = env.client("rp", |_| {}).await.unwrap();
     env.get("/oauth2/jwks", None).await;
     let other = madang::oidc::keys::KeyRing::new(env.state.store.clone(), env.state.web.secretbox.clone());
-    other.rotate(env.clock.now(), oidc.key_retention()).await.unwrap();
+    let fresh = other.rotate(env.clock.now(), oidc.key_retention()).await.unwrap();
+    // Conformance (Authlib, after `madang oidc rotate-keys`): a key another
+    // process just made is in this process's JWK Set at once, before this
+    // process signs anything with it — behind a load balancer the relying
+    // party may fetch the set from a process that has not signed yet.
+    let jwks = env.get("/oauth2/jwks", None).await.json();
+    for kid in &fresh {
+        assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str()), "{kid} not published");
+    }
     let (_, _, id_token) = tokens(&env, "rp", &secret).await;
     env.verify(&id_token, "rp").await;
 }

@@ -430,6 +430,24 @@ async fn reset_links_work_once_and_expire(db: &TestDb) {
     assert!(r.text.contains("Your password was changed"), "{}", r.text);
     assert_eq!(signed_in.get("/account").await.status, StatusCode::SEE_OTHER, "sessions end on reset");
     assert_eq!(b.sign_in("alice", "brand new password").await.status, StatusCode::SEE_OTHER);
+    // Following a link mailed to the address proves the address (Gitea links
+    // accounts by verified e-mail); a link an admin hands out proves nothing.
+    assert!(app.accounts.user("alice").await.unwrap().email_verified, "a mailed link verifies the address");
+    app.add_user("bob", "bob password").await;
+    let bob = app.accounts.user("bob").await.unwrap();
+    let handed = madang::web::reset::issue_link(&app.state, &bob, None).await.unwrap();
+    let mut c = Browser::new(&app);
+    let form = c.get(handed.strip_prefix("https://madang.example").unwrap()).await;
+    let token = between(&form.text, r#"name="token" value=""#, "\"").unwrap();
+    let fields = [
+        ("csrf", form.csrf()),
+        ("token", token),
+        ("new", "bob new password".into()),
+        ("confirm", "bob new password".into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(c.post("/reset/confirm", &fields).await.status, StatusCode::OK);
+    assert!(!app.accounts.user("bob").await.unwrap().email_verified, "an admin's link does not verify the address");
 
     // Used once: dead.
     let r = b.post("/reset/confirm", &f).await;
@@ -438,7 +456,7 @@ async fn reset_links_work_once_and_expire(db: &TestDb) {
 
     // Expired.
     let alice = app.accounts.user("alice").await.unwrap();
-    let link = madang::web::reset::issue_link(&app.state, &alice).await.unwrap();
+    let link = madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap();
     let path = link.strip_prefix("https://madang.example").unwrap().to_string();
     assert_eq!(Browser::new(&app).get(&path).await.status, StatusCode::OK);
     clock.advance(Duration::from_secs(3601));
@@ -771,7 +789,7 @@ async fn review_l6_reset_needs_an_active_account_and_a_failed_reset_keeps_its_li
     let (app, _) = manual_app(db).await;
     app.add_user("alice", "alice password").await;
     let alice = app.accounts.user("alice").await.unwrap();
-    let link = madang::web::reset::issue_link(&app.state, &alice).await.unwrap();
+    let link = madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap();
     let path = link.split_once("/reset/").map(|(_, p)| format!("/reset/{p}")).unwrap();
     let token = path.split_once("token=").unwrap().1.to_string();
     let mut b = Browser::new(&app);
@@ -859,12 +877,12 @@ async fn review_m3_the_purge_removes_spent_reset_links_and_challenges(db: &TestD
     let alice = app.accounts.user("alice").await.unwrap();
     let token_of = |link: String| madang::web::token_hash(link.split_once("token=").unwrap().1);
     let now = madang::clock::Clock::now(clock.as_ref());
-    let used = token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap());
+    let used = token_of(madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap());
     app.store.consume_password_reset(&used, now).await.unwrap();
-    let old = token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap());
+    let old = token_of(madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap());
     let open = {
         clock.advance(Duration::from_secs(50 * 60));
-        token_of(madang::web::reset::issue_link(&app.state, &alice).await.unwrap())
+        token_of(madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap())
     };
     // A used link comes back with `restore_password_reset` only if its row
     // survived the purge.

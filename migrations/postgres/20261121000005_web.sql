@@ -51,7 +51,10 @@ CREATE TABLE password_resets (
     user_id    BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
-    used_at    TIMESTAMPTZ
+    used_at    TIMESTAMPTZ,
+    -- The address the link was mailed to; NULL for a link an admin handed
+    -- out. Following a mailed link proves the address (email_verified).
+    sent_to    TEXT
 );
 CREATE INDEX password_resets_user ON password_resets (user_id);
 

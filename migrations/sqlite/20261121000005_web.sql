@@ -51,7 +51,10 @@ CREATE TABLE password_resets (
     user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    used_at    TEXT
+    used_at    TEXT,
+    -- The address the link was mailed to; NULL for a link an admin handed
+    -- out. Following a mailed link proves the address (email_verified).
+    sent_to    TEXT
 );
 CREATE INDEX password_resets_user ON password_resets (user_id);
 

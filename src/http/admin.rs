@@ -317,7 +317,7 @@ pub(crate) async fn reset_link_for(state: &AppState, admin: &Admin, name: &str) 
             format!("{} is {}; only active accounts can reset their password", user.username, user.state),
         ));
     }
-    let url = crate::web::reset::issue_link(state, &user).await?;
+    let url = crate::web::reset::issue_link(state, &user, None).await?;
     audit::record(state, admin.audit("admin.user.reset_link").target(user.username.as_str())).await;
     Ok(url)
 }

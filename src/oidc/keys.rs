@@ -10,10 +10,12 @@
 //! relying parties' clocks and caches); the next rotation after that deletes
 //! them.
 //!
-//! The JWK Set endpoint is public and unauthenticated, so it only reads, and
-//! from a copy kept in memory for [`PUBLISHED_TTL`]: a process that signs
-//! with a key missing from its copy drops the copy at once, so a rotation
-//! made by another process is published within that time. The first keys
+//! The JWK Set endpoint is public and unauthenticated, so it only reads: one
+//! indexed read of a table of a few rows per request, never cached. A cached
+//! copy was tried and dropped: behind a load balancer, a process that had
+//! not yet re-read the table published a set without the key another
+//! process had just started signing with (the Authlib suite caught it after
+//! `madang oidc rotate-keys`), and relying parties refused those tokens. The first keys
 //! are generated on first use — the first id_token or the first JWK Set
 //! request on a database — so a server that never serves OIDC never makes
 //! any.
@@ -44,10 +46,6 @@ pub enum Signer {
     Ec(EcdsaKeyPair),
 }
 
-/// How long the in-memory copy of the published keys is used before the
-/// database is read again.
-pub const PUBLISHED_TTL: chrono::Duration = chrono::Duration::seconds(60);
-
 /// A public key as published in the JWK Set.
 #[derive(Debug, Clone)]
 struct PublishedKey {
@@ -57,14 +55,12 @@ struct PublishedKey {
 }
 
 /// The published keys as last read, and when.
-type Published = (DateTime<Utc>, Arc<Vec<PublishedKey>>);
 
 /// The signing keys of this instance, read from the store and cached parsed.
 pub struct KeyRing {
     store: Store,
     secretbox: SecretBox,
     parsed: Mutex<HashMap<String, Arc<Signer>>>,
-    published: Mutex<Option<Published>>,
     /// One generation at a time per process, so concurrent first requests
     /// do not each generate an RSA key.
     generating: tokio::sync::Mutex<()>,
@@ -85,13 +81,7 @@ fn signing_key(keys: &[SigningKeyRecord], alg: SigningAlg) -> Option<&SigningKey
 
 impl KeyRing {
     pub fn new(store: Store, secretbox: SecretBox) -> KeyRing {
-        KeyRing {
-            store,
-            secretbox,
-            parsed: Mutex::new(HashMap::new()),
-            published: Mutex::new(None),
-            generating: tokio::sync::Mutex::new(()),
-        }
+        KeyRing { store, secretbox, parsed: Mutex::new(HashMap::new()), generating: tokio::sync::Mutex::new(()) }
     }
 
     /// The key that signs with `alg` now, generating the first keys on
@@ -108,12 +98,6 @@ impl KeyRing {
             }
         }
         let key = key.ok_or_else(|| internal("no signing key after generating one"))?;
-        // Never sign with a key this process would not publish.
-        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        if published.as_ref().is_some_and(|(_, keys)| !keys.iter().any(|k| k.kid == key.kid)) {
-            *published = None;
-        }
-        drop(published);
         let signer = self.parse(&key)?;
         Ok((key.kid, signer))
     }
@@ -135,7 +119,6 @@ impl KeyRing {
         self.store.prune_oidc_signing_keys(horizon(now, retention)).await?;
         let fresh = self.generate(&SigningAlg::ALL, now).await?;
         self.store.add_oidc_signing_keys(&fresh, false, now).await?;
-        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(fresh.into_iter().map(|k| k.kid).collect())
     }
 
@@ -156,14 +139,8 @@ impl KeyRing {
         Ok(keys.iter().find(|k| k.kid == kid).map(|k| k.jwk.clone()))
     }
 
-    /// The public keys, from memory when read less than [`PUBLISHED_TTL`] ago.
+    /// The public keys, as the database has them now.
     async fn published(&self, now: DateTime<Utc>) -> Result<Arc<Vec<PublishedKey>>, StoreError> {
-        if let Some((read_at, keys)) = self.published.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            && now >= *read_at
-            && now - *read_at < PUBLISHED_TTL
-        {
-            return Ok(keys.clone());
-        }
         let mut records = self.store.oidc_signing_keys().await?;
         if SigningAlg::ALL.iter().any(|alg| signing_key(&records, *alg).is_none()) {
             // First use on this database: discovery promises both algorithms.
@@ -175,9 +152,7 @@ impl KeyRing {
             let jwk = serde_json::from_str(&key.public_jwk).map_err(internal)?;
             keys.push(PublishedKey { kid: key.kid, jwk, retired_at: key.retired_at });
         }
-        let keys = Arc::new(keys);
-        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, keys.clone()));
-        Ok(keys)
+        Ok(Arc::new(keys))
     }
 
     fn parse(&self, key: &SigningKeyRecord) -> Result<Arc<Signer>, StoreError> {

@@ -183,15 +183,18 @@ impl Store {
         user: UserId,
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
+        sent_to: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         write!(self, |pool| sqlx::query(
-            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at, sent_to) \
+             VALUES ($1, $2, $3, $4, $5)"
         )
         .bind(token_hash)
         .bind(user.0)
         .bind(now)
         .bind(expires_at)
+        .bind(sent_to)
         .execute(pool)
         .await?
         .rows_affected());
@@ -209,6 +212,17 @@ impl Store {
         .fetch_optional(pool)
         .await?);
         Ok(id.map(UserId))
+    }
+
+    /// The address a reset link was mailed to (`None` for a link an
+    /// administrator handed out, or no such link).
+    pub async fn password_reset_recipient(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
+        let sent_to: Option<Option<String>> =
+            read!(self, |pool| sqlx::query_scalar("SELECT sent_to FROM password_resets WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await?);
+        Ok(sent_to.flatten())
     }
 
     /// Marks a reset link used and returns its user, in one conditional

@@ -35,13 +35,14 @@ use crate::store::StoreError;
 /// While a link sent this recently is open, no new one is mailed.
 const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
-/// Creates a one-time reset link for `user` (the CLI and the admin pages
-/// hand it out; the reset form mails it).
-pub async fn issue_link(state: &AppState, user: &User) -> Result<String, StoreError> {
+/// Creates a one-time reset link for `user`: the CLI and the admin pages
+/// hand it out (`sent_to` is `None`); the reset form mails it to the
+/// account's address, and following a mailed link proves that address.
+pub async fn issue_link(state: &AppState, user: &User, sent_to: Option<&str>) -> Result<String, StoreError> {
     let token = random_token()?;
     let now = state.clock.now();
     let expires = super::session::after(now, state.web.config.reset_link_lifetime);
-    state.store.create_password_reset(user.id, &token_hash(&token), expires, now).await?;
+    state.store.create_password_reset(user.id, &token_hash(&token), expires, sent_to, now).await?;
     Ok(format!("{}reset/confirm?token={token}", state.web.config.public_url))
 }
 
@@ -124,7 +125,7 @@ async fn send_link(state: &AppState, login: &str, lang: Lang) -> Result<(), Stri
             tracing::info!(user = %user.username, "reset link not sent: one was sent minutes ago");
             continue;
         }
-        let link = issue_link(state, &user).await.map_err(|e| e.to_string())?;
+        let link = issue_link(state, &user, Some(user.email.as_str())).await.map_err(|e| e.to_string())?;
         let minutes = (state.web.config.reset_link_lifetime.as_secs() / 60).max(1).to_string();
         let body = tf(lang, "reset.mail_body", &[user.username.as_str(), &link, &minutes]).replace("\\n", "\n");
         mailer.send(user.email.as_str(), t(lang, "reset.mail_subject"), &body).await.map_err(|e| e.to_string())?;
@@ -224,6 +225,10 @@ pub async fn confirm_submit(
     if let Err(e) = state.accounts.check_password_policy(&form.new) {
         return render_confirm(&state, lang, &headers, &client, &form.token, Some(&e.0));
     }
+    let recipient = match state.store.password_reset_recipient(&hash).await {
+        Ok(r) => r,
+        Err(e) => return internal_error(lang, &e),
+    };
     match state.store.consume_password_reset(&hash, now).await {
         Ok(Some(id)) if id == user.id => {}
         Ok(_) => return invalid_link(lang),
@@ -243,6 +248,18 @@ pub async fn confirm_submit(
         };
     }
     audit::record(&state, Entry::new("password.reset").actor(&user).address(client.address)).await;
+    // Whoever followed a link mailed to the account's current address reads
+    // that mailbox: the address is proven (what relying parties such as
+    // Gitea rely on to link accounts by e-mail).
+    if !user.email_verified && recipient.as_deref() == Some(user.email.as_str()) {
+        match state.store.set_email_verified(user.id, true, now).await {
+            Ok(()) => {
+                let entry = Entry::new("email.verified").actor(&user).detail(user.email.as_str());
+                audit::record(&state, entry.address(client.address)).await;
+            }
+            Err(e) => tracing::error!(error = %e, "could not record a verified address"),
+        }
+    }
     let body =
         format!("{}<p><a href=\"/signin\">{}</a></p>", notice_html(t(lang, "reset.done")), t(lang, "signin.title"));
     html_page(lang, t(lang, "reset.title"), body)
