@@ -54,8 +54,6 @@ struct PublishedKey {
     retired_at: Option<DateTime<Utc>>,
 }
 
-/// The published keys as last read, and when.
-
 /// The signing keys of this instance, read from the store and cached parsed.
 pub struct KeyRing {
     store: Store,
