@@ -69,8 +69,15 @@ class Http:
         if isinstance(body, dict):
             body = urllib.parse.urlencode(body)
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        self.conn.request(method, path, body=body, headers=headers)
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed the idle keep-alive connection (during the
+            # load phases): reconnect once, as a browser does.
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
         data = r.read().decode("utf-8", "replace")
         for name, value in r.getheaders():
             if name.lower() == "set-cookie":

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::{AuthError, BearerResource, BearerVerifier, Credential, Principal};
 use crate::clock::Clock;
-use crate::domain::{UserId, UserState};
-use crate::store::oidc::TokenKind;
-use crate::store::{Store, StoreError};
+use crate::domain::UserState;
+use crate::store::Store;
 
 pub struct OidcBearer {
     store: Store,
@@ -39,20 +38,13 @@ impl OidcBearer {
         if token.len() != 43 {
             return Err(AuthError::InvalidCredentials);
         }
-        let Some(rec) = self.store.oauth_token(&self.hasher.hash(token.as_bytes())).await? else {
+        let hash = self.hasher.hash(token.as_bytes());
+        let Some((user, scopes)) = self.store.user_by_access_token(&hash, self.clock.now()).await? else {
             return Err(AuthError::InvalidCredentials);
         };
-        if rec.kind() != TokenKind::Access
-            || !rec.is_live(self.clock.now())
-            || !super::has_scope(&rec.scopes, Self::scope_for(resource))
-        {
+        if user.state != UserState::Active || !super::has_scope(&scopes, Self::scope_for(resource)) {
             return Err(AuthError::InvalidCredentials);
         }
-        let user = match self.store.user(UserId(rec.user_id)).await {
-            Ok(user) if user.state == UserState::Active => user,
-            Ok(_) | Err(StoreError::NotFound) => return Err(AuthError::InvalidCredentials),
-            Err(e) => return Err(e.into()),
-        };
         Ok(Principal { user, credential: Credential::Bearer })
     }
 }

@@ -262,4 +262,33 @@ impl Store {
                 .rows_affected());
         if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
+
+    /// The account a live OAuth access token speaks for, with the token's
+    /// scopes: what a `Bearer` request needs, in one read (the token, its
+    /// grant and the user joined), since every such request pays for it.
+    pub async fn user_by_access_token(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(User, String)>> {
+        let row: Option<BearerRow> = read!(self, |pool| sqlx::query_as(concat!(
+            "SELECT u.id, u.username, u.email, u.display_name, u.role, u.state, u.password_hash, ",
+            "u.credentials_version, u.email_verified, u.created_at, u.updated_at, t.scopes ",
+            "FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id ",
+            "WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND t.revoked_at IS NULL ",
+            "AND t.used_at IS NULL AND g.revoked_at IS NULL"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?);
+        row.map(|r| Ok((r.user.into_user()?, r.scopes))).transpose()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct BearerRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    scopes: String,
 }
