@@ -394,6 +394,13 @@ fn print_users(users: &[User]) {
     }
 }
 
+/// Records an administrative change made from the command line, with the
+/// same action names as the admin API; the actor is the operator's shell.
+async fn audit_cli(ctx: &AppState, action: &str, target: &str, detail: &str) {
+    let entry = crate::audit::Entry::new(action).actor_name("command line").target(target).detail(detail);
+    crate::audit::record(ctx, entry).await;
+}
+
 async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> {
     let accounts = &ctx.accounts;
     match cmd {
@@ -409,6 +416,7 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
             let user = accounts
                 .add_user(NewAccount { username: name, email, display_name, role, state: UserState::Active, password })
                 .await?;
+            audit_cli(ctx, "admin.user.create", user.username.as_str(), user.role.as_str()).await;
             eprintln!("created {} user {} (id {})", user.role, user.username, user.id);
         }
         UserCommand::List(flag) => {
@@ -439,23 +447,28 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
             accounts.user(&name).await?;
             let password = read_new_password()?;
             let user = accounts.set_password(&name, &password, None).await?;
+            audit_cli(ctx, "admin.user.set_password", user.username.as_str(), "").await;
             eprintln!("password of {} changed", user.username);
         }
         UserCommand::SetRole { name, role } => {
             let role: Role = role.parse().map_err(AccountError::from)?;
             let user = accounts.set_role(&name, role).await?;
+            audit_cli(ctx, "admin.user.role", user.username.as_str(), role.as_str()).await;
             eprintln!("{} is now {}", user.username, user.role);
         }
         UserCommand::Approve { name } => {
             let user = accounts.approve(&name).await?;
+            audit_cli(ctx, "admin.user.approve", user.username.as_str(), "").await;
             eprintln!("{} approved; the account is active", user.username);
         }
         UserCommand::Disable { name } => {
             let user = accounts.disable(&name).await?;
+            audit_cli(ctx, "admin.user.disable", user.username.as_str(), "").await;
             eprintln!("{} disabled", user.username);
         }
         UserCommand::Enable { name } => {
             let user = accounts.enable(&name).await?;
+            audit_cli(ctx, "admin.user.enable", user.username.as_str(), "").await;
             eprintln!("{} enabled", user.username);
         }
         UserCommand::ResetLink { name } => {
@@ -467,8 +480,7 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
                 )));
             }
             let link = crate::web::reset::issue_link(ctx, &user, None).await?;
-            crate::audit::record(ctx, crate::audit::Entry::new("password.reset_link").target(user.username.as_str()))
-                .await;
+            audit_cli(ctx, "admin.user.reset_link", user.username.as_str(), "").await;
             println!("{link}");
             eprintln!(
                 "one-time link for {}; it expires in {}",
@@ -490,6 +502,7 @@ async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> 
                 }
             }
             accounts.delete(&name).await?;
+            audit_cli(ctx, "admin.user.delete", user.username.as_str(), "").await;
             eprintln!("{} deleted", user.username);
         }
     }

@@ -93,6 +93,16 @@ async fn approving_only_pending_accounts(db: &TestDb) {
     let o = madang(&env, &["user", "approve", "active"], "");
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&madang(&env, &["user", "show", "active", "--json"], "")).contains("\"active\""));
+    // Administrative changes from the command line are audited like the admin API's.
+    let query =
+        madang::store::audit::AuditQuery { action: Some("admin.user.".into()), limit: 10, ..Default::default() };
+    let log = store.audit_records(&query).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> =
+        log.iter().map(|r| (r.action.as_str(), r.actor_name.as_str(), r.target.as_str())).collect();
+    assert_eq!(
+        actions,
+        [("admin.user.approve", "command line", "active"), ("admin.user.create", "command line", "active")]
+    );
 }
 
 async fn app_password_lifecycle(db: &TestDb) {
