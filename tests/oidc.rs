@@ -1056,7 +1056,63 @@ async fn review_l11_redirect_uris_must_be_ascii(db: &TestDb) {
     assert!(reply.location().starts_with(&format!("{encoded}?code=")), "{}", reply.location());
 }
 
+/// An administrator with two-step verification cannot use the admin API
+/// with the account password (Basic refuses it once TOTP is on), so the
+/// admin API also takes a token with the `admin` scope — which only a
+/// first-party client may be allowed, and which opens nothing else.
+async fn admin_scope_opens_the_admin_api_for_administrators_only(db: &TestDb) {
+    let env = Env::new(db).await;
+    // Only first-party clients may be allowed `admin`.
+    let third = NewClient {
+        client_id: "third".into(),
+        redirect_uris: vec![CB.into()],
+        scopes: Some(vec!["openid admin".into()]),
+        ..NewClient::default()
+    };
+    let refused = env.state.oidc.clients().create(third, None).await;
+    assert!(matches!(refused, Err(madang::oidc::clients::ClientError::Invalid(_))), "{refused:?}");
+    let secret = env
+        .client("console", |c| {
+            c.scopes = Some(vec!["openid api admin".into()]);
+            c.first_party = true;
+        })
+        .await
+        .unwrap();
+    let token = |scope: &'static str| {
+        let env = &env;
+        let secret = secret.clone();
+        async move {
+            let code = env
+                .authorize(
+                    "console",
+                    &[("scope", scope), ("code_challenge", &challenge()), ("code_challenge_method", "S256")],
+                    Some(&env.cookie),
+                )
+                .await
+                .query()["code"]
+                .clone();
+            env.redeem(&code, "console", &secret).await.json()["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let get = |path: &'static str, token: String| {
+        Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap()
+    };
+    // alice is a member: an `admin` token opens nothing of the admin API.
+    let member_admin = token("openid admin").await;
+    assert_eq!(env.send(get("/api/v1/admin/users", member_admin)).await.status, StatusCode::FORBIDDEN);
+    env.state.accounts.set_role("alice", madang::domain::Role::Admin).await.unwrap();
+    let admin = token("openid admin").await;
+    let api = token("openid api").await;
+    let users = env.send(get("/api/v1/admin/users", admin.clone())).await;
+    assert_eq!(users.status, StatusCode::OK, "{}", users.text);
+    // Each scope opens only its own part.
+    assert_eq!(env.send(get("/api/v1/me", admin)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.send(get("/api/v1/admin/users", api.clone())).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.send(get("/api/v1/me", api)).await.status, StatusCode::OK);
+}
+
 on_both_databases!(
+    admin_scope_opens_the_admin_api_for_administrators_only,
     each_scope_opens_only_its_resource_conformance_f1,
     discovery_and_jwks,
     code_flow_with_pkce_and_verified_id_token,

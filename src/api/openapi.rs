@@ -92,7 +92,7 @@ use crate::http::api as account;
         (name = "calendars", description = "Calendars (CalDAV collections)"),
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
-        (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators, account password only)"),
+        (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),
     ),
 )]
@@ -121,7 +121,7 @@ pub async fn spec() -> Json<Spec> {
     Json(ApiDoc::openapi())
 }
 
-/// HTTP Basic (an app password, or the account password) for every route but the spec,
+/// HTTP Basic (an app password, or the account password) or an OAuth bearer token for every route but the spec,
 /// with the errors authentication and the database can cause, and those the extractors give
 /// before a handler runs (400 for a malformed path, 413/415 for a JSON body).
 struct CommonResponses;
@@ -130,6 +130,9 @@ impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut Spec) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        // OAuth access tokens from Madang's own provider: scope `api` for
+        // these routes, `admin` for `/api/v1/admin` (RFC 6750).
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
         let error = |description: &str| -> RefOr<Response> {
             let mut r = Response::new(description);
             r.content.insert("application/json".into(), Content::new(Some(Ref::from_schema_name("ErrorBody"))));
@@ -145,7 +148,10 @@ impl Modify for CommonResponses {
                 if public {
                     continue;
                 }
-                op.security = Some(vec![SecurityRequirement::new("basic", Vec::<String>::new())]);
+                op.security = Some(vec![
+                    SecurityRequirement::new("basic", Vec::<String>::new()),
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                ]);
                 let responses = &mut op.responses.responses;
                 responses.entry("401".into()).or_insert_with(|| error("Missing or wrong credentials"));
                 responses.entry("429".into()).or_insert_with(|| error("Too many failed sign-ins; see Retry-After"));

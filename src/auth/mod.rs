@@ -82,6 +82,8 @@ impl From<StoreError> for AuthError {
 pub enum BearerResource {
     Api,
     Dav,
+    /// The admin API (`/api/v1/admin`).
+    Admin,
 }
 
 /// The hook for `Authorization: Bearer` tokens, implemented by the OpenID

@@ -1,10 +1,12 @@
 //! The administrators' JSON API (`/api/v1/admin`): sign-up approval, account
 //! state and roles, groups, and the audit log. Every change is audited.
 //!
-//! Only an administrator signed in with the account password may call it. An
-//! app password is a device's key to calendars and contacts; a bearer token
-//! belongs to a relying party acting for the user; neither should be able to
-//! administer the server, so both are refused here.
+//! Only an administrator may call it, with the account password or with a
+//! bearer token carrying the `admin` scope (which only first-party clients
+//! can be allowed, and which an administrator with two-step verification
+//! gets only after both steps). An app password is a device's key to
+//! calendars and contacts, and a token without `admin` belongs to a relying
+//! party acting for the user: both are refused here.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -60,9 +62,13 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(Principal { user, credential }) =
             Authenticated::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
-        if credential != Credential::AccountPassword {
-            return Err(ApiError::forbidden("the admin API needs the account password, not an app password or token")
-                .into_response());
+        // A bearer token got here only with the `admin` scope: the
+        // authenticator checks scopes against the path it was sent to.
+        if !matches!(credential, Credential::AccountPassword | Credential::Bearer) {
+            return Err(ApiError::forbidden(
+                "the admin API needs the account password or an `admin` token, not an app password",
+            )
+            .into_response());
         }
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("administrators only").into_response());

@@ -86,7 +86,9 @@ impl FromRequestParts<AppState> for Authenticated {
             // stripped the prefix from `parts.uri`, which once let a DAV-only
             // token open the JSON API.
             let path = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |o| o.0.path());
-            let resource = if path.starts_with("/api/") {
+            let resource = if path == "/api/v1/admin" || path.starts_with("/api/v1/admin/") {
+                crate::auth::BearerResource::Admin
+            } else if path.starts_with("/api/") {
                 crate::auth::BearerResource::Api
             } else {
                 crate::auth::BearerResource::Dav

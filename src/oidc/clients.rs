@@ -115,6 +115,7 @@ impl<'a> Clients<'a> {
         }
         let logout_uris = self.check_uris(&new.post_logout_redirect_uris, "post-logout redirect URI")?;
         let scopes = check_scopes(new.scopes.as_deref())?;
+        check_admin_scope(&scopes, new.first_party)?;
         let pkce = if new.public {
             if new.pkce == Some(PkcePolicy::Optional) {
                 return Err(ClientError::Invalid("public clients must use PKCE (RFC 9700 §2.1.1)".into()));
@@ -179,6 +180,8 @@ impl<'a> Clients<'a> {
             Some(list) => check_scopes(Some(list))?,
             None => current.allowed_scopes.clone(),
         };
+        let first_party = update.first_party.unwrap_or(current.first_party);
+        check_admin_scope(&scopes, first_party)?;
         let pkce = update.pkce.unwrap_or(current.pkce);
         if current.public && pkce == PkcePolicy::Optional {
             return Err(ClientError::Invalid("public clients must use PKCE (RFC 9700 §2.1.1)".into()));
@@ -189,7 +192,7 @@ impl<'a> Clients<'a> {
             post_logout_redirect_uris: &logout_uris,
             allowed_scopes: &scopes,
             pkce,
-            first_party: update.first_party.unwrap_or(current.first_party),
+            first_party,
             id_token_alg: update.id_token_alg.unwrap_or(current.id_token_alg),
         };
         let client =
@@ -292,6 +295,17 @@ fn check_name(name: &str) -> Result<String, ClientError> {
     Ok(name.to_string())
 }
 
+/// The `admin` scope opens the admin API: only a client the administrators
+/// run themselves (first-party) may be allowed it.
+fn check_admin_scope(scopes: &[String], first_party: bool) -> Result<(), ClientError> {
+    if !first_party && scopes.iter().any(|s| s == "admin") {
+        return Err(ClientError::Invalid(
+            "the `admin` scope is only for first-party clients (register with --first-party)".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_scopes(scopes: Option<&[String]>) -> Result<Vec<String>, ClientError> {
     let Some(scopes) = scopes else {
         return Ok(DEFAULT_CLIENT_SCOPES.iter().map(|s| s.to_string()).collect());
@@ -381,7 +395,10 @@ mod tests {
     #[test]
     fn scopes_are_checked_and_openid_added() {
         assert_eq!(check_scopes(Some(&["email groups".into()])).unwrap(), vec!["openid", "email", "groups"]);
-        assert!(check_scopes(Some(&["admin".into()])).is_err());
+        assert!(check_scopes(Some(&["root".into()])).is_err());
+        let admin = check_scopes(Some(&["admin".into()])).unwrap();
+        assert!(check_admin_scope(&admin, false).is_err(), "admin only for first-party clients");
+        assert!(check_admin_scope(&admin, true).is_ok());
         assert_eq!(check_scopes(None).unwrap().len(), DEFAULT_CLIENT_SCOPES.len());
     }
 

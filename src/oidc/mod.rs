@@ -62,7 +62,11 @@ use crate::http::AppState;
 use crate::store::{Store, StoreError};
 
 /// Every scope Madang knows, in the order shown on the consent screen.
-pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access", "api", "dav"];
+/// `admin` opens the admin API (`/api/v1/admin`) for an administrator's
+/// token; only first-party clients may be allowed it, so an administrator
+/// with two-step verification can script administration with a token that
+/// records both factors, instead of the account password.
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access", "api", "dav", "admin"];
 
 /// The scopes a new client may ask for unless the admin says otherwise:
 /// identity only; `api` and `dav` (access to the user's data) must be
