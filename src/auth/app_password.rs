@@ -47,6 +47,17 @@ impl KeyedHasher {
         <Hmac<Sha256> as Mac>::new_from_slice(key).ok().map(Self)
     }
 
+    /// Keyed with the instance key `name`, shared by every process on the
+    /// database ([`crate::store::Store::instance_key`]).
+    pub async fn instance(
+        store: &crate::store::Store,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, crate::store::StoreError> {
+        let key = store.instance_key(name, now).await?;
+        Self::new(&key).ok_or_else(|| crate::store::StoreError::Internal("unusable HMAC key".into()))
+    }
+
     pub fn hash(&self, data: &[u8]) -> [u8; 32] {
         self.0.clone().chain_update(data).finalize().into_bytes().into()
     }

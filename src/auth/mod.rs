@@ -182,14 +182,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub async fn new(store: Store, clock: Arc<dyn Clock>, config: AuthConfig) -> Result<Self, StoreError> {
-        let mut candidate = [0u8; 32];
-        random(&mut candidate)?;
-        let instance_key = store.instance_secret("app-password-key", &candidate, clock.now()).await?;
+        let app_password_key = KeyedHasher::instance(&store, "app-password-key", clock.now()).await?;
         let mut process_key = [0u8; 32];
         random(&mut process_key)?;
-        let keyed = |key: &[u8]| KeyedHasher::new(key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()));
-        let app_password_key = keyed(&instance_key)?;
-        let cache_key = keyed(&process_key)?;
+        let cache_key =
+            KeyedHasher::new(&process_key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()))?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations);
         // argon2 is CPU-bound: more hashes at once than cores only adds memory.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());

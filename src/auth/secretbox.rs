@@ -86,11 +86,7 @@ impl SecretBox {
         if let Some(key) = configured {
             return Ok((SecretBox::new(key), false));
         }
-        let mut candidate = [0u8; 32];
-        getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
-        let stored = store.instance_secret("secret-box-key", &candidate, now).await?;
-        let key: [u8; 32] =
-            stored.try_into().map_err(|_| StoreError::Internal("instance secret-box-key is not 32 bytes".into()))?;
+        let key = store.instance_key("secret-box-key", now).await?;
         Ok((SecretBox::new(&EncryptionKey(key)), true))
     }
 

@@ -76,13 +76,26 @@ impl AppState {
         auth_config: AuthConfig,
         settings: HttpSettings,
     ) -> Result<AppState, StoreError> {
-        let oidc =
-            Arc::new(crate::oidc::Oidc::new(store.clone(), clock.clone(), Default::default(), &auth_config).await?);
+        // One sealing box for the whole process: TOTP seeds (web) and signing
+        // keys (OIDC) are sealed under the same key.
+        let (secretbox, secretbox_fallback) =
+            crate::auth::secretbox::SecretBox::for_instance(&store, clock.now(), auth_config.encryption_key.as_ref())
+                .await?;
+        let oidc = Arc::new(
+            crate::oidc::Oidc::new(store.clone(), clock.clone(), Default::default(), secretbox.clone()).await?,
+        );
         let auth = Arc::new(
             Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?.with_bearer(oidc.bearer()),
         );
         let web = Arc::new(
-            crate::web::WebService::new(&store, clock.as_ref(), &auth_config, Default::default(), None).await?,
+            crate::web::WebService::new(
+                &store,
+                clock.as_ref(),
+                (secretbox, secretbox_fallback),
+                Default::default(),
+                None,
+            )
+            .await?,
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
         let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));

@@ -57,7 +57,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
-use crate::config::{AuthConfig, OidcConfig};
+use crate::config::OidcConfig;
 use crate::http::AppState;
 use crate::store::{Store, StoreError};
 
@@ -90,17 +90,9 @@ impl Oidc {
         store: Store,
         clock: Arc<dyn Clock>,
         config: OidcConfig,
-        auth_config: &AuthConfig,
+        secretbox: SecretBox,
     ) -> Result<Oidc, StoreError> {
-        let mut candidate = [0u8; 32];
-        getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
-        let key = store.instance_secret("oidc-token-key", &candidate, clock.now()).await?;
-        let hasher = KeyedHasher::new(&key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()))?;
-        // The same box as `WebService::secretbox` (same key, same instance
-        // secret); built here because `AppState::new` wires the provider
-        // first — the authenticator needs its Bearer verifier — before the
-        // web service exists.
-        let (secretbox, _) = SecretBox::for_instance(&store, clock.now(), auth_config.encryption_key.as_ref()).await?;
+        let hasher = KeyedHasher::instance(&store, "oidc-token-key", clock.now()).await?;
         let keys = Arc::new(keys::KeyRing::new(store.clone(), secretbox));
         Ok(Oidc { config, store, clock, hasher, keys })
     }

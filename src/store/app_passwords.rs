@@ -95,13 +95,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if n == 1 {
-                sqlx::query(
-                    "UPDATE users SET credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1",
-                )
-                .bind(user.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(super::users::BUMP_CREDENTIALS).bind(user.0).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             n

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreResult, write};
+use super::{Store, StoreError, StoreResult, write};
 
 impl Store {
     /// Returns the secret called `name`, storing `candidate` first if there
@@ -23,5 +23,16 @@ impl Store {
             .rows_affected();
             sqlx::query_scalar("SELECT value FROM instance_secrets WHERE name = $1").bind(name).fetch_one(pool).await?
         }))
+    }
+
+    /// A 256-bit instance key called `name`: made from fresh randomness the
+    /// first time, read back ever after (see [`Store::instance_secret`]).
+    pub async fn instance_key(&self, name: &str, now: DateTime<Utc>) -> StoreResult<[u8; 32]> {
+        let mut candidate = [0u8; 32];
+        getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
+        self.instance_secret(name, &candidate, now)
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::Internal(format!("instance secret {name} is not 32 bytes")))
     }
 }

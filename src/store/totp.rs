@@ -94,13 +94,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query(
-                    "UPDATE users SET credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1",
-                )
-                .bind(user.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(super::users::BUMP_CREDENTIALS).bind(user.0).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             n == 1
@@ -113,13 +107,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM totp WHERE user_id = $1").bind(user.0).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.0).execute(&mut *tx).await?;
-            sqlx::query(
-                "UPDATE users SET credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1",
-            )
-            .bind(user.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(super::users::BUMP_CREDENTIALS).bind(user.0).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())

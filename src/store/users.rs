@@ -55,6 +55,11 @@ fn new_subject() -> StoreResult<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Drops every cached sign-in of user `$1` (see `auth`), stamped `$2`; run
+/// in the same transaction as the change that calls for it.
+pub(super) const BUMP_CREDENTIALS: &str =
+    "UPDATE users SET credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1";
+
 const TAKEN: &str = "a user with this name already exists";
 
 // SQL text is built once per query from constant pieces; `concat!` keeps it

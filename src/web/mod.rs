@@ -43,7 +43,7 @@ use axum::routing::{get, post};
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
-use crate::config::{AuthConfig, WebConfig};
+use crate::config::WebConfig;
 use crate::http::AppState;
 use crate::mailer::Mailer;
 use crate::store::{Store, StoreError};
@@ -66,16 +66,11 @@ impl WebService {
     pub async fn new(
         store: &Store,
         clock: &dyn Clock,
-        auth: &AuthConfig,
+        (secretbox, secretbox_fallback): (SecretBox, bool),
         config: WebConfig,
         mailer: Option<Mailer>,
     ) -> Result<WebService, StoreError> {
-        let (secretbox, secretbox_fallback) =
-            SecretBox::for_instance(store, clock.now(), auth.encryption_key.as_ref()).await?;
-        let mut candidate = [0u8; 32];
-        getrandom::getrandom(&mut candidate).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
-        let key = store.instance_secret("web-mac-key", &candidate, clock.now()).await?;
-        let mac_key = KeyedHasher::new(&key).ok_or_else(|| StoreError::Internal("unusable HMAC key".into()))?;
+        let mac_key = KeyedHasher::instance(store, "web-mac-key", clock.now()).await?;
         Ok(WebService { config, secretbox, secretbox_fallback, mac_key, mailer })
     }
 

@@ -54,7 +54,16 @@ fn form_redirect_source(uri: &str) -> Option<String> {
 /// client here — the authorization endpoint refuses unregistered URIs
 /// before redirecting anywhere — but [`allow_form_redirect`] widens the
 /// policy only for origins and private-use schemes.
-pub fn authorize_redirect_uri(next: &str) -> Option<String> {
+/// [`allow_form_redirect`] for the sign-in pages: when `next` (where the
+/// sign-in returns) is an authorization request, its form ends at that
+/// relying party.
+pub fn allow_form_redirect_for_next(response: &mut Response, next: &str) {
+    if let Some(uri) = authorize_redirect_uri(next) {
+        allow_form_redirect(response, &uri);
+    }
+}
+
+fn authorize_redirect_uri(next: &str) -> Option<String> {
     let query = next.strip_prefix("/oauth2/authorize?")?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned())
 }

@@ -25,8 +25,8 @@ use super::csrf::{self, signed_out_page};
 use super::form::CsrfForm;
 use super::i18n::{Lang, t};
 use super::page::{
-    allow_form_redirect, authorize_redirect_uri, button, csrf_failed, error_html, field, hidden, internal_error,
-    query_escape, rate_limited, see_other, with_cookie,
+    allow_form_redirect_for_next, button, csrf_failed, error_html, field, hidden, internal_error, query_escape,
+    rate_limited, see_other, with_cookie,
 };
 use super::session::{self, WebSession};
 use super::{Client, cookie, random_token, safe_next, set_cookie, token_hash};
@@ -130,9 +130,7 @@ fn render_form(state: &AppState, lang: Lang, headers: &HeaderMap, client: &Clien
         }
         body
     });
-    if let Some(uri) = authorize_redirect_uri(view.next) {
-        allow_form_redirect(&mut response, &uri);
-    }
+    allow_form_redirect_for_next(&mut response, view.next);
     response
 }
 
@@ -311,9 +309,7 @@ fn render_code_form(
         body.push_str("</form>");
         body
     });
-    if let Some(uri) = authorize_redirect_uri(next) {
-        allow_form_redirect(&mut response, &uri);
-    }
+    allow_form_redirect_for_next(&mut response, next);
     response
 }
 
