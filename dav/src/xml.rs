@@ -202,6 +202,11 @@ fn escape(s: &str, attr: bool) -> Cow<'_, str> {
 pub fn parse_document(body: &[u8]) -> Result<Option<Element>, XmlError> {
     let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // XML 1.0 §2.2 `Char`: no C0 control but tab, LF and CR, and not U+FFFE/U+FFFF. A NUL
+    // would otherwise reach stored dead properties, which PostgreSQL cannot hold.
+    if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
+        return Err(XmlError::Malformed(format!("character U+{:04X} is not allowed in XML", c as u32)));
+    }
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -238,8 +243,8 @@ pub fn parse_document(body: &[u8]) -> Result<Option<Element>, XmlError> {
             Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
                     match r.resolve_char_ref()? {
-                        Some(c) => c.to_string(),
-                        None => return Err(XmlError::Malformed("invalid character reference".into())),
+                        Some(c) if is_xml_char(c) => c.to_string(),
+                        _ => return Err(XmlError::Malformed("invalid character reference".into())),
                     }
                 } else {
                     let name = r.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
@@ -262,6 +267,11 @@ pub fn parse_document(body: &[u8]) -> Result<Option<Element>, XmlError> {
         Some(root) => Ok(Some(root)),
         None => Err(XmlError::Malformed("no root element".into())),
     }
+}
+
+/// XML 1.0 §2.2 `Char` (Rust strings cannot hold surrogates, the other excluded range).
+fn is_xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// Like [`parse_document`] but for methods whose body is mandatory.
@@ -387,6 +397,16 @@ mod tests {
         assert!(matches!(parse("junk"), Err(XmlError::Malformed(_))));
         assert_eq!(parse_document(b" \r\n ").unwrap(), None);
         assert_eq!(parse_document(b"\xff<a/>"), Err(XmlError::NotUtf8));
+    }
+
+    #[test]
+    fn refuses_characters_xml_forbids_issue19() {
+        for bad in
+            ["<a>x\u{0}y</a>", "<a>&#0;</a>", "<a>&#x1;</a>", "<a b=\"&#0;\"/>", "<a>\u{ffff}</a>", "<a b=\"\u{7}\"/>"]
+        {
+            assert!(matches!(parse(bad), Err(XmlError::Malformed(_))), "{bad:?}");
+        }
+        assert_eq!(parse("<a>\t&#9;&#10;&#13;\u{e000}</a>").unwrap().text(), "\t\t\n\r\u{e000}");
     }
 
     #[test]

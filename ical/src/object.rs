@@ -75,6 +75,9 @@ impl CalendarObject {
 /// essential is checked. A `METHOD` property is accepted although §4.1 forbids it: iTIP
 /// clients paste invitations as-is and rejecting them loses data for no gain.
 pub fn parse_object(text: &str) -> Result<CalendarObject, ObjectError> {
+    if let Some((line, c)) = crate::text::forbidden_control(text) {
+        return Err(ObjectError::InvalidData(crate::text::describe_control(line, c)));
+    }
     let mut parser = Parser::new(text);
     let ical = match parser.entry() {
         Entry::ICalendar(ical) => ical,

@@ -114,3 +114,37 @@ mod tests {
         assert_eq!(value_part("ATTENDEE;CN=\"a:b\":mailto:x@y\r\n"), "mailto:x@y");
     }
 }
+
+/// The first character that RFC 5545 §3.1 (`CONTROL`) and RFC 6350 §3.3 forbid anywhere in a
+/// content line, with its 1-based line number: C0 controls other than HTAB, and DEL. CR and LF
+/// are line breaks, not content. Refusing them up front also keeps both databases equal:
+/// PostgreSQL's `text` cannot hold NUL, which SQLite would store.
+pub fn forbidden_control(text: &str) -> Option<(usize, char)> {
+    let at = text.find(|c: char| (c < ' ' && !matches!(c, '\t' | '\r' | '\n')) || c == '\u{7f}')?;
+    let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
+    text[at..].chars().next().map(|c| (line, c))
+}
+
+/// How a refused control character is named in an error message (`U+0000`).
+pub fn describe_control(line: usize, c: char) -> String {
+    format!("line {line}: control character U+{:04X} is not allowed (RFC 5545 §3.1, RFC 6350 §3.3)", c as u32)
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::*;
+
+    #[test]
+    fn finds_forbidden_controls_with_their_line() {
+        assert_eq!(forbidden_control("BEGIN:X\r\nA:b\tc\r\n"), None);
+        assert_eq!(forbidden_control("BEGIN:X\r\nA:b\u{0}c\r\n"), Some((2, '\u{0}')));
+        assert_eq!(forbidden_control("A:\u{7f}"), Some((1, '\u{7f}')));
+        assert_eq!(forbidden_control("A:\u{b}"), Some((1, '\u{b}')));
+        // Non-ASCII text is not a control.
+        assert_eq!(forbidden_control("SUMMARY:회의 \u{85}"), None);
+        assert_eq!(
+            describe_control(3, '\u{0}'),
+            "line 3: control character U+0000 is not allowed (RFC 5545 §3.1, RFC 6350 §3.3)"
+        );
+    }
+}

@@ -237,6 +237,9 @@ pub(crate) fn entry_value_text(entry: &VCardEntry) -> String {
 /// keys `no-uid-conflict` on it). Accepted with a warning: no FN (RFC 6350 §6.2.1 makes it
 /// mandatory, but nothing breaks without it) and no VERSION.
 pub fn parse_card(text: &str) -> Result<CardObject, CardError> {
+    if let Some((line, c)) = crate::text::forbidden_control(text) {
+        return Err(CardError::InvalidData(crate::text::describe_control(line, c)));
+    }
     let mut parser = Parser::new(text);
     let card = match parser.entry() {
         Entry::VCard(card) => card,

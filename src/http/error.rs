@@ -110,6 +110,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // The body is read once here to look for `\u0000` (see `valid_text`), then handed to
+        // `Json` with the original headers and extensions (its content-type check and limit).
+        let (parts, body) = req.into_parts();
+        let (headers, extensions) = (parts.headers.clone(), parts.extensions.clone());
+        let bytes = match axum::body::Bytes::from_request(Request::from_parts(parts, body), state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) => {
+                let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_json" };
+                return Err(ApiError::new(rejection.status(), code, rejection.body_text()));
+            }
+        };
+        if super::valid_text::json_has_nul(&bytes) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "strings must not contain NUL (U+0000)"));
+        }
+        let mut req = Request::new(axum::body::Body::from(bytes));
+        *req.headers_mut() = headers;
+        *req.extensions_mut() = extensions;
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {

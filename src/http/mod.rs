@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod server;
+mod valid_text;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,6 +139,8 @@ pub fn app(state: AppState) -> Router {
     // Outermost last. `Router::layer` wraps each route after routing, which
     // is what lets `record_metrics` see the matched route template.
     routes
+        // Innermost: it reads form bodies, which the limits below have bounded.
+        .layer(middleware::from_fn(valid_text::refuse_control_characters))
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| {
