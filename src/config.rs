@@ -109,6 +109,23 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "server.metrics",
+        env: &["MADANG_SERVER_METRICS"],
+        default: "local",
+        doc: "Who may read `/metrics`: `local` (only requests from a loopback address that came through no \
+              proxy — no `Forwarded`/`X-Forwarded-For`/`X-Real-IP` header — so a reverse proxy on the same host \
+              does not publish it), `token` (`Authorization: Bearer` with `server.metrics_token`), `public` \
+              (anyone), or `off`. Refused requests get 404 (401 for a wrong token).",
+        secret: false,
+    },
+    Key {
+        name: "server.metrics_token",
+        env: &["MADANG_SERVER_METRICS_TOKEN"],
+        default: "",
+        doc: "The bearer token Prometheus sends when `server.metrics = \"token\"` (at least 32 characters).",
+        secret: true,
+    },
+    Key {
         name: "server.public_url",
         env: &["MADANG_SERVER_PUBLIC_URL", "MADANG_PUBLIC_URL"],
         default: "",
@@ -416,8 +433,32 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub trust_forwarded_for: bool,
+    pub metrics: MetricsAccess,
     /// `server.public_url` with its trailing slash, if configured.
     pub public_url: Option<String>,
+}
+
+/// Who may read `/metrics` (`server.metrics`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Loopback peers that did not come through a proxy.
+    Local,
+    /// `Authorization: Bearer <token>`.
+    Token(String),
+    Public,
+    Off,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    // The token never reaches a log or a `config check` dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MetricsAccess::Local => "Local",
+            MetricsAccess::Token(_) => "Token(<redacted>)",
+            MetricsAccess::Public => "Public",
+            MetricsAccess::Off => "Off",
+        })
+    }
 }
 
 impl ServerConfig {
@@ -839,6 +880,21 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         request_timeout: p.duration("server.request_timeout")?,
         shutdown_timeout: p.duration("server.shutdown_timeout")?,
         trust_forwarded_for: p.boolean("server.trust_forwarded_for")?,
+        metrics: match p.text("server.metrics").0.to_ascii_lowercase().as_str() {
+            "local" => MetricsAccess::Local,
+            "public" => MetricsAccess::Public,
+            "off" => MetricsAccess::Off,
+            "token" => match p.text("server.metrics_token").0 {
+                t if t.chars().count() >= 32 && !t.chars().any(char::is_control) => MetricsAccess::Token(t.to_string()),
+                _ => {
+                    return Err(p.fail_secret(
+                        "server.metrics_token",
+                        "a token of at least 32 characters, because `server.metrics` is `token`",
+                    ));
+                }
+            },
+            _ => return Err(p.fail("server.metrics", "`local`, `token`, `public` or `off`")),
+        },
         public_url: match p.text("server.public_url").0 {
             "" => None,
             url if (url.starts_with("https://") || url.starts_with("http://"))

@@ -71,6 +71,14 @@ impl Username {
                 "invalid user name `{raw}`: `{bad}` is not allowed; use letters a-z, digits, `.`, `_` and `-`"
             )));
         }
+        // The name is a path segment of every DAV URL (`/dav/calendars/<name>/`); `.` and `..`
+        // are dot-segments that URL normalisation removes (RFC 3986 §5.2.4), so such an account
+        // would have unreachable calendars. Every other allowed character is unreserved.
+        if name == "." || name == ".." {
+            return Err(InvalidInput(format!(
+                "invalid user name `{raw}`: `.` and `..` cannot be used, they are not names in a URL"
+            )));
+        }
         Ok(Self(name))
     }
 
@@ -314,6 +322,11 @@ mod tests {
         assert!(Username::parse("").is_err());
         assert!(Username::parse(&"a".repeat(65)).is_err());
         assert!(Username::parse(&"a".repeat(64)).is_ok());
+        // See: issue 19 — `.` and `..` were accepted and had unusable DAV URLs.
+        assert!(Username::parse(".").is_err());
+        assert!(Username::parse(" .. ").is_err());
+        assert!(Username::parse("...").is_ok());
+        assert!(Username::parse(".alice").is_ok());
         for bad in ["a b", "a@b", "ü", "a/b", "a:b"] {
             assert!(Username::parse(bad).is_err(), "{bad} should be refused");
         }

@@ -133,6 +133,9 @@ async fn bad_input_exits_non_zero_with_one_line(db: &TestDb) {
     let env = db.env();
     let add = |name: &str, email: &str, stdin: &str| madang(&env, &["user", "add", name, "--email", email], stdin);
     assert_one_line_error(&add("bad name", "x@example.com", "long enough\n"), 2, "invalid user name");
+    // See: issue 19 — dot-segment names were accepted and had unusable DAV URLs.
+    assert_one_line_error(&add("..", "dots@example.com", "long enough\n"), 2, "invalid user name");
+    assert_one_line_error(&add(".", "dot@example.com", "long enough\n"), 2, "invalid user name");
     assert_one_line_error(&add("okname", "not-an-email", "long enough\n"), 2, "invalid e-mail address");
     assert_one_line_error(&add("okname", "x@example.com", "short\n"), 2, "too short");
     assert_one_line_error(&add("okname", "x@example.com", ""), 2, "no password given");

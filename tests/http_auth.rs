@@ -316,7 +316,7 @@ async fn probes_and_metrics(db: &TestDb) {
     assert_eq!(r.body["error"], "not_found");
 
     me(&app, "nobody", "x").await;
-    let r = send(&app, get("/metrics", None)).await;
+    let r = send(&app, from_loopback(get("/metrics", None))).await;
     assert_eq!(r.status, StatusCode::OK);
     for needle in [
         "madang_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}",
@@ -394,5 +394,55 @@ on_both_databases!(
     revoking_through_the_api,
     bad_request_bodies_get_json_errors,
     probes_and_metrics,
+    issue19_metrics_exposure_is_a_setting,
     readyz_is_503_when_the_database_is_gone,
 );
+
+/// A request as the server sees one from a local TCP peer.
+fn from_loopback(mut req: Request<Body>) -> Request<Body> {
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    req
+}
+
+/// See: issue 19 — `/metrics` was public. By default (`server.metrics = local`) only a local
+/// scraper that did not come through a proxy reads it; `token` wants the bearer token; `off`
+/// hides it from everyone.
+async fn issue19_metrics_exposure_is_a_setting(db: &TestDb) {
+    use madang::config::MetricsAccess;
+    let app = TestApp::new(db).await;
+    let remote = |mut req: Request<Body>| {
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 9], 40000))));
+        req
+    };
+    // Default: local and unproxied only.
+    assert_eq!(send(&app, from_loopback(get("/metrics", None))).await.status, StatusCode::OK);
+    assert_eq!(send(&app, remote(get("/metrics", None))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(&app, get("/metrics", None)).await.status, StatusCode::NOT_FOUND, "no peer known");
+    for proxy_header in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let req = Request::get("/metrics").header(proxy_header, "for=203.0.113.9").body(Body::empty()).unwrap();
+        let r = send(&app, from_loopback(req)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "a reverse proxy on this host must not publish /metrics");
+    }
+    let with = |access: MetricsAccess| {
+        let mut settings = (*app.state.settings).clone();
+        settings.metrics = access;
+        let mut state = app.state.clone();
+        state.settings = Arc::new(settings);
+        TestApp { state, store: app.store.clone(), auth: app.auth.clone(), accounts: app.accounts.clone() }
+    };
+    let token = "t".repeat(40);
+    let app2 = with(MetricsAccess::Token(token.clone()));
+    let r = send(&app2, from_loopback(get("/metrics", None))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.headers.contains_key("www-authenticate"));
+    let bad = Request::get("/metrics").header("authorization", "Bearer nope").body(Body::empty()).unwrap();
+    assert_eq!(send(&app2, remote(bad)).await.status, StatusCode::UNAUTHORIZED);
+    let good = Request::get("/metrics").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let r = send(&app2, remote(good)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("madang_http_requests_total"), "{}", r.text);
+    let app3 = with(MetricsAccess::Off);
+    assert_eq!(send(&app3, from_loopback(get("/metrics", None))).await.status, StatusCode::NOT_FOUND);
+    let app4 = with(MetricsAccess::Public);
+    assert_eq!(send(&app4, remote(get("/metrics", None))).await.status, StatusCode::OK);
+}

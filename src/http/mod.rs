@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -41,6 +42,8 @@ pub struct HttpSettings {
     pub max_body_size: usize,
     pub request_timeout: Duration,
     pub trust_forwarded_for: bool,
+    /// Who may read `/metrics`.
+    pub metrics: crate::config::MetricsAccess,
 }
 
 impl From<&crate::config::ServerConfig> for HttpSettings {
@@ -49,6 +52,7 @@ impl From<&crate::config::ServerConfig> for HttpSettings {
             max_body_size: c.max_body_size,
             request_timeout: c.request_timeout,
             trust_forwarded_for: c.trust_forwarded_for,
+            metrics: c.metrics.clone(),
         }
     }
 }
@@ -166,10 +170,33 @@ pub fn app(state: AppState) -> Router {
                             // The path only: query strings may carry tokens.
                             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
                         })
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .on_failure(log_failure),
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id)),
         )
+}
+
+/// How a 5xx answer or a failed response body is logged. Only a 500 (and a broken body) is
+/// an error of Madang's own; 503 means the database was away (logged where it happened);
+/// the others answer the request itself — 507 for too many results or a full quota, 502 for a
+/// COPY to another server (RFC 4918 §9.8.5) — so they must not bury real errors at ERROR.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match failure_level(&failure) {
+        tracing::Level::ERROR => tracing::error!(classification = %failure, latency_ms, "response failed"),
+        tracing::Level::WARN => tracing::warn!(classification = %failure, latency_ms, "response failed"),
+        _ => tracing::info!(classification = %failure, latency_ms, "request refused"),
+    }
+}
+
+fn failure_level(failure: &ServerErrorsFailureClass) -> tracing::Level {
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::INTERNAL_SERVER_ERROR) => tracing::Level::ERROR,
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => tracing::Level::WARN,
+        ServerErrorsFailureClass::StatusCode(_) => tracing::Level::INFO,
+        ServerErrorsFailureClass::Error(_) => tracing::Level::ERROR,
+    }
 }
 
 /// Request IDs: 16 random hex digits, unless the client or a proxy sent one.

@@ -150,7 +150,12 @@ impl TestApp {
     }
 
     fn settings() -> HttpSettings {
-        HttpSettings { max_body_size: 64 * 1024, request_timeout: Duration::from_secs(10), trust_forwarded_for: false }
+        HttpSettings {
+            max_body_size: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            trust_forwarded_for: false,
+            metrics: madang::config::MetricsAccess::Local,
+        }
     }
 
     pub async fn with(db: &TestDb, auth_config: AuthConfig, clock: Arc<dyn Clock>) -> TestApp {
