@@ -432,21 +432,51 @@ async fn bad_redirect_uris_are_shown_not_followed(db: &TestDb) {
     let unknown = env.authorize("nobody", &[], Some(&env.cookie)).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert!(unknown.location().is_empty());
-    // Loopback: only the port may differ (RFC 8252 §7.3).
-    let secret = env.client("native", |c| c.pkce = Some(PkcePolicy::Optional)).await.unwrap();
+    // See: issue 19 — loopback ports. RFC 8252 §7.3 lets a *native* app (a public client) listen
+    // on any loopback port; a confidential client is a server with a fixed address, so its
+    // redirect URIs match exactly, port included (RFC 9700 §2.1).
+    let secret = env.client("server", |c| c.pkce = Some(PkcePolicy::Optional)).await.unwrap();
+    let reply = env.authorize("server", &[("redirect_uri", "http://127.0.0.1:53123/cb")], Some(&env.cookie)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "confidential client, other port: {}", reply.location());
+    assert!(reply.location().is_empty());
+    let registered = "http://127.0.0.1:8000/cb";
+    let reply = env.authorize("server", &[("redirect_uri", registered)], Some(&env.cookie)).await;
+    assert!(reply.location().starts_with("http://127.0.0.1:8000/cb?code="), "{}", reply.location());
+    let code = reply.query()["code"].clone();
+    let t = env
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", registered)],
+            Some(("server", &secret)),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    env.client("native", |c| c.public = true).await;
     let loopback = "http://127.0.0.1:53123/cb";
-    let reply = env.authorize("native", &[("redirect_uri", loopback)], Some(&env.cookie)).await;
+    let challenge = challenge();
+    let pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+    let reply = env.authorize("native", &[&pkce[..], &[("redirect_uri", loopback)]].concat(), Some(&env.cookie)).await;
     assert!(reply.location().starts_with("http://127.0.0.1:53123/cb?code="), "{}", reply.location());
     let code = reply.query()["code"].clone();
     let t = env
         .token(
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", loopback)],
-            Some(("native", &secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", loopback),
+                ("code_verifier", VERIFIER),
+                ("client_id", "native"),
+            ],
+            None,
         )
         .await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-    let other_path =
-        env.authorize("native", &[("redirect_uri", "http://127.0.0.1:53123/other")], Some(&env.cookie)).await;
+    let other_path = env
+        .authorize(
+            "native",
+            &[&pkce[..], &[("redirect_uri", "http://127.0.0.1:53123/other")]].concat(),
+            Some(&env.cookie),
+        )
+        .await;
     assert_eq!(other_path.status, StatusCode::BAD_REQUEST);
 }
 

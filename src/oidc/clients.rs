@@ -365,9 +365,16 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     }
 }
 
-/// The client's registered redirect URI that `requested` matches, if any.
+/// The client's registered redirect URI that `requested` matches, if any. The loopback-port
+/// exception is for native apps, which are public clients (RFC 8252 §7.3, §8.4); a confidential
+/// client runs at a fixed address and gets exact matching, port included (RFC 9700 §2.1), so a
+/// process on the user's machine cannot catch its codes on another port.
 pub fn find_redirect_uri<'c>(client: &'c OAuthClient, requested: &str) -> Option<&'c str> {
-    client.redirect_uris.iter().map(String::as_str).find(|r| redirect_uri_matches(r, requested))
+    client
+        .redirect_uris
+        .iter()
+        .map(String::as_str)
+        .find(|r| if client.public { redirect_uri_matches(r, requested) } else { *r == requested })
 }
 
 #[cfg(test)]
@@ -390,6 +397,31 @@ mod tests {
         assert!(!m("http://localhost:8000/cb", "http://localhost:9000/cb"), "RFC 8252 §8.3: IP literals only");
         assert!(!m("https://127.0.0.1:8000/cb", "https://127.0.0.1:9000/cb"));
         assert!(!m("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb/../cb"));
+    }
+
+    /// See: issue 19 — a confidential client's loopback redirect URI accepted any port.
+    #[test]
+    fn loopback_port_varies_only_for_public_clients_issue19() {
+        let now = chrono::Utc::now();
+        let mut client = OAuthClient {
+            id: 1,
+            client_id: "c".into(),
+            name: "c".into(),
+            public: false,
+            redirect_uris: vec!["http://127.0.0.1:8000/cb".into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec![],
+            pkce: PkcePolicy::Required,
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+            created_at: now,
+            updated_at: now,
+            secret_hash: None,
+        };
+        assert_eq!(find_redirect_uri(&client, "http://127.0.0.1:8000/cb"), Some("http://127.0.0.1:8000/cb"));
+        assert_eq!(find_redirect_uri(&client, "http://127.0.0.1:9000/cb"), None);
+        client.public = true;
+        assert_eq!(find_redirect_uri(&client, "http://127.0.0.1:9000/cb"), Some("http://127.0.0.1:8000/cb"));
     }
 
     #[test]
