@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the conformance harness: a venv in conformance-tests/.venv
-# with the pinned client stack (requirements.txt), schemathesis in its own venv
-# conformance-tests/.venv-schemathesis (requirements-schemathesis.txt), and the
-# Debian packages the suites use (litmus, curl, psql client, Go + goth, Apache +
-# mod_auth_openidc, Chromium + chromedriver), installed only when missing.
+# with the pinned client stack (requirements.txt) and schemathesis in its own venv
+# conformance-tests/.venv-schemathesis (requirements-schemathesis.txt), both inside
+# this directory. The Debian packages (debian-packages.txt) are checked, not
+# installed: install-packages.sh does that, as its own step.
 # Fast when already set up: a venv is rebuilt only when its requirements file changes.
 set -euo pipefail
 
@@ -11,24 +11,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
 req="$here/requirements.txt"
 
-missing=()
-command -v litmus >/dev/null || missing+=(litmus)
-command -v curl >/dev/null || missing+=(curl)
-command -v psql >/dev/null || missing+=(postgresql-client)
-python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-# The identity suites: goth (Gitea's OIDC library) built with Debian's Go in GOPATH mode,
-# and Apache httpd with mod_auth_openidc (run as the suite's own process, never the service).
-# web_browser drives Debian's headless Chromium through its chromedriver (Selenium, pinned in requirements.txt).
-for pkg in golang-go golang-github-markbates-goth-dev apache2 libapache2-mod-auth-openidc chromium chromium-driver; do
-    [[ "$(dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "setup: installing Debian packages: ${missing[*]}"
-        apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-    else
-        echo "setup: missing ${missing[*]} and cannot apt-get install them (need root + apt)" >&2
+# The Debian packages are installed by install-packages.sh, a separate step (a test command must
+# not change the machine on its own); here they are only checked, naming what to run.
+if command -v dpkg-query >/dev/null; then
+    mapfile -t missing < <(bash "$here/missing-packages.sh")
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        echo "setup: missing Debian packages: ${missing[*]}" >&2
+        echo "setup: install them once with: sudo bash conformance-tests/install-packages.sh" >&2
+        exit 1
     fi
 fi
 

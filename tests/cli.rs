@@ -254,3 +254,28 @@ mod config {
         }
     }
 }
+
+/// See: issue 19 — a missing PostgreSQL role ended in `… role "madang" does not exist at line
+/// 768`. Now one line says what is missing and how to create it.
+#[tokio::test]
+async fn issue19_missing_postgres_role_or_database_says_what_to_do() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let Ok(base) = std::env::var("MADANG_TEST_DATABASE_URL") else { return };
+    let url = url::Url::parse(&base).unwrap();
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(5432);
+    let with_url = |u: String| {
+        let mut env = db.env();
+        env.retain(|(k, _)| k != "MADANG_DATABASE_URL");
+        env.push(("MADANG_DATABASE_URL".into(), u));
+        env
+    };
+    let o = madang(&with_url(format!("postgres://no_such_role_19:pw@{host}:{port}/x")), &["migrate"], "");
+    assert_one_line_error(&o, 1, "role \"no_such_role_19\" does not exist; create it first");
+    assert!(err(&o).contains("createuser") && !err(&o).contains("at line"), "{}", err(&o));
+    assert!(!err(&o).contains(":pw@"), "the password is never shown: {}", err(&o));
+    let user = if url.username().is_empty() { "postgres" } else { url.username() };
+    let o = madang(&with_url(format!("postgres://{user}@{host}:{port}/no_such_db_19")), &["migrate"], "");
+    assert_one_line_error(&o, 1, "database \"no_such_db_19\" does not exist; create it first");
+    assert!(err(&o).contains("createdb") && !err(&o).contains("at line"), "{}", err(&o));
+}

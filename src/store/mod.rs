@@ -170,6 +170,35 @@ impl BeginWrite for PgPool {
     }
 }
 
+/// What went wrong connecting to PostgreSQL, in one line that says what to do. sqlx's own text
+/// ends in the server's source position (`… at line 768`), which tells an operator nothing.
+fn explain_pg_connect_error(e: &sqlx::Error, options: &PgConnectOptions) -> String {
+    let user = options.get_username();
+    let database = options.get_database().unwrap_or(user);
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // invalid_authorization_specification: the role is missing (or may not log in).
+            Some("28000") if db.message().contains("does not exist") => format!(
+                "{}; create it first, e.g. `sudo -u postgres createuser --pwprompt {user}` \
+                 (and the database: `sudo -u postgres createdb --owner {user} {database}`)",
+                db.message()
+            ),
+            Some("3D000") => {
+                format!("{}; create it first, e.g. `sudo -u postgres createdb --owner {user} {database}`", db.message())
+            }
+            Some("28P01") => format!("{}; check the password in database.url (MADANG_DATABASE_URL)", db.message()),
+            _ => db.message().to_string(),
+        },
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "nothing accepts connections at {}:{}; is PostgreSQL running and listening there?",
+            options.get_host(),
+            options.get_port()
+        ),
+        sqlx::Error::PoolTimedOut => "no answer within database.connect_timeout".to_string(),
+        other => other.to_string(),
+    }
+}
+
 impl Store {
     /// Connects (creating the SQLite file and its directory if needed) but
     /// does not migrate. Fails within `connect_timeout` if the database is
@@ -215,7 +244,14 @@ impl Store {
                 let options = PgConnectOptions::from_str(url).map_err(|e| {
                     StoreError::Unavailable(format!("invalid database URL {}: {e}", config.url.redacted()))
                 })?;
-                Backend::Postgres(Self::pg_pool(options, config).await.map_err(unavailable)?)
+                let pool = Self::pg_pool(options.clone(), config).await.map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot connect to {}: {}",
+                        config.url.redacted(),
+                        explain_pg_connect_error(&e, &options)
+                    ))
+                })?;
+                Backend::Postgres(pool)
             }
         };
         Ok(Store { backend })
