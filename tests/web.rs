@@ -185,7 +185,8 @@ async fn forms_without_a_valid_csrf_token_are_refused(db: &TestDb) {
     assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
 }
 
-/// Enrols TOTP for a signed-in browser; returns the secret and the recovery codes.
+/// Enrols TOTP for a browser signed in as alice (password "alice
+/// password"); returns the secret and the recovery codes.
 async fn enrol_totp(b: &mut Browser<'_>, clock: &ManualClock) -> (Vec<u8>, Vec<String>) {
     let r = b.submit("/account/totp", "/account/totp", &[("action", "start")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -195,10 +196,13 @@ async fn enrol_totp(b: &mut Browser<'_>, clock: &ManualClock) -> (Vec<u8>, Vec<S
     let secret = base32_decode(&between(&page.text, r#"<span class="secret">"#, "</span>").unwrap());
     assert_eq!(secret.len(), 20);
 
-    let wrong = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", "000000")]).await;
+    let csrf = page.csrf();
+    let confirm =
+        |code| [("csrf", csrf.as_str()), ("action", "confirm"), ("code", code), ("password", "alice password")];
+    let wrong = b.post("/account/totp", &confirm("000000")).await;
     assert!(wrong.text.contains("not correct"), "{}", wrong.text);
     let code = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
-    let r = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", &code)]).await;
+    let r = b.post("/account/totp", &confirm(&code)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let list = between(&r.text, r#"<ul class="codes">"#, "</ul>").unwrap();
     let codes: Vec<String> = list.split("<li>").skip(1).map(|s| s.trim_end_matches("</li>").to_string()).collect();
@@ -295,6 +299,68 @@ async fn totp_on_refuses_the_account_password_over_basic(db: &TestDb) {
     assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK);
     let mut c = Browser::new(&app);
     assert!(c.sign_in("alice", "alice password").await.location().starts_with("/signin/totp"));
+}
+
+// See: issue 19, "Turning TOTP on (and off) needs only a signed-in session,
+// so a stolen session can lock the owner out".
+async fn issue19_turning_totp_on_or_off_needs_the_password(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 4, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let mut owner = Browser::new(&app);
+    owner.sign_in("alice", "alice password").await;
+    // Whoever copied the session cookie holds a session as good as the owner's.
+    let mut thief = Browser::new(&app);
+    thief.cookies = owner.cookies.clone();
+
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "start")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = thief.get("/account/totp").await;
+    assert!(page.text.contains(r#"name="password""#), "the confirm form asks for the password: {}", page.text);
+    let secret = base32_decode(&between(&page.text, r#"<span class="secret">"#, "</span>").unwrap());
+    let code = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+    let csrf = page.csrf();
+    for password in [None, Some(""), Some("a guess")] {
+        let mut fields = vec![("csrf", csrf.as_str()), ("action", "confirm"), ("code", code.as_str())];
+        fields.extend(password.map(|p| ("password", p)));
+        let r = thief.post("/account/totp", &fields).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text.contains("current password is wrong"), "{}", r.text);
+        assert!(r.text.contains("otpauth://"), "the enrolment form is shown again: {}", r.text);
+        assert!(!app.store.totp_enabled(alice.id).await.unwrap(), "a right code alone does not turn TOTP on");
+    }
+
+    // The owner turns it on (with the password); the thief cannot turn it off.
+    enrol_totp(&mut owner, &clock).await;
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable")]).await;
+    assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    assert!(app.store.totp_enabled(alice.id).await.unwrap());
+
+    // Wrong passwords here are guesses like any other: the throttle that
+    // guards the sign-in stops them, and then the right password waits too.
+    for _ in 0..3 {
+        let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "x")]).await;
+        assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    }
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "x")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let disable = [("action", "disable"), ("password", "alice password")];
+    assert_eq!(owner.submit("/account/totp", "/account/totp", &disable).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(app.store.totp_enabled(alice.id).await.unwrap());
+
+    let query =
+        madang::store::audit::AuditQuery { action: Some("reauth.failure".into()), limit: 100, ..Default::default() };
+    let failures = app.store.audit_records(&query).await.unwrap();
+    let details: Vec<&str> = failures.iter().map(|r| r.detail.as_str()).collect();
+    assert_eq!(details, [&["totp.disable"; 4][..], &["totp.enable"; 3]].concat(), "{failures:?}");
+    assert!(failures.iter().all(|r| r.actor_name == "alice"));
+
+    clock.advance(Duration::from_secs(2));
+    let r = owner.submit("/account/totp", "/account/totp", &disable).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(!app.store.totp_enabled(alice.id).await.unwrap());
 }
 
 async fn password_change_signs_out_other_sessions(db: &TestDb) {
@@ -901,6 +967,7 @@ on_both_databases!(
     forms_without_a_valid_csrf_token_are_refused,
     totp_enrolment_sign_in_replay_and_recovery_codes,
     totp_on_refuses_the_account_password_over_basic,
+    issue19_turning_totp_on_or_off_needs_the_password,
     password_change_signs_out_other_sessions,
     revoking_a_session_signs_it_out,
     sessions_expire_when_idle_and_at_their_lifetime,

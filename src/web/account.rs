@@ -69,6 +69,44 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Resp
     page_for(lang, t(lang, "account.title"), &state, &session, body)
 }
 
+/// Why [`confirm_password`] did not confirm.
+pub enum Reauth {
+    /// The password was wrong: show the form again with
+    /// `password.wrong_current`.
+    Wrong,
+    /// Throttled (429) or the check failed (500): send this instead.
+    Answer(Response),
+}
+
+/// Asks for the account password again before a change that a stolen
+/// session must not be able to make (a new password, two-step verification
+/// on or off), as the sign-in does: through the [`crate::auth::Authenticator`],
+/// so a wrong password counts against the same throttle as a failed sign-in
+/// and a throttled account or address gets 429. A wrong password is audited
+/// as `reauth.failure` with `purpose` (the action it was for) as detail.
+pub async fn confirm_password(
+    state: &AppState,
+    lang: Lang,
+    session: &WebSession,
+    client: &Client,
+    password: &str,
+    purpose: &str,
+) -> Result<(), Reauth> {
+    let user = &session.user;
+    match state.auth.verify_account_password(user.username.as_str(), password, client.address).await {
+        Ok(PasswordCheck::Active(_)) => Ok(()),
+        // A session of an account that is no longer active is refused
+        // before any handler runs; should one slip through, it proves nothing.
+        Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
+            let entry = Entry::new("reauth.failure").actor(user).detail(purpose).address(client.address);
+            audit::record(state, entry).await;
+            Err(Reauth::Wrong)
+        }
+        Err(AuthError::RateLimited { retry_after }) => Err(Reauth::Answer(rate_limited(lang, retry_after))),
+        Err(AuthError::Unavailable(e)) => Err(Reauth::Answer(internal_error(lang, &e))),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PasswordForm {
@@ -121,13 +159,12 @@ pub async fn password_submit(
     SignedInForm { session, lang, form }: SignedInForm<PasswordForm>,
 ) -> Response {
     let user = &session.user;
-    match state.auth.verify_account_password(user.username.as_str(), &form.current, client.address).await {
-        Ok(PasswordCheck::Active(_)) => {}
-        Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
+    match confirm_password(&state, lang, &session, &client, &form.current, "password.change").await {
+        Ok(()) => {}
+        Err(Reauth::Wrong) => {
             return render_password(&state, lang, &session, Some(Err(t(lang, "password.wrong_current"))));
         }
-        Err(AuthError::RateLimited { retry_after }) => return rate_limited(lang, retry_after),
-        Err(AuthError::Unavailable(e)) => return internal_error(lang, &e),
+        Err(Reauth::Answer(response)) => return response,
     }
     if form.new != form.confirm {
         return render_password(&state, lang, &session, Some(Err(t(lang, "password.mismatch"))));
