@@ -475,7 +475,7 @@ async fn render_clients(state: &AppState, lang: Lang, session: &WebSession, top:
         ("first_party", "admin.client_make_first_party"),
     ] {
         body.push_str(&format!(
-            r#"<p><input id="{id}" name="{id}" type="checkbox" value="1"> <label for="{id}">{}</label></p>"#,
+            r#"<p><label class="check" for="{id}"><input id="{id}" name="{id}" type="checkbox" value="1"><span>{}</span></label></p>"#,
             t(lang, key),
         ));
     }
