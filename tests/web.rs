@@ -12,11 +12,12 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use chrono::Utc;
 use common::{TestApp, TestDb, test_auth_config};
+use madang::accounts::NewAccount;
 use madang::auth::totp;
 use madang::clock::ManualClock;
-use madang::config::{AuthConfig, WebConfig};
-use madang::domain::{UserState, Username};
-use madang::mailer::Mailer;
+use madang::config::{AuthConfig, SmtpConfig, SmtpSecurity, WebConfig};
+use madang::domain::{Role, UserState, Username};
+use madang::mailer::{Mailer, SentMail};
 use tower::ServiceExt;
 
 use common::browser::{Browser, between};
@@ -960,6 +961,154 @@ async fn review_m3_the_purge_removes_spent_reset_links_and_challenges(db: &TestD
     assert_eq!(app.store.password_reset_user(&open, later).await.unwrap(), Some(alice.id), "open link kept");
 }
 
+/// Asks for an account `name` in a fresh browser.
+async fn request_account(app: &TestApp, name: &str) -> StatusCode {
+    let email = format!("{name}@example.com");
+    let fields =
+        [("username", name), ("email", &email), ("password", "a long password"), ("confirm", "a long password")];
+    let r = Browser::new(app).submit("/signup", "/signup", &fields).await;
+    assert!(r.text.contains("administrator must approve"), "{}", r.text);
+    r.status
+}
+
+async fn add_account(app: &TestApp, name: &str, role: Role, state: UserState) {
+    let new = NewAccount {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        display_name: None,
+        role,
+        state,
+        password: Some(format!("{name} password")),
+    };
+    app.accounts.add_user(new).await.unwrap();
+}
+
+/// Waits up to `within` for the outbox to hold `n` mails; returns them.
+async fn mails(outbox: &std::sync::Mutex<Vec<SentMail>>, n: usize, within: Duration) -> Vec<SentMail> {
+    let start = std::time::Instant::now();
+    while outbox.lock().unwrap().len() < n && start.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    outbox.lock().unwrap().clone()
+}
+
+// See: issue 19, "Administrators learn about sign-up requests only by
+// visiting /admin: notify them (mail to admins, and a count on their pages)".
+async fn issue19_admins_are_told_about_sign_up_requests(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock).await;
+    let (mailer, outbox) = Mailer::memory();
+    let interval = Duration::from_secs(1);
+    let web = WebConfig {
+        public_url: "https://madang.example/".into(),
+        signup_notify_interval: interval,
+        ..WebConfig::default()
+    };
+    app.state = app.state.clone().with_web(web, Some(mailer));
+    add_account(&app, "root", Role::Admin, UserState::Active).await;
+    add_account(&app, "ops", Role::Admin, UserState::Active).await;
+    add_account(&app, "retired", Role::Admin, UserState::Disabled).await;
+    add_account(&app, "alice", Role::Member, UserState::Active).await;
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("root", "root password").await.status, StatusCode::SEE_OTHER);
+    let mut member = Browser::new(&app);
+    assert_eq!(member.sign_in("alice", "alice password").await.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/account").await.text;
+    assert!(page.contains(r#"<a href="/admin">Administration</a>"#) && !page.contains("Sign-up requests ("), "{page}");
+
+    // The first request is mailed at once, to each active administrator on
+    // their own, with the count and the link and nothing the requester typed.
+    let started = std::time::Instant::now();
+    assert_eq!(request_account(&app, "minsu").await, StatusCode::OK);
+    let answered = started.elapsed();
+    let sent = mails(&outbox, 2, Duration::from_secs(5)).await;
+    let mut to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["ops@example.com", "root@example.com"], "{sent:?}");
+    for mail in &sent {
+        assert_eq!(mail.subject, "Sign-up requests are waiting on Madang");
+        assert!(
+            mail.body.contains("waiting for an administrator: 1.")
+                && mail.body.contains("https://madang.example/admin\n")
+        );
+        assert!(!mail.body.contains("minsu"), "no name or address of the requester: {}", mail.body);
+    }
+    println!("sign-up answered in {answered:?}; first notice sent {:?} after the request", started.elapsed());
+
+    // Every page an administrator sees counts the requests; a member's does not.
+    for path in ["/account", "/account/totp", "/admin", "/admin/audit", "/admin/clients"] {
+        let page = admin.get(path).await.text;
+        assert!(
+            page.contains(r##"<a class="waiting" href="/admin#pending">Sign-up requests (1)</a>"##),
+            "{path}: {page}"
+        );
+    }
+    assert!(admin.get("/admin").await.text.contains(r#"<h2 id="pending">"#));
+    let page = member.get("/account").await.text;
+    assert!(!page.contains("Sign-up requests") && !page.contains(r#"href="/admin"#), "{page}");
+    admin.language = Some("ko");
+    assert!(admin.get("/account").await.text.contains("가입 요청 (1)"));
+    admin.language = None;
+
+    // More requests within the interval: no mail now, one mail per
+    // administrator at its end, counting all that still wait.
+    request_account(&app, "jiwoo").await;
+    request_account(&app, "seoyeon").await;
+    tokio::time::sleep(interval / 4).await;
+    assert_eq!(outbox.lock().unwrap().len(), 2, "nothing more within the interval");
+    let sent = mails(&outbox, 4, interval * 5).await;
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(sent[2..].iter().all(|m| m.body.contains("waiting for an administrator: 3.")), "{sent:?}");
+    tokio::time::sleep(interval / 2).await;
+    assert_eq!(outbox.lock().unwrap().len(), 4, "one mail per administrator per interval");
+    assert!(admin.get("/account").await.text.contains("Sign-up requests (3)"));
+
+    // Decided on, the count goes away.
+    for name in ["minsu", "jiwoo", "seoyeon"] {
+        app.accounts.approve(name).await.unwrap();
+    }
+    assert!(!admin.get("/account").await.text.contains("Sign-up requests ("));
+}
+
+/// A mail server that accepts connections and never says a word.
+async fn silent_mail_server() -> (tokio::task::JoinHandle<()>, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (task, port)
+}
+
+// See: issue 19: telling the administrators must not hold up or fail the
+// sign-up, whatever the mail server does.
+async fn issue19_a_silent_mail_server_does_not_hold_up_sign_up(db: &TestDb) {
+    let (server, port) = silent_mail_server().await;
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Madang <madang@example.org>".into(),
+    };
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock).await;
+    app.state = app.state.clone().with_web(WebConfig::default(), Some(Mailer::from_config(&smtp).unwrap()));
+    add_account(&app, "root", Role::Admin, UserState::Active).await;
+    let started = std::time::Instant::now();
+    assert_eq!(request_account(&app, "minsu").await, StatusCode::OK);
+    let answered = started.elapsed();
+    println!("sign-up with a silent mail server answered in {answered:?}");
+    // The SMTP client waits up to 20 s for a greeting; the answer does not.
+    assert!(answered < Duration::from_secs(5), "{answered:?}");
+    assert_eq!(app.store.count_pending_users().await.unwrap(), 1);
+    server.abort();
+}
+
 on_both_databases!(
     sign_up_waits_for_approval_then_signs_in,
     secure_cookies_under_https,
@@ -989,4 +1138,6 @@ on_both_databases!(
     review_l12_unknown_names_are_not_recorded_as_typed,
     review_l2_sign_in_widens_form_action_only_for_web_origins,
     review_m3_the_purge_removes_spent_reset_links_and_challenges,
+    issue19_admins_are_told_about_sign_up_requests,
+    issue19_a_silent_mail_server_does_not_hold_up_sign_up,
 );

@@ -182,7 +182,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
             body.push_str("</form>");
         }
     }
-    page_for(lang, t(lang, "totp.title"), state, session, body)
+    page_for(lang, t(lang, "totp.title"), state, session, body).await
 }
 
 /// The account password, asked again to turn two-step verification on or off.
@@ -291,7 +291,7 @@ async fn confirm(state: &AppState, lang: Lang, session: &WebSession, client: &Cl
     body.push_str("</ul>");
     body.push_str(&format!("<p>{}</p>", t(lang, "totp.basic_note")));
     body.push_str(&format!(r#"<p><a href="/account">{}</a></p>"#, t(lang, "nav.account")));
-    page_for(lang, t(lang, "totp.recovery_title"), state, session, body)
+    page_for(lang, t(lang, "totp.recovery_title"), state, session, body).await
 }
 
 #[cfg(test)]
