@@ -26,9 +26,9 @@ Checks:
      (allowed) -> the protected page with her claims (REMOTE_USER, email, iss, amr pwd);
      and in a fresh browser (consent remembered): POST /signin -> 303 /oauth2/authorize -> 302 to the
      relying party's redirect URI -> the protected page;
-  2. carol turns TOTP on in Chromium (recovery codes shown), allows the client once while signed in,
-     then in a fresh browser: sign-in form -> /signin/totp (code) -> POST /signin/totp -> 303
-     /oauth2/authorize -> 302 to the relying party -> the protected page, amr with otp;
+  2. carol turns TOTP on in Chromium (the code and her password again; recovery codes shown), allows
+     the client once while signed in, then in a fresh browser: sign-in form -> /signin/totp (code) ->
+     POST /signin/totp -> 303 /oauth2/authorize -> 302 to the relying party -> the protected page, amr with otp;
   3. a second visit while signed in to Madang (the module's session cookie deleted, so the module
      asks Madang again) goes straight through: /oauth2/authorize -> 302 back, no sign-in form, no
      code, no consent; with the module's session the page is served without Madang.
@@ -512,7 +512,8 @@ def enrol_totp():
          "  ... and the QR code image is displayed (img-src data: allowed)")
     confirm = b.d.find_element(By.CSS_SELECTOR, "form input[name=action][value=confirm]").find_element(By.XPATH, "./..")
     used_at = time.time()
-    b.submit(confirm, {"code": totp.now()})
+    # The account password again (issue 19): a session alone does not turn TOTP on.
+    b.submit(confirm, {"code": totp.now(), "password": TOTP_PASSWORD})
     codes = re.findall(r"\b[a-z0-9]{5}-[a-z0-9]{5}\b", W.page_text(b.d.page_source))
     C.eq(len(set(codes)), 10, "TOTP on: ten recovery codes shown")
     C.ok(not b.csp, "TOTP enrolment: no Content Security Policy violation in Chromium's console", "; ".join(b.csp))

@@ -15,8 +15,8 @@ the visible fields filled in, the submit button. TOTP codes are computed with py
     HttpOnly, SameSite=Lax cookie; `next` goes to a local path only (no open redirect);
   - CSRF: missing or wrong token on /signin, /signout, /account/sessions and /account/password,
     and another session's token -> 403, with nothing done;
-  - TOTP: enrolment (otpauth URI + QR, a wrong code refused, the right one shows ten recovery
-    codes), sign-in with password + code (303), the same code again refused (RFC 6238 §5.2),
+  - TOTP: enrolment (otpauth URI + QR, the account password asked again: a wrong code refused,
+    the right code with a wrong password refused, the right pair shows ten recovery codes), sign-in with password + code (303), the same code again refused (RFC 6238 §5.2),
     sign-in with a recovery code, the same recovery code refused; with TOTP on the account
     password no longer works over Basic on DAV, an app password made on the web page does;
   - sessions: two browsers, one revokes the other on /account/sessions -> the other is signed
@@ -234,13 +234,20 @@ def totp():
          uri)
     C.ok("issuer=" in uri, "otpauth URI names the issuer", uri)
     confirm = form_at(r, "/account/totp", action="confirm")
+    C.ok(confirm.has("password"), "the confirm form asks for the password again (issue 19)", repr(confirm))
     wrong = f"{(int(totp.now()) + 1) % 1000000:06d}"
-    r = b.submit(confirm, {"code": wrong})
+    r = b.submit(confirm, {"code": wrong, "password": NEW_PASSWORD})
     r, _ = b.follow(r)
     C.ok("otpauth://" in r.text and "codes" not in r.text, "a wrong code does not turn TOTP on")
+    # A session alone (a stolen cookie) is not enough: the right code with a wrong password is refused.
+    confirm = form_at(r, "/account/totp", action="confirm")
+    r = b.submit(confirm, {"code": totp.now(), "password": "not-" + NEW_PASSWORD})
+    r, _ = b.follow(r)
+    C.ok("otpauth://" in r.text and "codes" not in r.text and "password is wrong" in r.text,
+         "the right code with a wrong password does not turn TOTP on", W.page_text(r.text)[:200])
     confirm = form_at(r, "/account/totp", action="confirm")
     used_at = time.time()
-    r = b.submit(confirm, {"code": totp.now()})
+    r = b.submit(confirm, {"code": totp.now(), "password": NEW_PASSWORD})
     r, _ = b.follow(r)
     codes = re.findall(r"<li>([a-z0-9]{5}-[a-z0-9]{5})</li>", r.text)
     if len(codes) != 10:
@@ -416,8 +423,8 @@ def audit():
     r = W.admin_api(BASE, "GET", "audit", params={"limit": 1000})
     C.eq(r.status_code, 200, "GET /api/v1/admin/audit")
     actions = {e.get("action") for e in (r.json() if r.status_code == 200 else [])}
-    for a in ("signup.request", "signin.success", "signin.failure", "totp.enable", "recovery_code.used",
-              "session.revoke", "signout", "app_password.create"):
+    for a in ("signup.request", "signin.success", "signin.failure", "totp.enable", "reauth.failure",
+              "recovery_code.used", "session.revoke", "signout", "app_password.create"):
         C.ok(a in actions, f"audit log has {a}", repr(sorted(actions)))
     entries = r.json() if r.status_code == 200 else []
     ok = [e for e in entries if e.get("action") == "signin.success" and e.get("address")]

@@ -271,11 +271,19 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "web.signup_notify_interval",
+        env: &["MADANG_WEB_SIGNUP_NOTIFY_INTERVAL"],
+        default: "15m",
+        doc: "With `[smtp]` set, active admins are mailed when someone asks for an account: at once for the \
+              first request, then at most one mail per this interval, which counts the requests still waiting.",
+        secret: false,
+    },
+    Key {
         name: "smtp.host",
         env: &["MADANG_SMTP_HOST"],
         default: "",
-        doc: "Mail server for password-reset links. Unset: no mail is sent; admins hand out links \
-              (`madang user reset-link`).",
+        doc: "Mail server for password-reset links and the admins' sign-up notices. Unset: no mail is sent; \
+              admins hand out links (`madang user reset-link`).",
         secret: false,
     },
     Key {
@@ -531,6 +539,9 @@ pub struct WebConfig {
     pub session_lifetime: Duration,
     pub reset_link_lifetime: Duration,
     pub signup: bool,
+    /// At most one mail to the administrators about sign-up requests per
+    /// this interval (`web.signup_notify_interval`).
+    pub signup_notify_interval: Duration,
     /// Where links in mail point; ends with `/`.
     pub public_url: String,
     /// Mark cookies `Secure` (the server or its public URL is HTTPS).
@@ -544,6 +555,7 @@ impl Default for WebConfig {
             session_lifetime: Duration::from_secs(30 * 86_400),
             reset_link_lifetime: Duration::from_secs(3600),
             signup: true,
+            signup_notify_interval: Duration::from_secs(15 * 60),
             public_url: "http://127.0.0.1:8080/".into(),
             secure_cookies: false,
         }
@@ -973,10 +985,13 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         session_lifetime: p.duration("web.session_lifetime")?,
         reset_link_lifetime: p.duration("web.reset_link_lifetime")?,
         signup: p.boolean("web.signup")?,
+        signup_notify_interval: p.duration("web.signup_notify_interval")?,
         public_url: server.public_url(),
         secure_cookies: server.tls.is_some() || server.public_url().starts_with("https://"),
     };
-    for key in ["web.session_idle_timeout", "web.session_lifetime", "web.reset_link_lifetime"] {
+    for key in
+        ["web.session_idle_timeout", "web.session_lifetime", "web.reset_link_lifetime", "web.signup_notify_interval"]
+    {
         if p.duration(key)?.is_zero() {
             return Err(p.fail(key, "a duration longer than zero"));
         }

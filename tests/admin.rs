@@ -393,6 +393,41 @@ async fn admin_pages_approve_manage_groups_and_register_clients(db: &TestDb) {
     }
 }
 
+/// The declarations of the stylesheet rule whose selector list has `selector`.
+fn css_rule<'a>(css: &'a str, selector: &str) -> Option<&'a str> {
+    css.split('}').find_map(|rule| {
+        let (selectors, body) = rule.split_once('{')?;
+        let selectors = selectors.rsplit("*/").next().unwrap_or(selectors);
+        selectors.split(',').any(|s| s.trim() == selector).then_some(body)
+    })
+}
+
+// See: issue 19, "On the admin applications page, checkboxes sit centred in
+// full-width boxes with their labels wrapping". Text fields are `width: 100%`;
+// a checkbox given that width was centred in a 24rem box and pushed its label
+// onto the next line. Checked in Chromium by hand (screenshots before and
+// after); here the markup and the rule that make it so.
+async fn issue19_checkboxes_sit_beside_their_labels(db: &TestDb) {
+    let (app, _) = admin_app(db).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN, ADMIN_PW).await;
+    let css = b.get("/static/madang.css").await.text;
+    let checkbox = css_rule(&css, "input[type=checkbox]").expect("a rule for checkboxes");
+    assert!(checkbox.contains("width: auto") && checkbox.contains("max-width: none"), "{checkbox}");
+    let label = css_rule(&css, "label.check").expect("a rule for checkbox labels");
+    assert!(label.contains("display: inline-flex") && label.contains("gap:"), "{label}");
+
+    let page = b.get("/admin/clients").await;
+    let boxes: Vec<&str> = page.text.split(r#"type="checkbox""#).collect();
+    assert_eq!(boxes.len(), 4, "three checkboxes: {}", page.text);
+    for before in &boxes[..3] {
+        // Each checkbox is inside its label (whose text follows it), so the
+        // label's flex box puts the two side by side.
+        let open = &before[before.rfind("<label").expect("a label before the checkbox")..];
+        assert!(open.starts_with(r#"<label class="check""#) && !open.contains("</label>"), "{open}");
+    }
+}
+
 on_both_databases!(
     oauth_clients_are_managed_through_the_api,
     admin_pages_approve_manage_groups_and_register_clients,
@@ -402,4 +437,5 @@ on_both_databases!(
     groups_and_members_are_managed,
     only_administrators_with_the_account_password_get_in,
     the_audit_log_pages_backwards_and_filters,
+    issue19_checkboxes_sit_beside_their_labels,
 );

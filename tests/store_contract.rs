@@ -158,8 +158,24 @@ async fn counting_active_admins(db: &TestDb) {
     let admin = store.create_user(&admin, now()).await.unwrap();
     store.create_user(&new_user("member"), now()).await.unwrap();
     assert_eq!(store.count_active_admins().await.unwrap(), 1);
+    let names =
+        |users: Vec<madang::domain::User>| users.into_iter().map(|u| u.username.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(store.active_admins().await.unwrap()), ["root"]);
     store.set_state(admin.id, UserState::Disabled, now()).await.unwrap();
     assert_eq!(store.count_active_admins().await.unwrap(), 0);
+    assert!(store.active_admins().await.unwrap().is_empty());
+}
+
+async fn counting_pending_sign_ups(db: &TestDb) {
+    let store = db.store().await;
+    assert_eq!(store.count_pending_users().await.unwrap(), 0);
+    store.create_user(&new_user("member"), now()).await.unwrap();
+    let mut waiting = new_user("waiting");
+    waiting.state = UserState::Pending;
+    let waiting = store.create_user(&waiting, now()).await.unwrap();
+    assert_eq!(store.count_pending_users().await.unwrap(), 1);
+    store.set_state(waiting.id, UserState::Active, now()).await.unwrap();
+    assert_eq!(store.count_pending_users().await.unwrap(), 0);
 }
 
 async fn instance_secrets_are_created_once(db: &TestDb) {
@@ -269,6 +285,7 @@ on_both_databases!(
     app_passwords_belong_to_one_user,
     deleting_a_user_deletes_what_it_owns,
     counting_active_admins,
+    counting_pending_sign_ups,
     instance_secrets_are_created_once,
     migrations_are_idempotent_and_current,
     a_newer_schema_is_refused,

@@ -12,11 +12,12 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use chrono::Utc;
 use common::{TestApp, TestDb, test_auth_config};
+use madang::accounts::NewAccount;
 use madang::auth::totp;
 use madang::clock::ManualClock;
-use madang::config::{AuthConfig, WebConfig};
-use madang::domain::{UserState, Username};
-use madang::mailer::Mailer;
+use madang::config::{AuthConfig, SmtpConfig, SmtpSecurity, WebConfig};
+use madang::domain::{Role, UserState, Username};
+use madang::mailer::{Mailer, SentMail};
 use tower::ServiceExt;
 
 use common::browser::{Browser, between};
@@ -185,7 +186,8 @@ async fn forms_without_a_valid_csrf_token_are_refused(db: &TestDb) {
     assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
 }
 
-/// Enrols TOTP for a signed-in browser; returns the secret and the recovery codes.
+/// Enrols TOTP for a browser signed in as alice (password "alice
+/// password"); returns the secret and the recovery codes.
 async fn enrol_totp(b: &mut Browser<'_>, clock: &ManualClock) -> (Vec<u8>, Vec<String>) {
     let r = b.submit("/account/totp", "/account/totp", &[("action", "start")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -195,10 +197,13 @@ async fn enrol_totp(b: &mut Browser<'_>, clock: &ManualClock) -> (Vec<u8>, Vec<S
     let secret = base32_decode(&between(&page.text, r#"<span class="secret">"#, "</span>").unwrap());
     assert_eq!(secret.len(), 20);
 
-    let wrong = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", "000000")]).await;
+    let csrf = page.csrf();
+    let confirm =
+        |code| [("csrf", csrf.as_str()), ("action", "confirm"), ("code", code), ("password", "alice password")];
+    let wrong = b.post("/account/totp", &confirm("000000")).await;
     assert!(wrong.text.contains("not correct"), "{}", wrong.text);
     let code = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
-    let r = b.post("/account/totp", &[("csrf", &page.csrf()), ("action", "confirm"), ("code", &code)]).await;
+    let r = b.post("/account/totp", &confirm(&code)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let list = between(&r.text, r#"<ul class="codes">"#, "</ul>").unwrap();
     let codes: Vec<String> = list.split("<li>").skip(1).map(|s| s.trim_end_matches("</li>").to_string()).collect();
@@ -295,6 +300,68 @@ async fn totp_on_refuses_the_account_password_over_basic(db: &TestDb) {
     assert_eq!(api_me(&app, "alice", &secret).await, StatusCode::OK);
     let mut c = Browser::new(&app);
     assert!(c.sign_in("alice", "alice password").await.location().starts_with("/signin/totp"));
+}
+
+// See: issue 19, "Turning TOTP on (and off) needs only a signed-in session,
+// so a stolen session can lock the owner out".
+async fn issue19_turning_totp_on_or_off_needs_the_password(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = AuthConfig { account_failures_before_backoff: 4, ..test_auth_config() };
+    let app = app_with(db, auth, clock.clone(), WebConfig::default()).await;
+    app.add_user("alice", "alice password").await;
+    let alice = app.accounts.user("alice").await.unwrap();
+    let mut owner = Browser::new(&app);
+    owner.sign_in("alice", "alice password").await;
+    // Whoever copied the session cookie holds a session as good as the owner's.
+    let mut thief = Browser::new(&app);
+    thief.cookies = owner.cookies.clone();
+
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "start")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = thief.get("/account/totp").await;
+    assert!(page.text.contains(r#"name="password""#), "the confirm form asks for the password: {}", page.text);
+    let secret = base32_decode(&between(&page.text, r#"<span class="secret">"#, "</span>").unwrap());
+    let code = totp::code_at_step(&secret, totp::step_at(clock.now_ts()));
+    let csrf = page.csrf();
+    for password in [None, Some(""), Some("a guess")] {
+        let mut fields = vec![("csrf", csrf.as_str()), ("action", "confirm"), ("code", code.as_str())];
+        fields.extend(password.map(|p| ("password", p)));
+        let r = thief.post("/account/totp", &fields).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text.contains("current password is wrong"), "{}", r.text);
+        assert!(r.text.contains("otpauth://"), "the enrolment form is shown again: {}", r.text);
+        assert!(!app.store.totp_enabled(alice.id).await.unwrap(), "a right code alone does not turn TOTP on");
+    }
+
+    // The owner turns it on (with the password); the thief cannot turn it off.
+    enrol_totp(&mut owner, &clock).await;
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable")]).await;
+    assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    assert!(app.store.totp_enabled(alice.id).await.unwrap());
+
+    // Wrong passwords here are guesses like any other: the throttle that
+    // guards the sign-in stops them, and then the right password waits too.
+    for _ in 0..3 {
+        let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "x")]).await;
+        assert!(r.text.contains("current password is wrong"), "{}", r.text);
+    }
+    let r = thief.submit("/account/totp", "/account/totp", &[("action", "disable"), ("password", "x")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let disable = [("action", "disable"), ("password", "alice password")];
+    assert_eq!(owner.submit("/account/totp", "/account/totp", &disable).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(app.store.totp_enabled(alice.id).await.unwrap());
+
+    let query =
+        madang::store::audit::AuditQuery { action: Some("reauth.failure".into()), limit: 100, ..Default::default() };
+    let failures = app.store.audit_records(&query).await.unwrap();
+    let details: Vec<&str> = failures.iter().map(|r| r.detail.as_str()).collect();
+    assert_eq!(details, [&["totp.disable"; 4][..], &["totp.enable"; 3]].concat(), "{failures:?}");
+    assert!(failures.iter().all(|r| r.actor_name == "alice"));
+
+    clock.advance(Duration::from_secs(2));
+    let r = owner.submit("/account/totp", "/account/totp", &disable).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(!app.store.totp_enabled(alice.id).await.unwrap());
 }
 
 async fn password_change_signs_out_other_sessions(db: &TestDb) {
@@ -894,6 +961,154 @@ async fn review_m3_the_purge_removes_spent_reset_links_and_challenges(db: &TestD
     assert_eq!(app.store.password_reset_user(&open, later).await.unwrap(), Some(alice.id), "open link kept");
 }
 
+/// Asks for an account `name` in a fresh browser.
+async fn request_account(app: &TestApp, name: &str) -> StatusCode {
+    let email = format!("{name}@example.com");
+    let fields =
+        [("username", name), ("email", &email), ("password", "a long password"), ("confirm", "a long password")];
+    let r = Browser::new(app).submit("/signup", "/signup", &fields).await;
+    assert!(r.text.contains("administrator must approve"), "{}", r.text);
+    r.status
+}
+
+async fn add_account(app: &TestApp, name: &str, role: Role, state: UserState) {
+    let new = NewAccount {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        display_name: None,
+        role,
+        state,
+        password: Some(format!("{name} password")),
+    };
+    app.accounts.add_user(new).await.unwrap();
+}
+
+/// Waits up to `within` for the outbox to hold `n` mails; returns them.
+async fn mails(outbox: &std::sync::Mutex<Vec<SentMail>>, n: usize, within: Duration) -> Vec<SentMail> {
+    let start = std::time::Instant::now();
+    while outbox.lock().unwrap().len() < n && start.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    outbox.lock().unwrap().clone()
+}
+
+// See: issue 19, "Administrators learn about sign-up requests only by
+// visiting /admin: notify them (mail to admins, and a count on their pages)".
+async fn issue19_admins_are_told_about_sign_up_requests(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock).await;
+    let (mailer, outbox) = Mailer::memory();
+    let interval = Duration::from_secs(1);
+    let web = WebConfig {
+        public_url: "https://madang.example/".into(),
+        signup_notify_interval: interval,
+        ..WebConfig::default()
+    };
+    app.state = app.state.clone().with_web(web, Some(mailer));
+    add_account(&app, "root", Role::Admin, UserState::Active).await;
+    add_account(&app, "ops", Role::Admin, UserState::Active).await;
+    add_account(&app, "retired", Role::Admin, UserState::Disabled).await;
+    add_account(&app, "alice", Role::Member, UserState::Active).await;
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("root", "root password").await.status, StatusCode::SEE_OTHER);
+    let mut member = Browser::new(&app);
+    assert_eq!(member.sign_in("alice", "alice password").await.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/account").await.text;
+    assert!(page.contains(r#"<a href="/admin">Administration</a>"#) && !page.contains("Sign-up requests ("), "{page}");
+
+    // The first request is mailed at once, to each active administrator on
+    // their own, with the count and the link and nothing the requester typed.
+    let started = std::time::Instant::now();
+    assert_eq!(request_account(&app, "minsu").await, StatusCode::OK);
+    let answered = started.elapsed();
+    let sent = mails(&outbox, 2, Duration::from_secs(5)).await;
+    let mut to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["ops@example.com", "root@example.com"], "{sent:?}");
+    for mail in &sent {
+        assert_eq!(mail.subject, "Sign-up requests are waiting on Madang");
+        assert!(
+            mail.body.contains("waiting for an administrator: 1.")
+                && mail.body.contains("https://madang.example/admin\n")
+        );
+        assert!(!mail.body.contains("minsu"), "no name or address of the requester: {}", mail.body);
+    }
+    println!("sign-up answered in {answered:?}; first notice sent {:?} after the request", started.elapsed());
+
+    // Every page an administrator sees counts the requests; a member's does not.
+    for path in ["/account", "/account/totp", "/admin", "/admin/audit", "/admin/clients"] {
+        let page = admin.get(path).await.text;
+        assert!(
+            page.contains(r##"<a class="waiting" href="/admin#pending">Sign-up requests (1)</a>"##),
+            "{path}: {page}"
+        );
+    }
+    assert!(admin.get("/admin").await.text.contains(r#"<h2 id="pending">"#));
+    let page = member.get("/account").await.text;
+    assert!(!page.contains("Sign-up requests") && !page.contains(r#"href="/admin"#), "{page}");
+    admin.language = Some("ko");
+    assert!(admin.get("/account").await.text.contains("가입 요청 (1)"));
+    admin.language = None;
+
+    // More requests within the interval: no mail now, one mail per
+    // administrator at its end, counting all that still wait.
+    request_account(&app, "jiwoo").await;
+    request_account(&app, "seoyeon").await;
+    tokio::time::sleep(interval / 4).await;
+    assert_eq!(outbox.lock().unwrap().len(), 2, "nothing more within the interval");
+    let sent = mails(&outbox, 4, interval * 5).await;
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(sent[2..].iter().all(|m| m.body.contains("waiting for an administrator: 3.")), "{sent:?}");
+    tokio::time::sleep(interval / 2).await;
+    assert_eq!(outbox.lock().unwrap().len(), 4, "one mail per administrator per interval");
+    assert!(admin.get("/account").await.text.contains("Sign-up requests (3)"));
+
+    // Decided on, the count goes away.
+    for name in ["minsu", "jiwoo", "seoyeon"] {
+        app.accounts.approve(name).await.unwrap();
+    }
+    assert!(!admin.get("/account").await.text.contains("Sign-up requests ("));
+}
+
+/// A mail server that accepts connections and never says a word.
+async fn silent_mail_server() -> (tokio::task::JoinHandle<()>, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (task, port)
+}
+
+// See: issue 19: telling the administrators must not hold up or fail the
+// sign-up, whatever the mail server does.
+async fn issue19_a_silent_mail_server_does_not_hold_up_sign_up(db: &TestDb) {
+    let (server, port) = silent_mail_server().await;
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Madang <madang@example.org>".into(),
+    };
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut app = TestApp::with(db, test_auth_config(), clock).await;
+    app.state = app.state.clone().with_web(WebConfig::default(), Some(Mailer::from_config(&smtp).unwrap()));
+    add_account(&app, "root", Role::Admin, UserState::Active).await;
+    let started = std::time::Instant::now();
+    assert_eq!(request_account(&app, "minsu").await, StatusCode::OK);
+    let answered = started.elapsed();
+    println!("sign-up with a silent mail server answered in {answered:?}");
+    // The SMTP client waits up to 20 s for a greeting; the answer does not.
+    assert!(answered < Duration::from_secs(5), "{answered:?}");
+    assert_eq!(app.store.count_pending_users().await.unwrap(), 1);
+    server.abort();
+}
+
 on_both_databases!(
     sign_up_waits_for_approval_then_signs_in,
     secure_cookies_under_https,
@@ -901,6 +1116,7 @@ on_both_databases!(
     forms_without_a_valid_csrf_token_are_refused,
     totp_enrolment_sign_in_replay_and_recovery_codes,
     totp_on_refuses_the_account_password_over_basic,
+    issue19_turning_totp_on_or_off_needs_the_password,
     password_change_signs_out_other_sessions,
     revoking_a_session_signs_it_out,
     sessions_expire_when_idle_and_at_their_lifetime,
@@ -922,4 +1138,6 @@ on_both_databases!(
     review_l12_unknown_names_are_not_recorded_as_typed,
     review_l2_sign_in_widens_form_action_only_for_web_origins,
     review_m3_the_purge_removes_spent_reset_links_and_challenges,
+    issue19_admins_are_told_about_sign_up_requests,
+    issue19_a_silent_mail_server_does_not_hold_up_sign_up,
 );

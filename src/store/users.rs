@@ -228,6 +228,23 @@ impl Store {
         if done == 0 { Err(StoreError::Conflict("the account is no longer pending".into())) } else { Ok(()) }
     }
 
+    /// How many sign-up requests wait for an administrator: the count shown
+    /// on administrators' pages and in the mail that tells them.
+    pub async fn count_pending_users(&self) -> StoreResult<i64> {
+        Ok(read!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE state = 'pending'")
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// The active administrators, oldest first: who is told about sign-up requests.
+    pub async fn active_admins(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> =
+            read!(self, |pool| sqlx::query_as(select_users!("WHERE role = 'admin' AND state = 'active' ORDER BY id"))
+                .fetch_all(pool)
+                .await?);
+        rows.into_iter().map(UserRow::into_user).collect()
+    }
+
     pub async fn count_active_admins(&self) -> StoreResult<i64> {
         Ok(read!(self, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE role = 'admin' AND state = 'active'"

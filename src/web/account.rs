@@ -18,7 +18,7 @@ use super::session::{self, WebSession};
 use crate::accounts::AccountError;
 use crate::audit::{self, Entry};
 use crate::auth::{AuthError, PasswordCheck};
-use crate::domain::AppPasswordId;
+use crate::domain::{AppPasswordId, Role};
 use crate::http::AppState;
 
 /// The session, or a 303 to the sign-in page that comes back to `path`.
@@ -26,10 +26,14 @@ pub async fn require_session(state: &AppState, headers: &HeaderMap, path: &str) 
     session::current(state, headers).await.ok_or_else(|| see_other(&format!("/signin?next={}", query_escape(path))))
 }
 
-/// A page of the account area: the navigation, then `body`.
-pub fn page_for(lang: Lang, title: &str, state: &AppState, session: &WebSession, body: String) -> Response {
+/// A page of the account area: the navigation, then `body`. Administrators
+/// also get a link to the administration pages and, while anyone waits for
+/// approval, how many do — the sign-up requests' notice on every page they
+/// see.
+pub async fn page_for(lang: Lang, title: &str, state: &AppState, session: &WebSession, body: String) -> Response {
+    let admin_links = if session.user.role == Role::Admin { admin_links(state, lang).await } else { String::new() };
     let nav = format!(
-        r#"<nav class="account" aria-label="{}"><a href="/account">{}</a><a href="/account/password">{}</a><a href="/account/totp">{}</a><a href="/account/app-passwords">{}</a><a href="/account/sessions">{}</a></nav>
+        r#"<nav class="account" aria-label="{}"><a href="/account">{}</a><a href="/account/password">{}</a><a href="/account/totp">{}</a><a href="/account/app-passwords">{}</a><a href="/account/sessions">{}</a>{admin_links}</nav>
 <form class="inline" method="post" action="/signout">{}<button class="secondary" type="submit">{}</button></form>"#,
         t(lang, "nav.label"),
         t(lang, "nav.account"),
@@ -41,6 +45,21 @@ pub fn page_for(lang: Lang, title: &str, state: &AppState, session: &WebSession,
         t(lang, "nav.signout"),
     );
     html_page(lang, title, format!("{nav}\n{body}"))
+}
+
+/// The administration link, and the sign-up requests waiting, if any. A
+/// failed count leaves the count out rather than failing the page.
+async fn admin_links(state: &AppState, lang: Lang) -> String {
+    let mut links = format!(r#"<a href="/admin">{}</a>"#, t(lang, "nav.admin"));
+    match state.store.count_pending_users().await {
+        Ok(0) => {}
+        Ok(waiting) => links.push_str(&format!(
+            r#"<a class="waiting" href="/admin#pending">{}</a>"#,
+            escape(&tf(lang, "nav.signups", &[&waiting.to_string()]))
+        )),
+        Err(e) => tracing::warn!(error = %e, "could not count the sign-up requests"),
+    }
+    links
 }
 
 pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -66,7 +85,45 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Resp
         t(lang, "nav.totp"),
         if totp { t(lang, "totp.on_short") } else { t(lang, "totp.off_short") },
     );
-    page_for(lang, t(lang, "account.title"), &state, &session, body)
+    page_for(lang, t(lang, "account.title"), &state, &session, body).await
+}
+
+/// Why [`confirm_password`] did not confirm.
+pub enum Reauth {
+    /// The password was wrong: show the form again with
+    /// `password.wrong_current`.
+    Wrong,
+    /// Throttled (429) or the check failed (500): send this instead.
+    Answer(Response),
+}
+
+/// Asks for the account password again before a change that a stolen
+/// session must not be able to make (a new password, two-step verification
+/// on or off), as the sign-in does: through the [`crate::auth::Authenticator`],
+/// so a wrong password counts against the same throttle as a failed sign-in
+/// and a throttled account or address gets 429. A wrong password is audited
+/// as `reauth.failure` with `purpose` (the action it was for) as detail.
+pub async fn confirm_password(
+    state: &AppState,
+    lang: Lang,
+    session: &WebSession,
+    client: &Client,
+    password: &str,
+    purpose: &str,
+) -> Result<(), Reauth> {
+    let user = &session.user;
+    match state.auth.verify_account_password(user.username.as_str(), password, client.address).await {
+        Ok(PasswordCheck::Active(_)) => Ok(()),
+        // A session of an account that is no longer active is refused
+        // before any handler runs; should one slip through, it proves nothing.
+        Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
+            let entry = Entry::new("reauth.failure").actor(user).detail(purpose).address(client.address);
+            audit::record(state, entry).await;
+            Err(Reauth::Wrong)
+        }
+        Err(AuthError::RateLimited { retry_after }) => Err(Reauth::Answer(rate_limited(lang, retry_after))),
+        Err(AuthError::Unavailable(e)) => Err(Reauth::Answer(internal_error(lang, &e))),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,12 +144,12 @@ impl CsrfForm for PasswordForm {
 pub async fn password_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let lang = Lang::from_headers(&headers);
     match require_session(&state, &headers, "/account/password").await {
-        Ok(session) => render_password(&state, lang, &session, None),
+        Ok(session) => render_password(&state, lang, &session, None).await,
         Err(r) => r,
     }
 }
 
-fn render_password(
+async fn render_password(
     state: &AppState,
     lang: Lang,
     session: &WebSession,
@@ -112,7 +169,7 @@ fn render_password(
     body.push_str(&field("confirm", t(lang, "field.confirm_password"), "password", "new-password", "", true));
     body.push_str(&button(t(lang, "password.submit")));
     body.push_str("</form>");
-    page_for(lang, t(lang, "password.title"), state, session, body)
+    page_for(lang, t(lang, "password.title"), state, session, body).await
 }
 
 pub async fn password_submit(
@@ -121,26 +178,25 @@ pub async fn password_submit(
     SignedInForm { session, lang, form }: SignedInForm<PasswordForm>,
 ) -> Response {
     let user = &session.user;
-    match state.auth.verify_account_password(user.username.as_str(), &form.current, client.address).await {
-        Ok(PasswordCheck::Active(_)) => {}
-        Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
-            return render_password(&state, lang, &session, Some(Err(t(lang, "password.wrong_current"))));
+    match confirm_password(&state, lang, &session, &client, &form.current, "password.change").await {
+        Ok(()) => {}
+        Err(Reauth::Wrong) => {
+            return render_password(&state, lang, &session, Some(Err(t(lang, "password.wrong_current")))).await;
         }
-        Err(AuthError::RateLimited { retry_after }) => return rate_limited(lang, retry_after),
-        Err(AuthError::Unavailable(e)) => return internal_error(lang, &e),
+        Err(Reauth::Answer(response)) => return response,
     }
     if form.new != form.confirm {
-        return render_password(&state, lang, &session, Some(Err(t(lang, "password.mismatch"))));
+        return render_password(&state, lang, &session, Some(Err(t(lang, "password.mismatch")))).await;
     }
     // Whoever else was signed in with the old password is signed out; the
     // browser that made the change stays in.
     match state.accounts.set_password(user.username.as_str(), &form.new, Some(session.id)).await {
         Ok(_) => {}
-        Err(AccountError::Invalid(e)) => return render_password(&state, lang, &session, Some(Err(&e.0))),
+        Err(AccountError::Invalid(e)) => return render_password(&state, lang, &session, Some(Err(&e.0))).await,
         Err(e) => return internal_error(lang, &e),
     }
     audit::record(&state, Entry::new("password.change").actor(user).address(client.address)).await;
-    render_password(&state, lang, &session, Some(Ok(t(lang, "password.changed"))))
+    render_password(&state, lang, &session, Some(Ok(t(lang, "password.changed")))).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,7 +262,7 @@ async fn render_app_passwords(state: &AppState, lang: Lang, session: &WebSession
     body.push_str(&field("label", t(lang, "app_passwords.label"), "text", "off", "", true));
     body.push_str(&button(t(lang, "app_passwords.create")));
     body.push_str("</form>");
-    page_for(lang, t(lang, "app_passwords.title"), state, session, body)
+    page_for(lang, t(lang, "app_passwords.title"), state, session, body).await
 }
 
 pub async fn app_passwords_submit(
@@ -310,7 +366,7 @@ pub async fn sessions(State(state): State<AppState>, headers: HeaderMap) -> Resp
         body.push_str(&button(t(lang, "sessions.revoke_others")));
         body.push_str("</form>");
     }
-    page_for(lang, t(lang, "sessions.title"), &state, &session, body)
+    page_for(lang, t(lang, "sessions.title"), &state, &session, body).await
 }
 
 pub async fn sessions_submit(

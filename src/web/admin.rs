@@ -112,7 +112,7 @@ async fn render_overview(
     ));
 
     let pending: Vec<_> = users.iter().filter(|u| u.state == UserState::Pending).collect();
-    body.push_str(&format!("<h2>{}</h2>", t(lang, "admin.pending_title")));
+    body.push_str(&format!(r#"<h2 id="pending">{}</h2>"#, t(lang, "admin.pending_title")));
     if pending.is_empty() {
         body.push_str(&format!("<p>{}</p>", t(lang, "admin.pending_none")));
     } else {
@@ -219,7 +219,7 @@ async fn render_overview(
     body.push_str(&field("description", t(lang, "admin.group_description"), "text", "off", "", false));
     body.push_str(&button(t(lang, "admin.create_group")));
     body.push_str("</form>");
-    let mut response = page_for(lang, t(lang, "admin.title"), state, session, body);
+    let mut response = page_for(lang, t(lang, "admin.title"), state, session, body).await;
     *response.status_mut() = status;
     response
 }
@@ -272,7 +272,7 @@ pub async fn user_action(
                         escape(&url),
                         t(lang, "admin.back"),
                     );
-                    page_for(lang, t(lang, "admin.reset_link"), &state, &session, body)
+                    page_for(lang, t(lang, "admin.reset_link"), &state, &session, body).await
                 }
                 Err(e) => back(&state, lang, &session, Err(e)).await,
             };
@@ -392,7 +392,7 @@ pub async fn audit_log(
         }
         body.push_str(&format!(r#"<p><a href="{}">{}</a></p>"#, escape(&next), t(lang, "admin.audit_older")));
     }
-    page_for(lang, t(lang, "admin.audit_title"), &state, &session, body)
+    page_for(lang, t(lang, "admin.audit_title"), &state, &session, body).await
 }
 
 /// `GET /admin/clients`: the registered OpenID Connect clients and a form to
@@ -475,13 +475,13 @@ async fn render_clients(state: &AppState, lang: Lang, session: &WebSession, top:
         ("first_party", "admin.client_make_first_party"),
     ] {
         body.push_str(&format!(
-            r#"<p><input id="{id}" name="{id}" type="checkbox" value="1"> <label for="{id}">{}</label></p>"#,
+            r#"<p><label class="check" for="{id}"><input id="{id}" name="{id}" type="checkbox" value="1"><span>{}</span></label></p>"#,
             t(lang, key),
         ));
     }
     body.push_str(&button(t(lang, "admin.client_register")));
     body.push_str("</form>");
-    page_for(lang, t(lang, "admin.clients_title"), state, session, body)
+    page_for(lang, t(lang, "admin.clients_title"), state, session, body).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -509,7 +509,7 @@ fn uri_list(text: &str) -> Vec<String> {
 }
 
 /// Shows a secret once, on a page of its own (never in a redirect URL).
-fn secret_page(lang: Lang, state: &AppState, session: &WebSession, client_id: &str, secret: &str) -> Response {
+async fn secret_page(lang: Lang, state: &AppState, session: &WebSession, client_id: &str, secret: &str) -> Response {
     let body = format!(
         r#"<p>{}</p><p><span class="secret">{}</span></p><p>{}</p><p><a href="/admin/clients">{}</a></p>"#,
         escape(&tf(lang, "admin.client_secret_for", &[client_id])),
@@ -517,7 +517,7 @@ fn secret_page(lang: Lang, state: &AppState, session: &WebSession, client_id: &s
         t(lang, "app_passwords.shown_once"),
         t(lang, "admin.back"),
     );
-    page_for(lang, t(lang, "admin.clients_title"), state, session, body)
+    page_for(lang, t(lang, "admin.clients_title"), state, session, body).await
 }
 
 /// `POST /admin/clients`: register.
@@ -538,7 +538,7 @@ pub async fn client_create(
         ..Default::default()
     };
     match state.oidc.clients().create(new, Some(&admin.user)).await {
-        Ok((created, Some(secret))) => secret_page(lang, &state, &session, &created.client_id, &secret),
+        Ok((created, Some(secret))) => secret_page(lang, &state, &session, &created.client_id, &secret).await,
         Ok((_, None)) => see_other("/admin/clients?done=1"),
         Err(e) => {
             let e = ApiError::from(e);
@@ -562,7 +562,7 @@ pub async fn client_action(
     let clients = state.oidc.clients();
     let result = match verb.as_str() {
         "rotate-secret" => match clients.rotate_secret(&client_id, Some(&admin.user)).await {
-            Ok(secret) => return secret_page(lang, &state, &session, &client_id, &secret),
+            Ok(secret) => return secret_page(lang, &state, &session, &client_id, &secret).await,
             Err(e) => Err(e),
         },
         "delete" => clients.delete(&client_id, Some(&admin.user)).await,

@@ -23,6 +23,7 @@ pub mod admin;
 pub mod csrf;
 pub mod form;
 pub mod i18n;
+pub mod notify;
 pub mod page;
 pub mod reset;
 pub mod session;
@@ -60,6 +61,8 @@ pub struct WebService {
     mac_key: KeyedHasher,
     /// `None`: no SMTP; the reset page tells people to ask an admin.
     pub mailer: Option<Mailer>,
+    /// When administrators were last mailed about sign-up requests.
+    pub signup_notice: notify::SignupNotice,
 }
 
 impl WebService {
@@ -71,7 +74,7 @@ impl WebService {
         mailer: Option<Mailer>,
     ) -> Result<WebService, StoreError> {
         let mac_key = KeyedHasher::instance(store, "web-mac-key", clock.now()).await?;
-        Ok(WebService { config, secretbox, secretbox_fallback, mac_key, mailer })
+        Ok(WebService { config, secretbox, secretbox_fallback, mac_key, mailer, signup_notice: Default::default() })
     }
 
     /// The same keys with other settings (the server's configuration).
@@ -82,6 +85,7 @@ impl WebService {
             secretbox_fallback: self.secretbox_fallback,
             mac_key: self.mac_key.clone(),
             mailer,
+            signup_notice: Default::default(),
         }
     }
 

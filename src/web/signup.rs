@@ -1,5 +1,6 @@
 //! Sign-up requests: the account is created `pending` and cannot sign in
-//! until an admin approves it; the page says so plainly. Every request that
+//! until an admin approves it; the page says so plainly, and the
+//! administrators are told ([`super::notify`]). Every request that
 //! would hash a password counts against a throttle per client address and
 //! per requested name, checked before any hashing.
 
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use super::Client;
 use super::csrf::{self, signed_out_page};
 use super::i18n::{Lang, t};
+use super::notify;
 use super::page::{
     button, csrf_failed, error_html, field, html_page, html_page_with_status, internal_error, notice_html, rate_limited,
 };
@@ -113,6 +115,7 @@ pub async fn submit(
     match state.accounts.add_user(new).await {
         Ok(user) => {
             audit::record(&state, Entry::new("signup.request").actor(&user).address(client.address)).await;
+            notify::signup_requested(&state, lang);
             let body = format!(
                 "{}<p>{}</p><p><a href=\"/signin\">{}</a></p>",
                 notice_html(t(lang, "signup.received")),

@@ -5,7 +5,13 @@
 //! "pending" and shown as an `otpauth://` URI and QR code; only a correct
 //! code from the app turns it on, so a mistyped or unscanned secret can
 //! never lock anyone out. Turning it on also hands out ten recovery codes,
-//! shown once and stored as keyed hashes. Turning it off needs the password.
+//! shown once and stored as keyed hashes.
+//!
+//! Turning it on and turning it off both ask for the account password again
+//! ([`confirm_password`]), as the password change does: otherwise whoever
+//! holds a stolen session cookie could turn on a second factor of their own
+//! and lock the owner out, or turn the owner's off. Starting an enrolment
+//! needs no password: a pending secret changes nothing until confirmed.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,15 +20,14 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::Client;
-use super::account::{page_for, require_session};
+use super::account::{Reauth, confirm_password, page_for, require_session};
 use super::csrf;
 use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
-use super::page::{button, error_html, escape, field, hidden, internal_error, rate_limited, see_other};
+use super::page::{button, error_html, escape, field, hidden, internal_error, see_other};
 use super::session::WebSession;
 use crate::audit::{self, Entry};
 use crate::auth::totp::{SECRET_LEN, otpauth_uri, verify};
-use crate::auth::{AuthError, PasswordCheck};
 use crate::domain::{User, UserId};
 use crate::http::AppState;
 use crate::store::StoreError;
@@ -133,14 +138,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
             body.push_str(r#"<form method="post" action="/account/totp">"#);
             body.push_str(&csrf_field);
             body.push_str(&hidden("action", "disable"));
-            body.push_str(&field(
-                "password",
-                t(lang, "field.current_password"),
-                "password",
-                "current-password",
-                "",
-                true,
-            ));
+            body.push_str(&password_field(lang));
             body.push_str(&button(t(lang, "totp.disable")));
             body.push_str("</form>");
         }
@@ -171,6 +169,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
                 r#"<p><label for="code">{}</label><br><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required></p>"#,
                 t(lang, "field.code")
             ));
+            body.push_str(&password_field(lang));
             body.push_str(&button(t(lang, "totp.confirm")));
             body.push_str("</form>");
         }
@@ -183,7 +182,12 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
             body.push_str("</form>");
         }
     }
-    page_for(lang, t(lang, "totp.title"), state, session, body)
+    page_for(lang, t(lang, "totp.title"), state, session, body).await
+}
+
+/// The account password, asked again to turn two-step verification on or off.
+fn password_field(lang: Lang) -> String {
+    field("password", t(lang, "field.current_password"), "password", "current-password", "", true)
 }
 
 /// The QR code as an SVG `data:` URI (allowed by the CSP's `img-src data:`).
@@ -214,15 +218,10 @@ pub async fn submit(
                 Err(e) => internal_error(lang, &e),
             }
         }
-        "confirm" => confirm(&state, lang, &session, &client, &form.code).await,
+        "confirm" => confirm(&state, lang, &session, &client, &form).await,
         "disable" => {
-            match state.auth.verify_account_password(user.username.as_str(), &form.password, client.address).await {
-                Ok(PasswordCheck::Active(_)) => {}
-                Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
-                    return render(&state, lang, &session, Some(t(lang, "password.wrong_current"))).await;
-                }
-                Err(AuthError::RateLimited { retry_after }) => return rate_limited(lang, retry_after),
-                Err(AuthError::Unavailable(e)) => return internal_error(lang, &e),
+            if let Err(refused) = reauthenticate(&state, lang, &session, &client, &form, "totp.disable").await {
+                return refused;
             }
             if let Err(e) = state.store.disable_totp(user.id, state.clock.now()).await {
                 return internal_error(lang, &e);
@@ -234,18 +233,40 @@ pub async fn submit(
     }
 }
 
-async fn confirm(state: &AppState, lang: Lang, session: &WebSession, client: &Client, code: &str) -> Response {
+/// The password check of [`confirm_password`] for a TOTP form: a wrong
+/// password shows the page again with the reason.
+async fn reauthenticate(
+    state: &AppState,
+    lang: Lang,
+    session: &WebSession,
+    client: &Client,
+    form: &TotpForm,
+    purpose: &str,
+) -> Result<(), Response> {
+    match confirm_password(state, lang, session, client, &form.password, purpose).await {
+        Ok(()) => Ok(()),
+        Err(Reauth::Wrong) => Err(render(state, lang, session, Some(t(lang, "password.wrong_current"))).await),
+        Err(Reauth::Answer(response)) => Err(response),
+    }
+}
+
+async fn confirm(state: &AppState, lang: Lang, session: &WebSession, client: &Client, form: &TotpForm) -> Response {
     let user = &session.user;
     let record = match state.store.totp(user.id).await {
         Ok(Some(r)) if !r.enabled => r,
         Ok(_) => return see_other("/account/totp"),
         Err(e) => return internal_error(lang, &e),
     };
+    // The password before the code: the code proves the app was set up, the
+    // password that the owner (not a borrowed session) is asking.
+    if let Err(refused) = reauthenticate(state, lang, session, client, form, "totp.enable").await {
+        return refused;
+    }
     let secret = match state.web.secretbox.open(&record.secret_sealed, &context(user.id)) {
         Ok(s) => s,
         Err(e) => return internal_error(lang, &e),
     };
-    let Some(step) = verify(&secret, code, state.clock.now().timestamp()) else {
+    let Some(step) = verify(&secret, &form.code, state.clock.now().timestamp()) else {
         return render(state, lang, session, Some(t(lang, "totp.wrong"))).await;
     };
     let codes = match recovery_codes() {
@@ -270,7 +291,7 @@ async fn confirm(state: &AppState, lang: Lang, session: &WebSession, client: &Cl
     body.push_str("</ul>");
     body.push_str(&format!("<p>{}</p>", t(lang, "totp.basic_note")));
     body.push_str(&format!(r#"<p><a href="/account">{}</a></p>"#, t(lang, "nav.account")));
-    page_for(lang, t(lang, "totp.recovery_title"), state, session, body)
+    page_for(lang, t(lang, "totp.recovery_title"), state, session, body).await
 }
 
 #[cfg(test)]
