@@ -58,6 +58,23 @@ async fn manual_app(db: &TestDb) -> (TestApp, Arc<ManualClock>) {
     (app_with(db, test_auth_config(), clock.clone(), WebConfig::default()).await, clock)
 }
 
+/// See: issue 19 — sign-up accepted `.` and `..`, whose DAV URLs are unusable.
+async fn issue19_sign_up_refuses_dot_segment_names(db: &TestDb) {
+    let (app, _) = manual_app(db).await;
+    let mut b = Browser::new(&app);
+    for name in [".", ".."] {
+        let fields = [
+            ("username", name),
+            ("email", "dots@example.com"),
+            ("password", "a long password"),
+            ("confirm", "a long password"),
+        ];
+        let r = b.submit("/signup", "/signup", &fields).await;
+        assert!(r.text.contains("invalid user name"), "{name}: {}", r.text);
+    }
+    assert!(app.store.users().await.unwrap().is_empty(), "no account was created");
+}
+
 async fn sign_up_waits_for_approval_then_signs_in(db: &TestDb) {
     let (app, _) = manual_app(db).await;
     let mut b = Browser::new(&app);
@@ -1111,6 +1128,7 @@ async fn issue19_a_silent_mail_server_does_not_hold_up_sign_up(db: &TestDb) {
 
 on_both_databases!(
     sign_up_waits_for_approval_then_signs_in,
+    issue19_sign_up_refuses_dot_segment_names,
     secure_cookies_under_https,
     wrong_password_and_unknown_user_read_the_same,
     forms_without_a_valid_csrf_token_are_refused,
