@@ -382,10 +382,20 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.max_instances_per_period",
+        env: &["MADANG_DAV_MAX_INSTANCES_PER_PERIOD"],
+        default: "10000",
+        doc: "Most instances one RRULE may produce in one period of its FREQ (a year for FREQ=YEARLY), counted from \
+              its BYxxx parts before expanding; a rule over it is refused at PUT (valid-calendar-object-resource), \
+              and one stored earlier is not expanded beyond DTSTART and RDATE. At most 100000.",
+        secret: false,
+    },
+    Key {
         name: "dav.max_results",
         env: &["MADANG_DAV_MAX_RESULTS"],
         default: "50000",
-        doc: "Most members one REPORT or PROPFIND answers; beyond it the answer is 507 (number-of-matches-within-limits).",
+        doc: "Most members one REPORT or PROPFIND answers, and most recurrence instances one REPORT expands or one \
+              free-busy query returns in total; beyond it the answer is 507 (number-of-matches-within-limits).",
         secret: false,
     },
     Key {
@@ -602,6 +612,8 @@ pub struct DavConfig {
     pub default_addressbook: Option<String>,
     pub max_resource_size: usize,
     pub max_instances: usize,
+    /// See `madang_ical::Limits::max_period_instances`.
+    pub max_instances_per_period: usize,
     pub max_results: usize,
     pub tombstone_retention: Duration,
     /// `None` = no limit.
@@ -616,9 +628,21 @@ impl Default for DavConfig {
             default_addressbook: Some("Contacts".into()),
             max_resource_size: 1 << 20,
             max_instances: 5000,
+            max_instances_per_period: 10_000,
             max_results: 50_000,
             tombstone_retention: Duration::from_secs(90 * 86_400),
             quota: Some(1 << 30),
+        }
+    }
+}
+
+impl DavConfig {
+    /// The recurrence bounds every expansion of a request runs under, for DAV and the JSON API alike.
+    pub fn limits(&self) -> madang_ical::Limits {
+        madang_ical::Limits {
+            max_instances: self.max_instances,
+            max_period_instances: self.max_instances_per_period,
+            ..madang_ical::Limits::default()
         }
     }
 }
@@ -1036,6 +1060,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         default_addressbook: name("dav.default_addressbook"),
         max_resource_size: p.size("dav.max_resource_size")?,
         max_instances: p.int("dav.max_instances", 10, 1_000_000)? as usize,
+        max_instances_per_period: p.int("dav.max_instances_per_period", 1, madang_ical::MAX_PERIOD_INSTANCES as u64)?
+            as usize,
         max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,
         tombstone_retention: p.duration("dav.tombstone_retention")?,
         quota: (quota > 0).then_some(quota),

@@ -1,15 +1,15 @@
 //! The recurrence set of an object (RFC 5545 §3.8.5): DTSTART, RRULE, RDATE, minus EXDATE,
 //! with RECURRENCE-ID overrides (incl. RANGE=THISANDFUTURE) replacing the instances they name.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
 use calcard::common::timezone::Tz as CTz;
-use calcard::icalendar::ICalendarFrequency;
+use calcard::icalendar::{ICalendarFrequency, ICalendarRecurrenceRule};
 
 use crate::model::{Comp, Dt, RdateEnd};
-use crate::recur::occurrences;
+use crate::recur::{occurrences, period_bound};
 use crate::tz::{local_to_utc, utc_to_local};
-use crate::{CalendarObject, ComponentKind, EvalContext, ExpandError};
+use crate::{CalendarObject, ComponentKind, EvalContext, ExpandError, Limits, MAX_PERIOD_INSTANCES};
 
 /// One occurrence, with the component whose properties it carries.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,7 +155,7 @@ fn expand_master(
     let tz = start.tz;
     let len = nominal_length(master, f);
     // THISANDFUTURE overrides shift later instances; widen by their largest shift.
-    let futures: Vec<(DateTime<Utc>, usize, TimeDelta)> = overrides
+    let mut futures: Vec<(DateTime<Utc>, usize, TimeDelta)> = overrides
         .iter()
         .filter(|(o, _)| obj.comps[*o].this_and_future)
         .map(|(o, rid)| {
@@ -164,23 +164,31 @@ fn expand_master(
             (*rid, *o, shift)
         })
         .collect();
+    futures.sort_by_key(|(rid, _, _)| *rid);
     let max_shift = futures.iter().map(|(_, _, s)| s.abs()).max().unwrap_or_default();
     let pad = window.slack.abs() + len.unwrap_or_default().abs() + max_shift + TimeDelta::days(2);
     let lo_local = window.lo.and_then(|lo| lo.checked_sub_signed(pad)).map(|lo| utc_to_local(lo, tz, f));
     let hi_local = window.hi.and_then(|hi| hi.checked_add_signed(pad)).map(|hi| utc_to_local(hi, tz, f));
-    let exdates: Vec<DateTime<Utc>> = master.exdates.iter().map(|e| e.utc(f)).collect();
-    let exdate_days: Vec<_> = master.exdates.iter().filter(|e| e.date_only).map(|e| e.naive.date()).collect();
+    // Sorted, so that each instance costs a binary search rather than a scan: a 1 MiB body can
+    // hold tens of thousands of EXDATEs or overrides, and a window up to `max_instances` instances.
+    let mut exdates: Vec<DateTime<Utc>> = master.exdates.iter().map(|e| e.utc(f)).collect();
+    exdates.sort_unstable();
+    let mut exdate_days: Vec<_> = master.exdates.iter().filter(|e| e.date_only).map(|e| e.naive.date()).collect();
+    exdate_days.sort_unstable();
+    let mut overridden: Vec<DateTime<Utc>> = overrides.iter().map(|(_, rid)| *rid).collect();
+    overridden.sort_unstable();
 
     let mut emit = |naive: NaiveDateTime, own_end: Option<DateTime<Utc>>| -> bool {
         let utc = local_to_utc(naive, tz, f);
-        if exdates.contains(&utc) || exdate_days.contains(&naive.date()) {
+        if exdates.binary_search(&utc).is_ok() || exdate_days.binary_search(&naive.date()).is_ok() {
             return false;
         }
-        if overrides.iter().any(|(_, rid)| *rid == utc) {
+        if overridden.binary_search(&utc).is_ok() {
             return false;
         }
         // The latest THISANDFUTURE override at or before this instance takes over.
-        if let Some((_, o, shift)) = futures.iter().filter(|(rid, _, _)| *rid <= utc).max_by_key(|(rid, _, _)| *rid) {
+        let taking_over = futures.partition_point(|(rid, _, _)| *rid <= utc).checked_sub(1).map(|k| &futures[k]);
+        if let Some((_, o, shift)) = taking_over {
             let c = &obj.comps[*o];
             let s = utc + *shift;
             let e = nominal_length(c, f).map(|l| s + l);
@@ -213,9 +221,14 @@ fn expand_master(
         }
     }
     let Some(rule) = master.rrule.as_deref() else { return Ok(false) };
+    // A rule whose periods are too large to build is never handed to calcard (see `recur`);
+    // checked once here so that walking a long window does not re-check it chunk by chunk.
+    if period_bound(start.naive, rule) > ctx.limits.max_period_instances.min(MAX_PERIOD_INSTANCES) as u64 {
+        return Ok(false);
+    }
     let until = master.until.map(|u| if u.date_only { end_of_day(u.naive) } else { local_of(&u, tz, f) });
     let mut visited = 0usize;
-    let mut take = |occ: Vec<NaiveDateTime>, emit: &mut dyn FnMut(NaiveDateTime, Option<DateTime<Utc>>) -> bool| {
+    let mut take = |occ: Vec<NaiveDateTime>| {
         for t in occ {
             if t == start.naive && seen_start {
                 continue;
@@ -233,18 +246,82 @@ fn expand_master(
         }
         Ok(false)
     };
-    if rule.count.is_some() {
-        let occ = occurrences(start.naive, rule, until, lo_local, hi_local, &ctx.limits)?;
-        return take(occ, &mut emit);
-    }
-    // Walk in chunks so an early match never pays for the whole window, and open-ended
-    // windows terminate.
-    let chunk = chunk_length(rule.freq, i64::from(rule.interval.unwrap_or(1)));
-    let mut cursor = lo_local.map_or(start.naive, |lo| lo.max(start.naive));
+    // A COUNT rule is the same rule without COUNT, ended at its COUNT-th instance; found once,
+    // that end lets the window be walked like any other (re-anchored, chunk by chunk) instead of
+    // holding every instance from DTSTART in memory.
+    let mut open_rule;
+    let (rule, until) = match rule.count {
+        None => (rule, until),
+        Some(count) => {
+            open_rule = rule.clone();
+            open_rule.count = None;
+            let (last, complete) = count_end(start.naive, &open_rule, until, count, &ctx.limits)?;
+            let Some(last) = last else { return Ok(false) };
+            if !complete && hi_local.is_none_or(|hi| hi > last) {
+                // More than `max_scan` instances lie before the end of the window.
+                return Err(ExpandError::TooManyInstances { limit: ctx.limits.max_scan });
+            }
+            (&open_rule, Some(until.map_or(last, |u| u.min(last))))
+        }
+    };
+    let from = lo_local.map_or(start.naive, |lo| lo.max(start.naive));
     let end = match (until, hi_local) {
         (Some(u), Some(h)) => Some(u.min(h)),
         (u, h) => u.or(h),
     };
+    walk_chunks(start.naive, rule, until, from, end, &ctx.limits, &mut take)
+}
+
+/// Where a COUNT rule (given without its COUNT) ends: its `count`-th instance from DTSTART, or
+/// its last one if it has fewer, with `true`; or its `max_scan`-th instance with `false` when
+/// COUNT reaches further than the limits let a walk go. Only counts are kept, so memory stays
+/// that of one chunk whatever COUNT says.
+fn count_end(
+    start: NaiveDateTime,
+    open_rule: &ICalendarRecurrenceRule,
+    until: Option<NaiveDateTime>,
+    count: u32,
+    limits: &Limits,
+) -> Result<(Option<NaiveDateTime>, bool), ExpandError> {
+    let wanted = usize::try_from(count).unwrap_or(usize::MAX);
+    let stop = wanted.min(limits.max_scan);
+    let mut seen = 0usize;
+    let mut last = None;
+    // Past calcard's last year nothing more is generated.
+    let end = until.or_else(|| NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(23, 59, 59)));
+    walk_chunks(start, open_rule, until, start, end, limits, &mut |occ| {
+        for t in occ {
+            seen += 1;
+            last = Some(t);
+            if seen >= stop {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?;
+    Ok((last, seen >= wanted || seen < stop))
+}
+
+/// Walks the occurrences of `rule` (without COUNT) from `from` to `end`, chunk by chunk, in
+/// order, until `visit` returns true; an open `end` stops after `MAX_OPEN_CHUNKS` chunks.
+/// Chunks keep an early match from paying for the whole window. A chunk that holds few
+/// instances doubles the next one: a sparse rule of a fine FREQ
+/// (`FREQ=SECONDLY;BYMONTH=1;BYMONTHDAY=1;BYHOUR=0;BYMINUTE=0;BYSECOND=0`, one instance a year)
+/// would otherwise cost one calcard run per hour of the window, which made indexing such a rule
+/// with a distant UNTIL take minutes. A chunk over the limits is walked again in halves, so
+/// the chunk length never turns a window that fits the limits into an error.
+fn walk_chunks(
+    start: NaiveDateTime,
+    rule: &ICalendarRecurrenceRule,
+    until: Option<NaiveDateTime>,
+    from: NaiveDateTime,
+    end: Option<NaiveDateTime>,
+    limits: &Limits,
+    visit: &mut dyn FnMut(Vec<NaiveDateTime>) -> Result<bool, ExpandError>,
+) -> Result<bool, ExpandError> {
+    let base = chunk_length(rule.freq, i64::from(rule.interval.unwrap_or(1)));
+    let mut chunk = base;
+    let mut cursor = from;
     let mut chunks = 0usize;
     loop {
         if end.is_some_and(|e| cursor > e) {
@@ -258,14 +335,35 @@ fn expand_master(
         }
         let Some(next) = cursor.checked_add_signed(chunk) else { return Ok(false) };
         let hi = end.map_or(next, |e| e.min(next));
-        let occ = occurrences(start.naive, rule, until, Some(cursor), Some(hi), &ctx.limits)?;
+        let occ = match occurrences(start, rule, until, Some(cursor), Some(hi), limits) {
+            Err(ExpandError::TooManyInstances { .. }) if chunk > MIN_CHUNK => {
+                chunk = (chunk / 2).max(MIN_CHUNK);
+                continue;
+            }
+            other => other?,
+        };
         let occ: Vec<_> = occ.into_iter().filter(|t| *t < next).collect();
-        if take(occ, &mut emit)? {
+        let sparse = occ.len().saturating_mul(SPARSE_CHUNK) < limits.max_instances;
+        if visit(occ)? {
             return Ok(true);
         }
         cursor = next;
+        if sparse {
+            chunk = (chunk * 2).min(MAX_CHUNK.max(base));
+        }
     }
 }
+
+/// A chunk with fewer than `max_instances / SPARSE_CHUNK` instances makes the next one twice as long.
+const SPARSE_CHUNK: usize = 4;
+
+/// The longest chunk a walk grows to. calcard gives up after 100,000 consecutive periods
+/// without an instance (for FREQ=DAILY and finer, a day without one is one period: 273 years),
+/// so one run must never have to cross more than that to find the next instance.
+const MAX_CHUNK: TimeDelta = TimeDelta::days(100 * 365);
+
+/// The shortest chunk a walk shrinks to; one second holds at most one instance of a rule.
+const MIN_CHUNK: TimeDelta = TimeDelta::seconds(1);
 
 fn in_local(t: NaiveDateTime, lo: Option<NaiveDateTime>, hi: Option<NaiveDateTime>) -> bool {
     lo.is_none_or(|lo| t >= lo) && hi.is_none_or(|hi| t <= hi)
@@ -277,4 +375,63 @@ fn local_of(dt: &Dt, tz: CTz, f: chrono_tz::Tz) -> NaiveDateTime {
 
 fn end_of_day(t: NaiveDateTime) -> NaiveDateTime {
     t.date().and_hms_opt(23, 59, 59).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calcard::icalendar::ICalendarValue;
+
+    fn rule(text: &str) -> ICalendarRecurrenceRule {
+        let ics = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:{text}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        let calcard::Entry::ICalendar(ical) = calcard::Parser::new(&ics).entry() else { panic!("parse") };
+        match ical.components[1].entries[0].values.first() {
+            Some(ICalendarValue::RecurrenceRule(r)) => (**r).clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    /// Ending a rule at its COUNT-th instance gives exactly what calcard's own COUNT gives.
+    #[test]
+    fn count_as_an_end_equals_calcards_count() {
+        let limits = Limits { max_instances: 100_000, max_scan: 100_000, ..Limits::default() };
+        let start = at("2020-01-31 09:30");
+        for text in [
+            "FREQ=DAILY;COUNT=10",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE,FR;COUNT=100",
+            "FREQ=MONTHLY;BYMONTHDAY=31;COUNT=20",
+            "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;COUNT=30",
+            "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;COUNT=5",
+            "FREQ=HOURLY;INTERVAL=5;BYMINUTE=0,20,40;COUNT=5000",
+            "FREQ=MINUTELY;COUNT=20000",
+            "FREQ=SECONDLY;BYMONTH=1;BYMONTHDAY=1;BYHOUR=0;BYMINUTE=0;BYSECOND=0;COUNT=40",
+        ] {
+            let counted = rule(text);
+            let direct = occurrences(start, &counted, None, None, Some(at("2200-01-01 00:00")), &limits).unwrap();
+            let mut open = counted.clone();
+            let count = open.count.take().unwrap();
+            let (last, complete) = count_end(start, &open, None, count, &limits).unwrap();
+            assert!(complete, "{text}");
+            let mut walked = Vec::new();
+            walk_chunks(start, &open, last, start, last, &limits, &mut |occ| {
+                walked.extend(occ);
+                Ok(false)
+            })
+            .unwrap();
+            assert_eq!(walked.len(), count as usize, "{text}");
+            assert_eq!(direct, walked, "{text}");
+        }
+        // A COUNT beyond `max_scan` is cut there, and says so.
+        let mut open = rule("FREQ=MINUTELY");
+        let small = Limits { max_scan: 500, ..limits };
+        let (last, complete) = count_end(start, &open, None, 1_000, &small).unwrap();
+        assert_eq!((last, complete), (Some(start + TimeDelta::minutes(499)), false));
+        open.interval = Some(7);
+        let (last, complete) = count_end(start, &open, Some(start + TimeDelta::minutes(70)), 1_000, &small).unwrap();
+        assert_eq!((last, complete), (Some(start + TimeDelta::minutes(70)), true));
+    }
 }

@@ -23,6 +23,17 @@
 //! and only then is converted to UTC, which keeps DST right. Every expansion is bounded by
 //! [`Limits`]; exceeding them is an [`ExpandError`], never a hang.
 //!
+//! calcard materialises one whole FREQ period (a year for `FREQ=YEARLY`) before it yields the
+//! first instance of it, so a 700-byte rule multiplying BYMONTH × BYMONTHDAY × BYHOUR ×
+//! BYMINUTE × BYSECOND (31.6 million instances a year) used to cost 1.5 GB on every read, and no
+//! count limit applied after the fact can help (Stalwart's CVE-2025-59045 is the same class).
+//! So before any rule reaches calcard, `recur::period_bound` computes from the BYxxx parts an
+//! upper bound on the instances one period can hold, and a rule over
+//! [`Limits::max_period_instances`] is never expanded: [`CalendarObject::check_limits`] refuses
+//! it at PUT, and one already stored contributes no instances beyond DTSTART and its RDATEs
+//! (as a rule calcard rejects does), so one such object can neither exhaust memory nor make a
+//! whole calendar-query fail.
+//!
 //! # vCard
 //!
 //! A [`CardObject`] follows the same rule: the text is the truth, the parse a cache. The
@@ -75,14 +86,26 @@ pub struct Limits {
     /// Only instances near the window count, so long-running series are never cut off; a rule
     /// that produces more than this inside an `expand` range is an error.
     pub max_instances: usize,
-    /// Most occurrences walked from DTSTART for COUNT-bounded rules, which cannot be
-    /// re-anchored (the count depends on everything before the window).
+    /// Most occurrences counted from DTSTART to find where a COUNT-bounded rule ends (the count
+    /// depends on everything before the window); a window past that point is an error. Only
+    /// counts are kept, so this bounds time, not memory.
     pub max_scan: usize,
+    /// Most instances one period of a rule's FREQ may hold, as estimated from its BYxxx parts
+    /// before expanding (RFC 5545 §3.3.10). calcard builds a whole period in memory before
+    /// yielding any of it, so this is what bounds the memory of one expansion step. A rule
+    /// over it is refused at PUT ([`CalendarObject::check_limits`]) and never expanded when
+    /// already stored. At most [`MAX_PERIOD_INSTANCES`].
+    pub max_period_instances: usize,
 }
+
+/// The largest [`Limits::max_period_instances`] honoured: parsing probes every rule once (see
+/// `recur::yields_any`) before any configuration is known, and this keeps that probe bounded
+/// (a few MiB) whatever the rule.
+pub const MAX_PERIOD_INSTANCES: usize = 100_000;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_instances: 10_000, max_scan: 200_000 }
+        Limits { max_instances: 10_000, max_scan: 200_000, max_period_instances: 10_000 }
     }
 }
 

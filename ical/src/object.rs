@@ -1,10 +1,10 @@
 //! A stored calendar object resource (RFC 4791 §4.1): the client's exact text plus the parse.
 
-use calcard::icalendar::{ICalendar, ICalendarComponentType, ICalendarProperty};
+use calcard::icalendar::{ICalendar, ICalendarComponentType, ICalendarFrequency, ICalendarProperty};
 use calcard::{Entry, Parser};
 
-use crate::ObjectError;
 use crate::model::{Comp, TzTable, kind_of, prepare};
+use crate::{Limits, MAX_PERIOD_INSTANCES, ObjectError};
 
 /// The main component type of a calendar object resource (RFC 4791 §4.1 allows one kind per resource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +67,38 @@ impl CalendarObject {
     /// True when the main component recurs (RRULE or RDATE) or has overrides.
     pub fn is_recurring(&self) -> bool {
         self.comps.iter().any(|c| c.is_recurring() || c.rid.is_some())
+    }
+
+    /// Refuses, before the object is stored, a recurrence rule no query could expand within
+    /// `limits`: one whose FREQ period may hold more than [`Limits::max_period_instances`]
+    /// instances (`FREQ=YEARLY` with every BYMONTH, BYMONTHDAY, BYHOUR, BYMINUTE and BYSECOND
+    /// makes 31.6 million a year). Such a rule is an [`ObjectError::InvalidObject`]
+    /// (`CALDAV:valid-calendar-object-resource`, RFC 4791 §5.3.2.1); [`parse_object`] itself
+    /// accepts it, so objects stored before this check still load, and every expansion treats
+    /// the rule as producing nothing beyond DTSTART and RDATE.
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), ObjectError> {
+        let max = limits.max_period_instances.min(MAX_PERIOD_INSTANCES);
+        for comp in &self.comps {
+            let (Some(rule), Some(start)) = (comp.rrule.as_deref(), comp.start) else { continue };
+            let bound = crate::recur::period_bound(start.naive, rule);
+            if bound > max as u64 {
+                let period = match rule.freq {
+                    ICalendarFrequency::Yearly => "year",
+                    ICalendarFrequency::Monthly => "month",
+                    ICalendarFrequency::Weekly => "week",
+                    ICalendarFrequency::Daily => "day",
+                    ICalendarFrequency::Hourly => "hour",
+                    ICalendarFrequency::Minutely => "minute",
+                    ICalendarFrequency::Secondly => "second",
+                };
+                return Err(ObjectError::InvalidObject(format!(
+                    "the RRULE of this {} can produce up to {bound} instances in one {period}; \
+                     this server expands at most {max} per period of a rule's FREQ",
+                    comp.kind.name()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

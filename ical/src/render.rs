@@ -25,8 +25,15 @@ impl CalendarObject {
     /// Renders `calendar-data` for a REPORT (RFC 4791 §9.6). `expand` and the `limit-*` elements
     /// need a range with both ends (§9.6.5–§9.6.7), else [`ExpandError::UnboundedRange`].
     pub fn render(&self, req: &CalendarDataRequest, ctx: &EvalContext) -> Result<String, ExpandError> {
+        self.render_counted(req, ctx).map(|(text, _)| text)
+    }
+
+    /// [`CalendarObject::render`], and how many components `expand` wrote (0 without `expand`):
+    /// each object's expansion is bounded by [`crate::Limits`], and this count lets a caller
+    /// bound a whole response, whose size otherwise grows with objects × instances.
+    pub fn render_counted(&self, req: &CalendarDataRequest, ctx: &EvalContext) -> Result<(String, usize), ExpandError> {
         if *req == CalendarDataRequest::default() {
-            return Ok(self.raw().to_string());
+            return Ok((self.raw().to_string(), 0));
         }
         for r in [&req.expand, &req.limit_recurrence_set, &req.limit_freebusy_set].into_iter().flatten() {
             if r.start.is_none() || r.end.is_none() {
@@ -35,12 +42,14 @@ impl CalendarObject {
         }
         let root = &self.ical.components[0];
         let mut children = Vec::new();
+        let mut expanded = 0;
         if let Some(range) = &req.expand {
             // §9.6.5: instances as separate components in UTC; VTIMEZONEs are no longer needed.
             let window = Window { lo: range.start, hi: range.end, slack: TimeDelta::zero() };
             let mut instances = collect(self, window, ctx)?;
             instances.retain(|i| instance_overlaps(&self.comps[i.comp], i, range, ctx));
             instances.sort_by_key(|i| (i.start, i.rid));
+            expanded = instances.len();
             for inst in instances {
                 let comp = &self.comps[inst.comp];
                 let source = &self.ical.components[comp.idx];
@@ -65,7 +74,7 @@ impl CalendarObject {
         let top = Node { comp: root, entries: None, children };
         let mut out = String::with_capacity(self.raw().len());
         write_node(&mut out, &top, req.comp.as_ref());
-        Ok(out)
+        Ok((out, expanded))
     }
 
     fn subtree(&self, idx: usize) -> Node<'_> {

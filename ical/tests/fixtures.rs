@@ -28,6 +28,8 @@ fn describe(text: &str) -> String {
         Err(err) => return format!("error: {err}\n"),
     };
     assert_eq!(obj.raw(), text, "raw text must be kept byte for byte");
+    // What real clients write is never refused by the recurrence bounds (issue 19).
+    obj.check_limits(&Limits::default()).expect("real clients' rules are within the default limits");
     let idx = obj.index(&Limits::default());
     let mut out = format!(
         "uid: {}\nkind: {}\nrecurring: {}\nindex: {} .. {} exact={}\n",

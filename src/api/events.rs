@@ -491,7 +491,7 @@ fn eval_context(state: &AppState, cal: &Collection, tz: Option<chrono_tz::Tz>) -
 }
 
 fn limits(state: &AppState) -> Limits {
-    Limits { max_instances: state.dav.config.max_instances, ..Limits::default() }
+    state.dav.config.limits()
 }
 
 /// `[start, end)` from query values; a date or a date-time without offset is in `tz`.
@@ -556,7 +556,9 @@ async fn write_object(
     if !cal.props.components.iter().any(|c| c == kind) {
         return Err(invalid(format!("this calendar does not accept {kind} (see its components)")));
     }
-    let index = object.index(&limits(state));
+    let limits = limits(state);
+    object.check_limits(&limits).map_err(|e| invalid(format!("{e} (the server's dav.max_instances_per_period)")))?;
+    let index = object.index(&limits);
     let etag = crate::dav::etag_of(text);
     let new = NewObject {
         name,

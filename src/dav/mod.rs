@@ -161,7 +161,7 @@ impl Ctx {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { max_instances: self.config().max_instances, ..Limits::default() }
+        self.config().limits()
     }
 
     /// Evaluation context for a calendar: floating times in its time zone

@@ -117,6 +117,9 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
     if !cal.props.components.iter().any(|c| c == kind) {
         return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
     }
+    // A rule no query could expand within the limits is refused before it is stored
+    // (`dav.max_instances_per_period`); the index below is bounded by the same limits.
+    object.check_limits(&ctx.limits())?;
     let index = object.index(&ctx.limits());
     let etag = etag_of(text);
     let new = NewObject {

@@ -18,7 +18,7 @@ use madang_dav::report::{CalendarMultiget, CalendarQuery, FreeBusyQuery};
 use madang_ical::CalendarObject;
 use madang_ical::filter::{CompFilter, CompTest, TimeRange};
 
-use super::{Ctx, DavError, DavResult, object_response, path};
+use super::{Ctx, DavError, DavResult, ExpandBudget, object_response, path};
 use crate::dav::multistatus;
 use crate::store::dav::StoredObject;
 
@@ -33,6 +33,7 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: CalendarMultige
     // Group the hrefs by calendar so each calendar costs one query.
     let mut by_calendar: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut out = MultistatusWriter::new();
+    let mut budget = ExpandBudget::new(ctx);
     for href in &request.hrefs {
         let path = Destination::parse(href).map(|d| d.path).unwrap_or_else(|_| href.clone());
         match path::Target::parse(&path) {
@@ -56,7 +57,9 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: CalendarMultige
         let eval = ctx.eval_context(&cal, None);
         for (href, name) in wanted {
             match objects.iter().find(|o| o.name == name) {
-                Some(object) => out.push(&object_response(ctx, &cal, object, &request.props, None, &eval)?),
+                Some(object) => {
+                    out.push(&object_response(ctx, &cal, object, &request.props, None, &eval, &mut budget)?)
+                }
                 None => out.push(&DavResponse::status(href, 404)),
             }
         }
@@ -120,8 +123,9 @@ pub async fn query(ctx: &Ctx, slug: &str, only: Option<&str>, request: CalendarQ
         return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
     }
     let mut out = MultistatusWriter::new();
+    let mut budget = ExpandBudget::new(ctx);
     for (object, parsed) in &matches {
-        out.push(&object_response(ctx, &cal, object, &request.props, parsed.as_ref(), &eval)?);
+        out.push(&object_response(ctx, &cal, object, &request.props, parsed.as_ref(), &eval, &mut budget)?);
     }
     Ok(multistatus(out.finish(None)))
 }
@@ -224,6 +228,10 @@ pub async fn free_busy(ctx: &Ctx, slug: &str, request: FreeBusyQuery) -> DavResu
         for object in candidates {
             let Ok(parsed) = madang_ical::parse_object(&object.data) else { continue };
             periods.extend(parsed.busy_periods(&request.time_range, &eval)?);
+            // Each object is bounded by `dav.max_instances`; the whole answer by `dav.max_results`.
+            if periods.len() > ctx.config().max_results {
+                return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
+            }
         }
     }
     let body = madang_ical::write_freebusy(&periods, (start, end), ctx.now);

@@ -49,6 +49,27 @@ fn prop_context(ctx: &Ctx) -> PropContext<'_> {
     }
 }
 
+/// How many expanded instances (RFC 4791 §9.6.5) one REPORT may still write. Each object's
+/// expansion is bounded by `dav.max_instances`; this bounds their sum, which otherwise grows
+/// with the number of objects, by `dav.max_results`, like the number of members.
+struct ExpandBudget {
+    left: usize,
+}
+
+impl ExpandBudget {
+    fn new(ctx: &Ctx) -> ExpandBudget {
+        ExpandBudget { left: ctx.config().max_results }
+    }
+
+    fn spend(&mut self, instances: usize) -> DavResult<()> {
+        self.left = self
+            .left
+            .checked_sub(instances)
+            .ok_or(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits))?;
+        Ok(())
+    }
+}
+
 /// One object's answer: the requested properties, with `calendar-data`
 /// rendered as the request asks (RFC 4791 §9.6).
 fn object_response(
@@ -58,6 +79,7 @@ fn object_response(
     request: &PropRequest,
     parsed: Option<&madang_ical::CalendarObject>,
     eval: &madang_ical::EvalContext,
+    budget: &mut ExpandBudget,
 ) -> DavResult<DavResponse> {
     if cal.kind == crate::store::dav::CollectionKind::AddressBook {
         return card::card_response(ctx, cal, object, request, None);
@@ -75,7 +97,9 @@ fn object_response(
                     &owned
                 }
             };
-            Some(parsed.render(&cd.request, eval)?)
+            let (text, expanded) = parsed.render_counted(&cd.request, eval)?;
+            budget.spend(expanded)?;
+            Some(text)
         }
     };
     let meta = object.meta();

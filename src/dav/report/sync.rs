@@ -5,7 +5,7 @@ use madang_dav::multistatus::{MultistatusWriter, Response as DavResponse};
 use madang_dav::precondition::Precondition;
 use madang_dav::report::{SyncCollection, SyncLevel};
 
-use super::{Ctx, DavError, DavResult, object_response, path};
+use super::{Ctx, DavError, DavResult, ExpandBudget, object_response, path};
 use crate::dav::{multistatus, props};
 
 pub async fn sync_collection(ctx: &Ctx, target: &path::Target, request: SyncCollection) -> DavResult<Response> {
@@ -41,9 +41,12 @@ pub async fn sync_collection(ctx: &Ctx, target: &path::Target, request: SyncColl
         || names.contains(&props::ADDRESS_DATA);
     if wants_data {
         let objects = ctx.state.store.objects_named(cal.id, &live).await?;
+        let mut budget = ExpandBudget::new(ctx);
         for change in &changes.changes {
             match objects.iter().find(|o| o.name == change.name).filter(|_| !change.deleted) {
-                Some(object) => out.push(&object_response(ctx, &cal, object, &request.props, None, &eval)?),
+                Some(object) => {
+                    out.push(&object_response(ctx, &cal, object, &request.props, None, &eval, &mut budget)?)
+                }
                 // Deleted, or deleted again between the two reads: a 404
                 // member (RFC 6578 §3.5.2).
                 None => out.push(&gone(&change.name)),
