@@ -292,6 +292,13 @@ fn write_entry(out: &mut String, entry: &VCardEntry, version: VCardVersion) {
     }
     let line = unfold(&written);
     let line = line.trim_end_matches(['\r', '\n']);
+    // A line break left inside one written property would start a new property in the output:
+    // calcard turns `\n` in a property *name* into a real newline, so a stored card's
+    // `X-A\nEMAIL:…` came out as an extra EMAIL line (fuzz finding F5). Values are escaped by the
+    // writer, so only such a malformed entry has one; it is dropped rather than let through.
+    if line.contains(['\r', '\n']) {
+        return;
+    }
     let value = value_part(line);
     let head = &line[..line.len() - value.len()];
     let head = match version {
@@ -323,6 +330,22 @@ fn fold(out: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use crate::{VCardVersion, parse_card};
+
+    /// See: fuzz finding F5 (issue 19) — an escaped newline in a property name injected a line.
+    #[test]
+    fn property_names_cannot_inject_lines_fuzz_f5() {
+        for file in ["F5-vcard-property-name-injects-a-line.vcf", "F5-vcard-property-name-with-escaped-newline.min.vcf"] {
+            let path = format!("{}/../fuzz/findings/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Ok(card) = parse_card(&text) else { continue };
+            for version in [VCardVersion::V3, VCardVersion::V4] {
+                let out = crate::vcard_convert::render(&card, version);
+                assert!(!out.lines().any(|l| l.trim_end() == "BEGIN:"), "{file} {version:?}:\n{out}");
+                assert!(!out.contains("EMAIL:evil@example.com"), "{file} {version:?}:\n{out}");
+                assert!(parse_card(&out).is_ok(), "{file} {version:?} renders a card that parses:\n{out}");
+            }
+        }
+    }
 
     fn card(version: &str, body: &str) -> String {
         format!("BEGIN:VCARD\r\nVERSION:{version}\r\n{}END:VCARD\r\n", body.replace('\n', "\r\n"))
