@@ -374,6 +374,22 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.max_property_size",
+        env: &["MADANG_DAV_MAX_PROPERTY_SIZE"],
+        default: "64KiB",
+        doc: "Largest property a client may set (PROPPATCH, MKCALENDAR, extended MKCOL), counted as stored: \
+              names and XML. Larger is refused per property (403 in the 207), before anything is stored.",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_properties_size",
+        env: &["MADANG_DAV_MAX_PROPERTIES_SIZE"],
+        default: "256KiB",
+        doc: "Most bytes of dead properties one calendar, address book or member may hold together; \
+              a PROPPATCH that would go beyond is refused (507). Dead properties also count toward `dav.quota`.",
+        secret: false,
+    },
+    Key {
         name: "dav.max_instances",
         env: &["MADANG_DAV_MAX_INSTANCES"],
         default: "5000",
@@ -611,6 +627,10 @@ pub struct DavConfig {
     pub default_task_list: Option<String>,
     pub default_addressbook: Option<String>,
     pub max_resource_size: usize,
+    /// Largest single property value, as stored (RFC 4918 §9.2.1: 403 for it).
+    pub max_property_size: usize,
+    /// Most bytes of dead properties on one resource (RFC 4918 §9.2.1: 507).
+    pub max_properties_size: usize,
     pub max_instances: usize,
     /// See `madang_ical::Limits::max_period_instances`.
     pub max_instances_per_period: usize,
@@ -627,6 +647,8 @@ impl Default for DavConfig {
             default_task_list: Some("Tasks".into()),
             default_addressbook: Some("Contacts".into()),
             max_resource_size: 1 << 20,
+            max_property_size: 64 << 10,
+            max_properties_size: 256 << 10,
             max_instances: 5000,
             max_instances_per_period: 10_000,
             max_results: 50_000,
@@ -1059,6 +1081,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         default_task_list: name("dav.default_task_list"),
         default_addressbook: name("dav.default_addressbook"),
         max_resource_size: p.size("dav.max_resource_size")?,
+        max_property_size: p.size("dav.max_property_size")?,
+        max_properties_size: p.size("dav.max_properties_size")?,
         max_instances: p.int("dav.max_instances", 10, 1_000_000)? as usize,
         max_instances_per_period: p.int("dav.max_instances_per_period", 1, madang_ical::MAX_PERIOD_INSTANCES as u64)?
             as usize,
@@ -1068,6 +1092,14 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     };
     if dav.max_resource_size < 1024 {
         return Err(p.fail("dav.max_resource_size", "at least 1KiB"));
+    }
+    // A calendar-timezone or an Apple default alarm is a few KiB; below 1 KiB
+    // ordinary clients would start failing.
+    if dav.max_property_size < 1024 {
+        return Err(p.fail("dav.max_property_size", "at least 1KiB"));
+    }
+    if dav.max_properties_size < dav.max_property_size {
+        return Err(p.fail("dav.max_properties_size", "at least `dav.max_property_size`"));
     }
 
     let oidc = OidcConfig {
@@ -1279,6 +1311,27 @@ mod tests {
         assert_eq!(with("2GiB").unwrap().dav.quota, Some(2 << 30));
         let err = with("lots").unwrap_err().0;
         assert!(err.contains("dav.quota") && err.contains("MADANG_DAV_QUOTA"), "{err}");
+    }
+
+    #[test]
+    fn dav_property_limits_are_checked() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut raw = BTreeMap::new();
+            for k in KEYS {
+                raw.insert(k.name, (k.default.to_string(), Source::Default));
+            }
+            for (k, v) in pairs {
+                raw.insert(*k, (v.to_string(), Source::Default));
+            }
+            build(raw, None)
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!((c.dav.max_property_size, c.dav.max_properties_size), (64 << 10, 256 << 10));
+        // Far below the body limit, so a client gets the property's own answer, never a 413.
+        assert!(c.dav.max_properties_size * 16 <= c.server.max_body_size);
+        assert!(with(&[("dav.max_property_size", "512")]).unwrap_err().0.contains("dav.max_property_size"));
+        let err = with(&[("dav.max_property_size", "8KiB"), ("dav.max_properties_size", "4KiB")]).unwrap_err().0;
+        assert!(err.contains("dav.max_properties_size"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,13 @@ mod common;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use common::TestDb;
 use madang::domain::{Email, NewUser, Role, UserId, UserState, Username};
-use madang::store::dav::{CollectionKind, CollectionProps, DeadProperty, NewObject, PropertyChanges};
+use madang::store::dav::{
+    CollectionId, CollectionKind, CollectionProps, DeadProperty, NewObject, PropertyChanges, PropertyLimits,
+};
 use madang::store::{Store, StoreError};
+
+/// For tests about something other than property limits.
+const UNLIMITED: PropertyLimits = PropertyLimits { per_resource: u64::MAX, quota: None };
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -68,9 +73,16 @@ async fn collections_are_per_owner_and_unique(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
-    let a = store.create_collection(alice, CollectionKind::Calendar, "work", &props("Work"), &[], now()).await.unwrap();
-    store.create_collection(bob, CollectionKind::Calendar, "work", &props("Bob"), &[], now()).await.unwrap();
-    let again = store.create_collection(alice, CollectionKind::Calendar, "work", &props("x"), &[], now()).await;
+    let a = store
+        .create_collection(alice, (CollectionKind::Calendar, "work"), &props("Work"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
+    store
+        .create_collection(bob, (CollectionKind::Calendar, "work"), &props("Bob"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
+    let again =
+        store.create_collection(alice, (CollectionKind::Calendar, "work"), &props("x"), &[], &UNLIMITED, now()).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let found = store.collection(alice, CollectionKind::Calendar, "work").await.unwrap().unwrap();
     assert_eq!(found, a);
@@ -84,7 +96,10 @@ async fn collections_are_per_owner_and_unique(db: &TestDb) {
 async fn objects_round_trip_with_conditions(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     let created = store
         .put_object(cal.id, &object("a.ics", "uid-a", "\"1\"", "DATA-1"), Box::new(any), None, now())
         .await
@@ -135,7 +150,10 @@ async fn objects_round_trip_with_conditions(db: &TestDb) {
 async fn change_log_drives_sync(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     assert_eq!(cal.revision, 0);
     for i in 0..5 {
         let (name, uid) = (format!("{i}.ics"), format!("uid-{i}"));
@@ -178,7 +196,10 @@ async fn change_log_drives_sync(db: &TestDb) {
 async fn range_prefilter(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     let mut open = object("open.ics", "open", "\"o\"", "D");
     open.range_end = None;
     store.put_object(cal.id, &open, Box::new(any), None, now()).await.unwrap();
@@ -200,7 +221,14 @@ async fn properties_are_atomic_and_per_resource(db: &TestDb) {
     let dead =
         DeadProperty { namespace: "urn:x".into(), local_name: "p".into(), xml: "<p xmlns=\"urn:x\">1</p>".into() };
     let cal = store
-        .create_collection(alice, CollectionKind::Calendar, "c", &props("C"), std::slice::from_ref(&dead), now())
+        .create_collection(
+            alice,
+            (CollectionKind::Calendar, "c"),
+            &props("C"),
+            std::slice::from_ref(&dead),
+            &UNLIMITED,
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(store.dead_properties(cal.id, None).await.unwrap(), std::slice::from_ref(&dead));
@@ -211,26 +239,29 @@ async fn properties_are_atomic_and_per_resource(db: &TestDb) {
         set: vec![DeadProperty { xml: "<p xmlns=\"urn:x\">2</p>".into(), ..dead.clone() }],
         remove: vec![],
     };
-    store.change_properties(cal.id, None, &changes, now()).await.unwrap();
+    store.change_properties(cal.id, None, &changes, &UNLIMITED, now()).await.unwrap();
     let again = store.collection(alice, CollectionKind::Calendar, "c").await.unwrap().unwrap();
     assert_eq!(again.props.color.as_deref(), Some("#ff0000"));
     assert_eq!(store.dead_properties(cal.id, None).await.unwrap()[0].xml, "<p xmlns=\"urn:x\">2</p>");
     // Member properties are separate from the collection's, and go with the member.
     store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), Box::new(any), None, now()).await.unwrap();
     let member = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
-    store.change_properties(cal.id, Some("a.ics"), &member, now()).await.unwrap();
+    store.change_properties(cal.id, Some("a.ics"), &member, &UNLIMITED, now()).await.unwrap();
     assert_eq!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().len(), 1);
     store.delete_object(cal.id, "a.ics", Box::new(any), now()).await.unwrap();
     assert!(store.dead_properties(cal.id, Some("a.ics")).await.unwrap().is_empty());
     let remove = PropertyChanges { remove: vec![("urn:x".into(), "p".into())], ..Default::default() };
-    store.change_properties(cal.id, None, &remove, now()).await.unwrap();
+    store.change_properties(cal.id, None, &remove, &UNLIMITED, now()).await.unwrap();
     assert!(store.dead_properties(cal.id, None).await.unwrap().is_empty());
 }
 
 async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..40 {
         let store = store.clone();
@@ -256,7 +287,10 @@ async fn concurrent_writers_get_distinct_revisions(db: &TestDb) {
 async fn failed_writes_among_concurrent_ones_leave_no_trace(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     store.put_object(cal.id, &object("seed.ics", "seed", "\"s\"", "SEED"), Box::new(any), None, now()).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..60 {
@@ -315,7 +349,10 @@ async fn failed_writes_among_concurrent_ones_leave_no_trace(db: &TestDb) {
 async fn deleting_a_user_removes_their_collections(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let cal = store.create_collection(alice, CollectionKind::Calendar, "c", &props("C"), &[], now()).await.unwrap();
+    let cal = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     store.put_object(cal.id, &object("a.ics", "a", "\"a\"", "D"), Box::new(any), None, now()).await.unwrap();
     store.delete_user(alice).await.unwrap();
     assert!(store.object(cal.id, "a.ics").await.unwrap().is_none());
@@ -324,8 +361,14 @@ async fn deleting_a_user_removes_their_collections(db: &TestDb) {
 async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
-    let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
+    let a = store
+        .create_collection(alice, (CollectionKind::Calendar, "a"), &props("A"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
+    let b = store
+        .create_collection(alice, (CollectionKind::Calendar, "b"), &props("B"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     store.put_object(a.id, &object("1.ics", "1", "\"1\"", "0123456789"), Box::new(any), Some(25), now()).await.unwrap();
     store.put_object(b.id, &object("2.ics", "2", "\"2\"", "0123456789"), Box::new(any), Some(25), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 20);
@@ -350,8 +393,14 @@ async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
 async fn moves_are_all_or_nothing(db: &TestDb) {
     let store = db.store().await;
     let alice = user(&store, "alice").await;
-    let a = store.create_collection(alice, CollectionKind::Calendar, "a", &props("A"), &[], now()).await.unwrap();
-    let b = store.create_collection(alice, CollectionKind::Calendar, "b", &props("B"), &[], now()).await.unwrap();
+    let a = store
+        .create_collection(alice, (CollectionKind::Calendar, "a"), &props("A"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
+    let b = store
+        .create_collection(alice, (CollectionKind::Calendar, "b"), &props("B"), &[], &UNLIMITED, now())
+        .await
+        .unwrap();
     store.put_object(a.id, &object("1.ics", "u1", "\"1\"", "ONE"), Box::new(any), None, now()).await.unwrap();
     store.put_object(b.id, &object("x.ics", "u1", "\"x\"", "CLASH"), Box::new(any), None, now()).await.unwrap();
     // The destination already holds the UID under another name: nothing moves.
@@ -375,7 +424,7 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
     // Dead properties travel with a move and are duplicated by a copy.
     let dead = DeadProperty { namespace: "urn:x".into(), local_name: "p".into(), xml: "<p xmlns=\"urn:x\"/>".into() };
     let set = PropertyChanges { set: vec![dead.clone()], ..Default::default() };
-    store.change_properties(a.id, Some("2.ics"), &set, now()).await.unwrap();
+    store.change_properties(a.id, Some("2.ics"), &set, &UNLIMITED, now()).await.unwrap();
     let moved = object("3.ics", "u1", "\"1\"", "ONE");
     store.move_object((a.id, "2.ics"), b.id, &moved, &any, None, now()).await.unwrap_err();
     store.delete_object(b.id, "x.ics", Box::new(any), now()).await.unwrap();
@@ -388,7 +437,181 @@ async fn moves_are_all_or_nothing(db: &TestDb) {
     assert_eq!(store.dead_properties(b.id, Some("3.ics")).await.unwrap(), std::slice::from_ref(&dead));
 }
 
+/// A dead property in `urn:x` whose stored XML carries `len` bytes of text.
+fn prop(local: &str, len: usize) -> DeadProperty {
+    DeadProperty {
+        namespace: "urn:x".into(),
+        local_name: local.into(),
+        xml: format!("<{local} xmlns=\"urn:x\">{}</{local}>", "v".repeat(len)),
+    }
+}
+
+fn set(props: &[DeadProperty]) -> PropertyChanges {
+    PropertyChanges { set: props.to_vec(), ..Default::default() }
+}
+
+fn remove(local: &str) -> PropertyChanges {
+    PropertyChanges { remove: vec![("urn:x".into(), local.into())], ..Default::default() }
+}
+
+/// What the counters should say, measured from what is stored.
+async fn stored_bytes(store: &Store, collections: &[CollectionId]) -> i64 {
+    let mut total = 0;
+    for &id in collections {
+        total += store.object_metas(id, None).await.unwrap().iter().map(|m| m.size).sum::<i64>();
+        total += store.dead_properties(id, None).await.unwrap().iter().map(DeadProperty::size).sum::<i64>();
+        total += store.member_dead_properties(id).await.unwrap().iter().map(|(_, p)| p.size()).sum::<i64>();
+    }
+    total
+}
+
+/// See: issue 19, "Dead properties bypass both `dav.max_resource_size` and
+/// the quota". Property bytes move the collection's counter (so
+/// quota-used-bytes and the quota check see them), a resource's total is
+/// capped, and a refused change leaves no trace.
+async fn issue19_dead_properties_count_toward_quota_and_limits(db: &TestDb) {
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let limits = PropertyLimits { per_resource: 1_000, quota: Some(3_000) };
+    let a = store
+        .create_collection(alice, (CollectionKind::Calendar, "a"), &props("A"), &[], &limits, now())
+        .await
+        .unwrap();
+    let b = store
+        .create_collection(alice, (CollectionKind::Calendar, "b"), &props("B"), &[], &limits, now())
+        .await
+        .unwrap();
+    let both = [a.id, b.id];
+    store
+        .put_object(a.id, &object("1.ics", "1", "\"1\"", &"x".repeat(100)), Box::new(any), Some(3_000), now())
+        .await
+        .unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 100);
+
+    // Setting counts, overwriting counts the difference, removing gives it back.
+    let p400 = prop("p", 400);
+    store.change_properties(a.id, None, &set(std::slice::from_ref(&p400)), &limits, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 100 + p400.size());
+    let p100 = prop("p", 100);
+    store.change_properties(a.id, None, &set(std::slice::from_ref(&p100)), &limits, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 100 + p100.size());
+    store.change_properties(a.id, None, &remove("p"), &limits, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 100);
+    // Removing what is not there changes nothing.
+    store.change_properties(a.id, None, &remove("p"), &limits, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 100);
+
+    // One resource's total is capped; a refused change applies nothing, not
+    // even the live change that came with it.
+    store.change_properties(a.id, None, &set(&[prop("p", 400), prop("q", 400)]), &limits, now()).await.unwrap();
+    let swap = PropertyChanges { set: vec![prop("r", 300)], remove: vec![("urn:x".into(), "q".into())], live: None };
+    store.change_properties(a.id, None, &swap, &limits, now()).await.unwrap();
+    let used = store.dav_bytes_used(alice).await.unwrap();
+    assert_eq!(used, 100 + prop("p", 400).size() + prop("r", 300).size());
+    let revision = store.changes_since(a.id, None, None).await.unwrap().revision;
+    let mut live = a.props.clone();
+    live.color = Some("#FF0000".into());
+    let too_much = PropertyChanges { live: Some(live), set: vec![prop("s", 400)], remove: vec![] };
+    let r = store.change_properties(a.id, None, &too_much, &limits, now()).await;
+    assert_eq!(r, Err(StoreError::PropertiesTooLarge));
+    let names: Vec<_> = store.dead_properties(a.id, None).await.unwrap().into_iter().map(|p| p.local_name).collect();
+    assert_eq!(names, ["p", "r"], "nothing applied");
+    assert_eq!(store.collection(alice, CollectionKind::Calendar, "a").await.unwrap().unwrap().props.color, None);
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), used);
+    assert_eq!(store.changes_since(a.id, None, None).await.unwrap().revision, revision, "no revision used");
+    let after_ok = used;
+
+    // Member properties are a resource of their own, and go with the member.
+    store.change_properties(a.id, Some("1.ics"), &set(&[prop("m", 900)]), &limits, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), after_ok + prop("m", 900).size());
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &both).await);
+
+    // The quota counts members and properties together (RFC 4331).
+    let used = store.dav_bytes_used(alice).await.unwrap();
+    let tight = PropertyLimits { per_resource: 1_000, quota: Some(used as u64 + 500) };
+    let r = store.change_properties(b.id, None, &set(&[prop("big", 600)]), &tight, now()).await;
+    assert_eq!(r, Err(StoreError::QuotaExceeded));
+    assert!(store.dead_properties(b.id, None).await.unwrap().is_empty());
+    store.change_properties(b.id, None, &set(&[prop("fits", 400)]), &tight, now()).await.unwrap();
+    let r = store
+        .put_object(b.id, &object("2.ics", "2", "\"2\"", &"x".repeat(200)), Box::new(any), tight.quota, now())
+        .await;
+    assert_eq!(r, Err(StoreError::QuotaExceeded), "properties use up room that members then lack");
+    // Over quota (lowered since), shrinking is still allowed.
+    let lowered = PropertyLimits { per_resource: 1_000, quota: Some(10) };
+    store.change_properties(b.id, None, &set(&[prop("fits", 10)]), &lowered, now()).await.unwrap();
+    // A resource already over a lowered per-resource cap may shrink, not grow.
+    let capped = PropertyLimits { per_resource: 100, quota: None };
+    store.change_properties(a.id, None, &set(&[prop("p", 300)]), &capped, now()).await.unwrap();
+    let r = store.change_properties(a.id, None, &set(&[prop("p", 301)]), &capped, now()).await;
+    assert_eq!(r, Err(StoreError::PropertiesTooLarge));
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &both).await);
+
+    // COPY duplicates the properties' bytes (and is refused when they do not
+    // fit); MOVE carries them along; DELETE frees them.
+    let used = store.dav_bytes_used(alice).await.unwrap();
+    let hundred = "x".repeat(100);
+    let copy = object("1c.ics", "1c", "\"1\"", &hundred);
+    let r = store.copy_object((a.id, "1.ics"), b.id, &copy, &any, Some(used as u64 + 150), now()).await;
+    assert_eq!(r, Err(StoreError::QuotaExceeded), "the member fits, its properties do not");
+    assert!(store.object(b.id, "1c.ics").await.unwrap().is_none());
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), used);
+    store.copy_object((a.id, "1.ics"), b.id, &copy, &any, None, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), used + 100 + prop("m", 900).size());
+    store.delete_object(b.id, "1c.ics", Box::new(any), now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), used);
+    let moved = object("1m.ics", "1", "\"1\"", &hundred);
+    store.move_object((a.id, "1.ics"), b.id, &moved, &any, None, now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), used);
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &both).await);
+    // The bytes moved collection too: deleting the source frees only its own.
+    let in_b = stored_bytes(&store, &[b.id]).await;
+    store.delete_collection(a.id).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), in_b);
+    store.delete_object(b.id, "1m.ics", Box::new(any), now()).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &[b.id]).await);
+
+    // Initial properties (MKCALENDAR, extended MKCOL) are bounded the same way.
+    let r = store
+        .create_collection(
+            alice,
+            (CollectionKind::Calendar, "c"),
+            &props("C"),
+            &[prop("x", 600), prop("y", 600)],
+            &limits,
+            now(),
+        )
+        .await;
+    assert_eq!(r, Err(StoreError::PropertiesTooLarge));
+    let r = store
+        .create_collection(
+            alice,
+            (CollectionKind::Calendar, "c"),
+            &props("C"),
+            &[prop("x", 600)],
+            &tight_quota(&store, alice, 100).await,
+            now(),
+        )
+        .await;
+    assert_eq!(r, Err(StoreError::QuotaExceeded));
+    assert!(store.collection(alice, CollectionKind::Calendar, "c").await.unwrap().is_none());
+    let c = store
+        .create_collection(alice, (CollectionKind::Calendar, "c"), &props("C"), &[prop("x", 600)], &limits, now())
+        .await
+        .unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &[b.id, c.id]).await);
+    store.delete_collection(c.id).await.unwrap();
+    store.delete_collection(b.id).await.unwrap();
+    assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
+}
+
+/// Limits allowing `room` more bytes than `owner` uses now.
+async fn tight_quota(store: &Store, owner: UserId, room: u64) -> PropertyLimits {
+    PropertyLimits { per_resource: u64::MAX, quota: Some(store.dav_bytes_used(owner).await.unwrap() as u64 + room) }
+}
+
 on_both_databases!(
+    issue19_dead_properties_count_toward_quota_and_limits,
     moves_are_all_or_nothing,
     bytes_are_counted_and_quota_enforced,
     failed_writes_among_concurrent_ones_leave_no_trace,

@@ -123,4 +123,68 @@ async fn accounts_get_a_subject_in_the_identity_migration(db: &TestDb) {
     assert!(refused.to_string().contains("subject"), "{refused}");
 }
 
-on_both_databases!(accounts_survive_the_dav_migration, accounts_get_a_subject_in_the_identity_migration);
+/// Runs `sql` (several statements, no parameters) on the database as it is.
+async fn execute_old(db: &TestDb, sql: &str) {
+    use sqlx::Connection;
+    match db.backend {
+        common::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+        common::Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// See: issue 19, "Dead properties bypass … the quota". Dead properties
+/// stored before migration 20261121000007 were never counted; the migration
+/// measures them (in bytes, not characters) and puts them in the counters,
+/// so quota-used-bytes includes them and removing them gives back exactly
+/// what was added, never driving a counter below what is stored.
+async fn issue19_dead_properties_are_counted_after_the_upgrade(db: &TestDb) {
+    {
+        let old = migrate_to(db, 20261121000003).await;
+        insert_old_user(db, "alice", "old-password-1").await;
+        // What the old binary left: the counter holds the member's 5 bytes only.
+        execute_old(
+            db,
+            "INSERT INTO dav_collections (owner_id, kind, slug, components, bytes, created_at, updated_at) \
+             VALUES ((SELECT id FROM users WHERE username = 'alice'), 'calendar', 'legacy', 'VEVENT', 5, \
+             '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'); \
+             INSERT INTO dav_objects (collection_id, name, uid, component, etag, size, data, range_exact, revision, \
+             created_at, modified_at) VALUES ((SELECT id FROM dav_collections WHERE slug = 'legacy'), 'a.ics', 'a', \
+             'VEVENT', '\"a\"', 5, 'HELLO', FALSE, 1, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'); \
+             INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml) VALUES \
+             ((SELECT id FROM dav_collections WHERE slug = 'legacy'), '', 'urn:x', 'p', '<p xmlns=\"urn:x\">été</p>'), \
+             ((SELECT id FROM dav_collections WHERE slug = 'legacy'), 'a.ics', 'urn:x', 'q', '<q xmlns=\"urn:x\"/>');",
+        )
+        .await;
+        old.close().await;
+    }
+    let app = TestApp::new(db).await;
+    let alice = app.store.users().await.unwrap()[0].id;
+    // "été" is 3 characters and 5 bytes: the counters hold bytes.
+    let p = "urn:x".len() + "p".len() + "<p xmlns=\"urn:x\">été</p>".len();
+    let q = "urn:x".len() + "q".len() + "<q xmlns=\"urn:x\"/>".len();
+    assert_eq!(app.store.dav_bytes_used(alice).await.unwrap(), (5 + p + q) as i64);
+    let cal = "/dav/calendars/alice/legacy/";
+    let quota = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/></D:prop></D:propfind>"#;
+    let (status, body) = send(&app, "PROPFIND", cal, quota).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert!(body.contains(&format!("<D:quota-used-bytes>{}</D:quota-used-bytes>", 5 + p + q)), "{body}");
+    let remove = r#"<D:propertyupdate xmlns:D="DAV:"><D:remove><D:prop><X:p xmlns:X="urn:x"/></D:prop></D:remove></D:propertyupdate>"#;
+    let (status, body) = send(&app, "PROPPATCH", cal, remove).await;
+    assert!(status == StatusCode::MULTI_STATUS && body.contains("200 OK"), "{body}");
+    assert_eq!(app.store.dav_bytes_used(alice).await.unwrap(), (5 + q) as i64);
+    let (status, _) = send(&app, "DELETE", "/dav/calendars/alice/legacy/a.ics", "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.store.dav_bytes_used(alice).await.unwrap(), 0);
+}
+
+on_both_databases!(
+    accounts_survive_the_dav_migration,
+    accounts_get_a_subject_in_the_identity_migration,
+    issue19_dead_properties_are_counted_after_the_upgrade,
+);

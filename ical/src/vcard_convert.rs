@@ -339,7 +339,7 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let Ok(card) = parse_card(&text) else { continue };
             for version in [VCardVersion::V3, VCardVersion::V4] {
-                let out = crate::vcard_convert::render(&card, version);
+                let out = card.render(version, None);
                 assert!(!out.lines().any(|l| l.trim_end() == "BEGIN:"), "{file} {version:?}:\n{out}");
                 assert!(!out.contains("EMAIL:evil@example.com"), "{file} {version:?}:\n{out}");
                 assert!(parse_card(&out).is_ok(), "{file} {version:?} renders a card that parses:\n{out}");

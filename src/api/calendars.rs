@@ -165,7 +165,14 @@ pub async fn create(
     };
     let cal = state
         .store
-        .create_collection(principal.user.id, CollectionKind::Calendar, &slug, &props, &[], state.clock.now())
+        .create_collection(
+            principal.user.id,
+            (CollectionKind::Calendar, &slug),
+            &props,
+            &[],
+            &state.dav.property_limits(),
+            state.clock.now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(Calendar::of(&cal, principal.user.username.as_str()))))
 }
@@ -206,7 +213,7 @@ pub async fn update(
         props.components = parse_components(&components)?;
     }
     let changes = PropertyChanges { live: Some(props), ..Default::default() };
-    state.store.change_properties(cal.id, None, &changes, now).await?;
+    state.store.change_properties(cal.id, None, &changes, &state.dav.property_limits(), now).await?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     Ok(Json(Calendar::of(&cal, principal.user.username.as_str())))
 }

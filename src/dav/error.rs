@@ -53,6 +53,11 @@ impl From<StoreError> for DavError {
             StoreError::InvalidSyncToken => DavError::Precondition(Precondition::ValidSyncToken),
             // RFC 4331 §6: 507 with DAV:quota-not-exceeded.
             StoreError::QuotaExceeded => DavError::Precondition(Precondition::QuotaNotExceeded),
+            // RFC 4918 §9.2.1: no room to record the properties.
+            StoreError::PropertiesTooLarge => DavError::status(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the resource's dead properties would exceed dav.max_properties_size",
+            ),
             StoreError::Conflict(m) => DavError::Status(StatusCode::CONFLICT, m),
             other => DavError::Store(other),
         }

@@ -3,10 +3,11 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use madang_dav::mkcol::Mkcol;
-use madang_dav::names::{CALDAV, CARDDAV, DAV};
+use madang_dav::names::{CALDAV, CARDDAV, DAV, QName};
 use madang_dav::precondition::Precondition;
+use madang_dav::proppatch::PropertyValue;
 
-use super::proppatch::{LiveOutcome, apply_live, apply_live_addressbook, dead, is_protected};
+use super::proppatch::{LiveOutcome, apply_live, apply_live_addressbook, dead, is_protected, property_size};
 use super::{Ctx, DavError, DavResult, path};
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, CollectionProps};
@@ -58,6 +59,7 @@ async fn create_addressbook(ctx: &Ctx, target: &path::Target, request: &Mkcol) -
         if name.is(DAV, "resourcetype") {
             continue;
         }
+        check_size(ctx, name, value)?;
         match apply_live_addressbook(&mut props, name, Some(value)) {
             LiveOutcome::Applied => {}
             LiveOutcome::Refused(precondition, _) => return Err(DavError::Precondition(precondition)),
@@ -70,6 +72,18 @@ async fn create_addressbook(ctx: &Ctx, target: &path::Target, request: &Mkcol) -
     insert(ctx, CollectionKind::AddressBook, slug, &props, &dead_props).await
 }
 
+/// `dav.max_property_size` applies to initial properties as to a PROPPATCH.
+fn check_size(ctx: &Ctx, name: &QName, value: &PropertyValue) -> DavResult<()> {
+    let max = ctx.config().max_property_size;
+    if property_size(name, value) > max {
+        return Err(DavError::forbidden(&format!(
+            "property {} is larger than {max} bytes (dav.max_property_size)",
+            name.local
+        )));
+    }
+    Ok(())
+}
+
 async fn insert(
     ctx: &Ctx,
     kind: CollectionKind,
@@ -77,10 +91,15 @@ async fn insert(
     props: &CollectionProps,
     dead_props: &[crate::store::dav::DeadProperty],
 ) -> DavResult<Response> {
-    match ctx.state.store.create_collection(ctx.user.id, kind, slug, props, dead_props, ctx.now).await {
+    let limits = ctx.property_limits();
+    match ctx.state.store.create_collection(ctx.user.id, (kind, slug), props, dead_props, &limits, ctx.now).await {
         Ok(_) => Ok((StatusCode::CREATED, [(axum::http::header::CONTENT_LENGTH, "0")]).into_response()),
         // RFC 4918 §9.3.1: MKCOL on an existing resource is 405.
         Err(StoreError::Conflict(_)) => Err(DavError::method_not_allowed("a collection with this name exists")),
+        Err(StoreError::PropertiesTooLarge) => Err(DavError::status(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("the dead properties exceed {} bytes (dav.max_properties_size)", limits.per_resource),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -103,6 +122,7 @@ async fn create(ctx: &Ctx, target: &path::Target, request: &Mkcol) -> DavResult<
         if name.is(DAV, "resourcetype") {
             continue;
         }
+        check_size(ctx, name, value)?;
         if name.is(CALDAV, "supported-calendar-component-set") {
             let comps: Vec<String> = value.comp_names().into_iter().map(|c| c.to_ascii_uppercase()).collect();
             if comps.is_empty() || comps.iter().any(|c| !KNOWN_COMPONENTS.contains(&c.as_str())) {

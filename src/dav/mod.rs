@@ -40,7 +40,7 @@ use crate::config::DavConfig;
 use crate::domain::{User, UserId};
 use crate::http::AppState;
 use crate::http::auth::{AuthRejection, Authenticated};
-use crate::store::dav::{Collection, CollectionKind, CollectionProps};
+use crate::store::dav::{Collection, CollectionKind, CollectionProps, PropertyLimits};
 pub use card::VCARD;
 pub use error::{DavError, DavResult};
 pub use object::etag_of;
@@ -57,6 +57,12 @@ pub struct DavService {
 impl DavService {
     pub fn new(config: DavConfig) -> DavService {
         DavService { config, provisioned: Mutex::new(HashSet::new()) }
+    }
+
+    /// What the store checks when dead properties grow: the per-resource
+    /// total and the owner's quota.
+    pub fn property_limits(&self) -> PropertyLimits {
+        PropertyLimits { per_resource: self.config.max_properties_size as u64, quota: self.config.quota }
     }
 
     /// Creates the default calendar, task list and address book the first
@@ -158,6 +164,10 @@ impl Ctx {
 
     pub fn config(&self) -> &DavConfig {
         &self.state.dav.config
+    }
+
+    pub fn property_limits(&self) -> PropertyLimits {
+        self.state.dav.property_limits()
     }
 
     pub fn limits(&self) -> Limits {

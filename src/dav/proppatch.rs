@@ -1,4 +1,10 @@
 //! PROPPATCH (RFC 4918 §9.2): set and remove properties, all or nothing.
+//!
+//! Property values are bounded like member data: one value by
+//! `dav.max_property_size` (checked here, before anything is stored), the
+//! dead properties of one resource together by `dav.max_properties_size`, and
+//! all of them by the owner's quota, since their bytes are counted with the
+//! collection's (both checked by the store inside the write transaction).
 
 use axum::response::Response;
 use madang_dav::multistatus::{MultistatusWriter, PropValue, Propstat, Response as DavResponse};
@@ -7,11 +13,14 @@ use madang_dav::precondition::Precondition;
 use madang_dav::proppatch::{PropertyChange, PropertyUpdate, PropertyValue};
 
 use super::{Ctx, DavError, DavResult, multistatus, path};
+use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, CollectionProps, DeadProperty, PropertyChanges};
 
-/// Why one property could not be changed.
+/// Why one property could not be changed (RFC 4918 §9.2.1).
 struct Refusal {
     name: QName,
+    /// 403 for a value that can never be stored, 507 when there is no room.
+    status: u16,
     precondition: Option<Precondition>,
     reason: Option<String>,
 }
@@ -33,6 +42,7 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResu
         return Ok(refuse_all(ctx, target, &update));
     };
 
+    let max_size = ctx.config().max_property_size;
     let mut live = cal.props.clone();
     let mut changes = PropertyChanges::default();
     let mut refused = Vec::new();
@@ -45,6 +55,19 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResu
         if !names.contains(name) {
             names.push(name.clone());
         }
+        if let Some(value) = value
+            && property_size(name, value) > max_size
+        {
+            // Live or dead, a value this large is never stored: 403, not
+            // 507, since no amount of freed space would make it fit.
+            refused.push(Refusal {
+                name: name.clone(),
+                status: 403,
+                precondition: None,
+                reason: Some(format!("the property is larger than {max_size} bytes (dav.max_property_size)")),
+            });
+            continue;
+        }
         let outcome = match (object, cal.kind) {
             (Some(_), _) => LiveOutcome::NotLive,
             (None, CollectionKind::Calendar) => apply_live(&mut live, name, value),
@@ -53,10 +76,11 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResu
         match outcome {
             LiveOutcome::Applied => {}
             LiveOutcome::Refused(precondition, reason) => {
-                refused.push(Refusal { name: name.clone(), precondition: Some(precondition), reason })
+                refused.push(Refusal { name: name.clone(), status: 403, precondition: Some(precondition), reason })
             }
             LiveOutcome::NotLive if is_protected(name) => refused.push(Refusal {
                 name: name.clone(),
+                status: 403,
                 precondition: Some(Precondition::CannotModifyProtectedProperty),
                 reason: None,
             }),
@@ -74,33 +98,77 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResu
         }
     }
 
-    let mut propstats = Vec::new();
     if refused.is_empty() {
         if object.is_none() && live != cal.props {
             changes.live = Some(live);
         }
-        ctx.state.store.change_properties(cal.id, object, &changes, ctx.now).await?;
-        propstats.push(Propstat::new(200, names.into_iter().map(|n| (n, PropValue::Empty)).collect()));
-    } else {
-        // RFC 4918 §9.2.1: the failures with their reasons, everything else 424.
-        for r in &refused {
-            let mut p = Propstat::new(403, vec![(r.name.clone(), PropValue::Empty)]);
-            p.error = r.precondition.clone();
-            p.description = r.reason.clone();
-            propstats.push(p);
-        }
-        let others: Vec<_> = names
-            .into_iter()
-            .filter(|n| !refused.iter().any(|r| &r.name == n))
-            .map(|n| (n, PropValue::Empty))
-            .collect();
-        if !others.is_empty() {
-            propstats.push(Propstat::new(424, others));
+        let limits = ctx.property_limits();
+        // The dead properties being set are what takes the space; they get
+        // the 507 when there is none, the rest 424 (RFC 4918 §9.2.1).
+        let no_room = |precondition: Option<Precondition>, reason: Option<String>| {
+            let setting = |n: &&QName| changes.set.iter().any(|p| p.namespace == n.ns && p.local_name == n.local);
+            // Only a set can grow a resource, so one always matches; were
+            // none to, every property gets the 507 rather than a false 200.
+            let mut blamed: Vec<&QName> = names.iter().filter(setting).collect();
+            if blamed.is_empty() {
+                blamed = names.iter().collect();
+            }
+            blamed
+                .into_iter()
+                .map(|n| Refusal {
+                    name: n.clone(),
+                    status: 507,
+                    precondition: precondition.clone(),
+                    reason: reason.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        match ctx.state.store.change_properties(cal.id, object, &changes, &limits, ctx.now).await {
+            Ok(()) => {}
+            Err(StoreError::PropertiesTooLarge) => {
+                let max = limits.per_resource;
+                refused = no_room(
+                    None,
+                    Some(format!("the resource's dead properties would exceed {max} bytes (dav.max_properties_size)")),
+                );
+            }
+            // RFC 4331 §6: DAV:quota-not-exceeded with 507.
+            Err(StoreError::QuotaExceeded) => refused = no_room(Some(Precondition::QuotaNotExceeded), None),
+            Err(e) => return Err(e.into()),
         }
     }
     let mut out = MultistatusWriter::new();
-    out.push(&DavResponse::new(href, propstats));
+    out.push(&DavResponse::new(href, propstats(names, &refused)));
     Ok(multistatus(out.finish(None)))
+}
+
+/// 200 for every property when nothing was refused; else the refusals with
+/// their reasons and 424 for everything else (RFC 4918 §9.2.1).
+fn propstats(names: Vec<QName>, refused: &[Refusal]) -> Vec<Propstat> {
+    if refused.is_empty() {
+        return vec![Propstat::new(200, names.into_iter().map(|n| (n, PropValue::Empty)).collect())];
+    }
+    let mut out = Vec::new();
+    for r in refused {
+        let mut p = Propstat::new(r.status, vec![(r.name.clone(), PropValue::Empty)]);
+        p.error = r.precondition.clone();
+        p.description = r.reason.clone();
+        out.push(p);
+    }
+    let others: Vec<_> =
+        names.into_iter().filter(|n| !refused.iter().any(|r| &r.name == n)).map(|n| (n, PropValue::Empty)).collect();
+    if !others.is_empty() {
+        out.push(Propstat::new(424, others));
+    }
+    out
+}
+
+/// Bytes a property takes as stored: its names and its XML, the measure
+/// `DeadProperty::size` counts too. The XML is the parser's re-serialisation,
+/// which can be larger than what the client sent (`>` becomes `&gt;`), so
+/// the bound holds for what is stored and served, not only for the request.
+pub(super) fn property_size(name: &QName, value: &PropertyValue) -> usize {
+    name.ns.len() + name.local.len() + value.xml().len()
 }
 
 pub(super) enum LiveOutcome {

@@ -65,6 +65,25 @@ pub struct DeadProperty {
     pub xml: String,
 }
 
+impl DeadProperty {
+    /// Bytes it takes as stored: what the size limits and the quota count.
+    pub fn size(&self) -> i64 {
+        (self.namespace.len() + self.local_name.len() + self.xml.len()) as i64
+    }
+}
+
+/// Bounds on what dead properties may take, checked inside the write
+/// transaction that stores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropertyLimits {
+    /// Most bytes of dead properties one resource (a collection, or one
+    /// member) may hold; a change that grows a resource past it fails with
+    /// `PropertiesTooLarge`. A resource already above it may still shrink.
+    pub per_resource: u64,
+    /// The owner's storage quota (RFC 4331), shared with member data.
+    pub quota: Option<u64>,
+}
+
 /// What PROPPATCH changes, applied in one transaction (RFC 4918 §9.2: all or nothing).
 #[derive(Debug, Clone, Default)]
 pub struct PropertyChanges {
@@ -289,16 +308,65 @@ macro_rules! insert_collection {
 macro_rules! set_dead {
     ($conn:expr, $id:expr, $object:expr, $p:expr) => {
         sqlx::query(
-            "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id, object_name, namespace, local_name) \
-             DO UPDATE SET xml = excluded.xml",
+            "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml, size) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (collection_id, object_name, namespace, local_name) \
+             DO UPDATE SET xml = excluded.xml, size = excluded.size",
         )
         .bind($id)
         .bind($object)
         .bind(&$p.namespace)
         .bind(&$p.local_name)
         .bind(&$p.xml)
+        .bind($p.size())
         .execute($conn)
+    };
+}
+
+/// Bytes of the dead properties of one resource (`object` `""` = the collection itself).
+macro_rules! properties_size {
+    ($conn:expr, $id:expr, $object:expr) => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM dav_properties \
+             WHERE collection_id = $1 AND object_name = $2",
+        )
+        .bind($id)
+        .bind($object)
+        .fetch_one($conn)
+    };
+}
+
+/// Moves collection `$id`'s byte counter by `$delta` inside the write
+/// transaction `$tx`; growth is first checked against the owner's `$quota`
+/// (RFC 4331 §6). The caller has locked the collection row already (the
+/// revision bump, or the insert), so the sum cannot go stale before the
+/// counter moves.
+macro_rules! charge {
+    ($tx:ident, $id:expr, $delta:expr, $quota:expr) => {
+        async {
+            let (id, delta, quota): (i64, i64, Option<u64>) = ($id, $delta, $quota);
+            if let Some(quota) = quota
+                && delta > 0
+            {
+                let used: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
+                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
+                )
+                .bind(id)
+                .fetch_one(&mut *$tx)
+                .await?;
+                if used.unwrap_or(0).saturating_add(delta) > i64::try_from(quota).unwrap_or(i64::MAX) {
+                    return Err(StoreError::QuotaExceeded);
+                }
+            }
+            if delta != 0 {
+                sqlx::query("UPDATE dav_collections SET bytes = bytes + $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(delta)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok::<(), StoreError>(())
+        }
     };
 }
 
@@ -352,25 +420,7 @@ macro_rules! put_member {
                 return Err(StoreError::PreconditionFailed);
             }
             let delta = size - current.as_ref().map_or(0, |(_, s)| *s);
-            if let Some(quota) = $quota
-                && delta > 0
-            {
-                let used: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
-                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
-                )
-                .bind(id.0)
-                .fetch_one(&mut *$tx)
-                .await?;
-                if used.unwrap_or(0).saturating_add(delta) > i64::try_from(quota).unwrap_or(i64::MAX) {
-                    return Err(StoreError::QuotaExceeded);
-                }
-            }
-            sqlx::query("UPDATE dav_collections SET bytes = bytes + $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(delta)
-                .execute(&mut *$tx)
-                .await?;
+            charge!($tx, id.0, delta, $quota).await?;
             let other: Option<String> = sqlx::query_scalar(
                 "SELECT name FROM dav_objects WHERE collection_id = $1 AND uid = $2 AND name <> $3",
             )
@@ -428,11 +478,9 @@ macro_rules! delete_member {
             if !($condition)(Some(&current)) {
                 return Err(StoreError::PreconditionFailed);
             }
-            sqlx::query("UPDATE dav_collections SET bytes = bytes - $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(size)
-                .execute(&mut *$tx)
-                .await?;
+            // The member's dead properties go with it, and so do their bytes.
+            let properties = properties_size!(&mut *$tx, id.0, name).await?;
+            charge!($tx, id.0, -(size + properties), None).await?;
             sqlx::query("DELETE FROM dav_objects WHERE collection_id = $1 AND name = $2")
                 .bind(id.0)
                 .bind(name)
@@ -486,15 +534,21 @@ impl Store {
         }))
     }
 
+    /// Creates a collection with its initial dead properties (MKCALENDAR,
+    /// extended MKCOL), which count toward `limits` like a PROPPATCH's.
     pub async fn create_collection(
         &self,
         owner: UserId,
-        kind: CollectionKind,
-        slug: &str,
+        (kind, slug): (CollectionKind, &str),
         props: &CollectionProps,
         dead: &[DeadProperty],
+        limits: &PropertyLimits,
         now: DateTime<Utc>,
     ) -> StoreResult<Collection> {
+        let total: i64 = dead.iter().map(DeadProperty::size).sum();
+        if total > i64::try_from(limits.per_resource).unwrap_or(i64::MAX) {
+            return Err(StoreError::PropertiesTooLarge);
+        }
         let row: CollectionRow = write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let row: CollectionRow = insert_collection!(&mut *tx, owner, kind, slug, props, now)
@@ -503,6 +557,7 @@ impl Store {
             for p in dead {
                 set_dead!(&mut *tx, row.id, "", p).await?;
             }
+            charge!(tx, row.id, total, limits.quota).await?;
             tx.commit().await?;
             row
         });
@@ -546,23 +601,40 @@ impl Store {
         if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
-    /// Applies a PROPPATCH to a collection (`object` = `None`) or a member, atomically.
+    /// Applies a PROPPATCH to a collection (`object` = `None`) or a member,
+    /// atomically. Dead properties are counted in the collection's bytes;
+    /// `PropertiesTooLarge` or `QuotaExceeded` when they would grow past
+    /// `limits`, and then nothing is applied (RFC 4918 §9.2).
     pub async fn change_properties(
         &self,
         id: CollectionId,
         object: Option<&str>,
         changes: &PropertyChanges,
+        limits: &PropertyLimits,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let object_name = object.unwrap_or("");
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // A property change is a change: a member's shows up in the next
-            // sync-collection, a calendar's moves its getctag.
+            // sync-collection, a calendar's moves its getctag. The bump also
+            // locks the collection row for the byte count below.
             let revision = bump_revision!(&mut *tx, id.0, now).await?;
             if let Some(name) = object {
+                // Checked here, not only by the caller: properties left on a
+                // member deleted in between would hold bytes nothing frees.
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM dav_objects WHERE collection_id = $1 AND name = $2")
+                        .bind(id.0)
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound);
+                }
                 log_change!(&mut *tx, id.0, name, revision, false, now).await?;
             }
+            let before = properties_size!(&mut *tx, id.0, object_name).await?;
             if let Some(p) = &changes.live {
                 sqlx::query(
                     "UPDATE dav_collections SET display_name = $2, description = $3, color = $4, sort_order = $5, \
@@ -595,6 +667,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // Measured after the writes, so a value replacing a larger one,
+            // or set and removed in one request, counts once. Returning
+            // early drops the transaction: nothing is applied.
+            let after = properties_size!(&mut *tx, id.0, object_name).await?;
+            if after > before && after > i64::try_from(limits.per_resource).unwrap_or(i64::MAX) {
+                return Err(StoreError::PropertiesTooLarge);
+            }
+            charge!(tx, id.0, after - before, limits.quota).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -841,11 +921,13 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             // Dead properties travel with the member (RFC 4918 §9.9.1); a
             // replaced destination's own go.
+            let replaced = properties_size!(&mut *tx, to.0, object.name).await?;
             sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
                 .bind(to.0)
                 .bind(object.name)
                 .execute(&mut *tx)
                 .await?;
+            let moved = properties_size!(&mut *tx, from.0, from_name).await?;
             sqlx::query(
                 "UPDATE dav_properties SET collection_id = $3, object_name = $4 \
                  WHERE collection_id = $1 AND object_name = $2",
@@ -859,6 +941,11 @@ impl Store {
             // The source goes first: within one calendar it holds the UID.
             delete_member!(tx, from, from_name, any, now).await?;
             let created = put_member!(tx, to, object, condition, quota, now).await?;
+            // The properties' bytes follow them, after both rows were locked
+            // in the order above. The owner's total does not grow (the same
+            // bytes change collection), so there is no quota to check.
+            charge!(tx, from.0, -moved, None).await?;
+            charge!(tx, to.0, moved - replaced, None).await?;
             tx.commit().await?;
             Ok(created)
         })
@@ -879,14 +966,16 @@ impl Store {
         write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let created = put_member!(tx, to, object, condition, quota, now).await?;
+            let copied = properties_size!(&mut *tx, from.0, from_name).await?;
+            let replaced = properties_size!(&mut *tx, to.0, object.name).await?;
             sqlx::query("DELETE FROM dav_properties WHERE collection_id = $1 AND object_name = $2")
                 .bind(to.0)
                 .bind(object.name)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml) \
-                 SELECT $3, $4, namespace, local_name, xml FROM dav_properties \
+                "INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml, size) \
+                 SELECT $3, $4, namespace, local_name, xml, size FROM dav_properties \
                  WHERE collection_id = $1 AND object_name = $2",
             )
             .bind(from.0)
@@ -895,6 +984,8 @@ impl Store {
             .bind(object.name)
             .execute(&mut *tx)
             .await?;
+            // The copies take space of their own (RFC 4331 §6).
+            charge!(tx, to.0, copied - replaced, quota).await?;
             tx.commit().await?;
             Ok(created)
         })
@@ -985,16 +1076,15 @@ impl Store {
         Ok(format!("{count}-{}-{updated}", revisions.unwrap_or(0)))
     }
 
-    /// Bytes of DAV data a user stores (RFC 4331 quota).
+    /// Bytes of DAV data a user stores (RFC 4331 quota): members and dead
+    /// properties, read from the counters the quota check itself reads, so
+    /// `quota-used-bytes` and the refusals agree.
     pub async fn dav_bytes_used(&self, owner: UserId) -> StoreResult<i64> {
         let used: Option<i64> = read!(self, |pool| {
-            sqlx::query_scalar(
-            "SELECT CAST(SUM(o.size) AS BIGINT) FROM dav_objects o JOIN dav_collections c ON c.id = o.collection_id \
-             WHERE c.owner_id = $1"
-        )
-        .bind(owner.0)
-        .fetch_one(pool)
-        .await?
+            sqlx::query_scalar("SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections WHERE owner_id = $1")
+                .bind(owner.0)
+                .fetch_one(pool)
+                .await?
         });
         Ok(used.unwrap_or(0))
     }

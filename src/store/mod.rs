@@ -70,6 +70,9 @@ pub enum StoreError {
     /// The write would take the owner over their storage quota.
     #[error("storage quota exceeded")]
     QuotaExceeded,
+    /// The dead properties of one resource would grow past their limit.
+    #[error("the resource's properties would exceed their size limit")]
+    PropertiesTooLarge,
     /// A sync token the collection no longer (or never) knew.
     #[error("unknown or expired sync token")]
     InvalidSyncToken,
