@@ -341,7 +341,7 @@ mod tests {
             for version in [VCardVersion::V3, VCardVersion::V4] {
                 let out = card.render(version, None);
                 assert!(!out.lines().any(|l| l.trim_end() == "BEGIN:"), "{file} {version:?}:\n{out}");
-                assert!(!out.contains("EMAIL:evil@example.com"), "{file} {version:?}:\n{out}");
+                assert!(!out.lines().any(|l| l.starts_with("EMAIL")), "{file} {version:?}:\n{out}");
                 assert!(parse_card(&out).is_ok(), "{file} {version:?} renders a card that parses:\n{out}");
             }
         }
