@@ -255,6 +255,11 @@ fn tag_of(name: &QName) -> (String, String) {
     if name.ns.is_empty() {
         return (name.local.to_string(), String::new());
     }
+    // The XML namespace is bound to `xml` and to no other prefix (Namespaces in XML §3); a
+    // declaration of `X` for it made the 207 ill-formed (fuzz finding F1).
+    if name.ns == names::XML {
+        return (format!("xml:{}", name.local), String::new());
+    }
     match names::fixed_prefix(&name.ns) {
         Some(p) => (format!("{p}:{}", name.local), String::new()),
         None => (format!("X:{}", name.local), format!(" xmlns:X=\"{}\"", escape_attr(&name.ns))),
@@ -348,6 +353,24 @@ mod tests {
     use super::*;
     use crate::proppatch::{PropertyChange, PropertyUpdate};
     use crate::testutil::golden;
+
+    /// See: fuzz finding F1 (issue 19) — `<xml:foo/>` came back as `<X:foo xmlns:X="…/XML/1998/namespace"/>`.
+    #[test]
+    fn properties_in_the_xml_namespace_keep_the_xml_prefix_fuzz_f1() {
+        let body =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/findings/F1-property-in-xml-namespace.xml"))
+                .unwrap();
+        let root = crate::xml::parse_document(&body).unwrap().unwrap();
+        let mut out = String::new();
+        for e in root.elements().flat_map(|p| p.elements().collect::<Vec<_>>()) {
+            write_empty_element(&mut out, &e.name);
+        }
+        let name = QName::new(names::XML.to_string(), "foo".to_string());
+        let mut one = String::new();
+        write_empty_element(&mut one, &name);
+        assert_eq!(one, "<xml:foo/>");
+        assert!(!out.contains("XML/1998/namespace"), "{out}");
+    }
 
     #[test]
     fn status_lines() {

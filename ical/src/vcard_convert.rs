@@ -334,7 +334,8 @@ mod tests {
     /// See: fuzz finding F5 (issue 19) — an escaped newline in a property name injected a line.
     #[test]
     fn property_names_cannot_inject_lines_fuzz_f5() {
-        for file in ["F5-vcard-property-name-injects-a-line.vcf", "F5-vcard-property-name-with-escaped-newline.min.vcf"] {
+        for file in ["F5-vcard-property-name-injects-a-line.vcf", "F5-vcard-property-name-with-escaped-newline.min.vcf"]
+        {
             let path = format!("{}/../fuzz/findings/{file}", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).unwrap();
             let Ok(card) = parse_card(&text) else { continue };
