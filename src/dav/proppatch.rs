@@ -1,5 +1,6 @@
 //! PROPPATCH (RFC 4918 §9.2): set and remove properties, all or nothing.
 
+use axum::body::Bytes;
 use axum::response::Response;
 use madang_dav::multistatus::{MultistatusWriter, PropValue, Propstat, Response as DavResponse};
 use madang_dav::names::{APPLE_ICAL, CALDAV, CARDDAV, DAV, QName};
@@ -16,8 +17,8 @@ struct Refusal {
     reason: Option<String>,
 }
 
-pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
-    let update = PropertyUpdate::parse(body)?;
+pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    let update = super::parse_body(body, PropertyUpdate::parse).await?;
     let me = ctx.me();
     let (cal, object, href) = if let Some((kind, slug)) = target.collection() {
         let cal = ctx.collection(kind, slug).await?;
