@@ -25,6 +25,22 @@ pub enum XmlError {
     TooDeep(usize),
     #[error("XML has more than {0} elements")]
     TooManyElements(usize),
+    #[error("an XML element has more than {0} attributes")]
+    TooManyAttributesOnElement(usize),
+    #[error("XML has more than {0} attributes")]
+    TooManyAttributes(usize),
+    #[error("an XML element declares more than {0} namespaces")]
+    TooManyNamespacesOnElement(usize),
+    /// Declarations on an element and its ancestors: every name is looked up
+    /// among them, so they bound the cost of each name.
+    #[error("XML has more than {0} namespace declarations in scope at once")]
+    TooManyNamespacesInScope(usize),
+    #[error("XML declares more than {0} namespaces")]
+    TooManyNamespaces(usize),
+    /// A PROPFIND or REPORT naming, or a PROPPATCH, MKCOL or MKCALENDAR
+    /// changing, more properties than [`crate::propfind::MAX_PROPERTIES`].
+    #[error("the request names more than {0} properties")]
+    TooManyProperties(usize),
     #[error("expected root element {expected}, found {found}")]
     UnexpectedRoot { expected: &'static str, found: QName },
     /// A required element or attribute is absent.

@@ -16,8 +16,9 @@
 //!   quick-xml's namespace-aware reader into a small element tree
 //!   ([`xml::Element`]); each method's parser then walks that tree. The
 //!   reader enforces the safety rules for every method at once: DOCTYPE is
-//!   refused (so neither XXE nor entity expansion is possible), nesting depth
-//!   and element count are capped, and no input can panic.
+//!   refused (so neither XXE nor entity expansion is possible), nesting depth,
+//!   elements, attributes and namespace declarations are capped so that the
+//!   work stays linear in the body, and no input can panic.
 //! * **Names are namespace + local name.** Clients choose arbitrary
 //!   prefixes, so [`QName`] never holds one. Dead properties are stored as a
 //!   self-contained serialization that declares its own namespaces

@@ -49,7 +49,7 @@ impl Mkcol {
         if !root.is(ns, local) {
             return Err(XmlError::UnexpectedRoot { expected, found: root.name });
         }
-        Ok(Mkcol { kind, set: set_properties(&root) })
+        Ok(Mkcol { kind, set: set_properties(&root)? })
     }
 
     /// The requested `DAV:resourcetype` children, if the body sets it (RFC 5689

@@ -3,6 +3,7 @@
 
 use crate::error::XmlError;
 use crate::names::{CALDAV, DAV, QName};
+use crate::propfind::MAX_PROPERTIES;
 use crate::xml::{self, Element};
 
 /// One property element exactly as the client sent it.
@@ -114,6 +115,11 @@ impl PropertyUpdate {
             };
             for prop in instruction.children_named(DAV, "prop") {
                 for property in prop.elements() {
+                    // Bounded like PROPFIND's names: the server answers and
+                    // stores each one (real clients change one to six).
+                    if changes.len() == MAX_PROPERTIES {
+                        return Err(XmlError::TooManyProperties(MAX_PROPERTIES));
+                    }
                     changes.push(if set {
                         PropertyChange::Set(property.name.clone(), PropertyValue::new(property.clone()))
                     } else {
@@ -129,19 +135,53 @@ impl PropertyUpdate {
     }
 }
 
-/// The `DAV:set/DAV:prop/*` elements of an MKCOL or MKCALENDAR body.
-pub(crate) fn set_properties(root: &Element) -> Vec<(QName, PropertyValue)> {
-    root.children_named(DAV, "set")
+/// The `DAV:set/DAV:prop/*` elements of an MKCOL or MKCALENDAR body, at most
+/// [`MAX_PROPERTIES`] of them.
+pub(crate) fn set_properties(root: &Element) -> Result<Vec<(QName, PropertyValue)>, XmlError> {
+    let properties = root
+        .children_named(DAV, "set")
         .flat_map(|set| set.children_named(DAV, "prop"))
-        .flat_map(|prop| prop.elements())
-        .map(|p| (p.name.clone(), PropertyValue::new(p.clone())))
-        .collect()
+        .flat_map(|prop| prop.elements());
+    let mut set = Vec::new();
+    for p in properties {
+        if set.len() == MAX_PROPERTIES {
+            return Err(XmlError::TooManyProperties(MAX_PROPERTIES));
+        }
+        set.push((p.name.clone(), PropertyValue::new(p.clone())));
+    }
+    Ok(set)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::names::APPLE_ICAL;
+
+    // See: issue 19. The server's per-property bookkeeping is quadratic in
+    // the number of changes, so a body may carry at most MAX_PROPERTIES.
+    #[test]
+    fn issue19_bounds_property_changes() {
+        let body = |n: usize| {
+            let props: String = (0..n).map(|i| format!("<D:n{i}/>")).collect();
+            format!(
+                r#"<D:propertyupdate xmlns:D="DAV:"><D:remove><D:prop>{props}</D:prop></D:remove></D:propertyupdate>"#
+            )
+        };
+        assert_eq!(PropertyUpdate::parse(body(MAX_PROPERTIES).as_bytes()).unwrap().changes.len(), MAX_PROPERTIES);
+        assert_eq!(
+            PropertyUpdate::parse(body(MAX_PROPERTIES + 1).as_bytes()),
+            Err(XmlError::TooManyProperties(MAX_PROPERTIES))
+        );
+        let mkcol = |n: usize| {
+            let props: String = (0..n).map(|i| format!("<D:n{i}/>")).collect();
+            format!(r#"<D:mkcol xmlns:D="DAV:"><D:set><D:prop>{props}</D:prop></D:set></D:mkcol>"#)
+        };
+        assert!(crate::Mkcol::parse_mkcol(mkcol(MAX_PROPERTIES).as_bytes()).is_ok());
+        assert_eq!(
+            crate::Mkcol::parse_mkcol(mkcol(MAX_PROPERTIES + 1).as_bytes()),
+            Err(XmlError::TooManyProperties(MAX_PROPERTIES))
+        );
+    }
 
     #[test]
     fn ios_proppatch_keeps_order_and_values() {

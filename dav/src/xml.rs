@@ -4,9 +4,21 @@
 //! DAV request bodies are small, so the parsers first build this tree and then
 //! walk it; that keeps each RFC's grammar readable as plain code. The reader
 //! enforces the safety rules once for every method: no DOCTYPE (hence no
-//! entity tricks), a depth limit and an element-count limit.
+//! entity tricks), and limits on depth, elements, attributes and namespace
+//! declarations that keep the work linear in the size of the body.
+//!
+//! Two parts of quick-xml are quadratic if left unbounded, so the limits are
+//! chosen around them (issue 19: 100,000 declarations or attributes on one
+//! element took ~12 s of CPU each):
+//! * `Attributes` checks for duplicates by comparing each attribute with every
+//!   earlier one. Attributes are therefore counted first with that check off,
+//!   and an element over the limit is refused before the checked pass.
+//! * `NamespaceResolver` finds a prefix by scanning every binding in scope,
+//!   once per element and prefixed attribute. [`MAX_NAMESPACES_IN_SCOPE`]
+//!   bounds that scan, so a body costs at most that many comparisons per name.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
@@ -20,6 +32,22 @@ use crate::names::{self, QName};
 pub const MAX_DEPTH: usize = 64;
 /// Most elements accepted in one body: a multiget of 10,000 hrefs fits.
 pub const MAX_ELEMENTS: usize = 100_000;
+/// Most namespace declarations on one element. Real clients declare up to
+/// about ten, all on the root (iOS's principal PROPFIND: eight).
+pub const MAX_NAMESPACES_PER_ELEMENT: usize = 64;
+/// Most namespace declarations in scope at once (on an element and its
+/// ancestors). quick-xml resolves each name by scanning them all, so this is
+/// what bounds the cost of a name; Go's `encoding/xml` redeclares `xmlns` on
+/// every element, which stays far below it at any real depth.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 128;
+/// Most namespace declarations in one body: one per element on average, which
+/// still admits clients that redeclare on every element.
+pub const MAX_NAMESPACES: usize = MAX_ELEMENTS;
+/// Most attributes (declarations not counted) on one element. DAV elements
+/// carry one or two (`name`, `match-type`, `start`/`end`); dead properties get slack.
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 64;
+/// Most attributes in one body, a memory bound like [`MAX_ELEMENTS`].
+pub const MAX_ATTRIBUTES: usize = MAX_ELEMENTS;
 
 /// An element with its namespace-resolved name, attributes and children.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,34 +125,26 @@ impl Element {
     /// namespaces get their usual prefixes (`D`, `C`, …), others `x0`, `x1`, …;
     /// the default namespace is never used, so un-namespaced names stay so.
     pub fn to_xml(&self) -> String {
-        let mut namespaces: Vec<&str> = Vec::new();
+        // A map, not a list: a property may use thousands of namespaces (one
+        // declared on each child), and a list search per name is quadratic.
+        let mut namespaces = Namespaces::default();
         self.collect_namespaces(&mut namespaces);
-        let prefixes: Vec<(&str, String)> = namespaces
-            .iter()
-            .enumerate()
-            .map(|(i, ns)| (*ns, names::fixed_prefix(ns).map(str::to_owned).unwrap_or_else(|| format!("x{i}"))))
-            .collect();
         let mut out = String::new();
-        self.write(&mut out, &prefixes, true);
+        self.write(&mut out, &namespaces, true);
         out
     }
 
-    fn collect_namespaces<'a>(&'a self, acc: &mut Vec<&'a str>) {
-        let mut add = |ns: &'a str| {
-            if !ns.is_empty() && ns != names::XML && !acc.contains(&ns) {
-                acc.push(ns);
-            }
-        };
-        add(&self.name.ns);
+    fn collect_namespaces<'a>(&'a self, acc: &mut Namespaces<'a>) {
+        acc.add(&self.name.ns);
         for a in &self.attrs {
-            add(&a.name.ns);
+            acc.add(&a.name.ns);
         }
         for e in self.elements() {
             e.collect_namespaces(acc);
         }
     }
 
-    fn write(&self, out: &mut String, prefixes: &[(&str, String)], root: bool) {
+    fn write(&self, out: &mut String, namespaces: &Namespaces<'_>, root: bool) {
         let prefixed = |q: &QName| -> String {
             if q.ns.is_empty() {
                 return q.local.to_string();
@@ -132,14 +152,14 @@ impl Element {
             if q.ns == names::XML {
                 return format!("xml:{}", q.local);
             }
-            let p = prefixes.iter().find(|(ns, _)| *ns == q.ns).map(|(_, p)| p.as_str()).unwrap_or("x");
+            let p = namespaces.prefix(&q.ns).unwrap_or("x");
             format!("{p}:{}", q.local)
         };
         let tag = prefixed(&self.name);
         out.push('<');
         out.push_str(&tag);
         if root {
-            for (ns, p) in prefixes {
+            for (ns, p) in &namespaces.list {
                 out.push_str(&format!(" xmlns:{p}=\"{}\"", escape_attr(ns)));
             }
         }
@@ -154,12 +174,35 @@ impl Element {
         for node in &self.children {
             match node {
                 Node::Text(t) => out.push_str(&escape_text(t)),
-                Node::Element(e) => e.write(out, prefixes, false),
+                Node::Element(e) => e.write(out, namespaces, false),
             }
         }
         out.push_str("</");
         out.push_str(&tag);
         out.push('>');
+    }
+}
+
+/// The namespaces a subtree uses, in order of first use, each with its prefix.
+#[derive(Default)]
+struct Namespaces<'a> {
+    list: Vec<(&'a str, String)>,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Namespaces<'a> {
+    fn add(&mut self, ns: &'a str) {
+        if ns.is_empty() || ns == names::XML || self.index.contains_key(ns) {
+            return;
+        }
+        let i = self.list.len();
+        self.index.insert(ns, i);
+        self.list.push((ns, names::fixed_prefix(ns).map(str::to_owned).unwrap_or_else(|| format!("x{i}"))));
+    }
+
+    fn prefix(&self, ns: &str) -> Option<&str> {
+        let i = *self.index.get(ns)?;
+        self.list.get(i).map(|(_, p)| p.as_str())
     }
 }
 
@@ -215,30 +258,25 @@ pub fn parse_document(body: &[u8]) -> Result<Option<Element>, XmlError> {
     config.check_end_names = true;
     config.expand_empty_elements = false;
 
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut count = 0usize;
+    let mut tree = Tree::default();
     loop {
         match reader.read_event()? {
             Event::Start(start) => {
-                let element = open(&reader, &start, root.is_some(), stack.len(), &mut count)?;
-                stack.push(element);
+                let (element, declarations) = tree.open(&reader, &start)?;
+                tree.push(element, declarations);
             }
             Event::Empty(start) => {
-                let element = open(&reader, &start, root.is_some(), stack.len(), &mut count)?;
-                close(element, &mut stack, &mut root);
+                let (element, _) = tree.open(&reader, &start)?;
+                tree.close(element);
             }
-            Event::End(_) => match stack.pop() {
-                Some(element) => close(element, &mut stack, &mut root),
-                None => return Err(XmlError::Malformed("unexpected end tag".into())),
-            },
+            Event::End(_) => tree.end()?,
             Event::Text(t) => {
                 let s = t.xml10_content().map_err(|e| XmlError::Malformed(e.to_string()))?;
-                push_text(&mut stack, &s)?;
+                tree.text(&s)?;
             }
             Event::CData(c) => {
                 let s = c.xml10_content().map_err(|e| XmlError::Malformed(e.to_string()))?;
-                push_text(&mut stack, &s)?;
+                tree.text(&s)?;
             }
             Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
@@ -253,20 +291,14 @@ pub fn parse_document(body: &[u8]) -> Result<Option<Element>, XmlError> {
                         None => return Err(XmlError::UnknownEntity(name.into_owned())),
                     }
                 };
-                push_text(&mut stack, &resolved)?;
+                tree.text(&resolved)?;
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
-    if !stack.is_empty() {
-        return Err(XmlError::Malformed("unexpected end of document".into()));
-    }
-    match root {
-        Some(root) => Ok(Some(root)),
-        None => Err(XmlError::Malformed("no root element".into())),
-    }
+    tree.finish()
 }
 
 /// XML 1.0 §2.2 `Char` (Rust strings cannot hold surrogates, the other excluded range).
@@ -279,43 +311,139 @@ pub(crate) fn parse_required(body: &[u8]) -> Result<Element, XmlError> {
     parse_document(body)?.ok_or(XmlError::Empty)
 }
 
-/// Starts an element after checking the document-wide limits.
-fn open(
-    reader: &NsReader<&[u8]>,
-    start: &BytesStart<'_>,
-    root_done: bool,
-    depth: usize,
-    count: &mut usize,
-) -> Result<Element, XmlError> {
-    if root_done {
-        return Err(XmlError::Malformed("more than one root element".into()));
-    }
-    *count += 1;
-    if *count > MAX_ELEMENTS {
-        return Err(XmlError::TooManyElements(MAX_ELEMENTS));
-    }
-    if depth >= MAX_DEPTH {
-        return Err(XmlError::TooDeep(MAX_DEPTH));
-    }
-    let (ns, local) = reader.resolver().resolve_element(start.name());
-    let name = qname(ns, local.as_ref())?;
-    let mut attrs = Vec::new();
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
-        if attr.key.as_namespace_binding().is_some() {
-            continue;
+/// The tree under construction and the document-wide counts its limits need.
+#[derive(Default)]
+struct Tree {
+    /// Open elements, each with the number of namespaces it declared.
+    stack: Vec<(Element, usize)>,
+    root: Option<Element>,
+    elements: usize,
+    attributes: usize,
+    namespaces: usize,
+    /// Declarations on the open elements: the bindings quick-xml scans.
+    in_scope: usize,
+}
+
+impl Tree {
+    /// Builds an element after checking the limits, all of them before any
+    /// work that grows faster than the element's own size. Returns it with
+    /// the number of namespaces it declares.
+    fn open(&mut self, reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<(Element, usize), XmlError> {
+        if self.root.is_some() {
+            return Err(XmlError::Malformed("more than one root element".into()));
         }
-        let (ns, local) = reader.resolver().resolve_attribute(attr.key);
-        let name = qname(ns, local.as_ref())?;
-        let value = attr.decode_and_unescape_value(reader.decoder()).map_err(|e| match e {
-            quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
-                XmlError::UnknownEntity(name)
+        self.elements += 1;
+        if self.elements > MAX_ELEMENTS {
+            return Err(XmlError::TooManyElements(MAX_ELEMENTS));
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(XmlError::TooDeep(MAX_DEPTH));
+        }
+        // Count with quick-xml's duplicate check off: with it on, the count
+        // itself would be the quadratic work the limits are there to prevent.
+        let (mut declarations, mut attributes) = (0usize, 0usize);
+        for attr in start.attributes().with_checks(false) {
+            let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
+            if attr.key.as_namespace_binding().is_some() {
+                declarations += 1;
+                if declarations > MAX_NAMESPACES_PER_ELEMENT {
+                    return Err(XmlError::TooManyNamespacesOnElement(MAX_NAMESPACES_PER_ELEMENT));
+                }
+            } else {
+                attributes += 1;
+                if attributes > MAX_ATTRIBUTES_PER_ELEMENT {
+                    return Err(XmlError::TooManyAttributesOnElement(MAX_ATTRIBUTES_PER_ELEMENT));
+                }
             }
-            e => XmlError::Malformed(e.to_string()),
-        })?;
-        attrs.push(Attribute { name, value: value.into_owned() });
+        }
+        self.namespaces += declarations;
+        if self.namespaces > MAX_NAMESPACES {
+            return Err(XmlError::TooManyNamespaces(MAX_NAMESPACES));
+        }
+        if self.in_scope + declarations > MAX_NAMESPACES_IN_SCOPE {
+            return Err(XmlError::TooManyNamespacesInScope(MAX_NAMESPACES_IN_SCOPE));
+        }
+        self.attributes += attributes;
+        if self.attributes > MAX_ATTRIBUTES {
+            return Err(XmlError::TooManyAttributes(MAX_ATTRIBUTES));
+        }
+
+        let (ns, local) = reader.resolver().resolve_element(start.name());
+        let name = qname(ns, local.as_ref())?;
+        let mut attrs = Vec::with_capacity(attributes);
+        // Now that the element is known to be small, quick-xml's pairwise
+        // duplicate check (XML 1.0 §3.1, "Unique Att Spec") is cheap.
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (ns, local) = reader.resolver().resolve_attribute(attr.key);
+            let name = qname(ns, local.as_ref())?;
+            let value = attr.decode_and_unescape_value(reader.decoder()).map_err(|e| match e {
+                quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
+                    XmlError::UnknownEntity(name)
+                }
+                e => XmlError::Malformed(e.to_string()),
+            })?;
+            attrs.push(Attribute { name, value: value.into_owned() });
+        }
+        Ok((Element { name, attrs, children: Vec::new() }, declarations))
     }
-    Ok(Element { name, attrs, children: Vec::new() })
+
+    /// Makes an element the parent of what follows, until its end tag.
+    fn push(&mut self, element: Element, declarations: usize) {
+        self.in_scope += declarations;
+        self.stack.push((element, declarations));
+    }
+
+    fn end(&mut self) -> Result<(), XmlError> {
+        match self.stack.pop() {
+            Some((element, declarations)) => {
+                self.in_scope -= declarations;
+                self.close(element);
+                Ok(())
+            }
+            None => Err(XmlError::Malformed("unexpected end tag".into())),
+        }
+    }
+
+    fn close(&mut self, mut element: Element) {
+        // Indentation between child elements is not content: dropping it keeps
+        // stored dead properties compact. Text-only elements keep their text exactly.
+        if element.children.iter().any(|n| matches!(n, Node::Element(_))) {
+            element.children.retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
+        }
+        match self.stack.last_mut() {
+            Some((parent, _)) => parent.children.push(Node::Element(element)),
+            None => self.root = Some(element),
+        }
+    }
+
+    fn text(&mut self, s: &str) -> Result<(), XmlError> {
+        let Some((top, _)) = self.stack.last_mut() else {
+            // Only whitespace may surround the root element (XML 1.0 §2.1).
+            if s.trim().is_empty() {
+                return Ok(());
+            }
+            return Err(XmlError::Malformed("text outside the root element".into()));
+        };
+        match top.children.last_mut() {
+            Some(Node::Text(t)) => t.push_str(s),
+            _ => top.children.push(Node::Text(s.to_owned())),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Option<Element>, XmlError> {
+        if !self.stack.is_empty() {
+            return Err(XmlError::Malformed("unexpected end of document".into()));
+        }
+        match self.root {
+            Some(root) => Ok(Some(root)),
+            None => Err(XmlError::Malformed("no root element".into())),
+        }
+    }
 }
 
 fn qname(ns: ResolveResult<'_>, local: &[u8]) -> Result<QName, XmlError> {
@@ -328,33 +456,6 @@ fn qname(ns: ResolveResult<'_>, local: &[u8]) -> Result<QName, XmlError> {
         }
     };
     Ok(QName::new(ns, local))
-}
-
-fn push_text(stack: &mut [Element], s: &str) -> Result<(), XmlError> {
-    let Some(top) = stack.last_mut() else {
-        // Only whitespace may surround the root element (XML 1.0 §2.1).
-        if s.trim().is_empty() {
-            return Ok(());
-        }
-        return Err(XmlError::Malformed("text outside the root element".into()));
-    };
-    match top.children.last_mut() {
-        Some(Node::Text(t)) => t.push_str(s),
-        _ => top.children.push(Node::Text(s.to_owned())),
-    }
-    Ok(())
-}
-
-fn close(mut element: Element, stack: &mut [Element], root: &mut Option<Element>) {
-    // Indentation between child elements is not content: dropping it keeps
-    // stored dead properties compact. Text-only elements keep their text exactly.
-    if element.children.iter().any(|n| matches!(n, Node::Element(_))) {
-        element.children.retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
-    }
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(Node::Element(element)),
-        None => *root = Some(element),
-    }
 }
 
 #[cfg(test)]
@@ -413,6 +514,84 @@ mod tests {
     fn bounds_element_count() {
         let many = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
         assert_eq!(parse(&many), Err(XmlError::TooManyElements(MAX_ELEMENTS)));
+    }
+
+    /// ` xmlns:{prefix}0="urn:{prefix}0" …`: `n` namespace declarations.
+    fn declarations(n: usize, prefix: &str) -> String {
+        (0..n).map(|i| format!(r#" xmlns:{prefix}{i}="urn:{prefix}{i}""#)).collect()
+    }
+
+    /// ` a0="0" a1="1" …`: `n` attributes.
+    fn attributes(n: usize) -> String {
+        (0..n).map(|i| format!(r#" a{i}="{i}""#)).collect()
+    }
+
+    // See: issue 19, "Quadratic XML" (100,000 declarations on one element).
+    #[test]
+    fn issue19_bounds_namespaces_per_element() {
+        let most = format!("<a{}/>", declarations(MAX_NAMESPACES_PER_ELEMENT, "p"));
+        assert!(parse(&most).is_ok());
+        let over = format!("<a{}/>", declarations(MAX_NAMESPACES_PER_ELEMENT + 1, "p"));
+        assert_eq!(parse(&over), Err(XmlError::TooManyNamespacesOnElement(MAX_NAMESPACES_PER_ELEMENT)));
+        // The default namespace is a declaration like any other.
+        let over = format!(r#"<a xmlns="DAV:"{}/>"#, declarations(MAX_NAMESPACES_PER_ELEMENT, "p"));
+        assert_eq!(parse(&over), Err(XmlError::TooManyNamespacesOnElement(MAX_NAMESPACES_PER_ELEMENT)));
+    }
+
+    // See: issue 19. The resolver scans every binding in scope for each name.
+    #[test]
+    fn issue19_bounds_namespaces_in_scope() {
+        let levels = MAX_NAMESPACES_IN_SCOPE / MAX_NAMESPACES_PER_ELEMENT;
+        let open: String = (0..levels)
+            .map(|l| format!("<e{l}{}>", declarations(MAX_NAMESPACES_PER_ELEMENT, &format!("l{l}p"))))
+            .collect();
+        let close: String = (0..levels).rev().map(|l| format!("</e{l}>")).collect();
+        assert!(parse(&format!("{open}<l0p0:x/>{close}")).is_ok());
+        assert_eq!(
+            parse(&format!(r#"{open}<x xmlns:q="urn:q"/>{close}"#)),
+            Err(XmlError::TooManyNamespacesInScope(MAX_NAMESPACES_IN_SCOPE))
+        );
+        // Declarations leave scope with their element, so siblings do not add up.
+        let siblings: String =
+            (0..10).map(|_| format!("<s{}/>", declarations(MAX_NAMESPACES_PER_ELEMENT, "p"))).collect();
+        assert!(parse(&format!("<r>{siblings}</r>")).is_ok());
+    }
+
+    // See: issue 19. Go's encoding/xml redeclares `xmlns` on every element,
+    // which the per-document limit must admit at real sizes.
+    #[test]
+    fn issue19_bounds_namespaces_per_document() {
+        let pair = r#"<e xmlns="DAV:" xmlns:x="urn:x"/>"#;
+        let most = format!("<r>{}</r>", pair.repeat(MAX_NAMESPACES / 2));
+        assert!(parse(&most).is_ok());
+        let over = format!("<r>{}</r>", pair.repeat(MAX_NAMESPACES / 2 + 1));
+        assert_eq!(parse(&over), Err(XmlError::TooManyNamespaces(MAX_NAMESPACES)));
+    }
+
+    // See: issue 19, "Quadratic XML" (100,000 attributes on one element).
+    #[test]
+    fn issue19_bounds_attributes_per_element() {
+        // Declarations are counted apart from attributes.
+        let most =
+            format!("<a{}{}/>", attributes(MAX_ATTRIBUTES_PER_ELEMENT), declarations(MAX_NAMESPACES_PER_ELEMENT, "p"));
+        assert_eq!(parse(&most).unwrap().attrs.len(), MAX_ATTRIBUTES_PER_ELEMENT);
+        let over = format!("<a{}/>", attributes(MAX_ATTRIBUTES_PER_ELEMENT + 1));
+        assert_eq!(parse(&over), Err(XmlError::TooManyAttributesOnElement(MAX_ATTRIBUTES_PER_ELEMENT)));
+    }
+
+    #[test]
+    fn issue19_bounds_attributes_per_document() {
+        let pair = r#"<e a="1" b="2"/>"#;
+        assert!(parse(&format!("<r>{}</r>", pair.repeat(MAX_ATTRIBUTES / 2))).is_ok());
+        let over = format!("<r>{}</r>", pair.repeat(MAX_ATTRIBUTES / 2 + 1));
+        assert_eq!(parse(&over), Err(XmlError::TooManyAttributes(MAX_ATTRIBUTES)));
+    }
+
+    /// Counting without quick-xml's check must not let duplicates through.
+    #[test]
+    fn refuses_duplicate_attributes_and_declarations() {
+        assert!(matches!(parse(r#"<a x="1" x="2"/>"#), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(r#"<a xmlns:p="urn:1" xmlns:p="urn:2"/>"#), Err(XmlError::Malformed(_))));
     }
 
     #[test]

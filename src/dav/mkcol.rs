@@ -1,5 +1,6 @@
 //! MKCALENDAR (RFC 4791 §5.3.1) and extended MKCOL (RFC 5689): new calendars with their initial properties.
 
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use madang_dav::mkcol::Mkcol;
@@ -16,13 +17,13 @@ use crate::store::dav::{CollectionKind, CollectionProps};
 /// VAVAILABILITY are storable but no client creates calendars of them.
 const KNOWN_COMPONENTS: &[&str] = &["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"];
 
-pub async fn mkcalendar(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
-    let request = Mkcol::parse_mkcalendar(body)?;
+pub async fn mkcalendar(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    let request = super::parse_body(body, Mkcol::parse_mkcalendar).await?;
     create(ctx, target, &request).await
 }
 
-pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
-    let request = Mkcol::parse_mkcol(body)?;
+pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    let request = super::parse_body(body, Mkcol::parse_mkcol).await?;
     // RFC 5689 §3: the resourcetype says what to make. Madang's homes hold
     // calendars only; a plain collection has no place here.
     let Some(resourcetype) = request.resourcetype() else {

@@ -241,7 +241,7 @@ async fn dispatch(
     method: &Method,
     target: &Target,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> DavResult<Response> {
     if let Some(owner) = target.owner() {
         if !owner.eq_ignore_ascii_case(ctx.me()) {
@@ -286,6 +286,47 @@ fn options() -> Response {
         ],
     )
         .into_response()
+}
+
+/// Bodies up to this size are parsed where the request runs: a linear parse
+/// of 16 KiB takes a millisecond or two at worst, and every real client's
+/// PROPFIND and REPORT fits, so the common case does not pay for a hand-off
+/// to another thread.
+const INLINE_PARSE_MAX: usize = 16 * 1024;
+
+/// Parses a request body, on the blocking pool when it is large. Parsing is
+/// linear, but the largest bodies the limits admit still take a few hundred
+/// milliseconds of CPU; done on the async workers (as many as there are
+/// cores), two such bodies at once would stall every other request,
+/// `/healthz` included (issue 19). On the blocking pool the workers stay
+/// free. When `server.request_timeout` answers 408 first, the parse cannot be
+/// interrupted, but it is bounded by the body and its result is dropped.
+pub async fn parse_body<T, E, F>(body: &Bytes, parse: F) -> DavResult<T>
+where
+    F: FnOnce(&[u8]) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    DavError: From<E>,
+{
+    if body.len() <= INLINE_PARSE_MAX {
+        return Ok(parse(body)?);
+    }
+    let body = body.clone();
+    match tokio::task::spawn_blocking(move || parse(&body)).await {
+        Ok(parsed) => Ok(parsed?),
+        // A panic is re-raised here, where the request's panic handler answers 500.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(DavError::status(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")),
+    }
+}
+
+/// Lets other requests run between the items of a long answer. Building a
+/// 207 is CPU work between awaits (parsing, expanding, writing each object),
+/// and without a yield a REPORT over thousands of objects would hold its
+/// worker until done (issue 19). Tokio's cooperative budget yields once per
+/// 128 calls, so a short answer pays nothing.
+pub async fn take_turn() {
+    tokio::task::consume_budget().await;
 }
 
 /// A 207 with the standard content type.

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use madang_dav::headers::Depth;
@@ -15,14 +16,14 @@ use crate::domain::{User, Username};
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, DeadProperty};
 
-pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &Bytes) -> DavResult<Response> {
     // A missing Depth means infinity (RFC 4918 §10.2), which Madang does not
     // do; answering as for 1 serves the clients that omit it and want members.
     let depth = Depth::parse(header_str(headers, "depth")?, Depth::One)?;
     if depth == Depth::Infinity {
         return Err(DavError::Precondition(Precondition::PropfindFiniteDepth));
     }
-    let request = PropFind::parse(body)?;
+    let request = super::parse_body(body, PropFind::parse).await?;
     let members = depth == Depth::One;
     let quota = if props::wants_quota(&request) { Some(quota(ctx).await?) } else { None };
     let wants_home_tag = matches!(target, path::Target::CalendarHome(_))
@@ -102,6 +103,7 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
                 let names = request.names();
                 let wants_data = names.contains(&props::CALENDAR_DATA) || names.contains(&props::ADDRESS_DATA);
                 for meta in &metas {
+                    super::take_turn().await;
                     let data = if wants_data {
                         match store.object(cal.id, &meta.name).await? {
                             Some(o) => Some(member_data(kind, o.data)?),

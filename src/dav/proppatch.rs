@@ -6,6 +6,7 @@
 //! all of them by the owner's quota, since their bytes are counted with the
 //! collection's (both checked by the store inside the write transaction).
 
+use axum::body::Bytes;
 use axum::response::Response;
 use madang_dav::multistatus::{MultistatusWriter, PropValue, Propstat, Response as DavResponse};
 use madang_dav::names::{APPLE_ICAL, CALDAV, CARDDAV, DAV, QName};
@@ -25,8 +26,8 @@ struct Refusal {
     reason: Option<String>,
 }
 
-pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &[u8]) -> DavResult<Response> {
-    let update = PropertyUpdate::parse(body)?;
+pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    let update = super::parse_body(body, PropertyUpdate::parse).await?;
     let me = ctx.me();
     let (cal, object, href) = if let Some((kind, slug)) = target.collection() {
         let cal = ctx.collection(kind, slug).await?;

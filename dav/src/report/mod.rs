@@ -114,7 +114,7 @@ impl PropRequest {
     /// optional (RFC 4791 §9.5, §9.10) and allprop is what PROPFIND does
     /// without a body.
     pub(crate) fn from_parent(parent: &Element) -> Result<PropRequest, XmlError> {
-        let props = PropFind::from_parent(parent).unwrap_or(PropFind::AllProp { include: Vec::new() });
+        let props = PropFind::from_parent(parent)?.unwrap_or(PropFind::AllProp { include: Vec::new() });
         let prop = parent.child(DAV, "prop");
         let calendar_data = match prop.and_then(|p| p.child(CALDAV, "calendar-data")) {
             Some(e) => Some(caldav::calendar_data(e)?),

@@ -1,11 +1,13 @@
 //! Principal reports: `DAV:expand-property` (RFC 3253 §3.8) and
 //! `DAV:principal-property-search` (RFC 3744 §9.4).
 
+use std::collections::HashSet;
+
 use super::caldav::match_type;
 use crate::error::XmlError;
 use crate::ical::filter::MatchType;
 use crate::names::{DAV, QName};
-use crate::propfind::names_of_children;
+use crate::propfind::{MAX_PROPERTIES, names_of_children};
 use crate::xml::Element;
 
 /// ```text
@@ -91,7 +93,7 @@ impl PrincipalPropertySearch {
         };
         let mut searches = Vec::new();
         for search in root.children_named(DAV, "property-search") {
-            let props = search.child(DAV, "prop").map(names_of_children).unwrap_or_default();
+            let props = search.child(DAV, "prop").map(names_of_children).transpose()?.unwrap_or_default();
             let m = search.child(DAV, "match").ok_or(XmlError::Missing("DAV:match"))?;
             let match_type = match m.attr("match-type").map(str::trim) {
                 None => MatchType::Contains,
@@ -105,11 +107,16 @@ impl PrincipalPropertySearch {
         // `search_principals()` sends none to list every principal, and puts
         // the wanted properties beside an empty `DAV:prop` instead of in it.
         // Both are read as meant rather than refused.
-        let mut props = root.child(DAV, "prop").map(names_of_children).unwrap_or_default();
+        let mut props = root.child(DAV, "prop").map(names_of_children).transpose()?.unwrap_or_default();
+        // A set, so that a body of many strays is not quadratic.
+        let mut seen: HashSet<QName> = props.iter().cloned().collect();
         for stray in root.elements() {
             let known = ["property-search", "prop", "apply-to-principal-collection-set"];
             let structural = stray.name.ns == DAV && known.contains(&stray.name.local.as_ref());
-            if !structural && !props.contains(&stray.name) {
+            if !structural && seen.insert(stray.name.clone()) {
+                if props.len() == MAX_PROPERTIES {
+                    return Err(XmlError::TooManyProperties(MAX_PROPERTIES));
+                }
                 props.push(stray.name.clone());
             }
         }
@@ -140,6 +147,23 @@ mod tests {
         assert_eq!(
             nested,
             [&QName::dav("displayname"), &QName::dav("principal-URL"), &QName::caldav("calendar-user-address-set")]
+        );
+    }
+
+    // See: issue 19. Stray property names are collected into a set and bounded.
+    #[test]
+    fn issue19_bounds_stray_properties() {
+        let body = |n: usize| {
+            let strays: String = (0..n).map(|i| format!("<D:n{i}/>")).collect();
+            format!(r#"<D:principal-property-search xmlns:D="DAV:"><D:prop/>{strays}</D:principal-property-search>"#)
+        };
+        let Report::PrincipalPropertySearch(s) = Report::parse(body(MAX_PROPERTIES).as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.props.len(), MAX_PROPERTIES);
+        assert_eq!(
+            Report::parse(body(MAX_PROPERTIES + 1).as_bytes()),
+            Err(XmlError::TooManyProperties(MAX_PROPERTIES))
         );
     }
 

@@ -6,7 +6,7 @@
 //! (no recurrence, no floating time) and a filter that is only "this
 //! component in this range" is decided from the index alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -53,10 +53,13 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: CalendarMultige
             continue;
         };
         let names: Vec<String> = wanted.iter().map(|(_, n)| n.clone()).collect();
-        let objects = ctx.state.store.objects_named(cal.id, &names).await?;
+        // By name, so that matching up to `max_results` hrefs is not quadratic.
+        let objects: HashMap<String, StoredObject> =
+            ctx.state.store.objects_named(cal.id, &names).await?.into_iter().map(|o| (o.name.clone(), o)).collect();
         let eval = ctx.eval_context(&cal, None);
         for (href, name) in wanted {
-            match objects.iter().find(|o| o.name == name) {
+            crate::dav::take_turn().await;
+            match objects.get(name.as_str()) {
                 Some(object) => {
                     out.push(&object_response(ctx, &cal, object, &request.props, None, &eval, &mut budget)?)
                 }
@@ -125,6 +128,7 @@ pub async fn query(ctx: &Ctx, slug: &str, only: Option<&str>, request: CalendarQ
     let mut out = MultistatusWriter::new();
     let mut budget = ExpandBudget::new(ctx);
     for (object, parsed) in &matches {
+        crate::dav::take_turn().await;
         out.push(&object_response(ctx, &cal, object, &request.props, parsed.as_ref(), &eval, &mut budget)?);
     }
     Ok(multistatus(out.finish(None)))
@@ -226,6 +230,7 @@ pub async fn free_busy(ctx: &Ctx, slug: &str, request: FreeBusyQuery) -> DavResu
         let candidates =
             store.objects_overlapping(cal.id, Some(component), Some(start.timestamp()), Some(end.timestamp())).await?;
         for object in candidates {
+            crate::dav::take_turn().await;
             let Ok(parsed) = madang_ical::parse_object(&object.data) else { continue };
             periods.extend(parsed.busy_periods(&request.time_range, &eval)?);
             // Each object is bounded by `dav.max_instances`; the whole answer by `dav.max_results`.

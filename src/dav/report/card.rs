@@ -1,6 +1,6 @@
 //! addressbook-multiget (RFC 6352 §8.7) and addressbook-query (§8.6), with address-data in the version asked for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::response::Response;
 use madang_dav::headers::Destination;
@@ -88,9 +88,12 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: AddressbookMult
             continue;
         };
         let names: Vec<String> = wanted.iter().map(|(_, n)| n.clone()).collect();
-        let objects = ctx.state.store.objects_named(book.id, &names).await?;
+        // By name, so that matching up to `max_results` hrefs is not quadratic.
+        let objects: HashMap<String, StoredObject> =
+            ctx.state.store.objects_named(book.id, &names).await?.into_iter().map(|o| (o.name.clone(), o)).collect();
         for (href, name) in wanted {
-            match objects.iter().find(|o| o.name == name) {
+            crate::dav::take_turn().await;
+            match objects.get(name.as_str()) {
                 Some(object) => out.push(&card_response(ctx, &book, object, &request.props, None)?),
                 None => out.push(&DavResponse::status(href, 404)),
             }
@@ -110,6 +113,7 @@ pub async fn query(ctx: &Ctx, slug: &str, request: AddressbookQuery) -> DavResul
     let mut out = MultistatusWriter::new();
     let mut matched = 0usize;
     for object in &candidates {
+        crate::dav::take_turn().await;
         let Ok(card) = madang_ical::vcard::parse_card(&object.data) else {
             tracing::warn!(object = %object.name, "stored card no longer parses");
             continue;

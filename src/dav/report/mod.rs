@@ -5,6 +5,7 @@ mod card;
 mod principal;
 mod sync;
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use madang_dav::multistatus::Response as DavResponse;
@@ -15,10 +16,10 @@ use super::props::{self, PropContext, Resource};
 use super::{Ctx, DavError, DavResult, path};
 use crate::store::dav::{Collection, StoredObject};
 
-pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body: &Bytes) -> DavResult<Response> {
     // Depth is ignored: every report here defines its own scope, and
     // Thunderbird sends `Depth: 1` on sync-collection (RFC 6578 wants 0).
-    let report = Report::parse(body)?;
+    let report = super::parse_body(body, Report::parse).await?;
     match (report, target) {
         (Report::CalendarMultiget(r), _) => calendar::multiget(ctx, target, r).await,
         (Report::CalendarQuery(r), path::Target::Calendar(_, slug)) => calendar::query(ctx, slug, None, r).await,

@@ -1,5 +1,7 @@
 //! sync-collection (RFC 6578): what changed in a calendar since a token, from the change log.
 
+use std::collections::HashMap;
+
 use axum::response::Response;
 use madang_dav::multistatus::{MultistatusWriter, Response as DavResponse};
 use madang_dav::precondition::Precondition;
@@ -40,10 +42,13 @@ pub async fn sync_collection(ctx: &Ctx, target: &path::Target, request: SyncColl
         || names.contains(&props::CALENDAR_DATA)
         || names.contains(&props::ADDRESS_DATA);
     if wants_data {
-        let objects = ctx.state.store.objects_named(cal.id, &live).await?;
+        // By name, so that an initial sync of a large calendar is not quadratic.
+        let objects: HashMap<String, _> =
+            ctx.state.store.objects_named(cal.id, &live).await?.into_iter().map(|o| (o.name.clone(), o)).collect();
         let mut budget = ExpandBudget::new(ctx);
         for change in &changes.changes {
-            match objects.iter().find(|o| o.name == change.name).filter(|_| !change.deleted) {
+            crate::dav::take_turn().await;
+            match objects.get(change.name.as_str()).filter(|_| !change.deleted) {
                 Some(object) => {
                     out.push(&object_response(ctx, &cal, object, &request.props, None, &eval, &mut budget)?)
                 }
@@ -56,6 +61,7 @@ pub async fn sync_collection(ctx: &Ctx, target: &path::Target, request: SyncColl
         // The change log read already joined each member's metadata.
         let pctx = super::prop_context(ctx);
         for change in &changes.changes {
+            crate::dav::take_turn().await;
             match change.meta() {
                 Some(meta) => out.push(&props::respond(
                     path::member_href(kind, ctx.me(), &cal.slug, &meta.name),
