@@ -370,6 +370,12 @@ impl Tree {
 
         let (ns, local) = reader.resolver().resolve_element(start.name());
         let name = qname(ns, local.as_ref())?;
+        // The XML namespace is reserved (Namespaces in XML §3) and defines attributes only
+        // (`xml:lang`, `xml:space`); a property named in it could not be answered in a 207 that
+        // strict parsers accept (fuzz finding F1).
+        if name.ns == names::XML {
+            return Err(XmlError::Malformed(format!("element `xml:{}` is in the reserved XML namespace", name.local)));
+        }
         let mut attrs = Vec::with_capacity(attributes);
         // Now that the element is known to be small, quick-xml's pairwise
         // duplicate check (XML 1.0 §3.1, "Unique Att Spec") is cheap.
@@ -448,14 +454,52 @@ impl Tree {
 
 fn qname(ns: ResolveResult<'_>, local: &[u8]) -> Result<QName, XmlError> {
     let local = std::str::from_utf8(local).map_err(|_| XmlError::NotUtf8)?.to_owned();
+    // quick-xml does not check names: `<D:a=b/>` or an attribute `1x` would be stored as dead
+    // properties and echoed into every later 207, which strict clients refuse (fuzz finding F2).
+    if !is_ncname(&local) {
+        return Err(XmlError::Malformed(format!("`{}` is not an XML name", local.escape_debug())));
+    }
     let ns = match ns {
         ResolveResult::Unbound => String::new(),
-        ResolveResult::Bound(ns) => std::str::from_utf8(ns.as_ref()).map_err(|_| XmlError::NotUtf8)?.to_owned(),
+        ResolveResult::Bound(ns) => {
+            let raw = std::str::from_utf8(ns.as_ref()).map_err(|_| XmlError::NotUtf8)?;
+            // The namespace name is an attribute value, so its references are resolved like any
+            // other (XML 1.0 §3.3.3); taken raw, `urn:a&amp;b` gained an `amp;` on every store
+            // and replay of a dead property (fuzz finding F4).
+            let ns = quick_xml::escape::unescape(raw)
+                .map_err(|e| XmlError::Malformed(format!("namespace name: {e}")))?
+                .into_owned();
+            if ns.chars().any(|c| !is_xml_char(c)) {
+                return Err(XmlError::Malformed("a namespace name contains a character XML forbids".into()));
+            }
+            // Namespaces in XML §3: nothing is *in* the xmlns namespace.
+            if ns == XMLNS {
+                return Err(XmlError::Malformed("no element or attribute may be in the xmlns namespace".into()));
+            }
+            ns
+        }
         ResolveResult::Unknown(p) => {
             return Err(XmlError::Malformed(format!("unknown namespace prefix {}", String::from_utf8_lossy(&p))));
         }
     };
     Ok(QName::new(ns, local))
+}
+
+const XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Namespaces in XML §3 `NCName`: an XML 1.0 §2.3 `Name` without colons.
+fn is_ncname(s: &str) -> bool {
+    let start = |c: char| {
+        matches!(c, 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+            | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}'
+            | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    };
+    let rest = |c: char| {
+        start(c) || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    };
+    let mut chars = s.chars();
+    chars.next().is_some_and(start) && chars.all(rest)
 }
 
 #[cfg(test)]
@@ -498,6 +542,32 @@ mod tests {
         assert!(matches!(parse("junk"), Err(XmlError::Malformed(_))));
         assert_eq!(parse_document(b" \r\n ").unwrap(), None);
         assert_eq!(parse_document(b"\xff<a/>"), Err(XmlError::NotUtf8));
+    }
+
+    /// See: fuzz findings F2 and F4 (issue 19).
+    #[test]
+    fn names_must_be_xml_names_and_namespaces_are_unescaped_fuzz_f2_f4() {
+        for bad in [
+            "<D:a=b xmlns:D=\"DAV:\"/>",
+            "<a 1x=\"v\"/>",
+            "<a><b-=c/></a>",
+            "<x:a xmlns:x=\"&#1;\"/>",
+            "<xmlns:a/>",
+            "<xml:a/>",
+            "<D:prop xmlns:D=\"DAV:\"><xml:foo/></D:prop>",
+        ] {
+            assert!(matches!(parse(bad), Err(XmlError::Malformed(_))), "{bad}: {:?}", parse(bad));
+        }
+        for dir in ["F2-attribute-name-not-an-xml-name.xml", "F2-property-name-not-an-xml-name.xml"] {
+            let body = std::fs::read(format!("{}/../fuzz/findings/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            assert!(parse_document(&body).is_err(), "{dir}");
+        }
+        let e = parse(r#"<Z:k xmlns:Z="urn:a&amp;b" a-b.c="1" _x="2"/>"#).unwrap();
+        assert_eq!(e.name.ns, "urn:a&b");
+        assert_eq!(e.attr("a-b.c"), Some("1"));
+        // Store and replay is a fixpoint: no `amp;` is added.
+        assert_eq!(parse(&e.to_xml()).unwrap(), e);
+        assert!(parse("<한국어 xmlns=\"urn:k\"/>").is_ok(), "non-ASCII names are names");
     }
 
     #[test]
