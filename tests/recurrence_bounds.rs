@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -17,46 +15,8 @@ use common::{TestApp, TestDb};
 use madang::store::dav::{CollectionKind, NewObject};
 use serde_json::{Value, json};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            grew(new_size);
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: madang_testkit::CountingAlloc = madang_testkit::CountingAlloc;
 
 /// The two backends' tests run at once; each holds this for its whole run so the counter sees
 /// one test's requests only.
@@ -69,12 +29,10 @@ const SECOND: Duration = Duration::from_secs(1);
 
 /// Awaits `f`, asserting the most memory held at once beyond what was live before, and the time.
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let t = Instant::now();
+    let mark = madang_testkit::Mark::start();
     let value = f.await;
-    let took = t.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let took = mark.elapsed();
+    let peak = mark.peak_bytes();
     eprintln!("{what}: peak {:.2} MiB, {took:?}", peak as f64 / MIB as f64);
     assert!(peak <= CEILING, "{what}: peak {peak} bytes, ceiling {CEILING}");
     assert!(took <= SECOND, "{what}: took {took:?}");

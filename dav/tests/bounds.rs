@@ -8,57 +8,15 @@
 //! Ceilings are for an unoptimised test build on a busy machine, several
 //! times the measured figures, and far below the quadratic ones.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use madang_dav::propfind::MAX_PROPERTIES;
 use madang_dav::xml::{self, MAX_NAMESPACES_IN_SCOPE, MAX_NAMESPACES_PER_ELEMENT};
 use madang_dav::{PropFind, PropertyUpdate, XmlError};
 
-/// Counts the bytes allocated now and the most allocated at once.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is passed straight to the system allocator; the
-// counters are only arithmetic on the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: madang_testkit::CountingAlloc = madang_testkit::CountingAlloc;
 
 /// One test at a time: the counters are process-wide, and a body being
 /// built on another thread would count as this test's allocation.
@@ -73,12 +31,7 @@ const MIB: usize = 1 << 20;
 /// Runs `parse` on `body`; returns its result, wall time and peak heap growth.
 /// The caller holds [`one_at_a_time`].
 fn measure<T>(what: &str, body: &str, parse: impl FnOnce(&[u8]) -> T) -> (T, Duration, usize) {
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let start = Instant::now();
-    let out = parse(body.as_bytes());
-    let took = start.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let (out, peak, took) = madang_testkit::measure(|| parse(body.as_bytes()));
     eprintln!(
         "{what}: body {:.2} MiB, {:.3} s, peak heap {:.1} MiB",
         body.len() as f64 / MIB as f64,

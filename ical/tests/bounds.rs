@@ -5,70 +5,19 @@
 //! Ceilings hold in debug builds; the figures in the release notes of issue 19 were taken with
 //! `--release`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use madang_ical::filter::{CalendarDataRequest, CompFilter, CompTest, TimeRange};
 use madang_ical::{EvalContext, Limits, parse_object};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            // Counted as a fresh block while the old one is still held: what a moving
-            // reallocation costs at its peak.
-            grew(new_size);
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: madang_testkit::CountingAlloc = madang_testkit::CountingAlloc;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Runs `f`, returning its value, the most memory it held at once beyond what was live
-/// before, and the time it took.
-fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let t = Instant::now();
-    let value = f();
-    let took = t.elapsed();
-    (value, PEAK.load(Ordering::Relaxed).saturating_sub(before), took)
-}
+use madang_testkit::measure;
 
 const MIB: usize = 1 << 20;
 
