@@ -355,7 +355,7 @@ async fn issue19_dead_property_limits(db: &TestDb) {
     app.state.settings = std::sync::Arc::new(madang::http::HttpSettings {
         max_body_size: 16 << 20,
         request_timeout: std::time::Duration::from_secs(30),
-        trust_forwarded_for: false,
+        ..(*app.state.settings).clone()
     });
     let c = Client::new(&app, "alice");
     let cal = calendar("alice", "default");

@@ -427,8 +427,14 @@ pub async fn import(
         ));
     }
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    let text = std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
-    let items = ics::split(text).map_err(invalid)?;
+    std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
+    // A calendar file may be as large as `server.max_body_size`: splitting it is CPU work that
+    // would hold an async worker (and every request queued on it), so it runs on the blocking
+    // pool (issue 19).
+    let items = tokio::task::spawn_blocking(move || ics::split(std::str::from_utf8(&body).unwrap_or_default()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(invalid)?;
     let mut report = CalendarImportReport { accepted: 0, rejected: Vec::new() };
     for item in items {
         match item {

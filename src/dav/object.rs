@@ -81,7 +81,12 @@ pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bo
     respond_with_body(headers, &object.etag, object.modified_at, "text/calendar; charset=utf-8", object.data, head)
 }
 
-pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[u8]) -> DavResult<Response> {
+pub async fn put(
+    ctx: &Ctx,
+    target: &path::Target,
+    headers: &HeaderMap,
+    body: &axum::body::Bytes,
+) -> DavResult<Response> {
     if let path::Target::AddressObject(_, slug, name) = target {
         return super::card::put(ctx, slug, name, headers, body).await;
     }
@@ -112,7 +117,9 @@ pub async fn put(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &[
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| DavError::Precondition(Precondition::ValidCalendarData("the body is not UTF-8".into())))?;
-    let object = madang_ical::parse_object(text)?;
+    // Up to `dav.max_resource_size` of iCalendar: a large body is parsed on the blocking pool.
+    let object =
+        super::parse_body(body, |b| madang_ical::parse_object(std::str::from_utf8(b).unwrap_or_default())).await?;
     let kind = object.kind().name();
     if !cal.props.components.iter().any(|c| c == kind) {
         return Err(DavError::Precondition(Precondition::SupportedCalendarComponent));
