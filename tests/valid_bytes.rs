@@ -175,7 +175,32 @@ async fn issue19_nul_in_dav_bodies_and_headers(db: &TestDb) {
     assert_eq!(r.status, StatusCode::OK, "the source survives a refused MOVE: {}", r.text);
 }
 
+/// See: issue 19, found by fuzzing — calcard decodes QUOTED-PRINTABLE, so `=00` in a UID made
+/// a NUL the raw-text check could not see, bound for the `uid` column.
+async fn issue19_quoted_printable_nul_is_refused(db: &TestDb) {
+    let app = app(db).await;
+    let alice = Client::new(&app, "alice");
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x//EN\r\nBEGIN:VEVENT\r\n\
+               UID;ENCODING=QUOTED-PRINTABLE:qp=00uid\r\nDTSTAMP:20260101T000000Z\r\n\
+               DTSTART:20260105T100000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let r = alice.put(&format!("{}qp.ics", calendar("alice", "default")), ics).await;
+    r.assert_precondition(403, common::dav::CALDAV, "valid-calendar-data");
+    let vcf = "BEGIN:VCARD\r\nVERSION:2.1\r\nUID;ENCODING=QUOTED-PRINTABLE:qp=00card\r\nFN:Q\r\nEND:VCARD\r\n";
+    let r = alice.send("PUT", &card("alice", "default", "qp.vcf"), &[("content-type", "text/vcard")], vcf).await;
+    r.assert_precondition(403, common::dav::CARDDAV, "valid-address-data");
+    let note =
+        "BEGIN:VCARD\r\nVERSION:2.1\r\nUID:qp-note\r\nFN:Q\r\nNOTE;ENCODING=QUOTED-PRINTABLE:a=11b\r\nEND:VCARD\r\n";
+    let r = alice.send("PUT", &card("alice", "default", "qp-note.vcf"), &[("content-type", "text/vcard")], note).await;
+    r.assert_precondition(403, common::dav::CARDDAV, "valid-address-data");
+    // Outlook's QP line breaks (=0D=0A) are text, not controls.
+    let crlf =
+        "BEGIN:VCARD\r\nVERSION:2.1\r\nUID:qp-crlf\r\nFN:Q\r\nNOTE;ENCODING=QUOTED-PRINTABLE:a=0D=0Ab\r\nEND:VCARD\r\n";
+    let r = alice.send("PUT", &card("alice", "default", "qp-crlf.vcf"), &[("content-type", "text/vcard")], crlf).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
 on_both_databases!(
+    issue19_quoted_printable_nul_is_refused,
     issue19_nul_in_dav_bodies_and_headers,
     issue19_nul_in_icalendar_is_valid_calendar_data,
     issue19_nul_in_vcard_is_valid_address_data,

@@ -139,6 +139,24 @@ pub fn parse_object(text: &str) -> Result<CalendarObject, ObjectError> {
 }
 
 fn validate(text: &str, ical: ICalendar) -> Result<CalendarObject, ObjectError> {
+    // The raw text was checked for controls, but calcard decodes QUOTED-PRINTABLE (vCalendar
+    // 1.0 style), so `UID;ENCODING=QUOTED-PRINTABLE:a=00b` still made a UID with a NUL, which
+    // the `uid` column of PostgreSQL cannot hold (fuzz, issue 19).
+    for comp in &ical.components {
+        for entry in &comp.entries {
+            let decoded = entry.values.iter().filter_map(|v| match v {
+                calcard::icalendar::ICalendarValue::Text(t) => Some(t.as_str()),
+                _ => None,
+            });
+            if let Some(c) = decoded.filter_map(crate::text::forbidden_control).map(|(_, c)| c).next() {
+                return Err(ObjectError::InvalidData(format!(
+                    "{}: a decoded value contains control character U+{:04X} (RFC 5545 §3.1)",
+                    entry.name.as_str(),
+                    c as u32
+                )));
+            }
+        }
+    }
     let mut kind = None;
     let mut uid: Option<String> = None;
     let mut mains = Vec::new();

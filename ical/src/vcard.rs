@@ -263,6 +263,23 @@ pub fn parse_card(text: &str) -> Result<CardObject, CardError> {
                 .into(),
         ));
     }
+    // calcard decodes QUOTED-PRINTABLE (vCard 2.1 and Outlook's 3.0), so a value can hold a
+    // control the raw text did not: `=00` in a UID reached PostgreSQL, and `=11` in a NOTE came
+    // back in every converted copy (fuzz, issue 19). CR and LF stay allowed: QP notes use them.
+    for entry in &card.entries {
+        let decoded = entry.values.iter().flat_map(|v| match v {
+            VCardValue::Text(t) => vec![t.as_str()],
+            VCardValue::Component(parts) => parts.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        });
+        if let Some(c) = decoded.filter_map(crate::text::forbidden_control).map(|(_, c)| c).next() {
+            return Err(CardError::InvalidData(format!(
+                "{}: a decoded value contains control character U+{:04X} (RFC 6350 §3.3)",
+                entry.name.as_str(),
+                c as u32
+            )));
+        }
+    }
     let uid = card.uid().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
     let Some(uid) = uid else {
         return Err(CardError::InvalidData("vCard without UID (RFC 6352 §5.1 requires one)".into()));
