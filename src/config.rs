@@ -415,6 +415,15 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.max_response_size",
+        env: &["MADANG_DAV_MAX_RESPONSE_SIZE"],
+        default: "256MiB",
+        doc: "Largest multistatus body one PROPFIND builds in memory; beyond it the answer is 507 \
+              (number-of-matches-within-limits). A depth-1 PROPFIND naming a thousand properties over a large \
+              calendar would otherwise build gigabytes.",
+        secret: false,
+    },
+    Key {
         name: "dav.tombstone_retention",
         env: &["MADANG_DAV_TOMBSTONE_RETENTION"],
         default: "90d",
@@ -635,6 +644,8 @@ pub struct DavConfig {
     /// See `madang_ical::Limits::max_period_instances`.
     pub max_instances_per_period: usize,
     pub max_results: usize,
+    /// Largest multistatus body one PROPFIND builds (`dav.max_response_size`).
+    pub max_response_size: usize,
     pub tombstone_retention: Duration,
     /// `None` = no limit.
     pub quota: Option<u64>,
@@ -652,6 +663,7 @@ impl Default for DavConfig {
             max_instances: 5000,
             max_instances_per_period: 10_000,
             max_results: 50_000,
+            max_response_size: 256 << 20,
             tombstone_retention: Duration::from_secs(90 * 86_400),
             quota: Some(1 << 30),
         }
@@ -1087,6 +1099,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_instances_per_period: p.int("dav.max_instances_per_period", 1, madang_ical::MAX_PERIOD_INSTANCES as u64)?
             as usize,
         max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,
+        max_response_size: p.size("dav.max_response_size")?,
         tombstone_retention: p.duration("dav.tombstone_retention")?,
         quota: (quota > 0).then_some(quota),
     };

@@ -691,6 +691,27 @@ async fn put_larger_than_max_resource_size_is_refused(db: &TestDb) {
     c.create(&object("alice", "default", "small.ics"), &padded_event("small", 8 * 1024)).await;
 }
 
+/// See: issue 19 (found while bounding XML) — a depth-1 PROPFIND naming a thousand unknown
+/// properties builds a "404" entry for each of them and every member; the body is now capped by
+/// `dav.max_response_size` and answered 507 instead of growing with members × names.
+async fn issue19_propfind_response_size_is_bounded(db: &TestDb) {
+    let mut app = alice(db).await;
+    let c = Client::new(&app, "alice");
+    for n in 0..5 {
+        c.create(&object("alice", "default", &format!("e{n}.ics")), &simple(&format!("e{n}"))).await;
+    }
+    let names: String = (0..900).map(|i| format!("<X:p{i} xmlns:X=\"urn:x\"/>")).collect();
+    let r = c.props(&calendar("alice", "default"), "1", &names).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    let full = r.text.len();
+    assert!(full > 100_000, "{full}");
+    app.state = app.state.clone().with_dav(DavConfig { max_response_size: full / 3, ..DavConfig::default() });
+    let c = Client::new(&app, "alice");
+    let r = c.props(&calendar("alice", "default"), "1", &names).await;
+    r.assert_precondition(507, DAV, "number-of-matches-within-limits");
+    assert!(r.text.len() < 1024, "the refusal is small: {}", r.text.len());
+}
+
 async fn delete_objects_and_calendars(db: &TestDb) {
     let app = alice(db).await;
     let c = Client::new(&app, "alice");
@@ -1268,6 +1289,7 @@ async fn acls_are_read_only(db: &TestDb) {
 
 on_both_databases!(
     acls_are_read_only,
+    issue19_propfind_response_size_is_bounded,
     well_known_caldav_redirects_to_the_dav_root,
     root_propfind_names_the_current_user_principal,
     principal_properties,

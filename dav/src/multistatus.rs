@@ -171,6 +171,11 @@ impl MultistatusWriter {
         self.responses += 1;
     }
 
+    /// The size of the body written so far, in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.out.len()
+    }
+
     /// How many responses have been pushed.
     pub fn len(&self) -> usize {
         self.responses

@@ -121,6 +121,12 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
                         dead,
                         data.as_deref(),
                     ));
+                    // Members × named properties can outgrow any sane body (a thousand unknown
+                    // names over 50,000 members is gigabytes of "404" entries): stop at the
+                    // configured size instead of building it (issue 19).
+                    if out.len_bytes() > ctx.config().max_response_size {
+                        return Err(DavError::Precondition(Precondition::NumberOfMatchesWithinLimits));
+                    }
                 }
             }
         }
