@@ -392,6 +392,11 @@ impl Tree {
                 }
                 e => XmlError::Malformed(e.to_string()),
             })?;
+            // References are resolved by quick-xml here, unchecked: `&#11;` in an attribute
+            // would be stored and written back as a character XML forbids (fuzz, issue 19).
+            if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+                return Err(XmlError::Malformed(format!("character U+{:04X} is not allowed in XML", c as u32)));
+            }
             attrs.push(Attribute { name, value: value.into_owned() });
         }
         Ok((Element { name, attrs, children: Vec::new() }, declarations))
@@ -572,9 +577,17 @@ mod tests {
 
     #[test]
     fn refuses_characters_xml_forbids_issue19() {
-        for bad in
-            ["<a>x\u{0}y</a>", "<a>&#0;</a>", "<a>&#x1;</a>", "<a b=\"&#0;\"/>", "<a>\u{ffff}</a>", "<a b=\"\u{7}\"/>"]
-        {
+        for bad in [
+            "<a>x\u{0}y</a>",
+            "<a>&#0;</a>",
+            "<a>&#x1;</a>",
+            "<a b=\"&#0;\"/>",
+            "<a>\u{ffff}</a>",
+            "<a b=\"\u{7}\"/>",
+            // Found by the fuzz smoke run: a reference in an attribute value.
+            "<a b=\"x&#11;\"/>",
+            "<a b=\"&#xFFFE;\"/>",
+        ] {
             assert!(matches!(parse(bad), Err(XmlError::Malformed(_))), "{bad:?}");
         }
         assert_eq!(parse("<a>\t&#9;&#10;&#13;\u{e000}</a>").unwrap().text(), "\t\t\n\r\u{e000}");
