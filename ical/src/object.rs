@@ -144,6 +144,10 @@ fn validate(text: &str, ical: ICalendar) -> Result<CalendarObject, ObjectError> 
     // the `uid` column of PostgreSQL cannot hold (fuzz, issue 19).
     for comp in &ical.components {
         for entry in &comp.entries {
+            // ATTACH;ENCODING=BASE64 holds bytes, not text (RFC 5545 §3.8.1.1).
+            if entry.name == ICalendarProperty::Attach {
+                continue;
+            }
             let decoded = entry.values.iter().filter_map(|v| match v {
                 calcard::icalendar::ICalendarValue::Text(t) => Some(t.as_str()),
                 _ => None,

@@ -119,8 +119,19 @@ mod tests {
 /// content line, with its 1-based line number: C0 controls other than HTAB, and DEL. CR and LF
 /// are line breaks, not content. Refusing them up front also keeps both databases equal:
 /// PostgreSQL's `text` cannot hold NUL, which SQLite would store.
+///
+/// A CR must end a line (CRLF): a lone one is a control inside a value, which calcard keeps and
+/// every reader after it takes for a line break (fuzz finding F5).
 pub fn forbidden_control(text: &str) -> Option<(usize, char)> {
-    let at = text.find(|c: char| (c < ' ' && !matches!(c, '\t' | '\r' | '\n')) || c == '\u{7f}')?;
+    let bytes = text.as_bytes();
+    let at = text.char_indices().find_map(|(i, c)| {
+        let bad = match c {
+            '\r' => bytes.get(i + 1).is_some_and(|b| *b != b'\n'),
+            '\t' | '\n' => false,
+            c => c < ' ' || c == '\u{7f}',
+        };
+        bad.then_some(i)
+    })?;
     let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
     text[at..].chars().next().map(|c| (line, c))
 }
@@ -140,6 +151,9 @@ mod control_tests {
         assert_eq!(forbidden_control("BEGIN:X\r\nA:b\u{0}c\r\n"), Some((2, '\u{0}')));
         assert_eq!(forbidden_control("A:\u{7f}"), Some((1, '\u{7f}')));
         assert_eq!(forbidden_control("A:\u{b}"), Some((1, '\u{b}')));
+        assert_eq!(forbidden_control("A;T=a\rb:x\r\n"), Some((1, '\r')), "a lone CR");
+        assert_eq!(forbidden_control("END:VCARD\r"), None, "a body cut after its last CR");
+        assert_eq!(forbidden_control("A:x\nB:y\n"), None, "bare LF line ends are tolerated");
         // Non-ASCII text is not a control.
         assert_eq!(forbidden_control("SUMMARY:회의 \u{85}"), None);
         assert_eq!(

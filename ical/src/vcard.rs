@@ -267,6 +267,12 @@ pub fn parse_card(text: &str) -> Result<CardObject, CardError> {
     // control the raw text did not: `=00` in a UID reached PostgreSQL, and `=11` in a NOTE came
     // back in every converted copy (fuzz, issue 19). CR and LF stay allowed: QP notes use them.
     for entry in &card.entries {
+        // Binary properties (base64 `ENCODING=b`) hold bytes, not text: a small image may decode
+        // to valid UTF-8 with any byte in it, and is served back encoded.
+        if matches!(entry.name, VCardProperty::Photo | VCardProperty::Logo | VCardProperty::Sound | VCardProperty::Key)
+        {
+            continue;
+        }
         let decoded = entry.values.iter().flat_map(|v| match v {
             VCardValue::Text(t) => vec![t.as_str()],
             VCardValue::Component(parts) => parts.iter().map(String::as_str).collect(),
@@ -277,6 +283,26 @@ pub fn parse_card(text: &str) -> Result<CardObject, CardError> {
                 "{}: a decoded value contains control character U+{:04X} (RFC 6350 §3.3)",
                 entry.name.as_str(),
                 c as u32
+            )));
+        }
+    }
+    // RFC 6350 §3.3: names are `iana-token` / `x-name` (letters, digits, `-`; `_` is tolerated
+    // as real clients write it), groups likewise. Other names do not survive conversion: calcard
+    // reads `\` in a name as an escape, so a converted copy no longer parses (fuzz finding F5).
+    let is_token = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    for entry in &card.entries {
+        let property = match &entry.name {
+            VCardProperty::Other(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let params = entry.params.iter().filter_map(|p| match &p.name {
+            calcard::vcard::VCardParameterName::Other(name) => Some(name.as_str()),
+            _ => None,
+        });
+        if let Some(bad) = property.into_iter().chain(entry.group.as_deref()).chain(params).find(|n| !is_token(n)) {
+            return Err(CardError::InvalidData(format!(
+                "`{}` is not a property, group or parameter name (RFC 6350 §3.3)",
+                truncate(&bad.escape_debug().to_string(), 40)
             )));
         }
     }

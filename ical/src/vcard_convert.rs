@@ -308,7 +308,11 @@ fn write_entry(out: &mut String, entry: &VCardEntry, version: VCardVersion) {
     // calcard turns `\n` in a property *name* into a real newline, so a stored card's
     // `X-A\nEMAIL:…` came out as an extra EMAIL line (fuzz finding F5). Values are escaped by the
     // writer, so only such a malformed entry has one; it is dropped rather than let through.
-    if line.contains(['\r', '\n']) {
+    // Likewise a control character: calcard decodes a base64 PHOTO whose bytes happen to be
+    // valid UTF-8 as text and writes it back raw, which no reader accepts (fuzz finding F6). A
+    // converted copy without that photo beats one that no longer parses; the stored version is
+    // still served byte for byte.
+    if line.contains(['\r', '\n']) || crate::text::forbidden_control(line).is_some() {
         return;
     }
     let value = value_part(line);
@@ -357,6 +361,21 @@ mod tests {
             let path = format!("{}/../fuzz/findings/{file}", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(parse_card(&text).is_err(), "{file}");
+        }
+        // A small photo whose bytes happen to be valid UTF-8 with a control in them is still a
+        // photo (found by the same fuzzer once decoded values were checked).
+        let gif = card("3.0", "UID:g\nFN:g\nPHOTO;ENCODING=b;TYPE=GIF:R0lGODlhAQABAB4A\n");
+        let gif = parse_card(&gif).unwrap();
+        for version in [VCardVersion::V3, VCardVersion::V4] {
+            let out = gif.render(version, None);
+            assert!(parse_card(&out).is_ok(), "{version:?}: a converted copy parses:\n{out}");
+        }
+        for file in ["F6-photo-bytes-that-look-like-text.vcf", "F6-photo-decoded-as-text-written-raw.vcf"] {
+            let path = format!("{}/../fuzz/findings/{file}", env!("CARGO_MANIFEST_DIR"));
+            let Ok(parsed) = parse_card(&std::fs::read_to_string(&path).unwrap()) else { continue };
+            for version in [VCardVersion::V3, VCardVersion::V4] {
+                assert!(parse_card(&parsed.render(version, None)).is_ok(), "{file} {version:?}");
+            }
         }
         let ok = card("3.0", "UID:x\nFN:a\\nb\nitem1.EMAIL;TYPE=INTERNET:a@b.c\n");
         let parsed = parse_card(&ok).unwrap();
