@@ -213,7 +213,16 @@ fn expand_master(
         }
         let own_end = match &rdate.end {
             Some(RdateEnd::At(e)) => Some(e.utc(f)),
-            Some(RdateEnd::For(d)) => Some(local_to_utc(naive, tz, f) + *d),
+            // A period's duration comes from the client and may pass the end of time: saturate
+            // instead of overflowing (a panic, found by fuzzing ical_ingest, issue 19).
+            Some(RdateEnd::For(d)) => {
+                let at = local_to_utc(naive, tz, f);
+                // iCalendar years have four digits: the end of 9999 leaves the index room to pad.
+                let last =
+                    NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(23, 59, 59)).map(|n| n.and_utc());
+                let end = at.checked_add_signed(*d).filter(|e| last.is_none_or(|l| *e <= l));
+                Some(end.unwrap_or(if *d < TimeDelta::zero() { at } else { last.map_or(at, |l| l.max(at)) }))
+            }
             None => None,
         };
         if emit(naive, own_end) {
@@ -381,6 +390,20 @@ fn end_of_day(t: NaiveDateTime) -> NaiveDateTime {
 mod tests {
     use super::*;
     use calcard::icalendar::ICalendarValue;
+
+    /// See: fuzz finding F8 (issue 19) — an RDATE period whose duration runs past the end of
+    /// time panicked with "`DateTime + TimeDelta` overflowed" on every read (a 500).
+    #[test]
+    fn rdate_period_past_the_end_of_time_does_not_panic_fuzz_f8() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/findings/F8-rdate-period-duration-overflow.ics");
+        let text = std::fs::read_to_string(path).unwrap();
+        let Ok(object) = crate::parse_object(&text) else { return };
+        let ctx = EvalContext { floating_tz: chrono_tz::UTC, limits: Limits::default() };
+        let lo = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let hi = NaiveDate::from_ymd_opt(9999, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let _ = object.index(&Limits::default());
+        let _ = object.occurrences(lo, hi, &ctx);
+    }
 
     fn rule(text: &str) -> ICalendarRecurrenceRule {
         let ics = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:{text}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
