@@ -33,25 +33,8 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     let value = f.await;
     let took = mark.elapsed();
     let peak = mark.peak_bytes();
-    eprintln!("{what}: peak {:.2} MiB, {took:?}", peak as f64 / MIB as f64);
-    assert!(peak <= CEILING, "{what}: peak {peak} bytes, ceiling {CEILING}");
-    assert!(took <= SECOND, "{what}: took {took:?}");
+    madang_testkit::assert_bounded(what, peak, took, CEILING, SECOND);
     value
-}
-
-fn list(a: u32, b: u32) -> String {
-    (a..=b).map(|n| n.to_string()).collect::<Vec<_>>().join(",")
-}
-
-fn attack_rule() -> String {
-    format!(
-        "FREQ=YEARLY;BYMONTH={};BYMONTHDAY={};BYHOUR={};BYMINUTE={};BYSECOND={}",
-        list(1, 12),
-        list(1, 31),
-        list(0, 23),
-        list(0, 59),
-        list(0, 59)
-    )
 }
 
 fn attack(uid: &str) -> String {
@@ -59,7 +42,7 @@ fn attack(uid: &str) -> String {
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//attacker//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
 DTSTAMP:20260101T000000Z\r\nDTSTART:20260101T000000Z\r\nDURATION:PT1S\r\nRRULE:{}\r\nSUMMARY:boom\r\n\
 END:VEVENT\r\nEND:VCALENDAR\r\n",
-        attack_rule()
+        madang_testkit::recurrence_bomb_rule()
     )
 }
 
@@ -91,7 +74,7 @@ async fn issue19_recurrence_explosion_is_refused_everywhere(db: &TestDb) {
         "uid": "boom-json",
         "summary": "boom",
         "start": { "date_time": "2026-01-01T00:00:00Z" },
-        "recurrence": { "rrule": attack_rule() }
+        "recurrence": { "rrule": madang_testkit::recurrence_bomb_rule() }
     });
     let (status, body) = bounded("JSON create", json(&client, "POST", &format!("{CAL}/events"), Some(event))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -104,14 +87,18 @@ async fn issue19_recurrence_explosion_is_refused_everywhere(db: &TestDb) {
     let (status, _) = json(&client, "POST", &format!("{CAL}/events"), Some(fine.clone())).await;
     assert_eq!(status, StatusCode::CREATED);
     let mut worse = fine;
-    worse["recurrence"]["rrule"] = json!(attack_rule());
+    worse["recurrence"]["rrule"] = json!(madang_testkit::recurrence_bomb_rule());
     let (status, body) = json(&client, "PUT", &format!("{CAL}/events/fine"), Some(worse)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, stored) = json(&client, "GET", &format!("{CAL}/events/fine"), None).await;
     assert_eq!(stored["recurrence"]["rrule"], "FREQ=WEEKLY", "{stored}");
 
     // .ics import: the attack is rejected with the reason, the rest of the file is stored.
-    let file = format!("{}{}", attack("boom-import"), attack("other").replace(&attack_rule(), "FREQ=DAILY;COUNT=3"));
+    let file = format!(
+        "{}{}",
+        attack("boom-import"),
+        attack("other").replace(&madang_testkit::recurrence_bomb_rule(), "FREQ=DAILY;COUNT=3")
+    );
     let r =
         bounded("import", client.send("POST", &format!("{CAL}/import"), &[("content-type", "text/calendar")], file))
             .await;
@@ -126,7 +113,7 @@ async fn issue19_recurrence_explosion_is_refused_everywhere(db: &TestDb) {
     let config = madang::config::DavConfig { max_instances_per_period: 4, ..madang::config::DavConfig::default() };
     app.state.dav = std::sync::Arc::new(madang::dav::DavService::new(config));
     let client = Client::new(&app, "alice");
-    let rule = |r: &str| attack("fit").replace(&attack_rule(), r);
+    let rule = |r: &str| attack("fit").replace(&madang_testkit::recurrence_bomb_rule(), r);
     assert_eq!(
         client.put(&object("alice", "default", "fit.ics"), &rule("FREQ=DAILY;BYHOUR=1,2,3,4")).await.status,
         201
@@ -224,7 +211,7 @@ async fn issue19_expand_across_objects_is_bounded_per_request(db: &TestDb) {
     app.state.dav = std::sync::Arc::new(madang::dav::DavService::new(config));
     let client = Client::new(&app, "alice");
     for n in 0..3 {
-        let ics = attack(&format!("daily-{n}")).replace(&attack_rule(), "FREQ=DAILY");
+        let ics = attack(&format!("daily-{n}")).replace(&madang_testkit::recurrence_bomb_rule(), "FREQ=DAILY");
         client.create(&object("alice", "default", &format!("daily-{n}.ics")), &ics).await;
     }
     let cal_path = calendar("alice", "default");

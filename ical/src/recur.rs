@@ -334,11 +334,13 @@ fn to_partial(t: NaiveDateTime) -> Option<PartialDateTime> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use calcard::icalendar::ICalendarRecurrenceRule;
+    use madang_testkit::number_list;
 
-    fn rule(text: &str) -> ICalendarRecurrenceRule {
+    /// The RRULE in `text`, parsed by calcard (shared with `instances`' tests).
+    pub(crate) fn rule(text: &str) -> ICalendarRecurrenceRule {
         let ics = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:{text}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
         let calcard::Entry::ICalendar(ical) = calcard::Parser::new(&ics).entry() else { panic!("parse") };
         match ical.components[1].entries[0].values.first() {
@@ -347,24 +349,8 @@ mod tests {
         }
     }
 
-    fn at(s: &str) -> NaiveDateTime {
+    pub(crate) fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
-    }
-
-    fn list(a: u32, b: u32) -> String {
-        (a..=b).map(|n| n.to_string()).collect::<Vec<_>>().join(",")
-    }
-
-    /// The rule of issue 19: 12 × 31 (at most 366 real days) × 24 × 60 × 60 instances a year.
-    fn issue19_rule() -> String {
-        format!(
-            "FREQ=YEARLY;BYMONTH={};BYMONTHDAY={};BYHOUR={};BYMINUTE={};BYSECOND={}",
-            list(1, 12),
-            list(1, 31),
-            list(0, 23),
-            list(0, 59),
-            list(0, 59)
-        )
     }
 
     fn unlimited() -> Limits {
@@ -374,11 +360,11 @@ mod tests {
     #[test]
     fn issue19_period_bound_of_the_attack() {
         let start = at("2026-01-01 00:00");
-        assert_eq!(period_bound(start, &rule(&issue19_rule())), 366 * 86_400);
+        assert_eq!(period_bound(start, &rule(&madang_testkit::recurrence_bomb_rule())), 366 * 86_400);
         // Repeating values does not multiply: calcard de-duplicates every BYxxx list.
         assert_eq!(period_bound(start, &rule("FREQ=DAILY;BYHOUR=9,9,9,9;BYMINUTE=0,0")), 1);
         // BYSETPOS picks from the period's set, whatever its size.
-        let picked = format!("{};BYSETPOS=1,-1", issue19_rule());
+        let picked = format!("{};BYSETPOS=1,-1", madang_testkit::recurrence_bomb_rule());
         assert_eq!(period_bound(start, &rule(&picked)), 2);
     }
 
@@ -476,7 +462,7 @@ mod tests {
     #[test]
     fn issue19_rule_over_the_bound_is_never_expanded() {
         let start = at("2026-01-01 00:00");
-        let r = rule(&issue19_rule());
+        let r = rule(&madang_testkit::recurrence_bomb_rule());
         let day =
             occurrences(start, &r, None, Some(at("2026-06-01 00:00")), Some(at("2026-06-02 00:00")), &unlimited());
         assert_eq!(day, Ok(Vec::new()));
@@ -497,7 +483,7 @@ mod tests {
     /// limit: every minute of every day is 1,440 a day, well within a limit of 2,000 for one day.
     #[test]
     fn dense_rule_far_from_dtstart_fits_a_one_day_window() {
-        let r = rule(&format!("FREQ=DAILY;BYHOUR={};BYMINUTE={}", list(0, 23), list(0, 59)));
+        let r = rule(&format!("FREQ=DAILY;BYHOUR={};BYMINUTE={}", number_list(0, 23), number_list(0, 59)));
         let limits = Limits { max_instances: 2_000, ..Limits::default() };
         let start = at("2020-01-01 00:00");
         let day = occurrences(start, &r, None, Some(at("2031-06-01 00:00")), Some(at("2031-06-01 23:59")), &limits);

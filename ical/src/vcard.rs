@@ -306,12 +306,6 @@ pub fn parse_card(text: &str) -> Result<CardObject, CardError> {
             )));
         }
     }
-    if let Some(entry) = card.entries.iter().find(|e| crate::vcard_convert::breaks_line(e)) {
-        return Err(CardError::InvalidData(format!(
-            "{}: a property, group or parameter name holds a line break (RFC 6350 §3.3)",
-            truncate(entry.name.as_str(), 40)
-        )));
-    }
     let uid = card.uid().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
     let Some(uid) = uid else {
         return Err(CardError::InvalidData("vCard without UID (RFC 6352 §5.1 requires one)".into()));

@@ -283,18 +283,6 @@ fn sniff(data: &Data) -> Option<&'static str> {
     }
 }
 
-/// Whether calcard writes `entry` as more than one line: it turns `\n` in a property, group or
-/// parameter *name* into a real line break, which no name may hold (RFC 6350 §3.3), so such an
-/// entry would inject a property of its own choosing into every converted copy (fuzz finding F5).
-/// Values are escaped by the writer and never break.
-pub(crate) fn breaks_line(entry: &VCardEntry) -> bool {
-    let mut written = String::new();
-    if entry.write_to(&mut written, true).is_err() {
-        return false;
-    }
-    unfold(&written).trim_end_matches(['\r', '\n']).contains(['\r', '\n'])
-}
-
 /// Writes one entry with calcard, then repairs what calcard writes for the other version
 /// (see the module notes) and folds at 75 octets (RFC 6350 §3.2).
 fn write_entry(out: &mut String, entry: &VCardEntry, version: VCardVersion) {

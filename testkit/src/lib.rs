@@ -84,3 +84,31 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
     let took = mark.elapsed();
     (value, mark.peak_bytes(), took)
 }
+
+/// Asserts a measured piece of work stayed under both ceilings, and prints what it took so a
+/// run with `--nocapture` shows the figures.
+#[track_caller]
+pub fn assert_bounded(what: &str, peak: usize, took: Duration, max_peak: usize, max_time: Duration) {
+    eprintln!("{what}: peak {:.2} MiB, {took:?}", peak as f64 / (1 << 20) as f64);
+    assert!(peak <= max_peak, "{what}: peak {peak} bytes, ceiling {max_peak}");
+    assert!(took <= max_time, "{what}: took {took:?}, ceiling {max_time:?}");
+}
+
+/// The RRULE of issue 19's recurrence bomb: BYMONTH × BYMONTHDAY × BYHOUR × BYMINUTE × BYSECOND,
+/// 31.6 million instances a year in a few hundred bytes (the class of CVE-2025-59045).
+pub fn recurrence_bomb_rule() -> String {
+    let list = number_list;
+    format!(
+        "FREQ=YEARLY;BYMONTH={};BYMONTHDAY={};BYHOUR={};BYMINUTE={};BYSECOND={}",
+        list(1, 12),
+        list(1, 31),
+        list(0, 23),
+        list(0, 59),
+        list(0, 59)
+    )
+}
+
+/// `a,a+1,…,b`: a BYxxx value list.
+pub fn number_list(a: u32, b: u32) -> String {
+    (a..=b).map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+}
