@@ -34,13 +34,16 @@ async function makeChanges(user, n, tag, { baseUrl } = {}) {
   return names;
 }
 
-/** The last event id this user's log has reached: one change, seen live. */
+// The stream's first event is `ready`, whose id is where it starts (the user's head, or the
+// client's own last id on resume); changes follow; `resync` replaces what cannot be resumed.
+const change = (e) => e.type !== 'ready' && e.type !== 'heartbeat';
+
+/** The user's current head: the id of a fresh stream's `ready` event. */
 async function currentId(user, opts = {}) {
   const s = await openPush(user, opts);
-  const [name] = await makeChanges(user, 1, `mark-${Date.now()}`, opts);
-  const [ev] = await s.take(1, 5000, (e) => e.type === 'calendar.object' && e.json && e.json.name === name);
+  const ev = await s.next(5000);
   s.close();
-  expect(ev, 'the marker change was pushed live').toBeTruthy();
+  expect(ev && ev.type, 'a new stream starts with a ready event').toBe('ready');
   expect(ev.id).toMatch(/^\d+$/);
   return ev.id;
 }
@@ -61,9 +64,9 @@ function expectExactly(evs, names, after) {
 
 async function resumeAndCheck(user, last, names, opts = {}) {
   const s = await openPush(user, { ...opts, lastEventId: last });
-  const evs = await s.take(names.length + 1, 10_000, (e) => e.type !== 'heartbeat' && e.type !== 'ping');
+  const evs = await s.take(names.length + 1, 10_000, change);
   // Anything beyond the missed events (a duplicate, a resync, a replay) shows up within a second.
-  const more = evs.length > names.length ? evs.slice(names.length) : await s.drain(1000);
+  const more = evs.length > names.length ? evs.slice(names.length) : await s.drain(1000, change);
   s.close();
   expectExactly(evs.slice(0, names.length), names, last);
   expect(more.map((e) => `${e.type} ${e.data}`), 'nothing after the missed events').toEqual([]);
@@ -78,7 +81,7 @@ test('reconnecting with Last-Event-ID gets exactly the 50 missed changes, in ord
 test('a live connection gets each CalDAV change', async ({ user }) => {
   const s = await openPush(user);
   const names = await makeChanges(user, 5, 'live');
-  const evs = await s.take(5, 5000);
+  const evs = await s.take(5, 5000, change);
   s.close();
   expect(evs.map((e) => e.json && e.json.name)).toEqual(names);
   const ids = evs.map((e) => Number(e.id));
@@ -93,13 +96,16 @@ for (const [what, value] of [
   ['overflowing', '99999999999999999999999999'],
 ]) {
   test(`a ${what} Last-Event-ID gets a resync event, not a replay`, async ({ user }) => {
+    await makeChanges(user, 3, `before-${what}`); // something a replay would repeat
     const last = await currentId(user);
     const s = await openPush(user, { lastEventId: value });
-    const [first] = await s.take(1, 5000);
-    const after = await s.drain(1000);
+    const [first] = await s.take(1, 5000, (e) => e.type !== 'ready');
+    const after = await s.drain(1000, change);
     s.close();
     expect(first && first.type, `first event for Last-Event-ID ${value}`).toBe('resync');
-    expect(first.json).toEqual({});
+    expect(typeof first.json).toBe('object');
+    // The stream goes on from the head: the client resumes from there after refetching.
+    expect(first.id).toBe(last);
     expect(after.map((e) => e.type), 'no replay after the resync').toEqual([]);
     // The next connection from the last real id works normally.
     const names = await makeChanges(user, 2, `after-${what}`);
@@ -132,7 +138,7 @@ test('resume works from another process on the same database (PostgreSQL)', asyn
     // Live: PUT to the suite's server, listen on the other process.
     const s = await openPush(user, { baseUrl: other.url });
     const [name] = await makeChanges(user, 1, 'cross-live');
-    const [ev] = await s.take(1, 5000);
+    const [ev] = await s.take(1, 5000, change);
     s.close();
     expect(ev && ev.json && ev.json.name, 'a change on one process reaches a client of the other').toBe(name);
     // Resume: disconnected from the other process, 50 changes here, then reconnect there.
@@ -155,6 +161,60 @@ test('resume works after a restart of the server the client was connected to', a
     const names = await makeChanges(user, CHANGES, 'restart');
     server = await startServer({ port });
     await resumeAndCheck(user, last, names, { baseUrl: server.url });
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a session cookie sent by another site cannot open the stream; Basic and the same site can', async ({ signedInPage: page }) => {
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const origin = new URL(urlOf('/')).origin;
+  const open = (headers) => PushStream.open(urlOf(PUSH), { headers: { Cookie: cookie, ...headers } });
+  for (const headers of [{ Origin: 'http://evil.example' }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+    const s = await open(headers);
+    s.close();
+    expect(s.status, `cookie + ${JSON.stringify(headers)}`).toBe(403);
+  }
+  const same = await open({ Origin: origin, 'Sec-Fetch-Site': 'same-origin' });
+  const ev = await same.next(5000);
+  same.close();
+  expect(same.status).toBe(200);
+  expect(ev && ev.type).toBe('ready');
+  const none = await PushStream.open(urlOf(PUSH));
+  expect(none.status, 'no credentials').toBe(401);
+});
+
+test('streams per user are capped (push.max_connections_per_user, 10 by default): the next gets 429', async ({ user }) => {
+  const open = [];
+  try {
+    for (let i = 0; i < 10; i += 1) open.push(await openPush(user));
+    const extra = await PushStream.open(urlOf(PUSH), { authorization: basicOf(user) });
+    extra.close();
+    expect(extra.status).toBe(429);
+    expect(JSON.parse(extra.body).error.code).toBe('too_many_connections');
+    // A closed stream frees its place.
+    open.pop().close();
+    await expect.poll(async () => {
+      const s = await PushStream.open(urlOf(PUSH), { authorization: basicOf(user) });
+      s.close();
+      return s.status;
+    }, { timeout: 5000 }).toBe(200);
+  } finally {
+    open.forEach((s) => s.close());
+  }
+});
+
+test('an idle stream gets heartbeats (push.heartbeat) and a closed event when the server stops', async ({ user }) => {
+  const server = await startServer({ env: { MADANG_PUSH_HEARTBEAT: '1s' } });
+  try {
+    const s = await openPush(user, { baseUrl: server.url });
+    await s.drain(2600, () => false);
+    expect(s.comments, 'heartbeat comments in 2.6 s at 1 s').toBeGreaterThanOrEqual(2);
+    const stopping = server.stop();
+    const [ev] = await s.take(1, 10_000, (e) => e.type === 'closed');
+    expect(ev && ev.type, 'a closed event on shutdown').toBe('closed');
+    await stopping;
+    s.close();
   } finally {
     await server.stop();
   }
