@@ -27,6 +27,7 @@
 //! * [`push`] is the push channel's service: per-user numbered events written
 //!   with each change, and the wake-ups (in-process, and across processes
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
+//! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -36,6 +37,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dav;
