@@ -24,6 +24,8 @@
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
 //!   collections as DAV, with its OpenAPI description.
+//! * [`modules`] says which modules (calendar, contacts, mail, chat) an
+//!   administrator turned on for the instance.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -39,6 +41,7 @@ pub mod dav;
 pub mod domain;
 pub mod http;
 pub mod mailer;
+pub mod modules;
 pub mod oidc;
 pub mod store;
 pub mod telemetry;

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod modules;
 pub mod server;
 mod valid_text;
 
@@ -70,6 +71,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebService>,
     /// The OpenID Connect provider.
     pub oidc: Arc<crate::oidc::Oidc>,
+    /// Which modules are on for the instance (read through a short cache).
+    pub modules: Arc<crate::modules::Modules>,
 }
 
 impl AppState {
@@ -104,7 +107,8 @@ impl AppState {
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
         let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc })
+        let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, modules })
     }
 
     /// Replaces the default web settings (and mailer) with configured ones.
@@ -139,10 +143,12 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
-        .with_state(state);
+        .with_state(state.clone());
     // Outermost last. `Router::layer` wraps each route after routing, which
     // is what lets `record_metrics` see the matched route template.
     routes
+        // A module that is off answers 403 before anything else is done.
+        .layer(middleware::from_fn_with_state(state, modules::gate))
         // Innermost: it reads form bodies, which the limits below have bounded.
         .layer(middleware::from_fn(valid_text::refuse_control_characters))
         .layer(

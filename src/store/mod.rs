@@ -29,6 +29,7 @@ pub mod groups;
 pub mod oidc;
 mod secrets;
 pub mod sessions;
+mod settings;
 pub mod totp;
 mod users;
 

@@ -118,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(admin::overview))
         .route("/admin/audit", get(admin::audit_log))
         .route("/admin/users/{name}/{verb}", post(admin::user_action))
+        .route("/admin/modules", post(admin::modules_submit))
         .route("/admin/groups", post(admin::group_create))
         .route("/admin/groups/{name}/{verb}", post(admin::group_action))
         .route("/admin/clients", get(admin::clients).post(admin::client_create))
