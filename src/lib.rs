@@ -34,6 +34,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod brand;
 pub mod cli;
 pub mod clock;
 pub mod config;

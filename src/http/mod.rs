@@ -73,6 +73,8 @@ pub struct AppState {
     pub oidc: Arc<crate::oidc::Oidc>,
     /// Which modules are on for the instance (read through a short cache).
     pub modules: Arc<crate::modules::Modules>,
+    /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
+    pub brand: Arc<crate::brand::Brand>,
 }
 
 impl AppState {
@@ -108,7 +110,8 @@ impl AppState {
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
         let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, modules })
+        let brand = Arc::new(crate::brand::Brand::default());
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, modules, brand })
     }
 
     /// Replaces the default web settings (and mailer) with configured ones.
@@ -120,6 +123,12 @@ impl AppState {
     /// Replaces the default OpenID Connect settings (issuer, lifetimes).
     pub fn with_oidc(mut self, config: crate::config::OidcConfig) -> AppState {
         self.oidc = Arc::new(self.oidc.reconfigured(config));
+        self
+    }
+
+    /// Replaces the default brand with the configured one.
+    pub fn with_brand(mut self, brand: crate::brand::Brand) -> AppState {
+        self.brand = Arc::new(brand);
         self
     }
 
@@ -148,7 +157,9 @@ pub fn app(state: AppState) -> Router {
     // is what lets `record_metrics` see the matched route template.
     routes
         // A module that is off answers 403 before anything else is done.
-        .layer(middleware::from_fn_with_state(state, modules::gate))
+        .layer(middleware::from_fn_with_state(state.clone(), modules::gate))
+        // Pages rendered while answering carry this instance's brand.
+        .layer(middleware::from_fn_with_state(state, crate::web::page::brand_scope))
         // Innermost: it reads form bodies, which the limits below have bounded.
         .layer(middleware::from_fn(valid_text::refuse_control_characters))
         .layer(

@@ -493,7 +493,11 @@ async fn render_clients(state: &AppState, lang: Lang, session: &WebSession, top:
     body.push_str(&format!(
         r#"<p><a href="/admin">{}</a></p><p>{}</p>"#,
         t(lang, "admin.back"),
-        escape(&tf(lang, "admin.clients_intro", &[&state.oidc.endpoint(".well-known/openid-configuration")])),
+        escape(&tf(
+            lang,
+            "admin.clients_intro",
+            &[&state.oidc.endpoint(".well-known/openid-configuration"), state.brand.name()]
+        )),
     ));
     if list.is_empty() {
         body.push_str(&format!("<p>{}</p>", t(lang, "admin.clients_none")));

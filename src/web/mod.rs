@@ -103,6 +103,8 @@ impl WebService {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/madang.css", get(page::stylesheet))
+        .route("/brand.css", get(page::brand_stylesheet))
+        .route("/brand/logo", get(page::brand_logo))
         .route("/lang/{code}", get(page::set_language))
         .route("/signin", get(signin::form).post(signin::submit))
         .route("/signin/totp", get(signin::totp_form).post(signin::totp_submit))
