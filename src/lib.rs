@@ -27,6 +27,8 @@
 //! * [`push`] is the push channel's service: per-user numbered events written
 //!   with each change, and the wake-ups (in-process, and across processes
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
+//! * [`modules`] says which modules (calendar, contacts, mail, chat) an
+//!   administrator turned on for the instance.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -35,6 +37,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod brand;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -42,6 +45,7 @@ pub mod dav;
 pub mod domain;
 pub mod http;
 pub mod mailer;
+pub mod modules;
 pub mod oidc;
 pub mod push;
 pub mod store;

@@ -57,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/admin/groups/{name}/members/{user}"),
     ("DELETE", "/api/v1/admin/groups/{name}/members/{user}"),
     ("GET", "/api/v1/admin/audit"),
+    ("GET", "/api/v1/admin/modules"),
+    ("PUT", "/api/v1/admin/modules"),
     ("GET", "/api/v1/admin/oauth-clients"),
     ("POST", "/api/v1/admin/oauth-clients"),
     ("GET", "/api/v1/admin/oauth-clients/{client_id}"),

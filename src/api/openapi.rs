@@ -45,6 +45,8 @@ use crate::http::api as account;
         admin::add_member,
         admin::remove_member,
         admin::list_audit,
+        admin::show_modules,
+        admin::update_modules,
         admin::list_clients,
         admin::create_client,
         admin::show_client,
@@ -75,6 +77,7 @@ use crate::http::api as account;
     ),
     components(schemas(
         ErrorBody,
+        crate::modules::ModuleStates,
         contact_model::ContactFields,
         contact_model::StructuredName,
         contact_model::TypedValue,
@@ -94,7 +97,7 @@ use crate::http::api as account;
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
         (name = "push", description = "Live changes as Server-Sent Events, resumable with `Last-Event-ID`"),
-        (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
+        (name = "admin", description = "Administration: sign-up approval, accounts, groups, modules, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),
     ),
 )]
@@ -140,7 +143,9 @@ impl Modify for CommonResponses {
             r.content.insert("application/json".into(), Content::new(Some(Ref::from_schema_name("ErrorBody"))));
             RefOr::T(r)
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // Routes of a module an administrator can turn off (`http::modules::GATED`).
+            let gated = crate::http::modules::module_of(path);
             let operations =
                 [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head];
             for op in operations.into_iter().flatten() {
@@ -158,6 +163,10 @@ impl Modify for CommonResponses {
                 responses.entry("401".into()).or_insert_with(|| error("Missing or wrong credentials"));
                 responses.entry("429".into()).or_insert_with(|| error("Too many failed sign-ins; see Retry-After"));
                 responses.entry("503".into()).or_insert_with(|| error("The database is unavailable; retry later"));
+                if let Some(module) = gated {
+                    let text = format!("The {module} module is turned off on this server (`module_disabled`)");
+                    responses.entry("403".into()).or_insert_with(|| error(&text));
+                }
                 // Every path parameter is decoded (and numbers parsed) before the handler runs.
                 let has_path_params =
                     op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
