@@ -38,13 +38,20 @@ export function liveRegion() {
  */
 export function openDialog({ title, content, onClose, returnTo, className = '' }) {
   const opener = document.activeElement;
+  const openerKey = opener?.dataset?.focusKey;
   const id = `v-dlg-${Math.random().toString(36).slice(2)}`;
   const heading = h('h2', { id, class: 'v-dialog-title' }, title);
   const dialog = h('dialog', { class: `v-dialog ${className}`.trim(), 'aria-labelledby': id }, heading, content);
+  let focusNext = null;
   dialog.addEventListener('close', () => {
     dialog.remove();
     if (onClose) onClose(dialog.returnValue);
-    const back = opener && opener.isConnected && opener !== document.body ? opener : returnTo && returnTo();
+    const chosen = focusNext && focusNext();
+    // A re-render while the dialog was open replaces the opener: its twin has the same key.
+    const twin = !opener?.isConnected && openerKey
+      ? document.querySelector(`[data-focus-key="${CSS.escape(openerKey)}"]`) : null;
+    const live = opener && opener.isConnected && opener !== document.body ? opener : twin;
+    const back = chosen || live || (returnTo && returnTo());
     if (back && typeof back.focus === 'function') back.focus();
   });
   document.body.append(dialog);
@@ -52,7 +59,15 @@ export function openDialog({ title, content, onClose, returnTo, className = '' }
   const first = dialog.querySelector('[autofocus]') ||
     dialog.querySelector('input:not([type=hidden]), select, textarea, button');
   if (first) first.focus();
-  return { dialog, close: (value = '') => { if (dialog.open) dialog.close(value); } };
+  // `close(value, focus)`: `focus()` names where focus goes instead of the opener (asked when
+  // the dialog has closed, which the browser reports a moment later, after re-rendering).
+  return {
+    dialog,
+    close: (value = '', focus = null) => {
+      focusNext = focus;
+      if (dialog.open) dialog.close(value);
+    },
+  };
 }
 
 /** Ask a yes/no question in a dialog; resolves true when confirmed. */

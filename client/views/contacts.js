@@ -689,10 +689,8 @@ export function mount(root, ctx) {
           state.selected = saved.uid;
         }
         status.say(t(contact ? 'contacts.saved' : 'contacts.created', { name: displayName(saved || fields, t) }));
-        d.close('saved');
         render();
-        const head = detailPane.querySelector('h2');
-        if (head) head.focus();
+        d.close('saved', () => detailPane.querySelector('h2'));
       } catch (ex) {
         err.textContent = errorText(t, ex);
         if (ex && ex.status === 412) refetchBook();

@@ -332,7 +332,9 @@ export function mount(root, ctx) {
     const all = Array.isArray(r.body) ? r.body : [];
     state.lists = all.filter((c) => (c.components || []).includes('VTODO'));
     if (!state.lists.some((c) => c.id === state.listId)) {
-      state.listId = state.lists.length ? state.lists[0].id : null;
+      // A list made for tasks (no events in it) is the better first choice than a calendar.
+      const first = state.lists.find((c) => !(c.components || []).includes('VEVENT')) || state.lists[0];
+      state.listId = first ? first.id : null;
     }
   }
 
@@ -500,7 +502,11 @@ export function mount(root, ctx) {
     const actions = h('div', { class: 'v-actions' }, cancel, saveBtn);
     if (task) {
       const del = h('button', { type: 'button', class: 'secondary v-danger-text' }, t('views.delete'));
-      del.addEventListener('click', () => { d.close('delete'); removeTask(task); });
+      // The confirmation opens once the editor has closed and given focus back to the row.
+      del.addEventListener('click', () => {
+        d.dialog.addEventListener('close', () => removeTask(task), { once: true });
+        d.close('delete');
+      });
       actions.prepend(del);
     }
     const form = h('form', { class: 'v-form', novalidate: true },

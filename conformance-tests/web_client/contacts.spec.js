@@ -1,0 +1,188 @@
+// The Contacts view in the browser against a real server: a vCard 3.0 card PUT by a CardDAV
+// client, edited on the web, is still 3.0 with the client's own properties when read back over
+// CardDAV (RFC 2426 / RFC 6350); search as you type; groups; a photo; .vcf import and export;
+// keyboard, axe-core and a phone-width pass.
+'use strict';
+const { test, expect, checkA11y, shot, davGet } = require('./fixtures');
+
+const CONTACTS = '/api/v1/addressbooks/default/contacts';
+
+async function openContacts(page) {
+  await page.goto('/#/contacts');
+  await expect(page.getByRole('heading', { name: 'Contacts', level: 1 })).toBeVisible();
+  await expect(page.getByLabel('Address book')).toHaveValue('default');
+}
+
+function card30(uid) {
+  // As macOS Contacts writes it: TYPE lists, an item1 group with Apple's label, an X- property.
+  return [
+    'BEGIN:VCARD', 'VERSION:3.0', 'PRODID:-//Apple Inc.//macOS 14.0//EN',
+    'N:Kim;Minji;;;', 'FN:Minji Kim', 'ORG:Hanbit Labs;',
+    'EMAIL;type=INTERNET;type=WORK;type=pref:minji@hanbit.example',
+    'TEL;type=CELL;type=VOICE;type=pref:+82 10 1234 5678',
+    'item1.ADR;type=HOME;type=pref:;;12 Sejong-daero;Seoul;;04524;Korea',
+    'item1.X-ABADR:kr',
+    'X-SOCIALPROFILE;type=twitter:x-apple:minjikim',
+    `UID:${uid}`, 'END:VCARD', '',
+  ].join('\r\n');
+}
+
+test('a vCard 3.0 card from a CardDAV client, edited in the browser, stays 3.0', async ({ signedInPage: page, user, davPut }) => {
+  const uid = `minji-${Date.now()}`;
+  const url = `${user.addressbookUrl}${uid}.vcf`;
+  await davPut(url, card30(uid), 'text/vcard; charset=utf-8');
+
+  await openContacts(page);
+  await page.getByLabel('Search contacts').fill('minji');
+  await page.getByRole('button', { name: /Minji Kim/ }).click();
+  await expect(page.getByRole('heading', { name: 'Minji Kim', level: 2 })).toBeFocused();
+  await expect(page.getByRole('link', { name: 'minji@hanbit.example' })).toBeVisible();
+
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit Minji Kim' });
+  await dlg.getByLabel('Organisation').fill('Hanbit Media');
+  await dlg.getByRole('button', { name: 'Add phone' }).click();
+  const phones = dlg.getByRole('group', { name: 'Phone numbers' });
+  await expect(phones.getByLabel('Phone', { exact: true }).nth(1)).toBeFocused();
+  await phones.getByLabel('Phone', { exact: true }).nth(1).fill('+82 2 555 0100');
+  await phones.getByLabel('Type').nth(1).selectOption('work');
+  await dlg.getByLabel('Birthday').fill('--04-12');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await expect(dlg).toBeHidden();
+  await expect(page.getByRole('link', { name: '+82 2 555 0100' })).toBeVisible();
+
+  const back = await davGet(user, url);
+  expect(back.status).toBe(200);
+  const text = back.text.replace(/\r\n[ \t]/g, '');
+  expect(text).toMatch(/^VERSION:3\.0\r?$/m);
+  expect(text).not.toMatch(/^VERSION:4\.0/m);
+  expect(text).toMatch(/^ORG:Hanbit Media/m);
+  expect(text).toMatch(/^TEL.*:\+82 10 1234 5678\r?$/m);
+  expect(text).toMatch(/^TEL.*WORK.*:\+82 2 555 0100\r?$/im);
+  expect(text).toMatch(/^item1\.X-ABADR:kr\r?$/m);
+  expect(text).toMatch(/^X-SOCIALPROFILE;type=twitter:x-apple:minjikim\r?$/mi);
+  expect(text).toMatch(/^EMAIL.*:minji@hanbit\.example\r?$/m);
+  expect(text).toMatch(/^BDAY.*:--0412\r?$|^BDAY.*:--04-12\r?$/m);
+});
+
+test('search as you type, groups and a photo', async ({ signedInPage: page, api }) => {
+  for (const c of [
+    { full_name: 'Alice Park', emails: [{ value: 'alice.park@example.com', types: ['work'], pref: false }], categories: ['Friends'] },
+    { full_name: 'Alicia Stone', organization: 'Stone & Co', categories: ['Work'] },
+    { full_name: 'Bob Lee', phones: [{ value: '+1 (555) 123-4567', types: ['cell'], pref: false }], categories: ['Friends'] },
+  ]) {
+    expect((await api('POST', CONTACTS, c)).status).toBe(201);
+  }
+  await openContacts(page);
+  const list = page.getByRole('list', { name: 'Contacts' });
+  const names = () => list.getByRole('button').allTextContents();
+  await expect.poll(async () => (await names()).length).toBe(3);
+
+  await page.getByLabel('Search contacts').pressSequentially('ali', { delay: 30 });
+  await expect.poll(names).toEqual([expect.stringContaining('Alice Park'), expect.stringContaining('Alicia Stone')]);
+  await page.getByLabel('Search contacts').fill('555-123');
+  await expect.poll(names).toEqual([expect.stringContaining('Bob Lee')]);
+  await page.getByLabel('Search contacts').fill('');
+  await expect.poll(async () => (await names()).length).toBe(3);
+
+  await page.getByLabel('Group').selectOption('Friends');
+  await expect.poll(async () => (await names()).map((n) => n.includes('Alice') ? 'Alice' : n.includes('Bob') ? 'Bob' : n).sort()).toEqual(['Alice', 'Bob']);
+  await page.getByLabel('Group').selectOption('');
+
+  // Put Alicia into Friends and give her a photo.
+  await list.getByRole('button', { name: /Alicia Stone/ }).click();
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit Alicia Stone' });
+  await dlg.getByRole('checkbox', { name: 'Friends' }).check();
+  // A 2×2 red PNG.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
+  await dlg.getByLabel('Choose a photo').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
+  await expect(dlg.getByRole('img', { name: 'Current photo' })).toBeVisible();
+  await checkA11y(page, { name: 'contacts-editor' });
+  await shot(page, 'contacts-editor');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await expect(dlg).toBeHidden();
+  await expect(page.getByRole('img', { name: 'Photo of Alicia Stone' })).toBeVisible();
+
+  const r = await api('GET', `${CONTACTS}?q=Alicia`);
+  const alicia = r.body.contacts[0];
+  expect(alicia.categories.sort()).toEqual(['Friends', 'Work']);
+  expect(alicia.photo).toMatch(/^data:image\/jpeg;base64,/);
+  expect(alicia.organization).toBe('Stone & Co');
+
+  await checkA11y(page, { name: 'contacts' });
+  await shot(page, 'contacts');
+});
+
+test('import a .vcf file and export the address book', async ({ signedInPage: page, api }) => {
+  const vcf = [
+    'BEGIN:VCARD', 'VERSION:3.0', 'UID:imp-one', 'N:One;Imported;;;', 'FN:Imported One', 'EMAIL:one@example.org', 'END:VCARD',
+    'BEGIN:VCARD', 'VERSION:4.0', 'UID:imp-two', 'FN:Imported Two', 'TEL:+44 20 7946 0000', 'END:VCARD', '',
+  ].join('\r\n');
+  await openContacts(page);
+  await page.getByLabel('Import .vcf file').setInputFiles({ name: 'two.vcf', mimeType: 'text/vcard', buffer: Buffer.from(vcf) });
+  await expect(page.getByRole('status')).toHaveText('2 contacts imported.');
+  const list = page.getByRole('list', { name: 'Contacts' });
+  await expect(list.getByRole('button', { name: /Imported One/ })).toBeVisible();
+  await expect(list.getByRole('button', { name: /Imported Two/ })).toBeVisible();
+  const r = await api('GET', CONTACTS);
+  expect(r.body.contacts.map((c) => c.uid).sort()).toEqual(['imp-one', 'imp-two']);
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export .vcf' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toMatch(/\.vcf$/);
+  const text = require('node:fs').readFileSync(await download.path(), 'utf8');
+  expect(text.match(/^BEGIN:VCARD/gm)).toHaveLength(2);
+  expect(text).toContain('UID:imp-one');
+  expect(text).toContain('UID:imp-two');
+  // Cards are exported as stored: the 3.0 card is still 3.0.
+  expect(text).toMatch(/VERSION:3\.0[\s\S]*UID:imp-one|UID:imp-one[\s\S]*VERSION:3\.0/);
+});
+
+test('keyboard and phone width: create, open, back, delete', async ({ signedInPage: page, api }) => {
+  await page.setViewportSize({ width: 375, height: 740 });
+  await openContacts(page);
+  await page.getByRole('button', { name: 'New contact' }).focus();
+  await page.keyboard.press('Enter');
+  const dlg = page.getByRole('dialog', { name: 'New contact' });
+  await expect(dlg.getByLabel('Display name')).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(dlg).toBeHidden();
+  await expect(page.getByRole('button', { name: 'New contact' })).toBeFocused();
+
+  await page.keyboard.press('Enter');
+  await dlg.getByLabel('Given name').fill('Sora');
+  await dlg.getByLabel('Family name').fill('Han');
+  await dlg.getByRole('button', { name: 'Add e-mail' }).click();
+  await dlg.getByLabel('E-mail', { exact: true }).fill('sora@example.com');
+  await dlg.getByLabel('E-mail', { exact: true }).press('Enter');
+  await expect(dlg).toBeHidden();
+  // Saved and opened: on a phone only the card shows, its heading has focus.
+  await expect(page.getByRole('heading', { name: 'Sora Han', level: 2 })).toBeFocused();
+  await expect(page.getByRole('list', { name: 'Contacts' })).toBeHidden();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow, 'no horizontal scrolling at 375 px').toBeLessThanOrEqual(0);
+  await checkA11y(page, { name: 'contact-phone' });
+  await shot(page, 'contact-phone');
+
+  await page.getByRole('button', { name: 'Back to the list' }).click();
+  await expect(page.getByRole('button', { name: /Sora Han/ })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete contact' });
+  await confirm.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('status')).toHaveText('Contact “Sora Han” deleted.');
+  await expect(page.getByLabel('Search contacts')).toBeFocused();
+  const r = await api('GET', CONTACTS);
+  expect(r.body.contacts).toHaveLength(0);
+});
+
+test('a card PUT over CardDAV appears without a reload', async ({ signedInPage: page, user, davPut }) => {
+  await openContacts(page);
+  await expect(page.getByText('This address book is empty.')).toBeVisible();
+  const uid = `live-${Date.now()}`;
+  await davPut(`${user.addressbookUrl}${uid}.vcf`, card30(uid), 'text/vcard; charset=utf-8');
+  await expect(page.getByRole('button', { name: /Minji Kim/ })).toBeVisible({ timeout: 5_000 });
+});
