@@ -1,5 +1,5 @@
 // What the Tasks and Contacts views share: dialogs that give focus back, a polite live region,
-// debouncing, error sentences, and reading the API's dates. Nothing here touches innerHTML:
+// debouncing, error sentences, labelled fields. Nothing here touches innerHTML:
 // every node is built with `h` from ui.js, so data never becomes markup.
 
 import { h } from '../ui.js';
@@ -113,72 +113,6 @@ export function select(options, value, attrs = {}) {
   return s;
 }
 
-/** The viewer's IANA zone ("Asia/Seoul"). */
-export function viewerZone() {
-  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
-}
-
-/** The language of the page (`<html lang>`), for Intl formatting. */
-export function lang() {
-  return document.documentElement.lang || 'en';
-}
-
-/**
- * The instant (ms since the epoch) of an API time `{date}` / `{date_time, time_zone}`.
- * A date is its local midnight; a floating time is read in the viewer's zone; a zoned wall
- * time is converted with Intl (the offset at that moment, found by two refinements).
- */
-export function whenInstant(when) {
-  if (!when) return null;
-  if (when.date) {
-    const [y, m, d] = when.date.split('-').map(Number);
-    return new Date(y, m - 1, d).getTime();
-  }
-  if (!when.date_time) return null;
-  const wall = when.date_time.replace(/Z$/, '');
-  const zone = when.time_zone;
-  if (!zone) return new Date(wall).getTime();
-  if (zone === 'UTC') return Date.parse(`${wall}Z`);
-  const asUtc = Date.parse(`${wall}Z`);
-  if (Number.isNaN(asUtc)) return null;
-  let guess = asUtc;
-  for (let i = 0; i < 2; i += 1) guess = asUtc - zoneOffset(zone, guess);
-  return guess;
-}
-
-/** The offset (ms) of `zone` at `instant`. */
-function zoneOffset(zone, instant) {
-  try {
-    const parts = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit',
-    }).formatToParts(new Date(instant));
-    const n = (type) => Number(parts.find((p) => p.type === type)?.value);
-    const wall = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour') % 24, n('minute'), n('second'));
-    return wall - Math.floor(instant / 1000) * 1000;
-  } catch {
-    return 0;
-  }
-}
-
-/** A short human label for an API time, in the viewer's language and zone. */
-export function whenLabel(when) {
-  if (!when) return '';
-  if (when.date) {
-    const [y, m, d] = when.date.split('-').map(Number);
-    return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium' }).format(new Date(y, m - 1, d));
-  }
-  const at = whenInstant(when);
-  if (at === null || Number.isNaN(at)) return when.date_time || '';
-  return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(at));
-}
-
-/** `YYYY-MM-DD` of a local Date. */
-export function isoDate(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
-
 /**
  * Keeps keyboard focus across a re-render: elements that can hold focus carry
  * `data-focus-key`; `save()` before replacing the DOM, `restore(container)` after.
@@ -194,4 +128,17 @@ export function focusKeeper() {
       key = null;
     },
   };
+}
+
+/**
+ * Sets a `<select>`'s options to `[value, label]` pairs, only when they changed: rebuilding
+ * the options of a focused select under a keyboard user (on every push) would lose their place.
+ */
+export function setOptions(sel, options, value) {
+  const sig = JSON.stringify(options);
+  if (sel.dataset.sig !== sig) {
+    sel.replaceChildren(...options.map(([v, label]) => h('option', { value: String(v) }, label)));
+    sel.dataset.sig = sig;
+  }
+  if (value !== undefined && value !== null) sel.value = String(value);
 }

@@ -6,7 +6,7 @@
 
 import { h } from '../ui.js';
 import {
-  confirmDialog, debounce, errorText, field, focusKeeper, liveRegion, openDialog, select,
+  confirmDialog, debounce, errorText, field, focusKeeper, liveRegion, openDialog, select, setOptions,
 } from './common.js';
 
 const PREF = 'madang.contacts.';
@@ -173,13 +173,10 @@ export function mount(root, ctx) {
   function render() {
     if (!alive) return;
     keeper.save();
-    bookPicker.replaceChildren(...state.books.map((b) => h('option', { value: b.id }, b.name || b.id)));
-    if (state.bookId) bookPicker.value = state.bookId;
+    setOptions(bookPicker, state.books.map((b) => [b.id, b.name || b.id]), state.bookId);
     const off = !state.bookId;
     for (const el of [bookPicker, searchBox, groupPicker, newButton, exportButton, importInput]) el.disabled = off;
-    groupPicker.replaceChildren(h('option', { value: '' }, t('contacts.group_all')),
-      ...allGroups().map((g) => h('option', { value: g }, g)));
-    groupPicker.value = state.group;
+    setOptions(groupPicker, [['', t('contacts.group_all')], ...allGroups().map((g) => [g, g])], state.group);
     split.classList.toggle('v-has-selection', Boolean(state.selected));
     renderList();
     renderDetail();
@@ -560,17 +557,17 @@ export function mount(root, ctx) {
 
     const emails = repeatable({
       legend: t('contacts.field.emails'), addLabel: t('contacts.add_email'), items: c.emails || [],
-      blank: () => ({ value: '', types: [], pref: false }),
+      blank: () => ({ value: '', types: ['home'], pref: false }),
       makeRow: (item) => typedRow(t('contacts.field.email'), 'email', EMAIL_TYPES, item),
     });
     const phones = repeatable({
       legend: t('contacts.field.phones'), addLabel: t('contacts.add_phone'), items: c.phones || [],
-      blank: () => ({ value: '', types: [], pref: false }),
+      blank: () => ({ value: '', types: ['cell'], pref: false }),
       makeRow: (item) => typedRow(t('contacts.field.phone'), 'tel', PHONE_TYPES, item),
     });
     const addresses = repeatable({
       legend: t('contacts.field.addresses'), addLabel: t('contacts.add_address'), items: c.addresses || [],
-      blank: () => ({ types: [], pref: false }),
+      blank: () => ({ types: ['home'], pref: false }),
       makeRow: addressRow,
     });
 
