@@ -1,6 +1,7 @@
 // The Contacts view: address books, search as you type, one contact's card, an editor for the
 // common vCard fields (RFC 6350: names, organisation, e-mails, phones, addresses, birthday,
-// notes, photo, groups as CATEGORIES), and .vcf import and export. Writes send back the whole
+// notes, photo), groups (RFC 6350 KIND:group cards and their MEMBERs; CATEGORIES as tags), and
+// .vcf import and export. Writes send back the whole
 // contact read from the API with If-Match, so what the model does not show (a phone's X-
 // properties, the card's vCard version) stays as the server stored it.
 
@@ -25,10 +26,14 @@ export function displayName(c, t) {
   return joined || c.organization || (c.emails && c.emails[0] && c.emails[0].value) || t('contacts.unnamed');
 }
 
-/** A contact's groups: CATEGORIES, plus any `groups` the model carries. */
-export function groupsOf(c) {
-  const out = new Set([...(c.categories || []), ...(Array.isArray(c.groups) ? c.groups : [])]);
-  return [...out].filter((g) => typeof g === 'string' && g.trim());
+/** A contact's tags: CATEGORIES. */
+export function tagsOf(c) {
+  return (c.categories || []).filter((g) => typeof g === 'string' && g.trim());
+}
+
+/** Whether contact `c` is in group card `g`: the group's MEMBERs, or the contact's `groups`. */
+export function inGroup(c, g) {
+  return (g.members || []).includes(c.uid) || (c.groups || []).some((x) => x && x.uid === g.uid);
 }
 
 /** The type shown for a typed value: its first TYPE other than `pref`/`internet`/`voice`. */
@@ -90,6 +95,7 @@ export function mount(root, ctx) {
     books: [],
     bookId: storedPref('book', null),
     contacts: [],
+    groups: [],
     total: 0,
     cursor: null,
     query: '',
@@ -115,7 +121,7 @@ export function mount(root, ctx) {
     savePref('book', state.bookId);
     state.selected = null;
     state.group = '';
-    reload();
+    loadGroups().catch(() => {}).then(reload);
   });
   const searchBox = h('input', { type: 'search', id: 'contacts-search', autocomplete: 'off', spellcheck: 'false' });
   const runSearch = debounce(() => {
@@ -158,15 +164,31 @@ export function mount(root, ctx) {
   root.replaceChildren(frame);
 
   // ----- Rendering. -----
+  /** The filter: `g:<uid>` a group card, `t:<name>` a tag (CATEGORIES), '' everyone. */
   function shownContacts() {
-    const list = state.group ? state.contacts.filter((c) => groupsOf(c).includes(state.group)) : state.contacts;
-    return list;
+    if (state.group.startsWith('g:')) {
+      const g = state.groups.find((x) => x.uid === state.group.slice(2));
+      return g ? state.contacts.filter((c) => inGroup(c, g)) : [];
+    }
+    if (state.group.startsWith('t:')) {
+      const tag = state.group.slice(2);
+      return state.contacts.filter((c) => tagsOf(c).includes(tag));
+    }
+    return state.contacts;
   }
 
-  function allGroups() {
+  function groupName(g) {
+    return (g.full_name || '').trim() || t('contacts.unnamed_group');
+  }
+
+  function sortedGroups() {
+    return [...state.groups].sort((a, b) => collator.compare(groupName(a), groupName(b)));
+  }
+
+  function allTags() {
     const set = new Set();
-    for (const c of state.contacts) for (const g of groupsOf(c)) set.add(g);
-    if (state.group) set.add(state.group);
+    for (const c of state.contacts) for (const g of tagsOf(c)) set.add(g);
+    if (state.group.startsWith('t:')) set.add(state.group.slice(2));
     return [...set].sort((a, b) => collator.compare(a, b));
   }
 
@@ -176,7 +198,11 @@ export function mount(root, ctx) {
     setOptions(bookPicker, state.books.map((b) => [b.id, b.name || b.id]), state.bookId);
     const off = !state.bookId;
     for (const el of [bookPicker, searchBox, groupPicker, newButton, exportButton, importInput]) el.disabled = off;
-    setOptions(groupPicker, [['', t('contacts.group_all')], ...allGroups().map((g) => [g, g])], state.group);
+    setOptions(groupPicker, [
+      ['', t('contacts.group_all')],
+      ...sortedGroups().map((g) => [`g:${g.uid}`, groupName(g)]),
+      ...allTags().map((tag) => [`t:${tag}`, t('contacts.tag_option', { tag })]),
+    ], state.group);
     split.classList.toggle('v-has-selection', Boolean(state.selected));
     renderList();
     renderDetail();
@@ -196,7 +222,11 @@ export function mount(root, ctx) {
     const count = h('p', { class: 'v-muted v-count', 'aria-live': 'polite' },
       state.query ? t('contacts.count_search', { count: state.total, query: state.query }) : t('contacts.count', { count: state.total }));
     if (shown.length === 0) {
-      listPane.replaceChildren(count, h('p', { class: 'v-empty' }, state.query || state.group ? t('contacts.no_match') : t('contacts.empty')));
+      const group = state.group.startsWith('g:') && state.groups.find((x) => x.uid === state.group.slice(2));
+      const del = group && h('button', { type: 'button', class: 'secondary v-small v-danger-text', 'data-focus-key': 'del-group' },
+        t('contacts.delete_group', { name: groupName(group) }));
+      if (del) del.addEventListener('click', () => removeGroup(group));
+      listPane.replaceChildren(count, h('p', { class: 'v-empty' }, state.query || state.group ? t('contacts.no_match') : t('contacts.empty')), del || '');
       return;
     }
     const items = shown.map((c) => {
@@ -211,7 +241,15 @@ export function mount(root, ctx) {
       b.addEventListener('click', () => selectContact(c.uid));
       return h('li', {}, b);
     });
-    const parts = [count, h('ul', { class: 'v-contactlist', 'aria-label': t('contacts.list_label') }, ...items)];
+    const parts = [count];
+    const group = state.group.startsWith('g:') && state.groups.find((x) => x.uid === state.group.slice(2));
+    if (group) {
+      const del = h('button', { type: 'button', class: 'secondary v-small v-danger-text', 'data-focus-key': 'del-group' },
+        t('contacts.delete_group', { name: groupName(group) }));
+      del.addEventListener('click', () => removeGroup(group));
+      parts.push(del);
+    }
+    parts.push(h('ul', { class: 'v-contactlist', 'aria-label': t('contacts.list_label') }, ...items));
     if (state.cursor) {
       const more = h('button', { type: 'button', class: 'secondary', 'data-focus-key': 'more' }, t('contacts.more'));
       more.addEventListener('click', loadMore);
@@ -281,8 +319,11 @@ export function mount(root, ctx) {
       const href = safeUrl(u.value);
       return href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank' }, u.value) : u.value;
     }));
-    const groups = groupsOf(c);
-    if (groups.length) row(t('contacts.field.groups'), h('ul', { class: 'v-chips', 'aria-label': t('contacts.field.groups') }, ...groups.map((g) => h('li', {}, g))));
+    const groups = new Map(sortedGroups().filter((g) => inGroup(c, g)).map((g) => [g.uid, groupName(g)]));
+    for (const g of c.groups || []) if (g && g.uid && !groups.has(g.uid)) groups.set(g.uid, g.name || t('contacts.unnamed_group'));
+    if (groups.size) row(t('contacts.field.groups'), h('ul', { class: 'v-chips', 'aria-label': t('contacts.field.groups') }, ...[...groups.values()].map((g) => h('li', {}, g))));
+    const tags = tagsOf(c);
+    if (tags.length) row(t('contacts.field.categories'), h('ul', { class: 'v-chips', 'aria-label': t('contacts.field.categories') }, ...tags.map((g) => h('li', {}, g))));
     if (c.notes) row(t('contacts.field.notes'), h('p', { class: 'v-notes' }, c.notes));
 
     detailPane.replaceChildren(
@@ -310,11 +351,29 @@ export function mount(root, ctx) {
   }
 
   async function fetchPage(cursor) {
-    const q = new URLSearchParams({ limit: String(PAGE) });
+    // People only: group cards are listed in the group picker, not among the contacts.
+    const q = new URLSearchParams({ limit: String(PAGE), kind: 'individual' });
     if (state.query) q.set('q', state.query);
     if (cursor) q.set('cursor', cursor);
     const r = await api('GET', `${bookPath('/contacts')}?${q}`);
     return r.body || {};
+  }
+
+  /** The address book's group cards (RFC 6350 KIND:group; Apple's X-ADDRESSBOOKSERVER-KIND). */
+  async function loadGroups() {
+    if (!state.bookId) { state.groups = []; return; }
+    const groups = [];
+    let cursor = null;
+    for (let page = 0; page < 20; page += 1) {
+      const q = new URLSearchParams({ limit: '500', kind: 'group' });
+      if (cursor) q.set('cursor', cursor);
+      const r = await api('GET', `${bookPath('/contacts')}?${q}`);
+      // A server without groups ignores `kind` and answers with everyone: keep only groups.
+      groups.push(...((r.body && r.body.contacts) || []).filter((c) => c.kind === 'group'));
+      cursor = r.body && r.body.next_cursor;
+      if (!cursor) break;
+    }
+    state.groups = groups;
   }
 
   /** The first page for the current book and query; stale answers (typed over) are dropped. */
@@ -356,6 +415,7 @@ export function mount(root, ctx) {
   async function start() {
     try {
       await loadBooks();
+      await loadGroups();
       await reload();
     } catch (err) {
       if (!alive) return;
@@ -381,13 +441,73 @@ export function mount(root, ctx) {
     }
   }
 
-  const refetchBook = debounce(() => { reload(); if (state.selected) refreshSelected(state.selected); }, 300);
+  const refetchBook = debounce(async () => {
+    await loadGroups().catch(() => {});
+    await reload();
+    if (state.selected) refreshSelected(state.selected);
+  }, 300);
   const refetchAll = debounce(() => { start(); }, 300);
 
   // ----- Writing. -----
   function upsertLocal(c) {
     const i = state.contacts.findIndex((x) => x.uid === c.uid);
     if (i >= 0) state.contacts[i] = c; else { state.contacts.unshift(c); state.total += 1; }
+  }
+
+  /**
+   * Group membership after the contact is saved: one member route call per box that changed
+   * (If-Match with the group's ETag; the answer is the group as now stored), and a new group
+   * card per name typed, with this contact as its first member.
+   */
+  async function saveMembership(uid, boxes, newNames) {
+    for (const b of boxes) {
+      const want = b.box.checked;
+      if (want === b.was) continue;
+      const g = state.groups.find((x) => x.uid === b.g.uid) || b.g;
+      const r = await api(want ? 'PUT' : 'DELETE', bookPath(`/groups/${encodeURIComponent(g.uid)}/members/${encodeURIComponent(uid)}`),
+        undefined, { ifMatch: g.etag });
+      if (r.body && r.body.uid) state.groups = state.groups.map((x) => (x.uid === g.uid ? r.body : x));
+    }
+    const existing = new Map(state.groups.map((g) => [groupName(g).toLocaleLowerCase(), g]));
+    for (const name of new Set(newNames.split(',').map((x) => x.trim()).filter(Boolean))) {
+      const same = existing.get(name.toLocaleLowerCase());
+      if (same) {
+        if (!inGroup({ uid }, same)) {
+          const r = await api('PUT', bookPath(`/groups/${encodeURIComponent(same.uid)}/members/${encodeURIComponent(uid)}`),
+            undefined, { ifMatch: same.etag });
+          if (r.body && r.body.uid) state.groups = state.groups.map((x) => (x.uid === same.uid ? r.body : x));
+        }
+        continue;
+      }
+      const r = await api('POST', bookPath('/contacts'), { kind: 'group', full_name: name, members: [uid] });
+      if (r.body && r.body.uid) state.groups.push(r.body);
+    }
+    // The contact's read-only `groups` changed with the groups: read it again.
+    try {
+      const r = await api('GET', contactPath(uid));
+      if (r.body && r.body.uid) upsertLocal(r.body);
+    } catch { /* the list refetch on the next push shows it */ }
+  }
+
+  async function removeGroup(g) {
+    const name = groupName(g);
+    const ok = await confirmDialog(t, {
+      title: t('contacts.delete_group_title'),
+      message: t('contacts.delete_group_confirm', { name }),
+      confirmLabel: t('views.delete'),
+    });
+    if (!ok) return;
+    try {
+      await api('DELETE', contactPath(g.uid), undefined, { ifMatch: g.etag });
+      state.groups = state.groups.filter((x) => x.uid !== g.uid);
+      state.group = '';
+      render();
+      status.say(t('contacts.group_deleted', { name }));
+      groupPicker.focus();
+    } catch (err) {
+      status.say(errorText(t, err), { error: true });
+      refetchBook();
+    }
   }
 
   async function removeContact(c) {
@@ -571,18 +691,18 @@ export function mount(root, ctx) {
       makeRow: addressRow,
     });
 
-    // Groups: a box per known group, and a field for new ones.
-    const mine = new Set(groupsOf(c));
-    const known = [...new Set([...allGroups(), ...mine])].sort((a, b) => collator.compare(a, b));
-    const boxes = known.map((g) => {
+    // Groups: a box per group card of the book, a field for new groups; tags (CATEGORIES) apart.
+    const boxes = sortedGroups().map((g) => {
       const box = h('input', { type: 'checkbox', id: `v-g-${Math.random().toString(36).slice(2)}` });
-      box.checked = mine.has(g);
-      return { g, box, node: h('div', { class: 'v-check' }, box, h('label', { for: box.id }, g)) };
+      box.checked = Boolean(contact) && inGroup(c, g);
+      return { g, box, was: box.checked, node: h('div', { class: 'v-check' }, box, h('label', { for: box.id }, groupName(g))) };
     });
     const newGroups = text('');
+    const tagsInput = text(tagsOf(c).join(', '));
     const groupSet = h('fieldset', { class: 'v-fieldset' }, h('legend', {}, t('contacts.field.groups')),
       boxes.length ? h('div', { class: 'v-checks' }, ...boxes.map((b) => b.node)) : null,
-      field(t('contacts.field.new_groups'), newGroups, t('contacts.new_groups_hint')));
+      field(t('contacts.field.new_groups'), newGroups, t('contacts.new_groups_hint')),
+      field(t('contacts.field.categories'), tagsInput, t('contacts.categories_hint')));
 
     // Photo: the current one, a picker that scales the image, and removal.
     let photo = c.photo || null;
@@ -647,10 +767,7 @@ export function mount(root, ctx) {
       if (badMail) { err.textContent = t('contacts.error.email'); badMail.focus(); return; }
       const nameParts = { prefix: prefix.value.trim(), given: given.value.trim(), additional: additional.value.trim(), family: family.value.trim(), suffix: suffix.value.trim() };
       const anyName = Object.values(nameParts).some(Boolean);
-      const categories = [
-        ...boxes.filter((b) => b.box.checked).map((b) => b.g),
-        ...newGroups.value.split(',').map((s) => s.trim()).filter(Boolean),
-      ];
+      const categories = tagsInput.value.split(',').map((x) => x.trim()).filter(Boolean);
       const fields = {
         full_name: fullName.value.trim() || null,
         // vCard 3.0 requires N (RFC 2426 §3.1.2): a card that had one keeps one, even empty.
@@ -684,6 +801,7 @@ export function mount(root, ctx) {
         if (saved && saved.uid) {
           upsertLocal(saved);
           state.selected = saved.uid;
+          await saveMembership(saved.uid, boxes, newGroups.value);
         }
         status.say(t(contact ? 'contacts.saved' : 'contacts.created', { name: displayName(saved || fields, t) }));
         render();

@@ -9,7 +9,7 @@ export function parentOf(task) {
 }
 
 /** The task's manual position (Apple's X-APPLE-SORT-ORDER), as the JSON model names it. */
-function orderOf(task) {
+export function orderOf(task) {
   const v = task.sort_order;
   return typeof v === 'number' ? v : null;
 }

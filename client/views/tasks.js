@@ -9,7 +9,7 @@ import {
 } from './common.js';
 import { viewerZone, whenLabel } from './dates.js';
 import {
-  buildTree, comparator, dueRank, isDone, parentOf, priorityRank, titleOf,
+  buildTree, comparator, dueRank, isDone, orderOf, parentOf, priorityRank, titleOf,
 } from './task_tree.js';
 
 const PREF = 'madang.tasks.';
@@ -158,10 +158,10 @@ export function mount(root, ctx) {
 
   function taskList(tasks, children, label, depth) {
     return h('ul', { class: depth ? 'v-tasklist v-subtasks' : 'v-tasklist', 'aria-label': label },
-      ...tasks.map((task) => taskItem(task, children, depth)));
+      ...tasks.map((task) => taskItem(task, children, depth, tasks)));
   }
 
-  function taskItem(task, children, depth) {
+  function taskItem(task, children, depth, siblings) {
     const title = titleOf(task, t);
     const done = isDone(task);
     const due = dueRank(task);
@@ -200,9 +200,21 @@ export function mount(root, ctx) {
       'aria-label': t('tasks.delete_named', { title }) }, t('views.delete'));
     del.addEventListener('click', () => removeTask(task));
 
+    const actions = h('div', { class: 'v-task-actions' }, addSub, del);
+    if (state.sort === 'manual') {
+      const i = siblings.indexOf(task);
+      const up = h('button', { type: 'button', class: 'secondary v-small', 'data-focus-key': `up:${task.uid}`,
+        'aria-label': t('tasks.move_up', { title }) }, '↑');
+      up.disabled = i === 0;
+      up.addEventListener('click', () => move(siblings, i, -1));
+      const down = h('button', { type: 'button', class: 'secondary v-small', 'data-focus-key': `down:${task.uid}`,
+        'aria-label': t('tasks.move_down', { title }) }, '↓');
+      down.disabled = i === siblings.length - 1;
+      down.addEventListener('click', () => move(siblings, i, 1));
+      actions.prepend(up, down);
+    }
     const li = h('li', { class: `v-task${done ? ' v-done' : ''}`, 'data-uid': task.uid },
-      h('div', { class: 'v-task-row' }, check, h('div', { class: 'v-task-main' }, open, meta),
-        h('div', { class: 'v-task-actions' }, addSub, del)));
+      h('div', { class: 'v-task-row' }, check, h('div', { class: 'v-task-main' }, open, meta), actions));
     const kids = children.get(task.uid);
     if (kids && kids.length) li.append(taskList(kids, children, t('tasks.subtasks_of', { title }), depth + 1));
     return li;
@@ -316,6 +328,27 @@ export function mount(root, ctx) {
       failed(err);
       return false;
     }
+  }
+
+  /**
+   * Custom order (`sort_order`, Apple's X-APPLE-SORT-ORDER): swaps a task with its neighbour
+   * among the siblings shown. Two writes when the siblings already have distinct orders;
+   * otherwise the siblings are numbered 10, 20, … first (a list made elsewhere has none).
+   */
+  async function move(siblings, i, delta) {
+    const j = i + delta;
+    if (j < 0 || j >= siblings.length) return;
+    const order = siblings.map(orderOf);
+    const distinct = order.every((o) => o !== null) && new Set(order).size === order.length;
+    const next = distinct ? [...order] : siblings.map((_, k) => (k + 1) * 10);
+    [next[i], next[j]] = [next[j], next[i]];
+    const moved = siblings[i];
+    for (let k = 0; k < siblings.length; k += 1) {
+      if (orderOf(siblings[k]) === next[k]) continue;
+      const current = state.tasks.find((x) => x.uid === siblings[k].uid) || siblings[k];
+      if (!(await save(current, { sort_order: next[k] }))) return;
+    }
+    status.say(t('tasks.moved', { title: titleOf(moved, t), position: j + 1, count: siblings.length }));
   }
 
   async function setDone(task, done) {

@@ -66,16 +66,24 @@ test('a vCard 3.0 card from a CardDAV client, edited in the browser, stays 3.0',
 });
 
 test('search as you type, groups and a photo', async ({ signedInPage: page, api }) => {
+  const uids = {};
   for (const c of [
-    { full_name: 'Alice Park', emails: [{ value: 'alice.park@example.com', types: ['work'], pref: false }], categories: ['Friends'] },
+    { full_name: 'Alice Park', emails: [{ value: 'alice.park@example.com', types: ['work'], pref: false }] },
     { full_name: 'Alicia Stone', organization: 'Stone & Co', categories: ['Work'] },
-    { full_name: 'Bob Lee', phones: [{ value: '+1 (555) 123-4567', types: ['cell'], pref: false }], categories: ['Friends'] },
+    { full_name: 'Bob Lee', phones: [{ value: '+1 (555) 123-4567', types: ['cell'], pref: false }] },
   ]) {
-    expect((await api('POST', CONTACTS, c)).status).toBe(201);
+    const r = await api('POST', CONTACTS, c);
+    expect(r.status).toBe(201);
+    uids[c.full_name] = r.body.uid;
   }
+  // A group card (RFC 6350 KIND:group) as a CardDAV client would make it.
+  const friends = await api('POST', CONTACTS, { kind: 'group', full_name: 'Friends', members: [uids['Alice Park'], uids['Bob Lee']] });
+  expect(friends.status).toBe(201);
+
   await openContacts(page);
   const list = page.getByRole('list', { name: 'Contacts' });
   const names = () => list.getByRole('button').allTextContents();
+  // The group card is not listed among the people.
   await expect.poll(async () => (await names()).length).toBe(3);
 
   await page.getByLabel('Search contacts').pressSequentially('ali', { delay: 30 });
@@ -85,16 +93,20 @@ test('search as you type, groups and a photo', async ({ signedInPage: page, api 
   await page.getByLabel('Search contacts').fill('');
   await expect.poll(async () => (await names()).length).toBe(3);
 
-  await page.getByLabel('Group').selectOption('Friends');
-  await expect.poll(async () => (await names()).map((n) => n.includes('Alice') ? 'Alice' : n.includes('Bob') ? 'Bob' : n).sort()).toEqual(['Alice', 'Bob']);
+  const short = async () => (await names()).map((n) => n.split(/\s+/).find((w) => /^(Alice|Alicia|Bob)$/.test(w))).sort();
+  await page.getByLabel('Group').selectOption({ label: 'Friends' });
+  await expect.poll(short).toEqual(['Alice', 'Bob']);
+  await page.getByLabel('Group').selectOption({ label: 'Tag: Work' });
+  await expect.poll(short).toEqual(['Alicia']);
   await page.getByLabel('Group').selectOption('');
 
-  // Put Alicia into Friends and give her a photo.
+  // Put Alicia into Friends and a new group, and give her a photo.
   await list.getByRole('button', { name: /Alicia Stone/ }).click();
   await page.getByRole('button', { name: 'Edit', exact: true }).click();
   const dlg = page.getByRole('dialog', { name: 'Edit Alicia Stone' });
   await dlg.getByRole('checkbox', { name: 'Friends' }).check();
-  // A 2×2 red PNG.
+  await dlg.getByLabel('Add to new groups').fill('Climbing');
+  // A 2×2 PNG.
   const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
   await dlg.getByLabel('Choose a photo').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
   await expect(dlg.getByRole('img', { name: 'Current photo' })).toBeVisible();
@@ -103,12 +115,25 @@ test('search as you type, groups and a photo', async ({ signedInPage: page, api 
   await dlg.getByRole('button', { name: 'Save' }).click();
   await expect(dlg).toBeHidden();
   await expect(page.getByRole('img', { name: 'Photo of Alicia Stone' })).toBeVisible();
+  const chips = page.getByRole('list', { name: 'Groups' });
+  await expect(chips.getByRole('listitem')).toHaveText(['Climbing', 'Friends']);
 
-  const r = await api('GET', `${CONTACTS}?q=Alicia`);
-  const alicia = r.body.contacts[0];
-  expect(alicia.categories.sort()).toEqual(['Friends', 'Work']);
+  const alicia = (await api('GET', `${CONTACTS}/${encodeURIComponent(uids['Alicia Stone'])}`)).body;
+  expect(alicia.categories).toEqual(['Work']);
   expect(alicia.photo).toMatch(/^data:image\/jpeg;base64,/);
   expect(alicia.organization).toBe('Stone & Co');
+  expect(alicia.groups.map((g) => g.name).sort()).toEqual(['Climbing', 'Friends']);
+  const group = (await api('GET', `${CONTACTS}/${encodeURIComponent(friends.body.uid)}`)).body;
+  expect(group.members.sort()).toEqual([uids['Alice Park'], uids['Alicia Stone'], uids['Bob Lee']].sort());
+
+  // Out of Friends again.
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  await dlg.getByRole('checkbox', { name: 'Friends' }).uncheck();
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await expect(dlg).toBeHidden();
+  await expect(chips.getByRole('listitem')).toHaveText(['Climbing']);
+  const after = (await api('GET', `${CONTACTS}/${encodeURIComponent(friends.body.uid)}`)).body;
+  expect(after.members).not.toContain(uids['Alicia Stone']);
 
   await checkA11y(page, { name: 'contacts' });
   await shot(page, 'contacts');
