@@ -4,7 +4,7 @@
 // §3.8); a VTODO a CalDAV client PUTs shows up, nested, without a reload; axe-core on the view,
 // and a phone-width pass.
 'use strict';
-const { test, expect, checkA11y, shot, caldavObjects } = require('./fixtures');
+const { test, expect, checkA11y, shot, caldavObjects, collectCspViolations } = require('./fixtures');
 
 const TASKS = '/api/v1/calendars/tasks/events';
 
@@ -213,4 +213,26 @@ test('phone width: the list and the editor fit 375 px', async ({ signedInPage: p
   expect(box.width).toBeLessThanOrEqual(375);
   await checkA11y(page, { name: 'tasks-editor-phone' });
   await shot(page, 'tasks-editor-phone');
+});
+
+test('a change made elsewhere while editing is not overwritten (If-Match, 412)', async ({ signedInPage: page, api }) => {
+  // The browser logs the refused PUT (412) as a failed resource load: expected here.
+  (await collectCspViolations(page)).allow(/status of 412/);
+  const made = await api('POST', TASKS, { kind: 'task', summary: 'Call the bank' });
+  await openTasks(page);
+  await page.getByRole('button', { name: 'Edit Call the bank' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit task' });
+  await dlg.getByLabel('Title', { exact: true }).fill('Call the bank today');
+
+  // Meanwhile a phone renames it.
+  const phone = await api('PUT', `${TASKS}/${encodeURIComponent(made.body.uid)}`, { ...made.body, summary: 'Call the bank (phone)' }, { ifMatch: made.etag });
+  expect(phone.status).toBe(200);
+
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await expect(dlg.getByRole('alert')).toHaveText('The task was not saved.');
+  await expect(page.getByRole('status').filter({ hasText: 'changed elsewhere' })).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(page.getByRole('button', { name: 'Edit Call the bank (phone)' })).toBeVisible();
+  const now = await api('GET', `${TASKS}/${encodeURIComponent(made.body.uid)}`);
+  expect(now.body.summary).toBe('Call the bank (phone)');
 });
