@@ -217,6 +217,35 @@ function davGet(user, url, { headers } = {}) {
   return davRequest(user, 'GET', url, { headers });
 }
 
+const BERLIN_VTIMEZONE = [
+  'BEGIN:VTIMEZONE', 'TZID:Europe/Berlin',
+  'BEGIN:DAYLIGHT', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'TZNAME:CEST', 'DTSTART:19700329T020000',
+  'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'END:DAYLIGHT',
+  'BEGIN:STANDARD', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'TZNAME:CET', 'DTSTART:19701025T030000',
+  'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'END:STANDARD',
+  'END:VTIMEZONE',
+];
+
+/**
+ * A one-event iCalendar object (CRLF lines), as a CalDAV client would PUT it.
+ * `start`/`end`: 'YYYYMMDDTHHMMSS' (local to `tzid`), 'YYYYMMDDTHHMMSSZ' (UTC) or 'YYYYMMDD' (all-day).
+ * `tzid` 'Europe/Berlin' adds its VTIMEZONE. `extra`: more property lines for the VEVENT.
+ */
+function icsEvent({ uid, summary = 'Event', start = '20260302T090000Z', end, tzid, rrule, extra = [] }) {
+  const allDay = /^\d{8}$/.test(start);
+  const when = (name, v) => (allDay ? `${name};VALUE=DATE:${v}` : tzid ? `${name};TZID=${tzid}:${v}` : `${name}:${v}`);
+  if (tzid && tzid !== 'Europe/Berlin') throw new Error('icsEvent knows the VTIMEZONE of Europe/Berlin only');
+  return [
+    'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Madang web client tests//EN',
+    ...(tzid ? BERLIN_VTIMEZONE : []),
+    'BEGIN:VEVENT', `UID:${uid}`, 'DTSTAMP:20260101T000000Z', when('DTSTART', start),
+    ...(end ? [when('DTEND', end)] : []),
+    ...(rrule ? [`RRULE:${rrule}`] : []),
+    `SUMMARY:${summary}`, ...extra,
+    'END:VEVENT', 'END:VCALENDAR', '',
+  ].join('\r\n');
+}
+
 // --- browser --------------------------------------------------------------------------------------
 
 /**
@@ -414,4 +443,5 @@ module.exports = {
   checkA11y,
   shot,
   caldavObjects,
+  icsEvent,
 };

@@ -1,7 +1,7 @@
 // Smoke test of the harness itself: a fresh user signs in through /signin and `/` answers; the
 // API and DAV helpers work for that user; axe-core and screenshots run.
 'use strict';
-const { test, expect, apiAs, davRequest, checkA11y, shot, caldavObjects } = require('./fixtures');
+const { test, expect, apiAs, davRequest, checkA11y, shot, caldavObjects, icsEvent } = require('./fixtures');
 
 test('a fresh user signs in through /signin and / answers', async ({ signedInPage: page, user }) => {
   const r = await page.goto('/');
@@ -18,18 +18,8 @@ test('a fresh user signs in through /signin and / answers', async ({ signedInPag
 
 test('the app password opens DAV and python caldav reads what was PUT', async ({ user, davPut }) => {
   const uid = `smoke-${Date.now()}@example.com`;
-  const ics = [
-    'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Madang tests//EN',
-    'BEGIN:VTIMEZONE', 'TZID:Europe/Berlin',
-    'BEGIN:DAYLIGHT', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'TZNAME:CEST', 'DTSTART:19700329T020000',
-    'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'END:DAYLIGHT',
-    'BEGIN:STANDARD', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'TZNAME:CET', 'DTSTART:19701025T030000',
-    'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'END:STANDARD',
-    'END:VTIMEZONE',
-    'BEGIN:VEVENT', `UID:${uid}`, 'DTSTAMP:20260101T000000Z', 'DTSTART;TZID=Europe/Berlin:20260302T090000',
-    'DTEND;TZID=Europe/Berlin:20260302T100000', 'RRULE:FREQ=WEEKLY;COUNT=4', 'SUMMARY:Smoke weekly',
-    'END:VEVENT', 'END:VCALENDAR', '',
-  ].join('\r\n');
+  const ics = icsEvent({ uid, summary: 'Smoke weekly', tzid: 'Europe/Berlin', start: '20260302T090000',
+    end: '20260302T100000', rrule: 'FREQ=WEEKLY;COUNT=4' });
   const put = await davPut(`${user.calendarUrl}${uid}.ics`, ics, 'text/calendar; charset=utf-8');
   expect([201, 204]).toContain(put.status);
 
