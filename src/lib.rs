@@ -24,6 +24,7 @@
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
 //!   collections as DAV, with its OpenAPI description.
+//! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -33,6 +34,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dav;

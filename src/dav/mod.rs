@@ -221,10 +221,8 @@ async fn handle(
     if method == Method::OPTIONS {
         return options();
     }
-    // `/` is the DAV root only for DAV methods; a browser gets pointed on.
-    if uri.path() == "/" && matches!(method.as_str(), "GET" | "HEAD") {
-        return (StatusCode::OK, "Madang: CalDAV at /dav/ (see /.well-known/caldav)\n").into_response();
-    }
+    // `/` is the DAV root only for DAV methods: `GET /` and `HEAD /` are routed to the web
+    // client's shell (`crate::client`) before they reach this handler.
     let principal = match auth {
         Ok(Authenticated(p)) => p,
         Err(rejection) => return rejection.into_response(),

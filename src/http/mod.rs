@@ -135,6 +135,8 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .merge(crate::web::routes())
+        // `GET /` is the web client's shell; every other method on `/` is the DAV root's.
+        .merge(crate::client::routes())
         .merge(crate::oidc::routes())
         .nest("/api/v1", api::routes())
         .merge(crate::dav::routes())
