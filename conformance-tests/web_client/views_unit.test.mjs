@@ -1,11 +1,11 @@
-// Unit tests of the Tasks view's pure parts (task_tree.js, dates.js) with node's test runner:
-//   node --experimental-detect-module --test client/views/
+// Unit tests of the Tasks view's pure parts (client/views/task_tree.js, dates.js), node's runner:
+//   node --experimental-detect-module --test conformance-tests/web_client/views_unit.test.mjs
 // (the flag lets Node 20 load the client's ES modules, which have no package.json beside them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { buildTree, comparator, isDone } from './task_tree.js';
-import { whenInstant } from './dates.js';
+import { buildTree, comparator, isDone } from '../../client/views/task_tree.js';
+import { whenInstant } from '../../client/views/dates.js';
 
 const collator = new Intl.Collator('en', { sensitivity: 'base', numeric: true });
 const task = (uid, extra = {}) => ({ uid, kind: 'task', summary: uid, ...extra });
