@@ -61,7 +61,7 @@ export function mount(root, ctx) {
     state.tasks = [];
     state.loaded = false;
     render();
-    loadTasks();
+    loadTasks().catch((err) => status.say(errorText(t, err), { error: true }));
   });
   const sortPicker = select(SORTS.map((s) => [s, t(`tasks.sort.${s}`)]), state.sort, { id: 'tasks-sort' });
   sortPicker.addEventListener('change', () => {
