@@ -230,7 +230,11 @@ export function mount(root, ctx) {
         failed(e);
         return [];
       })));
-      const events = lists.flat();
+      let events = lists.flat();
+      // A month cell shows a few events; FullCalendar still builds (and measures) an element for
+      // every event it is given, about 0.4 ms each, so a month of 1,000 would take 400 ms.
+      // Each day therefore gets the events that fit plus one "+N more" item that opens the day.
+      if (calendar && calendar.view.type === 'dayGridMonth') events = capPerDay(events, perDay(), t);
       // The render time is measured from here: FullCalendar renders synchronously inside
       // `success`, and reading offsetHeight forces the layout (bench/web_client.js reads it).
       performance.mark('madang:calendar-render-start');
@@ -246,6 +250,12 @@ export function mount(root, ctx) {
       failure(e);
       failed(e);
     }
+  }
+
+  /** How many events fit in a month cell, from the grid's height (six weeks a month). */
+  function perDay() {
+    const cell = (grid.clientHeight - 90) / 6;
+    return Math.max(1, Math.min(8, Math.floor((cell - 26) / 22) - 1));
   }
 
   const refetch = debounce(() => calendar?.refetchEvents(), 250);
@@ -580,6 +590,10 @@ export function mount(root, ctx) {
 
   async function onEventClick(info) {
     info.jsEvent.preventDefault();
+    if (info.event.extendedProps.more) {
+      calendar.changeView('timeGridDay', info.event.extendedProps.more);
+      return;
+    }
     const { calendarId, uid: u } = info.event.extendedProps;
     try {
       const { event, etag } = await read(calendarId, u);
@@ -715,6 +729,8 @@ export function mount(root, ctx) {
         scrollTime: '08:00:00',
         events: fetchEvents,
         eventClick: onEventClick,
+        eventContent: (/** @type {any} */ arg) => (arg.event.extendedProps.more
+          ? { domNodes: [h('span', { class: 'more-events' }, arg.event.title)] } : true),
         select: onSelect,
         eventDrop: onMove,
         eventResize: onMove,
@@ -752,6 +768,56 @@ export function mount(root, ctx) {
     /** For tests and the bench: the FullCalendar instance. */
     get calendar() { return calendar; },
   };
+}
+
+/**
+ * `events` with at most `keep` single-day events per day (by start), the rest of each day
+ * replaced by one "+N more" item at the end of the day. Events spanning days stay.
+ */
+export function capPerDay(events, keep, t) {
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  const dayOf = (/** @type {any} */ e) => {
+    if (e.allDay) return e.start.slice(0, 10);
+    const d = new Date(e.start);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  };
+  const spans = (/** @type {any} */ e) => (e.allDay
+    ? Boolean(e.end) && e.end.slice(0, 10) > addDays(e.start.slice(0, 10), 1)
+    : Boolean(e.end) && dayOf({ start: e.end }) !== dayOf(e) && new Date(e.end).getTime() - new Date(e.start).getTime() > 0
+      && !(new Date(e.end).getHours() === 0 && new Date(e.end).getMinutes() === 0 && new Date(e.end).getTime() - new Date(e.start).getTime() <= 86400e3));
+  /** @type {Map<string, any[]>} */
+  const byDay = new Map();
+  const out = [];
+  for (const e of events) {
+    if (spans(e)) {
+      out.push(e);
+      continue;
+    }
+    const day = dayOf(e);
+    if (!byDay.has(day)) byDay.set(day, []);
+    byDay.get(day)?.push(e);
+  }
+  for (const [day, list] of byDay) {
+    if (list.length <= keep + 1) {
+      out.push(...list);
+      continue;
+    }
+    list.sort((a, b) => (a.allDay === b.allDay ? 0 : a.allDay ? -1 : 1) || String(a.start).localeCompare(String(b.start)) || new Date(a.start).getTime() - new Date(b.start).getTime());
+    out.push(...list.slice(0, keep));
+    const hidden = list.length - keep;
+    const end = new Date(`${day}T23:59:00`);
+    out.push({
+      id: `more/${day}`,
+      title: t('cal.more', { count: hidden }),
+      start: end.toISOString(),
+      end: new Date(end.getTime() + 60e3).toISOString(),
+      allDay: false,
+      editable: false,
+      classNames: ['more-events-item'],
+      extendedProps: { more: day },
+    });
+  }
+  return out;
 }
 
 /** A select of IANA zones, `value` chosen; `''` is floating (the same wall time everywhere). */
