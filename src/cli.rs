@@ -246,7 +246,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .await?
             .with_dav(config.dav.clone())
             .with_web(config.web.clone(), mailer(&config)?)
-            .with_oidc(config.oidc.clone());
+            .with_oidc(config.oidc.clone())
+            .with_push(config.push.clone());
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
     if state.web.secretbox_fallback {
         tracing::warn!(
@@ -256,6 +257,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         );
     }
     crate::dav::spawn_tombstone_pruning(store.clone(), state.clock.clone(), config.dav.tombstone_retention);
+    crate::push::spawn_pruning(store.clone(), state.clock.clone(), config.push.clone());
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -272,14 +274,14 @@ async fn serve(config: Config) -> Result<(), CliError> {
              (add --data-dir/--database-url as for this server)"
         );
     }
-    http::server::serve(
-        listener,
-        http::app(state),
-        tls,
-        http::server::shutdown_signal(),
-        config.server.shutdown_timeout,
-    )
-    .await;
+    let push = state.push.clone();
+    // Open push streams never finish by themselves: ending them lets in-flight requests,
+    // not idle listeners, use the shutdown grace period.
+    let shutdown = async move {
+        http::server::shutdown_signal().await;
+        push.close();
+    };
+    http::server::serve(listener, http::app(state), tls, shutdown, config.server.shutdown_timeout).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -431,6 +431,39 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "push.heartbeat",
+        env: &["MADANG_PUSH_HEARTBEAT"],
+        default: "25s",
+        doc: "How often an idle push stream (`/api/v1/push`) sends a comment line, so proxies and load \
+              balancers do not close it; also the longest a change made on another process can wait for its \
+              wake-up when a notification was lost. From `1s` to `5m`.",
+        secret: false,
+    },
+    Key {
+        name: "push.max_connections_per_user",
+        env: &["MADANG_PUSH_MAX_CONNECTIONS_PER_USER"],
+        default: "10",
+        doc: "Most push streams one account may hold open on one process (one per browser tab or device); \
+              beyond it the answer is 429.",
+        secret: false,
+    },
+    Key {
+        name: "push.retention_events",
+        env: &["MADANG_PUSH_RETENTION_EVENTS"],
+        default: "10000",
+        doc: "Most events kept per account for clients that reconnect; a client further behind gets a `resync` \
+              event and refetches. Pruned hourly.",
+        secret: false,
+    },
+    Key {
+        name: "push.retention",
+        env: &["MADANG_PUSH_RETENTION"],
+        default: "7d",
+        doc: "How long events are kept for clients that reconnect; older ones are pruned hourly, and a client \
+              that missed them gets a `resync` event.",
+        secret: false,
+    },
+    Key {
         name: "dav.quota",
         env: &["MADANG_DAV_QUOTA"],
         default: "1GiB",
@@ -681,6 +714,26 @@ impl DavConfig {
     }
 }
 
+/// The push channel, from `[push]`.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    pub heartbeat: Duration,
+    pub max_connections_per_user: usize,
+    pub retention_events: u64,
+    pub retention: Duration,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(25),
+            max_connections_per_user: 10,
+            retention_events: 10_000,
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
 /// The OpenID Connect provider, from `[oidc]`.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -712,6 +765,7 @@ pub struct Config {
     pub web: WebConfig,
     pub smtp: Option<SmtpConfig>,
     pub oidc: OidcConfig,
+    pub push: PushConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -1135,6 +1189,19 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         return Err(p.fail("oidc.refresh_token_lifetime", "a duration from `1m` to `365d`"));
     }
 
+    let push = PushConfig {
+        heartbeat: p.duration("push.heartbeat")?,
+        max_connections_per_user: p.int("push.max_connections_per_user", 1, 1000)? as usize,
+        retention_events: p.int("push.retention_events", 100, 100_000_000)?,
+        retention: p.duration("push.retention")?,
+    };
+    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&push.heartbeat) {
+        return Err(p.fail("push.heartbeat", "a duration from `1s` to `5m`"));
+    }
+    if push.retention < Duration::from_secs(60) {
+        return Err(p.fail("push.retention", "at least `1m`"));
+    }
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -1152,6 +1219,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         web,
         smtp,
         oidc,
+        push,
         file,
         effective,
     })

@@ -24,6 +24,9 @@
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
 //!   collections as DAV, with its OpenAPI description.
+//! * [`push`] is the push channel's service: per-user numbered events written
+//!   with each change, and the wake-ups (in-process, and across processes
+//!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
@@ -42,6 +45,7 @@ pub mod domain;
 pub mod http;
 pub mod mailer;
 pub mod oidc;
+pub mod push;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -64,7 +64,7 @@ async fn provisioning_happens_once(db: &TestDb) {
     assert_eq!(cals.len(), 1);
     assert_eq!(cals[0].props.display_name.as_deref(), Some("Calendar"));
     assert_eq!(cals[0].props.components, ["VEVENT", "VTODO"]);
-    store.delete_collection(cals[0].id).await.unwrap();
+    store.delete_collection(cals[0].id, now()).await.unwrap();
     assert!(!store.provision_dav_home(alice, &defaults, now()).await.unwrap(), "deleted defaults stay deleted");
     assert!(store.collections(alice, CollectionKind::Calendar).await.unwrap().is_empty());
 }
@@ -386,7 +386,7 @@ async fn bytes_are_counted_and_quota_enforced(db: &TestDb) {
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 12);
     store.delete_object(b.id, "2.ics", Box::new(any), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 2);
-    store.delete_collection(a.id).await.unwrap();
+    store.delete_collection(a.id, now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
 }
 
@@ -566,7 +566,7 @@ async fn issue19_dead_properties_count_toward_quota_and_limits(db: &TestDb) {
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &both).await);
     // The bytes moved collection too: deleting the source frees only its own.
     let in_b = stored_bytes(&store, &[b.id]).await;
-    store.delete_collection(a.id).await.unwrap();
+    store.delete_collection(a.id, now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), in_b);
     store.delete_object(b.id, "1m.ics", Box::new(any), now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &[b.id]).await);
@@ -600,8 +600,8 @@ async fn issue19_dead_properties_count_toward_quota_and_limits(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), stored_bytes(&store, &[b.id, c.id]).await);
-    store.delete_collection(c.id).await.unwrap();
-    store.delete_collection(b.id).await.unwrap();
+    store.delete_collection(c.id, now()).await.unwrap();
+    store.delete_collection(b.id, now()).await.unwrap();
     assert_eq!(store.dav_bytes_used(alice).await.unwrap(), 0);
 }
 

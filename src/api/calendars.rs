@@ -232,7 +232,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    state.store.delete_collection(cal.id).await?;
+    state.store.delete_collection(cal.id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

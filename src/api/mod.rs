@@ -20,6 +20,7 @@ pub mod event_model;
 pub mod events;
 pub mod ics;
 pub mod openapi;
+pub mod push;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -37,6 +38,7 @@ use crate::store::dav::{Collection, CollectionKind};
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/push"),
     ("GET", "/api/v1/me/app-passwords"),
     ("POST", "/api/v1/me/app-passwords"),
     ("DELETE", "/api/v1/me/app-passwords/{id}"),
@@ -88,6 +90,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::spec))
+        .route("/push", get(push::stream))
         .route("/calendars", get(calendars::list).post(calendars::create))
         .route("/calendars/{id}", get(calendars::show).patch(calendars::update).delete(calendars::remove))
         .route("/calendars/{id}/events", get(events::list).post(events::create))

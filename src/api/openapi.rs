@@ -25,6 +25,7 @@ use crate::http::api as account;
     ),
     paths(
         spec,
+        super::push::stream,
         account::me,
         account::list_app_passwords,
         account::create_app_password,
@@ -92,6 +93,7 @@ use crate::http::api as account;
         (name = "calendars", description = "Calendars (CalDAV collections)"),
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
+        (name = "push", description = "Live changes as Server-Sent Events, resumable with `Last-Event-ID`"),
         (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),
     ),

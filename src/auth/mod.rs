@@ -49,6 +49,9 @@ pub enum Credential {
     AppPassword(AppPasswordId),
     /// A token issued by the OpenID Connect provider (see [`BearerVerifier`]).
     Bearer,
+    /// A signed-in browser's session cookie, on the JSON API only, with the
+    /// web client's CSRF header (see `http::auth`).
+    WebSession,
 }
 
 /// An authenticated caller.

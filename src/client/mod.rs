@@ -98,7 +98,7 @@ const VENDORED: &[(&str, &str)] = &[("fullcalendar", "vendor/fullcalendar/index.
 pub fn content_security_policy() -> String {
     format!(
         "default-src 'none'; script-src 'self' '{}'; style-src 'self' '{EMPTY_STYLE_HASH}'; img-src 'self' data:; \
-         font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+         font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         import_map().hash
     )
 }
@@ -124,6 +124,16 @@ fn text(lang: Lang, key: &str) -> String {
 pub const SHELL_KEYS: &[&str] =
     &["shell.skip", "shell.nav", "nav.calendar", "nav.tasks", "nav.contacts", "shell.loading", "shell.noscript"];
 
+/// `<link>`s for the stylesheets at the top of `client/`: `client.css` first (the frame), then
+/// the others (a view's own, e.g. `views.css`) by name. `/brand.css` comes after them all, so
+/// the brand's custom properties win.
+fn stylesheets() -> String {
+    let mut sheets: Vec<&assets::Asset> =
+        assets::ASSETS.iter().filter(|a| a.path.ends_with(".css") && !a.path.contains('/')).collect();
+    sheets.sort_by_key(|a| (a.path != "client.css", a.path));
+    sheets.iter().map(|a| format!("<link rel=\"stylesheet\" href=\"{}\">\n", a.url)).collect()
+}
+
 /// `GET /`: the shell for a signed-in browser; anyone else is sent to sign in and back here.
 pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(session) = crate::web::session::current(&state, &headers).await else {
@@ -147,8 +157,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{product}</title>
-<link rel="stylesheet" href="{css}">
-<link rel="stylesheet" href="/brand.css">
+{css}<link rel="stylesheet" href="/brand.css">
 <script type="importmap">{map}</script>
 <script type="module" src="{app}"></script>
 </head>
@@ -174,7 +183,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 </html>
 "##,
         code = lang.code(),
-        css = assets::url("client.css"),
+        css = stylesheets(),
         map = import_map().json,
         app = assets::url("app.js"),
         skip = tx("shell.skip"),

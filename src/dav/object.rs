@@ -173,7 +173,7 @@ pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> Da
             if !conditions.allow(Some(&token)) {
                 return Err(DavError::precondition_failed());
             }
-            ctx.state.store.delete_collection(cal.id).await?;
+            ctx.state.store.delete_collection(cal.id, ctx.state.clock.now()).await?;
         }
         _ => return Err(DavError::forbidden("this resource cannot be deleted")),
     }

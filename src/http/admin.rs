@@ -64,7 +64,9 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
             Authenticated::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
         // A bearer token got here only with the `admin` scope: the
         // authenticator checks scopes against the path it was sent to.
-        if !matches!(credential, Credential::AccountPassword | Credential::Bearer) {
+        // A web session is what the `/admin` pages already trust; on the
+        // API it comes with the client's CSRF header (`http::auth`).
+        if !matches!(credential, Credential::AccountPassword | Credential::Bearer | Credential::WebSession) {
             return Err(ApiError::forbidden(
                 "the admin API needs the account password or an `admin` token, not an app password",
             )

@@ -30,7 +30,7 @@ pub(crate) struct Me {
     #[serde(flatten)]
     #[schema(inline, value_type = UserSchema)]
     user: User,
-    /// How this request was authenticated: `password`, `app_password`, `bearer`.
+    /// How this request was authenticated: `password`, `app_password`, `bearer`, `session`.
     authenticated_with: &'static str,
 }
 
@@ -74,6 +74,7 @@ pub(crate) async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
         Credential::AccountPassword => "password",
         Credential::AppPassword(_) => "app_password",
         Credential::Bearer => "bearer",
+        Credential::WebSession => "session",
     };
     Json(Me { user: principal.user, authenticated_with })
 }

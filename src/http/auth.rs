@@ -11,7 +11,7 @@ use base64::Engine;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Credential, Principal};
 
 /// RFC 7617 §2.1: announce that credentials are read as UTF-8.
 pub const WWW_AUTHENTICATE: &str = r#"Basic realm="Madang", charset="UTF-8""#;
@@ -29,7 +29,24 @@ pub enum AuthRejection {
     /// A bearer token that is unknown, expired, revoked, or lacks the scope
     /// for this resource: answered with the Bearer challenge (RFC 6750 §3).
     BearerFailed(AuthError),
+    /// The web client (it sent [`CSRF_HEADER`]) without a live session: 401
+    /// without the Basic challenge, which would make the browser ask for a
+    /// password in its own dialog instead of the client showing `/signin`.
+    NoSession,
+    /// A session cookie on a request another site made: 403.
+    CrossSite,
 }
+
+/// The header the web client sends on every JSON call. A browser adds a
+/// header of its own choosing to a cross-origin request only after a CORS
+/// preflight, which Madang never grants, so its presence shows the call came
+/// from a page of this origin: with `SameSite=Lax`, the CSRF defence of the
+/// cookie-authenticated JSON API. Basic and Bearer clients never need it.
+pub const CSRF_HEADER: &str = "x-madang-csrf";
+
+/// The push stream: `EventSource` cannot set headers, so a cookie opens it
+/// without [`CSRF_HEADER`]; where the request came from is checked instead.
+pub const PUSH_PATH: &str = "/api/v1/push";
 
 /// RFC 6750 §3.1: the token is not good here. The same error for a bad token
 /// and a missing scope, so a token's reach is not probed by its answers.
@@ -44,6 +61,17 @@ impl IntoResponse for AuthRejection {
         };
         match self {
             AuthRejection::Missing => unauthorized("authentication required"),
+            AuthRejection::NoSession => {
+                let mut response =
+                    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in again").into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"MadangSession realm="Madang""#));
+                response
+            }
+            AuthRejection::CrossSite => {
+                ApiError::forbidden("a session cookie is only accepted from this site's own pages").into_response()
+            }
             AuthRejection::Malformed => unauthorized("malformed Authorization header"),
             AuthRejection::Failed(AuthError::InvalidCredentials) => unauthorized("invalid user name or password"),
             AuthRejection::BearerFailed(AuthError::InvalidCredentials) => {
@@ -73,7 +101,9 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthRejection::Missing)?;
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return session_principal(parts, state).await;
+        };
         let value = value.to_str().map_err(|_| AuthRejection::Malformed)?;
         let (scheme, rest) = value.trim().split_once(' ').ok_or(AuthRejection::Malformed)?;
         let client = client_address(parts, state.settings.trust_forwarded_for);
@@ -85,7 +115,7 @@ impl FromRequestParts<AppState> for Authenticated {
             // elsewhere. The original URI: inside `nest("/api/v1")` axum has
             // stripped the prefix from `parts.uri`, which once let a DAV-only
             // token open the JSON API.
-            let path = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |o| o.0.path());
+            let path = original_path(parts);
             let resource = if path == "/api/v1/admin" || path.starts_with("/api/v1/admin/") {
                 crate::auth::BearerResource::Admin
             } else if path.starts_with("/api/") {
@@ -103,6 +133,57 @@ impl FromRequestParts<AppState> for Authenticated {
             return Err(AuthRejection::Malformed);
         };
         principal.map(Authenticated).map_err(AuthRejection::Failed)
+    }
+}
+
+/// The path the client asked for: inside `nest("/api/v1")` axum has stripped
+/// the prefix from `parts.uri`.
+fn original_path(parts: &Parts) -> &str {
+    parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |o| o.0.path())
+}
+
+/// A web session, for the JSON API only (never DAV, whose clients use Basic
+/// or Bearer and whose methods a page must not be able to trigger), and only
+/// with [`CSRF_HEADER`] — except the push stream, which cannot send it.
+async fn session_principal(parts: &Parts, state: &AppState) -> Result<Authenticated, AuthRejection> {
+    let path = original_path(parts);
+    if !path.starts_with("/api/") {
+        return Err(AuthRejection::Missing);
+    }
+    let from_client = parts.headers.contains_key(CSRF_HEADER);
+    let push_stream = parts.method == axum::http::Method::GET && path == PUSH_PATH;
+    if !from_client && !push_stream {
+        return Err(AuthRejection::Missing);
+    }
+    if foreign_request(parts, state.settings.trust_forwarded_for) {
+        return Err(AuthRejection::CrossSite);
+    }
+    let rejection = if from_client { AuthRejection::NoSession } else { AuthRejection::Missing };
+    let session = crate::web::session::current(state, &parts.headers).await.ok_or(rejection)?;
+    Ok(Authenticated(Principal { user: session.user, credential: Credential::WebSession }))
+}
+
+/// True when the browser says another site made this request: `Sec-Fetch-Site`
+/// other than `same-origin` / `none` (a sibling subdomain is "same-site" and
+/// is not trusted either), or an `Origin` that is not this host. Browsers that
+/// send neither are covered by `SameSite=Lax` and [`CSRF_HEADER`].
+pub fn foreign_request(parts: &Parts, trust_forwarded_for: bool) -> bool {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = parts.headers.get(header::ORIGIN) else { return false };
+    let host = trust_forwarded_for
+        .then(|| header("x-forwarded-host"))
+        .flatten()
+        .or_else(|| header("host"))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let authority = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest);
+    match (authority, host) {
+        (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host.trim()),
+        _ => true,
     }
 }
 

@@ -70,6 +70,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebService>,
     /// The OpenID Connect provider.
     pub oidc: Arc<crate::oidc::Oidc>,
+    /// The push channel (`/api/v1/push`).
+    pub push: Arc<crate::push::PushService>,
 }
 
 impl AppState {
@@ -104,7 +106,8 @@ impl AppState {
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
         let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc })
+        let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, push })
     }
 
     /// Replaces the default web settings (and mailer) with configured ones.
@@ -116,6 +119,12 @@ impl AppState {
     /// Replaces the default OpenID Connect settings (issuer, lifetimes).
     pub fn with_oidc(mut self, config: crate::config::OidcConfig) -> AppState {
         self.oidc = Arc::new(self.oidc.reconfigured(config));
+        self
+    }
+
+    /// Replaces the default push settings with configured ones.
+    pub fn with_push(mut self, config: crate::config::PushConfig) -> AppState {
+        self.push = crate::push::PushService::start(self.store.clone(), config);
         self
     }
 

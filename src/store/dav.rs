@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::push::announce;
 use super::{Backend, BeginWrite, Store, StoreError, StoreResult, read, write};
 use crate::domain::UserId;
 
@@ -463,18 +464,19 @@ macro_rules! put_member {
 }
 
 /// The body of a DELETE inside a write transaction `$tx`; see `Store::delete_object`.
+/// Evaluates to the deleted member's UID.
 macro_rules! delete_member {
     ($tx:ident, $id:expr, $name:expr, $condition:expr, $now:expr) => {
         async {
             let (id, name, now): (CollectionId, &str, DateTime<Utc>) = ($id, $name, $now);
             let revision = bump_revision!(&mut *$tx, id.0, now).await?;
-            let current: Option<(String, i64)> =
-                sqlx::query_as("SELECT etag, size FROM dav_objects WHERE collection_id = $1 AND name = $2")
+            let current: Option<(String, i64, String)> =
+                sqlx::query_as("SELECT etag, size, uid FROM dav_objects WHERE collection_id = $1 AND name = $2")
                     .bind(id.0)
                     .bind(name)
                     .fetch_optional(&mut *$tx)
                     .await?;
-            let Some((current, size)) = current else { return Err(StoreError::NotFound) };
+            let Some((current, size, uid)) = current else { return Err(StoreError::NotFound) };
             if !($condition)(Some(&current)) {
                 return Err(StoreError::PreconditionFailed);
             }
@@ -492,7 +494,7 @@ macro_rules! delete_member {
                 .execute(&mut *$tx)
                 .await?;
             log_change!(&mut *$tx, id.0, name, revision, true, now).await?;
-            Ok::<(), StoreError>(())
+            Ok::<String, StoreError>(uid)
         }
     };
 }
@@ -558,9 +560,11 @@ impl Store {
                 set_dead!(&mut *tx, row.id, "", p).await?;
             }
             charge!(tx, row.id, total, limits.quota).await?;
+            announce!(tx, row.id, None, false, now).await?;
             tx.commit().await?;
             row
         });
+        self.committed(owner);
         Ok(row.into())
     }
 
@@ -592,13 +596,20 @@ impl Store {
     }
 
     /// Deletes a collection with everything in it.
-    pub async fn delete_collection(&self, id: CollectionId) -> StoreResult<()> {
-        let n = write!(self, |pool| sqlx::query("DELETE FROM dav_collections WHERE id = $1")
-            .bind(id.0)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    pub async fn delete_collection(&self, id: CollectionId, now: DateTime<Utc>) -> StoreResult<()> {
+        let owner = write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            // Announced first: the event names the collection, whose row goes next.
+            let owner = match announce!(tx, id.0, None, true, now).await {
+                Err(StoreError::NotFound) => return Err(StoreError::NotFound),
+                other => other?,
+            };
+            sqlx::query("DELETE FROM dav_collections WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+            tx.commit().await?;
+            owner
+        });
+        self.committed(owner);
+        Ok(())
     }
 
     /// Applies a PROPPATCH to a collection (`object` = `None`) or a member,
@@ -614,7 +625,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let object_name = object.unwrap_or("");
-        write!(self, |pool| {
+        let owner = write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // A property change is a change: a member's shows up in the next
             // sync-collection, a calendar's moves its getctag. The bump also
@@ -675,8 +686,13 @@ impl Store {
                 return Err(StoreError::PropertiesTooLarge);
             }
             charge!(tx, id.0, after - before, limits.quota).await?;
+            // A member's properties are not in the JSON models; the collection event makes
+            // a client refetch what it shows of this collection either way.
+            let owner = announce!(tx, id.0, None, false, now).await?;
             tx.commit().await?;
+            owner
         });
+        self.committed(owner);
         Ok(())
     }
 
@@ -863,16 +879,25 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { batcher, .. } => {
                 let object = OwnedObject::from(object);
-                batcher
+                let (created, owner) = batcher
                     .run(move |tx| {
-                        Box::pin(async move { put_member!(tx, id, &object.borrowed(), &*condition, quota, now).await })
+                        Box::pin(async move {
+                            let object = object.borrowed();
+                            let created = put_member!(tx, id, &object, &*condition, quota, now).await?;
+                            let owner = announce!(tx, id.0, Some((object.name, object.uid)), false, now).await?;
+                            Ok((created, owner))
+                        })
                     })
-                    .await
+                    .await?;
+                self.committed(owner);
+                Ok(created)
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin_write().await?;
                 let created = put_member!(tx, id, object, &*condition, quota, now).await?;
+                let owner = announce!(tx, id.0, Some((object.name, object.uid)), false, now).await?;
                 tx.commit().await?;
+                self.committed(owner);
                 Ok(created)
             }
         }
@@ -889,14 +914,23 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { batcher, .. } => {
                 let name = name.to_string();
-                batcher
-                    .run(move |tx| Box::pin(async move { delete_member!(tx, id, &name, &*condition, now).await }))
-                    .await
+                let owner = batcher
+                    .run(move |tx| {
+                        Box::pin(async move {
+                            let uid = delete_member!(tx, id, &name, &*condition, now).await?;
+                            announce!(tx, id.0, Some((name.as_str(), uid.as_str())), true, now).await
+                        })
+                    })
+                    .await?;
+                self.committed(owner);
+                Ok(())
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin_write().await?;
-                delete_member!(tx, id, name, &*condition, now).await?;
+                let uid = delete_member!(tx, id, name, &*condition, now).await?;
+                let owner = announce!(tx, id.0, Some((name, uid.as_str())), true, now).await?;
                 tx.commit().await?;
+                self.committed(owner);
                 Ok(())
             }
         }
@@ -939,14 +973,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             // The source goes first: within one calendar it holds the UID.
-            delete_member!(tx, from, from_name, any, now).await?;
+            let uid = delete_member!(tx, from, from_name, any, now).await?;
             let created = put_member!(tx, to, object, condition, quota, now).await?;
             // The properties' bytes follow them, after both rows were locked
             // in the order above. The owner's total does not grow (the same
             // bytes change collection), so there is no quota to check.
             charge!(tx, from.0, -moved, None).await?;
             charge!(tx, to.0, moved - replaced, None).await?;
+            let source = announce!(tx, from.0, Some((from_name, uid.as_str())), true, now).await?;
+            let target = announce!(tx, to.0, Some((object.name, object.uid)), false, now).await?;
             tx.commit().await?;
+            self.committed(source);
+            if target != source {
+                self.committed(target);
+            }
             Ok(created)
         })
     }
@@ -986,7 +1026,9 @@ impl Store {
             .await?;
             // The copies take space of their own (RFC 4331 §6).
             charge!(tx, to.0, copied - replaced, quota).await?;
+            let owner = announce!(tx, to.0, Some((object.name, object.uid)), false, now).await?;
             tx.commit().await?;
+            self.committed(owner);
             Ok(created)
         })
     }

@@ -27,6 +27,7 @@ mod batch;
 pub mod dav;
 pub mod groups;
 pub mod oidc;
+pub mod push;
 mod secrets;
 pub mod sessions;
 pub mod totp;
@@ -128,6 +129,8 @@ pub enum SchemaStatus {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Whose push log moved, told after each COMMIT (see `push`).
+    commits: tokio::sync::broadcast::Sender<crate::domain::UserId>,
 }
 
 /// Runs `$body` with `$pool` bound to a pool for reading.
@@ -257,7 +260,10 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        Ok(Store { backend })
+        // Capacity only bounds how far a slow listener may lag before it is told to
+        // recheck everyone; it never holds events themselves.
+        let (commits, _) = tokio::sync::broadcast::channel(4096);
+        Ok(Store { backend, commits })
     }
 
     async fn pg_pool(options: PgConnectOptions, config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {

@@ -1,0 +1,130 @@
+//! `GET /api/v1/push`: the signed-in user's live changes as Server-Sent Events, resumable with `Last-Event-ID`.
+//!
+//! Why SSE rather than a WebSocket (docs/api.md says the same to client authors): the stream
+//! only flows server → client, and SSE gives that with plain HTTP — it passes proxies and
+//! HTTP/2 unchanged, needs no upgrade, and browsers' `EventSource` reconnects by itself and
+//! sends the last `id:` it saw as `Last-Event-ID` (WHATWG HTML §9.2), which is exactly the
+//! resume protocol. Writes go through the ordinary JSON routes.
+//!
+//! The frames (HTML §9.2.5): a `ready` event first, whose `id:` is where the stream starts;
+//! then one event per change (`id:` the user's event number, `event:` its type, `data:` JSON);
+//! `resync` when the client's last id is unknown, in the future or pruned (refetch, then go on);
+//! a comment line every `push.heartbeat`; `closed` when the server shuts down.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::http::AppState;
+use crate::http::auth::Authenticated;
+use crate::http::error::ApiError;
+use crate::push::{Delivery, PushError};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushParams {
+    /// Resume after this event id, for clients that cannot send `Last-Event-ID` (a new
+    /// `EventSource` after a page reload). The header wins when both are given.
+    pub last_event_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/push", tag = "push",
+    params(PushParams, ("Last-Event-ID" = Option<String>, Header, description = "The last event id received; the stream resumes after it")),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 403, description = "A session cookie sent by another site", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many open streams for this account", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    params: Result<Query<PushParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let from_header = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("malformed").to_string());
+    let from_query = params.ok().and_then(|Query(p)| p.last_event_id);
+    let last = from_header.or(from_query);
+    let listener = state.push.open(principal.user.id, last.as_deref()).await.map_err(|e| match e {
+        PushError::TooManyConnections(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", e.to_string())
+        }
+        PushError::Store(e) => e.into(),
+    })?;
+    let frames = futures_util::stream::unfold(listener, |mut listener| async move {
+        match listener.next().await? {
+            Ok(delivery) => Some((Ok::<_, Infallible>(Bytes::from(frame(&delivery))), listener)),
+            Err(e) => {
+                // The client reconnects with its last id and loses nothing.
+                tracing::warn!(error = %e, "push stream ended by a database error");
+                None
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(frames));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx would otherwise hold the stream back in its response buffer.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// One delivery as SSE text (HTML §9.2.5: fields are `name: value` lines, an event ends with a
+/// blank line; a `data` value with line breaks becomes several `data:` lines).
+pub fn frame(delivery: &Delivery) -> String {
+    fn event(out: &mut String, id: i64, kind: &str, data: &str) {
+        out.push_str(&format!("id: {id}\nevent: {kind}\n"));
+        for line in data.split(['\n', '\r']) {
+            out.push_str("data: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let mut out = String::new();
+    match delivery {
+        Delivery::Ready { head } => {
+            // Reconnect soon after a drop; the default (a few seconds) is browser-defined.
+            out.push_str("retry: 2000\n");
+            event(&mut out, *head, "ready", &format!("{{\"head\":{head}}}"));
+        }
+        Delivery::Events(events) => {
+            for e in events {
+                event(&mut out, e.seq, &e.kind, &e.data);
+            }
+        }
+        Delivery::Resync { head } => event(&mut out, *head, "resync", &format!("{{\"head\":{head}}}")),
+        Delivery::Heartbeat => out.push_str(": heartbeat\n\n"),
+        Delivery::Closed => out.push_str("event: closed\ndata: {}\n\n"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::push::PushEvent;
+
+    #[test]
+    fn frames_follow_the_event_stream_format() {
+        assert_eq!(frame(&Delivery::Ready { head: 7 }), "retry: 2000\nid: 7\nevent: ready\ndata: {\"head\":7}\n\n");
+        let events = Delivery::Events(vec![
+            PushEvent { seq: 8, kind: "calendar.object".into(), data: "{\"a\":1}".into() },
+            PushEvent { seq: 9, kind: "chat.message".into(), data: "line one\nline two".into() },
+        ]);
+        assert_eq!(
+            frame(&events),
+            "id: 8\nevent: calendar.object\ndata: {\"a\":1}\n\nid: 9\nevent: chat.message\ndata: line one\ndata: line two\n\n"
+        );
+        assert_eq!(frame(&Delivery::Resync { head: 3 }), "id: 3\nevent: resync\ndata: {\"head\":3}\n\n");
+        assert_eq!(frame(&Delivery::Heartbeat), ": heartbeat\n\n");
+    }
+}
