@@ -24,6 +24,8 @@
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
 //!   collections as DAV, with its OpenAPI description.
+//! * [`collections`] is what those two doors share: hrefs, ETags, sync
+//!   tokens, provisioning and limits.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -34,6 +36,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod dav;
 pub mod domain;

@@ -5,14 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::StatusCode;
 use common::dav::{Client, event_range, fixture, users};
 use common::{TestApp, TestDb};
 use madang::config::DavConfig;
-use madang::dav::DavService;
 use serde_json::{Value, json};
 
 const CAL: &str = "/api/v1/calendars/default";
@@ -327,7 +324,7 @@ async fn instances_expand_series_apply_overrides_and_are_bounded(db: &TestDb) {
 
 async fn instances_beyond_max_instances_are_refused_clearly(db: &TestDb) {
     let mut app = alice_and_bob(db).await;
-    app.state.dav = Arc::new(DavService::new(DavConfig { max_instances: 20, ..DavConfig::default() }));
+    app.state = app.state.clone().with_dav(DavConfig { max_instances: 20, ..DavConfig::default() });
     let daily = json!({
         "summary": "Pills",
         "start": { "date_time": "2024-01-01T08:00:00Z" },

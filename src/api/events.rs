@@ -7,20 +7,21 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, Limits, parse_object};
+use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, parse_object};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::event_model::{EventFields, ItemKind, When, calendar_from_fields, fields_from_calendar, overrides};
 use super::ics;
 use super::openapi::ErrorBody;
-use super::{Preconditions, invalid, own_collection, store_error};
-use crate::dav::path;
+use super::write::{self, IfMissing, Kind, Preconditions, store_error};
+use super::{invalid, own_collection};
+use crate::collections::href;
 use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
-use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+use crate::store::dav::{Collection, CollectionKind, StoredObject};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -41,6 +42,12 @@ pub struct Event {
     /// Recurrence ids of instances changed by a client (components with RECURRENCE-ID). The
     /// JSON model edits the series; these overrides are kept as they are.
     pub overrides: Vec<When>,
+}
+
+impl super::Versioned for Event {
+    fn etag(&self) -> &str {
+        &self.etag
+    }
 }
 
 /// An item to write. `uid` is optional when creating (one is generated) and must match the URL
@@ -209,7 +216,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    Ok(with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
+    Ok(super::with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
 }
 
 #[utoipa::path(
@@ -238,19 +245,9 @@ pub async fn create(
         Some(uid) => super::parse_uid(uid)?,
         None => super::new_uid(now),
     };
-    if state.store.object_by_uid(cal.id, &uid).await?.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this UID exists; PUT to change it"));
-    }
     let text = calendar_from_fields(&uid, &body.fields, None, now)?;
-    let name = super::resource_name("ics", &uid);
-    let created = Box::new(|current: Option<&str>| current.is_none());
-    let object = write_object(&state, &cal, &name, &text, created).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this resource name exists")
-        }
-        _ => e,
-    })?;
-    Ok(with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &object)?))
+    let object = write::create(&state, &cal, Kind::Calendar, &uid, &text).await?;
+    Ok(super::with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &object)?))
 }
 
 #[utoipa::path(
@@ -286,30 +283,14 @@ pub async fn replace(
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
-    let stored = state.store.object_by_uid(cal.id, &uid).await?;
-    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
-    }
     let now = state.clock.now();
-    let (name, text) = match &stored {
-        Some(object) => {
-            let old = stored_calendar(object)?;
-            (object.name.clone(), calendar_from_fields(&uid, &body.fields, Some(&old), now)?)
-        }
-        None => (super::resource_name("ics", &uid), calendar_from_fields(&uid, &body.fields, None, now)?),
-    };
-    // The object must still be the one just merged with; the client's own If-Match was
-    // checked above, so a mismatch here is a concurrent write (409), not a failed condition.
-    let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
-    let object = write_object(&state, &cal, &name, &text, unchanged).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "the item changed while it was being written; retry")
-        }
-        _ => e,
-    })?;
-    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, event_of(&principal.user, &cal, &object)?))
+    let written = write::update(&state, &cal, Kind::Calendar, &uid, &conditions, IfMissing::Create, |stored| {
+        let old = stored.map(stored_calendar).transpose()?;
+        Ok(calendar_from_fields(&uid, &body.fields, old.as_ref(), now)?)
+    })
+    .await?;
+    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(super::with_etag(status, event_of(&principal.user, &cal, &written.object)?))
 }
 
 #[utoipa::path(
@@ -334,16 +315,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
-    match state.store.delete_object(cal.id, &object.name, allow, state.clock.now()).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::PreconditionFailed) => {
-            let current = state.store.object(cal.id, &object.name).await?;
-            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
+    write::delete(&state, &cal, Kind::Calendar, &uid, conditions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -417,15 +389,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<CalendarImportReport>, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("text/calendar") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the calendar as text/calendar",
-        ));
-    }
+    super::require_media_type(&headers, &["text/calendar"], "send the calendar as text/calendar")?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
     // A calendar file may be as large as `server.max_body_size`: splitting it is CPU work that
@@ -456,7 +420,7 @@ async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -
         Err(e) => return Err(store_error(e).message),
     };
     let any = Box::new(|_: Option<&str>| true);
-    write_object(state, cal, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
+    write::store_text(state, cal, Kind::Calendar, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -475,17 +439,7 @@ pub async fn export(
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let objects = state.store.objects_overlapping(cal.id, None, None, None).await?;
     let text = ics::merge(objects.iter().map(|o| o.data.as_str()), cal.props.display_name.as_deref());
-    let disposition = format!("attachment; filename=\"{}.ics\"", cal.slug);
-    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        text,
-    )
-        .into_response())
+    Ok(super::attachment("text/calendar; charset=utf-8", &format!("{}.ics", cal.slug), text))
 }
 
 /// Floating and all-day times in `tz`, else the calendar's zone, else UTC; the server's limits.
@@ -493,11 +447,7 @@ fn eval_context(state: &AppState, cal: &Collection, tz: Option<chrono_tz::Tz>) -
     let floating_tz = tz
         .or_else(|| cal.props.timezone.as_deref().and_then(|t| madang_ical::timezone_from_vcalendar(t).ok()))
         .unwrap_or(chrono_tz::UTC);
-    EvalContext { floating_tz, limits: limits(state) }
-}
-
-fn limits(state: &AppState) -> Limits {
-    state.dav.config.limits()
+    EvalContext { floating_tz, limits: state.collections.limits() }
 }
 
 /// `[start, end)` from query values; a date or a date-time without offset is in `tz`.
@@ -540,46 +490,6 @@ fn instance(object: &CalendarObject, o: madang_ical::Occurrence, tz: Option<chro
     }
 }
 
-/// Writes an object's text as a member, if `condition` accepts the member's current ETag.
-/// The same checks as a CalDAV PUT (RFC 4791 §5.3.2.1), and the same derived index.
-async fn write_object(
-    state: &AppState,
-    cal: &Collection,
-    name: &str,
-    text: &str,
-    condition: crate::store::dav::WriteCondition,
-) -> Result<StoredObject, ApiError> {
-    let config = &state.dav.config;
-    if text.len() > config.max_resource_size {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the item is larger than {} bytes", config.max_resource_size),
-        ));
-    }
-    let object = parse_object(text).map_err(invalid)?;
-    let kind = object.kind().name();
-    if !cal.props.components.iter().any(|c| c == kind) {
-        return Err(invalid(format!("this calendar does not accept {kind} (see its components)")));
-    }
-    let limits = limits(state);
-    object.check_limits(&limits).map_err(|e| invalid(format!("{e} (the server's dav.max_instances_per_period)")))?;
-    let index = object.index(&limits);
-    let etag = crate::dav::etag_of(text);
-    let new = NewObject {
-        name,
-        uid: object.uid(),
-        component: kind,
-        etag: &etag,
-        data: text,
-        range_start: index.start,
-        range_end: index.end,
-        range_exact: index.exact,
-    };
-    state.store.put_object(cal.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
-    state.store.object(cal.id, name).await?.ok_or_else(|| ApiError::not_found("the item was deleted meanwhile"))
-}
-
 fn stored_calendar(object: &StoredObject) -> Result<ics::Component, ApiError> {
     ics::parse_vcalendar(&object.data).map_err(|e| {
         tracing::error!(name = %object.name, error = %e, "stored calendar object does not parse");
@@ -592,17 +502,9 @@ fn event_of(user: &User, cal: &Collection, object: &StoredObject) -> Result<Even
     Ok(Event {
         uid: object.uid.clone(),
         etag: object.etag.clone(),
-        dav_url: path::object_href(user.username.as_str(), &cal.slug, &object.name),
+        dav_url: href::object_href(user.username.as_str(), &cal.slug, &object.name),
         fields: fields_from_calendar(&vcal),
         overrides: overrides(&vcal),
     })
 }
 
-fn with_etag(status: StatusCode, event: Event) -> Response {
-    let etag = HeaderValue::from_str(&event.etag).ok();
-    let mut response = (status, Json(event)).into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
-}
