@@ -20,6 +20,7 @@ pub mod event_model;
 pub mod events;
 pub mod ics;
 pub mod openapi;
+pub mod series;
 pub(crate) mod write;
 
 use axum::Router;
@@ -70,6 +71,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/calendars/{id}/events/{uid}"),
     ("PUT", "/api/v1/calendars/{id}/events/{uid}"),
     ("DELETE", "/api/v1/calendars/{id}/events/{uid}"),
+    ("PUT", "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}"),
+    ("DELETE", "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}"),
     ("GET", "/api/v1/calendars/{id}/instances"),
     ("POST", "/api/v1/calendars/{id}/import"),
     ("GET", "/api/v1/calendars/{id}/export"),
@@ -91,6 +94,10 @@ pub fn routes() -> Router<AppState> {
         .route("/calendars/{id}", get(calendars::show).patch(calendars::update).delete(calendars::remove))
         .route("/calendars/{id}/events", get(events::list).post(events::create))
         .route("/calendars/{id}/events/{uid}", get(events::show).put(events::replace).delete(events::remove))
+        .route(
+            "/calendars/{id}/events/{uid}/occurrences/{recurrence_id}",
+            axum::routing::put(events::edit_occurrence).delete(events::remove_occurrence),
+        )
         .route("/calendars/{id}/instances", get(events::instances))
         .route("/calendars/{id}/import", axum::routing::post(events::import))
         .route("/calendars/{id}/export", get(events::export))
@@ -129,9 +136,12 @@ pub(crate) fn with_etag<T: Versioned>(status: StatusCode, body: T) -> axum::resp
 }
 
 /// 415 unless the request's `Content-Type` (without parameters) is one of `accepted`.
-pub(crate) fn require_media_type(headers: &axum::http::HeaderMap, accepted: &[&str], hint: &str) -> Result<(), ApiError> {
-    let content_type =
-        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+pub(crate) fn require_media_type(
+    headers: &axum::http::HeaderMap,
+    accepted: &[&str],
+    hint: &str,
+) -> Result<(), ApiError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if accepted.iter().any(|a| essence.eq_ignore_ascii_case(a)) {
         return Ok(());

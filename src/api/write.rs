@@ -68,6 +68,14 @@ impl Preconditions {
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_header", e.to_string()))
     }
 
+    /// Only if the member's ETag is still `etag` (a follow-up write to a member just read).
+    pub fn matching(etag: &str) -> Preconditions {
+        Preconditions(WriteConditions {
+            if_match: madang_dav::headers::ETagList::parse(etag).ok(),
+            if_none_match: None,
+        })
+    }
+
     pub fn allow(&self, current: Option<&str>) -> bool {
         self.0.allow(current)
     }
