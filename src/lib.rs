@@ -28,6 +28,8 @@
 //!   with each change, and the wake-ups (in-process, and across processes
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
+//! * [`collections`] is what those two doors share: hrefs, ETags, sync
+//!   tokens, provisioning and limits.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -39,6 +41,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod dav;
 pub mod domain;

@@ -4,25 +4,26 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use madang_ical::vcard::{CardObject, parse_card, split_cards};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::contact_model::{ContactFields, card_from_fields, fields_from_card};
 use super::openapi::ErrorBody;
-use super::{Preconditions, invalid, own_collection, provision, store_error};
-use crate::dav::path;
-use crate::dav::props::sync_token;
+use super::write::{self, IfMissing, Kind, Preconditions, store_error};
+use super::{invalid, own_collection, provision};
+use crate::collections::href;
+use crate::collections::sync_token;
 use crate::domain::User;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
-use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+use crate::store::dav::{Collection, CollectionKind, StoredObject};
 
 /// The component column of address objects; the same value `dav::card` stores.
-use crate::dav::VCARD;
+use crate::collections::VCARD;
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
@@ -47,7 +48,7 @@ impl AddressBook {
             name: c.props.display_name.clone(),
             description: c.props.description.clone(),
             sync_token: sync_token(c),
-            dav_url: path::addressbook_href(owner, &c.slug),
+            dav_url: href::addressbook_href(owner, &c.slug),
         }
     }
 }
@@ -63,6 +64,12 @@ pub struct Contact {
     pub dav_url: String,
     #[serde(flatten)]
     pub fields: ContactFields,
+}
+
+impl super::Versioned for Contact {
+    fn etag(&self) -> &str {
+        &self.etag
+    }
 }
 
 /// A contact to write. `uid` is optional when creating (one is generated) and must match the
@@ -244,7 +251,7 @@ pub async fn show(
         state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
     let card = parse_stored(&object)?;
     let fields = fields_from_card(&card);
-    Ok(with_etag(StatusCode::OK, contact(&principal.user, &book, &object, &card, fields)))
+    Ok(super::with_etag(StatusCode::OK, contact(&principal.user, &book, &object, &card, fields)))
 }
 
 #[utoipa::path(
@@ -271,25 +278,11 @@ pub async fn create(
         Some(uid) => super::parse_uid(uid)?,
         None => super::new_uid(now),
     };
-    if state.store.object_by_uid(book.id, &uid).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "a contact with this UID exists; PUT to change it",
-        ));
-    }
     let text = card_from_fields(&uid, &body.fields, None, now)?;
-    let name = super::resource_name("vcf", &uid);
-    let created = Box::new(|current: Option<&str>| current.is_none());
-    let object = write_card(&state, &book, &name, &text, created).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "a contact with this resource name exists")
-        }
-        _ => e,
-    })?;
+    let object = write::create(&state, &book, Kind::Card, &uid, &text).await?;
     let card = parse_stored(&object)?;
     let fields = fields_from_card(&card);
-    Ok(with_etag(StatusCode::CREATED, contact(&principal.user, &book, &object, &card, fields)))
+    Ok(super::with_etag(StatusCode::CREATED, contact(&principal.user, &book, &object, &card, fields)))
 }
 
 #[utoipa::path(
@@ -323,32 +316,17 @@ pub async fn replace(
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
-    let stored = state.store.object_by_uid(book.id, &uid).await?;
-    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
-    }
     let now = state.clock.now();
-    let (name, text) = match &stored {
-        Some(object) => {
-            let card = parse_stored(object)?;
-            (object.name.clone(), card_from_fields(&uid, &body.fields, Some(&card), now)?)
-        }
-        None => (super::resource_name("vcf", &uid), card_from_fields(&uid, &body.fields, None, now)?),
-    };
-    // The card must still be the one just merged with; the client's own If-Match was checked
-    // above, so a mismatch here is a concurrent write (409), not a failed condition.
-    let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
-    let object = write_card(&state, &book, &name, &text, unchanged).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "the contact changed while it was being written; retry")
-        }
-        _ => e,
-    })?;
+    let written = write::update(&state, &book, Kind::Card, &uid, &conditions, IfMissing::Create, |stored| {
+        let card = stored.map(parse_stored).transpose()?;
+        Ok(card_from_fields(&uid, &body.fields, card.as_ref(), now)?)
+    })
+    .await?;
+    let object = written.object;
     let card = parse_stored(&object)?;
     let fields = fields_from_card(&card);
-    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, contact(&principal.user, &book, &object, &card, fields)))
+    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(super::with_etag(status, contact(&principal.user, &book, &object, &card, fields)))
 }
 
 #[utoipa::path(
@@ -373,17 +351,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
-    let object =
-        state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
-    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
-    match state.store.delete_object(book.id, &object.name, allow, state.clock.now()).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::PreconditionFailed) => {
-            let current = state.store.object(book.id, &object.name).await?;
-            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
+    write::delete(&state, &book, Kind::Card, &uid, conditions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,15 +373,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("text/vcard") && !essence.eq_ignore_ascii_case("text/x-vcard") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the cards as text/vcard",
-        ));
-    }
+    super::require_media_type(&headers, &["text/vcard", "text/x-vcard"], "send the cards as text/vcard")?;
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let text = std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
     let mut report = ImportReport { accepted: 0, rejected: Vec::new() };
@@ -435,7 +395,7 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
         Err(e) => return Err(store_error(e).message),
     };
     let any = Box::new(|_: Option<&str>| true);
-    write_card(state, book, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
+    write::store_text(state, book, Kind::Card, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -460,49 +420,7 @@ pub async fn export(
             out.push_str("\r\n");
         }
     }
-    let disposition = format!("attachment; filename=\"{}.vcf\"", book.slug);
-    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/vcard; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        out,
-    )
-        .into_response())
-}
-
-/// Writes a card's text as a member, if `condition` accepts the member's current ETag.
-async fn write_card(
-    state: &AppState,
-    book: &Collection,
-    name: &str,
-    text: &str,
-    condition: crate::store::dav::WriteCondition,
-) -> Result<StoredObject, ApiError> {
-    let config = &state.dav.config;
-    if text.len() > config.max_resource_size {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the card is larger than {} bytes", config.max_resource_size),
-        ));
-    }
-    let card = parse_card(text).map_err(invalid)?;
-    let etag = crate::dav::etag_of(text);
-    let new = NewObject {
-        name,
-        uid: card.uid(),
-        component: VCARD,
-        etag: &etag,
-        data: text,
-        range_start: None,
-        range_end: None,
-        range_exact: false,
-    };
-    state.store.put_object(book.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
-    state.store.object(book.id, name).await?.ok_or_else(|| ApiError::not_found("the contact was deleted meanwhile"))
+    Ok(super::attachment("text/vcard; charset=utf-8", &format!("{}.vcf", book.slug), out))
 }
 
 fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {
@@ -516,16 +434,7 @@ fn contact(user: &User, book: &Collection, object: &StoredObject, card: &CardObj
     Contact {
         uid: card.uid().to_string(),
         etag: object.etag.clone(),
-        dav_url: path::card_href(user.username.as_str(), &book.slug, &object.name),
+        dav_url: href::card_href(user.username.as_str(), &book.slug, &object.name),
         fields,
     }
-}
-
-fn with_etag(status: StatusCode, contact: Contact) -> Response {
-    let etag = HeaderValue::from_str(&contact.etag).ok();
-    let mut response = (status, Json(contact)).into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
 }

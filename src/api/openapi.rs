@@ -11,7 +11,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{calendars, contact_model, contacts, event_model, events};
+use super::{calendars, contact_model, contacts, event_model, events, series};
 use crate::http::admin;
 use crate::http::api as account;
 
@@ -61,6 +61,8 @@ use crate::http::api as account;
         events::show,
         events::replace,
         events::remove,
+        events::edit_occurrence,
+        events::remove_occurrence,
         events::instances,
         events::import,
         events::export,
@@ -86,6 +88,7 @@ use crate::http::api as account;
         event_model::Person,
         event_model::Attendee,
         event_model::Alarm,
+        series::Scope,
     )),
     modifiers(&CommonResponses),
     tags(

@@ -65,7 +65,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
-    pub dav: Arc<crate::dav::DavService>,
+    /// Calendars and address books: the `[dav]` settings both doors obey, provisioning.
+    pub collections: Arc<crate::collections::Collections>,
     /// Web sign-in and account pages: settings, keys, mailer.
     pub web: Arc<crate::web::WebService>,
     /// The OpenID Connect provider.
@@ -105,9 +106,9 @@ impl AppState {
             .await?,
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
-        let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
+        let collections = Arc::new(crate::collections::Collections::new(crate::config::DavConfig::default()));
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, push })
+        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), collections, web, oidc, push })
     }
 
     /// Replaces the default web settings (and mailer) with configured ones.
@@ -130,7 +131,7 @@ impl AppState {
 
     /// Replaces the default DAV settings with configured ones.
     pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
-        self.dav = Arc::new(crate::dav::DavService::new(config));
+        self.collections = Arc::new(crate::collections::Collections::new(config));
         self
     }
 }
