@@ -18,12 +18,25 @@ const ADDRESS_TYPES = ['home', 'work', 'other'];
 const PHOTO_MAX = 256;
 const DATE_RE = /^(\d{4}-\d{2}-\d{2}|--\d{2}-\d{2})$/;
 
+const CJK = /[\u1100-\u11FF\u3040-\u30FF\u3130-\u318F\u3400-\u9FFF\uAC00-\uD7AF]/;
+
+/**
+ * A structured name as people write it: Korean, Japanese and Chinese names family name first
+ * and without a space (김민지), others "Prefix Given Middle Family Suffix".
+ */
+export function composeName(n) {
+  if (!n) return '';
+  const part = (x) => (x || '').trim();
+  if (CJK.test(part(n.family) + part(n.given))) {
+    return [part(n.prefix), `${part(n.family)}${part(n.given)}${part(n.additional)}`, part(n.suffix)].filter(Boolean).join(' ');
+  }
+  return [n.prefix, n.given, n.additional, n.family, n.suffix].map(part).filter(Boolean).join(' ');
+}
+
 /** The name to show: FN, else the structured name, else organisation or e-mail. */
 export function displayName(c, t) {
   if (c.full_name && c.full_name.trim()) return c.full_name.trim();
-  const n = c.name;
-  const joined = n ? [n.prefix, n.given, n.additional, n.family, n.suffix].filter((s) => s && s.trim()).join(' ') : '';
-  return joined || c.organization || (c.emails && c.emails[0] && c.emails[0].value) || t('contacts.unnamed');
+  return composeName(c.name) || c.organization || (c.emails && c.emails[0] && c.emails[0].value) || t('contacts.unnamed');
 }
 
 /** A contact's tags: CATEGORIES. */
@@ -769,7 +782,8 @@ export function mount(root, ctx) {
       const anyName = Object.values(nameParts).some(Boolean);
       const categories = tagsInput.value.split(',').map((x) => x.trim()).filter(Boolean);
       const fields = {
-        full_name: fullName.value.trim() || null,
+        // FN is what every client shows; made here so that a Korean name reads 김민지.
+        full_name: fullName.value.trim() || composeName(nameParts) || null,
         // vCard 3.0 requires N (RFC 2426 §3.1.2): a card that had one keeps one, even empty.
         name: anyName || contact?.name ? nameParts : null,
         nicknames: nick.value.split(',').map((s) => s.trim()).filter(Boolean),

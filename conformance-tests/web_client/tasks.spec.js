@@ -236,3 +236,29 @@ test('a change made elsewhere while editing is not overwritten (If-Match, 412)',
   const now = await api('GET', `${TASKS}/${encodeURIComponent(made.body.uid)}`);
   expect(now.body.summary).toBe('Call the bank (phone)');
 });
+
+test.describe('in Korean', () => {
+  test.use({ locale: 'ko-KR' });
+
+  test('the Tasks and Contacts views speak Korean', async ({ signedInPage: page, api }) => {
+    await page.goto('/#/tasks');
+    await expect(page.getByRole('heading', { name: '할 일', level: 1 })).toBeVisible();
+    await page.getByLabel('새 할 일 제목').fill('장보기');
+    await page.getByLabel('새 할 일 제목').press('Enter');
+    await expect(page.getByRole('button', { name: '장보기 편집' })).toBeVisible();
+    await page.getByRole('checkbox', { name: '완료: 장보기' }).check();
+    await expect.poll(async () => (await tasksBySummary(api))['장보기'].status).toBe('completed');
+    await checkA11y(page, { name: 'tasks-ko' });
+    await shot(page, 'tasks-ko');
+
+    await page.goto('/#/contacts');
+    await expect(page.getByRole('heading', { name: '연락처', level: 1 })).toBeVisible();
+    await page.getByRole('button', { name: '새 연락처' }).click();
+    const dlg = page.getByRole('dialog', { name: '새 연락처' });
+    await dlg.getByLabel('성', { exact: true }).fill('김');
+    await dlg.getByLabel('이름', { exact: true }).fill('민지');
+    await dlg.getByRole('button', { name: '저장' }).click();
+    await expect(page.getByRole('heading', { name: '김민지', level: 2 })).toBeVisible();
+    await shot(page, 'contacts-ko');
+  });
+});
