@@ -37,9 +37,12 @@ test('a vCard 3.0 card from a CardDAV client, edited in the browser, stays 3.0',
   await page.getByRole('button', { name: /Minji Kim/ }).click();
   await expect(page.getByRole('heading', { name: 'Minji Kim', level: 2 })).toBeFocused();
   await expect(page.getByRole('link', { name: 'minji@hanbit.example' })).toBeVisible();
+  await checkA11y(page, { name: 'contact-card' });
+  await shot(page, 'contact-card');
 
   await page.getByRole('button', { name: 'Edit', exact: true }).click();
   const dlg = page.getByRole('dialog', { name: 'Edit Minji Kim' });
+  await checkA11y(page, { name: 'contact-editor-30' });
   await dlg.getByLabel('Organisation').fill('Hanbit Media');
   await dlg.getByRole('button', { name: 'Add phone' }).click();
   const phones = dlg.getByRole('group', { name: 'Phone numbers' });
