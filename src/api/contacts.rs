@@ -10,7 +10,7 @@ use madang_ical::vcard::{CardObject, parse_card, split_cards};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contact_model::{ContactFields, card_from_fields, fields_from_card};
+use super::contact_model::{ContactFields, card_from_fields, fields_from_card, member_uid};
 use super::openapi::ErrorBody;
 use super::write::{self, IfMissing, Kind, Preconditions, store_error};
 use super::{invalid, own_collection, provision};
@@ -64,6 +64,18 @@ pub struct Contact {
     pub dav_url: String,
     #[serde(flatten)]
     pub fields: ContactFields,
+    /// The groups of this address book that list the contact as a member (read-only; change
+    /// a group's `members`, or use `…/groups/{group_uid}/members/{uid}`).
+    pub groups: Vec<GroupRef>,
+}
+
+/// A group a contact belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupRef {
+    /// The group card's UID.
+    pub uid: String,
+    /// Its FN.
+    pub name: String,
 }
 
 impl super::Versioned for Contact {
@@ -103,6 +115,40 @@ pub struct SearchParams {
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only cards of this kind: `group`, or `individual` (which includes cards without KIND),
+    /// `org`, `location`.
+    pub kind: Option<String>,
+}
+
+/// Which groups each contact of a book is in, from the book's group cards.
+struct Groups(std::collections::HashMap<String, Vec<GroupRef>>);
+
+impl Groups {
+    fn of(objects: &[StoredObject]) -> Groups {
+        let mut map: std::collections::HashMap<String, Vec<GroupRef>> = std::collections::HashMap::new();
+        for object in objects {
+            let Ok(card) = parse_card(&object.data) else { continue };
+            if !card.is_group() {
+                continue;
+            }
+            for member in card.members() {
+                let group = GroupRef { uid: card.uid().to_string(), name: card.display_name() };
+                map.entry(member_uid(&member).to_string()).or_default().push(group);
+            }
+        }
+        for groups in map.values_mut() {
+            groups.sort_by(|a, b| (a.name.to_lowercase(), &a.uid).cmp(&(b.name.to_lowercase(), &b.uid)));
+        }
+        Groups(map)
+    }
+
+    async fn load(state: &AppState, book: &Collection) -> Result<Groups, ApiError> {
+        Ok(Groups::of(&state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?))
+    }
+
+    fn of_contact(&self, uid: &str) -> Vec<GroupRef> {
+        self.0.get(uid).cloned().unwrap_or_default()
+    }
 }
 
 /// What an import did.
@@ -154,16 +200,21 @@ pub async fn search(
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let query = Search::new(params.q.as_deref().unwrap_or_default());
     let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
+    let groups = Groups::of(&objects);
+    let kind = params.kind.as_deref().map(|k| k.trim().to_ascii_lowercase()).filter(|k| !k.is_empty());
     let after: Option<(u8, String, String)> = super::cursor::decode(params.cursor.as_deref())?;
     let mut hits: Vec<((u8, String, String), Contact)> = Vec::new();
     for object in &objects {
         // A card that no longer parses (stored before a parser change) is skipped, not fatal.
         let Ok(card) = parse_card(&object.data) else { continue };
         let fields = fields_from_card(&card);
+        if kind.as_ref().is_some_and(|k| fields.kind.as_ref() != Some(k)) {
+            continue;
+        }
         if let Some(rank) = query.rank(&card, &fields) {
             // The UID breaks ties, so the order (and the cursor) is total.
             let key = (rank, card.display_name().to_lowercase(), card.uid().to_string());
-            hits.push((key, contact(&principal.user, &book, object, &card, fields)));
+            hits.push((key, contact(&principal.user, &book, object, &card, fields, &groups)));
         }
     }
     hits.sort_by(|a, b| a.0.cmp(&b.0));
@@ -249,9 +300,7 @@ pub async fn show(
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let object =
         state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
-    Ok(super::with_etag(StatusCode::OK, contact(&principal.user, &book, &object, &card, fields)))
+    answer(&state, &principal.user, &book, &object, StatusCode::OK).await
 }
 
 #[utoipa::path(
@@ -280,9 +329,7 @@ pub async fn create(
     };
     let text = card_from_fields(&uid, &body.fields, None, now)?;
     let object = write::create(&state, &book, Kind::Card, &uid, &text).await?;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
-    Ok(super::with_etag(StatusCode::CREATED, contact(&principal.user, &book, &object, &card, fields)))
+    answer(&state, &principal.user, &book, &object, StatusCode::CREATED).await
 }
 
 #[utoipa::path(
@@ -322,11 +369,8 @@ pub async fn replace(
         Ok(card_from_fields(&uid, &body.fields, card.as_ref(), now)?)
     })
     .await?;
-    let object = written.object;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(super::with_etag(status, contact(&principal.user, &book, &object, &card, fields)))
+    answer(&state, &principal.user, &book, &written.object, status).await
 }
 
 #[utoipa::path(
@@ -353,6 +397,96 @@ pub async fn remove(
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     write::delete(&state, &book, Kind::Card, &uid, conditions).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("group_uid" = String, Path, description = "The group card's UID"),
+        ("uid" = String, Path, description = "The UID of the contact to add"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the group's stored ETag is this one"),
+    ),
+    responses(
+        (status = 200, description = "The group, with the contact among its `members` (unchanged if it was there)", body = Contact),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such address book, group or contact", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the group's stored ETag", body = ErrorBody),
+        (status = 422, description = "The card is not a group, or the group would list itself", body = ErrorBody),
+    ),
+)]
+pub async fn add_group_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, group_uid, uid)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    if state.store.object_by_uid(book.id, &uid).await?.is_none() {
+        return Err(ApiError::not_found("no such contact"));
+    }
+    change_members(&state, &principal.user, &book, &group_uid, &headers, |members| {
+        if !members.iter().any(|m| member_uid(m) == uid) {
+            members.push(uid.clone());
+        }
+    })
+    .await
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("group_uid" = String, Path, description = "The group card's UID"),
+        ("uid" = String, Path, description = "The UID of the contact to remove"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the group's stored ETag is this one"),
+    ),
+    responses(
+        (status = 200, description = "The group without the contact (unchanged if it was not a member)", body = Contact),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such address book or group", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the group's stored ETag", body = ErrorBody),
+        (status = 422, description = "The card is not a group", body = ErrorBody),
+    ),
+)]
+pub async fn remove_group_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, group_uid, uid)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    change_members(&state, &principal.user, &book, &group_uid, &headers, |members| {
+        members.retain(|m| member_uid(m) != uid);
+    })
+    .await
+}
+
+/// A group's members changed by `edit`, through the one write path (the group's other lines,
+/// its vCard version and Apple or vCard 4 form are kept).
+async fn change_members(
+    state: &AppState,
+    user: &User,
+    book: &Collection,
+    group_uid: &str,
+    headers: &HeaderMap,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> Result<Response, ApiError> {
+    let conditions = Preconditions::from_headers(headers)?;
+    let now = state.clock.now();
+    let written = write::update(state, book, Kind::Card, group_uid, &conditions, IfMissing::NotFound, |stored| {
+        let card = stored.map(parse_stored).transpose()?.ok_or_else(|| ApiError::not_found("no such group"))?;
+        if !card.is_group() {
+            return Err(invalid("this contact is not a group (kind `group`)"));
+        }
+        let mut fields = fields_from_card(&card);
+        edit(&mut fields.members);
+        Ok(card_from_fields(group_uid, &fields, Some(&card), now)?)
+    })
+    .await?;
+    answer(state, user, book, &written.object, StatusCode::OK).await
 }
 
 #[utoipa::path(
@@ -430,11 +564,33 @@ fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {
     })
 }
 
-fn contact(user: &User, book: &Collection, object: &StoredObject, card: &CardObject, fields: ContactFields) -> Contact {
+fn contact(
+    user: &User,
+    book: &Collection,
+    object: &StoredObject,
+    card: &CardObject,
+    fields: ContactFields,
+    groups: &Groups,
+) -> Contact {
     Contact {
         uid: card.uid().to_string(),
         etag: object.etag.clone(),
         dav_url: href::card_href(user.username.as_str(), &book.slug, &object.name),
         fields,
+        groups: groups.of_contact(card.uid()),
     }
+}
+
+/// One contact as the answer to a read or write, with its groups and its ETag header.
+async fn answer(
+    state: &AppState,
+    user: &User,
+    book: &Collection,
+    object: &StoredObject,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let card = parse_stored(object)?;
+    let fields = fields_from_card(&card);
+    let groups = Groups::load(state, book).await?;
+    Ok(super::with_etag(status, contact(user, book, object, &card, fields, &groups)))
 }

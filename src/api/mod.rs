@@ -84,6 +84,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/addressbooks/{id}/contacts/{uid}"),
     ("PUT", "/api/v1/addressbooks/{id}/contacts/{uid}"),
     ("DELETE", "/api/v1/addressbooks/{id}/contacts/{uid}"),
+    ("PUT", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
+    ("DELETE", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
     ("POST", "/api/v1/addressbooks/{id}/import"),
     ("GET", "/api/v1/addressbooks/{id}/export"),
 ];
@@ -107,6 +109,10 @@ pub fn routes() -> Router<AppState> {
         .route("/addressbooks", get(contacts::list_books))
         .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
         .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))
+        .route(
+            "/addressbooks/{id}/groups/{group_uid}/members/{uid}",
+            axum::routing::put(contacts::add_group_member).delete(contacts::remove_group_member),
+        )
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
 }
