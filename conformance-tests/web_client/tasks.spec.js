@@ -150,7 +150,7 @@ test('the keyboard alone: add, open, Escape closes and focus comes back, delete'
   expect((await tasksBySummary(api))['Water the plants']).toBeUndefined();
 });
 
-test('sort by priority, title and due date; filter', async ({ signedInPage: page, api }) => {
+test('sort by due date, priority, title and custom order; filter', async ({ signedInPage: page, api }) => {
   for (const [summary, priority, due] of [['Bravo', 9, '2031-01-01'], ['Alpha', 5, '2031-01-02'], ['Charlie', 1, '2031-01-03']]) {
     const r = await api('POST', TASKS, { kind: 'task', summary, priority, due: { date: due } });
     expect(r.status).toBe(201);
@@ -164,6 +164,21 @@ test('sort by priority, title and due date; filter', async ({ signedInPage: page
   await expect.poll(titles).toEqual(['Charlie', 'Alpha', 'Bravo']);
   await page.getByLabel('Filter').fill('rav');
   await expect.poll(titles).toEqual(['Bravo']);
+  await page.getByLabel('Filter').fill('');
+
+  // Custom order (X-APPLE-SORT-ORDER): none is set yet, so due date decides; move Charlie up twice.
+  await page.getByLabel('Sort by').selectOption('manual');
+  await expect.poll(titles).toEqual(['Bravo', 'Alpha', 'Charlie']);
+  await page.getByRole('button', { name: 'Move Charlie up' }).click();
+  await expect.poll(titles).toEqual(['Bravo', 'Charlie', 'Alpha']);
+  await expect(page.getByRole('button', { name: 'Move Charlie up' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect.poll(titles).toEqual(['Charlie', 'Bravo', 'Alpha']);
+  const items = await tasksBySummary(api);
+  expect(items.Charlie.sort_order).toBeLessThan(items.Bravo.sort_order);
+  expect(items.Bravo.sort_order).toBeLessThan(items.Alpha.sort_order);
+  await page.reload();
+  await expect.poll(titles).toEqual(['Charlie', 'Bravo', 'Alpha']);
 });
 
 test('a VTODO PUT over CalDAV appears nested without a reload', async ({ signedInPage: page, user, api, davPut }) => {
