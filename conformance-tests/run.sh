@@ -5,8 +5,8 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser litmus
-#            (default: all of them; the identity suites oidc_*, web_flows and web_browser are skipped on radicale)
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus
+#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -15,10 +15,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus)
 NON_BLOCKING=(litmus)
 # Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser)
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client)
 
 backend_arg="${1:-all}"
 shift || true
@@ -66,6 +66,8 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_flows) timeout 120 "$here/.venv/bin/python" "$here/web_flows.py" ;;
         # A real headless Chromium (Debian's, through chromedriver); designed to take under 90 s.
         web_browser) timeout 90 "$here/.venv/bin/python" "$here/web_browser.py" ;;
+        # The web client's Playwright specs in Debian's Chromium (web_client/README.md).
+        web_client) timeout 900 "$here/web_client/run.sh" ;;
     esac
 }
 

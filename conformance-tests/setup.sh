@@ -2,7 +2,8 @@
 # Idempotent set-up of the conformance harness: a venv in conformance-tests/.venv
 # with the pinned client stack (requirements.txt) and schemathesis in its own venv
 # conformance-tests/.venv-schemathesis (requirements-schemathesis.txt), both inside
-# this directory. The Debian packages (debian-packages.txt) are checked, not
+# this directory, and the web client suite's npm packages (web_client/package-lock.json, `npm ci`
+# in web_client/setup.sh; no browser is downloaded). The Debian packages (debian-packages.txt) are checked, not
 # installed: install-packages.sh does that, as its own step.
 # Fast when already set up: a venv is rebuilt only when its requirements file changes.
 set -euo pipefail
@@ -42,3 +43,4 @@ install_venv() {
 
 install_venv "$venv" "$req" caldav-server-tester vdirsyncer khal radicale
 install_venv "$here/.venv-schemathesis" "$here/requirements-schemathesis.txt" schemathesis
+bash "$here/web_client/setup.sh"

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{calendars, contact_model, contacts, event_model, events};
+use super::{calendars, contact_model, contacts, event_model, events, series};
 use crate::http::admin;
 use crate::http::api as account;
 
@@ -63,6 +63,8 @@ use crate::http::api as account;
         events::show,
         events::replace,
         events::remove,
+        events::edit_occurrence,
+        events::remove_occurrence,
         events::instances,
         events::import,
         events::export,
@@ -72,6 +74,8 @@ use crate::http::api as account;
         contacts::show,
         contacts::replace,
         contacts::remove,
+        contacts::add_group_member,
+        contacts::remove_group_member,
         contacts::import,
         contacts::export,
     ),
@@ -82,6 +86,7 @@ use crate::http::api as account;
         contact_model::StructuredName,
         contact_model::TypedValue,
         contact_model::Address,
+        contacts::GroupRef,
         event_model::EventFields,
         event_model::ItemKind,
         event_model::When,
@@ -89,6 +94,7 @@ use crate::http::api as account;
         event_model::Person,
         event_model::Attendee,
         event_model::Alarm,
+        series::Scope,
     )),
     modifiers(&CommonResponses),
     tags(

@@ -66,7 +66,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
-    pub dav: Arc<crate::dav::DavService>,
+    /// Calendars and address books: the `[dav]` settings both doors obey, provisioning.
+    pub collections: Arc<crate::collections::Collections>,
     /// Web sign-in and account pages: settings, keys, mailer.
     pub web: Arc<crate::web::WebService>,
     /// The OpenID Connect provider.
@@ -110,7 +111,7 @@ impl AppState {
             .await?,
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
-        let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
+        let collections = Arc::new(crate::collections::Collections::new(crate::config::DavConfig::default()));
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
@@ -120,7 +121,7 @@ impl AppState {
             accounts,
             clock,
             settings: Arc::new(settings),
-            dav,
+            collections,
             web,
             oidc,
             push,
@@ -155,7 +156,7 @@ impl AppState {
 
     /// Replaces the default DAV settings with configured ones.
     pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
-        self.dav = Arc::new(crate::dav::DavService::new(config));
+        self.collections = Arc::new(crate::collections::Collections::new(config));
         self
     }
 }
@@ -169,6 +170,8 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .merge(crate::web::routes())
+        // `GET /` is the web client's shell; every other method on `/` is the DAV root's.
+        .merge(crate::client::routes())
         .merge(crate::oidc::routes())
         .nest("/api/v1", api::routes())
         .merge(crate::dav::routes())
