@@ -8,7 +8,8 @@
 //!
 //! Module map: `calendars`, `events` and `contacts` hold the axum handlers (parse → apply →
 //! answer); `write` is their one write path (conditions, merge, compare-and-set, 412/409);
-//! `contact_model` and `event_model` are the pure JSON ⇄ vCard / iCalendar conversions; `ics` keeps iCalendar text as lossless content lines for edits, imports and
+//! `contact_model` and `event_model` are the pure JSON ⇄ vCard / iCalendar conversions;
+//! `series` edits one occurrence of a recurring item (override, EXDATE, split, UNTIL); `ics` keeps iCalendar text as lossless content lines for edits, imports and
 //! exports; `openapi` derives the spec from the
 //! handlers' annotations. [`ROUTES`] lists every route of `/api/v1` in one place; a test checks
 //! it against the router and the spec.

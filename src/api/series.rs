@@ -343,12 +343,11 @@ pub fn second_half(
         .map(|p| p.value.trim().to_string())
         .unwrap_or_else(|| escape(&old_uid));
     // A new item: its own CREATED, SEQUENCE 0, and none of the old one's chain links.
-    new.props.retain(|p| {
-        !matches!(p.name.as_str(), "CREATED" | "SEQUENCE")
-            && !(p.name == "RELATED-TO"
-                && p.param("RELTYPE")
-                    .is_some_and(|t| t.eq_ignore_ascii_case("FIRST") || t.eq_ignore_ascii_case("NEXT")))
-    });
+    let chain_link = |p: &Prop| {
+        p.name == "RELATED-TO"
+            && p.param("RELTYPE").is_some_and(|t| t.eq_ignore_ascii_case("FIRST") || t.eq_ignore_ascii_case("NEXT"))
+    };
+    new.props.retain(|p| !matches!(p.name.as_str(), "CREATED" | "SEQUENCE") && !chain_link(p));
     touch(&mut new, now, 0);
     new.props.push(Prop::new("CREATED", &[], &stamp(now)));
     new.props.push(Prop::new("RELATED-TO", &[("RELTYPE", "FIRST")], &first));
