@@ -10,10 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::accounts::{AccountError, NewAccount};
+use crate::app::{self, AppState, HttpSettings};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, Overrides};
 use crate::domain::{AppPasswordId, Role, User, UserState};
-use crate::http::{self, AppState, HttpSettings};
+use crate::http;
 use crate::store::{SchemaStatus, Store, StoreError};
 use crate::telemetry;
 
@@ -285,7 +286,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         http::server::shutdown_signal().await;
         push.close();
     };
-    http::server::serve(listener, http::app(state), tls, shutdown, config.server.shutdown_timeout).await;
+    http::server::serve(listener, app::app(state), tls, shutdown, config.server.shutdown_timeout).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

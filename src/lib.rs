@@ -19,7 +19,9 @@
 //!   one error enum ([`store::StoreError`]); it never sees HTTP.
 //! * [`auth`] verifies credentials (account passwords, app passwords), caches
 //!   successful verifications and rate-limits failures.
-//! * [`http`] builds the router (`http::app`) and runs the listener.
+//! * [`app`] wires the shared state ([`app::state::AppState`]) and builds the
+//!   router (`app::app`), above every door; [`http`] is the plumbing the doors
+//!   share (extractors, errors, edge checks) and the listener.
 //! * [`dav`] serves CalDAV: it parses with `madang-dav`, evaluates with
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
@@ -38,6 +40,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod brand;

@@ -375,7 +375,7 @@ const JPEG: &str = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAEBA
 async fn photos_keep_the_card_version(db: &TestDb) {
     let mut app = alice_and_bob(db).await;
     // Bodies as large as the server's default allows, so the photo limit is what answers.
-    let settings = madang::http::HttpSettings { max_body_size: 16 << 20, ..(*app.state.settings).clone() };
+    let settings = madang::app::HttpSettings { max_body_size: 16 << 20, ..(*app.state.settings).clone() };
     app.state.settings = std::sync::Arc::new(settings);
     let dav = Client::new(&app, "alice");
     let path = "/dav/addressbooks/alice/default/jane.vcf";

@@ -9,10 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{own_collection, provision};
+use crate::app::state::AppState;
 use crate::collections::href;
 use crate::collections::sync_token;
 use crate::domain::{InvalidInput, parse_display_name};
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, CollectionProps, PropertyChanges};

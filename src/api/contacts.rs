@@ -14,10 +14,10 @@ use super::contact_model::{ContactFields, card_from_fields, fields_from_card, me
 use super::openapi::ErrorBody;
 use super::write::{self, IfMissing, Kind, Preconditions, store_error};
 use super::{invalid, own_collection, provision};
+use crate::app::state::AppState;
 use crate::collections::href;
 use crate::collections::sync_token;
 use crate::domain::User;
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, StoredObject};

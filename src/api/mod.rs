@@ -29,8 +29,8 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 
+use crate::app::state::AppState;
 use crate::domain::{InvalidInput, User};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::dav::{Collection, CollectionKind};
 

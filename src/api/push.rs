@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::http::AppState;
+use crate::app::state::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
 use crate::modules::{Module, Modules};

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use madang_dav::headers::WriteConditions;
 
 use super::invalid;
+use crate::app::state::AppState;
 use crate::collections::{VCARD, etag_of};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::StoreError;
 use crate::store::dav::{Collection, NewObject, StoredObject, WriteCondition};

@@ -36,8 +36,8 @@ use axum::routing::get;
 use base64::Engine;
 use sha2::Digest;
 
+use crate::app::state::AppState;
 use crate::domain::Role;
-use crate::http::AppState;
 use crate::web::i18n::Lang;
 use crate::web::page::{escape, see_other};
 
@@ -45,7 +45,7 @@ use crate::web::page::{escape, see_other};
 /// module documentation).
 pub const EMPTY_STYLE_HASH: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
 
-/// The client's routes. Merged into [`crate::http::app`]: `GET /` here, every other method on
+/// The client's routes. Merged into [`crate::app::app`]: `GET /` here, every other method on
 /// `/` stays the DAV root's.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(shell)).route("/assets/{*path}", get(assets::serve))

@@ -33,9 +33,9 @@ use axum::routing::any;
 use chrono::{DateTime, Utc};
 use madang_ical::{EvalContext, Limits};
 
+use crate::app::state::AppState;
 use crate::config::DavConfig;
 use crate::domain::User;
-use crate::http::AppState;
 use crate::http::auth::{AuthRejection, Authenticated};
 use crate::store::dav::{Collection, CollectionKind, PropertyLimits};
 pub use card::VCARD;

@@ -18,9 +18,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::auth::{Authenticated, client_address_of};
 use super::error::{ApiError, ApiJson, ApiPath};
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Credential, Principal};
 use crate::domain::{GroupName, Role, User, UserState};

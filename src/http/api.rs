@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiJson, ApiPath};
+use crate::app::state::AppState;
 use crate::auth::Credential;
 use crate::domain::{AppPassword, AppPasswordId, User};
 use crate::modules::ModuleStates;

@@ -16,8 +16,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::error::ApiError;
+use crate::app::state::AppState;
 use crate::modules::Module;
 
 /// Path prefixes (whole segments) and the module that owns them.

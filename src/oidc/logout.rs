@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::{error_page, parse_params, redirect, with_query};
-use crate::http::AppState;
+use crate::app::state::AppState;
 use crate::web::Client;
 use crate::web::i18n::Lang;
 use crate::web::page::{escape, hidden, html_page_with_status};

@@ -21,8 +21,8 @@ use super::page::{
     see_other,
 };
 use super::session::WebSession;
+use crate::app::state::AppState;
 use crate::domain::{Role, UserState};
-use crate::http::AppState;
 use crate::http::admin::{
     Admin, change_user, drop_group, membership, new_group, reset_link_for, set_modules, transition,
 };

@@ -41,11 +41,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::app::state::AppState;
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
 use crate::config::WebConfig;
-use crate::http::AppState;
 use crate::mailer::Mailer;
 use crate::store::{Store, StoreError};
 
@@ -99,7 +99,7 @@ impl WebService {
     }
 }
 
-/// Every web route. Merged into [`crate::http::app`].
+/// Every web route. Merged into [`crate::app::app`].
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/madang.css", get(page::stylesheet))

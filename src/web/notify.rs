@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::i18n::{Lang, tf};
-use crate::http::AppState;
+use crate::app::state::AppState;
 
 /// The throttle's state, one per process (in [`super::WebService`]).
 #[derive(Debug, Default)]

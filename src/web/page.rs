@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::i18n::{Lang, t, tf};
 use super::{Client, set_cookie};
+use crate::app::state::AppState;
 use crate::brand::Brand;
-use crate::http::AppState;
 
 tokio::task_local! {
     /// The brand of the request being answered. The frame is rendered by some

@@ -26,10 +26,10 @@ use super::page::{
 };
 use super::{Client, random_token, token_hash};
 use crate::accounts::AccountError;
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Attempt, AuthError};
 use crate::domain::{User, UserState, Username};
-use crate::http::AppState;
 use crate::store::StoreError;
 
 /// While a link sent this recently is open, no new one is mailed.

@@ -26,10 +26,10 @@ use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
 use super::page::{button, error_html, escape, field, hidden, internal_error, see_other};
 use super::session::WebSession;
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::totp::{SECRET_LEN, otpauth_uri, verify};
 use crate::domain::{User, UserId};
-use crate::http::AppState;
 use crate::store::StoreError;
 
 const RECOVERY_CODES: usize = 10;
