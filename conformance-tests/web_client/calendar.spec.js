@@ -92,6 +92,11 @@ test('a weekly event in Europe/Berlin made in the browser is in the API and CalD
   expect(comp.dtstart.params.TZID).toBe('Europe/Berlin');
   expect(comp.dtstart.value).toContain(`${day.replaceAll('-', '')}T093000`);
 
+  // FullCalendar's styles are in place under the strict CSP: its one empty <style> element
+  // (allowed by the hash of the empty string) filled through the CSSOM.
+  const rules = await page.evaluate(() => document.querySelector('style[data-fullcalendar]')?.sheet?.cssRules.length ?? 0);
+  expect(rules, 'FullCalendar injected its CSS').toBeGreaterThan(100);
+
   // 09:30 in Berlin is evening in Seoul, the same day: the first occurrence is on `day`.
   const cell = page.locator(`td[data-date="${day}"]`);
   const chip = cell.locator('.fc-event', { hasText: title });
