@@ -27,7 +27,11 @@
 //! * [`push`] is the push channel's service: per-user numbered events written
 //!   with each change, and the wake-ups (in-process, and across processes
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
+//! * [`modules`] says which modules (calendar, contacts, mail, chat) an
+//!   administrator turned on for the instance.
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
+//! * [`collections`] is what those two doors share: hrefs, ETags, sync
+//!   tokens, provisioning and limits.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -36,14 +40,17 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod brand;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod dav;
 pub mod domain;
 pub mod http;
 pub mod mailer;
+pub mod modules;
 pub mod oidc;
 pub mod push;
 pub mod store;

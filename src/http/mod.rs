@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod modules;
 pub mod server;
 mod valid_text;
 
@@ -65,13 +66,18 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<HttpSettings>,
-    pub dav: Arc<crate::dav::DavService>,
+    /// Calendars and address books: the `[dav]` settings both doors obey, provisioning.
+    pub collections: Arc<crate::collections::Collections>,
     /// Web sign-in and account pages: settings, keys, mailer.
     pub web: Arc<crate::web::WebService>,
     /// The OpenID Connect provider.
     pub oidc: Arc<crate::oidc::Oidc>,
     /// The push channel (`/api/v1/push`).
     pub push: Arc<crate::push::PushService>,
+    /// Which modules are on for the instance (read through a short cache).
+    pub modules: Arc<crate::modules::Modules>,
+    /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
+    pub brand: Arc<crate::brand::Brand>,
 }
 
 impl AppState {
@@ -105,9 +111,23 @@ impl AppState {
             .await?,
         );
         let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
-        let dav = Arc::new(crate::dav::DavService::new(crate::config::DavConfig::default()));
+        let collections = Arc::new(crate::collections::Collections::new(crate::config::DavConfig::default()));
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
-        Ok(AppState { store, auth, accounts, clock, settings: Arc::new(settings), dav, web, oidc, push })
+        let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
+        let brand = Arc::new(crate::brand::Brand::default());
+        Ok(AppState {
+            store,
+            auth,
+            accounts,
+            clock,
+            settings: Arc::new(settings),
+            collections,
+            web,
+            oidc,
+            push,
+            modules,
+            brand,
+        })
     }
 
     /// Replaces the default web settings (and mailer) with configured ones.
@@ -128,9 +148,15 @@ impl AppState {
         self
     }
 
+    /// Replaces the default brand with the configured one.
+    pub fn with_brand(mut self, brand: crate::brand::Brand) -> AppState {
+        self.brand = Arc::new(brand);
+        self
+    }
+
     /// Replaces the default DAV settings with configured ones.
     pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
-        self.dav = Arc::new(crate::dav::DavService::new(config));
+        self.collections = Arc::new(crate::collections::Collections::new(config));
         self
     }
 }
@@ -150,10 +176,14 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
-        .with_state(state);
+        .with_state(state.clone());
     // Outermost last. `Router::layer` wraps each route after routing, which
     // is what lets `record_metrics` see the matched route template.
     routes
+        // A module that is off answers 403 before anything else is done.
+        .layer(middleware::from_fn_with_state(state.clone(), modules::gate))
+        // Pages rendered while answering carry this instance's brand.
+        .layer(middleware::from_fn_with_state(state, crate::web::page::brand_scope))
         // Innermost: it reads form bodies, which the limits below have bounded.
         .layer(middleware::from_fn(valid_text::refuse_control_characters))
         .layer(

@@ -147,7 +147,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
                 Ok(s) => s,
                 Err(e) => return internal_error(lang, &e),
             };
-            let uri = otpauth_uri("Madang", session.user.username.as_str(), &secret);
+            let uri = otpauth_uri(state.brand.name(), session.user.username.as_str(), &secret);
             body.push_str(&format!("<p>{}</p>", t(lang, "totp.scan")));
             match qr_data_uri(&uri) {
                 Some(src) => body.push_str(&format!(

@@ -16,6 +16,7 @@ use madang::http::{AppState, HttpSettings};
 use madang::store::Store;
 use sqlx::Connection;
 
+pub mod api;
 pub mod browser;
 pub mod dav;
 
