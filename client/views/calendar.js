@@ -81,6 +81,9 @@ export function toEvent(cal, inst, t) {
     borderColor: colour,
     textColor: textOn(colour),
     extendedProps: { calendarId: cal.id, uid: inst.uid, recurrenceId: inst.recurrence_id || null },
+    // The instant range, for serving a smaller window from the cache.
+    startMs: Date.parse(inst.start),
+    endMs: Math.max(Date.parse(inst.end), Date.parse(inst.start) + 1),
   };
 }
 
@@ -209,14 +212,21 @@ export function mount(root, ctx) {
 
   // ----- Occurrences on screen -----
 
+  /**
+   * The calendar's occurrences overlapping [start, end) (ISO strings). A range inside the one
+   * fetched last is served from it (the day and week inside a month shown before).
+   */
   async function instancesOf(cal, start, end) {
-    const key = `${start}/${end}`;
     const hit = cache.get(cal.id);
-    if (hit && hit.key === key) return hit.events;
+    if (hit && hit.start <= start && end <= hit.end) {
+      if (hit.start === start && hit.end === end) return hit.events;
+      const [s, e] = [Date.parse(start), Date.parse(end)];
+      return hit.events.filter((/** @type {any} */ ev) => ev.startMs < e && ev.endMs > s);
+    }
     const q = new URLSearchParams({ start, end, tz: zone });
     const r = await api('GET', `/api/v1/calendars/${encodeURIComponent(cal.id)}/instances?${q}`);
     const events = (r.body.instances || []).filter((i) => i.kind === 'event').map((i) => toEvent(cal, i, t));
-    cache.set(cal.id, { key, events });
+    cache.set(cal.id, { start, end, events });
     return events;
   }
 
@@ -254,11 +264,21 @@ export function mount(root, ctx) {
 
   /** How many events fit in a month cell, from the grid's height (six weeks a month). */
   function perDay() {
+    // A row is about 24 px and the day number takes the first 28; one row is left for the
+    // "+N more" item, so that FullCalendar never has to hide it behind its own link.
     const cell = (grid.clientHeight - 90) / 6;
-    return Math.max(1, Math.min(8, Math.floor((cell - 26) / 22) - 1));
+    return Math.max(1, Math.min(8, Math.floor((cell - 28) / 24) - 1));
   }
 
-  const refetch = debounce(() => calendar?.refetchEvents(), 250);
+  /** The toolbar's arrow icons are `role=img` without a name; their buttons have one. */
+  function quietIcons() {
+    for (const icon of grid.querySelectorAll('.fc-icon')) {
+      icon.removeAttribute('role');
+      icon.setAttribute('aria-hidden', 'true');
+    }
+  }
+
+  const refetch = debounce(() => calendar?.refetchEvents(), 150);
 
   // ----- Reading and writing one event -----
 
@@ -728,16 +748,27 @@ export function mount(root, ctx) {
         eventInteractive: true,
         scrollTime: '08:00:00',
         events: fetchEvents,
+        // Every change of dates or view asks `fetchEvents` (served from the cache when it can):
+        // the month's list is capped per day, so the week or day inside it must not reuse it.
+        lazyFetching: false,
         eventClick: onEventClick,
         eventContent: (/** @type {any} */ arg) => (arg.event.extendedProps.more
           ? { domNodes: [h('span', { class: 'more-events' }, arg.event.title)] } : true),
         select: onSelect,
         eventDrop: onMove,
         eventResize: onMove,
-        datesSet: (/** @type {any} */ info) => savePref('view', info.view.type),
+        datesSet: (/** @type {any} */ info) => {
+          savePref('view', info.view.type);
+          quietIcons();
+        },
+        // A day cell is labelled by its date link, but holds the day's events too, so its name
+        // would not contain its text (axe: label-content-name-mismatch); the link and the events
+        // carry their own names.
+        dayCellDidMount: (/** @type {any} */ arg) => arg.el.removeAttribute('aria-labelledby'),
         loading: (/** @type {boolean} */ busy) => grid.setAttribute('aria-busy', String(busy)),
       });
       calendar.render();
+      quietIcons();
     } catch (e) {
       failed(e);
     }
