@@ -51,12 +51,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(shell)).route("/assets/{*path}", get(assets::serve))
 }
 
-/// The product's name as the shell shows it.
-// TODO(brand): the lead wires this to the configured brand name.
-pub fn product_name() -> &'static str {
-    "Madang"
-}
-
 /// The import map: every module, catalogue and stylesheet by its unhashed URL, plus bare
 /// names for the vendored libraries.
 struct ImportMap {
@@ -149,7 +143,23 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     } else {
         String::new()
     };
-    let product = escape(product_name());
+    let product = escape(state.brand.name());
+    let logo = if state.brand.has_logo() { r#"<img class="brand-logo" src="/brand/logo" alt="">"# } else { "" };
+    // A module that is off is left out here already, so it is gone without JavaScript too
+    // (app.js also hides what `/api/v1/me` says is off). A failed read shows everything: the
+    // routes themselves still refuse what is off.
+    let states = state.modules.states().await.ok();
+    let on = |m: crate::modules::Module| states.as_ref().is_none_or(|s| s.is_on(m));
+    let item = |module: crate::modules::Module, view: &str, label: &str| {
+        if on(module) {
+            format!(r##"<li><a href="#/{view}" data-view="{view}" data-module="{}">{label}</a></li>"##, module.name())
+        } else {
+            String::new()
+        }
+    };
+    let calendar_item = item(crate::modules::Module::Calendar, "calendar", &tx("nav.calendar"));
+    let tasks_item = item(crate::modules::Module::Calendar, "tasks", &tx("nav.tasks"));
+    let contacts_item = item(crate::modules::Module::Contacts, "contacts", &tx("nav.contacts"));
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
@@ -164,12 +174,10 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <body>
 <a class="skip" href="#main">{skip}</a>
 <header class="top">
-<a class="brand" href="/">{product}</a>
+<a class="brand" href="/">{logo}{product}</a>
 <nav class="primary" aria-label="{nav}">
 <ul>
-<li><a href="#/calendar" data-view="calendar" data-module="calendar">{calendar}</a></li>
-<li><a href="#/tasks" data-view="tasks" data-module="calendar">{tasks}</a></li>
-<li><a href="#/contacts" data-view="contacts" data-module="contacts">{contacts}</a></li>
+{calendar_item}{tasks_item}{contacts_item}
 <li><a href="/account">{account}</a></li>
 {admin}</ul>
 </nav>
@@ -188,9 +196,6 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
         app = assets::url("app.js"),
         skip = tx("shell.skip"),
         nav = tx("shell.nav"),
-        calendar = tx("nav.calendar"),
-        tasks = tx("nav.tasks"),
-        contacts = tx("nav.contacts"),
         account = web("nav.account"),
         csrf = crate::web::csrf::form_field(&state, &session),
         signout = web("nav.signout"),
