@@ -95,6 +95,12 @@ impl Brand {
         self.logo.is_some()
     }
 
+    /// The logo as it stands beside the name in a page header, or nothing. The name is always
+    /// written next to it, so the image is decoration (empty `alt`).
+    pub fn logo_img(&self) -> &'static str {
+        if self.has_logo() { r#"<img class="brand-logo" src="/brand/logo" alt="">"# } else { "" }
+    }
+
     pub fn logo(&self) -> Option<&Logo> {
         self.logo.as_ref()
     }

@@ -144,7 +144,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
         String::new()
     };
     let product = escape(state.brand.name());
-    let logo = if state.brand.has_logo() { r#"<img class="brand-logo" src="/brand/logo" alt="">"# } else { "" };
+    let logo = state.brand.logo_img();
     // A module that is off is left out here already, so it is gone without JavaScript too
     // (app.js also hides what `/api/v1/me` says is off). A failed read shows everything: the
     // routes themselves still refuse what is off.

@@ -136,8 +136,7 @@ pub fn html_page(lang: Lang, title: &str, body_html: String) -> Response {
     let title = escape(title);
     let brand = brand();
     let name = escape(brand.name());
-    // The name stays beside the logo, so the image is decoration (empty alt).
-    let logo = if brand.has_logo() { r#"<img class="brand-logo" src="/brand/logo" alt="">"# } else { "" };
+    let logo = brand.logo_img();
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
