@@ -2,7 +2,7 @@
 // sends the session cookie and the CSRF header the server requires for cookie-authenticated
 // calls, and turns the API's error shape into an `ApiError`.
 
-/** A non-2xx answer: `{"error": {"code", "message", "details"?}}` from the server. */
+/** A non-2xx answer: `{"error": "code", "message", "details"?}` from the server (docs/api.md, Errors). */
 export class ApiError extends Error {
   /**
    * @param {number} status
@@ -62,7 +62,9 @@ export async function api(method, path, body, { ifMatch, headers, signal } = {})
     }
   }
   if (!response.ok) {
-    const e = (parsed && typeof parsed === 'object' && parsed.error) || {};
+    const body = parsed && typeof parsed === 'object' ? parsed : {};
+    // The API's shape is flat (`error` is the code); a nested `{error: {code, …}}` is read too.
+    const e = typeof body.error === 'object' && body.error !== null ? body.error : { ...body, code: body.error };
     throw new ApiError(response.status, e.code || `http_${response.status}`, e.message || response.statusText, e.details);
   }
   return { status: response.status, etag, body: parsed };

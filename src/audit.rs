@@ -7,8 +7,8 @@
 
 use std::net::IpAddr;
 
+use crate::app::state::AppState;
 use crate::domain::User;
-use crate::http::AppState;
 use crate::store::audit::NewAuditRecord;
 
 /// One event, built with [`Entry::new`] and the chained setters.

@@ -10,10 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::accounts::{AccountError, NewAccount};
+use crate::app::{self, AppState, HttpSettings};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, Overrides};
 use crate::domain::{AppPasswordId, Role, User, UserState};
-use crate::http::{self, AppState, HttpSettings};
+use crate::http;
 use crate::store::{SchemaStatus, Store, StoreError};
 use crate::telemetry;
 
@@ -225,7 +226,8 @@ async fn open_state(config: &Config) -> Result<AppState, CliError> {
     Ok(AppState::new(store, Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
         .await?
         .with_web(config.web.clone(), None)
-        .with_oidc(config.oidc.clone()))
+        .with_oidc(config.oidc.clone())
+        .with_brand(crate::brand::Brand::load(&config.brand)?))
 }
 
 async fn open_store(config: &Config) -> Result<Store, CliError> {
@@ -240,6 +242,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
         Some(files) => Some(http::server::tls_config(files).map_err(CliError::Usage)?),
         None => None,
     };
+    // Read before the database is touched: a bad logo is a configuration error (exit 2).
+    let brand = crate::brand::Brand::load(&config.brand)?;
     let store = open_store(&config).await?;
     let state =
         AppState::new(store.clone(), Arc::new(SystemClock), config.auth.clone(), HttpSettings::from(&config.server))
@@ -247,7 +251,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .with_dav(config.dav.clone())
             .with_web(config.web.clone(), mailer(&config)?)
             .with_oidc(config.oidc.clone())
-            .with_push(config.push.clone());
+            .with_push(config.push.clone())
+            .with_brand(brand);
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
     if state.web.secretbox_fallback {
         tracing::warn!(
@@ -281,7 +286,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         http::server::shutdown_signal().await;
         push.close();
     };
-    http::server::serve(listener, http::app(state), tls, shutdown, config.server.shutdown_timeout).await;
+    http::server::serve(listener, app::app(state), tls, shutdown, config.server.shutdown_timeout).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -290,7 +295,11 @@ async fn serve(config: Config) -> Result<(), CliError> {
 /// The SMTP mailer, if `[smtp]` is configured.
 fn mailer(config: &Config) -> Result<Option<crate::mailer::Mailer>, CliError> {
     match &config.smtp {
-        Some(smtp) => Ok(Some(crate::mailer::Mailer::from_config(smtp).map_err(|e| CliError::Usage(e.to_string()))?)),
+        Some(smtp) => Ok(Some(
+            crate::mailer::Mailer::from_config(smtp)
+                .map_err(|e| CliError::Usage(e.to_string()))?
+                .with_sender_name(&config.brand.name),
+        )),
         None => Ok(None),
     }
 }
@@ -327,6 +336,10 @@ async fn config_check(config: Config) -> Result<(), CliError> {
     if let Some(files) = &config.server.tls {
         http::server::tls_config(files).map_err(CliError::Usage)?;
         println!("# TLS certificate and key: ok");
+    }
+    if config.brand.logo.is_some() {
+        crate::brand::Brand::load(&config.brand)?;
+        println!("# brand logo: ok");
     }
     let store = Store::connect(&config.database).await?;
     match store.schema_status().await? {

@@ -279,6 +279,30 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "brand.name",
+        env: &["MADANG_BRAND_NAME"],
+        default: "Madang",
+        doc: "The product name shown in page titles and headers, the web client, and the subject and text of \
+              mail Madang sends. At most 64 characters.",
+        secret: false,
+    },
+    Key {
+        name: "brand.logo",
+        env: &["MADANG_BRAND_LOGO"],
+        default: "",
+        doc: "An SVG or PNG file (at most 1 MiB) shown beside the name in the header, served at `/brand/logo`; \
+              read once at start, so replacing it takes a restart. Unset: the name alone.",
+        secret: false,
+    },
+    Key {
+        name: "brand.primary_color",
+        env: &["MADANG_BRAND_PRIMARY_COLOR"],
+        default: "#0b5cad",
+        doc: "The primary colour as `#rrggbb`: buttons and the header rule, through `--brand-primary` in \
+              `/brand.css`; text on it is black or white, whichever contrasts more (WCAG 2).",
+        secret: false,
+    },
+    Key {
         name: "smtp.host",
         env: &["MADANG_SMTP_HOST"],
         default: "",
@@ -630,6 +654,22 @@ impl Default for WebConfig {
     }
 }
 
+/// The white-label settings, from `[brand]`; the logo file is read by
+/// `brand::Brand::load` when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrandConfig {
+    pub name: String,
+    pub logo: Option<PathBuf>,
+    /// `#rrggbb`, lower case.
+    pub primary_color: String,
+}
+
+impl Default for BrandConfig {
+    fn default() -> Self {
+        Self { name: "Madang".into(), logo: None, primary_color: "#0b5cad".into() }
+    }
+}
+
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
@@ -763,6 +803,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub dav: DavConfig,
     pub web: WebConfig,
+    pub brand: BrandConfig,
     pub smtp: Option<SmtpConfig>,
     pub oidc: OidcConfig,
     pub push: PushConfig,
@@ -1109,6 +1150,31 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         }
     }
 
+    let brand = BrandConfig {
+        name: match p.text("brand.name").0 {
+            n if !n.is_empty() && n.chars().count() <= 64 && !n.chars().any(char::is_control) => n.to_string(),
+            _ => return Err(p.fail("brand.name", "a name of 1 to 64 characters")),
+        },
+        logo: match p.optional_path("brand.logo") {
+            Some(path)
+                if path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("svg") || e.eq_ignore_ascii_case("png")) =>
+            {
+                Some(path)
+            }
+            Some(_) => return Err(p.fail("brand.logo", "the path of an `.svg` or `.png` file")),
+            None => None,
+        },
+        primary_color: match p.text("brand.primary_color").0 {
+            c if c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|h| h.is_ascii_hexdigit()) => {
+                c.to_ascii_lowercase()
+            }
+            _ => return Err(p.fail("brand.primary_color", "a colour as `#rrggbb`, e.g. `#0b5cad`")),
+        },
+    };
+
     let security = match p.text("smtp.security").0.to_ascii_lowercase().as_str() {
         "starttls" => SmtpSecurity::StartTls,
         "tls" => SmtpSecurity::Tls,
@@ -1217,6 +1283,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         auth,
         dav,
         web,
+        brand,
         smtp,
         oidc,
         push,
@@ -1413,6 +1480,22 @@ mod tests {
         assert!(with(&[("dav.max_property_size", "512")]).unwrap_err().0.contains("dav.max_property_size"));
         let err = with(&[("dav.max_property_size", "8KiB"), ("dav.max_properties_size", "4KiB")]).unwrap_err().0;
         assert!(err.contains("dav.max_properties_size"), "{err}");
+    }
+
+    #[test]
+    fn brand_values_are_checked() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.brand, BrandConfig::default());
+        let c = load(&[("MADANG_BRAND_NAME", " Acme Work "), ("MADANG_BRAND_PRIMARY_COLOR", "#FFAA00")]).unwrap();
+        assert_eq!((c.brand.name.as_str(), c.brand.primary_color.as_str()), ("Acme Work", "#ffaa00"));
+        for colour in ["ffaa00", "#fa0", "#ffaa0g", "red", "#ffaa001"] {
+            let e = load(&[("MADANG_BRAND_PRIMARY_COLOR", colour)]).unwrap_err();
+            assert!(e.0.contains("`brand.primary_color`") && e.0.contains("#rrggbb"), "{e}");
+        }
+        assert!(load(&[("MADANG_BRAND_NAME", "")]).unwrap_err().0.contains("`brand.name`"));
+        assert!(load(&[("MADANG_BRAND_NAME", &"x".repeat(65))]).is_err());
+        assert!(load(&[("MADANG_BRAND_LOGO", "/etc/passwd")]).unwrap_err().0.contains(".svg"));
+        assert_eq!(load(&[("MADANG_BRAND_LOGO", "logo.SVG")]).unwrap().brand.logo, Some(PathBuf::from("logo.SVG")));
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!   one error enum ([`store::StoreError`]); it never sees HTTP.
 //! * [`auth`] verifies credentials (account passwords, app passwords), caches
 //!   successful verifications and rate-limits failures.
-//! * [`http`] builds the router (`http::app`) and runs the listener.
+//! * [`app`] wires the shared state ([`app::state::AppState`]) and builds the
+//!   router (`app::app`), above every door; [`http`] is the plumbing the doors
+//!   share (extractors, errors, edge checks) and the listener.
 //! * [`dav`] serves CalDAV: it parses with `madang-dav`, evaluates with
 //!   `madang-ical` and applies to the store.
 //! * [`api`] is the JSON API for calendars and contacts, over the same
@@ -27,23 +29,31 @@
 //! * [`push`] is the push channel's service: per-user numbered events written
 //!   with each change, and the wake-ups (in-process, and across processes
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
+//! * [`modules`] says which modules (calendar, contacts, mail, chat) an
+//!   administrator turned on for the instance.
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
+//! * [`collections`] is what those two doors share: hrefs, ETags, sync
+//!   tokens, provisioning and limits.
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
 
 pub mod accounts;
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod brand;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod dav;
 pub mod domain;
 pub mod http;
 pub mod mailer;
+pub mod modules;
 pub mod oidc;
 pub mod push;
 pub mod store;

@@ -1,5 +1,7 @@
-//! Outgoing mail (password-reset links) over SMTP with rustls — never
-//! OpenSSL — or into memory for tests.
+//! Outgoing mail (password-reset links, sign-up notices) over SMTP with
+//! rustls — never OpenSSL — or into memory for tests. The subject and text
+//! are written by the callers, with the product name of `[brand]`; the
+//! sender is named after it when `smtp.from` has no name.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,6 +68,17 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(user.clone(), config.password.clone().unwrap_or_default()));
         }
         Ok(Mailer::Smtp { transport: Box::new(builder.build()), from })
+    }
+
+    /// Names the sender `name` (the product name) when `smtp.from` gives an
+    /// address alone, so mail shows `Acme Work <…>` rather than a bare address.
+    pub fn with_sender_name(self, name: &str) -> Mailer {
+        match self {
+            Mailer::Smtp { transport, from } if from.name.is_none() => {
+                Mailer::Smtp { transport, from: Mailbox::new(Some(name.to_string()), from.email) }
+            }
+            other => other,
+        }
     }
 
     /// A mailer that keeps what it sends, and the list to read it from.

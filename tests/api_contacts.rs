@@ -6,49 +6,12 @@ mod common;
 
 use axum::body::Body;
 use axum::http::StatusCode;
+use common::api::{Json, assert_error, call, call_with};
 use common::dav::{Client, DAV, users};
 use common::{TestApp, TestDb};
 use serde_json::{Value, json};
 
 const BOOK: &str = "/api/v1/addressbooks/default";
-
-struct Json {
-    status: StatusCode,
-    etag: Option<String>,
-    body: Value,
-    text: String,
-}
-
-async fn call_with(
-    app: &TestApp,
-    user: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Json {
-    let client = Client::new(app, user);
-    let mut headers = headers.to_vec();
-    let r = match body {
-        Some(b) => {
-            headers.push(("content-type", "application/json"));
-            client.send(method, path, &headers, b.to_string()).await
-        }
-        None => client.send(method, path, &headers, Body::empty()).await,
-    };
-    let body = serde_json::from_str(&r.text).unwrap_or(Value::Null);
-    Json { status: r.status, etag: r.header("etag").map(str::to_string), body, text: r.text }
-}
-
-async fn call(app: &TestApp, user: &str, method: &str, path: &str, body: Option<Value>) -> Json {
-    call_with(app, user, method, path, &[], body).await
-}
-
-#[track_caller]
-fn assert_error(r: &Json, status: StatusCode, code: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"], code, "{}", r.text);
-}
 
 async fn alice_and_bob(db: &TestDb) -> TestApp {
     let app = TestApp::new(db).await;
@@ -333,7 +296,117 @@ async fn search_pages_with_cursors(db: &TestDb) {
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 }
 
+/// Apple's group (vCard 3.0, X-ADDRESSBOOKSERVER-*) with Jane in it.
+const APPLE_GROUP: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nPRODID:-//Apple Inc.//macOS 14.0//EN\r\nUID:family\r\n\
+FN:Family\r\nN:Family;;;;\r\nX-ADDRESSBOOKSERVER-KIND:group\r\n\
+X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:jane\r\nEND:VCARD\r\n";
+
+/// A vCard 4 group (DAVx5, Nextcloud) with Bob in it.
+const V4_GROUP: &str = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:team\r\nFN:Team\r\nKIND:group\r\n\
+MEMBER:urn:uuid:bob\r\nEND:VCARD\r\n";
+
+fn card(version: &str, uid: &str, name: &str) -> String {
+    format!("BEGIN:VCARD\r\nVERSION:{version}\r\nUID:{uid}\r\nFN:{name}\r\nN:{name};;;;\r\nEND:VCARD\r\n")
+}
+
+async fn groups_in_apple_and_vcard4_form(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let dav = Client::new(&app, "alice");
+    let root = "/dav/addressbooks/alice/default";
+    dav.create_vcard(&format!("{root}/jane.vcf"), &card("3.0", "jane", "Jane")).await;
+    dav.create_vcard(&format!("{root}/bob.vcf"), &card("4.0", "bob", "Bob")).await;
+    dav.create_vcard(&format!("{root}/family.vcf"), APPLE_GROUP).await;
+    dav.create_vcard(&format!("{root}/team.vcf"), V4_GROUP).await;
+
+    let jane = call(&app, "alice", "GET", &format!("{BOOK}/contacts/jane"), None).await;
+    assert_eq!(jane.body["kind"], "individual");
+    assert_eq!(jane.body["groups"], json!([{ "uid": "family", "name": "Family" }]), "{}", jane.text);
+    let groups = call(&app, "alice", "GET", &format!("{BOOK}/contacts?kind=group"), None).await;
+    let uids: Vec<&str> =
+        groups.body["contacts"].as_array().unwrap().iter().filter_map(|c| c["uid"].as_str()).collect();
+    assert_eq!(uids, ["family", "team"], "{}", groups.text);
+    assert_eq!(groups.body["contacts"][0]["members"], json!(["jane"]));
+    let people = call(&app, "alice", "GET", &format!("{BOOK}/contacts?kind=individual"), None).await;
+    assert_eq!(people.body["total"], 2, "{}", people.text);
+
+    // Adding Bob to Apple's group keeps it Apple's: vCard 3.0 with X-ADDRESSBOOKSERVER-MEMBER.
+    let family = call(&app, "alice", "GET", &format!("{BOOK}/contacts/family"), None).await;
+    let etag = family.etag.unwrap_or_default();
+    let path = format!("{BOOK}/groups/family/members/bob");
+    let r = call_with(&app, "alice", "PUT", &path, &[("if-match", etag.as_str())], None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["members"], json!(["jane", "bob"]));
+    let stale = call_with(&app, "alice", "PUT", &path, &[("if-match", etag.as_str())], None).await;
+    assert_error(&stale, StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    let stored = dav.get(&format!("{root}/family.vcf")).await.text.replace("\r\n ", "");
+    assert!(stored.contains("VERSION:3.0\r\n"), "{stored}");
+    assert!(stored.contains("X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:bob"), "{stored}");
+    assert!(stored.contains("X-ADDRESSBOOKSERVER-KIND:group"), "{stored}");
+    assert!(!stored.contains("\nMEMBER:") && !stored.contains("\nKIND:"), "{stored}");
+    let bob = call(&app, "alice", "GET", &format!("{BOOK}/contacts/bob"), None).await;
+    let names: Vec<&str> = bob.body["groups"].as_array().unwrap().iter().filter_map(|g| g["name"].as_str()).collect();
+    assert_eq!(names, ["Family", "Team"], "{}", bob.text);
+
+    // Removing Bob from the vCard 4 group keeps it vCard 4.
+    let r = call(&app, "alice", "DELETE", &format!("{BOOK}/groups/team/members/bob"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["members"], json!([]));
+    let stored = dav.get(&format!("{root}/team.vcf")).await.text;
+    assert!(stored.contains("VERSION:4.0") && stored.contains("KIND:group") && !stored.contains("MEMBER"), "{stored}");
+
+    // A group made here is vCard 4; members are card UIDs.
+    let new = json!({ "uid": "friends", "full_name": "Friends", "kind": "group", "members": ["jane", "bob"] });
+    let r = call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(new)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let stored = dav.get(&format!("{root}/friends.vcf")).await.text;
+    assert!(stored.contains("KIND:group") && stored.contains("MEMBER:urn:uuid:jane"), "{stored}");
+
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/groups/jane/members/bob"), None).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/groups/family/members/nobody"), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/groups/family/members/family"), None).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+}
+
+/// The bytes of a JPEG's first marker, base64: enough for a media type.
+const JPEG: &str = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAEBAQ==";
+
+async fn photos_keep_the_card_version(db: &TestDb) {
+    let mut app = alice_and_bob(db).await;
+    // Bodies as large as the server's default allows, so the photo limit is what answers.
+    let settings = madang::app::HttpSettings { max_body_size: 16 << 20, ..(*app.state.settings).clone() };
+    app.state.settings = std::sync::Arc::new(settings);
+    let dav = Client::new(&app, "alice");
+    let path = "/dav/addressbooks/alice/default/jane.vcf";
+    dav.create_vcard(path, &card("3.0", "jane", "Jane")).await;
+    let mut jane = call(&app, "alice", "GET", &format!("{BOOK}/contacts/jane"), None).await.body;
+    jane["photo"] = json!(JPEG);
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/contacts/jane"), Some(jane.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["photo"], JPEG);
+    // A 3.0 client gets 3.0 back, with the photo inline (RFC 2426 §3.1.4).
+    let stored = dav.get(path).await.text.replace("\r\n ", "");
+    assert!(stored.contains("VERSION:3.0\r\n"), "{stored}");
+    let photo = stored.lines().find(|l| l.starts_with("PHOTO")).unwrap_or_default().to_ascii_uppercase();
+    assert!(photo.contains("ENCODING=B") && photo.contains("TYPE=JPEG") && !photo.contains("DATA:"), "{stored}");
+    // A 4.0 card keeps a data: URI (RFC 6350 §6.2.4).
+    let new = json!({ "uid": "max", "full_name": "Max", "photo": JPEG });
+    call(&app, "alice", "POST", &format!("{BOOK}/contacts"), Some(new)).await;
+    let stored = dav.get("/dav/addressbooks/alice/default/max.vcf").await.text.replace("\r\n ", "");
+    assert!(stored.contains(&format!("PHOTO:{JPEG}")), "{stored}");
+    // Over the limit: refused, the stored card unchanged.
+    use base64::Engine;
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0xFFu8; 300 * 1024]);
+    jane["photo"] = json!(format!("data:image/jpeg;base64,{big}"));
+    let r = call(&app, "alice", "PUT", &format!("{BOOK}/contacts/jane"), Some(jane)).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(r.body["message"].as_str().unwrap_or_default().contains("photo"), "{}", r.text);
+}
+
 on_both_databases!(
+    groups_in_apple_and_vcard4_form,
+    photos_keep_the_card_version,
     search_pages_with_cursors,
     created_contact_is_served_by_carddav,
     carddav_card_is_readable_as_json_and_keeps_unknown_properties,

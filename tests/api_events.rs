@@ -5,55 +5,15 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::StatusCode;
+use common::api::{assert_error, call, call_with, unfold};
 use common::dav::{Client, event_range, fixture, users};
 use common::{TestApp, TestDb};
 use madang::config::DavConfig;
-use madang::dav::DavService;
 use serde_json::{Value, json};
 
 const CAL: &str = "/api/v1/calendars/default";
-
-struct Json {
-    status: StatusCode,
-    etag: Option<String>,
-    body: Value,
-    text: String,
-}
-
-async fn call_with(
-    app: &TestApp,
-    user: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Json {
-    let client = Client::new(app, user);
-    let mut headers = headers.to_vec();
-    let r = match body {
-        Some(b) => {
-            headers.push(("content-type", "application/json"));
-            client.send(method, path, &headers, b.to_string()).await
-        }
-        None => client.send(method, path, &headers, Body::empty()).await,
-    };
-    let body = serde_json::from_str(&r.text).unwrap_or(Value::Null);
-    Json { status: r.status, etag: r.header("etag").map(str::to_string), body, text: r.text }
-}
-
-async fn call(app: &TestApp, user: &str, method: &str, path: &str, body: Option<Value>) -> Json {
-    call_with(app, user, method, path, &[], body).await
-}
-
-#[track_caller]
-fn assert_error(r: &Json, status: StatusCode, code: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["error"], code, "{}", r.text);
-}
 
 async fn alice_and_bob(db: &TestDb) -> TestApp {
     let app = TestApp::new(db).await;
@@ -77,10 +37,6 @@ fn planning() -> Value {
         "attendees": [{ "email": "bob@example.com", "name": "Bob", "role": "req-participant", "partstat": "needs-action" }],
         "alarms": [{ "trigger": "-PT10M", "description": "Planning soon" }]
     })
-}
-
-fn unfold(ics: &str) -> String {
-    ics.replace("\r\n ", "").replace("\r\n\t", "")
 }
 
 fn report(r: &common::dav::Reply) -> Value {
@@ -219,9 +175,15 @@ async fn outlook_event_keeps_its_zone_and_cdo_properties(db: &TestDb) {
         "X-MICROSOFT-CDO-BUSYSTATUS:BUSY",
         "X-MICROSOFT-DISALLOW-COUNTER:FALSE",
         "CLASS:PUBLIC",
-        "SUMMARY:Quartalsplanung Q3",
-        // The client's own zone name, so its VTIMEZONE still applies.
-        "DTSTART;TZID=W. Europe Standard Time:20240605T100000",
+        // A changed text keeps its language; unchanged ones keep their whole line.
+        "SUMMARY;LANGUAGE=de-DE:Quartalsplanung Q3",
+        "LOCATION;LANGUAGE=de-DE:Raum 4.12",
+        "DESCRIPTION;LANGUAGE=de-DE:Quartalsplanung\\n",
+        // Only the summary changed: not significant (RFC 5546 §2.1.4).
+        "SEQUENCE:0",
+        // The client's own zone name, so its VTIMEZONE still applies: the start did not change,
+        // so its line is the client's, trailing space and all.
+        "DTSTART;TZID=W. Europe Standard Time :20240605T100000",
         // The attendee's scheduling parameters stay with the attendee.
         "RSVP=TRUE",
     ] {
@@ -327,7 +289,7 @@ async fn instances_expand_series_apply_overrides_and_are_bounded(db: &TestDb) {
 
 async fn instances_beyond_max_instances_are_refused_clearly(db: &TestDb) {
     let mut app = alice_and_bob(db).await;
-    app.state.dav = Arc::new(DavService::new(DavConfig { max_instances: 20, ..DavConfig::default() }));
+    app.state = app.state.clone().with_dav(DavConfig { max_instances: 20, ..DavConfig::default() });
     let daily = json!({
         "summary": "Pills",
         "start": { "date_time": "2024-01-01T08:00:00Z" },

@@ -179,12 +179,31 @@ mod config {
             ("MADANG_SERVER_REQUEST_TIMEOUT", "forever", "a duration"),
             ("MADANG_LOG_FORMAT", "xml", "`human` or `json`"),
             ("MADANG_DATABASE_URL", "mysql://u:topsecret@h/db", "expected `sqlite://path`"),
+            ("MADANG_BRAND_PRIMARY_COLOR", "blue", "`brand.primary_color` (from MADANG_BRAND_PRIMARY_COLOR)"),
+            ("MADANG_BRAND_LOGO", "/etc/madang/logo.gif", "an `.svg` or `.png` file"),
         ] {
             let (_dir, env) = env_with(&[(key, value)]);
             for args in [&["serve"][..], &["config", "check"], &["user", "list"]] {
                 let o = madang(&env, args, "");
                 assert_one_line_error(&o, 2, needle);
                 assert!(!err(&o).contains("topsecret"), "{}", err(&o));
+            }
+        }
+    }
+
+    /// The logo is read at start: a missing or mislabelled file stops every
+    /// command that builds the server's state, with one line and exit 2.
+    #[test]
+    fn a_bad_brand_logo_is_a_configuration_error() {
+        let (dir, _) = env_with(&[]);
+        let fake = dir.path().join("logo.png");
+        std::fs::write(&fake, "<svg/>").unwrap();
+        for (path, needle) in [("/nonexistent/logo.svg", "cannot read it"), (fake.to_str().unwrap(), "not a PNG")] {
+            let (_dir, env) = env_with(&[("MADANG_BRAND_LOGO", path)]);
+            for args in [&["serve"][..], &["config", "check"], &["user", "list"]] {
+                let o = madang(&env, args, "");
+                assert_one_line_error(&o, 2, needle);
+                assert!(err(&o).contains("`brand.logo`"), "{}", err(&o));
             }
         }
     }

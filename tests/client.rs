@@ -35,7 +35,7 @@ async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> Browser<'a> 
     b
 }
 
-fn header<'r>(r: &'r Reply, name: header::HeaderName) -> &'r str {
+fn header(r: &Reply, name: header::HeaderName) -> &str {
     r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 

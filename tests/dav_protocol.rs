@@ -352,7 +352,7 @@ fn dead_prop(local: &str, len: usize) -> String {
 async fn issue19_dead_property_limits(db: &TestDb) {
     let mut app = alice(db).await;
     // The server's default body limit, so the property limits are what answers.
-    app.state.settings = std::sync::Arc::new(madang::http::HttpSettings {
+    app.state.settings = std::sync::Arc::new(madang::app::HttpSettings {
         max_body_size: 16 << 20,
         request_timeout: std::time::Duration::from_secs(30),
         ..(*app.state.settings).clone()

@@ -17,10 +17,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::Utc;
 use common::{TestApp, TestDb, test_auth_config};
 use http_body_util::BodyExt;
+use madang::app::AppState;
 use madang::clock::{Clock, ManualClock};
 use madang::config::OidcConfig;
 use madang::domain::User;
-use madang::http::AppState;
 use madang::oidc::clients::NewClient;
 use madang::store::oidc::{PkcePolicy, SigningAlg};
 use serde_json::Value;
@@ -99,7 +99,7 @@ impl Env {
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
-        let response = madang::http::app(self.state.clone()).oneshot(req).await.unwrap();
+        let response = madang::app::app(self.state.clone()).oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();

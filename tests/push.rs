@@ -358,7 +358,24 @@ async fn across_processes(db: &TestDb) {
     assert_eq!(seqs(&sse.take(60, SHORT).await), (last + 2..last + 52).collect::<Vec<_>>());
 }
 
+/// A module switched off is not announced either: calendar changes made over CalDAV (which
+/// the module switch does not govern) stay off the stream until it is back on.
+async fn modules_switched_off_are_not_announced(db: &TestDb) {
+    use madang::modules::Module;
+    let app = TestApp::new(db).await;
+    users(&app, &["alice"]).await;
+    let (mut sse, _) = open(&app, "alice", None).await;
+    app.state.modules.set(&[(Module::Calendar, false)]).await.unwrap();
+    put_event(&app, "alice", "hidden.ics").await;
+    assert!(sse.next(SHORT).await.is_none());
+    app.state.modules.set(&[(Module::Calendar, true)]).await.unwrap();
+    put_event(&app, "alice", "shown.ics").await;
+    let ev = sse.next(LONG).await.unwrap();
+    assert!(ev.data.contains("\"shown\""), "{ev:?}");
+}
+
 on_both_databases!(
+    modules_switched_off_are_not_announced,
     reconnect_gets_exactly_what_was_missed,
     resume_after_restart,
     unknown_ids_resync,

@@ -111,7 +111,7 @@ async fn issue19_recurrence_explosion_is_refused_everywhere(db: &TestDb) {
     // A rule just under a lowered bound is accepted, one over it refused.
     let mut app = app;
     let config = madang::config::DavConfig { max_instances_per_period: 4, ..madang::config::DavConfig::default() };
-    app.state.dav = std::sync::Arc::new(madang::dav::DavService::new(config));
+    app.state = app.state.clone().with_dav(config);
     let client = Client::new(&app, "alice");
     let rule = |r: &str| attack("fit").replace(&madang_testkit::recurrence_bomb_rule(), r);
     assert_eq!(
@@ -208,7 +208,7 @@ async fn issue19_expand_across_objects_is_bounded_per_request(db: &TestDb) {
     let mut app = TestApp::new(db).await;
     users(&app, &["alice"]).await;
     let config = madang::config::DavConfig { max_results: 50, ..madang::config::DavConfig::default() };
-    app.state.dav = std::sync::Arc::new(madang::dav::DavService::new(config));
+    app.state = app.state.clone().with_dav(config);
     let client = Client::new(&app, "alice");
     for n in 0..3 {
         let ics = attack(&format!("daily-{n}")).replace(&madang_testkit::recurrence_bomb_rule(), "FREQ=DAILY");

@@ -183,7 +183,35 @@ async fn issue19_dead_properties_are_counted_after_the_upgrade(db: &TestDb) {
     assert_eq!(app.store.dav_bytes_used(alice).await.unwrap(), 0);
 }
 
+/// The instance-settings migration adds a table and no rows: an upgraded
+/// instance runs with the default modules (calendar and contacts on), and an
+/// administrator's choice is stored from then on.
+async fn modules_keep_their_defaults_after_the_settings_migration(db: &TestDb) {
+    {
+        let old = migrate_to(db, 20261121000003).await;
+        insert_old_user(db, "alice", "old-password-1").await;
+        old.close().await;
+        // The binary just before instance settings.
+        migrate_to(db, 20261121000007).await.close().await;
+    }
+    let app = TestApp::new(db).await;
+    assert_eq!(app.store.instance_settings().await.unwrap(), Vec::<(String, String)>::new());
+    let states = app.state.modules.states().await.unwrap();
+    assert!(states.calendar && states.contacts && !states.mail && !states.chat, "{states:?}");
+    let (status, body) = send(&app, "GET", "/api/v1/calendars", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let changed = app.state.modules.set(&[(madang::modules::Module::Calendar, false)]).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(app.store.instance_settings().await.unwrap(), [("module.calendar".to_string(), "off".to_string())]);
+    let (status, _) = send(&app, "GET", "/api/v1/calendars", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // DAV is governed by its own setting.
+    let (status, _) = send(&app, "PROPFIND", "/dav/calendars/alice/", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+}
+
 on_both_databases!(
+    modules_keep_their_defaults_after_the_settings_migration,
     accounts_survive_the_dav_migration,
     accounts_get_a_subject_in_the_identity_migration,
     issue19_dead_properties_are_counted_after_the_upgrade,

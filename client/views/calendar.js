@@ -81,6 +81,9 @@ export function toEvent(cal, inst, t) {
     borderColor: colour,
     textColor: textOn(colour),
     extendedProps: { calendarId: cal.id, uid: inst.uid, recurrenceId: inst.recurrence_id || null },
+    // The instant range, for serving a smaller window from the cache.
+    startMs: Date.parse(inst.start),
+    endMs: Math.max(Date.parse(inst.end), Date.parse(inst.start) + 1),
   };
 }
 
@@ -209,14 +212,21 @@ export function mount(root, ctx) {
 
   // ----- Occurrences on screen -----
 
+  /**
+   * The calendar's occurrences overlapping [start, end) (ISO strings). A range inside the one
+   * fetched last is served from it (the day and week inside a month shown before).
+   */
   async function instancesOf(cal, start, end) {
-    const key = `${start}/${end}`;
     const hit = cache.get(cal.id);
-    if (hit && hit.key === key) return hit.events;
+    if (hit && hit.start <= start && end <= hit.end) {
+      if (hit.start === start && hit.end === end) return hit.events;
+      const [s, e] = [Date.parse(start), Date.parse(end)];
+      return hit.events.filter((/** @type {any} */ ev) => ev.startMs < e && ev.endMs > s);
+    }
     const q = new URLSearchParams({ start, end, tz: zone });
     const r = await api('GET', `/api/v1/calendars/${encodeURIComponent(cal.id)}/instances?${q}`);
     const events = (r.body.instances || []).filter((i) => i.kind === 'event').map((i) => toEvent(cal, i, t));
-    cache.set(cal.id, { key, events });
+    cache.set(cal.id, { start, end, events });
     return events;
   }
 
@@ -230,7 +240,11 @@ export function mount(root, ctx) {
         failed(e);
         return [];
       })));
-      const events = lists.flat();
+      let events = lists.flat();
+      // A month cell shows a few events; FullCalendar still builds (and measures) an element for
+      // every event it is given, about 0.4 ms each, so a month of 1,000 would take 400 ms.
+      // Each day therefore gets the events that fit plus one "+N more" item that opens the day.
+      if (calendar && calendar.view.type === 'dayGridMonth') events = capPerDay(events, perDay(), t);
       // The render time is measured from here: FullCalendar renders synchronously inside
       // `success`, and reading offsetHeight forces the layout (bench/web_client.js reads it).
       performance.mark('madang:calendar-render-start');
@@ -248,7 +262,23 @@ export function mount(root, ctx) {
     }
   }
 
-  const refetch = debounce(() => calendar?.refetchEvents(), 250);
+  /** How many events fit in a month cell, from the grid's height (six weeks a month). */
+  function perDay() {
+    // A row is about 24 px and the day number takes the first 28; one row is left for the
+    // "+N more" item, so that FullCalendar never has to hide it behind its own link.
+    const cell = (grid.clientHeight - 90) / 6;
+    return Math.max(1, Math.min(8, Math.floor((cell - 28) / 24) - 1));
+  }
+
+  /** The toolbar's arrow icons are `role=img` without a name; their buttons have one. */
+  function quietIcons() {
+    for (const icon of grid.querySelectorAll('.fc-icon')) {
+      icon.removeAttribute('role');
+      icon.setAttribute('aria-hidden', 'true');
+    }
+  }
+
+  const refetch = debounce(() => calendar?.refetchEvents(), 150);
 
   // ----- Reading and writing one event -----
 
@@ -580,6 +610,10 @@ export function mount(root, ctx) {
 
   async function onEventClick(info) {
     info.jsEvent.preventDefault();
+    if (info.event.extendedProps.more) {
+      calendar.changeView('timeGridDay', info.event.extendedProps.more);
+      return;
+    }
     const { calendarId, uid: u } = info.event.extendedProps;
     try {
       const { event, etag } = await read(calendarId, u);
@@ -714,14 +748,27 @@ export function mount(root, ctx) {
         eventInteractive: true,
         scrollTime: '08:00:00',
         events: fetchEvents,
+        // Every change of dates or view asks `fetchEvents` (served from the cache when it can):
+        // the month's list is capped per day, so the week or day inside it must not reuse it.
+        lazyFetching: false,
         eventClick: onEventClick,
+        eventContent: (/** @type {any} */ arg) => (arg.event.extendedProps.more
+          ? { domNodes: [h('span', { class: 'more-events' }, arg.event.title)] } : true),
         select: onSelect,
         eventDrop: onMove,
         eventResize: onMove,
-        datesSet: (/** @type {any} */ info) => savePref('view', info.view.type),
+        datesSet: (/** @type {any} */ info) => {
+          savePref('view', info.view.type);
+          quietIcons();
+        },
+        // A day cell is labelled by its date link, but holds the day's events too, so its name
+        // would not contain its text (axe: label-content-name-mismatch); the link and the events
+        // carry their own names.
+        dayCellDidMount: (/** @type {any} */ arg) => arg.el.removeAttribute('aria-labelledby'),
         loading: (/** @type {boolean} */ busy) => grid.setAttribute('aria-busy', String(busy)),
       });
       calendar.render();
+      quietIcons();
     } catch (e) {
       failed(e);
     }
@@ -752,6 +799,56 @@ export function mount(root, ctx) {
     /** For tests and the bench: the FullCalendar instance. */
     get calendar() { return calendar; },
   };
+}
+
+/**
+ * `events` with at most `keep` single-day events per day (by start), the rest of each day
+ * replaced by one "+N more" item at the end of the day. Events spanning days stay.
+ */
+export function capPerDay(events, keep, t) {
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  const dayOf = (/** @type {any} */ e) => {
+    if (e.allDay) return e.start.slice(0, 10);
+    const d = new Date(e.start);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  };
+  const spans = (/** @type {any} */ e) => (e.allDay
+    ? Boolean(e.end) && e.end.slice(0, 10) > addDays(e.start.slice(0, 10), 1)
+    : Boolean(e.end) && dayOf({ start: e.end }) !== dayOf(e) && new Date(e.end).getTime() - new Date(e.start).getTime() > 0
+      && !(new Date(e.end).getHours() === 0 && new Date(e.end).getMinutes() === 0 && new Date(e.end).getTime() - new Date(e.start).getTime() <= 86400e3));
+  /** @type {Map<string, any[]>} */
+  const byDay = new Map();
+  const out = [];
+  for (const e of events) {
+    if (spans(e)) {
+      out.push(e);
+      continue;
+    }
+    const day = dayOf(e);
+    if (!byDay.has(day)) byDay.set(day, []);
+    byDay.get(day)?.push(e);
+  }
+  for (const [day, list] of byDay) {
+    if (list.length <= keep + 1) {
+      out.push(...list);
+      continue;
+    }
+    list.sort((a, b) => (a.allDay === b.allDay ? 0 : a.allDay ? -1 : 1) || String(a.start).localeCompare(String(b.start)) || new Date(a.start).getTime() - new Date(b.start).getTime());
+    out.push(...list.slice(0, keep));
+    const hidden = list.length - keep;
+    const end = new Date(`${day}T23:59:00`);
+    out.push({
+      id: `more/${day}`,
+      title: t('cal.more', { count: hidden }),
+      start: end.toISOString(),
+      end: new Date(end.getTime() + 60e3).toISOString(),
+      allDay: false,
+      editable: false,
+      classNames: ['more-events-item'],
+      extendedProps: { more: day },
+    });
+  }
+  return out;
 }
 
 /** A select of IANA zones, `value` chosen; `''` is floating (the same wall time everywhere). */

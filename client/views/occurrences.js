@@ -65,7 +65,7 @@ function isFirst(/** @type {any} */ event, /** @type {string} */ recurrenceId) {
 
 /** The router's own 404 (no such route), as opposed to the route's "no such occurrence". */
 function noRoute(/** @type {any} */ e) {
-  return e instanceof ApiError && e.status === 404 && e.message === 'no such resource';
+  return e instanceof ApiError && e.status === 404 && (e.message === 'no such resource' || e.code === 'http_404');
 }
 
 /**

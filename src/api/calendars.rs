@@ -9,10 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{own_collection, provision};
-use crate::dav::path;
-use crate::dav::props::sync_token;
+use crate::app::state::AppState;
+use crate::collections::href;
+use crate::collections::sync_token;
 use crate::domain::{InvalidInput, parse_display_name};
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::dav::{Collection, CollectionKind, CollectionProps, PropertyChanges};
@@ -59,7 +59,7 @@ impl Calendar {
                 .map(|tz| tz.name().to_string()),
             components: c.props.components.clone(),
             sync_token: sync_token(c),
-            dav_url: path::calendar_href(owner, &c.slug),
+            dav_url: href::calendar_href(owner, &c.slug),
         }
     }
 }
@@ -170,7 +170,7 @@ pub async fn create(
             (CollectionKind::Calendar, &slug),
             &props,
             &[],
-            &state.dav.property_limits(),
+            &state.collections.property_limits(),
             state.clock.now(),
         )
         .await?;
@@ -213,7 +213,7 @@ pub async fn update(
         props.components = parse_components(&components)?;
     }
     let changes = PropertyChanges { live: Some(props), ..Default::default() };
-    state.store.change_properties(cal.id, None, &changes, &state.dav.property_limits(), now).await?;
+    state.store.change_properties(cal.id, None, &changes, &state.collections.property_limits(), now).await?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     Ok(Json(Calendar::of(&cal, principal.user.username.as_str())))
 }

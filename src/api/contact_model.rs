@@ -52,8 +52,29 @@ pub struct ContactFields {
     pub urls: Vec<TypedValue>,
     /// `CATEGORIES`: the groups or tags the contact is in.
     pub categories: Vec<String>,
-    /// `PHOTO`: a `data:image/…;base64,…` URL, or an `https:` URL.
+    /// `PHOTO`: a `data:image/…;base64,…` URL (at most 256 KiB decoded), or an `https:` URL.
     pub photo: Option<String>,
+    /// `KIND` (RFC 6350 §6.1.4; Apple's `X-ADDRESSBOOKSERVER-KIND` in vCard 3): `individual`
+    /// (the default), `group`, `org` or `location`.
+    pub kind: Option<String>,
+    /// A group's members (`MEMBER`, RFC 6350 §6.6.5; `X-ADDRESSBOOKSERVER-MEMBER` in vCard 3):
+    /// the UIDs of the contacts in it. A member that is not a `urn:uuid:` is kept as written.
+    pub members: Vec<String>,
+}
+
+/// The most a photo may weigh, decoded: a contact picture, not an archive. Larger photos
+/// would also crowd `dav.max_resource_size` (1 MiB by default) and every sync of the book.
+pub const MAX_PHOTO_BYTES: usize = 256 * 1024;
+
+const URN_UUID: &str = "urn:uuid:";
+
+/// A member as the model shows it: the UID of a `urn:uuid:` reference, else the URI.
+pub fn member_uid(member: &str) -> &str {
+    let m = member.trim();
+    match m.get(..URN_UUID.len()) {
+        Some(p) if p.eq_ignore_ascii_case(URN_UUID) => &m[URN_UUID.len()..],
+        _ => m,
+    }
 }
 
 /// `N` (RFC 6350 §6.2.2).
@@ -116,7 +137,10 @@ fn is_modelled(name: &VCardProperty) -> bool {
             | P::Url
             | P::Categories
             | P::Photo
-    )
+            | P::Kind
+            | P::Member
+    ) || matches!(name, P::Other(n) if n.eq_ignore_ascii_case("X-ADDRESSBOOKSERVER-KIND")
+        || n.eq_ignore_ascii_case("X-ADDRESSBOOKSERVER-MEMBER"))
 }
 
 /// The model's view of a stored card.
@@ -175,7 +199,23 @@ pub fn fields_from_card(card: &CardObject) -> ContactFields {
     if !notes.is_empty() {
         f.notes = Some(notes.join("\n\n"));
     }
+    f.kind = Some(kind_of(card));
+    f.members = card.members().iter().map(|m| member_uid(m).to_string()).collect();
     f
+}
+
+/// `KIND` in lower case, from vCard 4 or Apple's property; `individual` when absent.
+fn kind_of(card: &CardObject) -> String {
+    if card.is_group() {
+        return "group".into();
+    }
+    card.vcard()
+        .entries
+        .iter()
+        .find(|e| e.name == VCardProperty::Kind)
+        .map(|e| joined(e, ",").trim().to_ascii_lowercase())
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "individual".into())
 }
 
 /// The card text for `fields`: vCard 4.0, or 3.0 when `stored` was 3.0. Properties of
@@ -274,6 +314,33 @@ pub fn card_from_fields(
     if let Some(photo) = fields.photo.as_deref().filter(|t| !t.trim().is_empty()) {
         check_photo(photo.trim())?;
         line(&mut out, None, "PHOTO", "", photo.trim());
+    }
+    // Written as vCard 4; a 3.0 card gets Apple's properties from the conversion below.
+    let kind = fields.kind.as_deref().map(|k| k.trim().to_ascii_lowercase()).filter(|k| !k.is_empty());
+    let kind = kind.unwrap_or_else(|| "individual".into());
+    if !["individual", "group", "org", "location"].contains(&kind.as_str()) {
+        return Err(InvalidInput(format!("kind: `{kind}` is not one of individual, group, org, location")));
+    }
+    if kind != "individual" {
+        line(&mut out, None, "KIND", "", &kind);
+    }
+    if !fields.members.is_empty() && kind != "group" {
+        return Err(InvalidInput("members: only a group (kind `group`) has members".into()));
+    }
+    let mut members: Vec<&str> = Vec::new();
+    for m in fields.members.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+        check_text("members", m, false)?;
+        if member_uid(m) == uid {
+            return Err(InvalidInput("members: a group cannot be its own member".into()));
+        }
+        if !members.iter().any(|seen| member_uid(seen) == member_uid(m)) {
+            members.push(m);
+        }
+    }
+    for m in members {
+        // A bare UID is a card's; anything with a scheme (mailto:, urn:uuid:) is a URI already.
+        let value = if m.contains(':') { m.to_string() } else { format!("{URN_UUID}{m}") };
+        line(&mut out, None, "MEMBER", "", &value);
     }
     line(&mut out, None, "REV", "", &now.format("%Y%m%dT%H%M%SZ").to_string());
     write_preserved(&mut out, stored_entries, &used_groups);
@@ -440,9 +507,17 @@ fn check_photo(photo: &str) -> Result<(), InvalidInput> {
         if !media.starts_with("image/") {
             return Err(InvalidInput("photo: the media type must be image/…".into()));
         }
-        base64::engine::general_purpose::STANDARD
+        // Decoded size from the encoded length, so an oversized photo is refused before it is
+        // decoded.
+        if data.len() / 4 * 3 > MAX_PHOTO_BYTES + 2 {
+            return Err(InvalidInput(format!("photo: larger than {MAX_PHOTO_BYTES} bytes")));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
             .map_err(|_| InvalidInput("photo: the data URL is not valid base64".into()))?;
+        if bytes.len() > MAX_PHOTO_BYTES {
+            return Err(InvalidInput(format!("photo: larger than {MAX_PHOTO_BYTES} bytes")));
+        }
         return Ok(());
     }
     if photo.starts_with("https://") || photo.starts_with("http://") {
@@ -609,6 +684,8 @@ mod tests {
             urls: vec![TypedValue { value: "https://example.com/jane".into(), types: vec![], pref: false }],
             categories: vec!["Friends".into(), "Work".into()],
             photo: Some("data:image/png;base64,iVBORw0KGgo=".into()),
+            kind: Some("individual".into()),
+            members: vec![],
         };
         let text = card_from_fields("u-1", &fields, None, now()).unwrap();
         assert!(text.contains("VERSION:4.0\r\n"), "{text}");
@@ -641,6 +718,30 @@ mod tests {
     }
 
     #[test]
+    fn a_3_0_card_stays_3_0_with_its_photo_inline_and_apple_groups() {
+        let stored = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:g\r\nFN:Family\r\n\
+                      X-ADDRESSBOOKSERVER-KIND:group\r\nX-ADDRESSBOOKSERVER-MEMBER:urn:uuid:a\r\nEND:VCARD\r\n";
+        let card = madang_ical::parse_card(stored).unwrap();
+        let mut fields = fields_from_card(&card);
+        assert_eq!((fields.kind.as_deref(), fields.members.clone()), (Some("group"), vec!["a".to_string()]));
+        fields.members.push("b".into());
+        // A one-pixel JPEG header is enough for the media type.
+        fields.photo = Some("data:image/jpeg;base64,/9j/4AAQSkZJRg==".into());
+        let text = card_from_fields("g", &fields, Some(&card), now()).unwrap();
+        let flat = text.replace("\r\n ", "");
+        assert!(flat.contains("VERSION:3.0\r\n"), "{flat}");
+        assert!(flat.contains("X-ADDRESSBOOKSERVER-KIND:group"), "{flat}");
+        assert!(flat.contains("X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:a"), "{flat}");
+        assert!(flat.contains("X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:b"), "{flat}");
+        assert!(!flat.contains("\r\nKIND:") && !flat.contains("\r\nMEMBER:"), "{flat}");
+        let photo = flat.lines().find(|l| l.starts_with("PHOTO")).unwrap_or_default().to_ascii_uppercase();
+        assert!(photo.contains("ENCODING=B") && photo.contains("TYPE=JPEG") && !photo.contains("DATA:"), "{flat}");
+        let back = fields_from_card(&madang_ical::parse_card(&text).unwrap());
+        assert_eq!(back.photo.as_deref(), Some("data:image/jpeg;base64,/9j/4AAQSkZJRg=="));
+        assert_eq!(back.members, vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[test]
     fn bad_input_is_refused_with_the_field_name() {
         let bad = |f: ContactFields| card_from_fields("a", &f, None, now()).unwrap_err().0;
         let email = bad(ContactFields {
@@ -652,6 +753,15 @@ mod tests {
         assert!(date.contains("birthday"), "{date}");
         let photo = bad(ContactFields { photo: Some("data:text/plain;base64,aGk=".into()), ..Default::default() });
         assert!(photo.contains("photo"), "{photo}");
+        use base64::Engine;
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_PHOTO_BYTES + 1]);
+        let big = bad(ContactFields { photo: Some(format!("data:image/jpeg;base64,{big}")), ..Default::default() });
+        assert!(big.contains("larger than"), "{big}");
+        let members = bad(ContactFields { members: vec!["x".into()], ..Default::default() });
+        assert!(members.contains("members"), "{members}");
+        let selfish =
+            bad(ContactFields { kind: Some("group".into()), members: vec!["a".into()], ..Default::default() });
+        assert!(selfish.contains("own member"), "{selfish}");
         let typ = bad(ContactFields {
             phones: vec![TypedValue { value: "123".into(), types: vec!["a;b".into()], pref: false }],
             ..Default::default()

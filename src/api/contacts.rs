@@ -4,25 +4,26 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use madang_ical::vcard::{CardObject, parse_card, split_cards};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contact_model::{ContactFields, card_from_fields, fields_from_card};
+use super::contact_model::{ContactFields, card_from_fields, fields_from_card, member_uid};
 use super::openapi::ErrorBody;
-use super::{Preconditions, invalid, own_collection, provision, store_error};
-use crate::dav::path;
-use crate::dav::props::sync_token;
+use super::write::{self, IfMissing, Kind, Preconditions, store_error};
+use super::{invalid, own_collection, provision};
+use crate::app::state::AppState;
+use crate::collections::href;
+use crate::collections::sync_token;
 use crate::domain::User;
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
-use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+use crate::store::dav::{Collection, CollectionKind, StoredObject};
 
 /// The component column of address objects; the same value `dav::card` stores.
-use crate::dav::VCARD;
+use crate::collections::VCARD;
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
@@ -47,7 +48,7 @@ impl AddressBook {
             name: c.props.display_name.clone(),
             description: c.props.description.clone(),
             sync_token: sync_token(c),
-            dav_url: path::addressbook_href(owner, &c.slug),
+            dav_url: href::addressbook_href(owner, &c.slug),
         }
     }
 }
@@ -63,6 +64,24 @@ pub struct Contact {
     pub dav_url: String,
     #[serde(flatten)]
     pub fields: ContactFields,
+    /// The groups of this address book that list the contact as a member (read-only; change
+    /// a group's `members`, or use `…/groups/{group_uid}/members/{uid}`).
+    pub groups: Vec<GroupRef>,
+}
+
+/// A group a contact belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupRef {
+    /// The group card's UID.
+    pub uid: String,
+    /// Its FN.
+    pub name: String,
+}
+
+impl super::Versioned for Contact {
+    fn etag(&self) -> &str {
+        &self.etag
+    }
 }
 
 /// A contact to write. `uid` is optional when creating (one is generated) and must match the
@@ -96,6 +115,40 @@ pub struct SearchParams {
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only cards of this kind: `group`, or `individual` (which includes cards without KIND),
+    /// `org`, `location`.
+    pub kind: Option<String>,
+}
+
+/// Which groups each contact of a book is in, from the book's group cards.
+struct Groups(std::collections::HashMap<String, Vec<GroupRef>>);
+
+impl Groups {
+    fn of(objects: &[StoredObject]) -> Groups {
+        let mut map: std::collections::HashMap<String, Vec<GroupRef>> = std::collections::HashMap::new();
+        for object in objects {
+            let Ok(card) = parse_card(&object.data) else { continue };
+            if !card.is_group() {
+                continue;
+            }
+            for member in card.members() {
+                let group = GroupRef { uid: card.uid().to_string(), name: card.display_name() };
+                map.entry(member_uid(&member).to_string()).or_default().push(group);
+            }
+        }
+        for groups in map.values_mut() {
+            groups.sort_by(|a, b| (a.name.to_lowercase(), &a.uid).cmp(&(b.name.to_lowercase(), &b.uid)));
+        }
+        Groups(map)
+    }
+
+    async fn load(state: &AppState, book: &Collection) -> Result<Groups, ApiError> {
+        Ok(Groups::of(&state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?))
+    }
+
+    fn of_contact(&self, uid: &str) -> Vec<GroupRef> {
+        self.0.get(uid).cloned().unwrap_or_default()
+    }
 }
 
 /// What an import did.
@@ -147,16 +200,21 @@ pub async fn search(
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let query = Search::new(params.q.as_deref().unwrap_or_default());
     let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
+    let groups = Groups::of(&objects);
+    let kind = params.kind.as_deref().map(|k| k.trim().to_ascii_lowercase()).filter(|k| !k.is_empty());
     let after: Option<(u8, String, String)> = super::cursor::decode(params.cursor.as_deref())?;
     let mut hits: Vec<((u8, String, String), Contact)> = Vec::new();
     for object in &objects {
         // A card that no longer parses (stored before a parser change) is skipped, not fatal.
         let Ok(card) = parse_card(&object.data) else { continue };
         let fields = fields_from_card(&card);
+        if kind.as_ref().is_some_and(|k| fields.kind.as_ref() != Some(k)) {
+            continue;
+        }
         if let Some(rank) = query.rank(&card, &fields) {
             // The UID breaks ties, so the order (and the cursor) is total.
             let key = (rank, card.display_name().to_lowercase(), card.uid().to_string());
-            hits.push((key, contact(&principal.user, &book, object, &card, fields)));
+            hits.push((key, contact(&principal.user, &book, object, &card, fields, &groups)));
         }
     }
     hits.sort_by(|a, b| a.0.cmp(&b.0));
@@ -242,9 +300,7 @@ pub async fn show(
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let object =
         state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
-    Ok(with_etag(StatusCode::OK, contact(&principal.user, &book, &object, &card, fields)))
+    answer(&state, &principal.user, &book, &object, StatusCode::OK).await
 }
 
 #[utoipa::path(
@@ -271,25 +327,9 @@ pub async fn create(
         Some(uid) => super::parse_uid(uid)?,
         None => super::new_uid(now),
     };
-    if state.store.object_by_uid(book.id, &uid).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "a contact with this UID exists; PUT to change it",
-        ));
-    }
     let text = card_from_fields(&uid, &body.fields, None, now)?;
-    let name = super::resource_name("vcf", &uid);
-    let created = Box::new(|current: Option<&str>| current.is_none());
-    let object = write_card(&state, &book, &name, &text, created).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "a contact with this resource name exists")
-        }
-        _ => e,
-    })?;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
-    Ok(with_etag(StatusCode::CREATED, contact(&principal.user, &book, &object, &card, fields)))
+    let object = write::create(&state, &book, Kind::Card, &uid, &text).await?;
+    answer(&state, &principal.user, &book, &object, StatusCode::CREATED).await
 }
 
 #[utoipa::path(
@@ -323,32 +363,14 @@ pub async fn replace(
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
-    let stored = state.store.object_by_uid(book.id, &uid).await?;
-    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
-    }
     let now = state.clock.now();
-    let (name, text) = match &stored {
-        Some(object) => {
-            let card = parse_stored(object)?;
-            (object.name.clone(), card_from_fields(&uid, &body.fields, Some(&card), now)?)
-        }
-        None => (super::resource_name("vcf", &uid), card_from_fields(&uid, &body.fields, None, now)?),
-    };
-    // The card must still be the one just merged with; the client's own If-Match was checked
-    // above, so a mismatch here is a concurrent write (409), not a failed condition.
-    let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
-    let object = write_card(&state, &book, &name, &text, unchanged).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "the contact changed while it was being written; retry")
-        }
-        _ => e,
-    })?;
-    let card = parse_stored(&object)?;
-    let fields = fields_from_card(&card);
-    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, contact(&principal.user, &book, &object, &card, fields)))
+    let written = write::update(&state, &book, Kind::Card, &uid, &conditions, IfMissing::Create, |stored| {
+        let card = stored.map(parse_stored).transpose()?;
+        Ok(card_from_fields(&uid, &body.fields, card.as_ref(), now)?)
+    })
+    .await?;
+    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    answer(&state, &principal.user, &book, &written.object, status).await
 }
 
 #[utoipa::path(
@@ -373,18 +395,98 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
-    let object =
-        state.store.object_by_uid(book.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such contact"))?;
-    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
-    match state.store.delete_object(book.id, &object.name, allow, state.clock.now()).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::PreconditionFailed) => {
-            let current = state.store.object(book.id, &object.name).await?;
-            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
+    write::delete(&state, &book, Kind::Card, &uid, conditions).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("group_uid" = String, Path, description = "The group card's UID"),
+        ("uid" = String, Path, description = "The UID of the contact to add"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the group's stored ETag is this one"),
+    ),
+    responses(
+        (status = 200, description = "The group, with the contact among its `members` (unchanged if it was there)", body = Contact),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such address book, group or contact", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the group's stored ETag", body = ErrorBody),
+        (status = 422, description = "The card is not a group, or the group would list itself", body = ErrorBody),
+    ),
+)]
+pub async fn add_group_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, group_uid, uid)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    if state.store.object_by_uid(book.id, &uid).await?.is_none() {
+        return Err(ApiError::not_found("no such contact"));
+    }
+    change_members(&state, &principal.user, &book, &group_uid, &headers, |members| {
+        if !members.iter().any(|m| member_uid(m) == uid) {
+            members.push(uid.clone());
+        }
+    })
+    .await
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}", tag = "contacts",
+    params(
+        ("id" = String, Path, description = "Address book id (slug)"),
+        ("group_uid" = String, Path, description = "The group card's UID"),
+        ("uid" = String, Path, description = "The UID of the contact to remove"),
+        ("If-Match" = Option<String>, Header, description = "Change only if the group's stored ETag is this one"),
+    ),
+    responses(
+        (status = 200, description = "The group without the contact (unchanged if it was not a member)", body = Contact),
+        (status = 400, description = "Malformed path or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such address book or group", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the group's stored ETag", body = ErrorBody),
+        (status = 422, description = "The card is not a group", body = ErrorBody),
+    ),
+)]
+pub async fn remove_group_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, group_uid, uid)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
+    change_members(&state, &principal.user, &book, &group_uid, &headers, |members| {
+        members.retain(|m| member_uid(m) != uid);
+    })
+    .await
+}
+
+/// A group's members changed by `edit`, through the one write path (the group's other lines,
+/// its vCard version and Apple or vCard 4 form are kept).
+async fn change_members(
+    state: &AppState,
+    user: &User,
+    book: &Collection,
+    group_uid: &str,
+    headers: &HeaderMap,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> Result<Response, ApiError> {
+    let conditions = Preconditions::from_headers(headers)?;
+    let now = state.clock.now();
+    let written = write::update(state, book, Kind::Card, group_uid, &conditions, IfMissing::NotFound, |stored| {
+        let card = stored.map(parse_stored).transpose()?.ok_or_else(|| ApiError::not_found("no such group"))?;
+        if !card.is_group() {
+            return Err(invalid("this contact is not a group (kind `group`)"));
+        }
+        let mut fields = fields_from_card(&card);
+        edit(&mut fields.members);
+        Ok(card_from_fields(group_uid, &fields, Some(&card), now)?)
+    })
+    .await?;
+    answer(state, user, book, &written.object, StatusCode::OK).await
 }
 
 #[utoipa::path(
@@ -405,15 +507,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("text/vcard") && !essence.eq_ignore_ascii_case("text/x-vcard") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the cards as text/vcard",
-        ));
-    }
+    super::require_media_type(&headers, &["text/vcard", "text/x-vcard"], "send the cards as text/vcard")?;
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
     let text = std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
     let mut report = ImportReport { accepted: 0, rejected: Vec::new() };
@@ -435,7 +529,7 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
         Err(e) => return Err(store_error(e).message),
     };
     let any = Box::new(|_: Option<&str>| true);
-    write_card(state, book, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
+    write::store_text(state, book, Kind::Card, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -460,49 +554,7 @@ pub async fn export(
             out.push_str("\r\n");
         }
     }
-    let disposition = format!("attachment; filename=\"{}.vcf\"", book.slug);
-    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/vcard; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        out,
-    )
-        .into_response())
-}
-
-/// Writes a card's text as a member, if `condition` accepts the member's current ETag.
-async fn write_card(
-    state: &AppState,
-    book: &Collection,
-    name: &str,
-    text: &str,
-    condition: crate::store::dav::WriteCondition,
-) -> Result<StoredObject, ApiError> {
-    let config = &state.dav.config;
-    if text.len() > config.max_resource_size {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the card is larger than {} bytes", config.max_resource_size),
-        ));
-    }
-    let card = parse_card(text).map_err(invalid)?;
-    let etag = crate::dav::etag_of(text);
-    let new = NewObject {
-        name,
-        uid: card.uid(),
-        component: VCARD,
-        etag: &etag,
-        data: text,
-        range_start: None,
-        range_end: None,
-        range_exact: false,
-    };
-    state.store.put_object(book.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
-    state.store.object(book.id, name).await?.ok_or_else(|| ApiError::not_found("the contact was deleted meanwhile"))
+    Ok(super::attachment("text/vcard; charset=utf-8", &format!("{}.vcf", book.slug), out))
 }
 
 fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {
@@ -512,20 +564,33 @@ fn parse_stored(object: &StoredObject) -> Result<CardObject, ApiError> {
     })
 }
 
-fn contact(user: &User, book: &Collection, object: &StoredObject, card: &CardObject, fields: ContactFields) -> Contact {
+fn contact(
+    user: &User,
+    book: &Collection,
+    object: &StoredObject,
+    card: &CardObject,
+    fields: ContactFields,
+    groups: &Groups,
+) -> Contact {
     Contact {
         uid: card.uid().to_string(),
         etag: object.etag.clone(),
-        dav_url: path::card_href(user.username.as_str(), &book.slug, &object.name),
+        dav_url: href::card_href(user.username.as_str(), &book.slug, &object.name),
         fields,
+        groups: groups.of_contact(card.uid()),
     }
 }
 
-fn with_etag(status: StatusCode, contact: Contact) -> Response {
-    let etag = HeaderValue::from_str(&contact.etag).ok();
-    let mut response = (status, Json(contact)).into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
+/// One contact as the answer to a read or write, with its groups and its ETag header.
+async fn answer(
+    state: &AppState,
+    user: &User,
+    book: &Collection,
+    object: &StoredObject,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let card = parse_stored(object)?;
+    let fields = fields_from_card(&card);
+    let groups = Groups::load(state, book).await?;
+    Ok(super::with_etag(status, contact(user, book, object, &card, fields, &groups)))
 }

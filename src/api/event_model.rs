@@ -60,6 +60,12 @@ pub struct EventFields {
     pub percent_complete: Option<u8>,
     /// `PRIORITY`: 1 (highest) to 9 (lowest), 0 for none.
     pub priority: Option<u8>,
+    /// The UID of the item this one belongs to (`RELATED-TO;RELTYPE=PARENT`, RFC 5545
+    /// §3.8.4.5): a subtask's parent task.
+    pub parent: Option<String>,
+    /// The place in a manually ordered list, smaller first (`X-APPLE-SORT-ORDER`, as Apple
+    /// Reminders and tasks.org write it).
+    pub sort_order: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -178,7 +184,20 @@ const MODELLED: &[&str] = &[
     "COMPLETED",
     "PERCENT-COMPLETE",
     "PRIORITY",
+    "SEQUENCE",
+    "X-APPLE-SORT-ORDER",
 ];
+
+/// Whether the model owns a stored line of the item: the names above, and the one RELATED-TO
+/// that names the parent (other relations are kept as they are).
+fn is_modelled(p: &Prop) -> bool {
+    MODELLED.contains(&p.name.as_str()) || is_parent_relation(p)
+}
+
+/// `RELATED-TO` with RELTYPE=PARENT, or without RELTYPE (PARENT is the default, RFC 5545 §3.2.15).
+fn is_parent_relation(p: &Prop) -> bool {
+    p.name == "RELATED-TO" && p.param("RELTYPE").is_none_or(|t| t.trim().eq_ignore_ascii_case("PARENT"))
+}
 
 /// Properties of a VALARM the model owns.
 const ALARM_MODELLED: &[&str] = &["ACTION", "TRIGGER", "DESCRIPTION"];
@@ -196,7 +215,11 @@ pub fn overrides(cal: &Component) -> Vec<When> {
 
 /// The model's view of a stored VCALENDAR.
 pub fn fields_from_calendar(cal: &Component) -> EventFields {
-    let Some(m) = master(cal) else { return EventFields::default() };
+    master(cal).map(fields_from_component).unwrap_or_default()
+}
+
+/// The model's view of one item component (a master or an override).
+pub fn fields_from_component(m: &Component) -> EventFields {
     let text = |name: &str| m.prop(name).map(|p| p.text()).filter(|s| !s.is_empty());
     let lower = |name: &str| m.prop(name).map(|p| p.value.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
     let dates = |name: &str| -> Vec<When> {
@@ -249,6 +272,8 @@ pub fn fields_from_calendar(cal: &Component) -> EventFields {
         completed: m.prop("COMPLETED").and_then(when_of).and_then(|w| w.date_time.map(|d| format!("{d}Z"))),
         percent_complete: m.prop("PERCENT-COMPLETE").and_then(|p| p.value.trim().parse().ok()),
         priority: m.prop("PRIORITY").and_then(|p| p.value.trim().parse().ok()),
+        parent: m.props.iter().find(|p| is_parent_relation(p)).map(|p| p.text().trim().to_string()),
+        sort_order: m.prop("X-APPLE-SORT-ORDER").and_then(|p| p.value.trim().parse().ok()),
     }
 }
 
@@ -314,41 +339,8 @@ pub fn calendar_from_fields(
     now: DateTime<Utc>,
 ) -> Result<String, InvalidInput> {
     let stored_master = stored.and_then(master);
-    let stored_kind = stored_master.and_then(|m| ItemKind::of_component(&m.name));
-    let kind = match (fields.kind, stored_kind) {
-        (Some(k), Some(s)) if k != s => {
-            return Err(InvalidInput(format!(
-                "kind: this item is a {}; it cannot become a {} (delete it and create a new one)",
-                name_of(s),
-                name_of(k)
-            )));
-        }
-        (Some(k), _) => k,
-        (None, Some(s)) => s,
-        (None, None) => ItemKind::Event,
-    };
     let zones = ZoneNames::of(stored);
-    let mut m = Component::new(kind.component());
-    write_fields(&mut m, uid, kind, fields, &zones, now)?;
-    if let Some(old) = stored_master {
-        keep_scheduling_params(&mut m, old);
-    }
-    if let Some(old) = stored_master {
-        if old.name == m.name {
-            // CREATED and everything the model does not own, in their stored order.
-            m.props.extend(old.props.iter().filter(|p| !MODELLED.contains(&p.name.as_str())).cloned());
-        }
-    } else {
-        m.props.push(Prop::new("CREATED", &[], &stamp(now)));
-    }
-    let old_alarms: Vec<&Component> =
-        stored_master.map(|o| o.children.iter().filter(|c| c.name == "VALARM").collect()).unwrap_or_default();
-    for (i, alarm) in fields.alarms.iter().enumerate() {
-        m.children.push(alarm_component(alarm, fields, old_alarms.get(i).copied())?);
-    }
-    if let Some(old) = stored_master {
-        m.children.extend(old.children.iter().filter(|c| c.name != "VALARM").cloned());
-    }
+    let m = component_from_fields(uid, fields, stored_master, &zones, now)?;
     let mut cal = match stored {
         Some(s) => {
             let mut cal = s.clone();
@@ -368,6 +360,161 @@ pub fn calendar_from_fields(
     };
     add_missing_timezones(&mut cal);
     Ok(cal.to_text())
+}
+
+/// One item component for `fields`. With `old` (the stored component it replaces), lines whose
+/// value did not change are kept as stored, with every parameter; what the model does not own
+/// is copied; SEQUENCE goes up when a significant property changed.
+pub(crate) fn component_from_fields(
+    uid: &str,
+    fields: &EventFields,
+    old: Option<&Component>,
+    zones: &ZoneNames,
+    now: DateTime<Utc>,
+) -> Result<Component, InvalidInput> {
+    let stored_kind = old.and_then(|m| ItemKind::of_component(&m.name));
+    let kind = match (fields.kind, stored_kind) {
+        (Some(k), Some(s)) if k != s => {
+            return Err(InvalidInput(format!(
+                "kind: this item is a {}; it cannot become a {} (delete it and create a new one)",
+                name_of(s),
+                name_of(k)
+            )));
+        }
+        (Some(k), _) => k,
+        (None, Some(s)) => s,
+        (None, None) => ItemKind::Event,
+    };
+    let mut m = Component::new(kind.component());
+    write_fields(&mut m, uid, kind, fields, zones, now)?;
+    if let Some(old) = old {
+        keep_scheduling_params(&mut m, old);
+        keep_stored_lines(&mut m, old);
+    }
+    let sequence = match old {
+        Some(old) => sequence_of(old) + u32::from(significant_change(old, &m)),
+        None => 0,
+    };
+    m.props.push(Prop::new("SEQUENCE", &[], &sequence.to_string()));
+    if let Some(old) = old {
+        if old.name == m.name {
+            // CREATED and everything the model does not own, in their stored order.
+            m.props.extend(old.props.iter().filter(|p| !is_modelled(p)).cloned());
+        }
+    } else {
+        m.props.push(Prop::new("CREATED", &[], &stamp(now)));
+    }
+    let old_alarms: Vec<&Component> =
+        old.map(|o| o.children.iter().filter(|c| c.name == "VALARM").collect()).unwrap_or_default();
+    for (i, alarm) in fields.alarms.iter().enumerate() {
+        m.children.push(alarm_component(alarm, fields, old_alarms.get(i).copied())?);
+    }
+    if let Some(old) = old {
+        m.children.extend(old.children.iter().filter(|c| c.name != "VALARM").cloned());
+    }
+    Ok(m)
+}
+
+/// The component's SEQUENCE (RFC 5545 §3.8.7.4; 0 when absent).
+pub(crate) fn sequence_of(c: &Component) -> u32 {
+    c.prop("SEQUENCE").and_then(|p| p.value.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Properties whose change is significant for the attendees, so that SEQUENCE goes up: the
+/// list of RFC 5546 §2.1.4 (DTSTART, DTEND, DURATION, DUE, RRULE, RDATE, EXDATE, STATUS), plus
+/// LOCATION, which the organizer may add under the same section and which moves people as
+/// much as a new time does.
+pub(crate) const SIGNIFICANT: &[&str] =
+    &["DTSTART", "DTEND", "DURATION", "DUE", "RRULE", "RDATE", "EXDATE", "STATUS", "LOCATION"];
+
+/// Whether a significant property differs between two versions of a component: values are
+/// compared one by one (an EXDATE list split over several lines is the same list), with their
+/// time zone, ignoring other parameters.
+pub(crate) fn significant_change(old: &Component, new: &Component) -> bool {
+    let key = |c: &Component| {
+        let mut k: Vec<(String, String, String)> = c
+            .props
+            .iter()
+            .filter(|p| SIGNIFICANT.contains(&p.name.as_str()))
+            .flat_map(|p| {
+                let zone = p
+                    .param("TZID")
+                    .map(|t| madang_ical::resolve_tzid(t).map(|z| z.name().to_string()).unwrap_or(t.trim().to_string()))
+                    .unwrap_or_default();
+                let values = if matches!(p.name.as_str(), "RDATE" | "EXDATE") {
+                    split_list(&p.value)
+                } else {
+                    vec![p.value.clone()]
+                };
+                values.into_iter().map(move |v| (p.name.clone(), v.trim().to_ascii_uppercase(), zone.clone()))
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    key(old) != key(new)
+}
+
+/// Parameters the model writes; a stored line is kept only when it agrees on all of them.
+const OWNED_PARAMS: &[&str] = &["VALUE", "TZID", "CN", "ROLE", "PARTSTAT", "RELATED", "RELTYPE"];
+
+/// Text properties whose language and private parameters outlive a change of their value.
+const TEXT_PROPS: &[&str] = &["SUMMARY", "DESCRIPTION", "LOCATION"];
+
+/// Lines the model regenerated with the value they already had are replaced by the stored
+/// line, so parameters the model does not know (`LANGUAGE`, `ALTREP`, `X-…`) survive an edit
+/// that did not touch them. A changed SUMMARY, DESCRIPTION or LOCATION keeps `LANGUAGE` and
+/// `X-` parameters; `ALTREP` goes, as it pointed to the old text (RFC 5545 §3.2.1).
+fn keep_stored_lines(m: &mut Component, old: &Component) {
+    let mut used = vec![false; old.props.len()];
+    for p in m.props.iter_mut() {
+        if matches!(p.name.as_str(), "UID" | "DTSTAMP" | "LAST-MODIFIED" | "SEQUENCE" | "CREATED") {
+            continue;
+        }
+        let same = old.props.iter().enumerate().find(|(i, o)| {
+            !used[*i] && o.name == p.name && same_value(o, p) && OWNED_PARAMS.iter().all(|n| same_param(o, p, n))
+        });
+        if let Some((i, o)) = same {
+            used[i] = true;
+            *p = o.clone();
+            continue;
+        }
+        if TEXT_PROPS.contains(&p.name.as_str())
+            && let Some(o) = old.prop(&p.name)
+        {
+            let carried: Vec<(&str, &str)> = o
+                .params
+                .iter()
+                .filter(|(n, _)| n == "LANGUAGE" || n.starts_with("X-"))
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            if !carried.is_empty() {
+                let mut params: Vec<(&str, &str)> = p.params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                params.extend(carried);
+                *p = Prop::new(&p.name, &params, &p.value);
+            }
+        }
+    }
+}
+
+fn same_value(a: &Prop, b: &Prop) -> bool {
+    a.value.trim() == b.value.trim() || a.text().trim() == b.text().trim()
+}
+
+/// A parameter both lines give alike (case-insensitively), or neither gives. A RELATED-TO
+/// without RELTYPE is a PARENT one (RFC 5545 §3.2.15).
+fn same_param(a: &Prop, b: &Prop, name: &str) -> bool {
+    fn get<'a>(p: &'a Prop, name: &str) -> Option<&'a str> {
+        match p.param(name) {
+            None if name == "RELTYPE" && p.name == "RELATED-TO" => Some("PARENT"),
+            other => other,
+        }
+    }
+    match (get(a, name), get(b, name)) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
+        _ => false,
+    }
 }
 
 fn name_of(k: ItemKind) -> &'static str {
@@ -516,6 +663,16 @@ fn write_fields(
         }
         push(m, Prop::new("PRIORITY", &[], &p.to_string()));
     }
+    if let Some(parent) = f.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        check_text("parent", parent, false)?;
+        if parent == uid {
+            return Err(InvalidInput("parent: an item cannot be its own parent".into()));
+        }
+        push(m, Prop::new("RELATED-TO", &[("RELTYPE", "PARENT")], &escape(parent)));
+    }
+    if let Some(order) = f.sort_order {
+        push(m, Prop::new("X-APPLE-SORT-ORDER", &[], &order.to_string()));
+    }
     Ok(())
 }
 
@@ -611,10 +768,10 @@ impl Formatted {
 
 /// TZIDs the stored object already uses, by the IANA zone they resolve to, so an edit keeps
 /// referring to the client's own VTIMEZONE.
-struct ZoneNames(Vec<(String, String)>);
+pub(crate) struct ZoneNames(Vec<(String, String)>);
 
 impl ZoneNames {
-    fn of(stored: Option<&Component>) -> ZoneNames {
+    pub(crate) fn of(stored: Option<&Component>) -> ZoneNames {
         // Defined zones first: their TZID is the one with a VTIMEZONE behind it.
         let mut tzids: Vec<String> = Vec::new();
         let mut referenced = BTreeSet::new();
@@ -680,7 +837,7 @@ impl ZoneNames {
 }
 
 /// Adds a VTIMEZONE, generated from the tz database, for every TZID referenced but not defined.
-fn add_missing_timezones(cal: &mut Component) {
+pub(crate) fn add_missing_timezones(cal: &mut Component) {
     let mut used = BTreeSet::new();
     for c in cal.children.iter().filter(|c| c.name != "VTIMEZONE") {
         c.tzids(&mut used);

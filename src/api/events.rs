@@ -4,23 +4,28 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, Limits, parse_object};
+use madang_ical::{CalendarObject, ComponentKind, EvalContext, ExpandError, parse_object};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::event_model::{EventFields, ItemKind, When, calendar_from_fields, fields_from_calendar, overrides};
+use super::event_model::{
+    EventFields, ItemKind, When, ZoneNames, calendar_from_fields, component_from_fields, fields_from_calendar,
+    fields_from_component, master, overrides, sequence_of,
+};
 use super::ics;
 use super::openapi::ErrorBody;
-use super::{Preconditions, invalid, own_collection, store_error};
-use crate::dav::path;
+use super::series::{self, OccurrenceId, Original, Scope};
+use super::write::{self, IfMissing, Kind, Preconditions, store_error};
+use super::{invalid, own_collection};
+use crate::app::state::AppState;
+use crate::collections::href;
 use crate::domain::User;
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
-use crate::store::dav::{Collection, CollectionKind, NewObject, StoredObject};
+use crate::store::dav::{Collection, CollectionKind, StoredObject};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -38,9 +43,20 @@ pub struct Event {
     pub dav_url: String,
     #[serde(flatten)]
     pub fields: EventFields,
+    /// `SEQUENCE` (RFC 5545 §3.8.7.4): raised by every significant change (RFC 5546 §2.1.4).
+    pub sequence: u32,
+    /// `LAST-MODIFIED`, UTC (RFC 3339); absent when the stored item has none.
+    #[schema(example = "2024-05-01T08:00:00Z")]
+    pub last_modified: Option<String>,
     /// Recurrence ids of instances changed by a client (components with RECURRENCE-ID). The
     /// JSON model edits the series; these overrides are kept as they are.
     pub overrides: Vec<When>,
+}
+
+impl super::Versioned for Event {
+    fn etag(&self) -> &str {
+        &self.etag
+    }
 }
 
 /// An item to write. `uid` is optional when creating (one is generated) and must match the URL
@@ -109,6 +125,10 @@ pub struct Instance {
     pub end_local: Option<String>,
     pub all_day: bool,
     pub summary: Option<String>,
+    /// The occurrence's own fields when it was changed on its own (an override, a component
+    /// with RECURRENCE-ID); `null` for occurrences that follow the series.
+    #[serde(rename = "override")]
+    pub override_fields: Option<EventFields>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,7 +229,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    Ok(with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
+    Ok(super::with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
 }
 
 #[utoipa::path(
@@ -238,19 +258,9 @@ pub async fn create(
         Some(uid) => super::parse_uid(uid)?,
         None => super::new_uid(now),
     };
-    if state.store.object_by_uid(cal.id, &uid).await?.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this UID exists; PUT to change it"));
-    }
     let text = calendar_from_fields(&uid, &body.fields, None, now)?;
-    let name = super::resource_name("ics", &uid);
-    let created = Box::new(|current: Option<&str>| current.is_none());
-    let object = write_object(&state, &cal, &name, &text, created).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "an item with this resource name exists")
-        }
-        _ => e,
-    })?;
-    Ok(with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &object)?))
+    let object = write::create(&state, &cal, Kind::Calendar, &uid, &text).await?;
+    Ok(super::with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &object)?))
 }
 
 #[utoipa::path(
@@ -286,30 +296,14 @@ pub async fn replace(
     if body.uid.as_deref().is_some_and(|u| u.trim() != uid) {
         return Err(invalid("the body's uid differs from the URL's"));
     }
-    let stored = state.store.object_by_uid(cal.id, &uid).await?;
-    if !conditions.allow(stored.as_ref().map(|o| o.etag.as_str())) {
-        return Err(super::stale(stored.as_ref().map(|o| o.etag.as_str())));
-    }
     let now = state.clock.now();
-    let (name, text) = match &stored {
-        Some(object) => {
-            let old = stored_calendar(object)?;
-            (object.name.clone(), calendar_from_fields(&uid, &body.fields, Some(&old), now)?)
-        }
-        None => (super::resource_name("ics", &uid), calendar_from_fields(&uid, &body.fields, None, now)?),
-    };
-    // The object must still be the one just merged with; the client's own If-Match was
-    // checked above, so a mismatch here is a concurrent write (409), not a failed condition.
-    let read_etag = stored.as_ref().map(|o| o.etag.clone());
-    let unchanged = Box::new(move |current: Option<&str>| current == read_etag.as_deref());
-    let object = write_object(&state, &cal, &name, &text, unchanged).await.map_err(|e| match e.status {
-        StatusCode::PRECONDITION_FAILED => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "the item changed while it was being written; retry")
-        }
-        _ => e,
-    })?;
-    let status = if stored.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, event_of(&principal.user, &cal, &object)?))
+    let written = write::update(&state, &cal, Kind::Calendar, &uid, &conditions, IfMissing::Create, |stored| {
+        let old = stored.map(stored_calendar).transpose()?;
+        Ok(calendar_from_fields(&uid, &body.fields, old.as_ref(), now)?)
+    })
+    .await?;
+    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(super::with_etag(status, event_of(&principal.user, &cal, &written.object)?))
 }
 
 #[utoipa::path(
@@ -334,17 +328,234 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let conditions = Preconditions::from_headers(&headers)?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    let object = state.store.object_by_uid(cal.id, &uid).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
-    match state.store.delete_object(cal.id, &object.name, allow, state.clock.now()).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::PreconditionFailed) => {
-            let current = state.store.object(cal.id, &object.name).await?;
-            return Err(super::stale(current.as_ref().map(|o| o.etag.as_str())));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
+    write::delete(&state, &cal, Kind::Calendar, &uid, conditions).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OccurrenceParams {
+    /// `this` (the default): only this occurrence; `following`: this one and every later one.
+    pub scope: Option<Scope>,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}", tag = "events",
+    params(
+        ("id" = String, Path, description = "Calendar id (slug)"),
+        ("uid" = String, Path, description = "The series' UID"),
+        ("recurrence_id" = String, Path, description = "The occurrence's original start: RFC 3339 (`2024-05-13T07:00:00Z`), a date for all-day series, or a local time in the series' zone"),
+        OccurrenceParams,
+        ("If-Match" = Option<String>, Header, description = "Change only if the series' stored ETag is this one"),
+    ),
+    request_body = EventInput,
+    responses(
+        (status = 200, description = "`scope=this`: the series, with the occurrence's override written (RECURRENCE-ID). `scope=following` at the first occurrence: the whole series changed", body = Event),
+        (status = 201, description = "`scope=following`: the series was split; this is the new item holding this occurrence and the later ones (header `X-Previous-ETag`: the old series' new ETag)", body = Event),
+        (status = 400, description = "Malformed JSON, query or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such calendar or item, or no occurrence at this time", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the series' stored ETag", body = ErrorBody),
+        (status = 422, description = "Invalid field, a `recurrence` with `scope=this`, or an item that does not recur", body = ErrorBody),
+    ),
+)]
+pub async fn edit_occurrence(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, uid, recurrence_id)): ApiPath<(String, String, String)>,
+    params: Result<Query<OccurrenceParams>, QueryRejection>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EventInput>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let conditions = Preconditions::from_headers(&headers)?;
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let occurrence = Occurrence::find(&state, &cal, &uid, &recurrence_id, &conditions).await?;
+    let Occurrence { stored, vcal, rid, original, floating } = occurrence;
+    let now = state.clock.now();
+    if params.scope.unwrap_or(Scope::This) == Scope::This {
+        let mut changed = vcal;
+        series::edit_this(&mut changed, &uid, &rid, &original, &body.fields, floating, now)?;
+        let object =
+            write::commit(&state, &cal, Kind::Calendar, &stored.name, &changed.to_text(), Some(stored.etag.clone()))
+                .await?;
+        return Ok(super::with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?));
+    }
+    let mut old = vcal.clone();
+    if !series::truncate(&mut old, &rid, floating, now) {
+        // The first occurrence: "this and following" is the whole series.
+        let text = calendar_from_fields(&uid, &body.fields, Some(&vcal), now)?;
+        let object =
+            write::commit(&state, &cal, Kind::Calendar, &stored.name, &text, Some(stored.etag.clone())).await?;
+        return Ok(super::with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?));
+    }
+    let new_uid = super::new_uid(now);
+    let mut fields = body.fields.clone();
+    inherit_rule(&state, &cal, &vcal, &rid, &mut fields)?;
+    let zones = ZoneNames::of(Some(&vcal));
+    let new_master = component_from_fields(&new_uid, &fields, master(&vcal), &zones, now)?;
+    let shift = series::shift_of(&new_master, &rid);
+    let second = series::second_half(&vcal, new_master, &new_uid, &rid, shift, floating, now);
+    series::link_next(&mut old, &new_uid);
+    // Two members change: the new half is created first, then the old half is cut back only if
+    // it is still the one read. If that fails, the new half is removed again, so a concurrent
+    // edit never leaves the occurrences twice.
+    let created = write::create(&state, &cal, Kind::Calendar, &new_uid, &second.to_text()).await?;
+    let cut =
+        write::commit(&state, &cal, Kind::Calendar, &stored.name, &old.to_text(), Some(stored.etag.clone())).await;
+    let previous = match cut {
+        Ok(previous) => previous,
+        Err(e) => {
+            let any = Box::new(|_: Option<&str>| true);
+            if let Err(undo) = state.store.delete_object(cal.id, &created.name, any, now).await {
+                tracing::error!(error = %undo, name = %created.name, "could not remove the new half of a failed split");
+            }
+            return Err(e);
+        }
+    };
+    let mut response = super::with_etag(StatusCode::CREATED, event_of(&principal.user, &cal, &created)?);
+    if let Ok(v) = HeaderValue::from_str(&previous.etag) {
+        response.headers_mut().insert("x-previous-etag", v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}", tag = "events",
+    params(
+        ("id" = String, Path, description = "Calendar id (slug)"),
+        ("uid" = String, Path, description = "The series' UID"),
+        ("recurrence_id" = String, Path, description = "The occurrence's original start: RFC 3339 (`2024-05-13T07:00:00Z`), a date for all-day series, or a local time in the series' zone"),
+        OccurrenceParams,
+        ("If-Match" = Option<String>, Header, description = "Change only if the series' stored ETag is this one"),
+    ),
+    responses(
+        (status = 200, description = "The series without the occurrence (`scope=this`: an EXDATE, its override removed) or without it and the later ones (`scope=following`: UNTIL just before it)", body = Event),
+        (status = 204, description = "`scope=following` at the first occurrence: the whole item was deleted"),
+        (status = 400, description = "Malformed query or If-Match header", body = ErrorBody),
+        (status = 404, description = "No such calendar or item, or no occurrence at this time", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read and retry", body = ErrorBody),
+        (status = 412, description = "If-Match did not match the series' stored ETag", body = ErrorBody),
+        (status = 422, description = "The item does not recur", body = ErrorBody),
+    ),
+)]
+pub async fn remove_occurrence(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, uid, recurrence_id)): ApiPath<(String, String, String)>,
+    params: Result<Query<OccurrenceParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let conditions = Preconditions::from_headers(&headers)?;
+    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let Occurrence { stored, mut vcal, rid, floating, .. } =
+        Occurrence::find(&state, &cal, &uid, &recurrence_id, &conditions).await?;
+    let now = state.clock.now();
+    let whole_item_goes = match params.scope.unwrap_or(Scope::This) {
+        Scope::This => {
+            series::delete_this(&mut vcal, &rid, floating, now);
+            false
+        }
+        Scope::Following => !series::truncate(&mut vcal, &rid, floating, now),
+    };
+    if whole_item_goes {
+        let read = stored.etag.clone();
+        let unchanged = Preconditions::matching(&read);
+        write::delete(&state, &cal, Kind::Calendar, &uid, unchanged).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let object = write::commit(&state, &cal, Kind::Calendar, &stored.name, &vcal.to_text(), Some(stored.etag)).await?;
+    Ok(super::with_etag(StatusCode::OK, event_of(&principal.user, &cal, &object)?))
+}
+
+/// An occurrence named in a URL, checked against the stored series.
+struct Occurrence {
+    stored: StoredObject,
+    vcal: ics::Component,
+    rid: OccurrenceId,
+    original: Original,
+    floating: chrono_tz::Tz,
+}
+
+impl Occurrence {
+    /// The series (after the client's conditions, 412), the occurrence's id in the series' own
+    /// form, and where it was before the edit. 404 when the series has no occurrence there, 422
+    /// when it does not recur.
+    async fn find(
+        state: &AppState,
+        cal: &Collection,
+        uid: &str,
+        recurrence_id: &str,
+        conditions: &Preconditions,
+    ) -> Result<Occurrence, ApiError> {
+        let stored =
+            write::read(state, cal, uid, conditions).await?.ok_or_else(|| ApiError::not_found("no such item"))?;
+        let vcal = stored_calendar(&stored)?;
+        let ctx = eval_context(state, cal, None);
+        let floating = ctx.floating_tz;
+        let m = master(&vcal).ok_or_else(|| invalid("the item has no component"))?;
+        if m.prop("RRULE").is_none() && m.prop("RDATE").is_none() {
+            return Err(invalid("this item does not recur; change it with PUT …/events/{uid}"));
+        }
+        let rid = OccurrenceId::parse(recurrence_id, m, floating)?;
+        let no_such = || ApiError::not_found(format!("the series has no occurrence at {recurrence_id}"));
+        // An override may have moved the occurrence anywhere: then it is where the override says.
+        let moved =
+            vcal.children.iter().filter(|c| ics::is_item(c)).find(|c| {
+                c.prop("RECURRENCE-ID").and_then(|r| series::instant_of(r, &r.value, floating)) == Some(rid.utc)
+            });
+        let original = match moved {
+            Some(o) => {
+                let at = |name: &str| o.prop(name).and_then(|p| series::instant_of(p, &p.value, floating));
+                let start = at("DTSTART").unwrap_or(rid.utc);
+                Original { start, end: at("DTEND").or(at("DUE")).unwrap_or(start) }
+            }
+            None => {
+                let parsed = parse_object(&stored.data).map_err(invalid)?;
+                let list = parsed.occurrences(rid.utc, rid.utc + TimeDelta::seconds(1), &ctx).map_err(invalid)?;
+                let o = list.into_iter().find(|o| o.recurrence_id == Some(rid.utc)).ok_or_else(no_such)?;
+                Original { start: o.start, end: o.end }
+            }
+        };
+        Ok(Occurrence { stored, vcal, rid, original, floating })
+    }
+}
+
+/// A split's new half keeps the old rule when the client sent it back unchanged: its COUNT then
+/// counts what is left after the split (RFC 5545 §3.3.10: COUNT counts every instance the rule
+/// makes, EXDATEs included, so the instances before the split are expanded and counted).
+fn inherit_rule(
+    state: &AppState,
+    cal: &Collection,
+    vcal: &ics::Component,
+    rid: &OccurrenceId,
+    fields: &mut EventFields,
+) -> Result<(), ApiError> {
+    let Some(rule) = series::rule_of(vcal) else { return Ok(()) };
+    let sent = fields.recurrence.as_ref().and_then(|r| r.rrule.as_deref()).map(str::trim).unwrap_or_default();
+    if !sent.eq_ignore_ascii_case(&rule) {
+        return Ok(());
+    }
+    let Some(count) = series::count_of(&rule) else { return Ok(()) };
+    // The series with nothing but its start and rule, expanded up to the split.
+    let mut bare = vcal.clone();
+    bare.children.retain(|c| !ics::is_item(c) || c.prop("RECURRENCE-ID").is_none());
+    for c in bare.children.iter_mut().filter(|c| ics::is_item(c)) {
+        c.props.retain(|p| !matches!(p.name.as_str(), "EXDATE" | "RDATE"));
+    }
+    let parsed = parse_object(&bare.to_text()).map_err(invalid)?;
+    let ctx = eval_context(state, cal, None);
+    let first = master(&bare)
+        .and_then(|m| m.prop("DTSTART"))
+        .and_then(|p| series::instant_of(p, &p.value, ctx.floating_tz))
+        .unwrap_or(rid.utc);
+    let before = parsed.occurrences(first, rid.utc, &ctx).map_err(invalid)?.len() as u64;
+    let left = count.saturating_sub(before).max(1);
+    if let Some(r) = fields.recurrence.as_mut() {
+        r.rrule = Some(series::with_count(&rule, left));
+    }
+    Ok(())
 }
 
 #[utoipa::path(
@@ -393,7 +604,11 @@ pub async fn instances(
         if out.len() + list.len() > max {
             return Err(too_many());
         }
-        out.extend(list.into_iter().map(|o| instance(&parsed, o, tz)));
+        let changed = override_fields(object, ctx.floating_tz);
+        out.extend(list.into_iter().map(|o| {
+            let own = o.recurrence_id.and_then(|r| changed.iter().find(|(t, _)| *t == r)).map(|(_, f)| f.clone());
+            instance(&parsed, o, tz, own)
+        }));
     }
     out.sort_by(|a, b| (&a.start, &a.end, &a.uid).cmp(&(&b.start, &b.end, &b.uid)));
     Ok(Json(InstanceList { instances: out }))
@@ -417,15 +632,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<CalendarImportReport>, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("text/calendar") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the calendar as text/calendar",
-        ));
-    }
+    super::require_media_type(&headers, &["text/calendar"], "send the calendar as text/calendar")?;
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     std::str::from_utf8(&body).map_err(|_| invalid("the body is not UTF-8"))?;
     // A calendar file may be as large as `server.max_body_size`: splitting it is CPU work that
@@ -456,7 +663,7 @@ async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -
         Err(e) => return Err(store_error(e).message),
     };
     let any = Box::new(|_: Option<&str>| true);
-    write_object(state, cal, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
+    write::store_text(state, cal, Kind::Calendar, &name, text, any).await.map(|_| ()).map_err(|e| e.message)
 }
 
 #[utoipa::path(
@@ -475,17 +682,7 @@ pub async fn export(
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let objects = state.store.objects_overlapping(cal.id, None, None, None).await?;
     let text = ics::merge(objects.iter().map(|o| o.data.as_str()), cal.props.display_name.as_deref());
-    let disposition = format!("attachment; filename=\"{}.ics\"", cal.slug);
-    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        text,
-    )
-        .into_response())
+    Ok(super::attachment("text/calendar; charset=utf-8", &format!("{}.ics", cal.slug), text))
 }
 
 /// Floating and all-day times in `tz`, else the calendar's zone, else UTC; the server's limits.
@@ -493,11 +690,7 @@ fn eval_context(state: &AppState, cal: &Collection, tz: Option<chrono_tz::Tz>) -
     let floating_tz = tz
         .or_else(|| cal.props.timezone.as_deref().and_then(|t| madang_ical::timezone_from_vcalendar(t).ok()))
         .unwrap_or(chrono_tz::UTC);
-    EvalContext { floating_tz, limits: limits(state) }
-}
-
-fn limits(state: &AppState) -> Limits {
-    state.dav.config.limits()
+    EvalContext { floating_tz, limits: state.collections.limits() }
 }
 
 /// `[start, end)` from query values; a date or a date-time without offset is in `tz`.
@@ -524,7 +717,26 @@ fn instant(field: &str, value: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>,
         .ok_or_else(|| invalid(format!("{field}: `{v}` does not exist in {}", tz.name())))
 }
 
-fn instance(object: &CalendarObject, o: madang_ical::Occurrence, tz: Option<chrono_tz::Tz>) -> Instance {
+/// The fields of each override of a stored object, by the instant of its RECURRENCE-ID.
+fn override_fields(object: &StoredObject, floating: chrono_tz::Tz) -> Vec<(DateTime<Utc>, EventFields)> {
+    let Ok(vcal) = ics::parse_vcalendar(&object.data) else { return Vec::new() };
+    vcal.children
+        .iter()
+        .filter(|c| ics::is_item(c))
+        .filter_map(|c| {
+            let r = c.prop("RECURRENCE-ID")?;
+            let at = series::instant_of(r, &r.value, floating)?;
+            Some((at, fields_from_component(c)))
+        })
+        .collect()
+}
+
+fn instance(
+    object: &CalendarObject,
+    o: madang_ical::Occurrence,
+    tz: Option<chrono_tz::Tz>,
+    override_fields: Option<EventFields>,
+) -> Instance {
     let utc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let local = |t: DateTime<Utc>| tz.map(|z| t.with_timezone(&z).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     Instance {
@@ -537,47 +749,8 @@ fn instance(object: &CalendarObject, o: madang_ical::Occurrence, tz: Option<chro
         end_local: local(o.end),
         all_day: o.all_day,
         summary: o.summary,
+        override_fields,
     }
-}
-
-/// Writes an object's text as a member, if `condition` accepts the member's current ETag.
-/// The same checks as a CalDAV PUT (RFC 4791 §5.3.2.1), and the same derived index.
-async fn write_object(
-    state: &AppState,
-    cal: &Collection,
-    name: &str,
-    text: &str,
-    condition: crate::store::dav::WriteCondition,
-) -> Result<StoredObject, ApiError> {
-    let config = &state.dav.config;
-    if text.len() > config.max_resource_size {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the item is larger than {} bytes", config.max_resource_size),
-        ));
-    }
-    let object = parse_object(text).map_err(invalid)?;
-    let kind = object.kind().name();
-    if !cal.props.components.iter().any(|c| c == kind) {
-        return Err(invalid(format!("this calendar does not accept {kind} (see its components)")));
-    }
-    let limits = limits(state);
-    object.check_limits(&limits).map_err(|e| invalid(format!("{e} (the server's dav.max_instances_per_period)")))?;
-    let index = object.index(&limits);
-    let etag = crate::dav::etag_of(text);
-    let new = NewObject {
-        name,
-        uid: object.uid(),
-        component: kind,
-        etag: &etag,
-        data: text,
-        range_start: index.start,
-        range_end: index.end,
-        range_exact: index.exact,
-    };
-    state.store.put_object(cal.id, &new, condition, config.quota, state.clock.now()).await.map_err(store_error)?;
-    state.store.object(cal.id, name).await?.ok_or_else(|| ApiError::not_found("the item was deleted meanwhile"))
 }
 
 fn stored_calendar(object: &StoredObject) -> Result<ics::Component, ApiError> {
@@ -589,20 +762,17 @@ fn stored_calendar(object: &StoredObject) -> Result<ics::Component, ApiError> {
 
 fn event_of(user: &User, cal: &Collection, object: &StoredObject) -> Result<Event, ApiError> {
     let vcal = stored_calendar(object)?;
+    let m = master(&vcal);
     Ok(Event {
         uid: object.uid.clone(),
         etag: object.etag.clone(),
-        dav_url: path::object_href(user.username.as_str(), &cal.slug, &object.name),
+        dav_url: href::object_href(user.username.as_str(), &cal.slug, &object.name),
         fields: fields_from_calendar(&vcal),
+        sequence: m.map(sequence_of).unwrap_or(0),
+        last_modified: m
+            .and_then(|m| m.prop("LAST-MODIFIED"))
+            .and_then(|p| NaiveDateTime::parse_from_str(p.value.trim().trim_end_matches('Z'), "%Y%m%dT%H%M%S").ok())
+            .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         overrides: overrides(&vcal),
     })
-}
-
-fn with_etag(status: StatusCode, event: Event) -> Response {
-    let etag = HeaderValue::from_str(&event.etag).ok();
-    let mut response = (status, Json(event)).into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
 }

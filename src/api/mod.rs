@@ -7,8 +7,9 @@
 //! on this side.
 //!
 //! Module map: `calendars`, `events` and `contacts` hold the axum handlers (parse → apply →
-//! answer); `contact_model` and `event_model` are the pure JSON ⇄ vCard / iCalendar
-//! conversions; `ics` keeps iCalendar text as lossless content lines for edits, imports and
+//! answer); `write` is their one write path (conditions, merge, compare-and-set, 412/409);
+//! `contact_model` and `event_model` are the pure JSON ⇄ vCard / iCalendar conversions;
+//! `series` edits one occurrence of a recurring item (override, EXDATE, split, UNTIL); `ics` keeps iCalendar text as lossless content lines for edits, imports and
 //! exports; `openapi` derives the spec from the
 //! handlers' annotations. [`ROUTES`] lists every route of `/api/v1` in one place; a test checks
 //! it against the router and the spec.
@@ -21,16 +22,16 @@ pub mod events;
 pub mod ics;
 pub mod openapi;
 pub mod push;
+pub mod series;
+pub(crate) mod write;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
-use madang_dav::headers::WriteConditions;
 
+use crate::app::state::AppState;
 use crate::domain::{InvalidInput, User};
-use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::StoreError;
 use crate::store::dav::{Collection, CollectionKind};
 
 /// Every route of `/api/v1` as (method, path template). The router below, the OpenAPI spec
@@ -57,6 +58,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/admin/groups/{name}/members/{user}"),
     ("DELETE", "/api/v1/admin/groups/{name}/members/{user}"),
     ("GET", "/api/v1/admin/audit"),
+    ("GET", "/api/v1/admin/modules"),
+    ("PUT", "/api/v1/admin/modules"),
     ("GET", "/api/v1/admin/oauth-clients"),
     ("POST", "/api/v1/admin/oauth-clients"),
     ("GET", "/api/v1/admin/oauth-clients/{client_id}"),
@@ -73,6 +76,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/calendars/{id}/events/{uid}"),
     ("PUT", "/api/v1/calendars/{id}/events/{uid}"),
     ("DELETE", "/api/v1/calendars/{id}/events/{uid}"),
+    ("PUT", "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}"),
+    ("DELETE", "/api/v1/calendars/{id}/events/{uid}/occurrences/{recurrence_id}"),
     ("GET", "/api/v1/calendars/{id}/instances"),
     ("POST", "/api/v1/calendars/{id}/import"),
     ("GET", "/api/v1/calendars/{id}/export"),
@@ -82,6 +87,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/addressbooks/{id}/contacts/{uid}"),
     ("PUT", "/api/v1/addressbooks/{id}/contacts/{uid}"),
     ("DELETE", "/api/v1/addressbooks/{id}/contacts/{uid}"),
+    ("PUT", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
+    ("DELETE", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
     ("POST", "/api/v1/addressbooks/{id}/import"),
     ("GET", "/api/v1/addressbooks/{id}/export"),
 ];
@@ -95,12 +102,20 @@ pub fn routes() -> Router<AppState> {
         .route("/calendars/{id}", get(calendars::show).patch(calendars::update).delete(calendars::remove))
         .route("/calendars/{id}/events", get(events::list).post(events::create))
         .route("/calendars/{id}/events/{uid}", get(events::show).put(events::replace).delete(events::remove))
+        .route(
+            "/calendars/{id}/events/{uid}/occurrences/{recurrence_id}",
+            axum::routing::put(events::edit_occurrence).delete(events::remove_occurrence),
+        )
         .route("/calendars/{id}/instances", get(events::instances))
         .route("/calendars/{id}/import", axum::routing::post(events::import))
         .route("/calendars/{id}/export", get(events::export))
         .route("/addressbooks", get(contacts::list_books))
         .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
         .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))
+        .route(
+            "/addressbooks/{id}/groups/{group_uid}/members/{uid}",
+            axum::routing::put(contacts::add_group_member).delete(contacts::remove_group_member),
+        )
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
 }
@@ -116,63 +131,55 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
-/// Store errors the generic `From<StoreError>` leaves as internal, in API words.
-/// 412 for a failed `If-Match`, naming the current ETag (in `details` and the
-/// `ETag` header) so the client can re-read and retry; `None` when the item is gone.
-pub(crate) fn stale(current: Option<&str>) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        "the resource changed since you read it (If-Match); read it again",
+/// A stored member as the JSON API shows it, with its version.
+pub(crate) trait Versioned: serde::Serialize {
+    fn etag(&self) -> &str;
+}
+
+/// A JSON answer carrying the item's version in the `ETag` header too.
+pub(crate) fn with_etag<T: Versioned>(status: StatusCode, body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let etag = axum::http::HeaderValue::from_str(body.etag()).ok();
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(axum::http::header::ETAG, etag);
+    }
+    response
+}
+
+/// 415 unless the request's `Content-Type` (without parameters) is one of `accepted`.
+pub(crate) fn require_media_type(
+    headers: &axum::http::HeaderMap,
+    accepted: &[&str],
+    hint: &str,
+) -> Result<(), ApiError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if accepted.iter().any(|a| essence.eq_ignore_ascii_case(a)) {
+        return Ok(());
+    }
+    Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", hint.to_string()))
+}
+
+/// A file download: `content_type`, saved as `filename`.
+pub(crate) fn attachment(content_type: &'static str, filename: &str, body: String) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    let disposition = HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type)), (header::CONTENT_DISPOSITION, disposition)],
+        body,
     )
-    .with_details(serde_json::json!({ "current_etag": current }))
-    .with_etag(current)
-}
-
-pub(crate) fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::PreconditionFailed => ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "the resource changed since you read it (If-Match); read it again",
-        ),
-        StoreError::UidConflict(_) => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "another item in this collection has the same UID")
-        }
-        StoreError::QuotaExceeded => {
-            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded", "storage quota exceeded")
-        }
-        other => other.into(),
-    }
-}
-
-/// `If-Match` / `If-None-Match` of a write, checked against the stored ETag inside the
-/// store's transaction; the same evaluation as DAV's (`madang_dav::headers::WriteConditions`).
-pub(crate) struct Preconditions(WriteConditions);
-
-impl Preconditions {
-    pub fn from_headers(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
-        let text =
-            |name: &str| -> Result<Option<&str>, ApiError> {
-                headers.get(name).map(|v| v.to_str()).transpose().map_err(|_| {
-                    ApiError::new(StatusCode::BAD_REQUEST, "bad_header", format!("malformed {name} header"))
-                })
-            };
-        WriteConditions::parse(text("if-match")?, text("if-none-match")?)
-            .map(Preconditions)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_header", e.to_string()))
-    }
-
-    pub fn allow(&self, current: Option<&str>) -> bool {
-        self.0.allow(current)
-    }
+        .into_response()
 }
 
 /// Creates the user's default collections on first use, exactly as the DAV layer does (it is
-/// the same code), so a user who starts with the JSON API gets the same home and a
+/// the same code, `collections::Collections::provision`), so a user who starts with the JSON API gets the same home and a
 /// JSON-made collection named like a default cannot block DAV provisioning later.
 pub(crate) async fn provision(state: &AppState, user: &User) -> Result<(), ApiError> {
-    Ok(state.dav.provision(&state.store, user.id, state.clock.now()).await?)
+    Ok(state.collections.provision(&state.store, user.id, state.clock.now()).await?)
 }
 
 /// The user's collection of `kind` named `id`, or 404 (also for another user's: the lookup

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{calendars, contact_model, contacts, event_model, events};
+use super::{calendars, contact_model, contacts, event_model, events, series};
 use crate::http::admin;
 use crate::http::api as account;
 
@@ -45,6 +45,8 @@ use crate::http::api as account;
         admin::add_member,
         admin::remove_member,
         admin::list_audit,
+        admin::show_modules,
+        admin::update_modules,
         admin::list_clients,
         admin::create_client,
         admin::show_client,
@@ -61,6 +63,8 @@ use crate::http::api as account;
         events::show,
         events::replace,
         events::remove,
+        events::edit_occurrence,
+        events::remove_occurrence,
         events::instances,
         events::import,
         events::export,
@@ -70,15 +74,19 @@ use crate::http::api as account;
         contacts::show,
         contacts::replace,
         contacts::remove,
+        contacts::add_group_member,
+        contacts::remove_group_member,
         contacts::import,
         contacts::export,
     ),
     components(schemas(
         ErrorBody,
+        crate::modules::ModuleStates,
         contact_model::ContactFields,
         contact_model::StructuredName,
         contact_model::TypedValue,
         contact_model::Address,
+        contacts::GroupRef,
         event_model::EventFields,
         event_model::ItemKind,
         event_model::When,
@@ -86,6 +94,7 @@ use crate::http::api as account;
         event_model::Person,
         event_model::Attendee,
         event_model::Alarm,
+        series::Scope,
     )),
     modifiers(&CommonResponses),
     tags(
@@ -94,7 +103,7 @@ use crate::http::api as account;
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
         (name = "push", description = "Live changes as Server-Sent Events, resumable with `Last-Event-ID`"),
-        (name = "admin", description = "Administration: sign-up approval, accounts, groups, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
+        (name = "admin", description = "Administration: sign-up approval, accounts, groups, modules, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),
     ),
 )]
@@ -140,7 +149,9 @@ impl Modify for CommonResponses {
             r.content.insert("application/json".into(), Content::new(Some(Ref::from_schema_name("ErrorBody"))));
             RefOr::T(r)
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // Routes of a module an administrator can turn off (`http::modules::GATED`).
+            let gated = crate::http::modules::module_of(path);
             let operations =
                 [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head];
             for op in operations.into_iter().flatten() {
@@ -158,6 +169,10 @@ impl Modify for CommonResponses {
                 responses.entry("401".into()).or_insert_with(|| error("Missing or wrong credentials"));
                 responses.entry("429".into()).or_insert_with(|| error("Too many failed sign-ins; see Retry-After"));
                 responses.entry("503".into()).or_insert_with(|| error("The database is unavailable; retry later"));
+                if let Some(module) = gated {
+                    let text = format!("The {module} module is turned off on this server (`module_disabled`)");
+                    responses.entry("403".into()).or_insert_with(|| error(&text));
+                }
                 // Every path parameter is decoded (and numbers parsed) before the handler runs.
                 let has_path_params =
                     op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));

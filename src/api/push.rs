@@ -20,9 +20,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::http::AppState;
+use crate::app::state::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
+use crate::modules::{Module, Modules};
 use crate::push::{Delivery, PushError};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -58,13 +59,20 @@ pub async fn stream(
         }
         PushError::Store(e) => e.into(),
     })?;
-    let frames = futures_util::stream::unfold(listener, |mut listener| async move {
-        match listener.next().await? {
-            Ok(delivery) => Some((Ok::<_, Infallible>(Bytes::from(frame(&delivery))), listener)),
-            Err(e) => {
-                // The client reconnects with its last id and loses nothing.
-                tracing::warn!(error = %e, "push stream ended by a database error");
-                None
+    let modules = state.modules.clone();
+    let frames = futures_util::stream::unfold(listener, move |mut listener| {
+        let modules = modules.clone();
+        async move {
+            match listener.next().await? {
+                Ok(delivery) => {
+                    let delivery = without_modules_off(delivery, &modules).await;
+                    Some((Ok::<_, Infallible>(Bytes::from(frame(&delivery))), listener))
+                }
+                Err(e) => {
+                    // The client reconnects with its last id and loses nothing.
+                    tracing::warn!(error = %e, "push stream ended by a database error");
+                    None
+                }
             }
         }
     });
@@ -75,6 +83,28 @@ pub async fn stream(
     // nginx would otherwise hold the stream back in its response buffer.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// The module an event type belongs to: what an administrator switched off is not announced
+/// either (its routes answer 403; its events would still tell what changed).
+fn module_of(kind: &str) -> Option<Module> {
+    match kind.split('.').next() {
+        Some("calendar") => Some(Module::Calendar),
+        Some("addressbook") => Some(Module::Contacts),
+        Some("mail") => Some(Module::Mail),
+        Some("chat") => Some(Module::Chat),
+        _ => None,
+    }
+}
+
+/// `delivery` without the events of modules that are off. The numbers of the dropped events
+/// are skipped, which is harmless: a client only ever sends back the last id it saw.
+async fn without_modules_off(delivery: Delivery, modules: &Modules) -> Delivery {
+    let Delivery::Events(events) = delivery else { return delivery };
+    // A failed read keeps everything: the routes themselves still refuse what is off.
+    let Ok(states) = modules.states().await else { return Delivery::Events(events) };
+    let kept: Vec<_> = events.into_iter().filter(|e| module_of(&e.kind).is_none_or(|m| states.is_on(m))).collect();
+    if kept.is_empty() { Delivery::Heartbeat } else { Delivery::Events(kept) }
 }
 
 /// One delivery as SSE text (HTML §9.2.5: fields are `name: value` lines, an event ends with a

@@ -36,8 +36,8 @@ use axum::routing::get;
 use base64::Engine;
 use sha2::Digest;
 
+use crate::app::state::AppState;
 use crate::domain::Role;
-use crate::http::AppState;
 use crate::web::i18n::Lang;
 use crate::web::page::{escape, see_other};
 
@@ -45,16 +45,10 @@ use crate::web::page::{escape, see_other};
 /// module documentation).
 pub const EMPTY_STYLE_HASH: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
 
-/// The client's routes. Merged into [`crate::http::app`]: `GET /` here, every other method on
+/// The client's routes. Merged into [`crate::app::app`]: `GET /` here, every other method on
 /// `/` stays the DAV root's.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(shell)).route("/assets/{*path}", get(assets::serve))
-}
-
-/// The product's name as the shell shows it.
-// TODO(brand): the lead wires this to the configured brand name.
-pub fn product_name() -> &'static str {
-    "Madang"
 }
 
 /// The import map: every module, catalogue and stylesheet by its unhashed URL, plus bare
@@ -149,7 +143,23 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     } else {
         String::new()
     };
-    let product = escape(product_name());
+    let product = escape(state.brand.name());
+    let logo = state.brand.logo_img();
+    // A module that is off is left out here already, so it is gone without JavaScript too
+    // (app.js also hides what `/api/v1/me` says is off). A failed read shows everything: the
+    // routes themselves still refuse what is off.
+    let states = state.modules.states().await.ok();
+    let on = |m: crate::modules::Module| states.as_ref().is_none_or(|s| s.is_on(m));
+    let item = |module: crate::modules::Module, view: &str, label: &str| {
+        if on(module) {
+            format!(r##"<li><a href="#/{view}" data-view="{view}" data-module="{}">{label}</a></li>"##, module.name())
+        } else {
+            String::new()
+        }
+    };
+    let calendar_item = item(crate::modules::Module::Calendar, "calendar", &tx("nav.calendar"));
+    let tasks_item = item(crate::modules::Module::Calendar, "tasks", &tx("nav.tasks"));
+    let contacts_item = item(crate::modules::Module::Contacts, "contacts", &tx("nav.contacts"));
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
@@ -164,12 +174,10 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <body>
 <a class="skip" href="#main">{skip}</a>
 <header class="top">
-<a class="brand" href="/">{product}</a>
+<a class="brand" href="/">{logo}{product}</a>
 <nav class="primary" aria-label="{nav}">
 <ul>
-<li><a href="#/calendar" data-view="calendar" data-module="calendar">{calendar}</a></li>
-<li><a href="#/tasks" data-view="tasks" data-module="calendar">{tasks}</a></li>
-<li><a href="#/contacts" data-view="contacts" data-module="contacts">{contacts}</a></li>
+{calendar_item}{tasks_item}{contacts_item}
 <li><a href="/account">{account}</a></li>
 {admin}</ul>
 </nav>
@@ -188,9 +196,6 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
         app = assets::url("app.js"),
         skip = tx("shell.skip"),
         nav = tx("shell.nav"),
-        calendar = tx("nav.calendar"),
-        tasks = tx("nav.tasks"),
-        contacts = tx("nav.contacts"),
         account = web("nav.account"),
         csrf = crate::web::csrf::form_field(&state, &session),
         signout = web("nav.signout"),

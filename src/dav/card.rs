@@ -11,8 +11,7 @@ use super::{Ctx, DavError, DavResult, header_str, path};
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, NewObject};
 
-/// The component column for vCards; calendar objects hold VEVENT, VTODO, ….
-pub const VCARD: &str = "VCARD";
+pub use crate::collections::VCARD;
 
 pub async fn get(ctx: &Ctx, slug: &str, name: &str, headers: &HeaderMap, head: bool) -> DavResult<Response> {
     let object = ctx

@@ -24,9 +24,6 @@ mod proppatch;
 pub mod props;
 mod report;
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -36,76 +33,15 @@ use axum::routing::any;
 use chrono::{DateTime, Utc};
 use madang_ical::{EvalContext, Limits};
 
+use crate::app::state::AppState;
 use crate::config::DavConfig;
-use crate::domain::{User, UserId};
-use crate::http::AppState;
+use crate::domain::User;
 use crate::http::auth::{AuthRejection, Authenticated};
-use crate::store::dav::{Collection, CollectionKind, CollectionProps, PropertyLimits};
+use crate::store::dav::{Collection, CollectionKind, PropertyLimits};
 pub use card::VCARD;
 pub use error::{DavError, DavResult};
 pub use object::etag_of;
 use path::Target;
-
-/// DAV settings plus what the DAV layer remembers between requests.
-pub struct DavService {
-    pub config: DavConfig,
-    /// Users whose home this process has already provisioned, so the check
-    /// costs one query per user and process, not one per request.
-    provisioned: Mutex<HashSet<UserId>>,
-}
-
-impl DavService {
-    pub fn new(config: DavConfig) -> DavService {
-        DavService { config, provisioned: Mutex::new(HashSet::new()) }
-    }
-
-    /// What the store checks when dead properties grow: the per-resource
-    /// total and the owner's quota.
-    pub fn property_limits(&self) -> PropertyLimits {
-        PropertyLimits { per_resource: self.config.max_properties_size as u64, quota: self.config.quota }
-    }
-
-    /// Creates the default calendar, task list and address book the first
-    /// time a user arrives, through DAV or the JSON API alike (configurable;
-    /// none where the name is empty). Once per user and process it costs a
-    /// query; after that, nothing.
-    pub async fn provision(
-        &self,
-        store: &crate::store::Store,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<(), crate::store::StoreError> {
-        if self.provisioned.lock().map(|p| p.contains(&user)).unwrap_or(false) {
-            return Ok(());
-        }
-        let mut defaults = Vec::new();
-        if let Some(name) = &self.config.default_calendar {
-            let props = CollectionProps {
-                display_name: Some(name.clone()),
-                components: vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()],
-                ..Default::default()
-            };
-            defaults.push((CollectionKind::Calendar, "default", props));
-        }
-        if let Some(name) = &self.config.default_task_list {
-            let props = CollectionProps {
-                display_name: Some(name.clone()),
-                components: vec!["VTODO".into()],
-                ..Default::default()
-            };
-            defaults.push((CollectionKind::Calendar, "tasks", props));
-        }
-        if let Some(name) = &self.config.default_addressbook {
-            let props = CollectionProps { display_name: Some(name.clone()), ..Default::default() };
-            defaults.push((CollectionKind::AddressBook, "default", props));
-        }
-        store.provision_dav_home(user, &defaults, now).await?;
-        if let Ok(mut p) = self.provisioned.lock() {
-            p.insert(user);
-        }
-        Ok(())
-    }
-}
 
 /// Forgets deletions older than `retention`, hourly, so the change log does
 /// not grow without bound; clients holding older tokens resync fully.
@@ -163,11 +99,11 @@ impl Ctx {
     }
 
     pub fn config(&self) -> &DavConfig {
-        &self.state.dav.config
+        &self.state.collections.config
     }
 
     pub fn property_limits(&self) -> PropertyLimits {
-        self.state.dav.property_limits()
+        self.state.collections.property_limits()
     }
 
     pub fn limits(&self) -> Limits {
@@ -195,7 +131,7 @@ impl Ctx {
 
     /// Creates the user's default collections on their first DAV request.
     async fn provision(&self) -> DavResult<()> {
-        Ok(self.state.dav.provision(&self.state.store, self.user.id, self.now).await?)
+        Ok(self.state.collections.provision(&self.state.store, self.user.id, self.now).await?)
     }
 }
 

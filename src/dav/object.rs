@@ -4,7 +4,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use madang_dav::headers::{ETagList, WriteConditions};
 use madang_dav::precondition::Precondition;
-use sha2::{Digest, Sha256};
 
 use super::props::http_date;
 use super::{Ctx, DavError, DavResult, header_str, path};
@@ -26,12 +25,7 @@ impl Conditions {
     }
 }
 
-/// A strong ETag from the bytes stored: identical content, identical tag.
-pub fn etag_of(data: &str) -> String {
-    let digest = Sha256::digest(data.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
-}
+pub use crate::collections::etag_of;
 
 /// Builds a GET/HEAD answer: validators, conditional requests, body.
 pub fn respond_with_body(

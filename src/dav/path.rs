@@ -12,11 +12,11 @@
 //! /dav/addressbooks/<user>/<book>/<card>  an address object resource (one vCard)
 //! ```
 
-use madang_dav::href::{decode, encode_segment};
+use madang_dav::href::decode;
 
+// The hrefs live with the collections, which both doors hand out; the DAV door keeps parsing.
+pub use crate::collections::href::*;
 use crate::store::dav::CollectionKind;
-
-pub const ROOT: &str = "/dav/";
 
 /// The resource a path names, before it is looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,52 +102,6 @@ impl Target {
             _ => None,
         }
     }
-}
-
-pub fn collection_href(kind: CollectionKind, user: &str, slug: &str) -> String {
-    match kind {
-        CollectionKind::Calendar => calendar_href(user, slug),
-        CollectionKind::AddressBook => addressbook_href(user, slug),
-    }
-}
-
-pub fn member_href(kind: CollectionKind, user: &str, slug: &str, name: &str) -> String {
-    match kind {
-        CollectionKind::Calendar => object_href(user, slug, name),
-        CollectionKind::AddressBook => card_href(user, slug, name),
-    }
-}
-
-pub fn principals_href() -> String {
-    format!("{ROOT}principals/")
-}
-
-pub fn principal_href(user: &str) -> String {
-    format!("{ROOT}principals/{}/", encode_segment(user))
-}
-
-pub fn calendar_home_href(user: &str) -> String {
-    format!("{ROOT}calendars/{}/", encode_segment(user))
-}
-
-pub fn addressbook_home_href(user: &str) -> String {
-    format!("{ROOT}addressbooks/{}/", encode_segment(user))
-}
-
-pub fn addressbook_href(user: &str, book: &str) -> String {
-    format!("{ROOT}addressbooks/{}/{}/", encode_segment(user), encode_segment(book))
-}
-
-pub fn card_href(user: &str, book: &str, name: &str) -> String {
-    format!("{ROOT}addressbooks/{}/{}/{}", encode_segment(user), encode_segment(book), encode_segment(name))
-}
-
-pub fn calendar_href(user: &str, calendar: &str) -> String {
-    format!("{ROOT}calendars/{}/{}/", encode_segment(user), encode_segment(calendar))
-}
-
-pub fn object_href(user: &str, calendar: &str, name: &str) -> String {
-    format!("{ROOT}calendars/{}/{}/{}", encode_segment(user), encode_segment(calendar), encode_segment(name))
 }
 
 /// Whether a member or collection name may be created: printable, not a

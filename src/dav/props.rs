@@ -5,6 +5,7 @@ use madang_dav::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName}
 use madang_dav::propfind::PropFind;
 
 use super::path;
+pub use crate::collections::{parse_sync_token, sync_token};
 use crate::domain::User;
 use crate::store::dav::{Collection, CollectionKind, DeadProperty, ObjectMeta};
 
@@ -274,19 +275,6 @@ fn addressbook(c: &Collection, name: &QName, ctx: &PropContext<'_>) -> Option<Pr
         (ns, "max-resource-size") if ns == CARDDAV => Some(PropValue::Text(ctx.max_resource_size.to_string())),
         _ => None,
     }
-}
-
-/// `sync-token` and `getctag` (RFC 6578 §4): a URI naming the collection and its revision.
-pub fn sync_token(c: &Collection) -> String {
-    format!("urn:x-madang:sync:{}:{}", c.id.0, c.revision)
-}
-
-/// The revision in a token of this collection; `None` for anything else.
-pub fn parse_sync_token(c: &Collection, token: &str) -> Option<i64> {
-    let rest = token.strip_prefix("urn:x-madang:sync:")?;
-    let (id, revision) = rest.split_once(':')?;
-    (id.parse::<i64>().ok()? == c.id.0).then_some(())?;
-    revision.parse::<i64>().ok().filter(|r| *r >= 0)
 }
 
 /// Properties `allprop` returns besides dead ones (RFC 4918 §9.1: the live

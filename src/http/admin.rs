@@ -1,5 +1,6 @@
 //! The administrators' JSON API (`/api/v1/admin`): sign-up approval, account
-//! state and roles, groups, and the audit log. Every change is audited.
+//! state and roles, groups, the modules that are on, and the audit log.
+//! Every change is audited.
 //!
 //! Only an administrator may call it, with the account password or with a
 //! bearer token carrying the `admin` scope (which only first-party clients
@@ -17,12 +18,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::auth::{Authenticated, client_address_of};
 use super::error::{ApiError, ApiJson, ApiPath};
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Credential, Principal};
 use crate::domain::{GroupName, Role, User, UserState};
+use crate::modules::{Module, ModuleStates};
 use crate::oidc::clients::{ClientError, ClientUpdate, NewClient};
 use crate::store::audit::{AuditQuery, AuditRecord};
 use crate::store::groups::Group;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/groups/{name}", get(show_group).delete(delete_group))
         .route("/groups/{name}/members/{user}", put(add_member).delete(remove_member))
         .route("/audit", get(list_audit))
+        .route("/modules", get(show_modules).put(update_modules))
         .route("/oauth-clients", get(list_clients).post(create_client))
         .route("/oauth-clients/{client_id}", get(show_client).patch(update_client).delete(delete_client))
         .route("/oauth-clients/{client_id}/rotate-secret", post(rotate_client_secret))
@@ -658,4 +661,69 @@ pub(crate) async fn rotate_client_secret(
 ) -> Result<Json<RotatedSecret>, ApiError> {
     let client_secret = state.oidc.clients().rotate_secret(&client_id, Some(&admin.user)).await?;
     Ok(Json(RotatedSecret { client_secret }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/modules", tag = "admin",
+    responses(
+        (status = 200, description = "Which modules are on for the whole instance", body = ModuleStates),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn show_modules(State(state): State<AppState>, _admin: Admin) -> Result<Json<ModuleStates>, ApiError> {
+    Ok(Json(state.modules.states().await?))
+}
+
+/// Modules to turn on (`true`) or off (`false`); those not named keep their state.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModuleChanges {
+    pub calendar: Option<bool>,
+    pub contacts: Option<bool>,
+    pub mail: Option<bool>,
+    pub chat: Option<bool>,
+}
+
+impl ModuleChanges {
+    fn list(&self) -> Vec<(Module, bool)> {
+        [
+            (Module::Calendar, self.calendar),
+            (Module::Contacts, self.contacts),
+            (Module::Mail, self.mail),
+            (Module::Chat, self.chat),
+        ]
+        .into_iter()
+        .filter_map(|(m, on)| on.map(|on| (m, on)))
+        .collect()
+    }
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/admin/modules", tag = "admin",
+    request_body = ModuleChanges,
+    responses(
+        (status = 200, description = "The modules' states after the change; every process applies it within a second", body = ModuleStates),
+        (status = 400, description = "Malformed JSON", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an administrator", body = crate::api::openapi::ErrorBody),
+        (status = 422, description = "A module Madang does not know, or a value that is not true or false", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub(crate) async fn update_modules(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(changes): ApiJson<ModuleChanges>,
+) -> Result<Json<ModuleStates>, ApiError> {
+    set_modules(&state, &admin, &changes.list()).await?;
+    Ok(Json(state.modules.states().await?))
+}
+
+/// Turns modules on or off; each real change is audited as
+/// `admin.module.enable` / `admin.module.disable` with the module as target.
+/// Shared by the JSON API and the admin pages.
+pub(crate) async fn set_modules(state: &AppState, admin: &Admin, changes: &[(Module, bool)]) -> Result<(), ApiError> {
+    for (module, on) in state.modules.set(changes).await? {
+        let action = if on { "admin.module.enable" } else { "admin.module.disable" };
+        audit::record(state, admin.audit(action).target(module.name())).await;
+    }
+    Ok(())
 }

@@ -3,18 +3,19 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiJson, ApiPath};
+use crate::app::state::AppState;
 use crate::auth::Credential;
 use crate::domain::{AppPassword, AppPasswordId, User};
+use crate::modules::ModuleStates;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,6 +33,12 @@ pub(crate) struct Me {
     user: User,
     /// How this request was authenticated: `password`, `app_password`, `bearer`, `session`.
     authenticated_with: &'static str,
+    /// Which modules are on for this instance; clients hide those that are off.
+    modules: ModuleStates,
+    /// The language to show: `en` or `ko`, from the user's choice (the `lang`
+    /// cookie the web pages set), else `Accept-Language`, else `en`.
+    #[schema(example = "en")]
+    locale: &'static str,
 }
 
 /// The shape of `domain::User` on the wire, for the OpenAPI description.
@@ -69,14 +76,21 @@ struct AppPasswordSchema {
     get, path = "/api/v1/me", tag = "account",
     responses((status = 200, description = "The signed-in user", body = Me)),
 )]
-pub(crate) async fn me(Authenticated(principal): Authenticated) -> Json<Me> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Me>, ApiError> {
     let authenticated_with = match principal.credential {
         Credential::AccountPassword => "password",
         Credential::AppPassword(_) => "app_password",
         Credential::Bearer => "bearer",
         Credential::WebSession => "session",
     };
-    Json(Me { user: principal.user, authenticated_with })
+    let modules = state.modules.states().await?;
+    // The same rule as the web pages, so the client and the pages agree.
+    let locale = crate::web::i18n::Lang::from_headers(&headers).code();
+    Ok(Json(Me { user: principal.user, authenticated_with, modules, locale }))
 }
 
 #[utoipa::path(

@@ -9,8 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
-use super::AppState;
 use super::error::ApiError;
+use crate::app::state::AppState;
 use crate::auth::{AuthError, Credential, Principal};
 
 /// RFC 7617 §2.1: announce that credentials are read as UTF-8.

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::AppState;
 use super::error::ApiError;
+use crate::app::state::AppState;
 use crate::config::MetricsAccess;
 use crate::store::SchemaStatus;
 

@@ -32,8 +32,8 @@ use subtle::ConstantTimeEq;
 
 use super::clients::find_redirect_uri;
 use super::{CODE_LIFETIME_SECS, SCOPES, has_scope};
+use crate::app::state::AppState;
 use crate::audit::{Entry, record};
-use crate::http::AppState;
 use crate::store::StoreError;
 use crate::store::oidc::{NewCode, OAuthClient, PkcePolicy};
 use crate::web::i18n::Lang;

@@ -4,8 +4,8 @@
 use clap::{Args, Subcommand};
 
 use super::clients::{ClientError, ClientUpdate, NewClient};
+use crate::app::state::AppState;
 use crate::cli::CliError;
-use crate::http::AppState;
 use crate::store::oidc::{OAuthClient, PkcePolicy, SigningAlg};
 
 #[derive(Debug, Subcommand)]

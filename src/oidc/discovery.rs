@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::SCOPES;
 use super::error::OAuthError;
-use crate::http::AppState;
+use crate::app::state::AppState;
 
 pub async fn configuration(State(state): State<AppState>) -> Response {
     let oidc = &state.oidc;

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::{error_page, parse_params, redirect, with_query};
-use crate::http::AppState;
+use crate::app::state::AppState;
 use crate::web::Client;
 use crate::web::i18n::Lang;
 use crate::web::page::{escape, hidden, html_page_with_status};
@@ -81,11 +81,12 @@ fn go(target: Option<&str>, lang: Lang, posted: bool) -> Response {
     match target {
         Some(uri) => redirect(uri, posted),
         None => {
+            let product = crate::web::page::brand().name().to_string();
             let (title, text) = match lang {
-                Lang::Ko => ("로그아웃됨", "Madang에서 로그아웃했습니다."),
-                Lang::En => ("Signed out", "You are signed out of Madang."),
+                Lang::Ko => ("로그아웃됨", format!("{product}에서 로그아웃했습니다.")),
+                Lang::En => ("Signed out", format!("You are signed out of {product}.")),
             };
-            html_page_with_status(StatusCode::OK, lang, title, format!("<p>{}</p>", escape(text)))
+            html_page_with_status(StatusCode::OK, lang, title, format!("<p>{}</p>", escape(&text)))
         }
     }
 }
@@ -149,9 +150,10 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &Client, raw: &[u
 }
 
 fn confirmation_page(state: &AppState, lang: Lang, request: &LogoutRequest, s: &session::WebSession) -> Response {
+    let product = state.brand.name();
     let (title, question, yes, no) = match lang {
-        Lang::Ko => ("로그아웃", "Madang에서도 로그아웃할까요?", "로그아웃", "로그인 유지"),
-        Lang::En => ("Sign out", "Do you also want to sign out of Madang?", "Sign out", "Stay signed in"),
+        Lang::Ko => ("로그아웃", format!("{product}에서도 로그아웃할까요?"), "로그아웃", "로그인 유지"),
+        Lang::En => ("Sign out", format!("Do you also want to sign out of {product}?"), "Sign out", "Stay signed in"),
     };
     let mut fields = String::new();
     for name in ["client_id", "post_logout_redirect_uri", "state"] {
@@ -166,7 +168,7 @@ fn confirmation_page(state: &AppState, lang: Lang, request: &LogoutRequest, s: &
 <p><button type="submit" name="decision" value="signout">{yes}</button>
 <button type="submit" name="decision" value="stay">{no}</button></p>
 </form>"#,
-        question = escape(question),
+        question = escape(&question),
         user = escape(s.user.username.as_str()),
         csrf = crate::web::csrf::form_field(state, s),
         yes = escape(yes),

@@ -54,11 +54,11 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 
+use crate::app::state::AppState;
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
 use crate::config::OidcConfig;
-use crate::http::AppState;
 use crate::store::{Store, StoreError};
 
 /// Every scope Madang knows, in the order shown on the consent screen.

@@ -30,6 +30,7 @@ pub mod oidc;
 pub mod push;
 mod secrets;
 pub mod sessions;
+mod settings;
 pub mod totp;
 mod users;
 

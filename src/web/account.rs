@@ -16,10 +16,10 @@ use super::page::{
 };
 use super::session::{self, WebSession};
 use crate::accounts::AccountError;
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{AuthError, PasswordCheck};
 use crate::domain::{AppPasswordId, Role};
-use crate::http::AppState;
 
 /// The session, or a 303 to the sign-in page that comes back to `path`.
 pub async fn require_session(state: &AppState, headers: &HeaderMap, path: &str) -> Result<WebSession, Response> {

@@ -1,5 +1,5 @@
-//! The administrators' pages (`/admin`): pending sign-ups, accounts, groups
-//! and the audit log. Every change goes through the same operations as the
+//! The administrators' pages (`/admin`): pending sign-ups, accounts, groups,
+//! the modules that are on, and the audit log. Every change goes through the same operations as the
 //! admin JSON API (`crate::http::admin`), so both are audited alike.
 //!
 //! Only a signed-in administrator gets in; everyone else gets 403 (or the
@@ -21,10 +21,13 @@ use super::page::{
     see_other,
 };
 use super::session::WebSession;
+use crate::app::state::AppState;
 use crate::domain::{Role, UserState};
-use crate::http::AppState;
-use crate::http::admin::{Admin, change_user, drop_group, membership, new_group, reset_link_for, transition};
+use crate::http::admin::{
+    Admin, change_user, drop_group, membership, new_group, reset_link_for, set_modules, transition,
+};
 use crate::http::error::ApiError;
+use crate::modules::{Module, ModuleStates};
 use crate::store::audit::AuditQuery;
 
 /// The signed-in administrator, or the response to send instead.
@@ -89,10 +92,11 @@ async fn render_overview(
     top: String,
     status: StatusCode,
 ) -> Response {
-    let (users, groups) = match (state.store.users().await, state.store.groups().await) {
-        (Ok(u), Ok(g)) => (u, g),
-        (Err(e), _) | (_, Err(e)) => return internal_error(lang, &e),
-    };
+    let (users, groups, modules) =
+        match (state.store.users().await, state.store.groups().await, state.modules.states().await) {
+            (Ok(u), Ok(g), Ok(m)) => (u, g, m),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal_error(lang, &e),
+        };
     let csrf_field = csrf::form_field(state, session);
     let action = |name: &str, verb: &str, label: &str| {
         format!(
@@ -219,9 +223,77 @@ async fn render_overview(
     body.push_str(&field("description", t(lang, "admin.group_description"), "text", "off", "", false));
     body.push_str(&button(t(lang, "admin.create_group")));
     body.push_str("</form>");
+    body.push_str(&modules_section(lang, &modules, &csrf_field));
     let mut response = page_for(lang, t(lang, "admin.title"), state, session, body).await;
     *response.status_mut() = status;
     response
+}
+
+/// The modules section: one checkbox per module, checked when it is on, and
+/// one button that saves them all (a plain form, no JavaScript).
+fn modules_section(lang: Lang, modules: &ModuleStates, csrf_field: &str) -> String {
+    let mut html = format!(
+        r#"<h2 id="modules">{}</h2><p>{}</p><form method="post" action="/admin/modules">{csrf_field}<fieldset><legend>{}</legend>"#,
+        t(lang, "admin.modules_title"),
+        t(lang, "admin.modules_intro"),
+        t(lang, "admin.modules_legend"),
+    );
+    for module in Module::ALL {
+        let name = module.name();
+        html.push_str(&format!(
+            r#"<p><label class="check" for="module-{name}"><input id="module-{name}" name="{name}" type="checkbox" value="on"{}><span>{}</span></label></p>"#,
+            if modules.is_on(module) { " checked" } else { "" },
+            module_label(lang, module),
+        ));
+    }
+    html.push_str("</fieldset>");
+    html.push_str(&button(t(lang, "admin.modules_save")));
+    html.push_str("</form>");
+    html
+}
+
+/// A module's name for people.
+pub fn module_label(lang: Lang, module: Module) -> &'static str {
+    match module {
+        Module::Calendar => t(lang, "module.calendar"),
+        Module::Contacts => t(lang, "module.contacts"),
+        Module::Mail => t(lang, "module.mail"),
+        Module::Chat => t(lang, "module.chat"),
+    }
+}
+
+/// The modules form: a checkbox is sent only when it is checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ModulesForm {
+    csrf: String,
+    calendar: Option<String>,
+    contacts: Option<String>,
+    mail: Option<String>,
+    chat: Option<String>,
+}
+
+impl CsrfForm for ModulesForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /admin/modules`: sets every module to what the form shows.
+pub async fn modules_submit(
+    State(state): State<AppState>,
+    client: Client,
+    SignedInForm { session, lang, form }: SignedInForm<ModulesForm>,
+) -> Response {
+    let Some(admin) = admin_of(&session, &client) else { return forbidden(lang) };
+    let changes = [
+        (Module::Calendar, form.calendar.is_some()),
+        (Module::Contacts, form.contacts.is_some()),
+        (Module::Mail, form.mail.is_some()),
+        (Module::Chat, form.chat.is_some()),
+    ];
+    let result = set_modules(&state, &admin, &changes).await;
+    back(&state, lang, &session, result).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -421,7 +493,11 @@ async fn render_clients(state: &AppState, lang: Lang, session: &WebSession, top:
     body.push_str(&format!(
         r#"<p><a href="/admin">{}</a></p><p>{}</p>"#,
         t(lang, "admin.back"),
-        escape(&tf(lang, "admin.clients_intro", &[&state.oidc.endpoint(".well-known/openid-configuration")])),
+        escape(&tf(
+            lang,
+            "admin.clients_intro",
+            &[&state.oidc.endpoint(".well-known/openid-configuration"), state.brand.name()]
+        )),
     ));
     if list.is_empty() {
         body.push_str(&format!("<p>{}</p>", t(lang, "admin.clients_none")));

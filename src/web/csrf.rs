@@ -17,7 +17,7 @@ use super::i18n::Lang;
 use super::page::{escape, html_page_with_status, internal_error, with_cookie};
 use super::session::WebSession;
 use super::{Client, cookie, random_token, set_cookie};
-use crate::http::AppState;
+use crate::app::state::AppState;
 
 /// The form field's name in every form.
 pub const FIELD: &str = "csrf";

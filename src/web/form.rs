@@ -11,7 +11,7 @@ use super::csrf;
 use super::i18n::Lang;
 use super::page::csrf_failed;
 use super::session::WebSession;
-use crate::http::AppState;
+use crate::app::state::AppState;
 
 /// A form that carries the CSRF token (field [`csrf::FIELD`]).
 pub trait CsrfForm {

@@ -41,11 +41,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::app::state::AppState;
 use crate::auth::app_password::KeyedHasher;
 use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
 use crate::config::WebConfig;
-use crate::http::AppState;
 use crate::mailer::Mailer;
 use crate::store::{Store, StoreError};
 
@@ -99,10 +99,12 @@ impl WebService {
     }
 }
 
-/// Every web route. Merged into [`crate::http::app`].
+/// Every web route. Merged into [`crate::app::app`].
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/madang.css", get(page::stylesheet))
+        .route("/brand.css", get(page::brand_stylesheet))
+        .route("/brand/logo", get(page::brand_logo))
         .route("/lang/{code}", get(page::set_language))
         .route("/signin", get(signin::form).post(signin::submit))
         .route("/signin/totp", get(signin::totp_form).post(signin::totp_submit))
@@ -118,6 +120,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(admin::overview))
         .route("/admin/audit", get(admin::audit_log))
         .route("/admin/users/{name}/{verb}", post(admin::user_action))
+        .route("/admin/modules", post(admin::modules_submit))
         .route("/admin/groups", post(admin::group_create))
         .route("/admin/groups/{name}/{verb}", post(admin::group_action))
         .route("/admin/clients", get(admin::clients).post(admin::client_create))

@@ -22,8 +22,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::i18n::{Lang, t, tf};
-use crate::http::AppState;
+use super::i18n::{Lang, tf};
+use crate::app::state::AppState;
 
 /// The throttle's state, one per process (in [`super::WebService`]).
 #[derive(Debug, Default)]
@@ -98,7 +98,8 @@ async fn mail_admins(state: &AppState, lang: Lang) -> Result<(), crate::store::S
     for admin in state.store.active_admins().await? {
         let body = tf(lang, "signup.notify_body", &[admin.username.as_str(), &waiting.to_string(), &link])
             .replace("\\n", "\n");
-        if let Err(e) = mailer.send(admin.email.as_str(), t(lang, "signup.notify_subject"), &body).await {
+        let subject = tf(lang, "signup.notify_subject", &[state.brand.name()]);
+        if let Err(e) = mailer.send(admin.email.as_str(), &subject, &body).await {
             tracing::warn!(admin = %admin.username, error = %e, "could not mail an administrator about sign-up requests");
         }
     }

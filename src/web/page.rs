@@ -1,14 +1,40 @@
-//! The page frame: one HTML document shape, one stylesheet, and the
-//! security headers every web response carries.
+//! The page frame: one HTML document shape, one stylesheet, the brand
+//! (`/brand.css`, `/brand/logo`), and the security headers every web
+//! response carries.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::Path;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::i18n::{Lang, t, tf};
 use super::{Client, set_cookie};
+use crate::app::state::AppState;
+use crate::brand::Brand;
+
+tokio::task_local! {
+    /// The brand of the request being answered. The frame is rendered by some
+    /// eighty call sites across the web and OpenID Connect pages that know only
+    /// the language; rather than thread the brand through each of them,
+    /// [`brand_scope`] sets it around every request, from the request's own
+    /// `AppState` (so two apps with different brands in one process, as in
+    /// tests, never see each other's).
+    static BRAND: Arc<Brand>;
+}
+
+/// Runs the rest of the request with its `AppState`'s brand in scope.
+pub async fn brand_scope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    BRAND.scope(state.brand.clone(), next.run(req)).await
+}
+
+/// The brand of the request being answered; the default outside a request.
+pub fn brand() -> Arc<Brand> {
+    static DEFAULT: OnceLock<Arc<Brand>> = OnceLock::new();
+    BRAND.try_with(Arc::clone).unwrap_or_else(|_| DEFAULT.get_or_init(|| Arc::new(Brand::default())).clone())
+}
 
 /// Nothing may load from elsewhere, run scripts, or frame the pages
 /// (clickjacking); forms post only to Madang itself. Chromium also applies
@@ -108,18 +134,22 @@ pub fn escape(text: &str) -> String {
 /// heading, `body_html` (already safe HTML) below it.
 pub fn html_page(lang: Lang, title: &str, body_html: String) -> Response {
     let title = escape(title);
+    let brand = brand();
+    let name = escape(brand.name());
+    let logo = brand.logo_img();
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Madang</title>
+<title>{title} · {name}</title>
 <link rel="stylesheet" href="/static/madang.css">
+<link rel="stylesheet" href="/brand.css">
 </head>
 <body>
 <a class="skip" href="#main">{skip}</a>
-<header><a class="brand" href="/account">Madang</a></header>
+<header><a class="brand" href="/account">{logo}{name}</a></header>
 <main id="main">
 <h1>{title}</h1>
 {body_html}
@@ -204,6 +234,49 @@ pub async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+/// `GET /brand.css`: the brand's colours as custom properties. Cacheable,
+/// revalidated by its ETag (a new colour takes a restart, so it changes
+/// rarely); an external stylesheet, so the pages' CSP (`style-src 'self'`)
+/// allows it.
+pub async fn brand_stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let brand = &state.brand;
+    cacheable(&headers, brand.stylesheet_etag(), "text/css; charset=utf-8", brand.stylesheet().as_bytes().to_vec())
+}
+
+/// `GET /brand/logo`: the configured logo, 404 when there is none. An SVG
+/// opened on its own is a document of this origin, so it gets a CSP that
+/// runs no script and loads nothing (`sandbox` on top).
+pub async fn brand_logo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(logo) = state.brand.logo() else {
+        return crate::http::error::ApiError::not_found("no logo is configured (brand.logo)").into_response();
+    };
+    let mut response = cacheable(&headers, &logo.etag, logo.content_type, logo.bytes.clone());
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    response
+}
+
+/// 200 with the body, or 304 when `If-None-Match` names `etag` (RFC 9110 §13.1.2).
+fn cacheable(headers: &HeaderMap, etag: &str, content_type: &'static str, body: Vec<u8>) -> Response {
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+    let mut response = if matches { StatusCode::NOT_MODIFIED.into_response() } else { body.into_response() };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // An hour, then a cheap revalidation: a new brand shows within the hour.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    response
 }
 
 /// `/lang/ko`: remember the choice for a year, then back to the account page.

@@ -26,10 +26,10 @@ use super::page::{
 };
 use super::{Client, random_token, token_hash};
 use crate::accounts::AccountError;
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Attempt, AuthError};
 use crate::domain::{User, UserState, Username};
-use crate::http::AppState;
 use crate::store::StoreError;
 
 /// While a link sent this recently is open, no new one is mailed.
@@ -127,8 +127,11 @@ async fn send_link(state: &AppState, login: &str, lang: Lang) -> Result<(), Stri
         }
         let link = issue_link(state, &user, Some(user.email.as_str())).await.map_err(|e| e.to_string())?;
         let minutes = (state.web.config.reset_link_lifetime.as_secs() / 60).max(1).to_string();
-        let body = tf(lang, "reset.mail_body", &[user.username.as_str(), &link, &minutes]).replace("\\n", "\n");
-        mailer.send(user.email.as_str(), t(lang, "reset.mail_subject"), &body).await.map_err(|e| e.to_string())?;
+        let product = state.brand.name();
+        let body =
+            tf(lang, "reset.mail_body", &[user.username.as_str(), &link, &minutes, product]).replace("\\n", "\n");
+        let subject = tf(lang, "reset.mail_subject", &[product]);
+        mailer.send(user.email.as_str(), &subject, &body).await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
 
 use super::{Client, random_token, set_cookie, token_hash};
+use crate::app::state::AppState;
 use crate::domain::{User, UserState};
-use crate::http::AppState;
 use crate::store::StoreError;
 use crate::store::sessions::NewWebSession;
 

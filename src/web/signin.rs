@@ -30,10 +30,10 @@ use super::page::{
 };
 use super::session::{self, WebSession};
 use super::{Client, cookie, random_token, safe_next, set_cookie, token_hash};
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Attempt, AuthError, PasswordCheck};
 use crate::domain::{User, UserState, Username};
-use crate::http::AppState;
 use crate::store::StoreError;
 use crate::store::sessions::{MfaChallenge, NewMfaChallenge};
 

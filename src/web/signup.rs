@@ -18,10 +18,10 @@ use super::page::{
     button, csrf_failed, error_html, field, html_page, html_page_with_status, internal_error, notice_html, rate_limited,
 };
 use crate::accounts::{AccountError, NewAccount};
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Attempt, AuthError};
 use crate::domain::{Role, UserState};
-use crate::http::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -26,10 +26,10 @@ use super::form::{CsrfForm, SignedInForm};
 use super::i18n::{Lang, t, tf};
 use super::page::{button, error_html, escape, field, hidden, internal_error, see_other};
 use super::session::WebSession;
+use crate::app::state::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::totp::{SECRET_LEN, otpauth_uri, verify};
 use crate::domain::{User, UserId};
-use crate::http::AppState;
 use crate::store::StoreError;
 
 const RECOVERY_CODES: usize = 10;
@@ -147,7 +147,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, error: Optio
                 Ok(s) => s,
                 Err(e) => return internal_error(lang, &e),
             };
-            let uri = otpauth_uri("Madang", session.user.username.as_str(), &secret);
+            let uri = otpauth_uri(state.brand.name(), session.user.username.as_str(), &secret);
             body.push_str(&format!("<p>{}</p>", t(lang, "totp.scan")));
             match qr_data_uri(&uri) {
                 Some(src) => body.push_str(&format!(

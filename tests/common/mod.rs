@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use madang::accounts::{Accounts, NewAccount};
+use madang::app::{AppState, HttpSettings};
 use madang::auth::Authenticator;
 use madang::clock::{Clock, SystemClock};
 use madang::config::{AuthConfig, DatabaseConfig, DatabaseUrl};
 use madang::domain::{Role, User, UserState};
-use madang::http::{AppState, HttpSettings};
 use madang::store::Store;
 use sqlx::Connection;
 
+pub mod api;
 pub mod browser;
 pub mod dav;
 
@@ -164,7 +165,7 @@ impl TestApp {
     }
 
     pub fn router(&self) -> axum::Router {
-        madang::http::app(self.state.clone())
+        madang::app::app(self.state.clone())
     }
 
     pub async fn add_user(&self, name: &str, password: &str) -> User {

@@ -1,0 +1,140 @@
+//! App assembly: the complete router with its middleware (`app(state) -> Router`), above every door.
+//!
+//! [`app`] builds the whole router from an [`AppState`] (wired in [`state`]), so tests drive
+//! the real stack without a socket; `http::server` runs it on a TCP listener (plain or TLS,
+//! HTTP/1.1 and HTTP/2) with graceful shutdown.
+
+pub mod state;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::http::error::ApiError;
+use crate::http::{api, health, modules, valid_text};
+pub use state::{AppState, HttpSettings};
+
+/// The complete router with its middleware.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    // Install the recorder before the first request, or its metrics are lost.
+    let _ = crate::telemetry::metrics_handle();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let routes = Router::new()
+        .merge(health::routes())
+        .merge(crate::web::routes())
+        // `GET /` is the web client's shell; every other method on `/` is the DAV root's.
+        .merge(crate::client::routes())
+        .merge(crate::oidc::routes())
+        .nest("/api/v1", api::routes())
+        .merge(crate::dav::routes())
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .with_state(state.clone());
+    // Outermost last. `Router::layer` wraps each route after routing, which
+    // is what lets `record_metrics` see the matched route template.
+    routes
+        // A module that is off answers 403 before anything else is done.
+        .layer(middleware::from_fn_with_state(state.clone(), modules::gate))
+        // Pages rendered while answering carry this instance's brand.
+        .layer(middleware::from_fn_with_state(state, crate::web::page::brand_scope))
+        // Innermost: it reads form bodies, which the limits below have bounded.
+        .layer(middleware::from_fn(valid_text::refuse_control_characters))
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+                }))
+                .layer(RequestBodyLimitLayer::new(settings.max_body_size))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+                .layer(DefaultBodyLimit::max(settings.max_body_size)),
+        )
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), RandomRequestId))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let id = req
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .unwrap_or("-");
+                            // The path only: query strings may carry tokens.
+                            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                        })
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .on_failure(log_failure),
+                )
+                .layer(PropagateRequestIdLayer::new(x_request_id)),
+        )
+}
+
+/// How a 5xx answer or a failed response body is logged. Only a 500 (and a broken body) is
+/// an error of Madang's own; 503 means the database was away (logged where it happened);
+/// the others answer the request itself — 507 for too many results or a full quota, 502 for a
+/// COPY to another server (RFC 4918 §9.8.5) — so they must not bury real errors at ERROR.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match failure_level(&failure) {
+        tracing::Level::ERROR => tracing::error!(classification = %failure, latency_ms, "response failed"),
+        tracing::Level::WARN => tracing::warn!(classification = %failure, latency_ms, "response failed"),
+        _ => tracing::info!(classification = %failure, latency_ms, "request refused"),
+    }
+}
+
+fn failure_level(failure: &ServerErrorsFailureClass) -> tracing::Level {
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::INTERNAL_SERVER_ERROR) => tracing::Level::ERROR,
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => tracing::Level::WARN,
+        ServerErrorsFailureClass::StatusCode(_) => tracing::Level::INFO,
+        ServerErrorsFailureClass::Error(_) => tracing::Level::ERROR,
+    }
+}
+
+/// Request IDs: 16 random hex digits, unless the client or a proxy sent one.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 8];
+        getrandom::getrandom(&mut bytes).ok()?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+    }
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    // Clients may send any token as a method; only known ones become labels.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "PROPFIND" | "PROPPATCH" | "MKCOL"
+        | "MKCALENDAR" | "COPY" | "MOVE" | "REPORT" | "LOCK" | "UNLOCK") => m.to_string(),
+        _ => "OTHER".to_string(),
+    };
+    // The route template (`/api/v1/me/app-passwords/{id}`), so that IDs in
+    // paths do not explode the label set.
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = start.elapsed().as_secs_f64();
+    metrics::counter!("madang_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("madang_http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    response
+}

@@ -1,0 +1,138 @@
+//! The state every handler shares (`AppState`): the one place the services are wired together.
+//!
+//! It sits above the doors (`../shared/LAYERS.md`, app assembly) but apart from the router in
+//! `app/mod.rs`: handlers name this file to extract their state, and the router names the
+//! handlers, so neither imports the other back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::accounts::Accounts;
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::config::AuthConfig;
+use crate::store::{Store, StoreError};
+
+/// The HTTP-level settings, from `[server]`.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_size: usize,
+    pub request_timeout: Duration,
+    pub trust_forwarded_for: bool,
+    /// Who may read `/metrics`.
+    pub metrics: crate::config::MetricsAccess,
+}
+
+impl From<&crate::config::ServerConfig> for HttpSettings {
+    fn from(c: &crate::config::ServerConfig) -> Self {
+        Self {
+            max_body_size: c.max_body_size,
+            request_timeout: c.request_timeout,
+            trust_forwarded_for: c.trust_forwarded_for,
+            metrics: c.metrics.clone(),
+        }
+    }
+}
+
+/// Everything a handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub accounts: Arc<Accounts>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<HttpSettings>,
+    /// Calendars and address books: the `[dav]` settings both doors obey, provisioning.
+    pub collections: Arc<crate::collections::Collections>,
+    /// Web sign-in and account pages: settings, keys, mailer.
+    pub web: Arc<crate::web::WebService>,
+    /// The OpenID Connect provider.
+    pub oidc: Arc<crate::oidc::Oidc>,
+    /// The push channel (`/api/v1/push`).
+    pub push: Arc<crate::push::PushService>,
+    /// Which modules are on for the instance (read through a short cache).
+    pub modules: Arc<crate::modules::Modules>,
+    /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
+    pub brand: Arc<crate::brand::Brand>,
+}
+
+impl AppState {
+    /// Wires the services on top of a migrated store; the one place that
+    /// knows how they fit together (server, CLI and tests all use it).
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        auth_config: AuthConfig,
+        settings: HttpSettings,
+    ) -> Result<AppState, StoreError> {
+        // One sealing box for the whole process: TOTP seeds (web) and signing
+        // keys (OIDC) are sealed under the same key.
+        let (secretbox, secretbox_fallback) =
+            crate::auth::secretbox::SecretBox::for_instance(&store, clock.now(), auth_config.encryption_key.as_ref())
+                .await?;
+        let oidc = Arc::new(
+            crate::oidc::Oidc::new(store.clone(), clock.clone(), Default::default(), secretbox.clone()).await?,
+        );
+        let auth = Arc::new(
+            Authenticator::new(store.clone(), clock.clone(), auth_config.clone()).await?.with_bearer(oidc.bearer()),
+        );
+        let web = Arc::new(
+            crate::web::WebService::new(
+                &store,
+                clock.as_ref(),
+                (secretbox, secretbox_fallback),
+                Default::default(),
+                None,
+            )
+            .await?,
+        );
+        let accounts = Arc::new(Accounts::new(store.clone(), auth.clone(), clock.clone(), auth_config));
+        let collections = Arc::new(crate::collections::Collections::new(crate::config::DavConfig::default()));
+        let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
+        let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
+        let brand = Arc::new(crate::brand::Brand::default());
+        Ok(AppState {
+            store,
+            auth,
+            accounts,
+            clock,
+            settings: Arc::new(settings),
+            collections,
+            web,
+            oidc,
+            push,
+            modules,
+            brand,
+        })
+    }
+
+    /// Replaces the default web settings (and mailer) with configured ones.
+    pub fn with_web(mut self, config: crate::config::WebConfig, mailer: Option<crate::mailer::Mailer>) -> AppState {
+        self.web = Arc::new(self.web.reconfigured(config, mailer));
+        self
+    }
+
+    /// Replaces the default OpenID Connect settings (issuer, lifetimes).
+    pub fn with_oidc(mut self, config: crate::config::OidcConfig) -> AppState {
+        self.oidc = Arc::new(self.oidc.reconfigured(config));
+        self
+    }
+
+    /// Replaces the default push settings with configured ones.
+    pub fn with_push(mut self, config: crate::config::PushConfig) -> AppState {
+        self.push = crate::push::PushService::start(self.store.clone(), config);
+        self
+    }
+
+    /// Replaces the default brand with the configured one.
+    pub fn with_brand(mut self, brand: crate::brand::Brand) -> AppState {
+        self.brand = Arc::new(brand);
+        self
+    }
+
+    /// Replaces the default DAV settings with configured ones.
+    pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
+        self.collections = Arc::new(crate::collections::Collections::new(config));
+        self
+    }
+}
