@@ -25,6 +25,12 @@ shots="$MADANG_WC_SCREENSHOTS/$MADANG_BACKEND"
 rm -rf "$shots"
 mkdir -p "$shots" "$MADANG_WC_OUTPUT"
 rc=0
+# Unit tests of the client's pure modules (node's own runner; no browser), when no spec was named.
+shopt -s nullglob
+units=(*.test.mjs)
+if [[ $# -eq 0 && ${#units[@]} -gt 0 ]]; then
+    node --experimental-detect-module --test "${units[@]}" || rc=$?
+fi
 node_modules/.bin/playwright test "$@" || rc=$?
 # The screenshots stay beside the specs (gitignored) and go with the run's results (CI artefacts).
 if [[ -n "${CT_RESULTS_DIR:-}" ]]; then
