@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::state::AppState;
 use crate::http::auth::Authenticated;
@@ -34,11 +34,27 @@ pub struct PushParams {
     pub last_event_id: Option<String>,
 }
 
+/// One event of the stream, field by field (HTML §9.2.5); how the OpenAPI description gives the
+/// stream's items. `frame` writes them.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the wire shape.
+pub struct PushFrame {
+    /// The user's event number; send the last one back as `Last-Event-ID`.
+    id: Option<String>,
+    /// The type: `ready`, `calendar.object`, `calendar.collection`, `addressbook.object`,
+    /// `addressbook.collection`, `resync`, `closed` (more may come; ignore what you do not know).
+    event: Option<String>,
+    /// The event's JSON object, as text.
+    data: String,
+    /// Milliseconds before the browser reconnects (on `ready` only).
+    retry: Option<u64>,
+}
+
 #[utoipa::path(
     get, path = "/api/v1/push", tag = "push",
     params(PushParams, ("Last-Event-ID" = Option<String>, Header, description = "The last event id received; the stream resumes after it")),
     responses(
-        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless `text/event-stream`; each event as below", content_type = "text/event-stream", body = PushFrame),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 403, description = "A session cookie sent by another site", body = super::openapi::ErrorBody),
         (status = 429, description = "Too many open streams for this account", body = super::openapi::ErrorBody),
