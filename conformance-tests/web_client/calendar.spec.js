@@ -48,7 +48,7 @@ async function eventsNamed(user, summary) {
   return r.body.events.filter((e) => e.summary === summary);
 }
 
-test('a weekly event in Europe/Berlin made in the browser is in the API and CalDAV; dragging it moves the series', async ({ page, user }) => {
+test('a weekly event in Europe/Berlin made in the browser is in the API and CalDAV; dragging moves all, one, or this and following', async ({ page, user }) => {
   await openCalendar(page, user);
   const day = dayOfThisMonth(10);
   const next = dayOfThisMonth(11);
@@ -124,6 +124,31 @@ test('a weekly event in Europe/Berlin made in the browser is in the API and CalD
   expect(ev.overrides).toEqual([{ date_time: `${second}T09:30:00`, time_zone: 'Europe/Berlin' }]);
   await expect(page.locator(`td[data-date="${third}"] .fc-event`, { hasText: title })).toBeVisible();
   await expect(page.locator(`td[data-date="${second}"] .fc-event`, { hasText: title })).toHaveCount(0);
+
+  // Drag the occurrence of the 25th to the 26th "this and following": the series splits. A
+  // CalDAV client (python caldav) then sees the old series end before the 25th (UNTIL, no
+  // COUNT) and a new one from the 26th, same zone, linked to the old by RELATED-TO.
+  const fourth = dayOfThisMonth(25);
+  const fifth = dayOfThisMonth(26);
+  await drag(page, page.locator(`td[data-date="${fourth}"] .fc-event`, { hasText: title }), page.locator(`td[data-date="${fifth}"]`));
+  await page.getByRole('dialog', { name: 'Move a repeating event' }).getByRole('button', { name: 'This and following' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'was moved' }).last()).toBeVisible();
+  const halves = await eventsNamed(user, title);
+  expect(halves, 'the series and its second half').toHaveLength(2);
+  const split = await caldavObjects(user, user.calendarUrl);
+  const masters = split.objects
+    .flatMap((o) => o.components)
+    .filter((c) => c.type === 'VEVENT' && c.summary === title && !c.recurrence_id);
+  const old = masters.find((c) => c.uid === ev.uid);
+  const later = masters.find((c) => c.uid !== ev.uid);
+  expect(old.rrule).toContain('UNTIL=');
+  expect(old.rrule).not.toContain('COUNT=');
+  expect(later.rrule).toMatch(/^FREQ=WEEKLY/);
+  expect(later.dtstart.params.TZID).toBe('Europe/Berlin');
+  expect(later.dtstart.value).toContain(`${fifth.replaceAll('-', '')}T093000`);
+  expect(later.related_to.map((r) => r.value)).toContain(ev.uid);
+  await expect(page.locator(`td[data-date="${fifth}"] .fc-event`, { hasText: title })).toBeVisible();
+  await expect(page.locator(`td[data-date="${fourth}"] .fc-event`, { hasText: title })).toHaveCount(0);
 
   // Week and agenda views render the same event.
   await page.getByRole('button', { name: 'Agenda', exact: true }).click();
