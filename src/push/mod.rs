@@ -93,10 +93,6 @@ impl PushService {
         service
     }
 
-    pub fn config(&self) -> &PushConfig {
-        &self.config
-    }
-
     /// Opens a stream for `user` resuming after `last_event_id` (the `Last-Event-ID` header, or
     /// `None` for a fresh start at the current head).
     pub async fn open(self: &Arc<Self>, user: UserId, last_event_id: Option<&str>) -> Result<Listener, PushError> {
@@ -131,11 +127,6 @@ impl PushService {
     /// Ends every stream (server shutdown): each sends [`Delivery::Closed`] and stops.
     pub fn close(&self) {
         self.closing.send_replace(true);
-    }
-
-    /// How many streams `user` has open in this process.
-    pub fn connections(&self, user: UserId) -> usize {
-        self.listeners.lock().map(|l| l.get(&user).map_or(0, |s| s.connections)).unwrap_or(0)
     }
 
     fn register(&self, user: UserId) -> Result<watch::Receiver<u64>, PushError> {

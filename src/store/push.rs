@@ -145,19 +145,6 @@ impl Store {
         Ok(rows.into_iter().map(|(seq, kind, data)| PushEvent { seq, kind, data }).collect())
     }
 
-    /// Appends an event that no collection write carries (chat and mail will), in its own
-    /// transaction, and tells this process's listeners. Returns its number.
-    pub async fn push_append(&self, user: UserId, kind: &str, data: &str, now: DateTime<Utc>) -> StoreResult<i64> {
-        let seq = write!(self, |pool| {
-            let mut tx = super::BeginWrite::begin_write(pool).await?;
-            let seq = append!(tx, user.0, kind, data, now).await?;
-            tx.commit().await?;
-            seq
-        });
-        self.committed(user);
-        Ok(seq)
-    }
-
     /// Forgets events older than `before`, and all but the newest `keep` of each user's.
     /// A client whose last id was pruned gets a resync (a gap in the numbers shows it).
     pub async fn prune_push_events(&self, keep: u64, before: DateTime<Utc>) -> StoreResult<u64> {
