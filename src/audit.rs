@@ -7,7 +7,6 @@
 
 use std::net::IpAddr;
 
-use crate::app::state::AppState;
 use crate::domain::User;
 use crate::store::audit::NewAuditRecord;
 
@@ -51,12 +50,7 @@ impl Entry {
     }
 }
 
-/// Appends `entry` to the audit log.
-pub async fn record(state: &AppState, entry: Entry) {
-    record_in(&state.store, state.clock.now(), entry).await;
-}
-
-/// The same, for callers without an [`AppState`] (the command line).
+/// Appends `entry` to the audit log (doors call it through `AppState::audit`).
 pub async fn record_in(store: &crate::store::Store, now: chrono::DateTime<chrono::Utc>, entry: Entry) {
     if let Err(e) = store.append_audit(&entry.0, now).await {
         metrics::counter!("madang_audit_failures_total").increment(1);

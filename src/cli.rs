@@ -413,7 +413,7 @@ fn print_users(users: &[User]) {
 /// same action names as the admin API; the actor is the operator's shell.
 async fn audit_cli(ctx: &AppState, action: &str, target: &str, detail: &str) {
     let entry = crate::audit::Entry::new(action).actor_name("command line").target(target).detail(detail);
-    crate::audit::record(ctx, entry).await;
+    ctx.audit(entry).await;
 }
 
 async fn user_command(ctx: &AppState, cmd: UserCommand) -> Result<(), CliError> {

@@ -106,6 +106,11 @@ impl AppState {
         })
     }
 
+    /// Appends `entry` to the audit log; never fails the action (see `audit`).
+    pub async fn audit(&self, entry: crate::audit::Entry) {
+        crate::audit::record_in(&self.store, self.clock.now(), entry).await;
+    }
+
     /// Replaces the default web settings (and mailer) with configured ones.
     pub fn with_web(mut self, config: crate::config::WebConfig, mailer: Option<crate::mailer::Mailer>) -> AppState {
         self.web = Arc::new(self.web.reconfigured(config, mailer));

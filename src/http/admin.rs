@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Authenticated, client_address_of};
 use super::error::{ApiError, ApiJson, ApiPath};
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{Credential, Principal};
 use crate::domain::{GroupName, Role, User, UserState};
 use crate::modules::{Module, ModuleStates};
@@ -215,14 +215,13 @@ pub(crate) async fn change_user(
     let mut user = state.accounts.user(name).await?;
     if let Some(role) = role.filter(|r| *r != user.role) {
         user = state.accounts.set_role(name, role).await?;
-        audit::record(state, admin.audit("admin.user.role").target(user.username.as_str()).detail(role.as_str())).await;
+        state.audit(admin.audit("admin.user.role").target(user.username.as_str()).detail(role.as_str())).await;
     }
     if let Some(verified) = email_verified.filter(|v| *v != user.email_verified) {
         state.store.set_email_verified(user.id, verified, state.clock.now()).await?;
         user = state.store.user(user.id).await?;
         let detail = format!("email_verified={verified} ({})", user.email);
-        audit::record(state, admin.audit("admin.user.email_verified").target(user.username.as_str()).detail(detail))
-            .await;
+        state.audit(admin.audit("admin.user.email_verified").target(user.username.as_str()).detail(detail)).await;
     }
     Ok(user)
 }
@@ -242,7 +241,7 @@ pub(crate) async fn transition(
         _ => state.accounts.enable(name).await.map(Some),
     };
     let user = result?;
-    audit::record(state, admin.audit(action).target(name.trim().to_lowercase())).await;
+    state.audit(admin.audit(action).target(name.trim().to_lowercase())).await;
     Ok(user)
 }
 
@@ -329,7 +328,7 @@ pub(crate) async fn reset_link_for(state: &AppState, admin: &Admin, name: &str) 
         ));
     }
     let url = crate::web::reset::issue_link(state, &user, None).await?;
-    audit::record(state, admin.audit("admin.user.reset_link").target(user.username.as_str())).await;
+    state.audit(admin.audit("admin.user.reset_link").target(user.username.as_str())).await;
     Ok(url)
 }
 
@@ -387,7 +386,7 @@ pub(crate) async fn new_group(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.0.replace("display name", "description"))
     })?;
     let group = state.store.create_group(&name, &description, state.clock.now()).await?;
-    audit::record(state, admin.audit("admin.group.create").target(name.as_str())).await;
+    state.audit(admin.audit("admin.group.create").target(name.as_str())).await;
     Ok(group)
 }
 
@@ -430,7 +429,7 @@ pub(crate) async fn delete_group(
 pub(crate) async fn drop_group(state: &AppState, admin: &Admin, name: &str) -> Result<(), ApiError> {
     let name = GroupName::parse(name).map_err(|_| ApiError::not_found("no such group"))?;
     state.store.delete_group(&name).await.map_err(not_found("no such group"))?;
-    audit::record(state, admin.audit("admin.group.delete").target(name.as_str())).await;
+    state.audit(admin.audit("admin.group.delete").target(name.as_str())).await;
     Ok(())
 }
 
@@ -469,7 +468,7 @@ pub(crate) async fn membership(
         state.store.remove_group_member(&name, user.id).await.map_err(not_found("no such membership"))?;
         "admin.group.remove_member"
     };
-    audit::record(state, admin.audit(action).target(name.as_str()).detail(user.username.as_str())).await;
+    state.audit(admin.audit(action).target(name.as_str()).detail(user.username.as_str())).await;
     Ok(())
 }
 
@@ -723,7 +722,7 @@ pub(crate) async fn update_modules(
 pub(crate) async fn set_modules(state: &AppState, admin: &Admin, changes: &[(Module, bool)]) -> Result<(), ApiError> {
     for (module, on) in state.modules.set(changes).await? {
         let action = if on { "admin.module.enable" } else { "admin.module.disable" };
-        audit::record(state, admin.audit(action).target(module.name())).await;
+        state.audit(admin.audit(action).target(module.name())).await;
     }
     Ok(())
 }

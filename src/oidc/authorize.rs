@@ -33,7 +33,7 @@ use subtle::ConstantTimeEq;
 use super::clients::find_redirect_uri;
 use super::{CODE_LIFETIME_SECS, SCOPES, has_scope};
 use crate::app::state::AppState;
-use crate::audit::{Entry, record};
+use crate::audit::Entry;
 use crate::store::StoreError;
 use crate::store::oidc::{NewCode, OAuthClient, PkcePolicy};
 use crate::web::i18n::Lang;
@@ -582,14 +582,14 @@ pub async fn consent_post(State(state): State<AppState>, headers: HeaderMap, bod
     if let Err(e) = state.store.save_oauth_consent(session.user.id, request.client.id, &granted, now).await {
         return refusal_response(&state, lang, server_error(&request, e), true);
     }
-    record(
-        &state,
-        Entry::new("oidc.consent")
-            .actor(&session.user)
-            .target(format!("oauth client {}", request.client.client_id))
-            .detail(request.scopes.join(" ")),
-    )
-    .await;
+    state
+        .audit(
+            Entry::new("oidc.consent")
+                .actor(&session.user)
+                .target(format!("oauth client {}", request.client.client_id))
+                .detail(request.scopes.join(" ")),
+        )
+        .await;
     match decide(&state, &headers, &request, true, true).await {
         Ok(response) => response,
         Err(refusal) => refusal_response(&state, lang, refusal, true),

@@ -139,8 +139,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &Client, raw: &[u
     }
     match session::end(state, &session, client).await {
         Ok(cookie) => {
-            crate::audit::record(state, crate::audit::Entry::new("signout").actor(&session.user).detail("oidc logout"))
-                .await;
+            state.audit(crate::audit::Entry::new("signout").actor(&session.user).detail("oidc logout")).await;
             let mut response = go(request.target.as_deref(), lang, posted);
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response

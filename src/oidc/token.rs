@@ -24,7 +24,7 @@ use super::claims::{IdTokenInput, id_token, user_claims};
 use super::error::{OAuthError, json_no_store};
 use super::{Oidc, has_scope, parse_scopes};
 use crate::app::state::AppState;
-use crate::audit::{Entry, record};
+use crate::audit::Entry;
 use crate::domain::{User, UserId, UserState};
 use crate::store::StoreError;
 use crate::store::oidc::{NewGrant, NewToken, OAuthClient, Redeemed, TokenKind, TokenRecord};
@@ -300,7 +300,7 @@ async fn revoke_leaked_grant(state: &AppState, client: &OAuthClient, grant: Opti
     let entry = Entry::new("oidc.token_reuse")
         .target(format!("oauth client {}", client.client_id))
         .detail(format!("{what}; grant revoked (user id {user})"));
-    record(state, entry).await;
+    state.audit(entry).await;
 }
 
 async fn refresh_grant(state: &AppState, client: &OAuthClient, params: &Params) -> Result<Response, OAuthError> {

@@ -17,7 +17,7 @@ use super::page::{
 use super::session::{self, WebSession};
 use crate::accounts::AccountError;
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{AuthError, PasswordCheck};
 use crate::domain::{AppPasswordId, Role};
 
@@ -118,7 +118,7 @@ pub async fn confirm_password(
         // before any handler runs; should one slip through, it proves nothing.
         Ok(PasswordCheck::NotActive(_)) | Err(AuthError::InvalidCredentials) => {
             let entry = Entry::new("reauth.failure").actor(user).detail(purpose).address(client.address);
-            audit::record(state, entry).await;
+            state.audit(entry).await;
             Err(Reauth::Wrong)
         }
         Err(AuthError::RateLimited { retry_after }) => Err(Reauth::Answer(rate_limited(lang, retry_after))),
@@ -195,7 +195,7 @@ pub async fn password_submit(
         Err(AccountError::Invalid(e)) => return render_password(&state, lang, &session, Some(Err(&e.0))).await,
         Err(e) => return internal_error(lang, &e),
     }
-    audit::record(&state, Entry::new("password.change").actor(user).address(client.address)).await;
+    state.audit(Entry::new("password.change").actor(user).address(client.address)).await;
     render_password(&state, lang, &session, Some(Ok(t(lang, "password.changed")))).await
 }
 
@@ -275,7 +275,7 @@ pub async fn app_passwords_submit(
         "create" => match state.accounts.add_app_password(user.username.as_str(), &form.label).await {
             Ok((created, secret)) => {
                 let entry = Entry::new("app_password.create").actor(user).target(&created.label);
-                audit::record(&state, entry.address(client.address)).await;
+                state.audit(entry.address(client.address)).await;
                 let top = format!(
                     r#"<p class="notice" role="status">{}</p><p><span class="secret">{}</span></p><p>{}</p>"#,
                     escape(&tf(lang, "app_passwords.created_notice", &[&created.label])),
@@ -292,7 +292,7 @@ pub async fn app_passwords_submit(
             match state.accounts.revoke_app_password(user.username.as_str(), AppPasswordId(id)).await {
                 Ok(()) => {
                     let entry = Entry::new("app_password.revoke").actor(user).target(id.to_string());
-                    audit::record(&state, entry.address(client.address)).await;
+                    state.audit(entry.address(client.address)).await;
                     see_other("/account/app-passwords")
                 }
                 Err(AccountError::NoSuchAppPassword(_)) => see_other("/account/app-passwords"),
@@ -389,8 +389,7 @@ pub async fn sessions_submit(
     };
     match result {
         Ok(target) => {
-            audit::record(&state, Entry::new("session.revoke").actor(user).target(target).address(client.address))
-                .await;
+            state.audit(Entry::new("session.revoke").actor(user).target(target).address(client.address)).await;
             // Revoking the current session from here is signing out.
             let location = if form.id == session.id.to_string() { "/signin" } else { "/account/sessions" };
             see_other(location)

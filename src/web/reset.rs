@@ -27,7 +27,7 @@ use super::page::{
 use super::{Client, random_token, token_hash};
 use crate::accounts::AccountError;
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{Attempt, AuthError};
 use crate::domain::{User, UserState, Username};
 use crate::store::StoreError;
@@ -86,7 +86,7 @@ pub async fn request_submit(
             return rate_limited(lang, retry_after);
         }
         state.auth.attempt_record(attempt, client.address);
-        audit::record(&state, Entry::new("password.reset_request").actor_name(&login).address(client.address)).await;
+        state.audit(Entry::new("password.reset_request").actor_name(&login).address(client.address)).await;
         let state = state.clone();
         // In the background: the answer must not wait for (and so reveal)
         // the look-up and the mail server.
@@ -250,7 +250,7 @@ pub async fn confirm_submit(
             e => internal_error(lang, &e),
         };
     }
-    audit::record(&state, Entry::new("password.reset").actor(&user).address(client.address)).await;
+    state.audit(Entry::new("password.reset").actor(&user).address(client.address)).await;
     // Whoever followed a link mailed to the account's current address reads
     // that mailbox: the address is proven (what relying parties such as
     // Gitea rely on to link accounts by e-mail).
@@ -258,7 +258,7 @@ pub async fn confirm_submit(
         match state.store.set_email_verified(user.id, true, now).await {
             Ok(()) => {
                 let entry = Entry::new("email.verified").actor(&user).detail(user.email.as_str());
-                audit::record(&state, entry.address(client.address)).await;
+                state.audit(entry.address(client.address)).await;
             }
             Err(e) => tracing::error!(error = %e, "could not record a verified address"),
         }

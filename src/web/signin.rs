@@ -31,7 +31,7 @@ use super::page::{
 use super::session::{self, WebSession};
 use super::{Client, cookie, random_token, safe_next, set_cookie, token_hash};
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{Attempt, AuthError, PasswordCheck};
 use crate::domain::{User, UserState, Username};
 use crate::store::StoreError;
@@ -149,19 +149,19 @@ pub async fn submit(
     let view = FormView { next: &next, reauth, username: &form.username, ..FormView::default() };
     match state.auth.verify_account_password(&form.username, &form.password, client.address).await {
         Err(AuthError::RateLimited { retry_after }) => {
-            audit::record(&state, failure_entry(&state, &form.username, "throttled", &client).await).await;
+            state.audit(failure_entry(&state, &form.username, "throttled", &client).await).await;
             rate_limited(lang, retry_after)
         }
         Err(AuthError::InvalidCredentials) => {
             let entry = failure_entry(&state, &form.username, "wrong user name or password", &client).await;
-            audit::record(&state, entry).await;
+            state.audit(entry).await;
             let error = t(lang, "signin.invalid");
             render_form(&state, lang, &headers, &client, &FormView { error: Some(error), ..view })
         }
         Err(AuthError::Unavailable(e)) => internal_error(lang, &e),
         Ok(PasswordCheck::NotActive(user)) => {
             let entry = Entry::new("signin.failure").actor_name(form.username.trim()).address(client.address);
-            audit::record(&state, entry.detail(format!("account is {}", user.state)).actor(&user)).await;
+            state.audit(entry.detail(format!("account is {}", user.state)).actor(&user)).await;
             let error =
                 if user.state == UserState::Pending { t(lang, "signin.pending") } else { t(lang, "signin.disabled") };
             let status = Some(StatusCode::FORBIDDEN);
@@ -199,7 +199,7 @@ async fn complete(
     match session::start(state, user, amr, client).await {
         Ok((_, cookie)) => {
             let entry = Entry::new("signin.success").actor(user).detail(format!("amr={}", amr.join(" ")));
-            audit::record(state, entry.address(client.address)).await;
+            state.audit(entry.address(client.address)).await;
             let mut response = with_cookie(see_other(next), Some(cookie));
             if amr.contains(&"otp") {
                 response.headers_mut().append(header::SET_COOKIE, clear_mfa_cookie(client));
@@ -350,7 +350,7 @@ pub async fn totp_submit(
         Ok(false) => {
             // Enough codes for one password: prove it again.
             let entry = Entry::new("signin.failure").actor(&user).detail("too many codes for one password");
-            audit::record(&state, entry.address(client.address)).await;
+            state.audit(entry.address(client.address)).await;
             return match state.store.consume_mfa_challenge(&hash).await {
                 Ok(_) => back_to_password(&client, &next),
                 Err(e) => internal_error(lang, &e),
@@ -369,7 +369,7 @@ pub async fn totp_submit(
                 _ => "wrong second factor",
             };
             let entry = Entry::new("signin.failure").actor(&user).detail(detail);
-            audit::record(&state, entry.address(client.address)).await;
+            state.audit(entry.address(client.address)).await;
             let error = t(lang, "totp.wrong");
             return render_code_form(&state, lang, &headers, &client, &next, Some(error));
         }
@@ -386,7 +386,7 @@ pub async fn totp_submit(
     if recovery_code {
         let left = state.store.recovery_codes_left(user.id).await.unwrap_or(0);
         let entry = Entry::new("recovery_code.used").actor(&user).detail(format!("{left} left"));
-        audit::record(&state, entry.address(client.address)).await;
+        state.audit(entry.address(client.address)).await;
     }
     complete(&state, &headers, &client, &user, &["pwd", "otp"], &next).await
 }
@@ -410,7 +410,7 @@ pub async fn signout(
 async fn signout_session(state: &AppState, session: &WebSession, client: &Client) -> Response {
     match session::end(state, session, client).await {
         Ok(cookie) => {
-            audit::record(state, Entry::new("signout").actor(&session.user).address(client.address)).await;
+            state.audit(Entry::new("signout").actor(&session.user).address(client.address)).await;
             with_cookie(see_other("/signin"), Some(cookie))
         }
         Err(e) => internal_error(Lang::En, &e),

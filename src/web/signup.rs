@@ -19,7 +19,7 @@ use super::page::{
 };
 use crate::accounts::{AccountError, NewAccount};
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{Attempt, AuthError};
 use crate::domain::{Role, UserState};
 
@@ -114,7 +114,7 @@ pub async fn submit(
     state.auth.attempt_record(attempt, client.address);
     match state.accounts.add_user(new).await {
         Ok(user) => {
-            audit::record(&state, Entry::new("signup.request").actor(&user).address(client.address)).await;
+            state.audit(Entry::new("signup.request").actor(&user).address(client.address)).await;
             notify::signup_requested(&state, lang);
             let body = format!(
                 "{}<p>{}</p><p><a href=\"/signin\">{}</a></p>",

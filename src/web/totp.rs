@@ -27,7 +27,7 @@ use super::i18n::{Lang, t, tf};
 use super::page::{button, error_html, escape, field, hidden, internal_error, see_other};
 use super::session::WebSession;
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::totp::{SECRET_LEN, otpauth_uri, verify};
 use crate::domain::{User, UserId};
 use crate::store::StoreError;
@@ -226,7 +226,7 @@ pub async fn submit(
             if let Err(e) = state.store.disable_totp(user.id, state.clock.now()).await {
                 return internal_error(lang, &e);
             }
-            audit::record(&state, Entry::new("totp.disable").actor(user).address(client.address)).await;
+            state.audit(Entry::new("totp.disable").actor(user).address(client.address)).await;
             see_other("/account/totp")
         }
         _ => see_other("/account/totp"),
@@ -279,7 +279,7 @@ async fn confirm(state: &AppState, lang: Lang, session: &WebSession, client: &Cl
         Ok(false) => return see_other("/account/totp"),
         Err(e) => return internal_error(lang, &e),
     }
-    audit::record(state, Entry::new("totp.enable").actor(user).address(client.address)).await;
+    state.audit(Entry::new("totp.enable").actor(user).address(client.address)).await;
     let mut body = format!(
         r#"<p class="notice" role="status">{}</p><p>{}</p><ul class="codes">"#,
         t(lang, "totp.enabled"),
