@@ -44,6 +44,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod brand;
+pub mod chat_integrations;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -34,6 +34,9 @@ impl From<&crate::config::ServerConfig> for HttpSettings {
     }
 }
 
+/// `chat.webhook_posts_per_minute` until configured.
+const DEFAULT_WEBHOOK_RATE: u32 = 60;
+
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -54,6 +57,8 @@ pub struct AppState {
     pub modules: Arc<crate::modules::Modules>,
     /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
     pub brand: Arc<crate::brand::Brand>,
+    /// Chat's incoming webhooks and bots.
+    pub integrations: Arc<crate::chat_integrations::Integrations>,
 }
 
 impl AppState {
@@ -91,6 +96,8 @@ impl AppState {
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
+        let integrations =
+            Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
         Ok(AppState {
             store,
             auth,
@@ -103,6 +110,7 @@ impl AppState {
             push,
             modules,
             brand,
+            integrations,
         })
     }
 
