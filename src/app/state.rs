@@ -59,6 +59,8 @@ pub struct AppState {
     pub brand: Arc<crate::brand::Brand>,
     /// Chat's incoming webhooks and bots.
     pub integrations: Arc<crate::chat_integrations::Integrations>,
+    /// Team chat: channels, messages, read state (`[chat]`).
+    pub chat: Arc<crate::chat::ChatService>,
 }
 
 impl AppState {
@@ -98,6 +100,8 @@ impl AppState {
         let brand = Arc::new(crate::brand::Brand::default());
         let integrations =
             Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
+        let chat =
+            Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
         Ok(AppState {
             store,
             auth,
@@ -111,6 +115,7 @@ impl AppState {
             modules,
             brand,
             integrations,
+            chat,
         })
     }
 
@@ -134,6 +139,12 @@ impl AppState {
     /// Replaces the default push settings with configured ones.
     pub fn with_push(mut self, config: crate::config::PushConfig) -> AppState {
         self.push = crate::push::PushService::start(self.store.clone(), config);
+        self
+    }
+
+    /// Replaces the default chat settings with configured ones.
+    pub fn with_chat(mut self, config: crate::config::ChatConfig) -> AppState {
+        self.chat = Arc::new(crate::chat::ChatService::new(self.store.clone(), config, self.clock.clone()));
         self
     }
 
