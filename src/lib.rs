@@ -47,6 +47,7 @@ pub mod audit;
 pub mod auth;
 pub mod brand;
 pub mod chat;
+pub mod chat_integrations;
 pub mod cli;
 pub mod client;
 pub mod clock;

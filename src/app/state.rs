@@ -34,6 +34,9 @@ impl From<&crate::config::ServerConfig> for HttpSettings {
     }
 }
 
+/// `chat.webhook_posts_per_minute` until configured.
+const DEFAULT_WEBHOOK_RATE: u32 = 60;
+
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -56,6 +59,8 @@ pub struct AppState {
     pub brand: Arc<crate::brand::Brand>,
     /// Team chat: channels, messages, read state (`[chat]`).
     pub chat: Arc<crate::chat::ChatService>,
+    /// Chat's incoming webhooks and bots.
+    pub integrations: Arc<crate::chat_integrations::Integrations>,
 }
 
 impl AppState {
@@ -95,6 +100,8 @@ impl AppState {
         let brand = Arc::new(crate::brand::Brand::default());
         let chat =
             Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
+        let integrations =
+            Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
         Ok(AppState {
             store,
             auth,
@@ -108,6 +115,7 @@ impl AppState {
             modules,
             brand,
             chat,
+            integrations,
         })
     }
 
