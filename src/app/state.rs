@@ -57,10 +57,10 @@ pub struct AppState {
     pub modules: Arc<crate::modules::Modules>,
     /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
     pub brand: Arc<crate::brand::Brand>,
-    /// Chat's incoming webhooks and bots.
-    pub integrations: Arc<crate::chat_integrations::Integrations>,
     /// Team chat: channels, messages, read state (`[chat]`).
     pub chat: Arc<crate::chat::ChatService>,
+    /// Chat's incoming webhooks and bots.
+    pub integrations: Arc<crate::chat_integrations::Integrations>,
 }
 
 impl AppState {
@@ -98,10 +98,10 @@ impl AppState {
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
-        let integrations =
-            Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
         let chat =
             Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
+        let integrations =
+            Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
         Ok(AppState {
             store,
             auth,
@@ -114,8 +114,8 @@ impl AppState {
             push,
             modules,
             brand,
-            integrations,
             chat,
+            integrations,
         })
     }
 

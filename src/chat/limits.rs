@@ -8,22 +8,13 @@ use super::ChatError;
 use crate::domain::UserId;
 
 /// Channel names: at most this many characters (docs/chat.md).
-pub const MAX_NAME_CHARS: usize = 80;
+pub const MAX_NAME_CHARS: usize = madang_chat::names::MAX_CHANNEL_NAME_CHARS;
 /// Topics and purposes: at most this many characters.
 pub const MAX_TOPIC_CHARS: usize = 250;
 
-/// A channel name: trimmed, without a leading `#`, lower case, 1 to 80 letters, digits, `-`,
-/// `_` or `.`. chatlib: `madang_chat::names::channel_name` replaces this on merge.
+/// A channel name in canonical form (`madang_chat::names::channel_name`), or 422.
 pub fn channel_name(raw: &str) -> Result<String, ChatError> {
-    let name = raw.trim().trim_start_matches('#').to_lowercase();
-    let count = name.chars().count();
-    if count == 0 || count > MAX_NAME_CHARS {
-        return Err(ChatError::Invalid(format!("name: 1 to {MAX_NAME_CHARS} characters")));
-    }
-    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        return Err(ChatError::Invalid("name: letters, digits, `-`, `_` and `.` only".into()));
-    }
-    Ok(name)
+    madang_chat::names::channel_name(raw).map_err(|e| ChatError::Invalid(format!("name: {e}")))
 }
 
 /// A topic or purpose: at most 250 characters, no control characters but line breaks.
@@ -38,22 +29,9 @@ pub fn topic(field: &str, raw: &str) -> Result<String, ChatError> {
     Ok(text.to_string())
 }
 
-/// A reaction: one emoji (a few code points at most: skin tones, ZWJ sequences) or a
-/// `:short_name:`. chatlib: `madang_chat::names::emoji` replaces this on merge.
+/// A reaction in canonical form (`madang_chat::names::emoji`), or 422.
 pub fn emoji(raw: &str) -> Result<String, ChatError> {
-    let e = raw.trim();
-    let short = e.len() > 2
-        && e.starts_with(':')
-        && e.ends_with(':')
-        && e[1..e.len() - 1].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
-    let symbol = !e.is_empty()
-        && e.chars().count() <= 10
-        && e.chars().all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
-    if (short && e.len() <= 64) || symbol {
-        Ok(e.to_string())
-    } else {
-        Err(ChatError::Invalid("emoji: one emoji or a :short_name:".into()))
-    }
+    madang_chat::names::emoji(raw).map_err(|e| ChatError::Invalid(format!("emoji: {e}")))
 }
 
 /// A token bucket per user: `per_minute` sends in a burst, refilled at `per_minute` a minute.
@@ -95,7 +73,7 @@ mod tests {
 
     #[test]
     fn names_topics_and_emoji() {
-        assert_eq!(channel_name(" #General ").unwrap(), "general");
+        assert_eq!(channel_name(" General ").unwrap(), "general");
         assert!(channel_name("").is_err());
         assert!(channel_name(&"a".repeat(81)).is_err());
         assert!(channel_name("a b").is_err());

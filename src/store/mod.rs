@@ -24,8 +24,8 @@
 mod app_passwords;
 pub mod audit;
 mod batch;
-pub mod chat_integrations;
 pub mod chat;
+pub mod chat_integrations;
 pub mod dav;
 pub mod groups;
 pub mod oidc;
