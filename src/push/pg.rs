@@ -3,13 +3,86 @@
 //! The payload is the comma-separated ids of the users whose logs moved (or `*`: everyone). It
 //! is only a hint to read the log (`super`), so a notification lost while a listener
 //! reconnects costs a wake-all, and one lost otherwise at most a heartbeat of delay.
+//!
+//! The second channel, `madang_ephemeral`, carries what is never stored: ephemeral events for
+//! given users and presence announcements ([`Wire`], JSON), sent by one task per process from a
+//! bounded queue, never inside a write transaction. A lost one is simply lost (presence heals
+//! at the next announcement).
 
 use std::sync::Weak;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
 use super::PushService;
 use crate::domain::UserId;
 use crate::store::Store;
+use crate::store::push::Heard;
+
+/// One message on `madang_ephemeral`; `p` is the sending process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub(super) enum Wire {
+    /// An ephemeral event for the listeners of `to`.
+    Event { p: u64, to: Vec<i64>, kind: String, data: String },
+    /// `users` hold streams on process `p` (those in `away` said they are away).
+    Up { p: u64, users: Vec<i64>, away: Vec<i64> },
+    /// `users` no longer hold streams on process `p`.
+    Down { p: u64, users: Vec<i64> },
+    /// `user`'s clients said they are away, or back.
+    Away { p: u64, user: i64, away: bool },
+    /// Process `p` started listening: the others announce who they hold at once.
+    Hello { p: u64 },
+}
+
+/// `wire` as payloads under PostgreSQL's limit: a long list of users is split in halves until
+/// each part fits. An event too large even for one recipient is dropped (and logged).
+pub(super) fn wire_payloads(wire: &Wire) -> Vec<String> {
+    let Ok(text) = serde_json::to_string(wire) else { return Vec::new() };
+    if text.len() < MAX_PAYLOAD {
+        return vec![text];
+    }
+    let halves = |list: &[i64]| {
+        let (a, b) = list.split_at(list.len() / 2);
+        (a.to_vec(), b.to_vec())
+    };
+    let parts = match wire {
+        Wire::Event { p, to, kind, data } if to.len() > 1 => {
+            let (a, b) = halves(to);
+            vec![
+                Wire::Event { p: *p, to: a, kind: kind.clone(), data: data.clone() },
+                Wire::Event { p: *p, to: b, kind: kind.clone(), data: data.clone() },
+            ]
+        }
+        Wire::Up { p, users, away } if users.len() > 1 => {
+            let (a, b) = halves(users);
+            let away_in = |part: &[i64]| away.iter().copied().filter(|u| part.contains(u)).collect::<Vec<_>>();
+            vec![Wire::Up { p: *p, away: away_in(&a), users: a }, Wire::Up { p: *p, away: away_in(&b), users: b }]
+        }
+        Wire::Down { p, users } if users.len() > 1 => {
+            let (a, b) = halves(users);
+            vec![Wire::Down { p: *p, users: a }, Wire::Down { p: *p, users: b }]
+        }
+        _ => {
+            tracing::warn!(bytes = text.len(), "an ephemeral message too large for NOTIFY was dropped");
+            return Vec::new();
+        }
+    };
+    parts.iter().flat_map(wire_payloads).collect()
+}
+
+/// Sends the queued messages for the other processes until the service is dropped.
+pub(super) async fn send_ephemeral(store: Store, mut queue: mpsc::Receiver<Wire>) {
+    while let Some(wire) = queue.recv().await {
+        for payload in wire_payloads(&wire) {
+            if let Err(e) = store.ephemeral_notify(&payload).await {
+                tracing::warn!(error = %e, "could not send an ephemeral message to other processes");
+                metrics::counter!("madang_push_notify_failures_total").increment(1);
+            }
+        }
+    }
+}
 
 /// PostgreSQL refuses payloads of 8000 bytes or more.
 const MAX_PAYLOAD: usize = 7900;
@@ -59,9 +132,11 @@ pub(super) async fn listen(service: Weak<PushService>, store: Store) {
         match store.push_listener().await {
             Ok(mut listener) => {
                 backoff = Duration::from_millis(500);
-                // Anything committed elsewhere while this process was not listening.
+                // Anything committed elsewhere while this process was not listening; and who is
+                // online elsewhere, which the others now say at once.
                 if let Some(s) = service.upgrade() {
                     s.wake_all();
+                    s.tell_others(Wire::Hello { p: s.process });
                 }
                 loop {
                     // Bounded so a dropped service is noticed even when nothing is said.
@@ -69,7 +144,12 @@ pub(super) async fn listen(service: Weak<PushService>, store: Store) {
                     let Some(s) = service.upgrade() else { return };
                     match next {
                         Err(_) => continue,
-                        Ok(Ok(Some(payload))) => wake_for(&s, &payload),
+                        Ok(Ok(Some(Heard::Push(payload)))) => wake_for(&s, &payload),
+                        Ok(Ok(Some(Heard::Ephemeral(payload)))) => match serde_json::from_str::<Wire>(&payload) {
+                            Ok(wire) => s.heard(wire),
+                            // Another version's message: nothing to do with it.
+                            Err(e) => tracing::debug!(error = %e, "ignored an ephemeral message"),
+                        },
                         // The connection was lost and is being re-established: what was said
                         // meanwhile is lost, so everyone rechecks.
                         Ok(Ok(None)) => s.wake_all(),

@@ -24,6 +24,8 @@
 mod app_passwords;
 pub mod audit;
 mod batch;
+pub mod chat_ephemeral;
+pub mod chat_search;
 pub mod dav;
 pub mod groups;
 pub mod oidc;
