@@ -15,6 +15,7 @@
 //! it against the router and the spec.
 
 pub mod calendars;
+pub mod chat;
 pub mod contact_model;
 pub mod contacts;
 pub mod event_model;
@@ -91,6 +92,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
     ("POST", "/api/v1/addressbooks/{id}/import"),
     ("GET", "/api/v1/addressbooks/{id}/export"),
+    ("GET", "/api/v1/chat/search"),
+    ("POST", "/api/v1/chat/channels/{id}/typing"),
+    ("GET", "/api/v1/chat/presence"),
+    ("PUT", "/api/v1/chat/presence"),
+    ("GET", "/api/v1/chat/users"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.
@@ -118,6 +124,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
+        .route("/chat/search", get(chat::search::search))
+        .route("/chat/channels/{id}/typing", axum::routing::post(chat::presence::typing))
+        .route("/chat/presence", get(chat::presence::presence).put(chat::presence::set_presence))
+        .route("/chat/users", get(chat::presence::people))
 }
 
 /// 422: the request was understood but its content is not acceptable.

@@ -297,7 +297,8 @@ mod tests {
         // Saying away without a stream changes nothing anyone sees.
         assert_eq!(r.set_away(A, true, t0), vec![]);
         assert_eq!(r.status(A, t0), Status::Offline);
-        assert_eq!(r.connected_here(A, t0), vec![]);
+        // Nor is it remembered: the next connection starts online.
+        assert_eq!(r.connected_here(A, t0), vec![(A, Status::Online)]);
         r.disconnected_here(A, t0);
         r.grace_over(A, t0 + Duration::from_secs(11));
         assert_eq!(r.connected_here(A, t0 + Duration::from_secs(12)), vec![(A, Status::Online)]);

@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn fts5_strings_quote_each_term() {
-        let terms = vec!["회의록".to_string(), "say \"hi\"".to_string()];
+        let terms = ["회의록".to_string(), "say \"hi\"".to_string()];
         assert_eq!(fts5_query(terms.iter()), "\"회의록\" AND \"say \"\"hi\"\"\"");
     }
 

@@ -196,6 +196,19 @@ impl Store {
         Ok(())
     }
 
+    /// What tells this instance's ephemeral messages from those of another instance whose
+    /// tables live in another schema of the same database (`NOTIFY` channels are per database):
+    /// the schema the store's tables are in. Empty on SQLite.
+    pub async fn notify_namespace(&self) -> StoreResult<String> {
+        match &self.backend {
+            super::Backend::Postgres(pool) => Ok(sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
+                .fetch_one(pool)
+                .await?
+                .unwrap_or_default()),
+            super::Backend::Sqlite { .. } => Ok(String::new()),
+        }
+    }
+
     /// A `LISTEN` connection for other processes' [`Store::push_notify`] and
     /// [`Store::ephemeral_notify`] (PostgreSQL only).
     pub async fn push_listener(&self) -> StoreResult<PushListener> {
