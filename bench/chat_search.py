@@ -93,9 +93,9 @@ def load_sqlite(path, data):
     users, channels, members, messages, seq, t0 = data
     db = sqlite3.connect(path)
     with db:
-        db.executemany("INSERT INTO users (id, username, email, display_name, role, state, created_at, updated_at) "
-                       "VALUES (?, ?, ?, ?, 'member', 'active', ?, ?) ON CONFLICT (username) DO NOTHING",
-                       [(i, n, f"{n}@example.com", d, t0, t0) for i, n, d in users if n != USER])
+        db.executemany("INSERT INTO users (id, username, email, display_name, role, state, created_at, updated_at, subject) "
+                       "VALUES (?, ?, ?, ?, 'member', 'active', ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+                       [(i, n, f"{n}@example.com", d, t0, t0, f"bench-{n}") for i, n, d in users if n != USER])
         bench_id = db.execute("SELECT id FROM users WHERE username = ?", (USER,)).fetchone()[0]
         remap = lambda u: bench_id if u == 1 else u
         db.executemany("INSERT INTO chat_channels (id, kind, name, created_at, last_seq) VALUES (?, 'public', ?, ?, ?)",
@@ -128,7 +128,8 @@ def load_postgres(url, data, tmp):
                 f.write("\t".join(esc(str(v)) for v in row) + "\n")
         files[name] = path
 
-    tsv("users", [(i + 1000, n, f"{n}@example.com", d, "member", "active", t0, t0) for i, n, d in users if n != USER])
+    tsv("users", [(i + 1000, n, f"{n}@example.com", d, "member", "active", t0, t0, f"bench-{n}")
+                  for i, n, d in users if n != USER])
     tsv("channels", [(c, "public", n, t0, seq[c]) for c, n in channels])
     # The bench user's id is looked up in SQL; others are offset past it.
     tsv("members", [(c, u + 1000 if u != 1 else -1, t0) for c, us in members.items() for u in us])
@@ -136,7 +137,7 @@ def load_postgres(url, data, tmp):
     script = os.path.join(tmp, "load.sql")
     with open(script, "w") as f:
         f.write(f"""
-\\copy users (id, username, email, display_name, role, state, created_at, updated_at) from '{files['users']}'
+\\copy users (id, username, email, display_name, role, state, created_at, updated_at, subject) from '{files['users']}'
 \\copy chat_channels (id, kind, name, created_at, last_seq) from '{files['channels']}'
 CREATE TEMP TABLE m (channel_id BIGINT, user_id BIGINT, joined_at TIMESTAMPTZ);
 \\copy m from '{files['members']}'

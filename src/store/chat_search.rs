@@ -5,9 +5,11 @@
 //! - SQLite: the FTS5 trigram index `chat_search` answers every term of three or more characters
 //!   (`MATCH '"term" AND "other term"'`, a quoted string is a substring match there) and is
 //!   walked in descending rowid order, which is the newest-first order, so a page stops after
-//!   `limit` hits. Shorter terms have no trigram: they are checked with `instr`, which on their
-//!   own means a scan of the user's channels, newest first (tens of milliseconds on 100,000
-//!   messages: bench/chat_search.py).
+//!   `limit` hits. Shorter terms have no trigram: they are checked with `instr`. When no term
+//!   is long enough for the index, one request scans at most `scan_window` message ids below
+//!   the cursor (newest first) and says where to go on ([`SearchPage::resume_before`]), so the
+//!   work of a request stays bounded however rare the word (bench/chat_search.py measured a
+//!   full scan of 100,000 messages at 45–300 ms, depending on load).
 //! - PostgreSQL: the GIN index over each message's character bigrams narrows every term of two
 //!   or more characters; `strpos` then checks each term exactly.
 //!
@@ -37,6 +39,17 @@ pub struct MessageSearch {
     /// Keyset cursor: only messages with an id below this one.
     pub before_id: Option<i64>,
     pub limit: u32,
+    /// On SQLite, when no term can use the index: the most message ids one request scans.
+    pub scan_window: i64,
+}
+
+/// One page of hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Set when the scan stopped at its window with fewer than `limit` hits: the next page
+    /// starts below this id (it may hold older hits, or none).
+    pub resume_before: Option<i64>,
 }
 
 /// One message found, with what the answer shows of its channel.
@@ -85,7 +98,13 @@ fn fts5_query<'a>(terms: impl Iterator<Item = &'a String>) -> String {
 
 /// The SQL text of one search and its values. Only the filters that are set are named, and
 /// every value is bound, never spliced.
-fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch) -> (String, Vec<Bind>) {
+/// Whether the search scans a window of ids rather than following an index.
+fn scans(postgres: bool, q: &MessageSearch) -> bool {
+    !postgres && !q.terms.iter().any(|t| indexed_on_sqlite(t)) && q.terms.iter().any(|t| !t.is_empty())
+}
+
+/// `floor`: the id the scan window stops above, when it is one.
+fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch, floor: Option<i64>) -> (String, Vec<Bind>) {
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, value: Bind| {
         binds.push(value);
@@ -162,6 +181,10 @@ fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch) -> (String, Vec
         let p = next(&mut binds, Bind::Int(before));
         sql.push_str(&format!(" AND {key} < {p}"));
     }
+    if let Some(floor) = floor {
+        let p = next(&mut binds, Bind::Int(floor));
+        sql.push_str(&format!(" AND {key} > {p}"));
+    }
     let p = next(&mut binds, Bind::Int(i64::from(q.limit.clamp(1, 1000))));
     sql.push_str(&format!(" ORDER BY {key} DESC LIMIT {p}"));
     (sql, binds)
@@ -170,8 +193,23 @@ fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch) -> (String, Vec
 impl Store {
     /// Messages matching `query` that `viewer` may read, newest first, at most `query.limit`.
     /// The next page is the same query with `before_id` set to the last hit's id.
-    pub async fn search_chat_messages(&self, viewer: UserId, query: &MessageSearch) -> StoreResult<Vec<SearchHit>> {
-        let (sql, binds) = search_sql(self.kind() == "postgres", viewer, query);
+    pub async fn search_chat_messages(&self, viewer: UserId, query: &MessageSearch) -> StoreResult<SearchPage> {
+        let postgres = self.kind() == "postgres";
+        let floor = if scans(postgres, query) {
+            let top = match query.before_id {
+                Some(before) => before,
+                None => {
+                    let max: Option<i64> = read!(self, |pool| sqlx::query_scalar("SELECT max(id) FROM chat_messages")
+                        .fetch_one(pool)
+                        .await?);
+                    max.unwrap_or(0) + 1
+                }
+            };
+            Some(top.saturating_sub(query.scan_window.max(1)).max(0))
+        } else {
+            None
+        };
+        let (sql, binds) = search_sql(postgres, viewer, query, floor);
         let hits: Vec<SearchHit> = read!(self, |pool| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
             for b in &binds {
@@ -183,7 +221,9 @@ impl Store {
             }
             q.fetch_all(pool).await?
         });
-        Ok(hits)
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let resume_before = floor.filter(|f| *f > 0 && hits.len() < limit).map(|f| f + 1);
+        Ok(SearchPage { hits, resume_before })
     }
 
     /// Active accounts whose user name or display name starts with `prefix` (case-insensitive),
@@ -221,21 +261,21 @@ mod tests {
     #[test]
     fn sqlite_uses_the_index_only_for_long_terms() {
         let q = MessageSearch { terms: vec!["회의".into()], limit: 20, ..Default::default() };
-        let (sql, binds) = search_sql(false, UserId(1), &q);
+        let (sql, binds) = search_sql(false, UserId(1), &q, None);
         assert!(!sql.contains("MATCH") && sql.contains("instr") && sql.contains("ORDER BY m.id DESC"), "{sql}");
         assert_eq!(binds.len(), 3);
         let q = MessageSearch { terms: vec!["회의록".into(), "ok".into()], limit: 20, ..Default::default() };
-        let (sql, _) = search_sql(false, UserId(1), &q);
+        let (sql, _) = search_sql(false, UserId(1), &q, None);
         assert!(sql.contains("chat_search MATCH $1") && sql.contains("ORDER BY chat_search.rowid DESC"), "{sql}");
     }
 
     #[test]
     fn postgres_skips_the_index_for_one_character() {
         let q = MessageSearch { terms: vec!["a".into()], limit: 20, ..Default::default() };
-        let (sql, _) = search_sql(true, UserId(1), &q);
+        let (sql, _) = search_sql(true, UserId(1), &q, None);
         assert!(!sql.contains("@>") && sql.contains("strpos"), "{sql}");
         let q = MessageSearch { terms: vec!["회의".into(), "deploy".into()], limit: 20, ..Default::default() };
-        let (sql, _) = search_sql(true, UserId(1), &q);
+        let (sql, _) = search_sql(true, UserId(1), &q, None);
         assert!(sql.contains("@> (chat_search_grams($2) || chat_search_grams($3))"), "{sql}");
     }
 }
