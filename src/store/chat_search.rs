@@ -116,17 +116,14 @@ fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch, floor: Option<i
     // The key pages are cut on: the FTS table's rowid when it drives the scan, so SQLite walks
     // the index newest first and stops at the limit instead of sorting every match.
     let key = if fts { "chat_search.rowid" } else { "m.id" };
-    let mut sql = String::from(
-        "SELECT m.id, m.channel_id, c.kind AS channel_kind, c.name AS channel_name, m.seq, \
-         u.username AS author_name, u.display_name AS author_display_name, m.bot_name, m.body, \
-         m.created_at, m.edited_at, m.thread_root_id FROM ",
-    );
+    // The page's ids are chosen first (an inner query that sorts ids only), and only those rows
+    // are joined to their channel and author: a common word has thousands of candidates.
+    let mut sql = String::from("SELECT m.id AS id FROM ");
     if fts {
-        sql.push_str("chat_search JOIN chat_messages m ON m.id = chat_search.rowid ");
+        sql.push_str("chat_search JOIN chat_messages m ON m.id = chat_search.rowid WHERE ");
     } else {
-        sql.push_str("chat_messages m ");
+        sql.push_str("chat_messages m WHERE ");
     }
-    sql.push_str("JOIN chat_channels c ON c.id = m.channel_id LEFT JOIN users u ON u.id = m.author_id WHERE ");
     if fts {
         let p = next(&mut binds, Bind::Text(fts5_query(long.iter().copied())));
         sql.push_str(&format!("chat_search MATCH {p} AND "));
@@ -187,6 +184,13 @@ fn search_sql(postgres: bool, viewer: UserId, q: &MessageSearch, floor: Option<i
     }
     let p = next(&mut binds, Bind::Int(i64::from(q.limit.clamp(1, 1000))));
     sql.push_str(&format!(" ORDER BY {key} DESC LIMIT {p}"));
+    let sql = format!(
+        "SELECT m.id, m.channel_id, c.kind AS channel_kind, c.name AS channel_name, m.seq, \
+         u.username AS author_name, u.display_name AS author_display_name, m.bot_name, m.body, \
+         m.created_at, m.edited_at, m.thread_root_id \
+         FROM ({sql}) page JOIN chat_messages m ON m.id = page.id JOIN chat_channels c ON c.id = m.channel_id \
+         LEFT JOIN users u ON u.id = m.author_id ORDER BY m.id DESC"
+    );
     (sql, binds)
 }
 
