@@ -510,6 +510,30 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "push.presence_grace",
+        env: &["MADANG_PUSH_PRESENCE_GRACE"],
+        default: "10s",
+        doc: "How long a user stays `online` after their last push stream closed, so a reconnect (a page \
+              reload, a network change) does not flap their presence. From `0s` to `5m`.",
+        secret: false,
+    },
+    Key {
+        name: "push.presence_announce",
+        env: &["MADANG_PUSH_PRESENCE_ANNOUNCE"],
+        default: "30s",
+        doc: "On PostgreSQL, how often each process tells the others which users have a stream open on it; \
+              a process that stops announcing is forgotten after two intervals. From `100ms` to `10m`.",
+        secret: false,
+    },
+    Key {
+        name: "push.typing_interval",
+        env: &["MADANG_PUSH_TYPING_INTERVAL"],
+        default: "3s",
+        doc: "Typing indicators (`POST /api/v1/chat/channels/{id}/typing`) are passed on at most once per \
+              this interval per user and channel; calls in between are answered but not sent. From `0s` to `1m`.",
+        secret: false,
+    },
+    Key {
         name: "dav.quota",
         env: &["MADANG_DAV_QUOTA"],
         default: "1GiB",
@@ -783,6 +807,12 @@ pub struct PushConfig {
     pub max_connections_per_user: usize,
     pub retention_events: u64,
     pub retention: Duration,
+    /// How long a user stays online after their last stream closed.
+    pub presence_grace: Duration,
+    /// How often processes sharing PostgreSQL announce their online users to each other.
+    pub presence_announce: Duration,
+    /// The least time between two typing indicators of one user in one channel.
+    pub typing_interval: Duration,
 }
 
 impl Default for PushConfig {
@@ -792,6 +822,9 @@ impl Default for PushConfig {
             max_connections_per_user: 10,
             retention_events: 10_000,
             retention: Duration::from_secs(7 * 86_400),
+            presence_grace: Duration::from_secs(10),
+            presence_announce: Duration::from_secs(30),
+            typing_interval: Duration::from_secs(3),
         }
     }
 }
@@ -1297,7 +1330,19 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_connections_per_user: p.int("push.max_connections_per_user", 1, 1000)? as usize,
         retention_events: p.int("push.retention_events", 100, 100_000_000)?,
         retention: p.duration("push.retention")?,
+        presence_grace: p.duration("push.presence_grace")?,
+        presence_announce: p.duration("push.presence_announce")?,
+        typing_interval: p.duration("push.typing_interval")?,
     };
+    if push.presence_grace > Duration::from_secs(300) {
+        return Err(p.fail("push.presence_grace", "a duration from `0s` to `5m`"));
+    }
+    if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&push.presence_announce) {
+        return Err(p.fail("push.presence_announce", "a duration from `100ms` to `10m`"));
+    }
+    if push.typing_interval > Duration::from_secs(60) {
+        return Err(p.fail("push.typing_interval", "a duration from `0s` to `1m`"));
+    }
     if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&push.heartbeat) {
         return Err(p.fail("push.heartbeat", "a duration from `1s` to `5m`"));
     }

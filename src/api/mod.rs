@@ -119,6 +119,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/chat/messages/{id}/read"),
     ("GET", "/api/v1/chat/threads"),
     ("POST", "/api/v1/chat/preview"),
+    ("GET", "/api/v1/chat/search"),
+    ("POST", "/api/v1/chat/channels/{id}/typing"),
+    ("GET", "/api/v1/chat/presence"),
+    ("PUT", "/api/v1/chat/presence"),
+    ("GET", "/api/v1/chat/users"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.

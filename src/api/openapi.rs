@@ -105,6 +105,11 @@ use crate::http::api as account;
         chat::threads::read,
         chat::threads::list,
         chat::read::read,
+        super::chat::search::search,
+        super::chat::presence::typing,
+        super::chat::presence::presence,
+        super::chat::presence::set_presence,
+        super::chat::presence::people,
     ),
     components(schemas(
         ErrorBody,

@@ -9,7 +9,10 @@
 //! The frames (HTML §9.2.5): a `ready` event first, whose `id:` is where the stream starts;
 //! then one event per change (`id:` the user's event number, `event:` its type, `data:` JSON);
 //! `resync` when the client's last id is unknown, in the future or pruned (refetch, then go on);
-//! a comment line every `push.heartbeat`; `closed` when the server shuts down.
+//! a comment line every `push.heartbeat`; `closed` when the server shuts down. Ephemeral events
+//! (`chat.typing`, `chat.presence`) have no `id:` line: an event without one leaves the
+//! browser's last event ID as it was (HTML §9.2.6), so a reconnect resumes after the last
+//! stored event, and ephemerals missed meanwhile are gone, as they should be.
 
 use std::convert::Infallible;
 
@@ -39,7 +42,8 @@ pub struct PushParams {
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the wire shape.
 pub struct PushFrame {
-    /// The user's event number; send the last one back as `Last-Event-ID`.
+    /// The user's event number; send the last one back as `Last-Event-ID`. Absent on ephemeral
+    /// events (`chat.typing`, `chat.presence`), which are never stored.
     id: Option<String>,
     /// The type: `ready`, `calendar.object`, `calendar.collection`, `addressbook.object`,
     /// `addressbook.collection`, `resync`, `closed` (more may come; ignore what you do not know).
@@ -116,6 +120,13 @@ fn module_of(kind: &str) -> Option<Module> {
 /// `delivery` without the events of modules that are off. The numbers of the dropped events
 /// are skipped, which is harmless: a client only ever sends back the last id it saw.
 async fn without_modules_off(delivery: Delivery, modules: &Modules) -> Delivery {
+    if let Delivery::Ephemeral { kind, .. } = &delivery {
+        let Some(module) = module_of(kind) else { return delivery };
+        return match modules.states().await {
+            Ok(states) if !states.is_on(module) => Delivery::Heartbeat,
+            _ => delivery,
+        };
+    }
     let Delivery::Events(events) = delivery else { return delivery };
     // A failed read keeps everything: the routes themselves still refuse what is off.
     let Ok(states) = modules.states().await else { return Delivery::Events(events) };
@@ -150,6 +161,15 @@ pub fn frame(delivery: &Delivery) -> String {
         Delivery::Resync { head } => event(&mut out, *head, "resync", &format!("{{\"head\":{head}}}")),
         Delivery::Heartbeat => out.push_str(": heartbeat\n\n"),
         Delivery::Closed => out.push_str("event: closed\ndata: {}\n\n"),
+        Delivery::Ephemeral { kind, data } => {
+            out.push_str(&format!("event: {kind}\n"));
+            for line in data.split(['\n', '\r']) {
+                out.push_str("data: ");
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
     }
     out
 }
@@ -172,5 +192,9 @@ mod tests {
         );
         assert_eq!(frame(&Delivery::Resync { head: 3 }), "id: 3\nevent: resync\ndata: {\"head\":3}\n\n");
         assert_eq!(frame(&Delivery::Heartbeat), ": heartbeat\n\n");
+        // No id: the client's last event id stays that of the last stored event.
+        let typing =
+            Delivery::Ephemeral { kind: "chat.typing".into(), data: "{\"channel\":7,\"user\":\"bob\"}".into() };
+        assert_eq!(frame(&typing), "event: chat.typing\ndata: {\"channel\":7,\"user\":\"bob\"}\n\n");
     }
 }

@@ -15,15 +15,25 @@
 //! when the client has taken the last one, so a slow consumer costs nothing but its socket; each
 //! user may hold at most `push.max_connections_per_user` streams.
 //!
+//! Ephemeral deliveries (typing indicators, presence) are the exception: never stored, they go
+//! straight to the listeners of the users they are for, in this process and, on PostgreSQL,
+//! through a second channel (`NOTIFY madang_ephemeral`) in the others. They carry no event id,
+//! so a client's last id is unchanged by them (HTML §9.2.6: an event without an `id` field keeps
+//! the last event ID), and are dropped rather than queued when a listener already holds
+//! [`EPHEMERAL_QUEUE`] of them or the notifier is behind: a lost typing indicator costs nothing.
+//! Presence is in [`presence`].
+//!
 //! The service takes the store and settings, never `AppState` (`../shared/LAYERS.md`).
 
 mod pg;
+pub mod presence;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::PushConfig;
 use crate::domain::UserId;
@@ -32,6 +42,12 @@ use crate::store::{Store, StoreError};
 
 /// The most events read and sent at once.
 pub const PAGE: usize = 100;
+
+/// The most ephemeral deliveries one listener holds unsent; newer ones are dropped beyond it.
+pub const EPHEMERAL_QUEUE: usize = 8;
+
+/// Cross-process ephemeral messages waiting for the notifier; newer ones are dropped beyond it.
+const OUTGOING_QUEUE: usize = 1024;
 
 /// Why a stream was not opened.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +72,8 @@ pub enum Delivery {
     Heartbeat,
     /// The server is shutting down; the client reconnects (to this or another process).
     Closed,
+    /// An event that is not stored (typing, presence): sent without an id.
+    Ephemeral { kind: String, data: String },
 }
 
 /// The push service of one process; cheap to share (`Arc`).
@@ -67,11 +85,22 @@ pub struct PushService {
     /// connection) and once more on shutdown.
     everyone: watch::Sender<u64>,
     closing: watch::Sender<bool>,
+    /// Names this process in cross-process messages, so it skips its own.
+    process: u64,
+    next_listener: AtomicU64,
+    presence: Mutex<presence::Registry>,
+    typing: Mutex<presence::TypingThrottle>,
+    /// Presence changes for the delivery task, in order.
+    presence_changes: mpsc::Sender<Vec<presence::Change>>,
+    /// Messages for the other processes (PostgreSQL only).
+    outgoing: Option<mpsc::Sender<pg::Wire>>,
 }
 
 struct Slot {
     wake: watch::Sender<u64>,
     connections: usize,
+    /// Each listener's queue of ephemeral deliveries, by listener number.
+    ephemeral: Vec<(u64, mpsc::Sender<Delivery>)>,
 }
 
 impl PushService {
@@ -79,15 +108,30 @@ impl PushService {
     /// fan-out of this process's commits and, on PostgreSQL, the cross-process notifier and
     /// listener. The tasks end when the service is dropped.
     pub fn start(store: Store, config: PushConfig) -> Arc<PushService> {
+        let postgres = store.kind() == "postgres";
+        let (presence_tx, presence_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let mut process = [0u8; 8];
+        // A clash would only make two processes ignore each other's ephemerals.
+        let _ = getrandom::getrandom(&mut process);
         let service = Arc::new(PushService {
             store: store.clone(),
+            presence: Mutex::new(presence::Registry::new(config.presence_grace, config.presence_announce)),
+            typing: Mutex::new(presence::TypingThrottle::new(config.typing_interval)),
             config,
             listeners: Mutex::new(HashMap::new()),
             everyone: watch::channel(0).0,
             closing: watch::channel(false).0,
+            process: u64::from_le_bytes(process),
+            next_listener: AtomicU64::new(0),
+            presence_changes: presence_tx,
+            outgoing: postgres.then_some(outgoing_tx),
         });
         tokio::spawn(fan_out(Arc::downgrade(&service), store.subscribe_commits()));
-        if store.kind() == "postgres" {
+        tokio::spawn(deliver_presence(Arc::downgrade(&service), presence_rx));
+        tokio::spawn(presence_ticker(Arc::downgrade(&service)));
+        if postgres {
+            tokio::spawn(pg::send_ephemeral(store.clone(), outgoing_rx));
             tokio::spawn(pg::listen(Arc::downgrade(&service), store));
         }
         service
@@ -96,9 +140,10 @@ impl PushService {
     /// Opens a stream for `user` resuming after `last_event_id` (the `Last-Event-ID` header, or
     /// `None` for a fresh start at the current head).
     pub async fn open(self: &Arc<Self>, user: UserId, last_event_id: Option<&str>) -> Result<Listener, PushError> {
-        let wake = self.register(user)?;
+        let (wake, id, ephemeral) = self.register(user)?;
         // Registered before reading the head: a commit between the two wakes this listener.
-        let guard = Registration { service: self.clone(), user };
+        let guard = Registration { service: self.clone(), user, id };
+        self.connected(user);
         let head = self.store.push_head(user).await?;
         let (cursor, first) = match last_event_id.map(str::trim) {
             None | Some("") => (head, Delivery::Ready { head }),
@@ -115,6 +160,7 @@ impl PushService {
             pending: Some(first),
             closed: false,
             wake,
+            ephemeral,
             everyone: self.everyone.subscribe(),
             closing: self.closing.subscribe(),
             heartbeat: self.config.heartbeat,
@@ -129,15 +175,157 @@ impl PushService {
         self.closing.send_replace(true);
     }
 
-    fn register(&self, user: UserId) -> Result<watch::Receiver<u64>, PushError> {
+    #[allow(clippy::type_complexity)]
+    fn register(&self, user: UserId) -> Result<(watch::Receiver<u64>, u64, mpsc::Receiver<Delivery>), PushError> {
         let mut listeners = self.listeners.lock().map_err(|_| StoreError::Internal("push registry poisoned".into()))?;
-        let slot = listeners.entry(user).or_insert_with(|| Slot { wake: watch::channel(0).0, connections: 0 });
+        let slot = listeners.entry(user).or_insert_with(|| Slot {
+            wake: watch::channel(0).0,
+            connections: 0,
+            ephemeral: Vec::new(),
+        });
         if slot.connections >= self.config.max_connections_per_user {
             return Err(PushError::TooManyConnections(self.config.max_connections_per_user));
         }
         slot.connections += 1;
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(EPHEMERAL_QUEUE);
+        slot.ephemeral.push((id, tx));
         metrics::gauge!("madang_push_connections").increment(1.0);
-        Ok(slot.wake.subscribe())
+        Ok((slot.wake.subscribe(), id, rx))
+    }
+
+    /// Sends an ephemeral event (never stored, no id) to the listeners of `to`, here and on the
+    /// other processes. Never waits: what does not fit a queue is dropped.
+    pub fn send_ephemeral(&self, to: &[UserId], kind: &str, data: &str) {
+        self.deliver_here(to, kind, data);
+        self.tell_others(pg::Wire::Event {
+            p: self.process,
+            to: to.iter().map(|u| u.0).collect(),
+            kind: kind.to_string(),
+            data: data.to_string(),
+        });
+    }
+
+    /// Delivers an ephemeral event to this process's listeners of `to`.
+    fn deliver_here(&self, to: &[UserId], kind: &str, data: &str) {
+        let Ok(listeners) = self.listeners.lock() else { return };
+        for user in to {
+            let Some(slot) = listeners.get(user) else { continue };
+            for (_, queue) in &slot.ephemeral {
+                let delivery = Delivery::Ephemeral { kind: kind.to_string(), data: data.to_string() };
+                if queue.try_send(delivery).is_err() {
+                    metrics::counter!("madang_push_ephemeral_dropped_total").increment(1);
+                }
+            }
+        }
+    }
+
+    /// Whether `user` has a listener in this process.
+    fn listening_here(&self, user: UserId) -> bool {
+        self.listeners.lock().is_ok_and(|l| l.contains_key(&user))
+    }
+
+    /// Queues a message for the other processes (PostgreSQL only); dropped when the notifier
+    /// is that far behind.
+    fn tell_others(&self, wire: pg::Wire) {
+        if let Some(outgoing) = &self.outgoing
+            && outgoing.try_send(wire).is_err()
+        {
+            metrics::counter!("madang_push_ephemeral_dropped_total").increment(1);
+        }
+    }
+
+    /// `user`'s presence as this process sees it (every process sees the same, give or take
+    /// the time a notification takes).
+    pub fn presence(&self, user: UserId) -> presence::Status {
+        self.presence.lock().map_or(presence::Status::Offline, |r| r.status(user, tokio::time::Instant::now()))
+    }
+
+    /// `user`'s clients say they are away (or back).
+    pub fn set_away(&self, user: UserId, away: bool) {
+        let changes = self.with_presence(|r, now| r.set_away(user, away, now));
+        self.announce(changes);
+        self.tell_others(pg::Wire::Away { p: self.process, user: user.0, away });
+    }
+
+    /// Whether a typing indicator of `user` in `channel` may go out now (`push.typing_interval`).
+    pub fn typing_allowed(&self, user: UserId, channel: i64) -> bool {
+        self.typing.lock().is_ok_and(|mut t| t.allow(user, channel, tokio::time::Instant::now()))
+    }
+
+    fn with_presence<T: Default>(&self, f: impl FnOnce(&mut presence::Registry, tokio::time::Instant) -> T) -> T {
+        match self.presence.lock() {
+            Ok(mut registry) => f(&mut registry, tokio::time::Instant::now()),
+            Err(_) => T::default(),
+        }
+    }
+
+    /// Hands presence changes to the delivery task (in order; dropped if it is that far behind).
+    fn announce(&self, changes: Vec<presence::Change>) {
+        if !changes.is_empty() && self.presence_changes.try_send(changes).is_err() {
+            metrics::counter!("madang_push_ephemeral_dropped_total").increment(1);
+        }
+    }
+
+    /// A stream of `user` opened here.
+    fn connected(&self, user: UserId) {
+        let changes = self.with_presence(|r, now| r.connected_here(user, now));
+        self.announce(changes);
+        let away = self.with_presence(|r, now| r.status(user, now) == presence::Status::Away);
+        self.tell_others(pg::Wire::Up {
+            p: self.process,
+            users: vec![user.0],
+            away: if away { vec![user.0] } else { vec![] },
+        });
+    }
+
+    /// The grace period after `user`'s last stream here closed has passed.
+    fn grace_over(&self, user: UserId) {
+        let (changes, gone) = self.with_presence(|r, now| r.grace_over(user, now));
+        self.announce(changes);
+        if gone {
+            self.tell_others(pg::Wire::Down { p: self.process, users: vec![user.0] });
+        }
+    }
+
+    /// What another process said (see `pg`); this process's own messages are skipped.
+    fn heard(&self, wire: pg::Wire) {
+        let ids = |v: &[i64]| v.iter().map(|&id| UserId(id)).collect::<Vec<_>>();
+        match wire {
+            pg::Wire::Event { p, .. }
+            | pg::Wire::Up { p, .. }
+            | pg::Wire::Down { p, .. }
+            | pg::Wire::Away { p, .. }
+            | pg::Wire::Hello { p }
+                if p == self.process => {}
+            pg::Wire::Event { to, kind, data, .. } => self.deliver_here(&ids(&to), &kind, &data),
+            pg::Wire::Up { p, users, away } => {
+                let changes = self.with_presence(|r, now| r.remote_up(p, &ids(&users), &ids(&away), now));
+                self.announce(changes);
+            }
+            pg::Wire::Down { p, users } => {
+                let changes = self.with_presence(|r, now| r.remote_down(p, &ids(&users), now));
+                self.announce(changes);
+            }
+            pg::Wire::Away { user, away, .. } => {
+                let changes = self.with_presence(|r, now| r.set_away(UserId(user), away, now));
+                self.announce(changes);
+            }
+            // A process started (or reconnected): tell it at once who is here.
+            pg::Wire::Hello { .. } => self.announce_held(),
+        }
+    }
+
+    /// Tells the other processes which users hold streams here.
+    fn announce_held(&self) {
+        let (users, away) = self.with_presence(|r, _| r.held_here());
+        if !users.is_empty() {
+            self.tell_others(pg::Wire::Up {
+                p: self.process,
+                users: users.iter().map(|u| u.0).collect(),
+                away: away.iter().map(|u| u.0).collect(),
+            });
+        }
     }
 
     /// Wakes `user`'s listeners in this process, if any.
@@ -159,6 +347,8 @@ impl PushService {
 struct Registration {
     service: Arc<PushService>,
     user: UserId,
+    /// The listener's number, which names its ephemeral queue.
+    id: u64,
 }
 
 impl Drop for Registration {
@@ -167,10 +357,26 @@ impl Drop for Registration {
             && let Some(slot) = listeners.get_mut(&self.user)
         {
             slot.connections = slot.connections.saturating_sub(1);
+            slot.ephemeral.retain(|(id, _)| *id != self.id);
             metrics::gauge!("madang_push_connections").decrement(1.0);
             if slot.connections == 0 {
                 listeners.remove(&self.user);
             }
+        }
+        let user = self.user;
+        let last = self.service.with_presence(|r, now| r.disconnected_here(user, now));
+        // The user stays online through the grace period; if no stream came back by its end,
+        // they are gone from this process. (The presence ticker's sweep is the backstop when no
+        // runtime is left to run the timer.)
+        if last && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let service = Arc::downgrade(&self.service);
+            let grace = self.service.config.presence_grace;
+            runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Some(service) = service.upgrade() {
+                    service.grace_over(user);
+                }
+            });
         }
     }
 }
@@ -184,6 +390,7 @@ pub struct Listener {
     /// `Closed` was delivered: the stream ends.
     closed: bool,
     wake: watch::Receiver<u64>,
+    ephemeral: mpsc::Receiver<Delivery>,
     everyone: watch::Receiver<u64>,
     closing: watch::Receiver<bool>,
     heartbeat: Duration,
@@ -218,6 +425,10 @@ impl Listener {
                 Err(e) => return Some(Err(e)),
             }
             tokio::select! {
+                Some(delivery) = self.ephemeral.recv() => {
+                    self.next_heartbeat = tokio::time::Instant::now() + self.heartbeat;
+                    return Some(Ok(delivery));
+                }
                 _ = self.wake.changed() => {}
                 _ = self.everyone.changed() => {}
                 _ = self.closing.changed() => {
@@ -271,6 +482,53 @@ pub fn spawn_pruning(store: Store, clock: Arc<dyn crate::clock::Clock>, config: 
             }
         }
     });
+}
+
+/// Sends presence changes, in order, to this process's listeners among the users who share a
+/// channel with the user whose status changed. Every process does the same for its own
+/// listeners (`presence`), so nothing goes between processes here.
+async fn deliver_presence(service: std::sync::Weak<PushService>, mut changes: mpsc::Receiver<Vec<presence::Change>>) {
+    while let Some(batch) = changes.recv().await {
+        let Some(service) = service.upgrade() else { return };
+        for (user, status) in batch {
+            if let Err(e) = deliver_one_presence(&service, user, status).await {
+                tracing::warn!(error = %e, "could not deliver a presence change");
+            }
+        }
+    }
+}
+
+async fn deliver_one_presence(service: &PushService, user: UserId, status: presence::Status) -> Result<(), StoreError> {
+    if service.listeners.lock().map(|l| l.is_empty()).unwrap_or(true) {
+        return Ok(());
+    }
+    let mates: Vec<UserId> =
+        service.store.chat_mates(user).await?.into_iter().filter(|u| service.listening_here(*u)).collect();
+    if mates.is_empty() {
+        return Ok(());
+    }
+    let name = service.store.user(user).await?.username;
+    let data = serde_json::json!({ "user": name.as_str(), "status": status.as_str() }).to_string();
+    service.deliver_here(&mates, "chat.presence", &data);
+    Ok(())
+}
+
+/// Every `push.presence_announce`: forgets what other processes stopped repeating, ends grace
+/// periods whose timer was lost, and (PostgreSQL) repeats which users hold streams here.
+async fn presence_ticker(service: std::sync::Weak<PushService>) {
+    let Some(every) = service.upgrade().map(|s| s.config.presence_announce) else { return };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(service) = service.upgrade() else { return };
+        let (changes, gone) = service.with_presence(|r, now| r.sweep(now));
+        service.announce(changes);
+        if !gone.is_empty() {
+            service.tell_others(pg::Wire::Down { p: service.process, users: gone.iter().map(|u| u.0).collect() });
+        }
+        service.announce_held();
+    }
 }
 
 /// Wakes local listeners for this process's commits and, on PostgreSQL, tells the others.

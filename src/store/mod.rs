@@ -26,6 +26,8 @@ pub mod audit;
 mod batch;
 pub mod chat;
 pub mod chat_integrations;
+pub mod chat_ephemeral;
+pub mod chat_search;
 pub mod dav;
 pub mod groups;
 pub mod oidc;

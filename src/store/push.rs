@@ -110,14 +110,30 @@ pub(crate) use {announce, append};
 /// The PostgreSQL channel the push notifications use.
 const NOTIFY_CHANNEL: &str = "madang_push";
 
-/// A dedicated PostgreSQL connection listening on the push channel.
+/// The PostgreSQL channel for ephemeral deliveries and presence (`crate::push::presence`):
+/// the payload is the message itself, since nothing of it is stored.
+const EPHEMERAL_CHANNEL: &str = "madang_ephemeral";
+
+/// What a [`PushListener`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// On `madang_push`: whose logs moved.
+    Push(String),
+    /// On `madang_ephemeral`: an ephemeral message.
+    Ephemeral(String),
+}
+
+/// A dedicated PostgreSQL connection listening on the push and ephemeral channels.
 pub struct PushListener(sqlx::postgres::PgListener);
 
 impl PushListener {
-    /// The next payload; `Ok(None)` when the connection was lost (the next call reconnects, and
-    /// whatever was sent meanwhile is lost).
-    pub async fn recv(&mut self) -> StoreResult<Option<String>> {
-        Ok(self.0.try_recv().await?.map(|n| n.payload().to_string()))
+    /// The next notification; `Ok(None)` when the connection was lost (the next call
+    /// reconnects, and whatever was sent meanwhile is lost).
+    pub async fn recv(&mut self) -> StoreResult<Option<Heard>> {
+        Ok(self.0.try_recv().await?.map(|n| {
+            let payload = n.payload().to_string();
+            if n.channel() == EPHEMERAL_CHANNEL { Heard::Ephemeral(payload) } else { Heard::Push(payload) }
+        }))
     }
 }
 
@@ -171,12 +187,35 @@ impl Store {
         Ok(())
     }
 
-    /// A `LISTEN` connection for other processes' [`Store::push_notify`] (PostgreSQL only).
+    /// Sends an ephemeral message to the other processes (`NOTIFY madang_ephemeral`), like
+    /// [`Store::push_notify`] on a pooled connection outside any transaction. A no-op on SQLite.
+    pub async fn ephemeral_notify(&self, payload: &str) -> StoreResult<()> {
+        if let super::Backend::Postgres(pool) = &self.backend {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(EPHEMERAL_CHANNEL).bind(payload).execute(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// What tells this instance's ephemeral messages from those of another instance whose
+    /// tables live in another schema of the same database (`NOTIFY` channels are per database):
+    /// the schema the store's tables are in. Empty on SQLite.
+    pub async fn notify_namespace(&self) -> StoreResult<String> {
+        match &self.backend {
+            super::Backend::Postgres(pool) => Ok(sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
+                .fetch_one(pool)
+                .await?
+                .unwrap_or_default()),
+            super::Backend::Sqlite { .. } => Ok(String::new()),
+        }
+    }
+
+    /// A `LISTEN` connection for other processes' [`Store::push_notify`] and
+    /// [`Store::ephemeral_notify`] (PostgreSQL only).
     pub async fn push_listener(&self) -> StoreResult<PushListener> {
         match &self.backend {
             super::Backend::Postgres(pool) => {
                 let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-                listener.listen(NOTIFY_CHANNEL).await?;
+                listener.listen_all([NOTIFY_CHANNEL, EPHEMERAL_CHANNEL]).await?;
                 Ok(PushListener(listener))
             }
             super::Backend::Sqlite { .. } => Err(super::StoreError::Internal("no LISTEN on SQLite".into())),

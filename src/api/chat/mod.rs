@@ -4,11 +4,13 @@
 //!
 //! Files: `channels` (channels, members, DMs), `messages` (history, send, edit, delete,
 //! reactions, pins, preview), `threads` (threads, follows, thread read state, followed threads),
-//! `read` (channel read state). Others plug in here: files, search, presence, webhooks.
+//! `read` (channel read state), `search`, `presence` (typing, presence, @-autocomplete). Others plug in here: files, webhooks.
 
 pub mod channels;
 pub mod messages;
+pub mod presence;
 pub mod read;
+pub mod search;
 pub mod threads;
 
 use axum::Router;
@@ -41,7 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}/read", post(threads::read))
         .route("/threads", get(threads::list))
         .route("/preview", post(messages::preview))
-    // files: wired by h13-files; search, presence, webhooks: by their helpers.
+        .route("/search", get(search::search))
+        .route("/channels/{id}/typing", post(presence::typing))
+        .route("/presence", get(presence::presence).put(presence::set_presence))
+        .route("/users", get(presence::people))
+    // files: wired by h13-files; webhooks: by their helper.
 }
 
 impl From<ChatError> for ApiError {
