@@ -15,6 +15,7 @@
 //! it against the router and the spec.
 
 pub mod calendars;
+pub mod chat;
 pub mod contact_model;
 pub mod contacts;
 pub mod event_model;
@@ -91,6 +92,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
     ("POST", "/api/v1/addressbooks/{id}/import"),
     ("GET", "/api/v1/addressbooks/{id}/export"),
+    ("POST", "/api/v1/chat/channels/{id}/files"),
+    ("GET", "/api/v1/chat/files/{id}"),
+    ("GET", "/api/v1/chat/files/{id}/thumbnail"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.
@@ -118,6 +122,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
+        .merge(chat::files::routes())
 }
 
 /// 422: the request was understood but its content is not acceptable.

@@ -54,6 +54,10 @@ pub struct AppState {
     pub modules: Arc<crate::modules::Modules>,
     /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
     pub brand: Arc<crate::brand::Brand>,
+    /// File contents (`[blob]`): a local directory or an S3-compatible bucket.
+    pub blobs: crate::blob::BlobStore,
+    /// Chat files: uploads, downloads, thumbnails (over `blobs`).
+    pub chat_files: Arc<crate::chat_files::ChatFiles>,
 }
 
 impl AppState {
@@ -91,6 +95,14 @@ impl AppState {
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
+        // In memory until `with_blobs` names the configured store (tests, CLI commands).
+        let blobs = crate::blob::BlobStore::memory();
+        let chat_files = Arc::new(crate::chat_files::ChatFiles::new(
+            store.clone(),
+            blobs.clone(),
+            clock.clone(),
+            Default::default(),
+        ));
         Ok(AppState {
             store,
             auth,
@@ -103,6 +115,8 @@ impl AppState {
             push,
             modules,
             brand,
+            blobs,
+            chat_files,
         })
     }
 
@@ -127,6 +141,14 @@ impl AppState {
     /// Replaces the default brand with the configured one.
     pub fn with_brand(mut self, brand: crate::brand::Brand) -> AppState {
         self.brand = Arc::new(brand);
+        self
+    }
+
+    /// Replaces the in-memory blob store and the default chat file limits with configured ones.
+    pub fn with_blobs(mut self, blobs: crate::blob::BlobStore, config: crate::config::ChatFilesConfig) -> AppState {
+        self.chat_files =
+            Arc::new(crate::chat_files::ChatFiles::new(self.store.clone(), blobs.clone(), self.clock.clone(), config));
+        self.blobs = blobs;
         self
     }
 
