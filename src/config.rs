@@ -1669,6 +1669,38 @@ mod tests {
     }
 
     #[test]
+    fn blob_store_settings_are_checked_and_the_s3_secret_never_shown() {
+        let c = load(&[("MADANG_DATA_DIR", "/srv/madang")]).unwrap();
+        assert_eq!(c.blob, crate::blob::BlobConfig::Local { dir: PathBuf::from("/srv/madang/blobs") });
+        assert_eq!(c.chat_files.max_file_size, 25 << 20);
+
+        let s3 = [
+            ("MADANG_BLOB_BACKEND", "s3"),
+            ("MADANG_BLOB_S3_BUCKET", "files"),
+            ("MADANG_BLOB_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("MADANG_BLOB_S3_ALLOW_HTTP", "true"),
+            ("MADANG_BLOB_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("MADANG_BLOB_S3_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-very-secret"),
+        ];
+        let c = load(&s3).unwrap();
+        let crate::blob::BlobConfig::S3(config) = &c.blob else { panic!("{:?}", c.blob) };
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(config.region, "us-east-1");
+        assert!(!c.describe().contains("very-secret"), "{}", c.describe());
+        assert!(!format!("{:?}", c.blob).contains("very-secret"));
+
+        // Plain HTTP only when allowed; a bucket is required; key id and secret go together.
+        let err = load(&[s3[0], s3[1], s3[2]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_endpoint"), "{err}");
+        let err = load(&[s3[0]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_bucket"), "{err}");
+        let err = load(&[s3[0], s3[1], s3[5]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_secret_access_key") && !err.0.contains("very-secret"), "{err}");
+        let err = load(&[("MADANG_BLOB_BACKEND", "ftp")]).unwrap_err();
+        assert!(err.0.contains("blob.backend"), "{err}");
+    }
+
+    #[test]
     fn documentation_lists_every_key() {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
         assert!(

@@ -126,3 +126,16 @@ async fn local_refusals_leave_no_temporary_files() {
     let tmp: Vec<_> = std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "{tmp:?}");
 }
+
+/// A body refused in the middle of a multipart upload leaves no unfinished upload on the server
+/// either (ListMultipartUploads, `GET /bucket?uploads`), which would cost storage forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_refused_multipart_uploads_are_aborted() {
+    let Some((store, bucket_url)) = common::blob::s3_with_bucket_url().await else { return };
+    let key = BlobKey::random("chat");
+    let refused = store.put_stream(&key, "application/octet-stream", pattern(20 << 20, 1 << 20), 18 << 20).await;
+    assert!(matches!(refused, Err(BlobError::TooLarge { .. })), "{refused:?}");
+    let listing = reqwest::get(format!("{bucket_url}?uploads")).await.unwrap().text().await.unwrap();
+    assert!(listing.contains("ListMultipartUploadsResult"), "{listing}");
+    assert!(!listing.contains("<Upload>"), "an upload was left open: {listing}");
+}

@@ -13,6 +13,11 @@ pub fn local() -> (tempfile::TempDir, BlobStore) {
 
 /// A store on a new bucket of the S3-compatible test server, or `None` (after one loud line).
 pub async fn s3() -> Option<BlobStore> {
+    s3_with_bucket_url().await.map(|(store, _)| store)
+}
+
+/// [`s3`], with the bucket's URL for asking the server directly.
+pub async fn s3_with_bucket_url() -> Option<(BlobStore, String)> {
     let Ok(url) = std::env::var("MADANG_TEST_S3_URL") else {
         if std::env::var("MADANG_REQUIRE_S3").is_ok_and(|v| v == "1") {
             panic!("MADANG_REQUIRE_S3=1 but MADANG_TEST_S3_URL is not set (conformance-tests/s3_server.sh start)");
@@ -29,6 +34,7 @@ pub async fn s3() -> Option<BlobStore> {
     // CreateBucket (PUT /bucket); the test server takes it unsigned.
     let created = reqwest::Client::new().put(format!("{url}/{bucket}")).send().await.expect("reach the S3 server");
     assert!(created.status().is_success(), "create bucket {bucket}: {}", created.status());
+    let bucket_url = format!("{url}/{bucket}");
     let config = BlobConfig::S3(S3Config {
         bucket,
         endpoint: Some(url),
@@ -37,7 +43,7 @@ pub async fn s3() -> Option<BlobStore> {
         secret_access_key: Some("testing".into()),
         allow_http: true,
     });
-    Some(BlobStore::open(&config).expect("S3 store"))
+    Some((BlobStore::open(&config).expect("S3 store"), bucket_url))
 }
 
 /// Turns `async fn test(store: &BlobStore)` into a test on a local directory and one on S3.
