@@ -253,7 +253,13 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .with_oidc(config.oidc.clone())
             .with_push(config.push.clone())
             .with_chat(config.chat.clone())
-            .with_brand(brand);
+            .with_brand(brand)
+            .with_blobs(
+                crate::blob::BlobStore::open(&config.blob).map_err(|e| CliError::Usage(e.to_string()))?,
+                config.chat_files.clone(),
+            );
+    tracing::info!(backend = state.blobs.kind(), "blob store ready");
+    crate::chat_files::spawn_pruning(state.chat_files.clone());
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
     if state.web.secretbox_fallback {
         tracing::warn!(

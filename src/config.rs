@@ -171,6 +171,88 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "blob.backend",
+        env: &["MADANG_BLOB_BACKEND"],
+        default: "local",
+        doc: "Where file contents (chat attachments, thumbnails) are kept: `local` (a directory, `blob.dir`) or \
+              `s3` (an S3-compatible bucket, `blob.s3_*`). Several server processes need `s3` or a shared directory.",
+        secret: false,
+    },
+    Key {
+        name: "blob.dir",
+        env: &["MADANG_BLOB_DIR"],
+        default: "",
+        doc: "The `local` backend's directory; created if missing. Default: `blobs` inside `data_dir`.",
+        secret: false,
+    },
+    Key {
+        name: "blob.s3_bucket",
+        env: &["MADANG_BLOB_S3_BUCKET"],
+        default: "",
+        doc: "The bucket, for `blob.backend = \"s3\"` (it must exist).",
+        secret: false,
+    },
+    Key {
+        name: "blob.s3_endpoint",
+        env: &["MADANG_BLOB_S3_ENDPOINT"],
+        default: "",
+        doc: "The S3-compatible server's URL, e.g. `https://s3.example.org`; empty for Amazon S3 itself. Requests \
+              use path-style URLs (`endpoint/bucket/key`).",
+        secret: false,
+    },
+    Key {
+        name: "blob.s3_region",
+        env: &["MADANG_BLOB_S3_REGION"],
+        default: "us-east-1",
+        doc: "The region requests are signed for (AWS Signature Version 4).",
+        secret: false,
+    },
+    Key {
+        name: "blob.s3_access_key_id",
+        env: &["MADANG_BLOB_S3_ACCESS_KEY_ID"],
+        default: "",
+        doc: "The access key's id; empty to take credentials from the environment as AWS tools do \
+              (`AWS_ACCESS_KEY_ID`, instance metadata).",
+        secret: false,
+    },
+    Key {
+        name: "blob.s3_secret_access_key",
+        env: &["MADANG_BLOB_S3_SECRET_ACCESS_KEY"],
+        default: "",
+        doc: "The access key's secret, with `blob.s3_access_key_id`.",
+        secret: true,
+    },
+    Key {
+        name: "blob.s3_allow_http",
+        env: &["MADANG_BLOB_S3_ALLOW_HTTP"],
+        default: "false",
+        doc: "Allow an `http://` `blob.s3_endpoint` (a store on the same host or a private network).",
+        secret: false,
+    },
+    Key {
+        name: "chat.max_file_size",
+        env: &["MADANG_CHAT_MAX_FILE_SIZE"],
+        default: "25MiB",
+        doc: "Largest file that can be uploaded to a chat channel; larger uploads get 413 and nothing is stored. \
+              Independent of `server.max_body_size`.",
+        secret: false,
+    },
+    Key {
+        name: "chat.max_image_pixels",
+        env: &["MADANG_CHAT_MAX_IMAGE_PIXELS"],
+        default: "50000000",
+        doc: "Largest image (width × height) a thumbnail is made from: decoding needs about 4 bytes per pixel. \
+              Larger images are stored without a thumbnail.",
+        secret: false,
+    },
+    Key {
+        name: "chat.unattached_file_lifetime",
+        env: &["MADANG_CHAT_UNATTACHED_FILE_LIFETIME"],
+        default: "24h",
+        doc: "An uploaded file that no message has used for this long is deleted (checked hourly).",
+        secret: false,
+    },
+    Key {
         name: "log.level",
         env: &["MADANG_LOG_LEVEL"],
         default: "info",
@@ -862,6 +944,24 @@ impl Default for OidcConfig {
     }
 }
 
+/// The chat's file limits, from `[chat]`.
+#[derive(Debug, Clone)]
+pub struct ChatFilesConfig {
+    pub max_file_size: u64,
+    pub max_image_pixels: u64,
+    pub unattached_file_lifetime: Duration,
+}
+
+impl Default for ChatFilesConfig {
+    fn default() -> Self {
+        Self {
+            max_file_size: 25 << 20,
+            max_image_pixels: 50_000_000,
+            unattached_file_lifetime: Duration::from_secs(86_400),
+        }
+    }
+}
+
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -877,6 +977,10 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub push: PushConfig,
     pub chat: ChatConfig,
+    /// Where file contents are kept (`[blob]`).
+    pub blob: crate::blob::BlobConfig,
+    /// Chat files' limits (`chat.max_file_size`, …).
+    pub chat_files: ChatFilesConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -1356,6 +1460,59 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_dm_members: p.int("chat.max_dm_members", 2, 50)? as usize,
     };
 
+    let blob = match p.text("blob.backend").0.to_ascii_lowercase().as_str() {
+        "local" => crate::blob::BlobConfig::Local {
+            dir: p.optional_path("blob.dir").unwrap_or_else(|| data_dir.join("blobs")),
+        },
+        "s3" => {
+            let allow_http = p.boolean("blob.s3_allow_http")?;
+            let endpoint = match p.text("blob.s3_endpoint").0 {
+                "" => None,
+                url if url.starts_with("https://") || (allow_http && url.starts_with("http://")) => {
+                    Some(url.trim_end_matches('/').to_string())
+                }
+                _ => {
+                    return Err(p.fail(
+                        "blob.s3_endpoint",
+                        "an `https://` URL (or `http://` with `blob.s3_allow_http = true`)",
+                    ));
+                }
+            };
+            let bucket = match p.text("blob.s3_bucket").0 {
+                "" => return Err(p.fail("blob.s3_bucket", "a bucket name, because `blob.backend` is `s3`")),
+                b => b.to_string(),
+            };
+            let access_key_id = optional("blob.s3_access_key_id");
+            let secret_access_key = optional("blob.s3_secret_access_key");
+            if access_key_id.is_some() != secret_access_key.is_some() {
+                return Err(
+                    p.fail_secret("blob.s3_secret_access_key", "a value exactly when `blob.s3_access_key_id` has one")
+                );
+            }
+            crate::blob::BlobConfig::S3(crate::blob::S3Config {
+                bucket,
+                endpoint,
+                region: match p.text("blob.s3_region").0 {
+                    "" => return Err(p.fail("blob.s3_region", "a region such as `us-east-1`")),
+                    r => r.to_string(),
+                },
+                access_key_id,
+                secret_access_key,
+                allow_http,
+            })
+        }
+        _ => return Err(p.fail("blob.backend", "`local` or `s3`")),
+    };
+
+    let chat_files = ChatFilesConfig {
+        max_file_size: p.size("chat.max_file_size")? as u64,
+        max_image_pixels: p.int("chat.max_image_pixels", 1, 1_000_000_000)?,
+        unattached_file_lifetime: p.duration("chat.unattached_file_lifetime")?,
+    };
+    if chat_files.unattached_file_lifetime < Duration::from_secs(60) {
+        return Err(p.fail("chat.unattached_file_lifetime", "at least `1m`"));
+    }
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -1376,6 +1533,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         oidc,
         push,
         chat,
+        blob,
+        chat_files,
         file,
         effective,
     })
@@ -1596,6 +1755,38 @@ mod tests {
         assert_eq!(parse_size("2MiB"), Some(2 << 20));
         assert_eq!(parse_size("12 kb"), Some(12 << 10));
         assert_eq!(parse_size("big"), None);
+    }
+
+    #[test]
+    fn blob_store_settings_are_checked_and_the_s3_secret_never_shown() {
+        let c = load(&[("MADANG_DATA_DIR", "/srv/madang")]).unwrap();
+        assert_eq!(c.blob, crate::blob::BlobConfig::Local { dir: PathBuf::from("/srv/madang/blobs") });
+        assert_eq!(c.chat_files.max_file_size, 25 << 20);
+
+        let s3 = [
+            ("MADANG_BLOB_BACKEND", "s3"),
+            ("MADANG_BLOB_S3_BUCKET", "files"),
+            ("MADANG_BLOB_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("MADANG_BLOB_S3_ALLOW_HTTP", "true"),
+            ("MADANG_BLOB_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("MADANG_BLOB_S3_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-very-secret"),
+        ];
+        let c = load(&s3).unwrap();
+        let crate::blob::BlobConfig::S3(config) = &c.blob else { panic!("{:?}", c.blob) };
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(config.region, "us-east-1");
+        assert!(!c.describe().contains("very-secret"), "{}", c.describe());
+        assert!(!format!("{:?}", c.blob).contains("very-secret"));
+
+        // Plain HTTP only when allowed; a bucket is required; key id and secret go together.
+        let err = load(&[s3[0], s3[1], s3[2]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_endpoint"), "{err}");
+        let err = load(&[s3[0]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_bucket"), "{err}");
+        let err = load(&[s3[0], s3[1], s3[5]]).unwrap_err();
+        assert!(err.0.contains("blob.s3_secret_access_key") && !err.0.contains("very-secret"), "{err}");
+        let err = load(&[("MADANG_BLOB_BACKEND", "ftp")]).unwrap_err();
+        assert!(err.0.contains("blob.backend"), "{err}");
     }
 
     #[test]

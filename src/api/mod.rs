@@ -124,6 +124,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/chat/presence"),
     ("PUT", "/api/v1/chat/presence"),
     ("GET", "/api/v1/chat/users"),
+    ("POST", "/api/v1/chat/channels/{id}/files"),
+    ("GET", "/api/v1/chat/files/{id}"),
+    ("GET", "/api/v1/chat/files/{id}/thumbnail"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.
@@ -152,6 +155,7 @@ pub fn routes() -> Router<AppState> {
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
         .nest("/chat", chat::routes())
+        .merge(chat::files::routes())
 }
 
 /// 422: the request was understood but its content is not acceptable.

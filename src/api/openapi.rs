@@ -110,6 +110,9 @@ use crate::http::api as account;
         super::chat::presence::presence,
         super::chat::presence::set_presence,
         super::chat::presence::people,
+        super::chat::files::upload,
+        super::chat::files::download,
+        super::chat::files::thumbnail,
     ),
     components(schemas(
         ErrorBody,
@@ -127,6 +130,7 @@ use crate::http::api as account;
         event_model::Attendee,
         event_model::Alarm,
         series::Scope,
+        crate::store::chat_files::ChatFile,
     )),
     modifiers(&CommonResponses),
     tags(
@@ -134,7 +138,7 @@ use crate::http::api as account;
         (name = "calendars", description = "Calendars (CalDAV collections)"),
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
-        (name = "chat", description = "Team chat: channels, direct messages, messages, threads, reactions, pins, read state (docs/chat.md)"),
+        (name = "chat", description = "Team chat: channels, direct messages, messages, threads, reactions, pins, read state, files, search, presence (docs/chat.md)"),
         (name = "push", description = "Live changes as Server-Sent Events, resumable with `Last-Event-ID`"),
         (name = "admin", description = "Administration: sign-up approval, accounts, groups, modules, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::ServerErrorsFailureClass;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -48,7 +47,7 @@ pub fn app(state: AppState) -> Router {
         // A module that is off answers 403 before anything else is done.
         .layer(middleware::from_fn_with_state(state.clone(), modules::gate))
         // Pages rendered while answering carry this instance's brand.
-        .layer(middleware::from_fn_with_state(state, crate::web::page::brand_scope))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::web::page::brand_scope))
         // Innermost: it reads form bodies, which the limits below have bounded.
         .layer(middleware::from_fn(valid_text::refuse_control_characters))
         .layer(
@@ -56,7 +55,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
                 }))
-                .layer(RequestBodyLimitLayer::new(settings.max_body_size))
+                .layer(middleware::from_fn_with_state(state, limit_body))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
                 .layer(DefaultBodyLimit::max(settings.max_body_size)),
         )
@@ -81,6 +80,27 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id)),
         )
+}
+
+/// `server.max_body_size` for every route but chat uploads, which get `chat.max_file_size`
+/// (larger, by default): a 413 from `Content-Length` before anything is read, and a body cut
+/// off where it passes the limit when it is chunked.
+async fn limit_body(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+    let upload =
+        req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == crate::api::chat::files::UPLOAD_ROUTE);
+    let (limit, what) = if upload {
+        (state.chat_files.config().max_file_size, "the file is larger than chat.max_file_size")
+    } else {
+        (state.settings.max_body_size as u64, "the request body is larger than server.max_body_size")
+    };
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("{what} ({limit} bytes)"))
+            .with_details(serde_json::json!({ "limit": limit }))
+            .into_response();
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
 }
 
 /// How a 5xx answer or a failed response body is logged. Only a 500 (and a broken body) is

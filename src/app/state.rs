@@ -61,6 +61,10 @@ pub struct AppState {
     pub chat: Arc<crate::chat::ChatService>,
     /// Chat's incoming webhooks and bots.
     pub integrations: Arc<crate::chat_integrations::Integrations>,
+    /// File contents (`[blob]`): a local directory or an S3-compatible bucket.
+    pub blobs: crate::blob::BlobStore,
+    /// Chat files: uploads, downloads, thumbnails (over `blobs`).
+    pub chat_files: Arc<crate::chat_files::ChatFiles>,
 }
 
 impl AppState {
@@ -102,6 +106,14 @@ impl AppState {
             Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
         let integrations =
             Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
+        // In memory until `with_blobs` names the configured store (tests, CLI commands).
+        let blobs = crate::blob::BlobStore::memory();
+        let chat_files = Arc::new(crate::chat_files::ChatFiles::new(
+            store.clone(),
+            blobs.clone(),
+            clock.clone(),
+            Default::default(),
+        ));
         Ok(AppState {
             store,
             auth,
@@ -116,6 +128,8 @@ impl AppState {
             brand,
             chat,
             integrations,
+            blobs,
+            chat_files,
         })
     }
 
@@ -151,6 +165,14 @@ impl AppState {
     /// Replaces the default brand with the configured one.
     pub fn with_brand(mut self, brand: crate::brand::Brand) -> AppState {
         self.brand = Arc::new(brand);
+        self
+    }
+
+    /// Replaces the in-memory blob store and the default chat file limits with configured ones.
+    pub fn with_blobs(mut self, blobs: crate::blob::BlobStore, config: crate::config::ChatFilesConfig) -> AppState {
+        self.chat_files =
+            Arc::new(crate::chat_files::ChatFiles::new(self.store.clone(), blobs.clone(), self.clock.clone(), config));
+        self.blobs = blobs;
         self
     }
 

@@ -61,6 +61,7 @@ impl From<StoreError> for ChatError {
             StoreError::NotFound => ChatError::NotFound,
             StoreError::Conflict(m) if m == "archived" => ChatError::Archived,
             StoreError::Conflict(m) => ChatError::Conflict(m),
+            StoreError::Invalid(m) => ChatError::Invalid(m),
             e => ChatError::Store(e),
         }
     }
@@ -95,7 +96,8 @@ pub struct SendMessage {
     pub text: String,
     pub client_id: Option<String>,
     pub thread: Option<i64>,
-    // files: wired by h13-files (ids of uploaded files to attach).
+    /// Uploaded files to attach (`POST /channels/{id}/files` first).
+    pub files: Vec<i64>,
 }
 
 /// The chat service of one process; cheap to share (`Arc`).
@@ -348,8 +350,8 @@ impl ChatService {
         if text.len() > self.config.max_message_bytes {
             return Err(ChatError::TooLarge(self.config.max_message_bytes));
         }
-        if text.trim().is_empty() {
-            // files: wired by h13-files (a message with files may have no text).
+        if text.trim().is_empty() && req.files.is_empty() {
+            // A message with files may have no text.
             return Err(ChatError::Invalid("text: a message needs some text".into()));
         }
         if let Some(client_id) = &req.client_id
@@ -369,6 +371,7 @@ impl ChatService {
             mention_channel: mentions.channel || mentions.here,
             mentions: mentions.users,
             text,
+            files: req.files,
         };
         Ok(self.store.send_chat_message(&new, self.clock.now()).await?)
     }

@@ -28,6 +28,7 @@ pub mod chat;
 pub mod chat_integrations;
 pub mod chat_ephemeral;
 pub mod chat_search;
+pub mod chat_files;
 pub mod dav;
 pub mod groups;
 pub mod oidc;
@@ -79,6 +80,9 @@ pub enum StoreError {
     /// The dead properties of one resource would grow past their limit.
     #[error("the resource's properties would exceed their size limit")]
     PropertiesTooLarge,
+    /// The request names something it may not use (a file of someone else's); the text says what.
+    #[error("{0}")]
+    Invalid(String),
     /// A sync token the collection no longer (or never) knew.
     #[error("unknown or expired sync token")]
     InvalidSyncToken,

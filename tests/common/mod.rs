@@ -17,6 +17,7 @@ use madang::store::Store;
 use sqlx::Connection;
 
 pub mod api;
+pub mod blob;
 pub mod browser;
 pub mod dav;
 

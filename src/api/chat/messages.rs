@@ -88,11 +88,7 @@ pub async fn send(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<SendBody>,
 ) -> ChatAnswer<(StatusCode, Json<Message>)> {
-    // files: wired by h13-files (attach `body.files` to the message).
-    if !body.files.is_empty() {
-        return Err(ChatError::Invalid("files: attachments are not available yet".into()).into());
-    }
-    let req = SendMessage { text: body.text, client_id: body.client_id, thread: body.thread };
+    let req = SendMessage { text: body.text, client_id: body.client_id, thread: body.thread, files: body.files };
     let sent = state.chat.send(Author::User(p.user.id), id, req).await?;
     let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(sent.message)))

@@ -7,6 +7,7 @@
 //! `read` (channel read state), `search`, `presence` (typing, presence, @-autocomplete). Others plug in here: files, webhooks.
 
 pub mod channels;
+pub mod files;
 pub mod messages;
 pub mod presence;
 pub mod read;

@@ -56,39 +56,9 @@ pub struct ResultChannel {
     pub kind: String,
 }
 
-/// A message's author.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResultAuthor {
-    pub name: String,
-    pub display_name: String,
-}
-
-/// A webhook or bot that posted a message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResultBot {
-    pub name: String,
-}
-
-/// The message found, in the fields of docs/chat.md's Message that search needs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResultMessage {
-    pub id: i64,
-    pub channel: i64,
-    pub seq: i64,
-    pub author: Option<ResultAuthor>,
-    pub bot: Option<ResultBot>,
-    /// Markdown source.
-    pub text: String,
-    pub created_at: DateTime<Utc>,
-    pub edited_at: Option<DateTime<Utc>>,
-    pub deleted: bool,
-    /// The thread's root message id, for a reply.
-    pub thread: Option<i64>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
-    pub message: ResultMessage,
+    pub message: crate::store::chat::Message,
     pub channel: ResultChannel,
 }
 
@@ -145,25 +115,6 @@ pub fn to_store_query(q: &madang_chat::query::SearchQuery) -> Result<MessageSear
     })
 }
 
-fn result_of(hit: SearchHit) -> SearchResult {
-    SearchResult {
-        channel: ResultChannel { id: hit.channel_id, name: hit.channel_name, kind: hit.channel_kind },
-        message: ResultMessage {
-            id: hit.id,
-            channel: hit.channel_id,
-            seq: hit.seq,
-            author: hit
-                .author_name
-                .map(|name| ResultAuthor { name, display_name: hit.author_display_name.unwrap_or_default() }),
-            bot: hit.bot_name.map(|name| ResultBot { name }),
-            text: hit.body,
-            created_at: hit.created_at,
-            edited_at: hit.edited_at,
-            deleted: false,
-            thread: hit.thread_root_id,
-        },
-    }
-}
 
 #[utoipa::path(
     get, path = "/api/v1/chat/search", tag = "chat",
@@ -199,5 +150,17 @@ pub async fn search(
         // A scan that stopped at its window: older messages remain to be looked at.
         page.resume_before.map(|id| cursor::encode(&id))
     };
-    Ok(Json(SearchPage { results: hits.into_iter().map(result_of).collect(), next_cursor }))
+    // The page's messages in full (reactions, files, thread counts), as history shows them.
+    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let mut messages: std::collections::HashMap<i64, crate::store::chat::Message> =
+        state.store.chat_messages_by_id(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
+    let results = hits
+        .into_iter()
+        .filter_map(|hit: SearchHit| {
+            let message = messages.remove(&hit.id)?;
+            let channel = ResultChannel { id: hit.channel_id, name: hit.channel_name, kind: hit.channel_kind };
+            Some(SearchResult { message, channel })
+        })
+        .collect();
+    Ok(Json(SearchPage { results, next_cursor }))
 }

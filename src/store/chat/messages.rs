@@ -23,6 +23,8 @@ pub struct NewMessage {
     pub mentions: Vec<String>,
     /// `@channel` or `@here`: every member but the author is mentioned.
     pub mention_channel: bool,
+    /// Uploaded files to attach (the author's, in this channel, not yet on a message).
+    pub files: Vec<i64>,
 }
 
 /// What a send did.
@@ -153,6 +155,9 @@ impl Store {
             )
             .await?;
         record_mentions(&mut db, new.channel, seq, id, author_id, &new.mentions, new.mention_channel).await?;
+        if !new.files.is_empty() {
+            attach_files(&mut db, author_id, new.channel, id, &new.files).await?;
+        }
         if let Some(root) = root {
             db.exec(
                 "UPDATE chat_messages SET reply_count = reply_count + 1, last_reply_at = $2 WHERE id = $1",
@@ -337,4 +342,36 @@ impl Store {
         let events: Vec<Event> = to_all(&users, "chat.message", &data);
         fan_out(db, &events, now).await
     }
+}
+
+/// Attaches uploaded files to the message `message` in the send's transaction: each must be
+/// the author's, in this channel and on no message yet (else 422, and the send rolls back).
+async fn attach_files(db: &mut Db, author: Option<i64>, channel: i64, message: i64, ids: &[i64]) -> StoreResult<()> {
+    let Some(author) = author else {
+        return Err(StoreError::Invalid("files: only people attach files".into()));
+    };
+    if ids.len() > crate::store::chat_files::MAX_FILES_PER_MESSAGE {
+        return Err(StoreError::Invalid(format!(
+            "a message carries at most {} files",
+            crate::store::chat_files::MAX_FILES_PER_MESSAGE
+        )));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(StoreError::Invalid(format!("file {id} is named twice")));
+        }
+        let attached = db
+            .exec(
+                "UPDATE chat_files SET message_id = $1 \
+                 WHERE id = $2 AND channel_id = $3 AND uploader_id = $4 AND message_id IS NULL",
+                args![message, *id, channel, author],
+            )
+            .await?;
+        if attached == 0 {
+            return Err(StoreError::Invalid(format!(
+                "file {id} is not one you uploaded to this channel, or is already on a message"
+            )));
+        }
+    }
+    Ok(())
 }

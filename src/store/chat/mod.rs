@@ -177,9 +177,8 @@ pub struct Message {
     pub mentions: Vec<String>,
     /// `@channel` or `@here`.
     pub mention_channel: bool,
-    // files: wired by h13-files (the File objects attached to the message).
-    #[schema(value_type = Vec<Object>)]
-    pub files: Vec<serde_json::Value>,
+    /// Files attached to the message (uploaded first, attached by the send).
+    pub files: Vec<crate::store::chat_files::ChatFile>,
     pub client_id: Option<String>,
     /// The author's user id (not shown; permissions).
     #[serde(skip)]
@@ -285,6 +284,13 @@ pub(crate) async fn lock_channel(db: &mut Db, channel: i64) -> StoreResult<Optio
 }
 
 impl Store {
+    /// Messages by id, in the order of `ids`, as the API shows them. The caller has already
+    /// decided the user may see them (search filters by membership in its own query).
+    pub async fn chat_messages_by_id(&self, ids: &[i64]) -> StoreResult<Vec<Message>> {
+        let mut db = Db::read(self).await?;
+        load_messages(&mut db, ids).await
+    }
+
     /// Tells this process's push listeners that these users' heads moved (after COMMIT).
     pub(crate) fn committed_many(&self, users: &[UserId]) {
         for user in users {
@@ -368,6 +374,21 @@ pub(crate) async fn load_messages(db: &mut Db, ids: &[i64]) -> StoreResult<Vec<M
     for (root, user) in participants {
         if let Some(m) = by_id.get_mut(&root) {
             m.participants.push(user);
+        }
+    }
+    let files: Vec<crate::store::chat_files::ChatFile> = db
+        .rows(
+            &format!(
+                "SELECT {} FROM chat_files f WHERE f.message_id IN ({list}) ORDER BY f.id",
+                crate::store::chat_files::COLUMNS
+            ),
+            id_args(),
+        )
+        .await?;
+    for file in files {
+        // A tombstone keeps no attachment in sight (the rows stay until the channel goes).
+        if let Some(m) = file.message_id.and_then(|id| by_id.get_mut(&id)).filter(|m| !m.deleted) {
+            m.files.push(file);
         }
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
