@@ -6,10 +6,12 @@
 //! reactions, pins, preview), `threads` (threads, follows, thread read state, followed threads),
 //! `read` (channel read state). Others plug in here: files, search, presence, webhooks.
 
+pub mod bots;
 pub mod channels;
 pub mod messages;
 pub mod read;
 pub mod threads;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -41,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}/read", post(threads::read))
         .route("/threads", get(threads::list))
         .route("/preview", post(messages::preview))
+        .route("/channels/{id}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", axum::routing::delete(webhooks::revoke))
+        .route("/channels/{id}/bots", get(bots::channel_bots))
+        .route("/channels/{id}/bots/{name}", put(bots::add).delete(bots::remove))
     // files: wired by h13-files; search, presence, webhooks: by their helpers.
 }
 
