@@ -616,6 +616,14 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "chat.webhook_posts_per_minute",
+        env: &["MADANG_CHAT_WEBHOOK_POSTS_PER_MINUTE"],
+        default: "60",
+        doc: "Messages one incoming webhook may post per minute (a token bucket, per webhook and per process); \
+              beyond it `POST /hooks/…` answers 429 with `Retry-After`.",
+        secret: false,
+    },
+    Key {
         name: "dav.quota",
         env: &["MADANG_DAV_QUOTA"],
         default: "1GiB",
@@ -917,11 +925,12 @@ pub struct ChatConfig {
     pub max_message_bytes: usize,
     pub messages_per_minute: u32,
     pub max_dm_members: usize,
+    pub webhook_posts_per_minute: u32,
 }
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        Self { max_message_bytes: 16_384, messages_per_minute: 120, max_dm_members: 8 }
+        Self { max_message_bytes: 16_384, messages_per_minute: 120, max_dm_members: 8, webhook_posts_per_minute: 60 }
     }
 }
 
@@ -1458,6 +1467,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_message_bytes: p.int("chat.max_message_bytes", 1, 1_048_576)? as usize,
         messages_per_minute: p.int("chat.messages_per_minute", 1, 100_000)? as u32,
         max_dm_members: p.int("chat.max_dm_members", 2, 50)? as usize,
+        webhook_posts_per_minute: p.int("chat.webhook_posts_per_minute", 1, 100_000)? as u32,
     };
 
     let blob = match p.text("blob.backend").0.to_ascii_lowercase().as_str() {

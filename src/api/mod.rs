@@ -127,6 +127,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/chat/channels/{id}/files"),
     ("GET", "/api/v1/chat/files/{id}"),
     ("GET", "/api/v1/chat/files/{id}/thumbnail"),
+    ("GET", "/api/v1/chat/channels/{id}/webhooks"),
+    ("POST", "/api/v1/chat/channels/{id}/webhooks"),
+    ("DELETE", "/api/v1/chat/webhooks/{id}"),
+    ("GET", "/api/v1/chat/channels/{id}/bots"),
+    ("PUT", "/api/v1/chat/channels/{id}/bots/{name}"),
+    ("DELETE", "/api/v1/chat/channels/{id}/bots/{name}"),
+    ("GET", "/api/v1/admin/bots"),
+    ("POST", "/api/v1/admin/bots"),
+    ("DELETE", "/api/v1/admin/bots/{name}"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.

@@ -38,12 +38,16 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::client::routes())
         .merge(crate::oidc::routes())
         .nest("/api/v1", api::routes())
+        // Incoming chat webhooks: the token in the path is the only credential.
+        .route("/hooks/{token}", axum::routing::post(crate::api::chat::webhooks::post))
         .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .with_state(state.clone());
     // Outermost last. `Router::layer` wraps each route after routing, which
     // is what lets `record_metrics` see the matched route template.
     routes
+        // Chat requests with a bot token are answered by the bots' door (inside the module gate).
+        .layer(middleware::from_fn_with_state(state.clone(), crate::api::chat::bots::gate))
         // A module that is off answers 403 before anything else is done.
         .layer(middleware::from_fn_with_state(state.clone(), modules::gate))
         // Pages rendered while answering carry this instance's brand.

@@ -34,9 +34,6 @@ impl From<&crate::config::ServerConfig> for HttpSettings {
     }
 }
 
-/// `chat.webhook_posts_per_minute` until configured.
-const DEFAULT_WEBHOOK_RATE: u32 = 60;
-
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -102,10 +99,13 @@ impl AppState {
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
+        let integrations = Arc::new(crate::chat_integrations::Integrations::new(
+            store.clone(),
+            clock.clone(),
+            crate::config::ChatConfig::default().webhook_posts_per_minute,
+        ));
         let chat =
             Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
-        let integrations =
-            Arc::new(crate::chat_integrations::Integrations::new(store.clone(), clock.clone(), DEFAULT_WEBHOOK_RATE));
         // In memory until `with_blobs` names the configured store (tests, CLI commands).
         let blobs = crate::blob::BlobStore::memory();
         let chat_files = Arc::new(crate::chat_files::ChatFiles::new(
@@ -158,6 +158,11 @@ impl AppState {
 
     /// Replaces the default chat settings with configured ones.
     pub fn with_chat(mut self, config: crate::config::ChatConfig) -> AppState {
+        self.integrations = Arc::new(crate::chat_integrations::Integrations::new(
+            self.store.clone(),
+            self.clock.clone(),
+            config.webhook_posts_per_minute,
+        ));
         self.chat = Arc::new(crate::chat::ChatService::new(self.store.clone(), config, self.clock.clone()));
         self
     }

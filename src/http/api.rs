@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/me/app-passwords", get(list_app_passwords).post(create_app_password))
         .route("/me/app-passwords/{id}", delete(revoke_app_password))
         .nest("/admin", super::admin::routes())
+        .route("/admin/bots", get(crate::api::chat::bots::list).post(crate::api::chat::bots::create))
+        .route("/admin/bots/{name}", delete(crate::api::chat::bots::revoke))
         .merge(crate::api::routes())
 }
 

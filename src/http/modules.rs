@@ -25,6 +25,7 @@ pub const GATED: &[(&str, Module)] = &[
     ("/api/v1/calendars", Module::Calendar),
     ("/api/v1/addressbooks", Module::Contacts),
     ("/api/v1/chat", Module::Chat),
+    ("/hooks", Module::Chat),
 ];
 
 /// The module that owns `path`, if any: a prefix matches the path itself and

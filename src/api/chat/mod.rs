@@ -6,6 +6,7 @@
 //! reactions, pins, preview), `threads` (threads, follows, thread read state, followed threads),
 //! `read` (channel read state), `search`, `presence` (typing, presence, @-autocomplete). Others plug in here: files, webhooks.
 
+pub mod bots;
 pub mod channels;
 pub mod files;
 pub mod messages;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod read;
 pub mod search;
 pub mod threads;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -48,7 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/channels/{id}/typing", post(presence::typing))
         .route("/presence", get(presence::presence).put(presence::set_presence))
         .route("/users", get(presence::people))
-    // files: wired by h13-files; webhooks: by their helper.
+        .route("/channels/{id}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", axum::routing::delete(webhooks::revoke))
+        .route("/channels/{id}/bots", get(bots::channel_bots))
+        .route("/channels/{id}/bots/{name}", put(bots::add).delete(bots::remove))
 }
 
 impl From<ChatError> for ApiError {
