@@ -839,7 +839,7 @@ export function mount(root, ctx) {
       const b = r.body || {};
       const found = Array.isArray(b) ? b : b.messages || b.results || [];
       s.results = [...s.results, ...found];
-      s.cursor = Array.isArray(b) ? null : b.next_cursor || null;
+      s.cursor = Array.isArray(b) ? null : b.cursor || b.next_cursor || null;
       s.error = null;
     } catch (err) {
       s.error = errorText(t, err);

@@ -29,7 +29,7 @@ export function browseChannels({ t, api, me, onOpen }) {
       if (mine !== seq) return;
       const body = r.body || {};
       const channels = Array.isArray(body) ? body : body.channels || [];
-      cursor = Array.isArray(body) ? null : body.next_cursor || null;
+      cursor = Array.isArray(body) ? null : body.cursor || body.next_cursor || null;
       more.hidden = !cursor;
       const items = channels.map((c) => {
         const action = h('button', { type: 'button', class: c.member ? 'secondary v-small' : 'v-small' },
