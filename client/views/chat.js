@@ -856,16 +856,18 @@ export function mount(root, ctx) {
     const close = h('button', { type: 'button', class: 'secondary v-small' }, t('chat.search_close'));
     close.addEventListener('click', () => { closeSearchPane(); composer.focus(); });
     const items = s.results.map((m) => {
+      // A result is `{message, channel}` (what the search door answers); a bare Message is read too.
       const msg = m.message || m;
-      const ch = state.channels.get(msg.channel);
-      const where = ch ? labelOf(ch) : m.channel_name ? `#${m.channel_name}` : '';
+      const ch = state.channels.get(msg.channel) || (m.channel && typeof m.channel === 'object' ? m.channel : null);
+      const where = ch ? labelOf(ch) : '';
       const who = msg.author ? msg.author.display_name || msg.author.name : msg.bot ? msg.bot.name : '';
       const go = h('button', { type: 'button', class: 'v-linklike chat-result-open' }, t('chat.result_open', { channel: where }));
       go.addEventListener('click', () => jumpTo(msg));
       return h('li', { class: 'chat-result' },
         h('div', { class: 'chat-msg-head' }, h('span', { class: 'chat-result-channel' }, where), h('span', { class: 'chat-author' }, who),
           h('time', { datetime: msg.created_at }, new Date(msg.created_at).toLocaleString(lang, { dateStyle: 'medium', timeStyle: 'short' }))),
-        h('div', { class: 'chat-text' }, renderMessageHtml(msg.html || '', { h, me })), go);
+        // Results may carry only the Markdown source: it is shown as text then.
+        h('div', { class: 'chat-text' }, msg.html ? renderMessageHtml(msg.html, { h, me }) : h('p', null, msg.text || '')), go);
     });
     const more = h('button', { type: 'button', class: 'secondary v-small' }, t('chat.more'));
     more.addEventListener('click', () => runSearch(s.q, true));

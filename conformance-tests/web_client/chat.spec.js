@@ -186,7 +186,7 @@ test('two people chat in a channel: live delivery, unread and mention badges, th
   await bobPage.context().close();
 });
 
-test('a direct message with an image: upload with progress, thumbnail on both sides, and search finds it', async ({ signedInPage: alicePage, user: alice, browser }) => {
+test('a direct message: search finds it, and an image goes with a message (upload with progress, thumbnail on both sides)', async ({ signedInPage: alicePage, user: alice, browser }) => {
   const bob = await createUser({ prefix: 'wcbob' });
   await alicePage.goto(urlOf('/#/chat'));
 
@@ -207,6 +207,18 @@ test('a direct message with an image: upload with progress, thumbnail on both si
   await dm.click();
   await expect(message(bobPage, `the plan is ${needle}`)).toBeVisible();
 
+  // Bob searches for the word and jumps to the message.
+  await bobPage.getByRole('searchbox', { name: 'Search messages' }).fill(needle);
+  await bobPage.getByRole('searchbox', { name: 'Search messages' }).press('Enter');
+  const results = bobPage.locator('.chat-search-pane');
+  await expect(results.getByRole('heading', { name: `Results for “${needle}”` })).toBeVisible();
+  await expect(results.locator('.chat-result', { hasText: needle })).toHaveCount(1);
+  await shot(bobPage, 'search');
+  await results.locator('.chat-result', { hasText: needle }).getByRole('button').click();
+  const hit = message(bobPage, `the plan is ${needle}`);
+  await expect(hit).toBeVisible();
+  await expect(hit).toBeFocused();
+
   // Alice attaches an image: it uploads (progress), then goes with the message.
   await alicePage.locator('.chat-main input[type=file]').setInputFiles({ name: 'diagram.png', mimeType: 'image/png', buffer: png(320, 200) });
   await expect(alicePage.locator('.chat-main .chat-upload progress')).toBeVisible();
@@ -221,18 +233,6 @@ test('a direct message with an image: upload with progress, thumbnail on both si
     await expect.poll(() => img.evaluate((el) => el.naturalWidth)).toBeGreaterThan(0);
   }
   await shot(bobPage, 'dm-image');
-
-  // Bob searches for the word and jumps to the message.
-  await bobPage.getByRole('searchbox', { name: 'Search messages' }).fill(needle);
-  await bobPage.getByRole('searchbox', { name: 'Search messages' }).press('Enter');
-  const results = bobPage.locator('.chat-search-pane');
-  await expect(results.getByRole('heading', { name: `Results for “${needle}”` })).toBeVisible();
-  await expect(results.locator('.chat-result', { hasText: needle })).toHaveCount(1);
-  await shot(bobPage, 'search');
-  await results.locator('.chat-result', { hasText: needle }).getByRole('button').click();
-  const hit = message(bobPage, `the plan is ${needle}`);
-  await expect(hit).toBeVisible();
-  await expect(hit).toBeFocused();
   await bobPage.context().close();
 });
 
