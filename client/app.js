@@ -1,6 +1,6 @@
 // The web client's boot: reads who is signed in (/api/v1/me), loads the catalogues, hides
 // the modules that are off, and mounts one view at a time by `location.hash`
-// (#/calendar, #/tasks, #/contacts). The header and navigation are the server's (they work
+// (#/calendar, #/tasks, #/contacts, #/chat/<channel>). The header and navigation are the server's (they work
 // without JavaScript); this only marks the current view and swaps `<main>`'s content.
 
 import { api, ApiError } from './api.js';
@@ -13,12 +13,14 @@ const VIEWS = {
   calendar: { module: 'calendar', title: 'nav.calendar', load: () => import('./views/calendar.js') },
   tasks: { module: 'calendar', title: 'nav.tasks', load: () => import('./views/tasks.js') },
   contacts: { module: 'contacts', title: 'nav.contacts', load: () => import('./views/contacts.js') },
+  chat: { module: 'chat', title: 'nav.chat', load: () => import('./views/chat.js') },
 };
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const product = document.title;
-/** @type {{unmount: () => void}|null} */
+/** @type {{unmount: () => void, navigate?: (hash: string) => void}|null} */
 let current = null;
+let currentName = '';
 let mountSeq = 0;
 let firstRoute = true;
 
@@ -61,10 +63,16 @@ async function route(/** @type {any} */ me) {
     return;
   }
   const name = /** @type {keyof VIEWS} */ (asked);
+  // A view that keeps state in the rest of the hash (`#/chat/7`) is told, not remounted.
+  if (current && currentName === name && typeof current.navigate === 'function') {
+    current.navigate(location.hash);
+    return;
+  }
   const seq = ++mountSeq;
   if (current) {
     try { current.unmount(); } catch (e) { console.warn('unmount failed', e); }
     current = null;
+    currentName = '';
   }
   markCurrent(name);
   document.title = `${t(VIEWS[name].title)} · ${product}`;
@@ -79,6 +87,7 @@ async function route(/** @type {any} */ me) {
     const view = await VIEWS[name].load();
     if (seq !== mountSeq) return; // another route won meanwhile
     current = view.mount(root, { api, t, onPush, me });
+    currentName = name;
   } catch (e) {
     console.error(e);
     showMessage(t('app.view_failed'), 'alert');

@@ -4,7 +4,10 @@
 // view refetches what it shows.
 
 /** Event types the server sends today; a handler for another type registers it on demand. */
-const KNOWN = ['calendar.object', 'calendar.collection', 'addressbook.object', 'addressbook.collection', 'resync'];
+const KNOWN = [
+  'calendar.object', 'calendar.collection', 'addressbook.object', 'addressbook.collection',
+  'chat.message', 'chat.channel', 'chat.read', 'chat.typing', 'chat.presence', 'resync',
+];
 
 /** @type {EventSource|null} */
 let source = null;

@@ -115,8 +115,16 @@ fn text(lang: Lang, key: &str) -> String {
 }
 
 /// Keys of the client catalogue the shell uses.
-pub const SHELL_KEYS: &[&str] =
-    &["shell.skip", "shell.nav", "nav.calendar", "nav.tasks", "nav.contacts", "shell.loading", "shell.noscript"];
+pub const SHELL_KEYS: &[&str] = &[
+    "shell.skip",
+    "shell.nav",
+    "nav.calendar",
+    "nav.tasks",
+    "nav.contacts",
+    "nav.chat",
+    "shell.loading",
+    "shell.noscript",
+];
 
 /// `<link>`s for the stylesheets at the top of `client/`: `client.css` first (the frame), then
 /// the others (a view's own, e.g. `views.css`) by name. `/brand.css` comes after them all, so
@@ -160,6 +168,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let calendar_item = item(crate::modules::Module::Calendar, "calendar", &tx("nav.calendar"));
     let tasks_item = item(crate::modules::Module::Calendar, "tasks", &tx("nav.tasks"));
     let contacts_item = item(crate::modules::Module::Contacts, "contacts", &tx("nav.contacts"));
+    let chat_item = item(crate::modules::Module::Chat, "chat", &tx("nav.chat"));
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
@@ -177,7 +186,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <a class="brand" href="/">{logo}{product}</a>
 <nav class="primary" aria-label="{nav}">
 <ul>
-{calendar_item}{tasks_item}{contacts_item}
+{calendar_item}{tasks_item}{contacts_item}{chat_item}
 <li><a href="/account">{account}</a></li>
 {admin}</ul>
 </nav>
