@@ -252,6 +252,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .with_web(config.web.clone(), mailer(&config)?)
             .with_oidc(config.oidc.clone())
             .with_push(config.push.clone())
+            .with_chat(config.chat.clone())
             .with_brand(brand);
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
     if state.web.secretbox_fallback {

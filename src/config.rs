@@ -488,6 +488,28 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "chat.max_message_bytes",
+        env: &["MADANG_CHAT_MAX_MESSAGE_BYTES"],
+        default: "16384",
+        doc: "Longest chat message text, in bytes of UTF-8; a longer one is refused with 413.",
+        secret: false,
+    },
+    Key {
+        name: "chat.messages_per_minute",
+        env: &["MADANG_CHAT_MESSAGES_PER_MINUTE"],
+        default: "120",
+        doc: "Chat messages one account may send per minute (a token bucket: that many in a burst, refilled \
+              evenly); beyond it the answer is 429 with `Retry-After`. Counted per process.",
+        secret: false,
+    },
+    Key {
+        name: "chat.max_dm_members",
+        env: &["MADANG_CHAT_MAX_DM_MEMBERS"],
+        default: "8",
+        doc: "Most people in one direct message, the sender included (2 to 50); more is refused with 422.",
+        secret: false,
+    },
+    Key {
         name: "dav.quota",
         env: &["MADANG_DAV_QUOTA"],
         default: "1GiB",
@@ -774,6 +796,20 @@ impl Default for PushConfig {
     }
 }
 
+/// Team chat, from `[chat]`.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub max_message_bytes: usize,
+    pub messages_per_minute: u32,
+    pub max_dm_members: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self { max_message_bytes: 16_384, messages_per_minute: 120, max_dm_members: 8 }
+    }
+}
+
 /// The OpenID Connect provider, from `[oidc]`.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -807,6 +843,7 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub oidc: OidcConfig,
     pub push: PushConfig,
+    pub chat: ChatConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -1268,6 +1305,12 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         return Err(p.fail("push.retention", "at least `1m`"));
     }
 
+    let chat = ChatConfig {
+        max_message_bytes: p.int("chat.max_message_bytes", 1, 1_048_576)? as usize,
+        messages_per_minute: p.int("chat.messages_per_minute", 1, 100_000)? as u32,
+        max_dm_members: p.int("chat.max_dm_members", 2, 50)? as usize,
+    };
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -1287,6 +1330,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         smtp,
         oidc,
         push,
+        chat,
         file,
         effective,
     })

@@ -31,6 +31,8 @@
 //!   through PostgreSQL `LISTEN`/`NOTIFY`) that tell open streams to read them.
 //! * [`modules`] says which modules (calendar, contacts, mail, chat) an
 //!   administrator turned on for the instance.
+//! * [`chat`] is team chat's domain service (permissions, limits, rate limit)
+//!   over the chat store, which writes each change's push events in its transaction.
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
 //! * [`collections`] is what those two doors share: hrefs, ETags, sync
 //!   tokens, provisioning and limits.
@@ -44,6 +46,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod brand;
+pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -15,6 +15,7 @@
 //! it against the router and the spec.
 
 pub mod calendars;
+pub mod chat;
 pub mod contact_model;
 pub mod contacts;
 pub mod event_model;
@@ -91,6 +92,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/addressbooks/{id}/groups/{group_uid}/members/{uid}"),
     ("POST", "/api/v1/addressbooks/{id}/import"),
     ("GET", "/api/v1/addressbooks/{id}/export"),
+    ("GET", "/api/v1/chat/channels"),
+    ("POST", "/api/v1/chat/channels"),
+    ("GET", "/api/v1/chat/channels/browse"),
+    ("GET", "/api/v1/chat/channels/{id}"),
+    ("PATCH", "/api/v1/chat/channels/{id}"),
+    ("GET", "/api/v1/chat/channels/{id}/members"),
+    ("PUT", "/api/v1/chat/channels/{id}/members/{user}"),
+    ("DELETE", "/api/v1/chat/channels/{id}/members/{user}"),
+    ("POST", "/api/v1/chat/dms"),
+    ("GET", "/api/v1/chat/channels/{id}/messages"),
+    ("POST", "/api/v1/chat/channels/{id}/messages"),
+    ("GET", "/api/v1/chat/channels/{id}/pins"),
+    ("POST", "/api/v1/chat/channels/{id}/read"),
+    ("GET", "/api/v1/chat/messages/{id}"),
+    ("PATCH", "/api/v1/chat/messages/{id}"),
+    ("DELETE", "/api/v1/chat/messages/{id}"),
+    ("GET", "/api/v1/chat/messages/{id}/history"),
+    ("PUT", "/api/v1/chat/messages/{id}/reactions/{emoji}"),
+    ("DELETE", "/api/v1/chat/messages/{id}/reactions/{emoji}"),
+    ("PUT", "/api/v1/chat/messages/{id}/pin"),
+    ("DELETE", "/api/v1/chat/messages/{id}/pin"),
+    ("GET", "/api/v1/chat/messages/{id}/thread"),
+    ("PUT", "/api/v1/chat/messages/{id}/follow"),
+    ("DELETE", "/api/v1/chat/messages/{id}/follow"),
+    ("POST", "/api/v1/chat/messages/{id}/read"),
+    ("GET", "/api/v1/chat/threads"),
+    ("POST", "/api/v1/chat/preview"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.
@@ -118,6 +146,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
+        .nest("/chat", chat::routes())
 }
 
 /// 422: the request was understood but its content is not acceptable.

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{calendars, contact_model, contacts, event_model, events, series};
+use super::{calendars, chat, contact_model, contacts, event_model, events, series};
 use crate::http::admin;
 use crate::http::api as account;
 
@@ -78,6 +78,33 @@ use crate::http::api as account;
         contacts::remove_group_member,
         contacts::import,
         contacts::export,
+        chat::channels::list,
+        chat::channels::browse,
+        chat::channels::create,
+        chat::channels::show,
+        chat::channels::update,
+        chat::channels::members,
+        chat::channels::put_member,
+        chat::channels::remove_member,
+        chat::channels::dm,
+        chat::messages::history,
+        chat::messages::send,
+        chat::messages::show,
+        chat::messages::edit,
+        chat::messages::remove,
+        chat::messages::edit_history,
+        chat::messages::react,
+        chat::messages::unreact,
+        chat::messages::pin,
+        chat::messages::unpin,
+        chat::messages::pins,
+        chat::messages::preview,
+        chat::threads::thread,
+        chat::threads::follow,
+        chat::threads::unfollow,
+        chat::threads::read,
+        chat::threads::list,
+        chat::read::read,
     ),
     components(schemas(
         ErrorBody,
@@ -102,6 +129,7 @@ use crate::http::api as account;
         (name = "calendars", description = "Calendars (CalDAV collections)"),
         (name = "events", description = "Events, tasks and journal entries in calendars (iCalendar objects), their occurrences, import and export"),
         (name = "contacts", description = "Address books and contacts (CardDAV collections, vCard)"),
+        (name = "chat", description = "Team chat: channels, direct messages, messages, threads, reactions, pins, read state (docs/chat.md)"),
         (name = "push", description = "Live changes as Server-Sent Events, resumable with `Last-Event-ID`"),
         (name = "admin", description = "Administration: sign-up approval, accounts, groups, modules, the audit log (administrators: account password, or a bearer token with the `admin` scope)"),
         (name = "meta", description = "This description"),

@@ -54,6 +54,8 @@ pub struct AppState {
     pub modules: Arc<crate::modules::Modules>,
     /// The product name, logo and colour (`[brand]`): pages, mail, the web client.
     pub brand: Arc<crate::brand::Brand>,
+    /// Team chat: channels, messages, read state (`[chat]`).
+    pub chat: Arc<crate::chat::ChatService>,
 }
 
 impl AppState {
@@ -91,6 +93,8 @@ impl AppState {
         let push = crate::push::PushService::start(store.clone(), crate::config::PushConfig::default());
         let modules = Arc::new(crate::modules::Modules::new(store.clone(), clock.clone()));
         let brand = Arc::new(crate::brand::Brand::default());
+        let chat =
+            Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
         Ok(AppState {
             store,
             auth,
@@ -103,6 +107,7 @@ impl AppState {
             push,
             modules,
             brand,
+            chat,
         })
     }
 
@@ -121,6 +126,12 @@ impl AppState {
     /// Replaces the default push settings with configured ones.
     pub fn with_push(mut self, config: crate::config::PushConfig) -> AppState {
         self.push = crate::push::PushService::start(self.store.clone(), config);
+        self
+    }
+
+    /// Replaces the default chat settings with configured ones.
+    pub fn with_chat(mut self, config: crate::config::ChatConfig) -> AppState {
+        self.chat = Arc::new(crate::chat::ChatService::new(self.store.clone(), config, self.clock.clone()));
         self
     }
 

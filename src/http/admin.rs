@@ -470,6 +470,9 @@ pub(crate) async fn membership(
         "admin.group.remove_member"
     };
     audit::record(state, admin.audit(action).target(name.as_str()).detail(user.username.as_str())).await;
+    // Chat channels that follow the group follow its membership.
+    let group = state.store.group(&name).await?;
+    state.chat.group_changed(group.id).await?;
     Ok(())
 }
 

@@ -21,8 +21,11 @@ use crate::app::state::AppState;
 use crate::modules::Module;
 
 /// Path prefixes (whole segments) and the module that owns them.
-pub const GATED: &[(&str, Module)] =
-    &[("/api/v1/calendars", Module::Calendar), ("/api/v1/addressbooks", Module::Contacts)];
+pub const GATED: &[(&str, Module)] = &[
+    ("/api/v1/calendars", Module::Calendar),
+    ("/api/v1/addressbooks", Module::Contacts),
+    ("/api/v1/chat", Module::Chat),
+];
 
 /// The module that owns `path`, if any: a prefix matches the path itself and
 /// everything below it, not a longer name (`/api/v1/calendarsx`).

@@ -24,6 +24,7 @@
 mod app_passwords;
 pub mod audit;
 mod batch;
+pub mod chat;
 pub mod dav;
 pub mod groups;
 pub mod oidc;
