@@ -7,7 +7,7 @@
 //! - `madang`: every client is a user holding `GET /api/v1/push` (Server-Sent Events, one
 //!   connection each) and counting `chat.message` events with `op: "new"`; a sender is a member
 //!   that `POST`s `/api/v1/chat/channels/{id}/messages` `{text, client_id}` on a pool of
-//!   keep-alive connections. The driver creates the channels and joins the members first.
+//!   keep-alive connections. The driver creates the channels with their members first.
 //! - `reference`: every client holds one WebSocket to bench/reference/chat_ws_redis.py,
 //!   subscribes to its channel and sends on that same socket, as its protocol intends.
 //!
@@ -364,7 +364,8 @@ impl Http {
     }
 }
 
-/// Creates one public channel per group of members and joins the others to it; returns the ids.
+/// Creates one public channel per group of members, the first as its creator with the others
+/// as members; returns the channels' ids.
 async fn madang_setup(
     http: &Arc<Http>,
     args: &Args,
@@ -373,33 +374,15 @@ async fn madang_setup(
 ) -> anyhow::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(args.channels);
     for c in 0..args.channels {
-        let creator = &clients[c * members];
+        let group = &clients[c * members..(c + 1) * members];
         let name = format!("{}-{c}", args.channel_prefix);
-        let (status, body) = http
-            .json(Method::POST, "/api/v1/chat/channels", &creator.auth, json!({"name": name, "kind": "public"}))
-            .await?;
+        let others: Vec<&str> = group[1..].iter().map(|m| m.name.as_str()).collect();
+        let body = json!({"name": name, "kind": "public", "members": others});
+        let (status, body) = http.json(Method::POST, "/api/v1/chat/channels", &group[0].auth, body).await?;
         if status != StatusCode::CREATED {
-            bail!("creating channel {name} as {}: {status} {body}", creator.name);
+            bail!("creating channel {name} as {}: {status} {body}", group[0].name);
         }
         ids.push(body["id"].as_i64().context("channel without id")?);
-    }
-    let joins = Arc::new(Semaphore::new(16));
-    let mut tasks = Vec::new();
-    for client in clients.iter().filter(|c| c.pos > 0) {
-        let (http, client, joins) = (http.clone(), client.clone(), joins.clone());
-        let id = ids[client.channel];
-        tasks.push(tokio::spawn(async move {
-            let _permit = joins.acquire().await?;
-            let path = format!("/api/v1/chat/channels/{id}/members/{}", client.name);
-            let (status, body) = http.json(Method::PUT, &path, &client.auth, json!({})).await?;
-            if !status.is_success() {
-                bail!("{} joining channel {id}: {status} {body}", client.name);
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
     }
     Ok(ids)
 }
