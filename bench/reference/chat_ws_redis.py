@@ -122,7 +122,10 @@ async def main():
     ap.add_argument("--prefix", default="madang-bench-ref:", help="prefix of every Redis key and channel")
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
-    redis = aioredis.from_url(args.redis, decode_responses=True)
+    # A blocking pool: with a plain pool, sends that find every connection busy fail with
+    # MaxConnectionsError (the first full run lost 157 sockets that way); here they wait their turn.
+    pool = aioredis.BlockingConnectionPool.from_url(args.redis, decode_responses=True, max_connections=64, timeout=None)
+    redis = aioredis.Redis(connection_pool=pool)
     chat = Chat(redis, args.prefix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
