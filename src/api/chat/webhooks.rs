@@ -158,7 +158,7 @@ async fn deliver(state: &AppState, token: &str, req: Request) -> Result<Response
         Author::Bot { name: incoming.username.unwrap_or_else(|| webhook.name.clone()), icon_url: incoming.icon_url };
     let sent = state
         .chat
-        .send(author, webhook.channel, SendMessage { text: incoming.text, client_id: None, thread: None })
+        .send(author, webhook.channel, SendMessage { text: incoming.text, ..Default::default() })
         .await
         .map_err(|e| match e {
             // The channel went away under the webhook.
