@@ -102,6 +102,8 @@ async fn app_with(db: &TestDb, max_file_size: u64, clock: Option<Arc<ManualClock
     let blobs = BlobStore::open(&BlobConfig::Local { dir: dir.path().to_path_buf() }).unwrap();
     let config = ChatFilesConfig { max_file_size, ..ChatFilesConfig::default() };
     app.state = app.state.clone().with_blobs(blobs, config);
+    // Chat is off until an administrator turns it on.
+    app.state.modules.set(&[(madang::modules::Module::Chat, true)]).await.unwrap();
     (dir, app)
 }
 
@@ -333,7 +335,52 @@ async fn unattached_files_are_pruned_after_their_lifetime(db: &TestDb) {
     assert_eq!(app.state.blobs.keys("chat").await.unwrap().len(), 2);
 }
 
+/// The web client's flow: upload, then send a message naming the file; the message carries it
+/// (in the answer, in history and in the push event) and another member cannot reuse it.
+async fn a_sent_message_carries_its_files(db: &TestDb) {
+    let (_dir, app) = app_with(db, 25 << 20, None).await;
+    let alice = app.add_user("alice", PASSWORD).await;
+    let bob = app.add_user("bob", PASSWORD).await;
+    let general = channel(db, 11, "public", &[&alice, &bob]).await;
+    let file = upload(&app, "alice", general, "pic.png", "image/png", png(40, 20)).await.json()["id"].as_i64().unwrap();
+    let post = |user: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/chat/channels/{general}/messages");
+            send(app, user, "POST", &path, &[("content-type", "application/json")], Body::from(body.to_string())).await
+        }
+    };
+    // Bob cannot send Alice's file: 422, and no message is stored.
+    let r = post("bob", serde_json::json!({"text": "mine now", "files": [file]})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.json());
+    let history = get(&app, "alice", &format!("/api/v1/chat/channels/{general}/messages")).await.json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 0, "{history}");
+    // A message may be only files.
+    let r = post("alice", serde_json::json!({"text": "", "files": [file]})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let message = r.json();
+    assert_eq!(message["files"][0]["id"], file);
+    assert_eq!(message["files"][0]["width"], 40);
+    assert_eq!(message["files"][0]["thumbnail_url"], format!("/api/v1/chat/files/{file}/thumbnail"));
+    let history = get(&app, "bob", &format!("/api/v1/chat/channels/{general}/messages")).await.json();
+    assert_eq!(history["messages"][0]["files"][0]["name"], "pic.png", "{history}");
+    // Once on a message, never on another.
+    let r = post("alice", serde_json::json!({"text": "again", "files": [file]})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A deleted message shows no files.
+    let id = message["id"].as_i64().unwrap();
+    assert!(
+        send(&app, "alice", "DELETE", &format!("/api/v1/chat/messages/{id}"), &[], Body::empty())
+            .await
+            .status
+            .is_success()
+    );
+    let shown = get(&app, "bob", &format!("/api/v1/chat/messages/{id}")).await.json();
+    assert_eq!(shown["files"], serde_json::json!([]), "{shown}");
+}
+
 on_both_databases!(
+    a_sent_message_carries_its_files,
     upload_then_download_round_trips_with_safe_headers,
     non_members_of_a_private_channel_get_404_for_everything,
     oversized_uploads_get_413_and_store_nothing,

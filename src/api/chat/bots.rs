@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::chat::{Author, SendMessage};
 use crate::chat_integrations::{IntegrationError, is_bot_token};
 use crate::http::admin::Admin;
@@ -80,7 +80,7 @@ pub async fn create(
         .create_bot(&body.name, body.display_name.as_deref(), body.icon_url.as_deref(), &admin.user)
         .await?;
     let entry = Entry::new("admin.chat_bot.create").actor(&admin.user).address(admin.address).target(&bot.name);
-    audit::record(&state, entry).await;
+    state.audit(entry).await;
     Ok((StatusCode::CREATED, Json(CreatedBot { bot, token })))
 }
 
@@ -110,7 +110,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     state.integrations.revoke_bot(&name).await?;
     let entry = Entry::new("admin.chat_bot.revoke").actor(&admin.user).address(admin.address).target(&name);
-    audit::record(&state, entry).await;
+    state.audit(entry).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,7 +250,8 @@ async fn act(state: &AppState, bot: &Bot, req: Request) -> Result<Response, ApiE
             }
             let ApiJson(body) =
                 <ApiJson<BotSend> as axum::extract::FromRequest<AppState>>::from_request(req, state).await?;
-            let req = SendMessage { text: body.text, client_id: body.client_id, thread: body.thread, files: Vec::new() };
+            let req =
+                SendMessage { text: body.text, client_id: body.client_id, thread: body.thread, files: Vec::new() };
             let author = Author::Bot { name: bot.display_name.clone(), icon_url: bot.icon_url.clone() };
             let sent = state.chat.send(author, id, req).await.map_err(ApiError::from)?;
             let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };

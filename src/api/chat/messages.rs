@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ChatAnswer;
 use crate::app::state::AppState;
-use crate::chat::{Author, ChatError, SendMessage};
+use crate::chat::{Author, SendMessage};
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiJson, ApiPath};
 use crate::store::chat::Message;

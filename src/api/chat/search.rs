@@ -115,7 +115,6 @@ pub fn to_store_query(q: &madang_chat::query::SearchQuery) -> Result<MessageSear
     })
 }
 
-
 #[utoipa::path(
     get, path = "/api/v1/chat/search", tag = "chat",
     params(SearchParams),

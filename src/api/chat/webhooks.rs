@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::bots::managed_channel;
 use crate::app::state::AppState;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::chat::{Author, ChatError, SendMessage};
 use crate::chat_integrations::IntegrationError;
 use crate::http::auth::{Authenticated, client_address_of};
@@ -90,7 +90,7 @@ pub async fn create(
         .actor(&p.user)
         .address(client_address_of(&parts, &state))
         .target(format!("webhook {} in channel {id}", webhook.id));
-    audit::record(&state, entry).await;
+    state.audit(entry).await;
     let url = format!("{}hooks/{token}", state.web.config.public_url);
     Ok((StatusCode::CREATED, Json(CreatedWebhook { webhook, url })))
 }
@@ -119,7 +119,7 @@ pub async fn revoke(
         .actor(&p.user)
         .address(client_address_of(&parts, &state))
         .target(format!("webhook {id} in channel {}", webhook.channel));
-    audit::record(&state, entry).await;
+    state.audit(entry).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
