@@ -219,17 +219,25 @@ impl Modify for CommonResponses {
                     let text = format!("The {module} module is turned off on this server (`module_disabled`)");
                     responses.entry("403".into()).or_insert_with(|| error(&text));
                 }
-                // Every path parameter is decoded (and numbers parsed) before the handler runs.
+                // Every path parameter is decoded (and numbers parsed) before the handler runs, and
+                // the edge check (`http::valid_text`) refuses NUL in any query string, declared
+                // parameters or not, on every route.
                 let has_path_params =
                     op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
-                if has_path_params {
-                    responses.entry("400".into()).or_insert_with(|| error("Malformed path parameter"));
-                }
+                let text = if has_path_params {
+                    "Malformed path parameter, or a NUL character in the query"
+                } else {
+                    "A NUL character in the query"
+                };
+                responses.entry("400".into()).or_insert_with(|| error(text));
                 // `ApiJson` bodies: no JSON content type, or over the server's body size limit.
                 let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
                 if json_body {
                     responses.entry("413".into()).or_insert_with(|| error("The body is over the size limit"));
                     responses.entry("415".into()).or_insert_with(|| error("The body is not application/json"));
+                    responses.entry("422".into()).or_insert_with(|| {
+                        error("The body is JSON but not of the expected shape, or a value is refused")
+                    });
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Chat channels, their members and DMs: `/api/v1/chat/channels…` and `/api/v1/chat/dms`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use crate::api::cursor;
 use crate::app::state::AppState;
 use crate::chat::{CreateChannel, UpdateChannel};
 use crate::http::auth::Authenticated;
+use crate::http::error::ApiQuery;
 use crate::http::error::{ApiJson, ApiPath};
 use crate::store::chat::{Channel, ChannelRole, Member};
 
@@ -51,7 +52,7 @@ const BROWSE_PAGE: i64 = 100;
 pub async fn browse(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
-    Query(q): Query<BrowseQuery>,
+    ApiQuery(q): ApiQuery<BrowseQuery>,
 ) -> ChatAnswer<Json<BrowsePage>> {
     let after: Option<String> =
         cursor::decode(q.cursor.as_deref()).map_err(|e| crate::chat::ChatError::Invalid(e.message))?;

@@ -2,7 +2,7 @@
 //! pins and the composer's preview.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use super::ChatAnswer;
 use crate::app::state::AppState;
 use crate::chat::{Author, SendMessage};
 use crate::http::auth::Authenticated;
+use crate::http::error::ApiQuery;
 use crate::http::error::{ApiJson, ApiPath};
 use crate::store::chat::Message;
 
@@ -47,7 +48,7 @@ pub async fn history(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    Query(q): Query<HistoryQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ChatAnswer<Json<HistoryPage>> {
     let page = state.chat.history(&p.user, id, q.before, q.after, q.limit).await?;
     Ok(Json(HistoryPage { messages: page.messages, has_more: page.has_more }))

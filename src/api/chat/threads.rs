@@ -1,7 +1,7 @@
 //! Threads: a root with its replies, following, thread read state, and the followed threads.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -10,6 +10,7 @@ use super::ChatAnswer;
 use super::read::ReadBody;
 use crate::app::state::AppState;
 use crate::http::auth::Authenticated;
+use crate::http::error::ApiQuery;
 use crate::http::error::{ApiJson, ApiPath};
 use crate::store::chat::{FollowedThread, ReadState, ThreadPage};
 
@@ -36,7 +37,7 @@ pub async fn thread(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    Query(q): Query<ThreadQuery>,
+    ApiQuery(q): ApiQuery<ThreadQuery>,
 ) -> ChatAnswer<Json<ThreadPage>> {
     Ok(Json(state.chat.thread(&p.user, id, q.after, q.limit).await?))
 }
