@@ -1024,7 +1024,23 @@ export function mount(root, ctx) {
     if (state.thread) openThread(state.thread.root);
   }, 300);
 
+  // A stream's `ready` (first connection, or a reconnect) starts from a head read after the
+  // history this view fetched on mount: a message committed between the two is in neither, so
+  // catch up once from the newest message shown (merged, never a reload of the list).
+  const onReady = debounce(async () => {
+    if (state.current === null || state.hasNewer) return;
+    const channel = state.current;
+    const newest = newestStored(state.messages);
+    try {
+      const page = await fetchPage(newest ? { after: String(newest.seq) } : {});
+      if (!alive || channel !== state.current) return;
+      for (const m of page.messages) receive(m, 'new');
+    } catch { /* the next event or a resync brings it */ }
+    maybeMarkRead();
+  }, 300);
+
   const unsubscribe = [
+    onPush('ready', () => onReady()),
     onPush('chat.message', onMessage),
     onPush('chat.channel', onChannel),
     onPush('chat.read', onRead),
@@ -1071,6 +1087,7 @@ export function mount(root, ctx) {
       refetchChannels.cancel();
       refreshRoots.cancel();
       onResync.cancel();
+      onReady.cancel();
       document.removeEventListener('visibilitychange', onVisibility);
       window.removeEventListener('focus', onFocus);
       window.removeEventListener('blur', onBlur);
