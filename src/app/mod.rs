@@ -76,14 +76,22 @@ pub fn app(state: AppState) -> Router {
                                 .get::<RequestId>()
                                 .and_then(|id| id.header_value().to_str().ok())
                                 .unwrap_or("-");
-                            // The path only: query strings may carry tokens.
-                            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                            // The path only (query strings may carry tokens), and without the
+                            // secret of an incoming webhook's URL.
+                            let path = loggable_path(req.uri().path());
+                            tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
                         })
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                         .on_failure(log_failure),
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id)),
         )
+}
+
+/// The request path as logged: an incoming webhook's URL is its secret (`/hooks/{token}`,
+/// docs/chat.md), so only its route is written.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/hooks/") { "/hooks/{token}" } else { path }
 }
 
 /// `server.max_body_size` for every route but chat uploads, which get `chat.max_file_size`
@@ -161,4 +169,13 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("madang_http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
     response
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn webhook_secrets_stay_out_of_the_request_log() {
+        assert_eq!(super::loggable_path("/hooks/c2VjcmV0LXRva2Vu"), "/hooks/{token}");
+        assert_eq!(super::loggable_path("/api/v1/chat/channels"), "/api/v1/chat/channels");
+    }
 }
