@@ -17,10 +17,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-
 use crate::clock::Clock;
 use crate::domain::{User, Username};
 use crate::store::chat_integrations::{Bot, BotChannel, NewBot, Webhook};
@@ -58,18 +54,13 @@ impl From<StoreError> for IntegrationError {
 
 pub type IntegrationResult<T> = Result<T, IntegrationError>;
 
-/// A new random token: 256 bits, base64url.
+/// A new random token: 256 bits, base64url (the one the web sessions use).
 fn random_token() -> IntegrationResult<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| IntegrationError::Store(StoreError::Internal(format!("no randomness: {e}"))))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    Ok(crate::web::random_token()?)
 }
 
-/// What the store keeps of a token.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
+/// What the store keeps of a token: its SHA-256, as for web sessions.
+pub use crate::web::token_hash;
 
 /// Whether `s` could be a token this service handed out (checked before any database read).
 fn token_shaped(s: &str) -> bool {

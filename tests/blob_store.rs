@@ -23,7 +23,7 @@ fn sha256_of_pattern(total: usize) -> Vec<u8> {
 }
 
 async fn round_trip(store: &BlobStore) {
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     let n = store.put_bytes(&key, "text/plain; charset=utf-8", Bytes::from_static(b"hello, blobs")).await.unwrap();
     assert_eq!(n, 12);
     assert!(store.exists(&key).await.unwrap());
@@ -41,7 +41,7 @@ async fn round_trip(store: &BlobStore) {
 async fn large_objects_stream_both_ways(store: &BlobStore) {
     // 20 MiB: past the single-PUT size, so S3 gets a multipart upload.
     let total = 20 << 20;
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     let n = store.put_stream(&key, "application/zip", pattern(total, 64 << 10), 25 << 20).await.unwrap();
     assert_eq!(n, total as u64);
     let mut blob = store.get(&key).await.unwrap();
@@ -60,14 +60,14 @@ async fn large_objects_stream_both_ways(store: &BlobStore) {
 }
 
 async fn a_missing_key_is_not_found(store: &BlobStore) {
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     assert!(matches!(store.get(&key).await, Err(BlobError::NotFound)));
     assert!(!store.exists(&key).await.unwrap());
     store.delete(&key).await.expect("deleting what is not there is not an error");
 }
 
 async fn delete_removes_the_blob(store: &BlobStore) {
-    let (a, b) = (BlobKey::random("chat"), BlobKey::random("chat"));
+    let (a, b) = (BlobKey::random("chat").unwrap(), BlobKey::random("chat").unwrap());
     store.put_bytes(&a, "image/png", Bytes::from_static(b"a")).await.unwrap();
     store.put_bytes(&b, "image/png", Bytes::from_static(b"b")).await.unwrap();
     store.delete(&a).await.unwrap();
@@ -80,19 +80,19 @@ async fn a_body_over_the_cap_leaves_nothing_behind(store: &BlobStore) {
     // Small (refused before anything is sent) and large (refused in the middle of an S3
     // multipart upload, which must be aborted).
     for (total, cap) in [(3 << 20, 1 << 20), (12 << 20, 10 << 20)] {
-        let key = BlobKey::random("chat");
+        let key = BlobKey::random("chat").unwrap();
         let refused = store.put_stream(&key, "application/octet-stream", pattern(total, 64 << 10), cap).await;
         assert!(matches!(refused, Err(BlobError::TooLarge { limit }) if limit == cap), "{refused:?}");
         assert!(!store.exists(&key).await.unwrap());
         assert!(store.keys("chat").await.unwrap().is_empty());
     }
     // Exactly at the cap is allowed.
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     assert_eq!(store.put_stream(&key, "text/plain", pattern(1000, 100), 1000).await.unwrap(), 1000);
 }
 
 async fn a_broken_body_leaves_nothing_behind(store: &BlobStore) {
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     let body = stream::iter(vec![Ok(Bytes::from(vec![1u8; 1 << 20])), Err(BlobError::Body("connection reset".into()))]);
     let failed = store.put_stream(&key, "text/plain", body, 10 << 20).await;
     assert!(matches!(failed, Err(BlobError::Body(_))), "{failed:?}");
@@ -110,7 +110,7 @@ on_both_blob_stores!(
 
 #[test]
 fn keys_are_made_by_the_server_and_only_such_keys_are_read_back() {
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     assert_eq!(BlobKey::parse(key.as_str()), Some(key.clone()));
     for bad in ["../etc/passwd", "chat/../../x", "chat/ABCDEF", "/chat/0123456789abcdef0123456789abcdef", "chat"] {
         assert_eq!(BlobKey::parse(bad), None, "{bad}");
@@ -121,7 +121,7 @@ fn keys_are_made_by_the_server_and_only_such_keys_are_read_back() {
 #[tokio::test]
 async fn local_refusals_leave_no_temporary_files() {
     let (dir, store) = common::blob::local();
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     let _ = store.put_stream(&key, "text/plain", pattern(2 << 20, 64 << 10), 1 << 20).await;
     let tmp: Vec<_> = std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "{tmp:?}");
@@ -132,7 +132,7 @@ async fn local_refusals_leave_no_temporary_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_refused_multipart_uploads_are_aborted() {
     let Some((store, bucket_url)) = common::blob::s3_with_bucket_url().await else { return };
-    let key = BlobKey::random("chat");
+    let key = BlobKey::random("chat").unwrap();
     let refused = store.put_stream(&key, "application/octet-stream", pattern(20 << 20, 1 << 20), 18 << 20).await;
     assert!(matches!(refused, Err(BlobError::TooLarge { .. })), "{refused:?}");
     let listing = reqwest::get(format!("{bucket_url}?uploads")).await.unwrap().text().await.unwrap();

@@ -56,7 +56,7 @@ impl LocalDir {
     {
         let tmp_dir = self.dir.join("tmp");
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(io("cannot create", &tmp_dir))?;
-        let tmp = tmp_dir.join(format!("{}.tmp", BlobKey::random("tmp").as_str().trim_start_matches("tmp/")));
+        let tmp = tmp_dir.join(format!("{}.tmp", BlobKey::random("tmp")?.as_str().trim_start_matches("tmp/")));
         let written = self.write_temp(&tmp, content_type, body, max).await;
         let result = match written {
             Ok(length) => self.commit(&tmp, key).await.map(|()| length),

@@ -54,13 +54,13 @@ pub struct BlobKey(String);
 
 impl BlobKey {
     /// A fresh random key under `prefix` (lower-case ASCII letters only, e.g. `chat`).
-    pub fn random(prefix: &'static str) -> BlobKey {
+    pub fn random(prefix: &'static str) -> BlobResult<BlobKey> {
         debug_assert!(!prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()));
         let mut bytes = [0u8; 16];
-        // getrandom only fails where the OS has no random source, where nothing else works either.
-        getrandom::getrandom(&mut bytes).expect("the operating system's random source");
+        // An upload asks for this: a missing random source is an error answer, never a panic.
+        getrandom::getrandom(&mut bytes).map_err(|e| BlobError::Backend(format!("no randomness: {e}")))?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        BlobKey(format!("{prefix}/{hex}"))
+        Ok(BlobKey(format!("{prefix}/{hex}")))
     }
 
     /// A key read back from the database; anything not shaped like one [`BlobKey::random`]

@@ -114,7 +114,7 @@ impl ChatFiles {
         if upload.declared_length.is_some_and(|n| n > limit) {
             return Err(FileError::TooLarge { limit });
         }
-        let key = BlobKey::random(BLOB_PREFIX);
+        let key = BlobKey::random(BLOB_PREFIX)?;
         let size = self.blobs.put_stream(&key, &content_type, body, limit).await?;
         let thumb = match self.thumbnail(&key, &content_type).await {
             Ok(thumb) => thumb,
@@ -157,7 +157,7 @@ impl ChatFiles {
             .await
             .map_err(|e| FileError::Blob(format!("thumbnail task: {e}")))?;
         let Some(t) = made else { return Ok(None) };
-        let thumb_key = BlobKey::random(BLOB_PREFIX);
+        let thumb_key = BlobKey::random(BLOB_PREFIX)?;
         self.blobs.put_bytes(&thumb_key, t.content_type, Bytes::from(t.bytes)).await?;
         Ok(Some((thumb_key, t.width, t.height)))
     }

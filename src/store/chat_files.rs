@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{BeginWrite, Store, StoreError, StoreResult, read, write};
+use super::{Store, StoreError, StoreResult, read, write};
 use crate::domain::UserId;
 
 /// At most this many files on one message.
@@ -101,53 +101,6 @@ const RETURNING: &str = "id, channel_id, uploader_id, message_id, blob_key, name
 pub(crate) const COLUMNS: &str = "f.id, f.channel_id, f.uploader_id, f.message_id, f.blob_key, f.name, f.content_type, f.size, \
                        f.width, f.height, f.thumb_key, f.created_at";
 
-/// Attaches the files `ids` to the message `message_id`, inside the caller's write transaction
-/// (`$tx`): each must have been uploaded by `uploader` to `channel_id` and not be attached yet,
-/// else the whole send fails with [`StoreError::Invalid`] (422) and the transaction's rollback
-/// undoes the files already attached. Evaluates to a future of `StoreResult<()>`.
-///
-/// ```ignore
-/// attach_files!(tx, author, channel_id, message_id, &files).await?;
-/// ```
-macro_rules! attach_files {
-    ($tx:ident, $uploader:expr, $channel_id:expr, $message_id:expr, $ids:expr) => {
-        async {
-            let (uploader, channel_id, message_id, ids): ($crate::domain::UserId, i64, i64, &[i64]) =
-                ($uploader, $channel_id, $message_id, $ids);
-            if ids.len() > $crate::store::chat_files::MAX_FILES_PER_MESSAGE {
-                return Err($crate::store::StoreError::Invalid(format!(
-                    "a message carries at most {} files",
-                    $crate::store::chat_files::MAX_FILES_PER_MESSAGE
-                )));
-            }
-            for (i, id) in ids.iter().enumerate() {
-                if ids[..i].contains(id) {
-                    return Err($crate::store::StoreError::Invalid(format!("file {id} is named twice")));
-                }
-                let attached = sqlx::query(
-                    "UPDATE chat_files SET message_id = $1 \
-                     WHERE id = $2 AND channel_id = $3 AND uploader_id = $4 AND message_id IS NULL",
-                )
-                .bind(message_id)
-                .bind(*id)
-                .bind(channel_id)
-                .bind(uploader.0)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if attached == 0 {
-                    return Err($crate::store::StoreError::Invalid(format!(
-                        "file {id} is not one you uploaded to this channel, or is already on a message"
-                    )));
-                }
-            }
-            Ok::<(), $crate::store::StoreError>(())
-        }
-    };
-}
-#[allow(unused_imports)] // The chat send (`store::chat`) uses it too.
-pub(crate) use attach_files;
-
 impl Store {
     /// Whether `user` is a member of `channel` and, if so, whether it is archived; `None` for a
     /// non-member and for a channel that does not exist alike.
@@ -162,8 +115,8 @@ impl Store {
         .await?))
     }
 
-    /// Attaches files to a message in a transaction of its own: what [`attach_files!`] does
-    /// inside a send's, for callers that attach after the fact (imports, tests).
+    /// Attaches files to a message in a transaction of its own: the send's own step
+    /// (`store::chat::messages::attach_files`), for callers that attach after the fact.
     pub async fn attach_chat_files(
         &self,
         uploader: UserId,
@@ -171,12 +124,9 @@ impl Store {
         message: i64,
         ids: &[i64],
     ) -> StoreResult<()> {
-        write!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            attach_files!(tx, uploader, channel, message, ids).await?;
-            tx.commit().await?;
-        });
-        Ok(())
+        let mut db = super::chat::db::Db::write(self).await?;
+        super::chat::attach_files(&mut db, Some(uploader.0), channel, message, ids).await?;
+        db.commit().await
     }
 
     pub async fn insert_chat_file(&self, file: &NewChatFile<'_>) -> StoreResult<ChatFile> {

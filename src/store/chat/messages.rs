@@ -346,7 +346,13 @@ impl Store {
 
 /// Attaches uploaded files to the message `message` in the send's transaction: each must be
 /// the author's, in this channel and on no message yet (else 422, and the send rolls back).
-async fn attach_files(db: &mut Db, author: Option<i64>, channel: i64, message: i64, ids: &[i64]) -> StoreResult<()> {
+pub(crate) async fn attach_files(
+    db: &mut Db,
+    author: Option<i64>,
+    channel: i64,
+    message: i64,
+    ids: &[i64],
+) -> StoreResult<()> {
     let Some(author) = author else {
         return Err(StoreError::Invalid("files: only people attach files".into()));
     };

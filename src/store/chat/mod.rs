@@ -36,6 +36,7 @@ use super::{Store, StoreResult};
 use crate::domain::UserId;
 
 pub use channels::{ChannelPatch, NewChannel};
+pub(crate) use messages::attach_files;
 pub use messages::{History, NewMessage, Sent};
 pub use read::ReadState;
 pub use threads::{FollowedThread, ThreadPage};
