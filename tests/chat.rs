@@ -239,12 +239,30 @@ async fn a_retried_send_returns_the_first_message(db: &TestDb) {
 }
 
 /// 4 writers × 25 sends at once: seq 1..100 without gaps, and every member's log lists the
-/// channel's messages in seq order.
+/// channel's messages in seq order; a listener open meanwhile sends exactly that log, though
+/// the commits reach it out of order and mostly from the process's own copies
+/// (`push::RECENT`), with a calendar write (no copy: the log is read) in the middle.
 async fn concurrent_sends_are_numbered_and_delivered_in_order(db: &TestDb) {
     let app = chat_app(db).await;
     let c = create(&app, "alice", "busy", "public", &["bob", "carol", "dave"]).await;
     let heads =
         [head(&app, "alice").await, head(&app, "bob").await, head(&app, "carol").await, head(&app, "dave").await];
+    let bob = id_of(&app, "bob").await;
+    let mut listener = app.state.push.open(bob, None).await.unwrap();
+    let first = listener.next().await.unwrap().unwrap();
+    assert_eq!(first, madang::push::Delivery::Ready { head: heads[1] });
+    let live = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.iter().filter(|e: &&madang::store::push::PushEvent| e.kind == "chat.message").count() < 100 {
+            match tokio::time::timeout(Duration::from_secs(20), listener.next()).await.expect("events in time") {
+                Some(Ok(madang::push::Delivery::Events(events))) => got.extend(events),
+                Some(Ok(madang::push::Delivery::Heartbeat | madang::push::Delivery::Ephemeral { .. })) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        got
+    });
+    let put = call(&app, "bob", "POST", "/api/v1/calendars", Some(json!({"name": "Meanwhile"})));
     let mut tasks = Vec::new();
     for name in ["alice", "bob", "carol", "dave"] {
         let chat = app.state.chat.clone();
@@ -256,9 +274,19 @@ async fn concurrent_sends_are_numbered_and_delivered_in_order(db: &TestDb) {
             }
         }));
     }
+    assert!(put.await.status.is_success());
     for t in tasks {
         t.await.unwrap();
     }
+    let live = live.await.unwrap();
+    let numbers: Vec<i64> = live.iter().map(|e| e.seq).collect();
+    assert_eq!(numbers, (heads[1] + 1..=heads[1] + live.len() as i64).collect::<Vec<_>>(), "bob's stream");
+    let seqs: Vec<i64> = live
+        .iter()
+        .filter(|e| e.kind == "chat.message")
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "bob's stream");
     let page = ok(&app, "alice", "GET", &format!("/api/v1/chat/channels/{c}/messages?limit=200"), None).await;
     let seqs: Vec<i64> = page["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=100).collect::<Vec<_>>());

@@ -339,13 +339,6 @@ impl ChatService {
     /// the caller). Refused: past `chat.max_message_bytes`, past `chat.messages_per_minute`
     /// for a user, in an archived channel.
     pub async fn send(&self, author: Author, channel: i64, req: SendMessage) -> ChatResult<Sent> {
-        if let Author::User(id) = &author {
-            let user = self.store.user(*id).await?;
-            let c = self.member_channel(&user, channel).await?;
-            if c.archived {
-                return Err(ChatError::Archived);
-            }
-        }
         let text = req.text.trim_end().to_string();
         if text.len() > self.config.max_message_bytes {
             return Err(ChatError::TooLarge(self.config.max_message_bytes));
@@ -373,7 +366,20 @@ impl ChatService {
             text,
             files: req.files,
         };
-        Ok(self.store.send_chat_message(&new, self.clock.now()).await?)
+        // Membership and archiving are checked by the store under the channel's lock (a send
+        // is the hot path: no channel read before it); only a refusal asks why.
+        match self.store.send_chat_message(&new, self.clock.now()).await {
+            Err(StoreError::NotFound) => match new.author {
+                Author::User(id) => {
+                    let user = self.store.user(id).await?;
+                    self.member_channel(&user, channel).await?;
+                    // A member: the thread replied to is what is missing.
+                    Err(ChatError::NotFound)
+                }
+                Author::Bot { .. } => Err(ChatError::NotFound),
+            },
+            other => Ok(other?),
+        }
     }
 
     /// A message the user may see, with its channel.

@@ -5,7 +5,16 @@
 //! is written with a per-user number in the same transaction (`store::push`). A listener holds
 //! the last number it delivered and, whenever it is woken, reads what came after it. So the
 //! database is the queue, and waking is only a hint: a lost wake-up delays an event until the
-//! next heartbeat, it never loses one. Wake-ups come from this process's commits
+//! next heartbeat, it never loses one.
+//!
+//! What a commit of this process appended is also handed to this process's listeners with the
+//! wake-up (`Store::committed_many`), kept per user in a short list ([`RECENT`] events) until
+//! every listener of that user has sent it. A listener sends from that list while it continues
+//! its numbers without a gap, and reads the log otherwise: after a wake-up that brought no
+//! events (another process, a writer that did not keep them), a lagging commit feed, a gap
+//! (two commits told out of order, a listener resuming further back), and at every heartbeat.
+//! So the list only saves reads; the log stays the truth. Without it every member of a channel
+//! read the log back for every message, twenty reads per message in a twenty-member channel. Wake-ups come from this process's commits
 //! ([`crate::store::Store::subscribe_commits`]) and, on PostgreSQL, from other processes
 //! through `LISTEN`/`NOTIFY` ([`pg`]), sent after COMMIT by one task per process and coalesced,
 //! so no write transaction ever takes PostgreSQL's notify lock (a `NOTIFY` inside every write
@@ -42,6 +51,9 @@ use crate::store::{Store, StoreError};
 
 /// The most events read and sent at once.
 pub const PAGE: usize = 100;
+
+/// The most events kept per user for this process's listeners (see the module comment).
+pub const RECENT: usize = PAGE;
 
 /// The most ephemeral deliveries one listener holds unsent; newer ones are dropped beyond it.
 pub const EPHEMERAL_QUEUE: usize = 8;
@@ -101,6 +113,57 @@ struct Slot {
     connections: usize,
     /// Each listener's queue of ephemeral deliveries, by listener number.
     ephemeral: Vec<(u64, mpsc::Sender<Delivery>)>,
+    /// Events this process committed for the user, ascending and without duplicates, that a
+    /// listener here may not have sent yet (at most [`RECENT`]).
+    recent: std::collections::VecDeque<PushEvent>,
+    /// Moves when the user's log changed in a way `recent` does not show: listeners read it.
+    stale: u64,
+    /// Each listener's last number sent, by listener number (`i64::MAX` before its first).
+    cursors: Vec<(u64, i64)>,
+}
+
+impl Slot {
+    /// Adds what a commit appended, keeping `recent` ascending (commits of one user may be
+    /// told out of order) and short.
+    fn remember(&mut self, events: &[PushEvent]) {
+        for event in events {
+            match self.recent.back() {
+                Some(last) if last.seq >= event.seq => {
+                    let at = self.recent.partition_point(|e| e.seq < event.seq);
+                    if self.recent.get(at).is_none_or(|e| e.seq != event.seq) {
+                        self.recent.insert(at, event.clone());
+                    }
+                }
+                _ => self.recent.push_back(event.clone()),
+            }
+        }
+        self.trim();
+    }
+
+    /// Drops what every listener has sent, and the oldest beyond [`RECENT`].
+    fn trim(&mut self) {
+        let floor = self.cursors.iter().map(|&(_, c)| c).min().unwrap_or(i64::MAX);
+        while self.recent.front().is_some_and(|e| e.seq <= floor) || self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    fn set_cursor(&mut self, listener: u64, cursor: i64) {
+        if let Some(entry) = self.cursors.iter_mut().find(|(id, _)| *id == listener) {
+            entry.1 = cursor;
+        }
+        self.trim();
+    }
+}
+
+/// What the recent list holds for a listener.
+enum Recent {
+    /// The events after its cursor, without a gap.
+    Events(Vec<PushEvent>),
+    /// Nothing after its cursor, and nothing happened that the list does not show.
+    Nothing,
+    /// The log must be read.
+    Read,
 }
 
 impl PushService {
@@ -154,19 +217,24 @@ impl PushService {
                 _ => (head, Delivery::Resync { head }),
             },
         };
+        let everyone = self.everyone.subscribe();
+        let everyone_seen = *everyone.borrow();
         Ok(Listener {
             user,
             cursor,
             pending: Some(first),
             closed: false,
+            must_read: true,
+            stale_seen: 0,
+            everyone_seen,
             wake,
             ephemeral,
-            everyone: self.everyone.subscribe(),
+            everyone,
             closing: self.closing.subscribe(),
             heartbeat: self.config.heartbeat,
             next_heartbeat: tokio::time::Instant::now() + self.config.heartbeat,
             store: self.store.clone(),
-            _guard: guard,
+            guard,
         })
     }
 
@@ -182,6 +250,9 @@ impl PushService {
             wake: watch::channel(0).0,
             connections: 0,
             ephemeral: Vec::new(),
+            recent: std::collections::VecDeque::new(),
+            stale: 0,
+            cursors: Vec::new(),
         });
         if slot.connections >= self.config.max_connections_per_user {
             return Err(PushError::TooManyConnections(self.config.max_connections_per_user));
@@ -190,6 +261,7 @@ impl PushService {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(EPHEMERAL_QUEUE);
         slot.ephemeral.push((id, tx));
+        slot.cursors.push((id, i64::MAX));
         metrics::gauge!("madang_push_connections").increment(1.0);
         Ok((slot.wake.subscribe(), id, rx))
     }
@@ -328,11 +400,26 @@ impl PushService {
         }
     }
 
-    /// Wakes `user`'s listeners in this process, if any.
+    /// Wakes `user`'s listeners in this process, if any, to read their log.
     pub fn wake(&self, user: UserId) {
-        if let Ok(listeners) = self.listeners.lock()
-            && let Some(slot) = listeners.get(&user)
+        if let Ok(mut listeners) = self.listeners.lock()
+            && let Some(slot) = listeners.get_mut(&user)
         {
+            slot.stale = slot.stale.wrapping_add(1);
+            slot.wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Hands what this process committed to the listeners of its users here and wakes them.
+    fn deliver_commit(&self, commit: &[crate::store::push::Committed]) {
+        let Ok(mut listeners) = self.listeners.lock() else { return };
+        for told in commit {
+            let Some(slot) = listeners.get_mut(&told.user) else { continue };
+            if told.events.is_empty() {
+                slot.stale = slot.stale.wrapping_add(1);
+            } else {
+                slot.remember(&told.events);
+            }
             slot.wake.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
@@ -358,6 +445,8 @@ impl Drop for Registration {
         {
             slot.connections = slot.connections.saturating_sub(1);
             slot.ephemeral.retain(|(id, _)| *id != self.id);
+            slot.cursors.retain(|(id, _)| *id != self.id);
+            slot.trim();
             metrics::gauge!("madang_push_connections").decrement(1.0);
             if slot.connections == 0 {
                 listeners.remove(&self.user);
@@ -389,6 +478,12 @@ pub struct Listener {
     pending: Option<Delivery>,
     /// `Closed` was delivered: the stream ends.
     closed: bool,
+    /// The next look must read the log (see the module comment).
+    must_read: bool,
+    /// The slot's `stale` when this listener last read the log.
+    stale_seen: u64,
+    /// The `everyone` count this listener last acted on.
+    everyone_seen: u64,
     wake: watch::Receiver<u64>,
     ephemeral: mpsc::Receiver<Delivery>,
     everyone: watch::Receiver<u64>,
@@ -396,7 +491,7 @@ pub struct Listener {
     heartbeat: Duration,
     next_heartbeat: tokio::time::Instant,
     store: Store,
-    _guard: Registration,
+    guard: Registration,
 }
 
 impl Listener {
@@ -415,7 +510,11 @@ impl Listener {
         loop {
             // Marked seen before reading, so a commit during the read wakes the wait below.
             self.wake.borrow_and_update();
-            self.everyone.borrow_and_update();
+            let everyone = *self.everyone.borrow_and_update();
+            if everyone != self.everyone_seen {
+                self.everyone_seen = everyone;
+                self.must_read = true;
+            }
             match self.read().await {
                 Ok(Some(delivery)) => {
                     self.next_heartbeat = tokio::time::Instant::now() + self.heartbeat;
@@ -439,6 +538,7 @@ impl Listener {
                 // from the last thing sent, so wake-ups that found nothing do not postpone it.
                 _ = tokio::time::sleep_until(self.next_heartbeat) => {
                     self.next_heartbeat = tokio::time::Instant::now() + self.heartbeat;
+                    self.must_read = true;
                     return Some(Ok(Delivery::Heartbeat));
                 }
             }
@@ -447,6 +547,63 @@ impl Listener {
 
     /// Events after the cursor, or a resync when the log no longer holds the next one.
     async fn read(&mut self) -> Result<Option<Delivery>, StoreError> {
+        if !std::mem::take(&mut self.must_read) {
+            match self.recent() {
+                Recent::Events(events) => {
+                    self.cursor = events.last().map_or(self.cursor, |e| e.seq);
+                    self.sent_up_to(self.cursor);
+                    return Ok(Some(Delivery::Events(events)));
+                }
+                Recent::Nothing => return Ok(None),
+                Recent::Read => {}
+            }
+        } else if let Ok(listeners) = self.guard.service.listeners.lock()
+            && let Some(slot) = listeners.get(&self.user)
+        {
+            // The read below shows whatever made the slot stale until now.
+            self.stale_seen = slot.stale;
+        }
+        let delivery = self.read_log().await?;
+        self.sent_up_to(self.cursor);
+        Ok(delivery)
+    }
+
+    /// What the slot's recent list holds after the cursor; notes the slot's `stale` as seen
+    /// (the caller reads the log when told to).
+    fn recent(&mut self) -> Recent {
+        let Ok(listeners) = self.guard.service.listeners.lock() else { return Recent::Read };
+        let Some(slot) = listeners.get(&self.user) else { return Recent::Read };
+        if slot.stale != self.stale_seen {
+            self.stale_seen = slot.stale;
+            return Recent::Read;
+        }
+        let start = slot.recent.partition_point(|e| e.seq <= self.cursor);
+        let mut events = Vec::new();
+        for event in slot.recent.range(start..) {
+            if event.seq != self.cursor + 1 + events.len() as i64 || events.len() == PAGE {
+                break;
+            }
+            events.push(event.clone());
+        }
+        match (events.is_empty(), slot.recent.len() > start) {
+            (false, _) => Recent::Events(events),
+            (true, false) => Recent::Nothing,
+            (true, true) => Recent::Read,
+        }
+    }
+
+    /// Records that this listener sent everything up to `cursor` (the slot forgets what every
+    /// listener has sent).
+    fn sent_up_to(&self, cursor: i64) {
+        if let Ok(mut listeners) = self.guard.service.listeners.lock()
+            && let Some(slot) = listeners.get_mut(&self.user)
+        {
+            slot.set_cursor(self.guard.id, cursor);
+        }
+    }
+
+    /// Reads the log after the cursor.
+    async fn read_log(&mut self) -> Result<Option<Delivery>, StoreError> {
         let events = self.store.push_events_after(self.user, self.cursor, PAGE).await?;
         let Some(first) = events.first() else {
             // Nothing after the cursor; a head below it means the log went backwards.
@@ -531,23 +688,30 @@ async fn presence_ticker(service: std::sync::Weak<PushService>) {
     }
 }
 
-/// Wakes local listeners for this process's commits and, on PostgreSQL, tells the others.
-async fn fan_out(service: std::sync::Weak<PushService>, mut commits: tokio::sync::broadcast::Receiver<UserId>) {
+/// Hands this process's commits to its listeners and, on PostgreSQL, tells the others.
+async fn fan_out(
+    service: std::sync::Weak<PushService>,
+    mut commits: tokio::sync::broadcast::Receiver<crate::store::push::Commit>,
+) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
         let first = commits.recv().await;
         let Some(service) = service.upgrade() else { return };
         let mut users = Vec::new();
         let mut everyone = false;
+        let mut take = |commit: crate::store::push::Commit| {
+            service.deliver_commit(&commit);
+            users.extend(commit.iter().map(|c| c.user));
+        };
         match first {
-            Ok(user) => users.push(user),
+            Ok(commit) => take(commit),
             Err(RecvError::Lagged(_)) => everyone = true,
             Err(RecvError::Closed) => return,
         }
         // Whatever else committed meanwhile goes out in the same NOTIFY.
         loop {
             match commits.try_recv() {
-                Ok(user) => users.push(user),
+                Ok(commit) => take(commit),
                 Err(TryRecvError::Lagged(_)) => everyone = true,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
@@ -556,10 +720,6 @@ async fn fan_out(service: std::sync::Weak<PushService>, mut commits: tokio::sync
         users.dedup();
         if everyone {
             service.wake_all();
-        } else {
-            for user in &users {
-                service.wake(*user);
-            }
         }
         if service.store.kind() == "postgres" {
             pg::notify(&service.store, &users, everyone).await;
@@ -570,6 +730,50 @@ async fn fan_out(service: std::sync::Weak<PushService>, mut commits: tokio::sync
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(seq: i64) -> PushEvent {
+        PushEvent { seq, kind: "chat.message".into(), data: seq.to_string() }
+    }
+
+    fn slot(cursors: &[(u64, i64)]) -> Slot {
+        Slot {
+            wake: watch::channel(0).0,
+            connections: cursors.len(),
+            ephemeral: Vec::new(),
+            recent: std::collections::VecDeque::new(),
+            stale: 0,
+            cursors: cursors.to_vec(),
+        }
+    }
+
+    fn seqs(slot: &Slot) -> Vec<i64> {
+        slot.recent.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn recent_events_stay_ascending_unique_and_short() {
+        let mut s = slot(&[(1, 0), (2, 0)]);
+        s.remember(&[event(1), event(2)]);
+        // Commits of one user told out of order, and one told twice.
+        s.remember(&[event(5)]);
+        s.remember(&[event(3), event(4)]);
+        s.remember(&[event(4)]);
+        assert_eq!(seqs(&s), [1, 2, 3, 4, 5]);
+        // Forgotten once every listener sent them.
+        s.set_cursor(1, 4);
+        assert_eq!(seqs(&s), [1, 2, 3, 4, 5]);
+        s.set_cursor(2, 2);
+        assert_eq!(seqs(&s), [3, 4, 5]);
+        // A listener that never reads does not make the list grow without bound.
+        let many: Vec<PushEvent> = (6..6 + 3 * RECENT as i64).map(event).collect();
+        s.remember(&many);
+        assert_eq!(s.recent.len(), RECENT);
+        assert_eq!(s.recent.back().map(|e| e.seq), Some(5 + 3 * RECENT as i64));
+        // The last listener gone, nothing is kept.
+        s.cursors.clear();
+        s.trim();
+        assert!(s.recent.is_empty());
+    }
 
     #[test]
     fn notify_payloads_stay_under_postgres_limit() {

@@ -138,8 +138,8 @@ pub enum SchemaStatus {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-    /// Whose push log moved, told after each COMMIT (see `push`).
-    commits: tokio::sync::broadcast::Sender<crate::domain::UserId>,
+    /// What each COMMIT appended to push logs, told after it returned (see `push`).
+    commits: tokio::sync::broadcast::Sender<push::Commit>,
 }
 
 /// Runs `$body` with `$pool` bound to a pool for reading.
@@ -269,8 +269,8 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        // Capacity only bounds how far a slow listener may lag before it is told to
-        // recheck everyone; it never holds events themselves.
+        // Capacity only bounds how far the push service may lag before it rechecks everyone;
+        // the events it holds are copies (the log is the truth).
         let (commits, _) = tokio::sync::broadcast::channel(4096);
         Ok(Store { backend, commits })
     }

@@ -29,6 +29,19 @@ pub struct PushEvent {
     pub data: String,
 }
 
+/// What one COMMIT appended to one user's log, as its writer tells this process after the
+/// COMMIT returned (`Store::subscribe_commits`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub user: UserId,
+    /// The events appended, oldest first, so a listener here can send them without reading
+    /// them back; empty when the writer did not keep them (the listener reads the log).
+    pub events: Vec<PushEvent>,
+}
+
+/// Everything one COMMIT appended, shared by the receivers.
+pub type Commit = std::sync::Arc<Vec<Committed>>;
+
 /// What a collection write announces, as `(type, JSON)`. The member is `(name, uid)`; a change
 /// of the collection itself (created, renamed, deleted) has none.
 pub(crate) fn collection_event(
@@ -222,16 +235,23 @@ impl Store {
         }
     }
 
-    /// Users whose push head moved in this process, each sent after its COMMIT returned.
+    /// What each COMMIT of this process appended to push logs, sent after it returned.
     /// A receiver that lags gets `Lagged` and must treat every user as changed.
-    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<UserId> {
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<Commit> {
         self.commits.subscribe()
     }
 
-    /// Tells this process's listeners that `user`'s push head moved.
+    /// Tells this process's listeners that `user`'s push head moved (they read the log).
     pub(crate) fn committed(&self, user: UserId) {
+        self.committed_many(vec![Committed { user, events: Vec::new() }]);
+    }
+
+    /// Tells this process's listeners what one COMMIT appended.
+    pub(crate) fn committed_many(&self, told: Vec<Committed>) {
         // No receiver yet (the CLI, tests without a push service) is fine.
-        let _ = self.commits.send(user);
+        if !told.is_empty() {
+            let _ = self.commits.send(std::sync::Arc::new(told));
+        }
     }
 }
 

@@ -96,7 +96,7 @@ fn channel_of(r: ChannelRow) -> Channel {
 }
 
 /// Fills in `members` of DMs.
-async fn with_dm_members(db: &mut Db, mut channels: Vec<Channel>) -> StoreResult<Vec<Channel>> {
+async fn with_dm_members(db: &mut Db<'_>, mut channels: Vec<Channel>) -> StoreResult<Vec<Channel>> {
     for c in channels.iter_mut().filter(|c| c.is_dm()) {
         let names: Vec<(String,)> = db
             .rows(
@@ -111,7 +111,7 @@ async fn with_dm_members(db: &mut Db, mut channels: Vec<Channel>) -> StoreResult
 }
 
 /// The channel `id` as `user` sees it (their fields set when a member), visible or not.
-pub(crate) async fn load_channel(db: &mut Db, user: i64, id: i64) -> StoreResult<Option<Channel>> {
+pub(crate) async fn load_channel(db: &mut Db<'_>, user: i64, id: i64) -> StoreResult<Option<Channel>> {
     let row: Option<ChannelRow> = db.opt(&format!("{CHANNEL_SELECT} WHERE c.id = $2"), args![user, id]).await?;
     let Some(row) = row else { return Ok(None) };
     Ok(with_dm_members(db, vec![channel_of(row)]).await?.pop())
@@ -120,7 +120,7 @@ pub(crate) async fn load_channel(db: &mut Db, user: i64, id: i64) -> StoreResult
 /// `chat.channel` events for `users` (ascending): the channel with each recipient's role and
 /// read position (members only; `unread` and `mentions` come with `chat.read`).
 pub(crate) async fn channel_events(
-    db: &mut Db,
+    db: &mut Db<'_>,
     channel: i64,
     users: &[i64],
     op: &str,
@@ -247,7 +247,7 @@ impl Store {
             told = fan_out(&mut db, &events, now).await?;
         }
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(id)
     }
 
@@ -294,7 +294,7 @@ impl Store {
         let events = channel_events(&mut db, id, &users, op, None).await?;
         let told = fan_out(&mut db, &events, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(())
     }
 }

@@ -75,11 +75,14 @@ macro_rules! args {
 pub(crate) use args;
 
 /// A read connection or a write transaction.
-pub(crate) enum Db {
+pub(crate) enum Db<'c> {
     SqliteTx(Transaction<'static, Sqlite>),
     PgTx(Transaction<'static, Postgres>),
     SqliteConn(PoolConnection<Sqlite>),
     PgConn(PoolConnection<Postgres>),
+    /// A job of SQLite's group commit (`store::batch`), inside its own savepoint: the batch
+    /// commits, so [`Db::commit`] does nothing.
+    SqliteJob(&'c mut sqlx::SqliteConnection),
 }
 
 macro_rules! bind_all {
@@ -112,6 +115,10 @@ macro_rules! on {
                 let $c: &mut sqlx::SqliteConnection = &mut *t;
                 $body
             }
+            Db::SqliteJob(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
             Db::PgTx(t) => {
                 let $c: &mut sqlx::PgConnection = &mut *t;
                 $body
@@ -128,9 +135,9 @@ macro_rules! on {
 pub(crate) trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 impl<T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin> Row for T {}
 
-impl Db {
+impl Db<'_> {
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
-    pub async fn write(store: &Store) -> StoreResult<Db> {
+    pub async fn write(store: &Store) -> StoreResult<Db<'static>> {
         Ok(match &store.backend {
             Backend::Sqlite { write, .. } => Db::SqliteTx(write.begin_write().await?),
             Backend::Postgres(pool) => Db::PgTx(pool.begin_write().await?),
@@ -138,7 +145,7 @@ impl Db {
     }
 
     /// A connection for reading.
-    pub async fn read(store: &Store) -> StoreResult<Db> {
+    pub async fn read(store: &Store) -> StoreResult<Db<'static>> {
         Ok(match &store.backend {
             Backend::Sqlite { read, .. } => Db::SqliteConn(read.acquire().await?),
             Backend::Postgres(pool) => Db::PgConn(pool.acquire().await?),
@@ -150,7 +157,7 @@ impl Db {
         match self {
             Db::SqliteTx(t) => t.commit().await?,
             Db::PgTx(t) => t.commit().await?,
-            Db::SqliteConn(_) | Db::PgConn(_) => {}
+            Db::SqliteConn(_) | Db::PgConn(_) | Db::SqliteJob(_) => {}
         }
         Ok(())
     }

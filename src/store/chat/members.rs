@@ -89,7 +89,7 @@ impl Store {
         let events = channel_events(&mut db, channel, &users, op, Some(&name)).await?;
         let told = fan_out(&mut db, &events, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(true)
     }
 
@@ -115,7 +115,7 @@ impl Store {
         let events = channel_events(&mut db, channel, &users, op, Some(&name)).await?;
         let told = fan_out(&mut db, &events, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(true)
     }
 
@@ -175,14 +175,14 @@ impl Store {
         }
         let told = fan_out(&mut db, &events, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(report)
     }
 }
 
 /// Deletes the membership and the user's thread follows in the channel (they can no longer
 /// read it). The channel must be locked.
-async fn remove_locked(db: &mut Db, channel: i64, user: i64) -> StoreResult<bool> {
+async fn remove_locked(db: &mut Db<'_>, channel: i64, user: i64) -> StoreResult<bool> {
     let n = db.exec("DELETE FROM chat_members WHERE channel_id = $1 AND user_id = $2", args![channel, user]).await?;
     if n > 0 {
         db.exec(

@@ -5,10 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::channels::channel_events;
 use super::db::{Arg, Db, args, placeholders};
-use super::read::read_event;
-use super::{Author, Event, Message, fan_out, load_message, load_messages, lock_channel, member_ids, payload, to_all};
-use crate::domain::UserId;
-use crate::store::{Store, StoreError, StoreResult};
+use super::read::ReadState;
+use super::{
+    Author, Event, Message, MessageRow, fan_out, load_message, load_messages, lock_channel, member_ids, message_of,
+    payload, to_all,
+};
+use crate::store::push::Committed;
+use crate::store::{Backend, Store, StoreError, StoreResult};
 
 /// A message to store.
 #[derive(Debug, Clone)]
@@ -44,7 +47,7 @@ pub struct History {
 
 /// Records who `text` mentions at `seq` (the channel must be locked).
 async fn record_mentions(
-    db: &mut Db,
+    db: &mut Db<'_>,
     channel: i64,
     seq: i64,
     message: i64,
@@ -78,6 +81,163 @@ async fn record_mentions(
     Ok(())
 }
 
+/// The send of [`Store::send_chat_message`] inside its write transaction: the message and
+/// what to tell this process after COMMIT.
+async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreResult<(Sent, Vec<Committed>)> {
+    // The message is built here rather than read back (below), so it must carry the time as
+    // the database keeps it: PostgreSQL keeps microseconds.
+    let now = chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now);
+    let (kind, archived) = lock_channel(db, new.channel).await?.ok_or(StoreError::NotFound)?;
+    let (author_id, bot_name, bot_icon) = match &new.author {
+        Author::User(u) => (Some(u.0), None, None),
+        Author::Bot { name, icon_url } => (None, Some(name.clone()), icon_url.clone()),
+    };
+    let mut person = None;
+    if let Some(author) = author_id {
+        person = db
+            .opt::<(String, String)>(
+                "SELECT u.username, u.display_name FROM chat_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.channel_id = $1 AND m.user_id = $2",
+                args![new.channel, author],
+            )
+            .await?;
+        if person.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(client_id) = &new.client_id {
+            let first: Option<(i64,)> = db
+                .opt(
+                    "SELECT id FROM chat_messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3",
+                    args![new.channel, author, client_id.clone()],
+                )
+                .await?;
+            if let Some((id,)) = first {
+                return Ok((Sent { message: load_message(db, id).await?, created: false }, Vec::new()));
+            }
+        }
+    }
+    if archived.is_some() {
+        return Err(StoreError::Conflict("archived".into()));
+    }
+    let root = match new.thread {
+        None => None,
+        Some(id) => {
+            let row: Option<(i64, i64, Option<i64>)> =
+                db.opt("SELECT id, channel_id, thread_root_id FROM chat_messages WHERE id = $1", args![id]).await?;
+            match row {
+                Some((id, channel, root)) if channel == new.channel => Some(root.unwrap_or(id)),
+                _ => return Err(StoreError::NotFound),
+            }
+        }
+    };
+    let (seq,): (i64,) = db
+        .one(
+            "UPDATE chat_channels SET last_seq = last_seq + 1, last_message_at = $2 WHERE id = $1 RETURNING last_seq",
+            args![new.channel, now],
+        )
+        .await?;
+    let (id,): (i64,) = db
+        .one(
+            "INSERT INTO chat_messages (channel_id, seq, author_id, bot_name, bot_icon_url, client_id, \
+             thread_root_id, body, created_at, mention_channel) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            args![
+                new.channel,
+                seq,
+                author_id,
+                bot_name.clone(),
+                bot_icon.clone(),
+                new.client_id.clone(),
+                root,
+                new.text.clone(),
+                now,
+                new.mention_channel
+            ],
+        )
+        .await?;
+    record_mentions(db, new.channel, seq, id, author_id, &new.mentions, new.mention_channel).await?;
+    let message = if new.files.is_empty() {
+        // A new message has no reactions, replies or files yet: it is what was just written,
+        // without the four reads `load_message` takes.
+        let (author_name, author_display) = person.unzip();
+        message_of(MessageRow {
+            id,
+            channel_id: new.channel,
+            seq,
+            author_id,
+            author_name,
+            author_display,
+            bot_name,
+            bot_icon_url: bot_icon,
+            client_id: new.client_id.clone(),
+            thread_root_id: root,
+            body: new.text.clone(),
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+            mention_channel: new.mention_channel,
+            pinned_at: None,
+            reply_count: 0,
+            last_reply_at: None,
+        })
+    } else {
+        attach_files(db, author_id, new.channel, id, &new.files).await?;
+        load_message(db, id).await?
+    };
+    if let Some(root) = root {
+        db.exec(
+            "UPDATE chat_messages SET reply_count = reply_count + 1, last_reply_at = $2 WHERE id = $1",
+            args![root, now],
+        )
+        .await?;
+        // The root's author follows from the first reply on (unless they unfollowed).
+        db.exec(
+            "INSERT INTO chat_thread_follows (root_id, user_id, following, last_read_seq) \
+             SELECT id, author_id, TRUE, 0 FROM chat_messages WHERE id = $1 AND author_id IS NOT NULL \
+             ON CONFLICT (root_id, user_id) DO NOTHING",
+            args![root],
+        )
+        .await?;
+        if let Some(author) = author_id {
+            // Replying follows the thread again, read up to the reply.
+            db.exec(
+                "INSERT INTO chat_thread_follows (root_id, user_id, following, last_read_seq) \
+                 VALUES ($1, $2, TRUE, $3) ON CONFLICT (root_id, user_id) \
+                 DO UPDATE SET following = TRUE, last_read_seq = excluded.last_read_seq",
+                args![root, author, seq],
+            )
+            .await?;
+        }
+    } else if let Some(author) = author_id {
+        // Sending marks the sender's own read position at their message.
+        db.exec(
+            "UPDATE chat_members SET last_read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND last_read_seq < $3",
+            args![new.channel, author, seq],
+        )
+        .await?;
+    }
+    let users = member_ids(db, new.channel).await?;
+    let mut events = Vec::new();
+    if kind == "dm" && seq == 1 {
+        events.extend(channel_events(db, new.channel, &users, "joined", None).await?);
+    }
+    let data = payload(serde_json::json!({ "op": "new", "channel": new.channel, "message": message }));
+    events.extend(to_all(&users, "chat.message", &data));
+    if let Some(root) = root {
+        let root = load_message(db, root).await?;
+        let data = payload(serde_json::json!({ "op": "thread", "channel": new.channel, "message": root }));
+        events.extend(to_all(&users, "chat.message", &data));
+    }
+    if let (Some(author), None) = (author_id, root) {
+        // The author has read up to their own message, the channel's newest under its lock,
+        // and nobody mentions themselves: nothing is unread (what `read_event` would count).
+        let state = ReadState { channel: new.channel, thread: None, last_read_seq: seq, unread: 0, mentions: 0 };
+        events.push(Event { user: author, kind: "chat.read", data: payload(serde_json::json!(state)) });
+    }
+    let told = fan_out(db, &events, now).await?;
+    Ok((Sent { message, created: true }, told))
+}
+
 impl Store {
     /// Stores a message with the channel's next `seq` and announces it to every member
     /// (`chat.message` `new`; for a reply also `thread` with the updated root; for a DM's first
@@ -87,129 +247,24 @@ impl Store {
     /// `NotFound` when the channel or thread is gone or a user author is not a member;
     /// `Conflict("archived")` when the channel is archived.
     pub async fn send_chat_message(&self, new: &NewMessage, now: DateTime<Utc>) -> StoreResult<Sent> {
-        let mut db = Db::write(self).await?;
-        let (kind, archived) = lock_channel(&mut db, new.channel).await?.ok_or(StoreError::NotFound)?;
-        let (author_id, bot_name, bot_icon) = match &new.author {
-            Author::User(u) => (Some(u.0), None, None),
-            Author::Bot { name, icon_url } => (None, Some(name.clone()), icon_url.clone()),
-        };
-        if let Some(author) = author_id {
-            let member: Option<(i64,)> = db
-                .opt(
-                    "SELECT user_id FROM chat_members WHERE channel_id = $1 AND user_id = $2",
-                    args![new.channel, author],
-                )
-                .await?;
-            if member.is_none() {
-                return Err(StoreError::NotFound);
+        let (sent, told) = match &self.backend {
+            // A busy channel sends many messages a second; each its own transaction would be
+            // a COMMIT (an fsync) each on SQLite's one writer, so sends join the group commit.
+            Backend::Sqlite { batcher, .. } => {
+                let new = new.clone();
+                batcher
+                    .run(move |conn| Box::pin(async move { send(&mut Db::SqliteJob(conn), &new, now).await }))
+                    .await?
             }
-            if let Some(client_id) = &new.client_id {
-                let first: Option<(i64,)> = db
-                    .opt(
-                        "SELECT id FROM chat_messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3",
-                        args![new.channel, author, client_id.clone()],
-                    )
-                    .await?;
-                if let Some((id,)) = first {
-                    return Ok(Sent { message: load_message(&mut db, id).await?, created: false });
-                }
-            }
-        }
-        if archived.is_some() {
-            return Err(StoreError::Conflict("archived".into()));
-        }
-        let root = match new.thread {
-            None => None,
-            Some(id) => {
-                let row: Option<(i64, i64, Option<i64>)> =
-                    db.opt("SELECT id, channel_id, thread_root_id FROM chat_messages WHERE id = $1", args![id]).await?;
-                match row {
-                    Some((id, channel, root)) if channel == new.channel => Some(root.unwrap_or(id)),
-                    _ => return Err(StoreError::NotFound),
-                }
+            Backend::Postgres(_) => {
+                let mut db = Db::write(self).await?;
+                let out = send(&mut db, new, now).await?;
+                db.commit().await?;
+                out
             }
         };
-        let (seq,): (i64,) = db
-            .one(
-                "UPDATE chat_channels SET last_seq = last_seq + 1, last_message_at = $2 WHERE id = $1 RETURNING last_seq",
-                args![new.channel, now],
-            )
-            .await?;
-        let (id,): (i64,) = db
-            .one(
-                "INSERT INTO chat_messages (channel_id, seq, author_id, bot_name, bot_icon_url, client_id, \
-                 thread_root_id, body, created_at, mention_channel) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                args![
-                    new.channel,
-                    seq,
-                    author_id,
-                    bot_name,
-                    bot_icon,
-                    new.client_id.clone(),
-                    root,
-                    new.text.clone(),
-                    now,
-                    new.mention_channel
-                ],
-            )
-            .await?;
-        record_mentions(&mut db, new.channel, seq, id, author_id, &new.mentions, new.mention_channel).await?;
-        if !new.files.is_empty() {
-            attach_files(&mut db, author_id, new.channel, id, &new.files).await?;
-        }
-        if let Some(root) = root {
-            db.exec(
-                "UPDATE chat_messages SET reply_count = reply_count + 1, last_reply_at = $2 WHERE id = $1",
-                args![root, now],
-            )
-            .await?;
-            // The root's author follows from the first reply on (unless they unfollowed).
-            db.exec(
-                "INSERT INTO chat_thread_follows (root_id, user_id, following, last_read_seq) \
-                 SELECT id, author_id, TRUE, 0 FROM chat_messages WHERE id = $1 AND author_id IS NOT NULL \
-                 ON CONFLICT (root_id, user_id) DO NOTHING",
-                args![root],
-            )
-            .await?;
-            if let Some(author) = author_id {
-                // Replying follows the thread again, read up to the reply.
-                db.exec(
-                    "INSERT INTO chat_thread_follows (root_id, user_id, following, last_read_seq) \
-                     VALUES ($1, $2, TRUE, $3) ON CONFLICT (root_id, user_id) \
-                     DO UPDATE SET following = TRUE, last_read_seq = excluded.last_read_seq",
-                    args![root, author, seq],
-                )
-                .await?;
-            }
-        } else if let Some(author) = author_id {
-            // Sending marks the sender's own read position at their message.
-            db.exec(
-                "UPDATE chat_members SET last_read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND last_read_seq < $3",
-                args![new.channel, author, seq],
-            )
-            .await?;
-        }
-        let message = load_message(&mut db, id).await?;
-        let users = member_ids(&mut db, new.channel).await?;
-        let mut events = Vec::new();
-        if kind == "dm" && seq == 1 {
-            events.extend(channel_events(&mut db, new.channel, &users, "joined", None).await?);
-        }
-        let data = payload(serde_json::json!({ "op": "new", "channel": new.channel, "message": message }));
-        events.extend(to_all(&users, "chat.message", &data));
-        if let Some(root) = root {
-            let root = load_message(&mut db, root).await?;
-            let data = payload(serde_json::json!({ "op": "thread", "channel": new.channel, "message": root }));
-            events.extend(to_all(&users, "chat.message", &data));
-        }
-        if let (Some(author), None) = (author_id, root) {
-            events.push(read_event(&mut db, new.channel, None, author).await?);
-        }
-        let told = fan_out(&mut db, &events, now).await?;
-        db.commit().await?;
-        self.committed_many(&told);
-        Ok(Sent { message, created: true })
+        self.committed_many(told);
+        Ok(sent)
     }
 
     /// One message, whatever its channel (visibility is the caller's).
@@ -285,7 +340,7 @@ impl Store {
         let message = load_message(&mut db, id).await?;
         let told = self.announce_message(&mut db, channel, "edit", &message, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(message)
     }
 
@@ -314,7 +369,7 @@ impl Store {
         let message = load_message(&mut db, id).await?;
         let told = self.announce_message(&mut db, channel, "delete", &message, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(message)
     }
 
@@ -331,12 +386,12 @@ impl Store {
     /// `chat.message` `op` with `message` to every member (the channel must be locked).
     pub(crate) async fn announce_message(
         &self,
-        db: &mut Db,
+        db: &mut Db<'_>,
         channel: i64,
         op: &str,
         message: &Message,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<UserId>> {
+    ) -> StoreResult<Vec<Committed>> {
         let users = member_ids(db, channel).await?;
         let data = payload(serde_json::json!({ "op": op, "channel": channel, "message": message }));
         let events: Vec<Event> = to_all(&users, "chat.message", &data);
@@ -347,7 +402,7 @@ impl Store {
 /// Attaches uploaded files to the message `message` in the send's transaction: each must be
 /// the author's, in this channel and on no message yet (else 422, and the send rolls back).
 pub(crate) async fn attach_files(
-    db: &mut Db,
+    db: &mut Db<'_>,
     author: Option<i64>,
     channel: i64,
     message: i64,

@@ -32,6 +32,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use self::db::{Arg, Db, args, placeholders};
+use super::push::{Committed, PushEvent};
 use super::{Store, StoreResult};
 use crate::domain::UserId;
 
@@ -204,15 +205,16 @@ pub(crate) struct Event {
     pub data: String,
 }
 
-/// Appends `events` to their users' push logs in the open transaction `db` and returns the
-/// users whose heads moved (to tell after COMMIT). Call it last before COMMIT.
+/// Appends `events` to their users' push logs in the open transaction `db` and returns what
+/// it appended per user (to tell this process after COMMIT, `Store::committed_many`). Call it
+/// last before COMMIT.
 ///
 /// Each recipient's head is bumped by their number of events in one multi-row upsert, with
 /// the rows in ascending user id order so that every writer locks heads in the same order
 /// (PostgreSQL takes row locks in the order it inserts); then the events are inserted with the
 /// numbers the heads returned. SQLite has one writer, so order only matters on PostgreSQL, but
 /// the SQL is the same on both.
-pub(crate) async fn fan_out(db: &mut Db, events: &[Event], now: DateTime<Utc>) -> StoreResult<Vec<UserId>> {
+pub(crate) async fn fan_out(db: &mut Db<'_>, events: &[Event], now: DateTime<Utc>) -> StoreResult<Vec<Committed>> {
     let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
     for e in events {
         *counts.entry(e.user).or_default() += 1;
@@ -257,7 +259,11 @@ pub(crate) async fn fan_out(db: &mut Db, events: &[Event], now: DateTime<Utc>) -
             .collect();
         db.exec(&sql, args).await?;
     }
-    Ok(users.into_iter().map(|(u, _)| UserId(u)).collect())
+    let mut told: std::collections::BTreeMap<i64, Vec<PushEvent>> = std::collections::BTreeMap::new();
+    for (user, seq, e) in rows {
+        told.entry(user).or_default().push(PushEvent { seq, kind: e.kind.to_string(), data: e.data.clone() });
+    }
+    Ok(told.into_iter().map(|(user, events)| Committed { user: UserId(user), events }).collect())
 }
 
 /// `{"op": op, key: value, …}` as JSON text.
@@ -271,7 +277,7 @@ pub(crate) fn to_all(users: &[i64], kind: &'static str, data: &str) -> Vec<Event
 }
 
 /// The channel's members' ids, ascending.
-pub(crate) async fn member_ids(db: &mut Db, channel: i64) -> StoreResult<Vec<i64>> {
+pub(crate) async fn member_ids(db: &mut Db<'_>, channel: i64) -> StoreResult<Vec<i64>> {
     let rows: Vec<(i64,)> =
         db.rows("SELECT user_id FROM chat_members WHERE channel_id = $1 ORDER BY user_id", args![channel]).await?;
     Ok(rows.into_iter().map(|(u,)| u).collect())
@@ -279,7 +285,10 @@ pub(crate) async fn member_ids(db: &mut Db, channel: i64) -> StoreResult<Vec<i64
 
 /// Locks the channel's row for the rest of the transaction (see the module comment): every
 /// chat write takes it first. `None` if there is no such channel.
-pub(crate) async fn lock_channel(db: &mut Db, channel: i64) -> StoreResult<Option<(String, Option<DateTime<Utc>>)>> {
+pub(crate) async fn lock_channel(
+    db: &mut Db<'_>,
+    channel: i64,
+) -> StoreResult<Option<(String, Option<DateTime<Utc>>)>> {
     db.opt("UPDATE chat_channels SET last_seq = last_seq WHERE id = $1 RETURNING kind, archived_at", args![channel])
         .await
 }
@@ -290,13 +299,6 @@ impl Store {
     pub async fn chat_messages_by_id(&self, ids: &[i64]) -> StoreResult<Vec<Message>> {
         let mut db = Db::read(self).await?;
         load_messages(&mut db, ids).await
-    }
-
-    /// Tells this process's push listeners that these users' heads moved (after COMMIT).
-    pub(crate) fn committed_many(&self, users: &[UserId]) {
-        for user in users {
-            self.committed(*user);
-        }
     }
 }
 
@@ -328,7 +330,7 @@ pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.author_id
      m.created_at, m.edited_at, m.deleted_at, m.mention_channel, m.pinned_at, m.reply_count, m.last_reply_at";
 
 /// Messages by id with their reactions and participants, in the order of `ids`.
-pub(crate) async fn load_messages(db: &mut Db, ids: &[i64]) -> StoreResult<Vec<Message>> {
+pub(crate) async fn load_messages(db: &mut Db<'_>, ids: &[i64]) -> StoreResult<Vec<Message>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -395,7 +397,7 @@ pub(crate) async fn load_messages(db: &mut Db, ids: &[i64]) -> StoreResult<Vec<M
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-pub(crate) async fn load_message(db: &mut Db, id: i64) -> StoreResult<Message> {
+pub(crate) async fn load_message(db: &mut Db<'_>, id: i64) -> StoreResult<Message> {
     load_messages(db, &[id]).await?.pop().ok_or(super::StoreError::NotFound)
 }
 

@@ -9,7 +9,7 @@ use crate::store::{Store, StoreError, StoreResult};
 
 impl Store {
     /// Locks the message's channel; `(channel, archived, deleted)`.
-    async fn lock_message(db: &mut Db, id: i64) -> StoreResult<i64> {
+    async fn lock_message(db: &mut Db<'_>, id: i64) -> StoreResult<i64> {
         let (channel, deleted): (i64, Option<DateTime<Utc>>) =
             db.one("SELECT channel_id, deleted_at FROM chat_messages WHERE id = $1", args![id]).await?;
         let (_, archived) = lock_channel(db, channel).await?.ok_or(StoreError::NotFound)?;
@@ -54,7 +54,7 @@ impl Store {
         }
         let told = self.announce_message(&mut db, channel, "reaction", &message, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(message)
     }
 
@@ -81,7 +81,7 @@ impl Store {
         }
         let told = self.announce_message(&mut db, channel, "pin", &message, now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(message)
     }
 

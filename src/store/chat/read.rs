@@ -21,7 +21,12 @@ pub struct ReadState {
 }
 
 /// The user's read state of a channel, or of a thread when `thread` is given.
-pub(crate) async fn read_state(db: &mut Db, channel: i64, thread: Option<i64>, user: i64) -> StoreResult<ReadState> {
+pub(crate) async fn read_state(
+    db: &mut Db<'_>,
+    channel: i64,
+    thread: Option<i64>,
+    user: i64,
+) -> StoreResult<ReadState> {
     match thread {
         None => {
             let (last, unread, mentions): (i64, i64, i64) = db
@@ -62,7 +67,7 @@ pub(crate) async fn read_state(db: &mut Db, channel: i64, thread: Option<i64>, u
 }
 
 /// The `chat.read` event for the user's current read state.
-pub(crate) async fn read_event(db: &mut Db, channel: i64, thread: Option<i64>, user: i64) -> StoreResult<Event> {
+pub(crate) async fn read_event(db: &mut Db<'_>, channel: i64, thread: Option<i64>, user: i64) -> StoreResult<Event> {
     let state = read_state(db, channel, thread, user).await?;
     Ok(Event { user, kind: "chat.read", data: payload(serde_json::json!(state)) })
 }
@@ -92,7 +97,7 @@ impl Store {
         let state = read_state(&mut db, channel, None, user.0).await?;
         let told = fan_out(&mut db, &[event], now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(state)
     }
 
@@ -117,7 +122,7 @@ impl Store {
         let event = Event { user: user.0, kind: "chat.read", data: payload(serde_json::json!(state)) };
         let told = fan_out(&mut db, &[event], now).await?;
         db.commit().await?;
-        self.committed_many(&told);
+        self.committed_many(told);
         Ok(state)
     }
 
