@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::api::{Json, assert_error, call};
 use common::dav::users;
-use common::{TestApp, TestDb};
+use common::{Backend, TestApp, TestDb};
 use madang::chat::{Author, ChatService, SendMessage};
 use madang::config::ChatConfig;
 use madang::domain::{Role, UserId, Username};
@@ -301,6 +301,61 @@ async fn concurrent_sends_are_numbered_and_delivered_in_order(db: &TestDb) {
     }
 }
 
+/// Two processes on one PostgreSQL, sends on both at once: a listener on either gets the
+/// channel's every message once and in order, whether its own process committed it (kept
+/// copies) or the other did (read for all its listeners at once, `push::fetch_remote`).
+async fn a_busy_channel_reaches_listeners_on_both_processes(db: &TestDb) {
+    if db.backend != Backend::Postgres {
+        return;
+    }
+    let one = chat_app(db).await;
+    let two = TestApp::new(db).await;
+    let c = create(&one, "alice", "both", "public", &["bob", "carol", "dave"]).await;
+    let mut streams = Vec::new();
+    for (app, name) in [(&one, "bob"), (&two, "carol")] {
+        let user = id_of(app, name).await;
+        let mut listener = app.state.push.open(user, None).await.unwrap();
+        let Some(Ok(madang::push::Delivery::Ready { head })) = listener.next().await else { panic!("no ready") };
+        streams.push(tokio::spawn(async move {
+            let mut got: Vec<madang::store::push::PushEvent> = Vec::new();
+            while got.iter().filter(|e| e.kind == "chat.message").count() < 100 {
+                match tokio::time::timeout(Duration::from_secs(20), listener.next()).await.expect("events in time") {
+                    Some(Ok(madang::push::Delivery::Events(events))) => got.extend(events),
+                    Some(Ok(madang::push::Delivery::Heartbeat | madang::push::Delivery::Ephemeral { .. })) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            (head, got)
+        }));
+    }
+    let mut tasks = Vec::new();
+    for (app, name) in [(&one, "alice"), (&two, "dave"), (&one, "bob"), (&two, "carol")] {
+        let chat = app.state.chat.clone();
+        let user = id_of(app, name).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                chat.send(Author::User(user), c, SendMessage { text: format!("{i}"), ..Default::default() })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (stream, name) in streams.into_iter().zip(["bob", "carol"]) {
+        let (head, got) = stream.await.unwrap();
+        let numbers: Vec<i64> = got.iter().map(|e| e.seq).collect();
+        assert_eq!(numbers, (head + 1..=head + got.len() as i64).collect::<Vec<_>>(), "{name}'s stream");
+        let seqs: Vec<i64> = got
+            .iter()
+            .filter(|e| e.kind == "chat.message")
+            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["message"]["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "{name}'s stream");
+    }
+}
+
 /// A client that disconnects and resumes with its last event id gets exactly what it missed.
 async fn resuming_loses_and_duplicates_nothing(db: &TestDb) {
     let app = chat_app(db).await;
@@ -586,6 +641,7 @@ on_both_databases!(
     private_channels_are_invisible_to_non_members,
     a_retried_send_returns_the_first_message,
     concurrent_sends_are_numbered_and_delivered_in_order,
+    a_busy_channel_reaches_listeners_on_both_processes,
     resuming_loses_and_duplicates_nothing,
     a_removed_member_gets_nothing_more,
     archived_channels_are_read_only,

@@ -11,10 +11,12 @@
 //! wake-up (`Store::committed_many`), kept per user in a short list ([`RECENT`] events) until
 //! every listener of that user has sent it. A listener sends from that list while it continues
 //! its numbers without a gap, and reads the log otherwise: after a wake-up that brought no
-//! events (another process, a writer that did not keep them), a lagging commit feed, a gap
-//! (two commits told out of order, a listener resuming further back), and at every heartbeat.
-//! So the list only saves reads; the log stays the truth. Without it every member of a channel
-//! read the log back for every message, twenty reads per message in a twenty-member channel. Wake-ups come from this process's commits
+//! events (a writer that did not keep them), a lagging commit feed, a gap (two commits told out
+//! of order, a listener resuming further back), and at every heartbeat. So the list only saves
+//! reads; the log stays the truth. Without it every member of a channel read the log back for
+//! every message, twenty reads per message in a twenty-member channel. What other processes
+//! commit reaches the list the same way, read for all of this process's listeners in one
+//! statement per wake-up ([`fetch_remote`]). Wake-ups come from this process's commits
 //! ([`crate::store::Store::subscribe_commits`]) and, on PostgreSQL, from other processes
 //! through `LISTEN`/`NOTIFY` ([`pg`]), sent after COMMIT by one task per process and coalesced,
 //! so no write transaction ever takes PostgreSQL's notify lock (a `NOTIFY` inside every write
@@ -106,6 +108,9 @@ pub struct PushService {
     presence_changes: mpsc::Sender<Vec<presence::Change>>,
     /// Messages for the other processes (PostgreSQL only).
     outgoing: Option<mpsc::Sender<pg::Wire>>,
+    /// Users other processes committed events for, to read for this process's listeners
+    /// (PostgreSQL only; see [`fetch_remote`]).
+    remote: Option<mpsc::Sender<Vec<UserId>>>,
 }
 
 struct Slot {
@@ -174,6 +179,7 @@ impl PushService {
         let postgres = store.kind() == "postgres";
         let (presence_tx, presence_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (remote_tx, remote_rx) = mpsc::channel(OUTGOING_QUEUE);
         let mut process = [0u8; 8];
         // A clash would only make two processes ignore each other's ephemerals.
         let _ = getrandom::getrandom(&mut process);
@@ -189,6 +195,7 @@ impl PushService {
             next_listener: AtomicU64::new(0),
             presence_changes: presence_tx,
             outgoing: postgres.then_some(outgoing_tx),
+            remote: postgres.then_some(remote_tx),
         });
         tokio::spawn(fan_out(Arc::downgrade(&service), store.subscribe_commits()));
         tokio::spawn(deliver_presence(Arc::downgrade(&service), presence_rx));
@@ -196,6 +203,7 @@ impl PushService {
         if postgres {
             tokio::spawn(pg::send_ephemeral(store.clone(), outgoing_rx));
             tokio::spawn(pg::listen(Arc::downgrade(&service), store));
+            tokio::spawn(fetch_remote(Arc::downgrade(&service), remote_rx));
         }
         service
     }
@@ -406,6 +414,56 @@ impl PushService {
             && let Some(slot) = listeners.get_mut(&user)
         {
             slot.stale = slot.stale.wrapping_add(1);
+            slot.wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Another process committed events for `users`: [`fetch_remote`] reads them for this
+    /// process's listeners, many users in one statement; if it is that far behind, the
+    /// listeners read their logs themselves.
+    fn changed_elsewhere(&self, users: Vec<UserId>) {
+        let Some(remote) = &self.remote else {
+            return users.into_iter().for_each(|u| self.wake(u));
+        };
+        if let Err(e) = remote.try_send(users) {
+            let (mpsc::error::TrySendError::Full(users) | mpsc::error::TrySendError::Closed(users)) = e;
+            users.into_iter().for_each(|u| self.wake(u));
+        }
+    }
+
+    /// For each of `users` with a listener here, the number after which its log is not known
+    /// here (the newest event kept or sent); users whose listeners know nothing yet come back
+    /// apart, to be woken to read their logs.
+    fn known_positions(&self, users: &[UserId]) -> (Vec<(UserId, i64)>, Vec<UserId>) {
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        let Ok(listeners) = self.listeners.lock() else { return (known, users.to_vec()) };
+        for user in users {
+            let Some(slot) = listeners.get(user) else { continue };
+            let kept = slot.recent.back().map(|e| e.seq);
+            let sent = slot.cursors.iter().map(|&(_, c)| c).filter(|&c| c != i64::MAX).max();
+            match kept.max(sent) {
+                Some(position) => known.push((*user, position)),
+                None => unknown.push(*user),
+            }
+        }
+        (known, unknown)
+    }
+
+    /// Hands events read for `asked` (by [`fetch_remote`]) to the listeners here and wakes them;
+    /// a user with a full page may have more, so their listeners read the log.
+    fn deliver_fetched(&self, asked: &[(UserId, i64)], rows: Vec<(UserId, PushEvent)>) {
+        let mut by_user: HashMap<UserId, Vec<PushEvent>> = HashMap::new();
+        for (user, event) in rows {
+            by_user.entry(user).or_default().push(event);
+        }
+        let Ok(mut listeners) = self.listeners.lock() else { return };
+        for (user, _) in asked {
+            let (Some(slot), Some(events)) = (listeners.get_mut(user), by_user.get(user)) else { continue };
+            if events.len() >= RECENT {
+                slot.stale = slot.stale.wrapping_add(1);
+            } else {
+                slot.remember(events);
+            }
             slot.wake.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
@@ -685,6 +743,33 @@ async fn presence_ticker(service: std::sync::Weak<PushService>) {
             service.tell_others(pg::Wire::Down { p: service.process, users: gone.iter().map(|u| u.0).collect() });
         }
         service.announce_held();
+    }
+}
+
+/// Reads what other processes committed for this process's listeners: whatever notifications
+/// arrived meanwhile in one statement, so a busy channel costs one read per wake-up here rather
+/// than one per listener.
+async fn fetch_remote(service: std::sync::Weak<PushService>, mut queue: mpsc::Receiver<Vec<UserId>>) {
+    /// The most users asked about in one statement.
+    const USERS_PER_READ: usize = 1000;
+    while let Some(mut users) = queue.recv().await {
+        while let Ok(more) = queue.try_recv() {
+            users.extend(more);
+        }
+        let Some(service) = service.upgrade() else { return };
+        users.sort_unstable_by_key(|u| u.0);
+        users.dedup();
+        let (known, unknown) = service.known_positions(&users);
+        unknown.into_iter().for_each(|u| service.wake(u));
+        for asked in known.chunks(USERS_PER_READ) {
+            match service.store.push_events_after_many(asked, RECENT).await {
+                Ok(rows) => service.deliver_fetched(asked, rows),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read other processes' events; listeners read their logs");
+                    asked.iter().for_each(|(u, _)| service.wake(*u));
+                }
+            }
+        }
     }
 }
 

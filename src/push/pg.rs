@@ -213,13 +213,15 @@ fn wake_for(service: &PushService, payload: &str) {
         service.wake_all();
         return;
     }
+    let mut users = Vec::new();
     for id in payload.split(',') {
         match id.parse::<i64>() {
-            Ok(id) => service.wake(UserId(id)),
+            Ok(id) => users.push(UserId(id)),
             // Not ours to understand (another version?): be safe.
             Err(_) => return service.wake_all(),
         }
     }
+    service.changed_elsewhere(users);
 }
 
 #[cfg(test)]

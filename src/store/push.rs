@@ -174,6 +174,44 @@ impl Store {
         Ok(rows.into_iter().map(|(seq, kind, data)| PushEvent { seq, kind, data }).collect())
     }
 
+    /// For each `(user, after)`, the user's events after `after`, oldest first, at most `limit`
+    /// per user: one read for the listeners of many users (the push service's wake-up from
+    /// another process). A user with `limit` events may have more.
+    pub async fn push_events_after_many(
+        &self,
+        from: &[(UserId, i64)],
+        limit: usize,
+    ) -> StoreResult<Vec<(UserId, PushEvent)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, String, String)> = match &self.backend {
+            super::Backend::Postgres(pool) => {
+                let users: Vec<i64> = from.iter().map(|(u, _)| u.0).collect();
+                let after: Vec<i64> = from.iter().map(|(_, a)| *a).collect();
+                sqlx::query_as(
+                    "SELECT c.u, e.seq, e.kind, e.data FROM unnest($1::bigint[], $2::bigint[]) AS c(u, s) \
+                     CROSS JOIN LATERAL (SELECT seq, kind, data FROM push_events \
+                     WHERE user_id = c.u AND seq > c.s ORDER BY seq LIMIT $3) e ORDER BY c.u, e.seq",
+                )
+                .bind(users)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            // One process serves SQLite, so nothing calls this there; it answers all the same.
+            super::Backend::Sqlite { .. } => {
+                let mut rows = Vec::new();
+                for &(user, after) in from {
+                    let events =
+                        self.push_events_after(user, after, usize::try_from(limit).unwrap_or(usize::MAX)).await?;
+                    rows.extend(events.into_iter().map(|e| (user.0, e.seq, e.kind, e.data)));
+                }
+                rows
+            }
+        };
+        Ok(rows.into_iter().map(|(user, seq, kind, data)| (UserId(user), PushEvent { seq, kind, data })).collect())
+    }
+
     /// Forgets events older than `before`, and all but the newest `keep` of each user's.
     /// A client whose last id was pruned gets a resync (a gap in the numbers shows it).
     pub async fn prune_push_events(&self, keep: u64, before: DateTime<Utc>) -> StoreResult<u64> {
