@@ -527,6 +527,20 @@ async fn threads_reactions_and_pins(db: &TestDb) {
     assert_eq!(pins[0]["id"], root_id);
     ok(&app, "bob", "DELETE", &format!("/api/v1/chat/messages/{root_id}/pin"), None).await;
     assert_eq!(ok(&app, "carol", "GET", &format!("/api/v1/chat/channels/{c}/pins"), None).await, json!([]));
+    // Deleting a reply takes it out of the root's count, and members hear the root again.
+    let bob_head = head(&app, "bob").await;
+    let nested_id = nested.body["id"].as_i64().unwrap();
+    ok(&app, "carol", "DELETE", &format!("/api/v1/chat/messages/{nested_id}"), None).await;
+    let page = ok(&app, "alice", "GET", &format!("/api/v1/chat/channels/{c}/messages"), None).await;
+    assert_eq!(page["messages"][0]["reply_count"], 1);
+    assert_eq!(page["messages"][0]["participants"], json!(["bob"]));
+    assert_eq!(page["messages"][0]["last_reply_at"], reply.body["created_at"]);
+    let ops: Vec<(String, i64)> = events(&app, "bob", bob_head)
+        .await
+        .into_iter()
+        .map(|e| (e.2["op"].as_str().unwrap().to_string(), e.2["message"]["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(ops, [("delete".to_string(), nested_id), ("thread".to_string(), root_id)]);
     // @channel mentions everyone but the author.
     say(&app, "bob", c, "@channel standup").await;
     let list = ok(&app, "carol", "GET", "/api/v1/chat/channels", None).await;

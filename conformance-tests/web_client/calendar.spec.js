@@ -31,10 +31,24 @@ async function openCalendar(page, user, { events = 0 } = {}) {
   return guard;
 }
 
+/**
+ * Where `locator` is on the page, once it is: right after a write the grid re-renders (it
+ * refetches on the push event), and an element caught between renders has no box (seen on
+ * PostgreSQL under load: the box was null).
+ */
+async function boxOf(locator) {
+  let box = null;
+  await expect.poll(async () => {
+    box = await locator.boundingBox();
+    return box !== null;
+  }, { timeout: 10_000 }).toBe(true);
+  return box;
+}
+
 /** Drags `from` onto `to` with the mouse, in steps (FullCalendar waits for a few pixels of movement). */
 async function drag(page, from, to) {
-  const a = await from.boundingBox();
-  const b = await to.boundingBox();
+  const a = await boxOf(from);
+  const b = await boxOf(to);
   await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
   await page.mouse.down();
   await page.mouse.move(a.x + a.width / 2 + 15, a.y + a.height / 2 + 5, { steps: 4 });

@@ -367,7 +367,22 @@ impl Store {
             db.exec(&format!("DELETE FROM {table} WHERE message_id = $1"), args![id]).await?;
         }
         let message = load_message(&mut db, id).await?;
-        let told = self.announce_message(&mut db, channel, "delete", &message, now).await?;
+        let mut told = self.announce_message(&mut db, channel, "delete", &message, now).await?;
+        if let Some(root) = message.thread {
+            // The root counts the replies still there, as a send counted them in; its
+            // participants already leave deleted replies out (`load_messages`).
+            db.exec(
+                "UPDATE chat_messages SET \
+                 reply_count = (SELECT COUNT(*) FROM chat_messages r WHERE r.thread_root_id = $1 AND r.deleted_at IS NULL), \
+                 last_reply_at = (SELECT MAX(r.created_at) FROM chat_messages r \
+                   WHERE r.thread_root_id = $1 AND r.deleted_at IS NULL) \
+                 WHERE id = $1",
+                args![root],
+            )
+            .await?;
+            let root = load_message(&mut db, root).await?;
+            told.extend(self.announce_message(&mut db, channel, "thread", &root, now).await?);
+        }
         db.commit().await?;
         self.committed_many(told);
         Ok(message)
