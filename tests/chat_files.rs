@@ -196,7 +196,7 @@ async fn oversized_uploads_get_413_and_store_nothing(db: &TestDb) {
     // Neither a blob nor a row.
     assert!(app.state.blobs.keys("chat").await.unwrap().is_empty());
     let far = chrono::Utc::now() + chrono::Duration::days(365);
-    assert!(app.store.unattached_chat_files(far, 10).await.unwrap().is_empty());
+    assert!(app.store.prunable_chat_files(far, 10).await.unwrap().is_empty());
     // At the limit is fine.
     let r = upload(&app, "alice", general, "ok.bin", "application/octet-stream", vec![0; 1000]).await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -377,10 +377,33 @@ async fn a_sent_message_carries_its_files(db: &TestDb) {
     );
     let shown = get(&app, "bob", &format!("/api/v1/chat/messages/{id}")).await.json();
     assert_eq!(shown["files"], serde_json::json!([]), "{shown}");
+    // Nor can anyone fetch them any more, and the next pruning deletes them, bytes included.
+    for user in ["alice", "bob"] {
+        for path in [format!("/api/v1/chat/files/{file}"), format!("/api/v1/chat/files/{file}/thumbnail")] {
+            assert_eq!(get(&app, user, &path).await.status, StatusCode::NOT_FOUND, "{user} {path}");
+        }
+    }
+    assert_eq!(app.state.blobs.keys("chat").await.unwrap().len(), 2, "the file and its thumbnail");
+    assert_eq!(app.state.chat_files.prune().await.unwrap(), 1);
+    assert!(app.state.blobs.keys("chat").await.unwrap().is_empty());
+}
+
+/// File ids are sequential: until its message is sent, an upload is its uploader's alone.
+async fn an_unsent_upload_is_only_its_uploaders(db: &TestDb) {
+    let (_dir, app) = app_with(db, 25 << 20, None).await;
+    let alice = app.add_user("alice", PASSWORD).await;
+    let bob = app.add_user("bob", PASSWORD).await;
+    let general = channel(db, 12, "public", &[&alice, &bob]).await;
+    let file = upload(&app, "alice", general, "draft.png", "image/png", png(8, 8)).await.json()["id"].as_i64().unwrap();
+    for path in [format!("/api/v1/chat/files/{file}"), format!("/api/v1/chat/files/{file}/thumbnail")] {
+        assert_eq!(get(&app, "alice", &path).await.status, StatusCode::OK, "{path}");
+        assert_eq!(get(&app, "bob", &path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 on_both_databases!(
     a_sent_message_carries_its_files,
+    an_unsent_upload_is_only_its_uploaders,
     upload_then_download_round_trips_with_safe_headers,
     non_members_of_a_private_channel_get_404_for_everything,
     oversized_uploads_get_413_and_store_nothing,

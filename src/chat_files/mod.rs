@@ -188,21 +188,21 @@ impl ChatFiles {
         Ok((file, blob))
     }
 
-    /// Deletes files no message used within `chat.unattached_file_lifetime`, rows then blobs;
-    /// how many.
+    /// Deletes files no message used within `chat.unattached_file_lifetime` and those of
+    /// deleted messages, rows then blobs; how many.
     pub async fn prune(&self) -> Result<usize, FileError> {
         let lifetime = chrono::Duration::from_std(self.config.unattached_file_lifetime)
             .map_err(|e| FileError::Invalid(e.to_string()))?;
         let before = self.clock.now() - lifetime;
         let mut pruned = 0;
         loop {
-            let batch = self.store.unattached_chat_files(before, 100).await?;
+            let batch = self.store.prunable_chat_files(before, 100).await?;
             if batch.is_empty() {
                 return Ok(pruned);
             }
             for file in batch {
                 // The row goes first: a file attached meanwhile keeps its row and its bytes.
-                if !self.store.delete_unattached_chat_file(file.id).await? {
+                if !self.store.delete_prunable_chat_file(file.id).await? {
                     continue;
                 }
                 pruned += 1;

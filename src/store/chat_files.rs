@@ -2,9 +2,11 @@
 //! belongs to (the bytes are in the blob store, `crate::blob`).
 //!
 //! A file is uploaded to a channel first and attached when its message is sent, inside the
-//! send's transaction ([`attach_files!`]): only by its uploader, only in its channel, only once.
-//! Reading goes through the channel's membership in the same query ([`Store::chat_file_for_member`]),
-//! so a non-member cannot tell a file they may not see from one that does not exist.
+//! send's transaction (`chat::attach_files`): only by its uploader, only in its channel, only
+//! once. Reading goes through the channel's membership in the same query
+//! ([`Store::chat_file_for_member`]), so a non-member cannot tell a file they may not see from
+//! one that does not exist; until it is sent only its uploader may read it, and once its message
+//! is deleted nobody may (the pruning deletes it, bytes included).
 
 use std::collections::HashMap;
 
@@ -152,12 +154,17 @@ impl Store {
         .await?))
     }
 
-    /// The file, if `user` is a member of its channel: [`StoreError::NotFound`] otherwise, exactly
-    /// as for a file that does not exist.
+    /// The file, if `user` is a member of its channel and it is on a message that is not deleted,
+    /// or `user` uploaded it and has not sent it yet: [`StoreError::NotFound`] otherwise, exactly
+    /// as for a file that does not exist (file ids are sequential, so anything else would let a
+    /// member read a colleague's unsent upload or a deleted message's file by counting).
     pub async fn chat_file_for_member(&self, id: i64, user: UserId) -> StoreResult<ChatFile> {
         Ok(read!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM chat_files f \
-             JOIN chat_members m ON m.channel_id = f.channel_id AND m.user_id = $2 WHERE f.id = $1"
+             JOIN chat_members m ON m.channel_id = f.channel_id AND m.user_id = $2 \
+             LEFT JOIN chat_messages x ON x.id = f.message_id \
+             WHERE f.id = $1 AND ((f.message_id IS NOT NULL AND x.deleted_at IS NULL) \
+               OR (f.message_id IS NULL AND f.uploader_id = $2))"
         )))
         .bind(id)
         .bind(user.0)
@@ -191,10 +198,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` files never attached to a message and uploaded before `before`.
-    pub async fn unattached_chat_files(&self, before: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ChatFile>> {
+    /// Up to `limit` files to delete: never attached to a message and uploaded before `before`,
+    /// or on a message that was deleted (which never comes back).
+    pub async fn prunable_chat_files(&self, before: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ChatFile>> {
         Ok(read!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM chat_files f WHERE f.message_id IS NULL AND f.created_at < $1 \
+            "SELECT {COLUMNS} FROM chat_files f LEFT JOIN chat_messages x ON x.id = f.message_id \
+             WHERE (f.message_id IS NULL AND f.created_at < $1) OR x.deleted_at IS NOT NULL \
              ORDER BY f.created_at LIMIT $2"
         )))
         .bind(before)
@@ -203,14 +212,18 @@ impl Store {
         .await?))
     }
 
-    /// Deletes the file's row if it is still unattached; whether it did. The caller deletes the
-    /// blobs afterwards, so a file attached meanwhile never loses its bytes.
-    pub async fn delete_unattached_chat_file(&self, id: i64) -> StoreResult<bool> {
-        Ok(write!(self, |pool| sqlx::query("DELETE FROM chat_files WHERE id = $1 AND message_id IS NULL")
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected())
+    /// Deletes the file's row if it is still unattached or its message deleted; whether it did.
+    /// The caller deletes the blobs afterwards, so a file attached meanwhile never loses its
+    /// bytes.
+    pub async fn delete_prunable_chat_file(&self, id: i64) -> StoreResult<bool> {
+        Ok(write!(self, |pool| sqlx::query(
+            "DELETE FROM chat_files WHERE id = $1 AND (message_id IS NULL \
+             OR message_id IN (SELECT id FROM chat_messages WHERE deleted_at IS NOT NULL))"
+        )
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected())
             > 0)
     }
 }
