@@ -56,11 +56,11 @@ pub type IntegrationResult<T> = Result<T, IntegrationError>;
 
 /// A new random token: 256 bits, base64url (the one the web sessions use).
 fn random_token() -> IntegrationResult<String> {
-    Ok(crate::web::random_token()?)
+    Ok(crate::tokens::random_token().map_err(crate::store::StoreError::from)?)
 }
 
 /// What the store keeps of a token: its SHA-256, as for web sessions.
-pub use crate::web::token_hash;
+pub use crate::tokens::token_hash;
 
 /// Whether `s` could be a token this service handed out (checked before any database read).
 fn token_shaped(s: &str) -> bool {

@@ -64,4 +64,5 @@ pub mod oidc;
 pub mod push;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod web;

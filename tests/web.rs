@@ -885,7 +885,7 @@ async fn review_l6_reset_needs_an_active_account_and_a_failed_reset_keeps_its_li
     assert!(Browser::new(&app).sign_in("alice", "alice password").await.location() == "/account");
 
     // The link is consumed before the password is set; a failure reopens it.
-    let hash = madang::web::token_hash(&token);
+    let hash = madang::tokens::token_hash(&token);
     let now = madang::clock::Clock::now(app.state.clock.as_ref());
     assert_eq!(app.store.consume_password_reset(&hash, now).await.unwrap(), Some(alice.id));
     assert_eq!(app.store.password_reset_user(&hash, now).await.unwrap(), None);
@@ -959,7 +959,7 @@ async fn review_m3_the_purge_removes_spent_reset_links_and_challenges(db: &TestD
     let (app, clock) = manual_app(db).await;
     app.add_user("alice", "alice password").await;
     let alice = app.accounts.user("alice").await.unwrap();
-    let token_of = |link: String| madang::web::token_hash(link.split_once("token=").unwrap().1);
+    let token_of = |link: String| madang::tokens::token_hash(link.split_once("token=").unwrap().1);
     let now = madang::clock::Clock::now(clock.as_ref());
     let used = token_of(madang::web::reset::issue_link(&app.state, &alice, None).await.unwrap());
     app.store.consume_password_reset(&used, now).await.unwrap();

@@ -31,6 +31,7 @@ use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use super::clients::find_redirect_uri;
+use super::random_token;
 use super::{CODE_LIFETIME_SECS, SCOPES, has_scope};
 use crate::app::state::AppState;
 use crate::audit::Entry;
@@ -38,7 +39,6 @@ use crate::store::StoreError;
 use crate::store::oidc::{NewCode, OAuthClient, PkcePolicy};
 use crate::web::i18n::Lang;
 use crate::web::page::{error_html, escape, html_page_with_status};
-use crate::web::random_token;
 use crate::web::session::{self, WebSession};
 
 /// Our own parameter: when the browser was sent to sign in (Unix seconds),

@@ -5,12 +5,12 @@
 
 use serde::Deserialize;
 
+use super::random_token;
 use super::{DEFAULT_CLIENT_SCOPES, Oidc, SCOPES};
 use crate::audit::{Entry, record_in};
 use crate::domain::User;
 use crate::store::StoreError;
 use crate::store::oidc::{ClientFields, OAuthClient, PkcePolicy, SigningAlg};
-use crate::web::random_token;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {

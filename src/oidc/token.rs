@@ -22,13 +22,13 @@ use subtle::ConstantTimeEq;
 use super::authorize::parse_params;
 use super::claims::{IdTokenInput, id_token, user_claims};
 use super::error::{OAuthError, json_no_store};
+use super::random_token;
 use super::{Oidc, has_scope, parse_scopes};
 use crate::app::state::AppState;
 use crate::audit::Entry;
 use crate::domain::{User, UserId, UserState};
 use crate::store::StoreError;
 use crate::store::oidc::{NewGrant, NewToken, OAuthClient, Redeemed, TokenKind, TokenRecord};
-use crate::web::random_token;
 
 type Params = HashMap<String, String>;
 

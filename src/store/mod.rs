@@ -107,6 +107,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<crate::tokens::NoRandomness> for StoreError {
+    fn from(e: crate::tokens::NoRandomness) -> StoreError {
+        StoreError::Internal(e.to_string())
+    }
+}
+
 /// Maps a unique violation to a conflict the caller can explain.
 pub(crate) fn conflict_as(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |e| match StoreError::from(e) {

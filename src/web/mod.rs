@@ -219,21 +219,8 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// A random token of 256 bits, base64url without padding: session and
-/// reset tokens here, and the OpenID Connect provider's codes and secrets.
-pub fn random_token() -> Result<String, StoreError> {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// SHA-256 of a token: what is stored. A plain hash suffices because the
-/// tokens are 256-bit random, never guessable low-entropy secrets.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).into()
-}
+/// Sessions, reset links and the CSRF pre-session use the foundation's tokens.
+pub(crate) use crate::tokens::{random_token, token_hash};
 
 /// `next` if it is a local path (`/…` but not `//…` or `/\…`, which
 /// browsers treat as another host), else the account page. Prevents open
