@@ -283,6 +283,17 @@ async fn bots_act_only_in_their_channels_and_only_on_chat(db: &TestDb) {
     assert_eq!(list.len(), 1);
     assert!(list[0]["html"].as_str().unwrap().contains("<strong>v2</strong>"));
 
+    // A retried send (same client_id) gets its first message back, as a person's does.
+    let once = json!({"text": "release notes", "client_id": "ci-run-42"});
+    let first = bearer(&app, &token, "POST", &send(general), Some(once.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = bearer(&app, &token, "POST", &send(general), Some(once)).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &first.body["id"]), "{}", again.text);
+    // Another client id, or the same one from a person, is another message.
+    let r = call(&app, "bob", "POST", &send(general), Some(json!({"text": "thanks", "client_id": "ci-run-42"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(messages(&app, "bob", general).await.len(), 3);
+
     // Elsewhere in chat: 404 for channels it is not in, 403 for other routes.
     let r = bearer(&app, &token, "POST", &send(other), Some(json!({"text": "x"}))).await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");

@@ -252,7 +252,8 @@ async fn act(state: &AppState, bot: &Bot, req: Request) -> Result<Response, ApiE
                 <ApiJson<BotSend> as axum::extract::FromRequest<AppState>>::from_request(req, state).await?;
             let req =
                 SendMessage { text: body.text, client_id: body.client_id, thread: body.thread, files: Vec::new() };
-            let author = Author::Bot { name: bot.display_name.clone(), icon_url: bot.icon_url.clone() };
+            let author =
+                Author::Bot { name: bot.display_name.clone(), icon_url: bot.icon_url.clone(), bot: Some(bot.id) };
             let sent = state.chat.send(author, id, req).await.map_err(ApiError::from)?;
             let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok((status, Json(sent.message)).into_response())

@@ -154,8 +154,11 @@ async fn deliver(state: &AppState, token: &str, req: Request) -> Result<Response
     })?;
     let incoming = madang_chat::slack::parse(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()))?;
-    let author =
-        Author::Bot { name: incoming.username.unwrap_or_else(|| webhook.name.clone()), icon_url: incoming.icon_url };
+    let author = Author::Bot {
+        name: incoming.username.unwrap_or_else(|| webhook.name.clone()),
+        icon_url: incoming.icon_url,
+        bot: None,
+    };
     let sent = state
         .chat
         .send(author, webhook.channel, SendMessage { text: incoming.text, ..Default::default() })

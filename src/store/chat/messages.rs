@@ -90,7 +90,7 @@ async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreRes
     let (kind, archived) = lock_channel(db, new.channel).await?.ok_or(StoreError::NotFound)?;
     let (author_id, bot_name, bot_icon) = match &new.author {
         Author::User(u) => (Some(u.0), None, None),
-        Author::Bot { name, icon_url } => (None, Some(name.clone()), icon_url.clone()),
+        Author::Bot { name, icon_url, .. } => (None, Some(name.clone()), icon_url.clone()),
     };
     let mut person = None;
     if let Some(author) = author_id {
@@ -116,6 +116,17 @@ async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreRes
             }
         }
     }
+    if let (Author::Bot { bot: Some(bot), .. }, Some(client_id)) = (&new.author, &new.client_id) {
+        let first: Option<(i64,)> = db
+            .opt(
+                "SELECT id FROM chat_messages WHERE channel_id = $1 AND bot_id = $2 AND client_id = $3",
+                args![new.channel, *bot, client_id.clone()],
+            )
+            .await?;
+        if let Some((id,)) = first {
+            return Ok((Sent { message: load_message(db, id).await?, created: false }, Vec::new()));
+        }
+    }
     if archived.is_some() {
         return Err(StoreError::Conflict("archived".into()));
     }
@@ -139,8 +150,8 @@ async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreRes
     let (id,): (i64,) = db
         .one(
             "INSERT INTO chat_messages (channel_id, seq, author_id, bot_name, bot_icon_url, client_id, \
-             thread_root_id, body, created_at, mention_channel) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             thread_root_id, body, created_at, mention_channel, bot_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             args![
                 new.channel,
                 seq,
@@ -151,7 +162,11 @@ async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreRes
                 root,
                 new.text.clone(),
                 now,
-                new.mention_channel
+                new.mention_channel,
+                match &new.author {
+                    Author::Bot { bot, .. } => *bot,
+                    Author::User(_) => None,
+                }
             ],
         )
         .await?;

@@ -46,7 +46,12 @@ pub use threads::{FollowedThread, ThreadPage};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Author {
     User(UserId),
-    Bot { name: String, icon_url: Option<String> },
+    /// A webhook post (`bot: None`) or a bot's, under `name`.
+    Bot {
+        name: String,
+        icon_url: Option<String>,
+        bot: Option<i64>,
+    },
 }
 
 /// A member's role in a channel.
