@@ -238,6 +238,36 @@ async fn a_retried_send_returns_the_first_message(db: &TestDb) {
     assert_eq!(page["messages"].as_array().unwrap().len(), 2);
 }
 
+/// Collects a push listener's events until `messages` chat messages have come (20 s at most).
+fn stream_messages(
+    mut listener: madang::push::Listener,
+    messages: usize,
+) -> tokio::task::JoinHandle<Vec<madang::store::push::PushEvent>> {
+    tokio::spawn(async move {
+        let mut got: Vec<madang::store::push::PushEvent> = Vec::new();
+        while got.iter().filter(|e| e.kind == "chat.message").count() < messages {
+            match tokio::time::timeout(Duration::from_secs(20), listener.next()).await.expect("events in time") {
+                Some(Ok(madang::push::Delivery::Events(events))) => got.extend(events),
+                Some(Ok(madang::push::Delivery::Heartbeat | madang::push::Delivery::Ephemeral { .. })) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        got
+    })
+}
+
+/// A stream after `head` numbered without gaps, with the channel's messages 1..=`n` in order.
+fn assert_stream(name: &str, head: i64, got: &[madang::store::push::PushEvent], n: i64) {
+    let numbers: Vec<i64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(numbers, (head + 1..=head + got.len() as i64).collect::<Vec<_>>(), "{name}'s stream");
+    let seqs: Vec<i64> = got
+        .iter()
+        .filter(|e| e.kind == "chat.message")
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "{name}'s stream");
+}
+
 /// 4 writers × 25 sends at once: seq 1..100 without gaps, and every member's log lists the
 /// channel's messages in seq order; a listener open meanwhile sends exactly that log, though
 /// the commits reach it out of order and mostly from the process's own copies
@@ -251,17 +281,7 @@ async fn concurrent_sends_are_numbered_and_delivered_in_order(db: &TestDb) {
     let mut listener = app.state.push.open(bob, None).await.unwrap();
     let first = listener.next().await.unwrap().unwrap();
     assert_eq!(first, madang::push::Delivery::Ready { head: heads[1] });
-    let live = tokio::spawn(async move {
-        let mut got = Vec::new();
-        while got.iter().filter(|e: &&madang::store::push::PushEvent| e.kind == "chat.message").count() < 100 {
-            match tokio::time::timeout(Duration::from_secs(20), listener.next()).await.expect("events in time") {
-                Some(Ok(madang::push::Delivery::Events(events))) => got.extend(events),
-                Some(Ok(madang::push::Delivery::Heartbeat | madang::push::Delivery::Ephemeral { .. })) => {}
-                other => panic!("{other:?}"),
-            }
-        }
-        got
-    });
+    let live = stream_messages(listener, 100);
     let put = call(&app, "bob", "POST", "/api/v1/calendars", Some(json!({"name": "Meanwhile"})));
     let mut tasks = Vec::new();
     for name in ["alice", "bob", "carol", "dave"] {
@@ -278,15 +298,7 @@ async fn concurrent_sends_are_numbered_and_delivered_in_order(db: &TestDb) {
     for t in tasks {
         t.await.unwrap();
     }
-    let live = live.await.unwrap();
-    let numbers: Vec<i64> = live.iter().map(|e| e.seq).collect();
-    assert_eq!(numbers, (heads[1] + 1..=heads[1] + live.len() as i64).collect::<Vec<_>>(), "bob's stream");
-    let seqs: Vec<i64> = live
-        .iter()
-        .filter(|e| e.kind == "chat.message")
-        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["message"]["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "bob's stream");
+    assert_stream("bob", heads[1], &live.await.unwrap(), 100);
     let page = ok(&app, "alice", "GET", &format!("/api/v1/chat/channels/{c}/messages?limit=200"), None).await;
     let seqs: Vec<i64> = page["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
@@ -316,17 +328,7 @@ async fn a_busy_channel_reaches_listeners_on_both_processes(db: &TestDb) {
         let user = id_of(app, name).await;
         let mut listener = app.state.push.open(user, None).await.unwrap();
         let Some(Ok(madang::push::Delivery::Ready { head })) = listener.next().await else { panic!("no ready") };
-        streams.push(tokio::spawn(async move {
-            let mut got: Vec<madang::store::push::PushEvent> = Vec::new();
-            while got.iter().filter(|e| e.kind == "chat.message").count() < 100 {
-                match tokio::time::timeout(Duration::from_secs(20), listener.next()).await.expect("events in time") {
-                    Some(Ok(madang::push::Delivery::Events(events))) => got.extend(events),
-                    Some(Ok(madang::push::Delivery::Heartbeat | madang::push::Delivery::Ephemeral { .. })) => {}
-                    other => panic!("{other:?}"),
-                }
-            }
-            (head, got)
-        }));
+        streams.push((head, stream_messages(listener, 100)));
     }
     let mut tasks = Vec::new();
     for (app, name) in [(&one, "alice"), (&two, "dave"), (&one, "bob"), (&two, "carol")] {
@@ -343,16 +345,8 @@ async fn a_busy_channel_reaches_listeners_on_both_processes(db: &TestDb) {
     for t in tasks {
         t.await.unwrap();
     }
-    for (stream, name) in streams.into_iter().zip(["bob", "carol"]) {
-        let (head, got) = stream.await.unwrap();
-        let numbers: Vec<i64> = got.iter().map(|e| e.seq).collect();
-        assert_eq!(numbers, (head + 1..=head + got.len() as i64).collect::<Vec<_>>(), "{name}'s stream");
-        let seqs: Vec<i64> = got
-            .iter()
-            .filter(|e| e.kind == "chat.message")
-            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["message"]["seq"].as_i64().unwrap())
-            .collect();
-        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "{name}'s stream");
+    for ((head, stream), name) in streams.into_iter().zip(["bob", "carol"]) {
+        assert_stream(name, head, &stream.await.unwrap(), 100);
     }
 }
 
