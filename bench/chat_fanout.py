@@ -18,7 +18,6 @@ import argparse
 import base64
 import concurrent.futures
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -31,32 +30,12 @@ import time
 import urllib.error
 import urllib.request
 
-from run import BENCH, PG, REPO, REQUIREMENTS, VENV, free_port, log, psql, target_dir
+from run import BENCH, PG, REPO, VENV, ensure_venv, free_port, log, psql, target_dir
 
 ALL_TARGETS = ["madang-sqlite", "madang-postgres2", "reference"]
 LABELS = {"madang-sqlite": "Madang SQLite", "madang-postgres2": "Madang PostgreSQL ×2", "reference": "reference"}
 ADMIN, ADMIN_PASSWORD = "fanadmin", "fan-admin-secret-pw"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def ensure_venv():
-    """Re-executes this script inside bench/.venv (shared with run.py), refreshed when the pins change."""
-    if os.environ.get("MADANG_BENCH_IN_VENV") == "1":
-        return
-    with open(REQUIREMENTS, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(VENV, ".requirements.sha256")
-    py = os.path.join(VENV, "bin", "python")
-    current = open(stamp).read().strip() if os.path.exists(stamp) else ""
-    if current != digest or not os.path.exists(py):
-        log(f"creating {VENV} from {REQUIREMENTS}")
-        if not os.path.exists(py):
-            subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS], check=True)
-        with open(stamp, "w") as f:
-            f.write(digest + "\n")
-    os.environ["MADANG_BENCH_IN_VENV"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 def build():
@@ -445,7 +424,8 @@ def main():
     if args.clients % args.channels:
         sys.exit("--clients must be a multiple of --channels")
 
-    ensure_venv()
+    # Shared with run.py, which also re-executes this script inside bench/.venv.
+    ensure_venv(__file__)
     if not args.no_build:
         build()
     bins = {"chat-fanout": binary("chat-fanout")}

@@ -45,8 +45,9 @@ def log(msg):
 # --------------------------------------------------------------------------- bootstrap
 
 
-def ensure_venv():
-    """Re-executes this script inside bench/.venv, creating or refreshing it when the pins change."""
+def ensure_venv(script=__file__):
+    """Re-executes `script` (this one, or another bench script that shares bench/.venv) inside
+    bench/.venv, creating or refreshing it when the pins change."""
     if os.environ.get("MADANG_BENCH_IN_VENV") == "1":
         return
     with open(REQUIREMENTS, "rb") as f:
@@ -62,7 +63,7 @@ def ensure_venv():
         with open(stamp, "w") as f:
             f.write(digest + "\n")
     os.environ["MADANG_BENCH_IN_VENV"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
+    os.execv(py, [py, os.path.abspath(script), *sys.argv[1:]])
 
 
 def target_dir():

@@ -113,7 +113,7 @@ pub async fn upload(
     params(("id" = i64, Path, description = "The file")),
     responses(
         (status = 200, description = "The file's bytes: inline for raster images, else an attachment", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 404, description = "No such file, or not a member of its channel", body = super::super::openapi::ErrorBody),
+        (status = 404, description = "No such file, or not the caller's to read: not a member of its channel, its message deleted, or someone else's unsent upload", body = super::super::openapi::ErrorBody),
     ),
 )]
 pub async fn download(
@@ -130,7 +130,7 @@ pub async fn download(
     params(("id" = i64, Path, description = "The file")),
     responses(
         (status = 200, description = "A PNG or JPEG of at most 360×360 pixels", content_type = "image/png", body = Vec<u8>),
-        (status = 404, description = "No such file, no thumbnail, or not a member of its channel", body = super::super::openapi::ErrorBody),
+        (status = 404, description = "No such file or thumbnail, or not the caller's to read (as for the file)", body = super::super::openapi::ErrorBody),
     ),
 )]
 pub async fn thumbnail(
