@@ -30,26 +30,12 @@ import time
 import urllib.error
 import urllib.request
 
-from run import BENCH, PG, REPO, VENV, ensure_venv, free_port, log, psql, target_dir
+from run import BENCH, PG, VENV, binary, build, ensure_venv, free_port, log, psql
 
 ALL_TARGETS = ["madang-sqlite", "madang-postgres2", "reference"]
 LABELS = {"madang-sqlite": "Madang SQLite", "madang-postgres2": "Madang PostgreSQL ×2", "reference": "reference"}
 ADMIN, ADMIN_PASSWORD = "fanadmin", "fan-admin-secret-pw"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def build():
-    # Two invocations, as in run.py: built together, Cargo would unify features and relink madang.
-    for pkg in ("madang", "madang-bench"):
-        log(f"cargo build --release -p {pkg}")
-        subprocess.run(["cargo", "build", "--release", "-p", pkg], cwd=REPO, check=True)
-
-
-def binary(name):
-    path = os.path.join(target_dir(), "release", name)
-    if not os.access(path, os.X_OK):
-        sys.exit(f"{path} not found: run without --no-build")
-    return path
 
 
 def wait_port(port, proc, path="/healthz", timeout=60):
