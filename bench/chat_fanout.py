@@ -296,6 +296,7 @@ ROWS = [  # label, getter, lower is better (None: no ratio)
     ("latency p90, ms", lambda r: r["latency"]["p90_ms"], True),
     ("latency p99, ms", lambda r: r["latency"]["p99_ms"], True),
     ("latency p99.9, ms", lambda r: r["latency"]["p999_ms"], True),
+    ("seconds with a receipt > 20 ms", lambda r: slow_seconds(r), True),
     ("latency max, ms", lambda r: r["latency"]["max_ms"], True),
     ("receipts expected", lambda r: r["expected"], None),
     ("lost", lambda r: r["lost"], True),
@@ -326,6 +327,22 @@ def text_of(label, v):
     if isinstance(v, float) and "ms" in label:
         return fmt(v, 2)
     return fmt(v)
+
+
+def slow_seconds(r):
+    """How many seconds of the send schedule had a receipt over 20 ms (driver's `timeline`)."""
+    t = r.get("timeline")
+    return None if t is None else sum(1 for s in t if s["max_ms"] > 20)
+
+
+def timelines(results):
+    """The slowest receipt per second of the schedule, one line per target: bursts or spread."""
+    out = []
+    for n, r in results["runs"].items():
+        if "timeline" in r:
+            out.append(f"{LABELS.get(n, n)} slowest receipt per second, ms: "
+                       + " ".join(f"{s['max_ms']:.0f}" for s in r["timeline"]))
+    return out
 
 
 def table(results):
@@ -373,6 +390,7 @@ def table(results):
         lines.append(" | ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     lines.append("✓/✗: issue 13's goal, p99 ≤ 20 ms on one process. Driver CPU near 100 % would mean the driver, "
                  "not the server, bounds the figures.")
+    lines.extend(timelines(results))
     for n in names:
         r = runs[n]
         if "error" in r:

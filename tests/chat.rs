@@ -644,7 +644,37 @@ async fn channels_follow_their_group(db: &TestDb) {
     );
 }
 
+/// Issue 13's fan-out: a message to a channel writes its JSON once (`push_payloads`), however
+/// many members' logs carry it, and every member still reads the whole event; pruning by age
+/// takes the payloads with the events.
+async fn a_message_payload_is_stored_once_for_all_members(db: &TestDb) {
+    let app = chat_app(db).await;
+    let general = create(&app, "alice", "General", "public", &["bob", "carol", "dave"]).await;
+    let heads = [head(&app, "bob").await, head(&app, "carol").await, head(&app, "dave").await];
+    let payloads = db.scalar("SELECT COUNT(*) FROM push_payloads").await;
+    let m = say(&app, "alice", general, "the quarterly numbers are in").await;
+    // One payload for the four members' `chat.message`; alice's `chat.read` is hers alone.
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM push_payloads").await, payloads + 1);
+    let copies = db.scalar("SELECT COUNT(*) FROM push_events WHERE data LIKE '%quarterly%'").await;
+    assert_eq!(copies, 0, "members' rows point at the payload instead of copying it");
+    for (user, after) in ["bob", "carol", "dave"].into_iter().zip(heads) {
+        let got = events(&app, user, after).await;
+        assert_eq!(got.len(), 1, "{user}: {got:?}");
+        assert_eq!((got[0].1.as_str(), &got[0].2["message"]["id"]), ("chat.message", &m["id"]));
+        assert_eq!(got[0].2["message"]["text"], "the quarterly numbers are in");
+    }
+    let mine = events(&app, "alice", 0).await;
+    assert_eq!(mine.last().map(|e| e.1.as_str()), Some("chat.read"));
+    // Pruned by age: the events and their shared payloads go together.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let pruned = app.store.prune_push_events(1_000, later).await.unwrap();
+    assert!(pruned >= 5, "{pruned}");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM push_payloads").await, 0);
+    assert!(events(&app, "bob", 0).await.is_empty());
+}
+
 on_both_databases!(
+    a_message_payload_is_stored_once_for_all_members,
     channels_messages_and_read_state,
     private_channels_are_invisible_to_non_members,
     a_retried_send_returns_the_first_message,

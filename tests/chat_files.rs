@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use bytes::Bytes;
 use common::dav::{PASSWORD, basic};
-use common::{Backend, TestApp, TestDb};
+use common::{TestApp, TestDb};
 use http_body_util::BodyExt;
 use madang::blob::{BlobConfig, BlobStore};
 use madang::clock::ManualClock;
@@ -58,35 +58,17 @@ async fn get(app: &TestApp, user: &str, path: &str) -> Reply {
     send(app, user, "GET", path, &[], Body::empty()).await
 }
 
-async fn sql(db: &TestDb, sql: &str) {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match db.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-    }
-}
-
 /// A channel with these members, made with SQL (the chat's own store API lives elsewhere).
 async fn channel(db: &TestDb, id: i64, kind: &str, members: &[&User]) -> i64 {
-    sql(db, &format!(
+    db.execute(&format!(
         "INSERT INTO chat_channels (id, kind, name, created_at) VALUES ({id}, '{kind}', 'c{id}', '2026-12-07T00:00:00Z')"
     ))
     .await;
     for user in members {
-        sql(
-            db,
-            &format!(
-                "INSERT INTO chat_members (channel_id, user_id, joined_at) VALUES ({id}, {}, '2026-12-07T00:00:00Z')",
-                user.id
-            ),
-        )
+        db.execute(&format!(
+            "INSERT INTO chat_members (channel_id, user_id, joined_at) VALUES ({id}, {}, '2026-12-07T00:00:00Z')",
+            user.id
+        ))
         .await;
     }
     id
@@ -259,7 +241,7 @@ async fn bad_names_and_archived_channels_are_refused(db: &TestDb) {
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid")));
     let r = send(&app, "alice", "POST", &format!("/api/v1/chat/channels/{general}/files"), &[], Body::from("x")).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "`name` is required");
-    sql(db, &format!("UPDATE chat_channels SET archived_at = '2026-12-07T01:00:00Z' WHERE id = {general}")).await;
+    db.execute(&format!("UPDATE chat_channels SET archived_at = '2026-12-07T01:00:00Z' WHERE id = {general}")).await;
     let r = upload(&app, "alice", general, "late.txt", "text/plain", b"x".to_vec()).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
     assert!(app.state.blobs.keys("chat").await.unwrap().is_empty());
@@ -272,13 +254,10 @@ async fn files_attach_once_by_their_uploader_in_their_channel(db: &TestDb) {
     let general = channel(db, 7, "public", &[&alice, &bob]).await;
     let other = channel(db, 8, "public", &[&alice]).await;
     for (id, seq, author) in [(70, 1, alice.id), (71, 2, bob.id)] {
-        sql(
-            db,
-            &format!(
-                "INSERT INTO chat_messages (id, channel_id, seq, author_id, body, created_at) \
+        db.execute(&format!(
+            "INSERT INTO chat_messages (id, channel_id, seq, author_id, body, created_at) \
              VALUES ({id}, {general}, {seq}, {author}, 'hi', '2026-12-07T00:00:00Z')"
-            ),
-        )
+        ))
         .await;
     }
     let mut ids = Vec::new();
@@ -313,14 +292,11 @@ async fn unattached_files_are_pruned_after_their_lifetime(db: &TestDb) {
     let (_dir, app) = app_with(db, 25 << 20, Some(clock.clone())).await;
     let alice = app.add_user("alice", PASSWORD).await;
     let general = channel(db, 9, "public", &[&alice]).await;
-    sql(
-        db,
-        &format!(
-            "INSERT INTO chat_messages (id, channel_id, seq, author_id, body, created_at) \
+    db.execute(&format!(
+        "INSERT INTO chat_messages (id, channel_id, seq, author_id, body, created_at) \
          VALUES (90, {general}, 1, {}, 'hi', '2026-12-07T00:00:00Z')",
-            alice.id
-        ),
-    )
+        alice.id
+    ))
     .await;
     let kept = upload(&app, "alice", general, "kept.png", "image/png", png(4, 4)).await.json()["id"].as_i64().unwrap();
     let dropped =

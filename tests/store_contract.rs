@@ -206,26 +206,11 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
          VALUES ({future}, 'from the future', TRUE, X'00', 1)"
     );
     let sql = if db.backend == Backend::Postgres { sql.replace("X'00'", "'\\x00'::bytea") } else { sql };
-    raw_execute(db, &sql).await;
+    db.execute(&sql).await;
     let err = store.schema_status().await.unwrap_err();
     assert_eq!(err, StoreError::SchemaTooNew { found: future, known: store.known_version() });
     assert!(err.to_string().contains("newer than this madang"), "{err}");
     assert_eq!(store.migrate().await.unwrap_err(), err);
-}
-
-async fn raw_execute(db: &TestDb, sql: &str) {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match db.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-    }
 }
 
 async fn data_survives_reconnecting(db: &TestDb) {

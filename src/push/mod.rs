@@ -605,7 +605,19 @@ impl Listener {
 
     /// Events after the cursor, or a resync when the log no longer holds the next one.
     async fn read(&mut self) -> Result<Option<Delivery>, StoreError> {
-        if !std::mem::take(&mut self.must_read) {
+        // Why the log is read (`madang_push_log_reads_total`): `missed` when the recent list
+        // could not serve (a gap, a stale slot), `asked` for a first read, a heartbeat, a
+        // wake-up without events or a lagging feed. Many `missed` on a busy server mean the
+        // list is too short for how far listeners fall behind.
+        let reason = if std::mem::take(&mut self.must_read) {
+            if let Ok(listeners) = self.guard.service.listeners.lock()
+                && let Some(slot) = listeners.get(&self.user)
+            {
+                // The read below shows whatever made the slot stale until now.
+                self.stale_seen = slot.stale;
+            }
+            "asked"
+        } else {
             match self.recent() {
                 Recent::Events(events) => {
                     self.cursor = events.last().map_or(self.cursor, |e| e.seq);
@@ -613,14 +625,10 @@ impl Listener {
                     return Ok(Some(Delivery::Events(events)));
                 }
                 Recent::Nothing => return Ok(None),
-                Recent::Read => {}
+                Recent::Read => "missed",
             }
-        } else if let Ok(listeners) = self.guard.service.listeners.lock()
-            && let Some(slot) = listeners.get(&self.user)
-        {
-            // The read below shows whatever made the slot stale until now.
-            self.stale_seen = slot.stale;
-        }
+        };
+        metrics::counter!("madang_push_log_reads_total", "reason" => reason).increment(1);
         let delivery = self.read_log().await?;
         self.sent_up_to(self.cursor);
         Ok(delivery)

@@ -93,12 +93,15 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         let size = batch.len();
+        let started = std::time::Instant::now();
         // A panic inside one batch must not stop every later write: the
         // batch's callers see their answer dropped, the loop carries on.
         if let Err(e) = tokio::spawn(commit_batch(pool.clone(), batch)).await {
             tracing::error!(error = %e, jobs = size, "a write batch panicked");
         }
         metrics::histogram!("madang_store_write_batch_size").record(size as f64);
+        // Whether the one writer keeps up: a batch is every queued write's wait for the next.
+        metrics::histogram!("madang_store_write_batch_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 

@@ -164,7 +164,9 @@ impl Store {
     pub async fn push_events_after(&self, user: UserId, after: i64, limit: usize) -> StoreResult<Vec<PushEvent>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<(i64, String, String)> = read!(self, |pool| sqlx::query_as(
-            "SELECT seq, kind, data FROM push_events WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            "SELECT e.seq, e.kind, COALESCE(p.data, e.data) FROM push_events e \
+             LEFT JOIN push_payloads p ON p.id = e.payload_id \
+             WHERE e.user_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
         )
         .bind(user.0)
         .bind(after)
@@ -189,8 +191,9 @@ impl Store {
                 let after: Vec<i64> = from.iter().map(|(_, a)| *a).collect();
                 sqlx::query_as(
                     "SELECT c.u, e.seq, e.kind, e.data FROM unnest($1::bigint[], $2::bigint[]) AS c(u, s) \
-                     CROSS JOIN LATERAL (SELECT seq, kind, data FROM push_events \
-                     WHERE user_id = c.u AND seq > c.s ORDER BY seq LIMIT $3) e ORDER BY c.u, e.seq",
+                     CROSS JOIN LATERAL (SELECT e.seq, e.kind, COALESCE(p.data, e.data) AS data \
+                     FROM push_events e LEFT JOIN push_payloads p ON p.id = e.payload_id \
+                     WHERE e.user_id = c.u AND e.seq > c.s ORDER BY e.seq LIMIT $3) e ORDER BY c.u, e.seq",
                 )
                 .bind(users)
                 .bind(after)
@@ -212,19 +215,27 @@ impl Store {
         Ok(rows.into_iter().map(|(user, seq, kind, data)| (UserId(user), PushEvent { seq, kind, data })).collect())
     }
 
-    /// Forgets events older than `before`, and all but the newest `keep` of each user's.
-    /// A client whose last id was pruned gets a resync (a gap in the numbers shows it).
+    /// Forgets events older than `before`, and all but the newest `keep` of each user's, with
+    /// the shared payloads of that age (an event's payload has its `created_at`, so no kept
+    /// event points at one). A client whose last id was pruned gets a resync (a gap in the
+    /// numbers shows it).
     pub async fn prune_push_events(&self, keep: u64, before: DateTime<Utc>) -> StoreResult<u64> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        let n = write!(self, |pool| sqlx::query(
-            "DELETE FROM push_events WHERE created_at < $1 \
-             OR seq <= (SELECT h.seq FROM push_heads h WHERE h.user_id = push_events.user_id) - $2"
-        )
-        .bind(before)
-        .bind(keep)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let n = write!(self, |pool| {
+            let mut tx = super::BeginWrite::begin_write(pool).await?;
+            let n = sqlx::query(
+                "DELETE FROM push_events WHERE created_at < $1 \
+                 OR seq <= (SELECT h.seq FROM push_heads h WHERE h.user_id = push_events.user_id) - $2",
+            )
+            .bind(before)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM push_payloads WHERE created_at < $1").bind(before).execute(&mut *tx).await?;
+            tx.commit().await?;
+            n
+        });
         Ok(n)
     }
 

@@ -87,6 +87,37 @@ impl TestDb {
         }
     }
 
+    /// Runs SQL on a connection of its own, outside the store (setting up or looking at what
+    /// the store's API does not show).
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("execute");
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("execute");
+            }
+        }
+    }
+
+    /// The one integer a query answers, on a connection of its own (as [`TestDb::execute`]).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("query")
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("query")
+            }
+        }
+    }
+
     /// A connected and migrated store.
     pub async fn store(&self) -> Store {
         let store = Store::connect(&self.database_config()).await.expect("connect");

@@ -188,6 +188,11 @@ struct Shared {
     sent_at: Vec<AtomicU64>,
     latency: Histogram,
     ack_latency: Histogram,
+    /// Per second of the send schedule (message k is in second k / rate): the slowest receipt,
+    /// µs, and how many receipts took over 20 ms, so a report shows whether slow receipts
+    /// are spread out or come in bursts.
+    timeline: Vec<(AtomicU64, AtomicU32)>,
+    rate: f64,
     received: AtomicU64,
     duplicates: AtomicU64,
     out_of_order: AtomicU64,
@@ -237,7 +242,14 @@ impl Shared {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.latency.record(now.saturating_sub(t));
+        let us = now.saturating_sub(t);
+        self.latency.record(us);
+        if let Some((max, slow)) = self.timeline.get((k as f64 / self.rate) as usize) {
+            max.fetch_max(us, Ordering::Relaxed);
+            if us > 20_000 {
+                slow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Some(seq) = seq {
             if seq <= *last_seq {
                 self.out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -661,6 +673,8 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         sent_at: (0..planned).map(|_| AtomicU64::new(0)).collect(),
         latency: Histogram::new(),
         ack_latency: Histogram::new(),
+        timeline: (0..=args.duration.ceil() as usize).map(|_| (AtomicU64::new(0), AtomicU32::new(0))).collect(),
+        rate: args.rate,
         received: AtomicU64::new(0),
         duplicates: AtomicU64::new(0),
         out_of_order: AtomicU64::new(0),
@@ -852,6 +866,10 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         "unacked_delivered": unacked_delivered,
         "reconnects": shared.reconnects.load(Ordering::Relaxed),
         "latency": shared.latency.summary(),
+        "timeline": shared.timeline.iter().map(|(max, slow)| serde_json::json!({
+            "max_ms": max.load(Ordering::Relaxed) as f64 / 1000.0,
+            "over_20ms": slow.load(Ordering::Relaxed),
+        })).collect::<Vec<_>>(),
         "setup_secs": setup_secs,
         "connect_secs": connect_secs,
         "window_secs": window_secs,

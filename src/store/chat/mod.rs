@@ -250,16 +250,40 @@ pub(crate) async fn fan_out(db: &mut Db<'_>, events: &[Event], now: DateTime<Utc
             (e.user, seq, e)
         })
         .collect();
+    // A payload several users get (a message to a channel's members) is written once and
+    // their rows point at it; one only a single user gets stays in its row.
+    let mut shared: HashMap<&str, (usize, Option<i64>)> = HashMap::new();
+    for e in events {
+        shared.entry(e.data.as_str()).or_insert((0, None)).0 += 1;
+    }
+    for (data, (n, id)) in shared.iter_mut() {
+        if *n > 1 {
+            let (payload,): (i64,) = db
+                .one(
+                    "INSERT INTO push_payloads (data, created_at) VALUES ($1, $2) RETURNING id",
+                    args![data.to_string(), now],
+                )
+                .await?;
+            *id = Some(payload);
+        }
+    }
     for chunk in rows.chunks(400) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+            .map(|i| {
+                let a = 6 * i;
+                format!("(${}, ${}, ${}, ${}, ${}, ${})", a + 1, a + 2, a + 3, a + 4, a + 5, a + 6)
+            })
             .collect();
-        let sql =
-            format!("INSERT INTO push_events (user_id, seq, kind, data, created_at) VALUES {}", values.join(", "));
+        let sql = format!(
+            "INSERT INTO push_events (user_id, seq, kind, data, created_at, payload_id) VALUES {}",
+            values.join(", ")
+        );
         let args: Vec<Arg> = chunk
             .iter()
             .flat_map(|(u, seq, e)| {
-                [Arg::I(*u), Arg::I(*seq), Arg::T(e.kind.into()), Arg::T(e.data.clone()), Arg::D(now)]
+                let payload = shared.get(e.data.as_str()).and_then(|&(_, id)| id);
+                let data = if payload.is_some() { String::new() } else { e.data.clone() };
+                [Arg::I(*u), Arg::I(*seq), Arg::T(e.kind.into()), Arg::T(data), Arg::D(now), Arg::OI(payload)]
             })
             .collect();
         db.exec(&sql, args).await?;
