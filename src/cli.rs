@@ -257,7 +257,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .with_blobs(
                 crate::blob::BlobStore::open(&config.blob).map_err(|e| CliError::Usage(e.to_string()))?,
                 config.chat_files.clone(),
-            );
+            )
+            .with_mail(config.mail.clone())
+            .map_err(CliError::Usage)?;
     tracing::info!(backend = state.blobs.kind(), "blob store ready");
     crate::chat_files::spawn_pruning(state.chat_files.clone());
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);

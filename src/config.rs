@@ -429,6 +429,36 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.allowed_networks",
+        env: &["MADANG_MAIL_ALLOWED_NETWORKS"],
+        default: "",
+        doc: "Internal networks linked mail servers may be on (`10.0.0.0/8, 192.168.1.20`). By default a mail server a \
+              user names may not be on loopback, private or link-local addresses (server-side request forgery).",
+        secret: false,
+    },
+    Key {
+        name: "mail.ca_file",
+        env: &["MADANG_MAIL_CA_FILE"],
+        default: "",
+        doc: "A PEM file of certificate authorities trusted for linked mail servers, besides the public ones \
+              (a company CA).",
+        secret: false,
+    },
+    Key {
+        name: "mail.connect_timeout",
+        env: &["MADANG_MAIL_CONNECT_TIMEOUT"],
+        default: "15s",
+        doc: "How long each step of reaching a linked mail server (connect, TLS, greeting, login) may take.",
+        secret: false,
+    },
+    Key {
+        name: "mail.max_accounts_per_user",
+        env: &["MADANG_MAIL_MAX_ACCOUNTS_PER_USER"],
+        default: "10",
+        doc: "How many mail accounts one user may link.",
+        secret: false,
+    },
+    Key {
         name: "oidc.issuer",
         env: &["MADANG_OIDC_ISSUER"],
         default: "",
@@ -971,6 +1001,28 @@ impl Default for ChatFilesConfig {
     }
 }
 
+/// Linked mail accounts (`[mail]`).
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// Internal networks a linked server may be on (`mail.allowed_networks`).
+    pub outbound: crate::outbound::OutboundPolicy,
+    /// Extra trusted certificate authorities, PEM (`mail.ca_file`, read at start).
+    pub extra_roots: Vec<u8>,
+    pub connect_timeout: Duration,
+    pub max_accounts_per_user: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            outbound: Default::default(),
+            extra_roots: Vec::new(),
+            connect_timeout: Duration::from_secs(15),
+            max_accounts_per_user: 10,
+        }
+    }
+}
+
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -990,6 +1042,8 @@ pub struct Config {
     pub blob: crate::blob::BlobConfig,
     /// Chat files' limits (`chat.max_file_size`, …).
     pub chat_files: ChatFilesConfig,
+    /// Linked mail accounts (`[mail]`).
+    pub mail: MailConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -1523,6 +1577,26 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         return Err(p.fail("chat.unattached_file_lifetime", "at least `1m`"));
     }
 
+    let mail = MailConfig {
+        outbound: crate::outbound::OutboundPolicy {
+            allowed: crate::outbound::parse_list(p.text("mail.allowed_networks").0)
+                .map_err(|e| p.fail("mail.allowed_networks", &format!("IP networks, comma-separated ({e})")))?,
+        },
+        extra_roots: match p.text("mail.ca_file").0 {
+            "" => Vec::new(),
+            path => match std::fs::read(path) {
+                Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => pem,
+                Ok(_) => return Err(p.fail("mail.ca_file", "a PEM file with at least one certificate")),
+                Err(e) => return Err(p.fail("mail.ca_file", &format!("a readable PEM file ({e})"))),
+            },
+        },
+        connect_timeout: p.duration("mail.connect_timeout")?,
+        max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
+    };
+    if mail.connect_timeout < Duration::from_secs(1) {
+        return Err(p.fail("mail.connect_timeout", "at least `1s`"));
+    }
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -1545,6 +1619,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         chat,
         blob,
         chat_files,
+        mail,
         file,
         effective,
     })

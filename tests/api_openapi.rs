@@ -41,7 +41,11 @@ async fn every_route_is_in_the_spec_and_nothing_else(db: &TestDb) {
 async fn every_listed_route_is_served(db: &TestDb) {
     let app = TestApp::new(db).await;
     // Modules that are off by default answer 403 before authentication.
-    app.state.modules.set(&[(madang::modules::Module::Chat, true)]).await.unwrap();
+    app.state
+        .modules
+        .set(&[(madang::modules::Module::Chat, true), (madang::modules::Module::Mail, true)])
+        .await
+        .unwrap();
     let anonymous = Client::anonymous(&app);
     for (method, path) in madang::api::ROUTES {
         let concrete = path.replace("{id}", "1").replace("{uid}", "x");

@@ -21,6 +21,7 @@ pub mod contacts;
 pub mod event_model;
 pub mod events;
 pub mod ics;
+pub mod mail;
 pub mod openapi;
 pub mod push;
 pub mod series;
@@ -136,6 +137,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/admin/bots"),
     ("POST", "/api/v1/admin/bots"),
     ("DELETE", "/api/v1/admin/bots/{name}"),
+    ("GET", "/api/v1/mail/accounts"),
+    ("POST", "/api/v1/mail/accounts"),
+    ("POST", "/api/v1/mail/accounts/test"),
+    ("GET", "/api/v1/mail/accounts/{id}"),
+    ("PUT", "/api/v1/mail/accounts/{id}"),
+    ("DELETE", "/api/v1/mail/accounts/{id}"),
+    ("POST", "/api/v1/mail/accounts/{id}/test"),
+    ("PUT", "/api/v1/mail/accounts/{id}/default"),
+    ("GET", "/api/v1/mail/providers"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.
@@ -164,6 +174,7 @@ pub fn routes() -> Router<AppState> {
         .route("/addressbooks/{id}/import", axum::routing::post(contacts::import))
         .route("/addressbooks/{id}/export", get(contacts::export))
         .nest("/chat", chat::routes())
+        .nest("/mail", mail::routes())
         .merge(chat::files::routes())
 }
 

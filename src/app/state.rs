@@ -62,6 +62,8 @@ pub struct AppState {
     pub blobs: crate::blob::BlobStore,
     /// Chat files: uploads, downloads, thumbnails (over `blobs`).
     pub chat_files: Arc<crate::chat_files::ChatFiles>,
+    /// Linked mail accounts (`[mail]`).
+    pub mail: Arc<crate::mail::MailService>,
 }
 
 impl AppState {
@@ -114,7 +116,12 @@ impl AppState {
             clock.clone(),
             Default::default(),
         ));
+        let mail = Arc::new(
+            crate::mail::MailService::new(store.clone(), clock.clone(), web.secretbox.clone(), Default::default())
+                .map_err(StoreError::Internal)?,
+        );
         Ok(AppState {
+            mail,
             store,
             auth,
             accounts,
@@ -179,6 +186,18 @@ impl AppState {
             Arc::new(crate::chat_files::ChatFiles::new(self.store.clone(), blobs.clone(), self.clock.clone(), config));
         self.blobs = blobs;
         self
+    }
+
+    /// Replaces the default mail settings with configured ones; an unusable `mail.ca_file` is
+    /// the error.
+    pub fn with_mail(mut self, config: crate::config::MailConfig) -> Result<AppState, String> {
+        self.mail = Arc::new(crate::mail::MailService::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.web.secretbox.clone(),
+            config,
+        )?);
+        Ok(self)
     }
 
     /// Replaces the default DAV settings with configured ones.

@@ -25,6 +25,7 @@ pub const GATED: &[(&str, Module)] = &[
     ("/api/v1/calendars", Module::Calendar),
     ("/api/v1/addressbooks", Module::Contacts),
     ("/api/v1/chat", Module::Chat),
+    ("/api/v1/mail", Module::Mail),
     ("/hooks", Module::Chat),
 ];
 

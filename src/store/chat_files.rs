@@ -126,7 +126,7 @@ impl Store {
         message: i64,
         ids: &[i64],
     ) -> StoreResult<()> {
-        let mut db = super::chat::db::Db::write(self).await?;
+        let mut db = super::db::Db::write(self).await?;
         super::chat::attach_files(&mut db, Some(uploader.0), channel, message, ids).await?;
         db.commit().await
     }

@@ -17,7 +17,7 @@
 //! chat crate.
 
 mod channels;
-pub(crate) mod db;
+pub(crate) use super::db;
 mod members;
 mod messages;
 mod reactions;

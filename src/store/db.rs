@@ -1,4 +1,4 @@
-//! One connection or write transaction on either backend, with dynamically bound arguments.
+//! One connection or write transaction on either backend, with dynamically bound arguments (chat, mail).
 //!
 //! Why not the `read!`/`write!` macros the rest of the store uses: chat's operations are long
 //! (a send checks the client id, numbers the message, follows the thread, records mentions,
@@ -70,7 +70,7 @@ impl From<Option<DateTime<Utc>>> for Arg {
 
 /// `args![a, b, c]`: a `Vec<Arg>`.
 macro_rules! args {
-    ($($a:expr),* $(,)?) => { vec![$($crate::store::chat::db::Arg::from($a)),*] };
+    ($($a:expr),* $(,)?) => { vec![$($crate::store::db::Arg::from($a)),*] };
 }
 pub(crate) use args;
 

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# A throw-away Dovecot (Debian dovecot-imapd + dovecot-submissiond) for the mail tests, on
+# 127.0.0.1 only, run as this script's own process (never the system service).
+#
+#   dovecot.sh start DIR [--no-condstore]   prints shell lines: MADANG_TEST_DOVECOT_DIR=…, _IMAP=port,
+#                                          _IMAPS=port, _SUBMISSION=port, _CA=DIR/ca.pem
+#   dovecot.sh stop DIR
+#   dovecot.sh deliver DIR USER FILE       puts a message into USER's INBOX (as an MTA's LDA would)
+#
+# What the submission service accepts is relayed to conformance-tests/smtp_sink.py, which files
+# it under DIR/sink (a Maildir, and envelopes.jsonl).
+#
+# Users: alice@example.test / alice-imap-pw, bob@example.test / bob-imap-pw (passwd-file,
+# plaintext: test only), Maildir under DIR/mail. TLS with a throw-away CA (DIR/ca.pem) and a
+# leaf for localhost/127.0.0.1 signed by it: rustls refuses a self-signed CA used as the leaf.
+# `--no-condstore` hides CONDSTORE/QRESYNC (imap_capability) for the sync's fallback path.
+# Runs as root or not; as root every Dovecot process runs as `nobody`.
+set -euo pipefail
+cmd=${1:?start|stop|deliver}
+dir=$(realpath -m "${2:?directory}")
+
+if [[ $cmd == stop ]]; then
+    if [[ -f $dir/sink.pid ]]; then
+        kill "$(cat "$dir/sink.pid")" 2>/dev/null || true
+        rm -f "$dir/sink.pid"
+    fi
+    [[ -f $dir/run/master.pid ]] || exit 0
+    pid=$(cat "$dir/run/master.pid")
+    kill "$pid" 2>/dev/null || exit 0
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+    echo "dovecot.sh: Dovecot $pid still running after 10 s" >&2
+    exit 1
+fi
+
+if [[ $cmd == deliver ]]; then
+    user=${3:?user}; file=${4:?message file}
+    # dovecot-lda would need the service's own config; a Maildir delivery is a rename into new/.
+    box="$dir/mail/$user/Maildir"
+    mkdir -p "$box"/{tmp,new,cur}
+    name="$(date +%s).$$_$RANDOM.localhost"
+    cp "$file" "$box/tmp/$name"
+    chown -R "$(stat -c %u:%g "$dir/mail")" "$box" 2>/dev/null || true
+    mv "$box/tmp/$name" "$box/new/$name"
+    exit 0
+fi
+
+[[ $cmd == start ]] || { echo "dovecot.sh: unknown command $cmd" >&2; exit 2; }
+capability=""
+[[ ${3:-} == --no-condstore ]] && capability="imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ UIDPLUS MOVE SPECIAL-USE NAMESPACE UNSELECT CHILDREN"
+exe=/usr/sbin/dovecot
+[[ -x $exe ]] || { echo "dovecot.sh: $exe missing (apt-get install dovecot-imapd dovecot-submissiond)" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+imap=$(free_port); imaps=$(free_port); submission=$(free_port); relay=$(free_port)
+mkdir -p "$dir"/{run,state,log,mail}
+if [[ $(id -u) -eq 0 ]]; then runuser=nobody; else runuser=$(id -un); fi
+rungroup=$(id -gn "$runuser"); uid=$(id -u "$runuser"); gid=$(id -g "$runuser")
+
+if [[ ! -f $dir/cert.pem ]]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+        -subj "/CN=Madang test CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/leaf.csr" -subj /CN=localhost 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$dir/leaf.ext"
+    openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 7 \
+        -out "$dir/cert.pem" -extfile "$dir/leaf.ext" 2>/dev/null
+fi
+
+cat >"$dir/users" <<USERS
+alice@example.test:{PLAIN}alice-imap-pw:$uid:$gid::$dir/mail/alice@example.test
+bob@example.test:{PLAIN}bob-imap-pw:$uid:$gid::$dir/mail/bob@example.test
+USERS
+
+cat >"$dir/dovecot.conf" <<CONF
+# Written by conformance-tests/dovecot.sh for one test run: not a production configuration.
+protocols = imap submission
+listen = 127.0.0.1
+base_dir = $dir/run
+state_dir = $dir/state
+instance_name = madang-test-$imap
+log_path = $dir/log/dovecot.log
+info_log_path = $dir/log/dovecot.log
+default_internal_user = $runuser
+default_internal_group = $rungroup
+default_login_user = $runuser
+first_valid_uid = 1
+mail_uid = $uid
+mail_gid = $gid
+ssl = yes
+ssl_cert = <$dir/cert.pem
+ssl_key = <$dir/key.pem
+ssl_min_protocol = TLSv1.2
+# Plain LOGIN before STARTTLS is allowed so the tests can show Madang refusing it itself.
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {
+  driver = passwd-file
+  args = username_format=%u $dir/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $dir/users
+}
+mail_location = maildir:~/Maildir
+$capability
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+}
+protocol imap {
+  imap_idle_notify_interval = 30 secs
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $imaps
+    ssl = yes
+  }
+}
+service submission-login {
+  chroot =
+  inet_listener submission {
+    address = 127.0.0.1
+    port = $submission
+  }
+}
+# Dovecot's submission service relays to an MTA: the sink (smtp_sink.py).
+submission_relay_host = 127.0.0.1
+submission_relay_port = $relay
+submission_relay_trusted = yes
+hostname = localhost
+service anvil {
+  chroot =
+}
+service pop3-login {
+  chroot =
+}
+service imap-urlauth-login {
+  chroot =
+}
+service auth {
+  user = $runuser
+}
+service auth-worker {
+  user = $runuser
+}
+service stats {
+  unix_listener stats-reader {
+    user = $runuser
+    mode = 0600
+  }
+  unix_listener stats-writer {
+    user = $runuser
+    mode = 0600
+  }
+}
+CONF
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python3 "$here/smtp_sink.py" "$dir" "$relay" </dev/null >"$dir/log/sink.log" 2>&1 &
+echo $! >"$dir/sink.pid"
+chown -R "$runuser:$rungroup" "$dir" 2>/dev/null || true
+chown root "$dir/dovecot.conf" 2>/dev/null || true
+# Dovecot's master keeps fd 2: a caller reading this script's output through a pipe would
+# otherwise never see it end.
+"$exe" -c "$dir/dovecot.conf" </dev/null >"$dir/log/startup.log" 2>&1 || { cat "$dir/log/startup.log" >&2; exit 1; }
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null; then
+        echo "MADANG_TEST_DOVECOT_DIR=$dir"
+        echo "MADANG_TEST_DOVECOT_IMAP=$imap"
+        echo "MADANG_TEST_DOVECOT_IMAPS=$imaps"
+        echo "MADANG_TEST_DOVECOT_SUBMISSION=$submission"
+        echo "MADANG_TEST_DOVECOT_CA=$dir/ca.pem"
+        echo "MADANG_TEST_DOVECOT_SINK=$dir/sink"
+        exit 0
+    fi
+    sleep 0.1
+done
+echo "dovecot.sh: Dovecot did not come up" >&2
+cat "$dir/log/dovecot.log" >&2
+exit 1

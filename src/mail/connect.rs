@@ -1,0 +1,316 @@
+//! Reaching a linked account's servers: the connection test a user runs before saving, step by
+//! step, so a failure names what failed (DNS, TCP, TLS certificate, authentication, a missing
+//! capability) instead of "could not connect".
+//!
+//! Every connection goes to addresses the outbound guard resolved (`crate::outbound`), never to
+//! the name again; TLS verifies the certificate against the name (rustls, the public roots plus
+//! `mail.ca_file`). Plain, unencrypted connections are only allowed to a server on this machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use utoipa::ToSchema;
+
+use crate::config::MailConfig;
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAP 993, SMTP 465; RFC 8314 prefers it).
+    Tls,
+    /// Plain, then `STARTTLS` before anything else (IMAP 143, SMTP 587).
+    Starttls,
+    /// No encryption: only to a server on this machine (a local relay, tests).
+    Plain,
+}
+
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Tls => "tls",
+            Security::Starttls => "starttls",
+            Security::Plain => "plain",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Security> {
+        match s {
+            "tls" => Some(Security::Tls),
+            "starttls" => Some(Security::Starttls),
+            "plain" => Some(Security::Plain),
+            _ => None,
+        }
+    }
+}
+
+/// Where a server is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
+/// The step that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The name did not resolve.
+    Dns,
+    /// It resolved to an address Madang may not connect to (`mail.allowed_networks`).
+    Blocked,
+    /// No TCP connection (refused, unreachable, timed out).
+    Tcp,
+    /// TLS failed: usually the certificate (expired, wrong name, unknown authority).
+    Tls,
+    /// The server did not speak the protocol as expected (greeting, `STARTTLS`).
+    Protocol,
+    /// The user name or password was refused.
+    Authentication,
+    /// A capability Madang needs is missing.
+    Capability,
+}
+
+/// Why reaching a server failed: the step and the server's or the system's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Failure {
+    pub step: Step,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(step: Step, message: impl Into<String>) -> Failure {
+        Failure { step, message: message.into() }
+    }
+}
+
+/// What a successful IMAP login showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImapInfo {
+    /// The extensions Madang uses when there (`IDLE`, `CONDSTORE`, `QRESYNC`, `MOVE`, `SPECIAL-USE`,
+    /// `UIDPLUS`), as the server announced them.
+    pub capabilities: Vec<String>,
+}
+
+/// The TLS settings for linked servers: the public roots and `mail.ca_file`.
+#[derive(Clone)]
+pub struct Connector {
+    tls: tokio_rustls::TlsConnector,
+    config: MailConfig,
+    extra_roots: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("extra_roots", &self.extra_roots.len()).finish_non_exhaustive()
+    }
+}
+
+const WANTED: [&str; 6] = ["IDLE", "CONDSTORE", "QRESYNC", "MOVE", "SPECIAL-USE", "UIDPLUS"];
+
+impl Connector {
+    pub fn new(config: &MailConfig) -> Result<Connector, String> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut extra_roots = Vec::new();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&config.extra_roots) {
+            let cert = cert.map_err(|e| format!("mail.ca_file: {e}"))?;
+            extra_roots.push(cert.to_vec());
+            roots.add(cert).map_err(|e| format!("mail.ca_file: {e}"))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Connector { tls: tokio_rustls::TlsConnector::from(Arc::new(tls)), config: config.clone(), extra_roots })
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.connect_timeout
+    }
+
+    /// Resolves through the outbound guard and opens TCP to the first address that answers.
+    async fn tcp(&self, endpoint: &Endpoint) -> Result<(TcpStream, SocketAddr), Failure> {
+        let resolved =
+            tokio::time::timeout(self.timeout(), self.config.outbound.resolve(&endpoint.host, endpoint.port))
+                .await
+                .map_err(|_| {
+                    Failure::new(
+                        Step::Dns,
+                        format!("no answer for `{}` within {} s", endpoint.host, self.timeout().as_secs()),
+                    )
+                })?;
+        let addrs = resolved.map_err(|e| match e {
+            crate::outbound::OutboundError::Dns(..) => Failure::new(Step::Dns, e.to_string()),
+            crate::outbound::OutboundError::Internal { .. } => Failure::new(Step::Blocked, e.to_string()),
+        })?;
+        if endpoint.security == Security::Plain && !addrs.iter().all(|a| a.ip().is_loopback()) {
+            return Err(Failure::new(
+                Step::Blocked,
+                "an unencrypted connection is only allowed to a server on this machine; use TLS or STARTTLS",
+            ));
+        }
+        let mut last = String::new();
+        for addr in addrs {
+            match tokio::time::timeout(self.timeout(), TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => return Ok((stream, addr)),
+                Ok(Err(e)) => last = format!("{addr}: {e}"),
+                Err(_) => last = format!("{addr}: no answer within {} s", self.timeout().as_secs()),
+            }
+        }
+        Err(Failure::new(Step::Tcp, last))
+    }
+
+    async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        host: &str,
+        stream: S,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, Failure> {
+        let name =
+            rustls_pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+                .map_err(|e| {
+                    Failure::new(Step::Tls, format!("`{host}` cannot be checked against a certificate: {e}"))
+                })?;
+        match tokio::time::timeout(self.timeout(), self.tls.connect(name, stream)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(Failure::new(Step::Tls, e.to_string())),
+            Err(_) => Err(Failure::new(Step::Tls, "the TLS handshake timed out")),
+        }
+    }
+
+    /// Logs in to the IMAP server and reports what it offers (RFC 9051/3501; STARTTLS §6.2.1).
+    pub async fn test_imap(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<ImapInfo, Failure> {
+        let (tcp, _) = self.tcp(endpoint).await?;
+        match endpoint.security {
+            Security::Tls => {
+                let tls = self.tls(&endpoint.host, tcp).await?;
+                self.imap_login(async_imap::Client::new(tls), true, username, password).await
+            }
+            Security::Plain => self.imap_login(async_imap::Client::new(tcp), true, username, password).await,
+            Security::Starttls => {
+                let mut client = async_imap::Client::new(tcp);
+                self.greeting(&mut client).await?;
+                self.step(Step::Protocol, client.run_command_and_check_ok("STARTTLS", None))
+                    .await
+                    .map_err(|f| Failure::new(Step::Capability, format!("STARTTLS refused: {}", f.message)))?;
+                // What the server sent before the handshake is dropped with the buffer (a
+                // response injected before TLS must not be read as if it came after).
+                let tls = self.tls(&endpoint.host, client.into_inner()).await?;
+                self.imap_login(async_imap::Client::new(tls), false, username, password).await
+            }
+        }
+    }
+
+    async fn step<T, E: std::fmt::Display>(
+        &self,
+        step: Step,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout(), f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Failure::new(step, e.to_string())),
+            Err(_) => Err(Failure::new(step, format!("no answer within {} s", self.timeout().as_secs()))),
+        }
+    }
+
+    async fn greeting<S>(&self, client: &mut async_imap::Client<S>) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+    {
+        use async_imap::imap_proto::{Response, Status};
+        let greeting = self.step(Step::Protocol, client.read_response()).await?;
+        match greeting.as_ref().map(|g| g.parsed()) {
+            Some(Response::Data { status: Status::Ok | Status::PreAuth, .. }) => Ok(()),
+            Some(other) => Err(Failure::new(Step::Protocol, format!("the server refused the connection: {other:?}"))),
+            None => Err(Failure::new(Step::Protocol, "the server closed the connection without a greeting")),
+        }
+    }
+
+    async fn imap_login<S>(
+        &self,
+        mut client: async_imap::Client<S>,
+        greet: bool,
+        username: &str,
+        password: &str,
+    ) -> Result<ImapInfo, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+    {
+        if greet {
+            self.greeting(&mut client).await?;
+        }
+        let mut session = match tokio::time::timeout(self.timeout(), client.login(username, password)).await {
+            Ok(Ok(session)) => session,
+            Ok(Err((async_imap::error::Error::No(text), _))) => {
+                return Err(Failure::new(Step::Authentication, format!("the server refused the login: {text}")));
+            }
+            Ok(Err((e, _))) => return Err(Failure::new(Step::Protocol, e.to_string())),
+            Err(_) => return Err(Failure::new(Step::Authentication, "no answer to the login")),
+        };
+        let capabilities = self.step(Step::Protocol, session.capabilities()).await?;
+        if !capabilities.has_str("IMAP4rev1") && !capabilities.has_str("IMAP4rev2") {
+            return Err(Failure::new(Step::Capability, "the server announces neither IMAP4rev1 nor IMAP4rev2"));
+        }
+        let found = WANTED.iter().filter(|c| capabilities.has_str(c)).map(|c| c.to_string()).collect();
+        // A failed LOGOUT changes nothing about what the test showed.
+        let _ = tokio::time::timeout(self.timeout(), session.logout()).await;
+        Ok(ImapInfo { capabilities: found })
+    }
+
+    /// Connects to the SMTP submission server, secures it and authenticates (RFC 6409, 4954).
+    pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<(), Failure> {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+        // Which address answers is checked here (guard, TCP); lettre is then pointed at it.
+        let (probe, addr) = self.tcp(endpoint).await?;
+        drop(probe);
+        let tls = || {
+            let mut params = TlsParameters::builder(endpoint.host.clone());
+            for der in &self.extra_roots {
+                match Certificate::from_der(der.clone()) {
+                    Ok(cert) => params = params.add_root_certificate(cert),
+                    Err(e) => return Err(Failure::new(Step::Tls, e.to_string())),
+                }
+            }
+            params.build_rustls().map_err(|e| Failure::new(Step::Tls, e.to_string()))
+        };
+        let tls = match endpoint.security {
+            Security::Tls => Tls::Wrapper(tls()?),
+            Security::Starttls => Tls::Required(tls()?),
+            Security::Plain => Tls::None,
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+            .port(addr.port())
+            .tls(tls)
+            .timeout(Some(self.timeout()))
+            .credentials(Credentials::new(username.to_string(), password.to_string()))
+            .build::<Tokio1Executor>();
+        match transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::new(Step::Protocol, "the server did not answer NOOP")),
+            // lettre reports a handshake after STARTTLS as a connection error: the rustls
+            // message (`invalid peer certificate: …`) is what tells.
+            Err(e) if e.is_tls() || e.to_string().contains("peer certificate") => {
+                Err(Failure::new(Step::Tls, e.to_string()))
+            }
+            Err(e) if e.is_timeout() => Err(Failure::new(Step::Tcp, e.to_string())),
+            // 535 (RFC 4954 §6) and friends: the credentials; 5xx before AUTH would be caught
+            // as a protocol error by the greeting or EHLO, which lettre reports the same way.
+            Err(e) if e.status().is_some_and(|c| c.to_string().starts_with("53")) => {
+                Err(Failure::new(Step::Authentication, e.to_string()))
+            }
+            Err(e) if e.to_string().contains("authentication") || e.to_string().contains("mechanism") => {
+                Err(Failure::new(Step::Authentication, e.to_string()))
+            }
+            Err(e) => Err(Failure::new(Step::Protocol, e.to_string())),
+        }
+    }
+}

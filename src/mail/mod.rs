@@ -1,0 +1,351 @@
+//! Mail's domain service: the accounts a user links (their servers and sealed credentials), the
+//! connection test that must pass before one is saved, and provider suggestions.
+//!
+//! Passwords are sealed with the instance's secret box (`auth::secretbox`) under a context
+//! naming the row, opened only to connect, never logged and never returned by the API. Every
+//! connection goes through the outbound guard (`crate::outbound`): a user cannot make Madang
+//! reach an internal address unless an administrator allowed its network.
+//!
+//! The service takes the store, the clock and its settings, never `AppState`
+//! (`../shared/LAYERS.md`).
+
+pub mod connect;
+pub mod providers;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::secretbox::SecretBox;
+use crate::clock::Clock;
+use crate::config::MailConfig;
+use crate::domain::UserId;
+use crate::store::mail::{MailAccountFields, MailAccountRow};
+use crate::store::{Store, StoreError};
+pub use connect::{Endpoint, Failure, ImapInfo, Security, Step};
+
+/// What a user gives to link (or change) an account.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    /// The address, `kim@example.com`.
+    pub email: String,
+    /// The name on sent mail.
+    #[serde(default)]
+    pub display_name: String,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_security: Security,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: Security,
+    /// The user name at the provider (often the address).
+    pub username: String,
+    /// Required to link; when changing an account, absent keeps the stored one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Display for AccountInput {
+    // Never the password: this is what a log line may show.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (imap {}:{}, smtp {}:{})",
+            self.email, self.imap_host, self.imap_port, self.smtp_host, self.smtp_port
+        )
+    }
+}
+
+/// A linked account as the API shows it: never the password.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_security: Security,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: Security,
+    pub username: String,
+    /// The account the user's mail apps reach when they name none.
+    pub default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the connection test found, per server.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TestReport {
+    /// Both servers accepted the login.
+    pub ok: bool,
+    pub imap: ServerReport,
+    pub smtp: ServerReport,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServerReport {
+    pub ok: bool,
+    /// What failed, when it did.
+    pub failure: Option<Failure>,
+    /// IMAP only: the extensions Madang uses that the server offers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such mail account")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    /// The connection test failed: nothing was saved.
+    #[error("the connection test failed")]
+    TestFailed(Box<TestReport>),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for MailError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => MailError::NotFound,
+            StoreError::Conflict(text) => MailError::Conflict(text),
+            other => MailError::Store(other),
+        }
+    }
+}
+
+pub type MailResult<T> = Result<T, MailError>;
+
+/// Linked accounts and their connection tests.
+pub struct MailService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    secretbox: SecretBox,
+    config: MailConfig,
+    connector: connect::Connector,
+}
+
+impl std::fmt::Debug for MailService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailService").finish_non_exhaustive()
+    }
+}
+
+fn sealing_context(user: UserId, id: i64) -> String {
+    format!("mail-account:{}:{id}", user.0)
+}
+
+fn host_ok(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+impl MailService {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        secretbox: SecretBox,
+        config: MailConfig,
+    ) -> Result<MailService, String> {
+        let connector = connect::Connector::new(&config)?;
+        Ok(MailService { store, clock, secretbox, config, connector })
+    }
+
+    fn validate(input: &AccountInput) -> MailResult<MailAccountFields> {
+        let email = input.email.trim();
+        let valid_email = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && host_ok(domain))
+            && !email.chars().any(char::is_whitespace);
+        if !valid_email {
+            return Err(MailError::Invalid("email: an address such as kim@example.com".into()));
+        }
+        for (field, host) in [("imap_host", &input.imap_host), ("smtp_host", &input.smtp_host)] {
+            if !host_ok(host.trim()) {
+                return Err(MailError::Invalid(format!("{field}: a host name or IP address")));
+            }
+        }
+        for (field, port) in [("imap_port", input.imap_port), ("smtp_port", input.smtp_port)] {
+            if port == 0 {
+                return Err(MailError::Invalid(format!("{field}: 1 to 65535")));
+            }
+        }
+        let username = input.username.trim();
+        if username.is_empty() || username.len() > 320 {
+            return Err(MailError::Invalid("username: 1 to 320 characters".into()));
+        }
+        if input.display_name.chars().count() > 200 || input.display_name.chars().any(char::is_control) {
+            return Err(MailError::Invalid("display_name: up to 200 characters, no control characters".into()));
+        }
+        if let Some(password) = &input.password
+            && (password.is_empty() || password.len() > 1024)
+        {
+            return Err(MailError::Invalid("password: 1 to 1024 bytes".into()));
+        }
+        Ok(MailAccountFields {
+            email: email.to_string(),
+            display_name: input.display_name.trim().to_string(),
+            imap_host: input.imap_host.trim().to_ascii_lowercase(),
+            imap_port: input.imap_port,
+            imap_security: input.imap_security.as_str().into(),
+            smtp_host: input.smtp_host.trim().to_ascii_lowercase(),
+            smtp_port: input.smtp_port,
+            smtp_security: input.smtp_security.as_str().into(),
+            username: username.to_string(),
+        })
+    }
+
+    fn view(row: MailAccountRow) -> Account {
+        Account {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            imap_host: row.imap_host,
+            imap_port: u16::try_from(row.imap_port).unwrap_or(0),
+            imap_security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
+            smtp_host: row.smtp_host,
+            smtp_port: u16::try_from(row.smtp_port).unwrap_or(0),
+            smtp_security: Security::parse(&row.smtp_security).unwrap_or(Security::Tls),
+            username: row.username,
+            default: row.is_default,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+
+    /// Runs the IMAP and SMTP tests side by side.
+    async fn run_test(&self, fields: &MailAccountFields, password: &str) -> TestReport {
+        let endpoint = |host: &str, port: u16, security: &str| Endpoint {
+            host: host.to_string(),
+            port,
+            security: Security::parse(security).unwrap_or(Security::Tls),
+        };
+        let imap = endpoint(&fields.imap_host, fields.imap_port, &fields.imap_security);
+        let smtp = endpoint(&fields.smtp_host, fields.smtp_port, &fields.smtp_security);
+        let (imap, smtp) = tokio::join!(
+            self.connector.test_imap(&imap, &fields.username, password),
+            self.connector.test_smtp(&smtp, &fields.username, password)
+        );
+        let imap = match imap {
+            Ok(info) => ServerReport { ok: true, failure: None, capabilities: Some(info.capabilities) },
+            Err(f) => ServerReport { ok: false, failure: Some(f), capabilities: None },
+        };
+        let smtp = match smtp {
+            Ok(()) => ServerReport { ok: true, failure: None, capabilities: None },
+            Err(f) => ServerReport { ok: false, failure: Some(f), capabilities: None },
+        };
+        TestReport { ok: imap.ok && smtp.ok, imap, smtp }
+    }
+
+    /// The connection test alone, saving nothing (the set-up form's "Test" button).
+    pub async fn test(&self, input: &AccountInput) -> MailResult<TestReport> {
+        let fields = Self::validate(input)?;
+        let password =
+            input.password.as_deref().ok_or_else(|| MailError::Invalid("password: needed for the test".into()))?;
+        Ok(self.run_test(&fields, password).await)
+    }
+
+    pub async fn list(&self, user: UserId) -> MailResult<Vec<Account>> {
+        Ok(self.store.mail_accounts(user).await?.into_iter().map(Self::view).collect())
+    }
+
+    pub async fn get(&self, user: UserId, id: i64) -> MailResult<Account> {
+        Ok(Self::view(self.store.mail_account(user, id).await?))
+    }
+
+    /// Links an account after its connection test passed; `TestFailed` saves nothing.
+    pub async fn create(&self, user: UserId, input: &AccountInput) -> MailResult<Account> {
+        let fields = Self::validate(input)?;
+        let password = input.password.as_deref().ok_or_else(|| MailError::Invalid("password: required".into()))?;
+        let existing = self.store.mail_accounts(user).await?;
+        if existing.len() as u64 >= self.config.max_accounts_per_user {
+            return Err(MailError::Conflict(format!(
+                "at most {} mail accounts per user",
+                self.config.max_accounts_per_user
+            )));
+        }
+        if existing.iter().any(|a| a.email.eq_ignore_ascii_case(&fields.email)) {
+            return Err(MailError::Conflict("an account with this address is already linked".into()));
+        }
+        let report = self.run_test(&fields, password).await;
+        if !report.ok {
+            return Err(MailError::TestFailed(Box::new(report)));
+        }
+        let seal = |id: i64| -> Result<String, StoreError> {
+            use base64::Engine;
+            let sealed = self.secretbox.seal(password.as_bytes(), &sealing_context(user, id))?;
+            Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+        };
+        let row = self
+            .store
+            .create_mail_account(user, &fields, self.config.max_accounts_per_user, self.clock.now(), seal)
+            .await?;
+        Ok(Self::view(row))
+    }
+
+    /// The stored password, opened (to connect; never to show).
+    fn password_of(&self, user: UserId, row: &MailAccountRow) -> MailResult<String> {
+        use base64::Engine;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(&row.secret)
+            .map_err(|_| MailError::Store(StoreError::Internal("a mail account's secret is damaged".into())))?;
+        let plain = self.secretbox.open(&sealed, &sealing_context(user, row.id)).map_err(StoreError::from)?;
+        String::from_utf8(plain)
+            .map_err(|_| MailError::Store(StoreError::Internal("a mail account's secret is damaged".into())))
+    }
+
+    /// Changes an account's settings (and password, when given), re-running the connection
+    /// test whenever anything about reaching the servers changed.
+    pub async fn update(&self, user: UserId, id: i64, input: &AccountInput) -> MailResult<Account> {
+        let row = self.store.mail_account(user, id).await?;
+        let fields = Self::validate(input)?;
+        let stored = row.fields();
+        let reach_changed = input.password.is_some()
+            || MailAccountFields { email: String::new(), display_name: String::new(), ..fields.clone() }
+                != MailAccountFields { email: String::new(), display_name: String::new(), ..stored };
+        if reach_changed {
+            let password = match &input.password {
+                Some(p) => p.clone(),
+                None => self.password_of(user, &row)?,
+            };
+            let report = self.run_test(&fields, &password).await;
+            if !report.ok {
+                return Err(MailError::TestFailed(Box::new(report)));
+            }
+        }
+        let secret = match &input.password {
+            None => None,
+            Some(p) => {
+                use base64::Engine;
+                let sealed = self.secretbox.seal(p.as_bytes(), &sealing_context(user, id)).map_err(StoreError::from)?;
+                Some(base64::engine::general_purpose::STANDARD.encode(sealed))
+            }
+        };
+        Ok(Self::view(self.store.update_mail_account(user, id, &fields, secret, self.clock.now()).await?))
+    }
+
+    pub async fn set_default(&self, user: UserId, id: i64) -> MailResult<Account> {
+        self.store.set_default_mail_account(user, id).await?;
+        self.get(user, id).await
+    }
+
+    pub async fn delete(&self, user: UserId, id: i64) -> MailResult<()> {
+        Ok(self.store.delete_mail_account(user, id).await?)
+    }
+
+    /// Re-runs the test of a saved account with its stored password.
+    pub async fn retest(&self, user: UserId, id: i64) -> MailResult<TestReport> {
+        let row = self.store.mail_account(user, id).await?;
+        let password = self.password_of(user, &row)?;
+        let fields = row.fields();
+        Ok(self.run_test(&fields, &password).await)
+    }
+}

@@ -1,0 +1,201 @@
+//! Linked mail accounts (`mail_accounts`): where a user's mailbox is and the sealed credential
+//! to reach it. The store never sees a password: the mail service seals it before and opens
+//! it after (`crate::mail`).
+
+use chrono::{DateTime, Utc};
+
+use super::db::{Arg, Db};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::UserId;
+use crate::store::db::args;
+
+/// One linked account as stored; `secret` is sealed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailAccountRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub imap_host: String,
+    pub imap_port: i64,
+    pub imap_security: String,
+    pub smtp_host: String,
+    pub smtp_port: i64,
+    pub smtp_security: String,
+    pub username: String,
+    pub secret: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a user gives for an account, the secret already sealed (or, for a change, `None`
+/// to keep the stored one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAccountFields {
+    pub email: String,
+    pub display_name: String,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_security: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: String,
+    pub username: String,
+}
+
+impl MailAccountRow {
+    /// The settings part of the row (what [`MailAccountFields`] carries).
+    pub fn fields(&self) -> MailAccountFields {
+        MailAccountFields {
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            imap_host: self.imap_host.clone(),
+            imap_port: u16::try_from(self.imap_port).unwrap_or(0),
+            imap_security: self.imap_security.clone(),
+            smtp_host: self.smtp_host.clone(),
+            smtp_port: u16::try_from(self.smtp_port).unwrap_or(0),
+            smtp_security: self.smtp_security.clone(),
+            username: self.username.clone(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, email, display_name, imap_host, imap_port, imap_security, smtp_host, smtp_port, \
+                       smtp_security, username, secret, is_default, created_at, updated_at";
+
+fn field_args(f: &MailAccountFields) -> Vec<Arg> {
+    args![
+        f.email.clone(),
+        f.display_name.clone(),
+        f.imap_host.clone(),
+        i64::from(f.imap_port),
+        f.imap_security.clone(),
+        f.smtp_host.clone(),
+        i64::from(f.smtp_port),
+        f.smtp_security.clone(),
+        f.username.clone()
+    ]
+}
+
+/// A unique-index violation on `(user_id, email)` is the user linking an address twice.
+fn duplicate(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict("an account with this address is already linked".into()),
+        other => other,
+    }
+}
+
+impl Store {
+    /// The user's linked accounts, the default first, then in the order they were linked.
+    pub async fn mail_accounts(&self, user: UserId) -> StoreResult<Vec<MailAccountRow>> {
+        let mut db = Db::read(self).await?;
+        db.rows(
+            &format!("SELECT {COLUMNS} FROM mail_accounts WHERE user_id = $1 ORDER BY is_default DESC, id"),
+            args![user.0],
+        )
+        .await
+    }
+
+    /// One of the user's accounts; `NotFound` for another user's (nobody learns it exists).
+    pub async fn mail_account(&self, user: UserId, id: i64) -> StoreResult<MailAccountRow> {
+        let mut db = Db::read(self).await?;
+        db.opt(&format!("SELECT {COLUMNS} FROM mail_accounts WHERE id = $1 AND user_id = $2"), args![id, user.0])
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Links an account. `seal(id)` gives the sealed secret for the new row's id (the sealing
+    /// context names the row, so a secret copied to another row does not open). The first
+    /// account is the default. `Conflict` past `max` accounts or for an address already linked.
+    pub async fn create_mail_account(
+        &self,
+        user: UserId,
+        fields: &MailAccountFields,
+        max: u64,
+        now: DateTime<Utc>,
+        seal: impl FnOnce(i64) -> StoreResult<String>,
+    ) -> StoreResult<MailAccountRow> {
+        let mut db = Db::write(self).await?;
+        let (count,): (i64,) = db.one("SELECT COUNT(*) FROM mail_accounts WHERE user_id = $1", args![user.0]).await?;
+        if u64::try_from(count).unwrap_or(0) >= max {
+            return Err(StoreError::Conflict(format!("at most {max} mail accounts per user")));
+        }
+        let mut values = args![user.0];
+        values.extend(field_args(fields));
+        values.extend(args![count == 0, now]);
+        let (id,): (i64,) = db
+            .one(
+                "INSERT INTO mail_accounts (user_id, email, display_name, imap_host, imap_port, imap_security, \
+                 smtp_host, smtp_port, smtp_security, username, secret, is_default, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, $12) RETURNING id",
+                values,
+            )
+            .await
+            .map_err(duplicate)?;
+        db.exec("UPDATE mail_accounts SET secret = $2 WHERE id = $1", args![id, seal(id)?]).await?;
+        let row = db.one(&format!("SELECT {COLUMNS} FROM mail_accounts WHERE id = $1"), args![id]).await?;
+        db.commit().await?;
+        Ok(row)
+    }
+
+    /// Replaces an account's settings, and its secret when `secret` is given.
+    pub async fn update_mail_account(
+        &self,
+        user: UserId,
+        id: i64,
+        fields: &MailAccountFields,
+        secret: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MailAccountRow> {
+        let mut db = Db::write(self).await?;
+        let mut values = args![id, user.0];
+        values.extend(field_args(fields));
+        values.extend(args![now, secret]);
+        let n = db
+            .exec(
+                "UPDATE mail_accounts SET email = $3, display_name = $4, imap_host = $5, imap_port = $6, \
+                 imap_security = $7, smtp_host = $8, smtp_port = $9, smtp_security = $10, username = $11, \
+                 updated_at = $12, secret = COALESCE($13, secret) WHERE id = $1 AND user_id = $2",
+                values,
+            )
+            .await
+            .map_err(duplicate)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = db.one(&format!("SELECT {COLUMNS} FROM mail_accounts WHERE id = $1"), args![id]).await?;
+        db.commit().await?;
+        Ok(row)
+    }
+
+    /// Makes the account the user's default (the one their mail apps reach without a name).
+    pub async fn set_default_mail_account(&self, user: UserId, id: i64) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        let n = db
+            .exec("UPDATE mail_accounts SET is_default = TRUE WHERE id = $1 AND user_id = $2", args![id, user.0])
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        db.exec("UPDATE mail_accounts SET is_default = FALSE WHERE user_id = $1 AND id <> $2", args![user.0, id])
+            .await?;
+        db.commit().await
+    }
+
+    /// Unlinks an account; if it was the default, the oldest remaining one becomes it.
+    pub async fn delete_mail_account(&self, user: UserId, id: i64) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        let n = db.exec("DELETE FROM mail_accounts WHERE id = $1 AND user_id = $2", args![id, user.0]).await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        db.exec(
+            "UPDATE mail_accounts SET is_default = TRUE WHERE id = (SELECT MIN(id) FROM mail_accounts \
+             WHERE user_id = $1) AND NOT EXISTS (SELECT 1 FROM mail_accounts WHERE user_id = $1 AND is_default)",
+            args![user.0],
+        )
+        .await?;
+        db.commit().await
+    }
+}
