@@ -250,7 +250,92 @@ async fn each_failed_step_is_named(db: &TestDb) {
     assert_eq!((r.body["provider"].as_str(), r.body["imap_host"].as_str()), (Some("Naver"), Some("imap.naver.com")));
 }
 
+/// Runs `conformance-tests/dovecot.sh deliver`: a message into a user's INBOX as an MTA would.
+fn deliver(user: &str, message: &str) {
+    let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").expect("MADANG_TEST_DOVECOT_DIR");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance-tests/dovecot.sh");
+    let status =
+        std::process::Command::new("bash").args([script, "deliver", &dir]).arg(user).arg(file.path()).status().unwrap();
+    assert!(status.success());
+}
+
+/// A folder made the way Dovecot's Maildir++ layout keeps it (`.<name>` with cur/new/tmp, the
+/// name in modified UTF-7), owned like the mailbox so Dovecot can use it.
+fn make_folder(user: &str, imap_name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").expect("MADANG_TEST_DOVECOT_DIR");
+    let maildir = std::path::Path::new(&dir).join("mail").join(user).join("Maildir");
+    let folder = maildir.join(format!(".{imap_name}"));
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    let status = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("--reference={}", maildir.display()))
+        .arg(&folder)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    folder
+}
+
+async fn folders_are_synchronised_into_the_index(db: &TestDb) {
+    let Some((_, imaps, submission, ca)) = dovecot() else { return };
+    let app = mail_app(db, &ca).await;
+    let id = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw")))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let folders_path = format!("/api/v1/mail/accounts/{id}/folders");
+    assert_eq!(call(&app, "alice", "GET", &folders_path, None).await.body, json!([]), "nothing before a sync");
+    deliver(
+        "alice@example.test",
+        "From: Kim <kim@example.test>\r\nTo: alice@example.test\r\nSubject: =?UTF-8?B?7ZqM7J2Y?=\r\n\
+         Message-ID: <sync-1@example.test>\r\nDate: Mon, 7 Dec 2026 09:00:00 +0900\r\n\r\nhello\r\n",
+    );
+    // "보낸 편지함 <unique>" in modified UTF-7, as a Korean server names its Sent folder.
+    let suffix = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let korean = format!("&vPSwuA- &07jJwNVo- {suffix}");
+    let made = make_folder("alice@example.test", &korean);
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/sync"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let folders = r.body.as_array().unwrap().clone();
+    assert_eq!(folders[0]["role"], "inbox", "INBOX first: {}", r.text);
+    assert!(folders[0]["total"].as_i64().unwrap() >= 1 && folders[0]["unseen"].as_i64().unwrap() >= 1, "{}", r.text);
+    for role in ["sent", "drafts", "trash", "junk", "archive"] {
+        assert!(folders.iter().any(|f| f["role"] == role), "{role}: {}", r.text);
+    }
+    let named = folders.iter().find(|f| f["imap_name"] == korean.as_str()).expect("the Korean folder");
+    assert_eq!(named["name"], format!("보낸 편지함 {suffix}"));
+    assert_eq!(named["role"], Value::Null);
+    // The state incremental sync keys on is kept (Dovecot has CONDSTORE).
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM mail_folders WHERE account_id = {id} AND selectable \
+             AND (uidvalidity IS NULL OR uidnext IS NULL OR highestmodseq IS NULL)"
+        ))
+        .await,
+        0
+    );
+    // The index answers without the server, the same list.
+    assert_eq!(call(&app, "alice", "GET", &folders_path, None).await.body, r.body);
+    // Another user learns nothing and cannot make Madang connect with alice's password.
+    for (method, path) in [("GET", folders_path.clone()), ("POST", format!("/api/v1/mail/accounts/{id}/sync"))] {
+        assert_error(&call(&app, "bob", method, &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    // A folder removed on the server leaves the index at the next sync.
+    std::fs::remove_dir_all(&made).unwrap();
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/sync"), None).await;
+    assert!(!r.text.contains(&suffix), "{}", r.text);
+    // Unlinking forgets the index.
+    call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{id}"), None).await;
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_folders WHERE account_id = {id}")).await, 0);
+}
+
 on_both_databases!(
+    folders_are_synchronised_into_the_index,
     linking_runs_the_connection_test_first,
     changes_defaults_and_unlinking,
     another_users_accounts_are_invisible,

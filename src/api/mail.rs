@@ -15,7 +15,7 @@ use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::mail::providers::Suggestion;
-use crate::mail::{Account, AccountInput, MailError, TestReport};
+use crate::mail::{Account, AccountInput, Folder, MailError, TestReport};
 
 /// The mail routes, relative to `/api/v1/mail`.
 pub fn routes() -> Router<AppState> {
@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(show).put(replace).delete(remove))
         .route("/accounts/{id}/test", post(retest))
         .route("/accounts/{id}/default", put(make_default))
+        .route("/accounts/{id}/folders", get(folders))
+        .route("/accounts/{id}/sync", post(sync))
         .route("/providers", get(providers))
 }
 
@@ -43,6 +45,8 @@ impl From<MailError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "connection_failed", what)
                     .with_details(serde_json::to_value(*report).unwrap_or_default())
             }
+            MailError::Unreachable(f) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", f.message.clone())
+                .with_details(serde_json::to_value(&f).unwrap_or_default()),
             MailError::Store(s) => s.into(),
         }
     }
@@ -210,4 +214,38 @@ pub async fn providers(
     crate::mail::providers::suggest(&q.email)
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain"))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/accounts/{id}/folders", tag = "mail",
+    params(("id" = i64, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account's folders from the index, INBOX first (empty before the first sync)", body = [Folder]),
+        (status = 404, description = "No such account of this user", body = ErrorBody),
+    ),
+)]
+pub async fn folders(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Folder>>, ApiError> {
+    Ok(Json(state.mail.folders(p.user.id, id).await?))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/accounts/{id}/sync", tag = "mail",
+    params(("id" = i64, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "Synchronised now: the folders with their counts and sync state", body = [Folder]),
+        (status = 404, description = "No such account of this user", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached or refused \
+            (`upstream_failed`, `details` names the step)", body = ErrorBody),
+    ),
+)]
+pub async fn sync(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Folder>>, ApiError> {
+    Ok(Json(state.mail.sync_folders(p.user.id, id).await?))
 }

@@ -131,6 +131,8 @@ use crate::http::api as account;
         super::mail::retest,
         super::mail::make_default,
         super::mail::providers,
+        super::mail::folders,
+        super::mail::sync,
     ),
     components(schemas(
         ErrorBody,
@@ -141,6 +143,8 @@ use crate::http::api as account;
         crate::mail::Failure,
         crate::mail::Step,
         crate::mail::Security,
+        crate::mail::Folder,
+        crate::mail::sync::Role,
         crate::mail::providers::Suggestion,
         crate::modules::ModuleStates,
         contact_model::ContactFields,

@@ -97,6 +97,13 @@ pub struct ImapInfo {
     pub capabilities: Vec<String>,
 }
 
+/// A connection to a mail server, plain or TLS, behind one type.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+/// A logged-in IMAP session.
+pub type Session = async_imap::Session<Box<dyn Io>>;
+
 /// The TLS settings for linked servers: the public roots and `mail.ca_file`.
 #[derive(Clone)]
 pub struct Connector {
@@ -185,15 +192,21 @@ impl Connector {
         }
     }
 
-    /// Logs in to the IMAP server and reports what it offers (RFC 9051/3501; STARTTLS §6.2.1).
-    pub async fn test_imap(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<ImapInfo, Failure> {
+    /// Logs in to the IMAP server (RFC 9051/3501; STARTTLS §6.2.1) and returns the session with
+    /// the extensions Madang uses that the server announced (see [`WANTED`]).
+    pub async fn imap_session(
+        &self,
+        endpoint: &Endpoint,
+        username: &str,
+        password: &str,
+    ) -> Result<(Session, Vec<String>), Failure> {
         let (tcp, _) = self.tcp(endpoint).await?;
-        match endpoint.security {
+        let mut client = match endpoint.security {
             Security::Tls => {
                 let tls = self.tls(&endpoint.host, tcp).await?;
-                self.imap_login(async_imap::Client::new(tls), true, username, password).await
+                async_imap::Client::new(Box::new(tls) as Box<dyn Io>)
             }
-            Security::Plain => self.imap_login(async_imap::Client::new(tcp), true, username, password).await,
+            Security::Plain => async_imap::Client::new(Box::new(tcp) as Box<dyn Io>),
             Security::Starttls => {
                 let mut client = async_imap::Client::new(tcp);
                 self.greeting(&mut client).await?;
@@ -203,12 +216,38 @@ impl Connector {
                 // What the server sent before the handshake is dropped with the buffer (a
                 // response injected before TLS must not be read as if it came after).
                 let tls = self.tls(&endpoint.host, client.into_inner()).await?;
-                self.imap_login(async_imap::Client::new(tls), false, username, password).await
+                async_imap::Client::new(Box::new(tls) as Box<dyn Io>)
             }
+        };
+        if endpoint.security != Security::Starttls {
+            self.greeting(&mut client).await?;
         }
+        let mut session = match tokio::time::timeout(self.timeout(), client.login(username, password)).await {
+            Ok(Ok(session)) => session,
+            Ok(Err((async_imap::error::Error::No(text), _))) => {
+                return Err(Failure::new(Step::Authentication, format!("the server refused the login: {text}")));
+            }
+            Ok(Err((e, _))) => return Err(Failure::new(Step::Protocol, e.to_string())),
+            Err(_) => return Err(Failure::new(Step::Authentication, "no answer to the login")),
+        };
+        let capabilities = self.step(Step::Protocol, session.capabilities()).await?;
+        if !capabilities.has_str("IMAP4rev1") && !capabilities.has_str("IMAP4rev2") {
+            return Err(Failure::new(Step::Capability, "the server announces neither IMAP4rev1 nor IMAP4rev2"));
+        }
+        let found = WANTED.iter().filter(|c| capabilities.has_str(c)).map(|c| c.to_string()).collect();
+        Ok((session, found))
     }
 
-    async fn step<T, E: std::fmt::Display>(
+    /// The connection test's IMAP half: log in, note the extensions, log out.
+    pub async fn test_imap(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<ImapInfo, Failure> {
+        let (mut session, capabilities) = self.imap_session(endpoint, username, password).await?;
+        // A failed LOGOUT changes nothing about what the test showed.
+        let _ = tokio::time::timeout(self.timeout(), session.logout()).await;
+        Ok(ImapInfo { capabilities })
+    }
+
+    /// Runs one exchange with the step timeout, naming `step` when it fails.
+    pub async fn step<T, E: std::fmt::Display>(
         &self,
         step: Step,
         f: impl std::future::Future<Output = Result<T, E>>,
@@ -231,37 +270,6 @@ impl Connector {
             Some(other) => Err(Failure::new(Step::Protocol, format!("the server refused the connection: {other:?}"))),
             None => Err(Failure::new(Step::Protocol, "the server closed the connection without a greeting")),
         }
-    }
-
-    async fn imap_login<S>(
-        &self,
-        mut client: async_imap::Client<S>,
-        greet: bool,
-        username: &str,
-        password: &str,
-    ) -> Result<ImapInfo, Failure>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
-    {
-        if greet {
-            self.greeting(&mut client).await?;
-        }
-        let mut session = match tokio::time::timeout(self.timeout(), client.login(username, password)).await {
-            Ok(Ok(session)) => session,
-            Ok(Err((async_imap::error::Error::No(text), _))) => {
-                return Err(Failure::new(Step::Authentication, format!("the server refused the login: {text}")));
-            }
-            Ok(Err((e, _))) => return Err(Failure::new(Step::Protocol, e.to_string())),
-            Err(_) => return Err(Failure::new(Step::Authentication, "no answer to the login")),
-        };
-        let capabilities = self.step(Step::Protocol, session.capabilities()).await?;
-        if !capabilities.has_str("IMAP4rev1") && !capabilities.has_str("IMAP4rev2") {
-            return Err(Failure::new(Step::Capability, "the server announces neither IMAP4rev1 nor IMAP4rev2"));
-        }
-        let found = WANTED.iter().filter(|c| capabilities.has_str(c)).map(|c| c.to_string()).collect();
-        // A failed LOGOUT changes nothing about what the test showed.
-        let _ = tokio::time::timeout(self.timeout(), session.logout()).await;
-        Ok(ImapInfo { capabilities: found })
     }
 
     /// Connects to the SMTP submission server, secures it and authenticates (RFC 6409, 4954).

@@ -11,6 +11,7 @@
 
 pub mod connect;
 pub mod providers;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::auth::secretbox::SecretBox;
 use crate::clock::Clock;
 use crate::config::MailConfig;
 use crate::domain::UserId;
-use crate::store::mail::{MailAccountFields, MailAccountRow};
+use crate::store::mail::{MailAccountFields, MailAccountRow, MailFolderRow, NewMailFolder};
 use crate::store::{Store, StoreError};
 pub use connect::{Endpoint, Failure, ImapInfo, Security, Step};
 
@@ -108,8 +109,30 @@ pub enum MailError {
     /// The connection test failed: nothing was saved.
     #[error("the connection test failed")]
     TestFailed(Box<TestReport>),
+    /// The account's server could not be reached or refused (a sync).
+    #[error("the mail server could not be reached: {}", .0.message)]
+    Unreachable(Failure),
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// A folder of a linked account, from the index.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Folder {
+    pub id: i64,
+    /// The name for people (decoded from IMAP's modified UTF-7).
+    pub name: String,
+    /// The name as the server spells it.
+    pub imap_name: String,
+    /// The hierarchy separator, e.g. `/` or `.`.
+    pub delimiter: Option<String>,
+    /// `inbox`, or the RFC 6154 special use: `sent`, `drafts`, `trash`, `junk`, `archive`, `all`, `flagged`.
+    pub role: Option<sync::Role>,
+    /// `false` for a folder that only holds other folders.
+    pub selectable: bool,
+    pub total: i64,
+    pub unseen: i64,
+    pub synced_at: DateTime<Utc>,
 }
 
 impl From<StoreError> for MailError {
@@ -339,6 +362,59 @@ impl MailService {
 
     pub async fn delete(&self, user: UserId, id: i64) -> MailResult<()> {
         Ok(self.store.delete_mail_account(user, id).await?)
+    }
+
+    fn folder_view(row: MailFolderRow) -> Folder {
+        Folder {
+            id: row.id,
+            name: row.display_name,
+            imap_name: row.name,
+            delimiter: row.delimiter,
+            role: row.role.as_deref().and_then(sync::Role::parse),
+            selectable: row.selectable,
+            total: row.total,
+            unseen: row.unseen,
+            synced_at: row.synced_at,
+        }
+    }
+
+    /// The account's folders from the index (empty before the first sync).
+    pub async fn folders(&self, user: UserId, id: i64) -> MailResult<Vec<Folder>> {
+        Ok(self.store.mail_folders(user, id).await?.into_iter().map(Self::folder_view).collect())
+    }
+
+    /// Synchronises the account's folder list and per-folder state now, and returns it.
+    pub async fn sync_folders(&self, user: UserId, id: i64) -> MailResult<Vec<Folder>> {
+        let row = self.store.mail_account(user, id).await?;
+        let password = self.password_of(user, &row)?;
+        let endpoint = Endpoint {
+            host: row.imap_host.clone(),
+            port: u16::try_from(row.imap_port).unwrap_or(0),
+            security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
+        };
+        let (mut session, capabilities) =
+            self.connector.imap_session(&endpoint, &row.username, &password).await.map_err(MailError::Unreachable)?;
+        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
+        let found = sync::folders(&self.connector, &mut session, condstore).await;
+        let _ = tokio::time::timeout(self.config.connect_timeout, session.logout()).await;
+        let found = found.map_err(MailError::Unreachable)?;
+        let folders: Vec<NewMailFolder> = found
+            .into_iter()
+            .map(|f| NewMailFolder {
+                name: f.name,
+                display_name: f.display_name,
+                delimiter: f.delimiter,
+                role: f.role.map(|r| r.as_str().to_string()),
+                selectable: f.selectable,
+                uidvalidity: f.uidvalidity,
+                uidnext: f.uidnext,
+                highestmodseq: f.highestmodseq,
+                total: f.total,
+                unseen: f.unseen,
+            })
+            .collect();
+        let rows = self.store.replace_mail_folders(user, id, &folders, self.clock.now()).await?;
+        Ok(rows.into_iter().map(Self::folder_view).collect())
     }
 
     /// Re-runs the test of a saved account with its stored password.

@@ -199,3 +199,119 @@ impl Store {
         db.commit().await
     }
 }
+
+/// One folder of a linked account, as last synchronised.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailFolderRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub name: String,
+    pub display_name: String,
+    pub delimiter: Option<String>,
+    pub role: Option<String>,
+    pub selectable: bool,
+    pub uidvalidity: Option<i64>,
+    pub uidnext: Option<i64>,
+    pub highestmodseq: Option<i64>,
+    pub total: i64,
+    pub unseen: i64,
+    pub synced_at: DateTime<Utc>,
+}
+
+/// A folder as a sync found it (the row without its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMailFolder {
+    pub name: String,
+    pub display_name: String,
+    pub delimiter: Option<String>,
+    pub role: Option<String>,
+    pub selectable: bool,
+    pub uidvalidity: Option<i64>,
+    pub uidnext: Option<i64>,
+    pub highestmodseq: Option<i64>,
+    pub total: i64,
+    pub unseen: i64,
+}
+
+const FOLDER_COLUMNS: &str = "id, account_id, name, display_name, delimiter, role, selectable, uidvalidity, uidnext, \
+                              highestmodseq, total, unseen, synced_at";
+
+impl Store {
+    /// The folders of one of the user's accounts, as last synchronised: INBOX first, then by
+    /// name. `NotFound` for another user's account.
+    pub async fn mail_folders(&self, user: UserId, account: i64) -> StoreResult<Vec<MailFolderRow>> {
+        let mut db = Db::read(self).await?;
+        let owned: Option<(i64,)> =
+            db.opt("SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2", args![account, user.0]).await?;
+        owned.ok_or(StoreError::NotFound)?;
+        db.rows(
+            &format!(
+                "SELECT {FOLDER_COLUMNS} FROM mail_folders WHERE account_id = $1 \
+                 ORDER BY CASE WHEN role = 'inbox' THEN 0 ELSE 1 END, name"
+            ),
+            args![account],
+        )
+        .await
+    }
+
+    /// Makes the account's folder list what a sync found: new folders added, known ones
+    /// updated (keeping their ids), vanished ones removed. `NotFound` if the account is gone
+    /// (unlinked while the sync ran).
+    pub async fn replace_mail_folders(
+        &self,
+        user: UserId,
+        account: i64,
+        folders: &[NewMailFolder],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<MailFolderRow>> {
+        let mut db = Db::write(self).await?;
+        let owned: Option<(i64,)> =
+            db.opt("SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2", args![account, user.0]).await?;
+        owned.ok_or(StoreError::NotFound)?;
+        let known: Vec<(i64, String)> =
+            db.rows("SELECT id, name FROM mail_folders WHERE account_id = $1", args![account]).await?;
+        for (id, name) in &known {
+            if !folders.iter().any(|f| &f.name == name) {
+                db.exec("DELETE FROM mail_folders WHERE id = $1", args![*id]).await?;
+            }
+        }
+        for f in folders {
+            db.exec(
+                "INSERT INTO mail_folders (account_id, name, display_name, delimiter, role, selectable, uidvalidity, \
+                 uidnext, highestmodseq, total, unseen, synced_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (account_id, name) DO UPDATE SET display_name = excluded.display_name, \
+                 delimiter = excluded.delimiter, role = excluded.role, selectable = excluded.selectable, \
+                 uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext, \
+                 highestmodseq = excluded.highestmodseq, total = excluded.total, unseen = excluded.unseen, \
+                 synced_at = excluded.synced_at",
+                args![
+                    account,
+                    f.name.clone(),
+                    f.display_name.clone(),
+                    f.delimiter.clone(),
+                    f.role.clone(),
+                    f.selectable,
+                    f.uidvalidity,
+                    f.uidnext,
+                    f.highestmodseq,
+                    f.total,
+                    f.unseen,
+                    now
+                ],
+            )
+            .await?;
+        }
+        let rows = db
+            .rows(
+                &format!(
+                    "SELECT {FOLDER_COLUMNS} FROM mail_folders WHERE account_id = $1 \
+                     ORDER BY CASE WHEN role = 'inbox' THEN 0 ELSE 1 END, name"
+                ),
+                args![account],
+            )
+            .await?;
+        db.commit().await?;
+        Ok(rows)
+    }
+}
