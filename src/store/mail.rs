@@ -236,22 +236,32 @@ pub struct NewMailFolder {
 const FOLDER_COLUMNS: &str = "id, account_id, name, display_name, delimiter, role, selectable, uidvalidity, uidnext, \
                               highestmodseq, total, unseen, synced_at";
 
+/// `NotFound` unless `account` is one of the user's.
+async fn owned_account(db: &mut Db<'_>, user: UserId, account: i64) -> StoreResult<()> {
+    let owned: Option<(i64,)> =
+        db.opt("SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2", args![account, user.0]).await?;
+    owned.map(drop).ok_or(StoreError::NotFound)
+}
+
+/// The account's folders, INBOX first, then by name.
+async fn folder_rows(db: &mut Db<'_>, account: i64) -> StoreResult<Vec<MailFolderRow>> {
+    db.rows(
+        &format!(
+            "SELECT {FOLDER_COLUMNS} FROM mail_folders WHERE account_id = $1 \
+             ORDER BY CASE WHEN role = 'inbox' THEN 0 ELSE 1 END, name"
+        ),
+        args![account],
+    )
+    .await
+}
+
 impl Store {
     /// The folders of one of the user's accounts, as last synchronised: INBOX first, then by
     /// name. `NotFound` for another user's account.
     pub async fn mail_folders(&self, user: UserId, account: i64) -> StoreResult<Vec<MailFolderRow>> {
         let mut db = Db::read(self).await?;
-        let owned: Option<(i64,)> =
-            db.opt("SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2", args![account, user.0]).await?;
-        owned.ok_or(StoreError::NotFound)?;
-        db.rows(
-            &format!(
-                "SELECT {FOLDER_COLUMNS} FROM mail_folders WHERE account_id = $1 \
-                 ORDER BY CASE WHEN role = 'inbox' THEN 0 ELSE 1 END, name"
-            ),
-            args![account],
-        )
-        .await
+        owned_account(&mut db, user, account).await?;
+        folder_rows(&mut db, account).await
     }
 
     /// Makes the account's folder list what a sync found: new folders added, known ones
@@ -265,9 +275,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<MailFolderRow>> {
         let mut db = Db::write(self).await?;
-        let owned: Option<(i64,)> =
-            db.opt("SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2", args![account, user.0]).await?;
-        owned.ok_or(StoreError::NotFound)?;
+        owned_account(&mut db, user, account).await?;
         let known: Vec<(i64, String)> =
             db.rows("SELECT id, name FROM mail_folders WHERE account_id = $1", args![account]).await?;
         for (id, name) in &known {
@@ -302,15 +310,7 @@ impl Store {
             )
             .await?;
         }
-        let rows = db
-            .rows(
-                &format!(
-                    "SELECT {FOLDER_COLUMNS} FROM mail_folders WHERE account_id = $1 \
-                     ORDER BY CASE WHEN role = 'inbox' THEN 0 ELSE 1 END, name"
-                ),
-                args![account],
-            )
-            .await?;
+        let rows = folder_rows(&mut db, account).await?;
         db.commit().await?;
         Ok(rows)
     }
