@@ -6,6 +6,9 @@
 #                                          _IMAPS=port, _SUBMISSION=port, _CA=DIR/ca.pem
 #   dovecot.sh stop DIR
 #   dovecot.sh deliver DIR USER FILE       puts a message into USER's INBOX (as an MTA's LDA would)
+#   dovecot.sh adduser DIR USER PASSWORD   a user of its own for one test (passwd-file is re-read)
+#
+# With --no-condstore the lines start MADANG_TEST_DOVECOT_BASIC_ instead, so both can run at once.
 #
 # What the submission service accepts is relayed to conformance-tests/smtp_sink.py, which files
 # it under DIR/sink (a Maildir, and envelopes.jsonl).
@@ -32,6 +35,35 @@ if [[ $cmd == stop ]]; then
     exit 1
 fi
 
+if [[ $cmd == adduser ]]; then
+    user=${3:?user}; password=${4:?password}
+    [[ $user =~ ^[A-Za-z0-9._@+-]+$ && $password =~ ^[A-Za-z0-9._-]+$ ]] || { echo "dovecot.sh: bad user or password" >&2; exit 2; }
+    # uid:gid and the mail root as the start wrote them for alice.
+    IFS=: read -r _ _ uid gid _ home < <(grep '^alice@' "$dir/users")
+    root=${home%/*}
+    # One line, appended under a lock: tests add users in parallel.
+    # Dovecot re-reads the file when its mtime changes, in whole seconds: a read and an append in
+    # the same second would leave the new user unknown, so every append sets an mtime later than
+    # any the file had before (kept in users.mtime).
+    (
+        flock 9
+        grep -q "^$user:" "$dir/users" || echo "$user:{PLAIN}$password:$uid:$gid::$root/$user" >>"$dir/users"
+        last=$(cat "$dir/users.mtime" 2>/dev/null || echo 0)
+        now=$(date +%s)
+        next=$(( (last > now ? last : now) + 1 ))
+        touch -d "@$next" "$dir/users"
+        echo "$next" >"$dir/users.mtime"
+    ) 9>>"$dir/users.lock"
+    # Only return once the auth service knows the user (it has been seen to answer from the file
+    # as it was a moment earlier).
+    for _ in $(seq 50); do
+        doveadm -c "$dir/dovecot.conf" auth test "$user" "$password" >/dev/null 2>&1 && exit 0
+        sleep 0.1
+    done
+    echo "dovecot.sh: the auth service does not know $user" >&2
+    exit 1
+fi
+
 if [[ $cmd == deliver ]]; then
     user=${3:?user}; file=${4:?message file}
     # dovecot-lda would need the service's own config; a Maildir delivery is a rename into new/.
@@ -46,6 +78,8 @@ fi
 
 [[ $cmd == start ]] || { echo "dovecot.sh: unknown command $cmd" >&2; exit 2; }
 capability=""
+prefix=MADANG_TEST_DOVECOT
+[[ ${3:-} == --no-condstore ]] && prefix=MADANG_TEST_DOVECOT_BASIC
 [[ ${3:-} == --no-condstore ]] && capability="imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ UIDPLUS MOVE SPECIAL-USE NAMESPACE UNSELECT CHILDREN"
 exe=/usr/sbin/dovecot
 [[ -x $exe ]] || { echo "dovecot.sh: $exe missing (apt-get install dovecot-imapd dovecot-submissiond)" >&2; exit 1; }
@@ -191,12 +225,12 @@ chown root "$dir/dovecot.conf" 2>/dev/null || true
 "$exe" -c "$dir/dovecot.conf" </dev/null >"$dir/log/startup.log" 2>&1 || { cat "$dir/log/startup.log" >&2; exit 1; }
 for _ in $(seq 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null; then
-        echo "MADANG_TEST_DOVECOT_DIR=$dir"
-        echo "MADANG_TEST_DOVECOT_IMAP=$imap"
-        echo "MADANG_TEST_DOVECOT_IMAPS=$imaps"
-        echo "MADANG_TEST_DOVECOT_SUBMISSION=$submission"
-        echo "MADANG_TEST_DOVECOT_CA=$dir/ca.pem"
-        echo "MADANG_TEST_DOVECOT_SINK=$dir/sink"
+        echo "${prefix}_DIR=$dir"
+        echo "${prefix}_IMAP=$imap"
+        echo "${prefix}_IMAPS=$imaps"
+        echo "${prefix}_SUBMISSION=$submission"
+        echo "${prefix}_CA=$dir/ca.pem"
+        echo "${prefix}_SINK=$dir/sink"
         exit 0
     fi
     sleep 0.1

@@ -262,6 +262,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
             .map_err(CliError::Usage)?;
     tracing::info!(backend = state.blobs.kind(), "blob store ready");
     crate::chat_files::spawn_pruning(state.chat_files.clone());
+    crate::mail::watch::spawn(state.mail.clone(), state.modules.clone());
     crate::web::session::spawn_purge(store.clone(), state.clock.clone(), config.web.session_idle_timeout);
     if state.web.secretbox_fallback {
         tracing::warn!(

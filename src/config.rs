@@ -459,6 +459,22 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.max_message_size",
+        env: &["MADANG_MAIL_MAX_MESSAGE_SIZE"],
+        default: "50MiB",
+        doc: "Largest message the web client opens (fetched whole from the linked server to be read); larger \
+              ones get 413 and are read in a mail app.",
+        secret: false,
+    },
+    Key {
+        name: "mail.body_cache_size",
+        env: &["MADANG_MAIL_BODY_CACHE_SIZE"],
+        default: "64MiB",
+        doc: "Memory for messages recently opened in the web client (per process), so reopening one or \
+              downloading its attachments does not fetch it again.",
+        secret: false,
+    },
+    Key {
         name: "oidc.issuer",
         env: &["MADANG_OIDC_ISSUER"],
         default: "",
@@ -1010,6 +1026,8 @@ pub struct MailConfig {
     pub extra_roots: Vec<u8>,
     pub connect_timeout: Duration,
     pub max_accounts_per_user: u64,
+    pub max_message_size: u64,
+    pub body_cache_size: usize,
 }
 
 impl Default for MailConfig {
@@ -1019,6 +1037,8 @@ impl Default for MailConfig {
             extra_roots: Vec::new(),
             connect_timeout: Duration::from_secs(15),
             max_accounts_per_user: 10,
+            max_message_size: 50 << 20,
+            body_cache_size: 64 << 20,
         }
     }
 }
@@ -1592,6 +1612,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         },
         connect_timeout: p.duration("mail.connect_timeout")?,
         max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
+        max_message_size: p.size("mail.max_message_size")? as u64,
+        body_cache_size: p.size("mail.body_cache_size")?,
     };
     if mail.connect_timeout < Duration::from_secs(1) {
         return Err(p.fail("mail.connect_timeout", "at least `1s`"));

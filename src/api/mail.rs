@@ -14,8 +14,10 @@ use crate::app::state::AppState;
 use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::providers::Suggestion;
 use crate::mail::{Account, AccountInput, Folder, MailError, TestReport};
+use crate::store::mail_index::MessageQuery;
 
 /// The mail routes, relative to `/api/v1/mail`.
 pub fn routes() -> Router<AppState> {
@@ -27,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}/default", put(make_default))
         .route("/accounts/{id}/folders", get(folders))
         .route("/accounts/{id}/sync", post(sync))
+        .route("/messages", get(messages))
+        .route("/messages/{id}", get(message).patch(flag))
+        .route("/messages/{id}/parts/{part}", get(part))
+        .route("/accounts/{id}/threads/{thread}", get(thread))
         .route("/providers", get(providers))
 }
 
@@ -47,6 +53,12 @@ impl From<MailError> for ApiError {
             }
             MailError::Unreachable(f) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", f.message.clone())
                 .with_details(serde_json::to_value(&f).unwrap_or_default()),
+            MailError::TooLarge(max) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the message is larger than {max} bytes (mail.max_message_size): open it in a mail app"),
+            ),
+            MailError::Gone => ApiError::not_found("the message is no longer on the mail server"),
             MailError::Store(s) => s.into(),
         }
     }
@@ -236,7 +248,8 @@ pub async fn folders(
     post, path = "/api/v1/mail/accounts/{id}/sync", tag = "mail",
     params(("id" = i64, Path, description = "Account id")),
     responses(
-        (status = 200, description = "Synchronised now: the folders with their counts and sync state", body = [Folder]),
+        (status = 200, description = "Synchronised now (folders, then each folder's messages, INBOX first): \
+            what changed, and the folders with their counts", body = SyncReport),
         (status = 404, description = "No such account of this user", body = ErrorBody),
         (status = 502, description = "The mail server could not be reached or refused \
             (`upstream_failed`, `details` names the step)", body = ErrorBody),
@@ -246,6 +259,143 @@ pub async fn sync(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<Folder>>, ApiError> {
-    Ok(Json(state.mail.sync_folders(p.user.id, id).await?))
+) -> Result<Json<SyncReport>, ApiError> {
+    // The sync runs in its own task: a client that gives up does not cut it off half-way
+    // (each chunk is committed anyway, but the folder's completion mark is the last step).
+    let mail = state.mail.clone();
+    let user = p.user.id;
+    let report = tokio::spawn(async move { mail.sync(user, id).await }).await.map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(report))
+}
+
+/// A message list's filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageParams {
+    /// A folder id; without it, the unified inbox (every account's INBOX).
+    folder: Option<i64>,
+    /// Only unread messages.
+    #[serde(default)]
+    unread: bool,
+    /// Only flagged messages.
+    #[serde(default)]
+    flagged: bool,
+    /// Only messages with attachments.
+    #[serde(default)]
+    attachments: bool,
+    /// The `next` of the previous page.
+    before: Option<String>,
+    /// Messages per page, 1 to 200 (50).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/messages", tag = "mail", params(MessageParams),
+    responses(
+        (status = 200, description = "A page of messages from the index, newest first", body = MessagePage),
+        (status = 404, description = "No such folder of this user", body = ErrorBody),
+        (status = 422, description = "A bad cursor", body = ErrorBody),
+    ),
+)]
+pub async fn messages(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Query(q): Query<MessageParams>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let query = MessageQuery {
+        folder: q.folder,
+        unread: q.unread,
+        flagged: q.flagged,
+        attachments: q.attachments,
+        before: None,
+        limit: q.limit.unwrap_or(50),
+    };
+    Ok(Json(state.mail.messages(p.user.id, query, q.before.as_deref()).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/messages/{id}", tag = "mail",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message, read from the mail server (or the cache): text, sanitised \
+            HTML, attachments. Reading does not mark it seen", body = MessageDetail),
+        (status = 404, description = "No such message of this user, or gone from the server", body = ErrorBody),
+        (status = 413, description = "Larger than `mail.max_message_size`", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn message(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<MessageDetail>, ApiError> {
+    Ok(Json(state.mail.message(p.user.id, id).await?))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/mail/messages/{id}", tag = "mail", request_body = FlagChange,
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Set on the mail server, then in the index", body = MessageSummary),
+        (status = 404, description = "No such message of this user", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn flag(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(change): ApiJson<FlagChange>,
+) -> Result<Json<MessageSummary>, ApiError> {
+    Ok(Json(state.mail.set_flags(p.user.id, id, &change).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/messages/{id}/parts/{part}", tag = "mail",
+    params(("id" = i64, Path, description = "Message id"), ("part" = u32, Path, description = "Part number")),
+    responses(
+        (status = 200, description = "The part's bytes, as an attachment (`nosniff`, `CSP: sandbox`)", content_type = "application/octet-stream"),
+        (status = 404, description = "No such message or part", body = ErrorBody),
+    ),
+)]
+pub async fn part(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath((id, part)): ApiPath<(i64, u32)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (bytes, name, content_type) = state.mail.part(p.user.id, id, part).await?;
+    // Only raster images are shown inline (the reader's `cid:` pictures); anything else is a
+    // download, never rendered in Madang's origin.
+    let raster = matches!(content_type.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp");
+    let served_type = if raster { content_type.as_str() } else { "application/octet-stream" };
+    let kind = if raster { "inline" } else { "attachment" };
+    Ok((
+        [
+            (header::CONTENT_TYPE, served_type.to_string()),
+            (header::CONTENT_DISPOSITION, crate::api::chat::files::content_disposition(kind, &name)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/accounts/{id}/threads/{thread}", tag = "mail",
+    params(("id" = i64, Path, description = "Account id"), ("thread" = i64, Path, description = "Thread id (a message's `thread`)")),
+    responses(
+        (status = 200, description = "The conversation across the account's folders, oldest first", body = [MessageSummary]),
+        (status = 404, description = "No such thread of this user", body = ErrorBody),
+    ),
+)]
+pub async fn thread(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath((id, thread)): ApiPath<(i64, i64)>,
+) -> Result<Json<Vec<MessageSummary>>, ApiError> {
+    Ok(Json(state.mail.thread(p.user.id, id, thread).await?))
 }

@@ -148,6 +148,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mail/providers"),
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
+    ("GET", "/api/v1/mail/messages"),
+    ("GET", "/api/v1/mail/messages/{id}"),
+    ("PATCH", "/api/v1/mail/messages/{id}"),
+    ("GET", "/api/v1/mail/messages/{id}/parts/{part}"),
+    ("GET", "/api/v1/mail/accounts/{id}/threads/{thread}"),
 ];
 
 /// The calendar and contact routes, relative to `/api/v1`.

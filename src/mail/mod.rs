@@ -9,9 +9,12 @@
 //! The service takes the store, the clock and its settings, never `AppState`
 //! (`../shared/LAYERS.md`).
 
+pub mod cache;
 pub mod connect;
+pub mod index;
 pub mod providers;
 pub mod sync;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -112,8 +115,33 @@ pub enum MailError {
     /// The account's server could not be reached or refused (a sync).
     #[error("the mail server could not be reached: {}", .0.message)]
     Unreachable(Failure),
+    /// The message is larger than `mail.max_message_size`.
+    #[error("the message is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The message is no longer on the server (moved or deleted since the last sync).
+    #[error("the message is no longer on the mail server")]
+    Gone,
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// The index's rows for what a folder-list sync found.
+fn new_folders(found: Vec<sync::FolderState>) -> Vec<NewMailFolder> {
+    found
+        .into_iter()
+        .map(|f| NewMailFolder {
+            name: f.name,
+            display_name: f.display_name,
+            delimiter: f.delimiter,
+            role: f.role.map(|r| r.as_str().to_string()),
+            selectable: f.selectable,
+            uidvalidity: f.uidvalidity,
+            uidnext: f.uidnext,
+            highestmodseq: f.highestmodseq,
+            total: f.total,
+            unseen: f.unseen,
+        })
+        .collect()
 }
 
 /// A folder of a linked account, from the index.
@@ -154,6 +182,11 @@ pub struct MailService {
     secretbox: SecretBox,
     config: MailConfig,
     connector: connect::Connector,
+    cache: cache::BodyCache,
+    /// Wakes the watcher supervisor (an account linked or unlinked).
+    kicks: tokio::sync::Notify,
+    /// One sync per account at a time.
+    sync_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for MailService {
@@ -180,7 +213,17 @@ impl MailService {
         config: MailConfig,
     ) -> Result<MailService, String> {
         let connector = connect::Connector::new(&config)?;
-        Ok(MailService { store, clock, secretbox, config, connector })
+        let cache = cache::BodyCache::new(config.body_cache_size);
+        Ok(MailService {
+            store,
+            clock,
+            secretbox,
+            config,
+            connector,
+            cache,
+            kicks: tokio::sync::Notify::new(),
+            sync_locks: Default::default(),
+        })
     }
 
     fn validate(input: &AccountInput) -> MailResult<MailAccountFields> {
@@ -311,6 +354,7 @@ impl MailService {
             .store
             .create_mail_account(user, &fields, self.config.max_accounts_per_user, self.clock.now(), seal)
             .await?;
+        self.kick();
         Ok(Self::view(row))
     }
 
@@ -361,7 +405,9 @@ impl MailService {
     }
 
     pub async fn delete(&self, user: UserId, id: i64) -> MailResult<()> {
-        Ok(self.store.delete_mail_account(user, id).await?)
+        self.store.delete_mail_account(user, id).await?;
+        self.kick();
+        Ok(())
     }
 
     fn folder_view(row: MailFolderRow) -> Folder {
@@ -381,40 +427,6 @@ impl MailService {
     /// The account's folders from the index (empty before the first sync).
     pub async fn folders(&self, user: UserId, id: i64) -> MailResult<Vec<Folder>> {
         Ok(self.store.mail_folders(user, id).await?.into_iter().map(Self::folder_view).collect())
-    }
-
-    /// Synchronises the account's folder list and per-folder state now, and returns it.
-    pub async fn sync_folders(&self, user: UserId, id: i64) -> MailResult<Vec<Folder>> {
-        let row = self.store.mail_account(user, id).await?;
-        let password = self.password_of(user, &row)?;
-        let endpoint = Endpoint {
-            host: row.imap_host.clone(),
-            port: u16::try_from(row.imap_port).unwrap_or(0),
-            security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
-        };
-        let (mut session, capabilities) =
-            self.connector.imap_session(&endpoint, &row.username, &password).await.map_err(MailError::Unreachable)?;
-        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
-        let found = sync::folders(&self.connector, &mut session, condstore).await;
-        let _ = tokio::time::timeout(self.config.connect_timeout, session.logout()).await;
-        let found = found.map_err(MailError::Unreachable)?;
-        let folders: Vec<NewMailFolder> = found
-            .into_iter()
-            .map(|f| NewMailFolder {
-                name: f.name,
-                display_name: f.display_name,
-                delimiter: f.delimiter,
-                role: f.role.map(|r| r.as_str().to_string()),
-                selectable: f.selectable,
-                uidvalidity: f.uidvalidity,
-                uidnext: f.uidnext,
-                highestmodseq: f.highestmodseq,
-                total: f.total,
-                unseen: f.unseen,
-            })
-            .collect();
-        let rows = self.store.replace_mail_folders(user, id, &folders, self.clock.now()).await?;
-        Ok(rows.into_iter().map(Self::folder_view).collect())
     }
 
     /// Re-runs the test of a saved account with its stored password.

@@ -104,7 +104,7 @@ pub async fn folders(
         };
         out.push(FolderState {
             name: name.name().to_string(),
-            display_name: decode_modified_utf7(name.name()),
+            display_name: madang_mail::utf7::decode(name.name()),
             delimiter: name.delimiter().map(str::to_string),
             role,
             selectable,
@@ -131,37 +131,213 @@ pub async fn folders(
     Ok(out)
 }
 
-/// IMAP's modified UTF-7 for mailbox names (RFC 3501 §5.1.3): `&` starts base64 of UTF-16
-/// with `,` for `/`, `-` ends it, `&-` is `&`. A malformed name is shown as it is.
-pub fn decode_modified_utf7(name: &str) -> String {
-    use base64::Engine;
-    let mut out = String::with_capacity(name.len());
-    let mut rest = name;
-    while let Some(start) = rest.find('&') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('-') else { return name.to_string() };
-        let encoded = &after[..end];
-        if encoded.is_empty() {
-            out.push('&');
-        } else {
-            let b64 = encoded.replace(',', "/");
-            let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64.trim_end_matches('=')) else {
-                return name.to_string();
-            };
-            if bytes.len() % 2 != 0 {
-                return name.to_string();
-            }
-            let units: Vec<u16> = bytes.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
-            match String::from_utf16(&units) {
-                Ok(text) => out.push_str(&text),
-                Err(_) => return name.to_string(),
-            }
+/// A folder as `SELECT`/`EXAMINE` showed it (RFC 9051 §6.3.2; HIGHESTMODSEQ from RFC 7162 §3.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub exists: u32,
+    pub highestmodseq: Option<u64>,
+}
+
+/// Opens a folder read-only for the sync: `EXAMINE`, or `SELECT … (CONDSTORE)` where the server
+/// has CONDSTORE (so FETCH answers carry MODSEQ). Only `BODY.PEEK` is fetched, so no message is
+/// marked seen either way.
+pub async fn open(
+    connector: &Connector,
+    session: &mut Session,
+    name: &str,
+    condstore: bool,
+) -> Result<Selected, Failure> {
+    let mailbox = if condstore {
+        connector.step(Step::Protocol, session.select_condstore(name)).await?
+    } else {
+        connector.step(Step::Protocol, session.examine(name)).await?
+    };
+    Ok(Selected {
+        uidvalidity: mailbox.uid_validity.unwrap_or(0),
+        uidnext: mailbox.uid_next.unwrap_or(0),
+        exists: mailbox.exists,
+        highestmodseq: mailbox.highest_modseq,
+    })
+}
+
+/// The UIDs at or above `from`, newest first (`UID SEARCH UID from:*`; `*` always names the
+/// last message, even below `from`, so the answer is filtered, RFC 9051 §6.4.4).
+pub async fn uids_from(connector: &Connector, session: &mut Session, from: u32) -> Result<Vec<u32>, Failure> {
+    let found = connector.step(Step::Protocol, session.uid_search(format!("UID {}:*", from.max(1)))).await?;
+    let mut uids: Vec<u32> = found.into_iter().filter(|&u| u >= from).collect();
+    uids.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(uids)
+}
+
+/// Every UID in the open folder (to find what was expunged without QRESYNC).
+pub async fn all_uids(connector: &Connector, session: &mut Session) -> Result<std::collections::HashSet<u32>, Failure> {
+    connector.step(Step::Protocol, session.uid_search("ALL")).await
+}
+
+/// A UID set in IMAP's compact form: `7,3:5` (RFC 9051 §9, sequence-set).
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
         }
-        rest = &after[end + 1..];
+        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        i += 1;
     }
-    out.push_str(rest);
-    out
+    parts.join(",")
+}
+
+/// One message as the sync fetched it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub uid: u32,
+    pub modseq: Option<u64>,
+    pub flags: Vec<String>,
+    pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub size: u32,
+    pub has_attachments: bool,
+    pub summary: madang_mail::summary::Summary,
+}
+
+fn flag_names(fetch: &async_imap::types::Fetch) -> Vec<String> {
+    use async_imap::types::Flag;
+    fetch
+        .flags()
+        .filter_map(|f| match f {
+            Flag::Seen => Some("\\Seen".to_string()),
+            Flag::Answered => Some("\\Answered".to_string()),
+            Flag::Flagged => Some("\\Flagged".to_string()),
+            Flag::Deleted => Some("\\Deleted".to_string()),
+            Flag::Draft => Some("\\Draft".to_string()),
+            // \Recent belongs to one session (RFC 9051 drops it): not the message's state.
+            Flag::Recent | Flag::MayCreate => None,
+            Flag::Custom(c) => Some(c.to_string()),
+        })
+        .collect()
+}
+
+/// Whether a message has attachments, from its BODYSTRUCTURE: a part marked as one, a non-text
+/// part without `inline`, or an attached message.
+pub fn has_attachments(structure: &async_imap::imap_proto::BodyStructure<'_>) -> bool {
+    use async_imap::imap_proto::BodyStructure as B;
+    let disposition =
+        |c: &async_imap::imap_proto::BodyContentCommon<'_>| c.disposition.as_ref().map(|d| d.ty.to_ascii_lowercase());
+    match structure {
+        B::Multipart { bodies, .. } => bodies.iter().any(has_attachments),
+        B::Message { .. } => true,
+        B::Text { common, .. } => disposition(common).as_deref() == Some("attachment"),
+        B::Basic { common, .. } => match disposition(common).as_deref() {
+            Some("attachment") => true,
+            Some("inline") => false,
+            // Images in multipart/related are the HTML's pictures, not attachments.
+            _ => !common.ty.ty.eq_ignore_ascii_case("image"),
+        },
+    }
+}
+
+/// Fetches what the index keeps of `uids` (one command): flags, INTERNALDATE, size,
+/// BODYSTRUCTURE, the summary's header fields and the text's first bytes, never whole messages.
+pub async fn fetch_summaries(
+    connector: &Connector,
+    session: &mut Session,
+    uids: &[u32],
+    condstore: bool,
+) -> Result<Vec<Fetched>, Failure> {
+    use madang_mail::summary::{HEADER_FIELDS, PREVIEW_BYTES, summarize};
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = format!(
+        "(UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE{} BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})] BODY.PEEK[TEXT]<0.{PREVIEW_BYTES}>)",
+        if condstore { " MODSEQ" } else { "" }
+    );
+    let set = uid_set(uids);
+    let fetches = connector
+        .step(Step::Protocol, async {
+            let stream = session.uid_fetch(&set, &query).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches
+        .iter()
+        .filter_map(|f| {
+            let uid = f.uid?;
+            Some(Fetched {
+                uid,
+                modseq: f.modseq,
+                flags: flag_names(f),
+                internal_date: f.internal_date().map(|d| d.with_timezone(&chrono::Utc)),
+                size: f.size.unwrap_or(0),
+                has_attachments: f.bodystructure().is_some_and(has_attachments),
+                summary: summarize(f.header().unwrap_or_default(), f.text().unwrap_or_default()),
+            })
+        })
+        .collect())
+}
+
+/// Every message's flags, or with CONDSTORE only those changed since `changedsince`
+/// (`UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE n)`, RFC 7162 §3.1.4).
+pub async fn fetch_flags(
+    connector: &Connector,
+    session: &mut Session,
+    changedsince: Option<u64>,
+) -> Result<Vec<(u32, Vec<String>, Option<u64>)>, Failure> {
+    let query = match changedsince {
+        Some(n) => format!("(UID FLAGS) (CHANGEDSINCE {n})"),
+        None => "(UID FLAGS)".to_string(),
+    };
+    let fetches = connector
+        .step(Step::Protocol, async {
+            let stream = session.uid_fetch("1:*", &query).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches.iter().filter_map(|f| Some((f.uid?, flag_names(f), f.modseq))).collect())
+}
+
+/// The whole message, to read it (`BODY.PEEK[]`: reading does not mark it seen; the client
+/// says so itself).
+pub async fn fetch_message(connector: &Connector, session: &mut Session, uid: u32) -> Result<Option<Vec<u8>>, Failure> {
+    let fetches = connector
+        .step(Step::Protocol, async {
+            let stream = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.body().map(<[u8]>::to_vec)))
+}
+
+/// Adds or removes flags on one message (`UID STORE`, RFC 9051 §6.4.6); the folder must be
+/// selected read-write.
+pub async fn store_flags(
+    connector: &Connector,
+    session: &mut Session,
+    uid: u32,
+    add: &[&str],
+    remove: &[&str],
+) -> Result<(), Failure> {
+    for (op, flags) in [("+FLAGS.SILENT", add), ("-FLAGS.SILENT", remove)] {
+        if flags.is_empty() {
+            continue;
+        }
+        let query = format!("{op} ({})", flags.join(" "));
+        connector
+            .step(Step::Protocol, async {
+                let stream = session.uid_store(uid.to_string(), &query).await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,14 +345,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modified_utf7_names_decode() {
-        // RFC 3501 §5.1.3's own example, and Korean as Korean servers send it.
-        assert_eq!(decode_modified_utf7("~peter/mail/&U,BTFw-/&ZeVnLIqe-"), "~peter/mail/台北/日本語");
-        assert_eq!(decode_modified_utf7("&vPSwuA- &07jJwNVo-"), "보낸 편지함");
-        assert_eq!(decode_modified_utf7("Tom &- Jerry"), "Tom & Jerry");
-        assert_eq!(decode_modified_utf7("INBOX"), "INBOX");
-        for broken in ["&", "&ZeVnLIqe", "&!!!-", "&AA-"] {
-            assert_eq!(decode_modified_utf7(broken), broken);
-        }
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[9, 3, 4, 5, 7, 4]), "3:5,7,9");
+        assert_eq!(uid_set(&[1]), "1");
+        assert_eq!(uid_set(&[]), "");
     }
 }

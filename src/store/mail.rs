@@ -169,6 +169,12 @@ impl Store {
         Ok(row)
     }
 
+    /// Every linked account of every user, `(id, user)`: what the mail watchers watch.
+    pub async fn all_mail_accounts(&self) -> StoreResult<Vec<(i64, i64)>> {
+        let mut db = Db::read(self).await?;
+        db.rows("SELECT id, user_id FROM mail_accounts ORDER BY id", Vec::new()).await
+    }
+
     /// Makes the account the user's default (the one their mail apps reach without a name).
     pub async fn set_default_mail_account(&self, user: UserId, id: i64) -> StoreResult<()> {
         let mut db = Db::write(self).await?;
@@ -216,6 +222,10 @@ pub struct MailFolderRow {
     pub total: i64,
     pub unseen: i64,
     pub synced_at: DateTime<Utc>,
+    /// How far the message index is complete (`src/mail/index.rs`).
+    pub indexed_uidvalidity: Option<i64>,
+    pub indexed_uidnext: i64,
+    pub indexed_modseq: Option<i64>,
 }
 
 /// A folder as a sync found it (the row without its id).
@@ -234,7 +244,10 @@ pub struct NewMailFolder {
 }
 
 const FOLDER_COLUMNS: &str = "id, account_id, name, display_name, delimiter, role, selectable, uidvalidity, uidnext, \
-                              highestmodseq, total, unseen, synced_at";
+                              highestmodseq, total, unseen, synced_at, indexed_uidvalidity, indexed_uidnext, indexed_modseq";
+/// The same, qualified by `f.` (joined with `mail_accounts a`).
+pub(crate) const FOLDER_COLUMNS_F: &str = "f.id, f.account_id, f.name, f.display_name, f.delimiter, f.role, f.selectable, f.uidvalidity, f.uidnext, \
+     f.highestmodseq, f.total, f.unseen, f.synced_at, f.indexed_uidvalidity, f.indexed_uidnext, f.indexed_modseq";
 
 /// `NotFound` unless `account` is one of the user's.
 async fn owned_account(db: &mut Db<'_>, user: UserId, account: i64) -> StoreResult<()> {
@@ -262,6 +275,13 @@ impl Store {
         let mut db = Db::read(self).await?;
         owned_account(&mut db, user, account).await?;
         folder_rows(&mut db, account).await
+    }
+
+    /// The account's INBOX as last synchronised, if it has been.
+    pub async fn mail_inbox(&self, user: UserId, account: i64) -> StoreResult<Option<MailFolderRow>> {
+        let mut db = Db::read(self).await?;
+        owned_account(&mut db, user, account).await?;
+        Ok(folder_rows(&mut db, account).await?.into_iter().find(|f| f.role.as_deref() == Some("inbox")))
     }
 
     /// Makes the account's folder list what a sync found: new folders added, known ones

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""The mail index benchmark of issue 14: a real Dovecot INBOX of N messages (10,000 and 50,000 by
+default, seeded by this script straight into a Maildir), and three ways to show it, in one run:
+
+- Madang (release build, SQLite): link the account, sync into the index, read pages from it;
+- the seed's approach: Python imaplib, connect + login + select + fetch one page per request;
+- the physical floor: one imaplib connection doing the same UID FETCH Madang's sync does
+  (flags, INTERNALDATE, size, BODYSTRUCTURE, the header fields, the text's first 2 KiB) for the
+  whole folder, nothing stored.
+
+    python3 bench/mail_sync.py                  # 10,000 and 50,000 messages
+    python3 bench/mail_sync.py --sizes 2000     # a quick run
+    python3 bench/mail_sync.py --no-build       # use target/release/madang as it is
+
+Figures: time to the first page after linking (the sync runs, a client polls the index), the full
+initial sync, an incremental sync after 10 changes (5 new messages, 5 flag changes), a page from
+the index (first and deep, median of 20), the seed's page per request (median of 5), the floor's
+full fetch, and Madang's peak RSS. Dovecot is warmed with one full fetch before anything is timed,
+so no contender pays for Dovecot building its own index and cache. Everything listens on 127.0.0.1
+and is stopped by PID at the end; bench/README.md explains the figures.
+"""
+import argparse
+import base64
+import email.utils
+import imaplib
+import json
+import os
+import random
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from run import binary, free_port, log
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOVECOT = os.path.join(REPO, "conformance-tests", "dovecot.sh")
+ADMIN, ADMIN_PASSWORD = "mailadmin", "mail-admin-secret-pw"
+BOX_PASSWORD = "bench-box-pw"
+FETCH = ("(UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (DATE FROM TO CC SUBJECT "
+         "MESSAGE-ID IN-REPLY-TO REFERENCES MIME-VERSION CONTENT-TYPE CONTENT-TRANSFER-ENCODING)] "
+         "BODY.PEEK[TEXT]<0.2048>)")
+WORDS = ("budget meeting report schedule review draft invoice travel lunch project 회의 자료 일정 보고서 "
+         "검토 출장 점심 프로젝트").split()
+
+
+def message(n, rng):
+    words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
+    thread = n // 4
+    refs = "" if n % 4 == 0 else f"In-Reply-To: <t{thread}.0@bench.test>\r\nReferences: <t{thread}.0@bench.test>\r\n"
+    subject = ("Re: " if n % 4 else "") + f"Topic {thread} {words[:30]}"
+    date = email.utils.formatdate(1_764_000_000 + n * 60, localtime=False)
+    body = "\r\n".join(f"Line {i} of message {n}: {words}" for i in range(rng.randint(5, 40)))
+    if n % 10 == 0:
+        return (f"From: Sender {n % 97} <s{n % 97}@bench.test>\r\nTo: box@bench.test\r\nSubject: {subject}\r\n"
+                f"Message-ID: <t{thread}.{n % 4}@bench.test>\r\n{refs}Date: {date}\r\nMIME-Version: 1.0\r\n"
+                f"Content-Type: multipart/mixed; boundary=\"b{n}\"\r\n\r\n--b{n}\r\n"
+                f"Content-Type: text/html; charset=utf-8\r\n\r\n<p>{body}</p>\r\n--b{n}\r\n"
+                f"Content-Type: application/pdf; name=\"r{n}.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                f"{base64.b64encode(os.urandom(3000)).decode()}\r\n--b{n}--\r\n")
+    return (f"From: Sender {n % 97} <s{n % 97}@bench.test>\r\nTo: box@bench.test\r\nSubject: {subject}\r\n"
+            f"Message-ID: <t{thread}.{n % 4}@bench.test>\r\n{refs}Date: {date}\r\n\r\n{body}\r\n")
+
+
+class Dovecot:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="madang-bench-dovecot.")
+        out = subprocess.run(["bash", DOVECOT, "start", self.dir], check=True, capture_output=True, text=True).stdout
+        self.env = dict(line.split("=", 1) for line in out.split())
+        self.imaps = int(self.env["MADANG_TEST_DOVECOT_IMAPS"])
+        self.submission = int(self.env["MADANG_TEST_DOVECOT_SUBMISSION"])
+        self.ca = self.env["MADANG_TEST_DOVECOT_CA"]
+
+    def add_box(self, user, n):
+        subprocess.run(["bash", DOVECOT, "adduser", self.dir, user, BOX_PASSWORD], check=True)
+        root = os.path.join(self.dir, "mail")
+        st = os.stat(root)
+        box = os.path.join(root, user, "Maildir")
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(box, sub), exist_ok=True)
+        rng = random.Random(n)
+        t0 = time.time()
+        for i in range(n):
+            path = os.path.join(box, "cur", f"{1_764_000_000 + i}.{i}.bench:2,{'S' if i % 3 else ''}")
+            with open(path, "w") as f:
+                f.write(message(i, rng))
+            os.utime(path, (1_764_000_000 + i * 60, 1_764_000_000 + i * 60))
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, user)):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), st.st_uid, st.st_gid)
+        os.chown(os.path.join(root, user), st.st_uid, st.st_gid)
+        log(f"  seeded {n} messages in {time.time() - t0:.1f} s")
+        return box
+
+    def imap(self, user):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        m = imaplib.IMAP4_SSL("localhost", self.imaps, ssl_context=ctx)
+        m.login(user, BOX_PASSWORD)
+        return m
+
+    def stop(self):
+        subprocess.run(["bash", DOVECOT, "stop", self.dir], check=False)
+
+
+class Madang:
+    def __init__(self, dovecot):
+        self.tmp = tempfile.mkdtemp(prefix="madang-bench-mail.")
+        self.bin = binary("madang")
+        self.data = ["--data-dir", os.path.join(self.tmp, "data")]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MADANG_")}
+        self.env.update({"MADANG_MAIL_ALLOWED_NETWORKS": "127.0.0.1", "MADANG_MAIL_CA_FILE": dovecot.ca,
+                         "MADANG_LOG_LEVEL": "warn", "MADANG_MAIL_CONNECT_TIMEOUT": "120s"})
+        subprocess.run([self.bin, *self.data, "migrate"], env=self.env, check=True, capture_output=True)
+        subprocess.run([self.bin, *self.data, "user", "add", ADMIN, "--email", "a@bench.test", "--admin"],
+                       input=f"{ADMIN_PASSWORD}\n".encode(), env=self.env, check=True, capture_output=True)
+        self.port = free_port()
+        self.proc = subprocess.Popen([self.bin, *self.data, "serve", "--listen", f"127.0.0.1:{self.port}"],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "log"), "w"))
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("madang did not start")
+                time.sleep(0.1)
+        self.call("PUT", "/api/v1/admin/modules", {"mail": True})
+        time.sleep(1.2)
+
+    def call(self, method, path, body=None, timeout=3600):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "Authorization": "Basic " +
+                                              base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.load(r)
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def median_ms(f, n):
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def seed_page(dovecot, user, page):
+    """The seed's way: a connection per request, then the newest page by sequence number."""
+    m = dovecot.imap(user)
+    typ, data = m.select("INBOX", readonly=True)
+    total = int(data[0])
+    lo = max(1, total - 50 * page - 49)
+    hi = max(1, total - 50 * page)
+    m.fetch(f"{lo}:{hi}", "(UID FLAGS ENVELOPE RFC822.SIZE)")
+    m.logout()
+
+
+def run_size(n, dovecot, madang):
+    user = f"bench{n}@bench.test"
+    box = dovecot.add_box(user, n)
+    # Warm Dovecot: its own index and cache for exactly the fields everyone fetches.
+    m = dovecot.imap(user)
+    m.select("INBOX", readonly=True)
+    t0 = time.perf_counter()
+    m.uid("FETCH", "1:*", FETCH)
+    log(f"  Dovecot warmed in {time.perf_counter() - t0:.1f} s")
+    # The floor: the same fetch again, one connection, warm.
+    t0 = time.perf_counter()
+    m.uid("FETCH", "1:*", FETCH)
+    floor = time.perf_counter() - t0
+    m.logout()
+    r = {"n": n, "floor_full_fetch_s": floor}
+    # Madang: link, then sync while a client polls for the first page.
+    account = madang.call("POST", "/api/v1/mail/accounts", {
+        "email": user, "imap_host": "localhost", "imap_port": dovecot.imaps, "imap_security": "tls",
+        "smtp_host": "localhost", "smtp_port": dovecot.submission, "smtp_security": "starttls",
+        "username": user, "password": BOX_PASSWORD})["id"]
+    done = {}
+
+    def sync():
+        t = time.perf_counter()
+        done["report"] = madang.call("POST", f"/api/v1/mail/accounts/{account}/sync")
+        done["seconds"] = time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=sync)
+    th.start()
+    first = None
+    while first is None and th.is_alive():
+        page = madang.call("GET", "/api/v1/mail/messages?limit=50")
+        if len(page["messages"]) == 50:
+            first = time.perf_counter() - t0
+        else:
+            time.sleep(0.005)
+    th.join()
+    r["first_page_s"] = first if first is not None else done["seconds"]
+    r["initial_sync_s"] = done["seconds"]
+    r["added"] = done["report"]["added"]
+    inbox = next(f["id"] for f in done["report"]["folders"] if f["role"] == "inbox")
+    # Pages from the index: the first, and one 40 pages deep (keyset cursor).
+    r["page_ms"] = median_ms(lambda: madang.call("GET", f"/api/v1/mail/messages?folder={inbox}&limit=50"), 20)
+    cursor = None
+    for _ in range(min(40, n // 50 - 1)):
+        q = f"/api/v1/mail/messages?folder={inbox}&limit=50" + (f"&before={cursor}" if cursor else "")
+        cursor = madang.call("GET", q)["next"]
+    deep = f"/api/v1/mail/messages?folder={inbox}&limit=50&before={cursor}"
+    r["deep_page_ms"] = median_ms(lambda: madang.call("GET", deep), 20)
+    # Ten changes behind Madang's back: five new messages, five flags.
+    rng = random.Random(7)
+    cur = sorted(os.listdir(os.path.join(box, "cur")))
+    st = os.stat(box)
+    for name in rng.sample(cur, 5):
+        base = name.split(":2,")[0]
+        os.rename(os.path.join(box, "cur", name), os.path.join(box, "cur", f"{base}:2,FS"))
+    for i in range(5):
+        path = os.path.join(box, "new", f"{time.time_ns()}.{i}.benchnew")
+        with open(path, "w") as f:
+            f.write(message(n + i, rng))
+        os.chown(path, st.st_uid, st.st_gid)
+    t = time.perf_counter()
+    rep = madang.call("POST", f"/api/v1/mail/accounts/{account}/sync")
+    r["incremental_s"] = time.perf_counter() - t
+    r["incremental"] = {k: rep[k] for k in ("added", "updated", "removed")}
+    r["seed_page_ms"] = median_ms(lambda: seed_page(dovecot, user, 0), 5)
+    r["seed_deep_page_ms"] = median_ms(lambda: seed_page(dovecot, user, 40), 5)
+    r["rss_peak_mib"], r["rss_now_mib"] = madang.rss()
+    madang.call("DELETE", f"/api/v1/mail/accounts/{account}")
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,50000")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "madang"], cwd=REPO, check=True)
+    dovecot = Dovecot()
+    madang = None
+    results = []
+    try:
+        madang = Madang(dovecot)
+        for n in [int(s) for s in args.sizes.split(",")]:
+            log(f"{n} messages")
+            results.append(run_size(n, dovecot, madang))
+            log(json.dumps(results[-1]))
+    finally:
+        if madang:
+            madang.stop()
+        dovecot.stop()
+    print()
+    print("| messages | first page after linking | full initial sync | floor: one raw UID FETCH | sync ÷ floor | "
+          "incremental (10 changes) | index page (first / 40 deep) | seed page per request (first / 40 deep) | "
+          "seed ÷ index | Madang peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['n']:,} | {r['first_page_s'] * 1000:.0f} ms | {r['initial_sync_s']:.2f} s | "
+              f"{r['floor_full_fetch_s']:.2f} s | {r['initial_sync_s'] / r['floor_full_fetch_s']:.1f}× | "
+              f"{r['incremental_s'] * 1000:.0f} ms {r['incremental']} | {r['page_ms']:.1f} / {r['deep_page_ms']:.1f} ms | "
+              f"{r['seed_page_ms']:.0f} / {r['seed_deep_page_ms']:.0f} ms | "
+              f"{r['seed_page_ms'] / r['page_ms']:.0f}× | {r['rss_peak_mib']:.0f} MiB |")
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    out = os.path.join(REPO, "bench", "results", f"mail_sync-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"\n(raw figures: {out})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+//! The message index: synchronising a linked account's folders and messages into the store,
+//! and reading from it (lists, conversations) and through it (a message's body, its flags).
+//!
+//! A folder's sync (RFC 9051, RFC 7162 where the server has CONDSTORE):
+//! 1. `SELECT … (CONDSTORE)` or `EXAMINE`; a changed UIDVALIDITY forgets the folder's index.
+//! 2. New messages: the UIDs from where the index is complete up, newest first, in chunks
+//!    (the first small), each chunk committed and announced on the push channel, so the first
+//!    page of a 50,000-message INBOX is there long before the rest.
+//! 3. Flags of known messages: only those changed since the last HIGHESTMODSEQ with CONDSTORE
+//!    (`CHANGEDSINCE`), all of them without.
+//! 4. Expunged messages: when the server's count equals the index's, nothing was expunged (UIDs
+//!    are never reused, and every UID above the complete range was just fetched); only otherwise
+//!    `UID SEARCH ALL` says which are gone. QRESYNC's VANISHED would save that search on a
+//!    folder that lost messages; the count check already makes the common case free.
+//! 5. The folder's index is recorded complete up to the UIDNEXT and HIGHESTMODSEQ seen in 1.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::connect::{Endpoint, Security, Session};
+use super::{Folder, MailError, MailResult, MailService, sync};
+use crate::domain::UserId;
+use crate::store::mail::{MailAccountRow, MailFolderRow};
+use crate::store::mail_index::{MailMessageRow, MessageQuery, NewMailMessage};
+
+/// The first chunk of a folder's new messages: one page, fast.
+const FIRST_CHUNK: usize = 50;
+/// Later chunks.
+const CHUNK: usize = 500;
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct SyncReport {
+    pub folders: Vec<Folder>,
+    /// Messages added to the index.
+    pub added: usize,
+    /// Messages whose flags changed.
+    pub updated: usize,
+    /// Messages gone from the server.
+    pub removed: usize,
+}
+
+/// An address.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Address {
+    pub name: String,
+    pub email: String,
+}
+
+/// A message in a list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub account: i64,
+    pub folder: i64,
+    pub thread: i64,
+    pub from: Address,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub subject: String,
+    pub preview: String,
+    /// The Date header (when the sender wrote it).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When it arrived (the list's order).
+    pub received_at: DateTime<Utc>,
+    /// IMAP flags and keywords as the server spells them.
+    pub flags: Vec<String>,
+    pub seen: bool,
+    pub flagged: bool,
+    pub answered: bool,
+    pub draft: bool,
+    pub has_attachments: bool,
+    pub size: i64,
+    pub message_id: Option<String>,
+}
+
+/// A page of messages, and the cursor for the next one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<MessageSummary>,
+    /// Pass as `before` for the next page; `null` at the end.
+    pub next: Option<String>,
+}
+
+/// An attachment of an opened message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub part: u32,
+    pub name: String,
+    pub content_type: String,
+    pub size: usize,
+    /// Shown inside the HTML rather than listed.
+    pub inline: bool,
+    /// Where to download it.
+    pub url: String,
+}
+
+/// An opened message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    pub reply_to: Vec<Address>,
+    pub references: Vec<String>,
+    pub in_reply_to: Option<String>,
+    pub text: String,
+    /// Sanitised HTML (no scripts, no active content, remote images removed); `null` for plain text.
+    pub html: Option<String>,
+    /// The HTML had remote images, not loaded.
+    pub remote_images: bool,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A flag change asked by the user.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagChange {
+    pub seen: Option<bool>,
+    pub flagged: Option<bool>,
+}
+
+fn addresses(json: &str) -> Vec<Address> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+pub(super) fn summary_view(row: &MailMessageRow) -> MessageSummary {
+    MessageSummary {
+        id: row.id,
+        account: row.account_id,
+        folder: row.folder_id,
+        thread: row.thread_id,
+        from: Address { name: row.from_name.clone(), email: row.from_email.clone() },
+        to: addresses(&row.to_list),
+        cc: addresses(&row.cc_list),
+        subject: row.subject.clone(),
+        preview: row.preview.clone(),
+        sent_at: row.sent_at,
+        received_at: row.received_at,
+        flags: row.flags.split_whitespace().map(str::to_string).collect(),
+        seen: row.seen,
+        flagged: row.flagged,
+        answered: row.answered,
+        draft: row.draft,
+        has_attachments: row.has_attachments,
+        size: row.size,
+        message_id: row.message_id.clone(),
+    }
+}
+
+/// `received_at` in microseconds and the id: an opaque keyset cursor.
+fn cursor(row: &MailMessageRow) -> String {
+    format!("{}.{}", row.received_at.timestamp_micros(), row.id)
+}
+
+fn parse_cursor(s: &str) -> MailResult<(DateTime<Utc>, i64)> {
+    let bad = || MailError::Invalid("before: a cursor from a previous page".into());
+    let (at, id) = s.split_once('.').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(at.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+/// The order folders are synchronised in: what people look at first.
+fn folder_priority(f: &MailFolderRow) -> u8 {
+    match f.role.as_deref() {
+        Some("inbox") => 0,
+        Some("sent") => 1,
+        Some("drafts") => 2,
+        None => 3,
+        Some("archive" | "flagged") => 4,
+        Some(_) => 5,
+    }
+}
+
+fn to_i64(v: u64) -> Option<i64> {
+    i64::try_from(v).ok()
+}
+
+impl MailService {
+    pub(super) fn account_lock(&self, account: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.sync_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(account).or_default().clone()
+    }
+
+    /// Tells the watchers the linked accounts changed.
+    pub fn kick(&self) {
+        self.kicks.notify_one();
+    }
+
+    /// Logs in for a watcher: the session, CONDSTORE, IDLE.
+    pub(super) async fn open_watch_session(
+        &self,
+        user: UserId,
+        row: &MailAccountRow,
+    ) -> MailResult<(Session, bool, bool)> {
+        let (session, capabilities) = self.login(user, row).await?;
+        let has = |c: &str| capabilities.iter().any(|x| x == c);
+        Ok((session, has("CONDSTORE"), has("IDLE")))
+    }
+
+    async fn login(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, Vec<String>)> {
+        let password = self.password_of(user, row)?;
+        let endpoint = Endpoint {
+            host: row.imap_host.clone(),
+            port: u16::try_from(row.imap_port).unwrap_or(0),
+            security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
+        };
+        self.connector.imap_session(&endpoint, &row.username, &password).await.map_err(MailError::Unreachable)
+    }
+
+    /// Logs in to the account's IMAP server; the session and whether it has CONDSTORE.
+    pub(super) async fn open_session(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, bool)> {
+        let (session, capabilities) = self.login(user, row).await?;
+        Ok((session, capabilities.iter().any(|c| c == "CONDSTORE")))
+    }
+
+    async fn logout(&self, mut session: Session) {
+        let _ = tokio::time::timeout(self.config.connect_timeout, session.logout()).await;
+    }
+
+    /// Synchronises the account now: its folder list, then each folder's messages (INBOX
+    /// first). One sync per account at a time; a second waits for the first.
+    pub async fn sync(&self, user: UserId, id: i64) -> MailResult<SyncReport> {
+        let lock = self.account_lock(id);
+        let _guard = lock.lock().await;
+        let row = self.store.mail_account(user, id).await?;
+        let (mut session, condstore) = self.open_session(user, &row).await?;
+        let result = self.sync_with(&mut session, user, id, condstore).await;
+        self.logout(session).await;
+        let mut report = result?;
+        report.folders = self.folders(user, id).await?;
+        metrics::counter!("madang_mail_synced_messages_total").increment(report.added as u64);
+        Ok(report)
+    }
+
+    pub(super) async fn sync_with(
+        &self,
+        session: &mut Session,
+        user: UserId,
+        id: i64,
+        condstore: bool,
+    ) -> MailResult<SyncReport> {
+        let found = sync::folders(&self.connector, session, condstore).await.map_err(MailError::Unreachable)?;
+        let mut rows = self.store.replace_mail_folders(user, id, &super::new_folders(found), self.clock.now()).await?;
+        rows.retain(|f| f.selectable);
+        rows.sort_by_key(folder_priority);
+        let mut report = SyncReport::default();
+        for folder in rows {
+            self.sync_folder(session, user, folder, condstore, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// One folder (the module comment's steps 1–5).
+    pub(super) async fn sync_folder(
+        &self,
+        session: &mut Session,
+        user: UserId,
+        mut folder: MailFolderRow,
+        condstore: bool,
+        report: &mut SyncReport,
+    ) -> MailResult<()> {
+        let unreachable = MailError::Unreachable;
+        let selected = sync::open(&self.connector, session, &folder.name, condstore).await.map_err(unreachable)?;
+        let uidvalidity = i64::from(selected.uidvalidity);
+        if folder.indexed_uidvalidity.is_some_and(|v| v != uidvalidity) {
+            self.store.reset_mail_folder(user, folder.id, uidvalidity).await?;
+            folder.indexed_uidnext = 1;
+            folder.indexed_modseq = None;
+        }
+        let known = self.store.mail_indexed_uids(folder.id).await?;
+        // 2. New messages, newest first.
+        let from = u32::try_from(folder.indexed_uidnext.max(1)).unwrap_or(1);
+        let new: Vec<u32> = if selected.exists == 0 {
+            Vec::new()
+        } else {
+            sync::uids_from(&self.connector, session, from)
+                .await
+                .map_err(unreachable)?
+                .into_iter()
+                .filter(|u| !known.contains_key(&i64::from(*u)))
+                .collect()
+        };
+        let mut added = 0;
+        let mut rest = &new[..];
+        let mut size = FIRST_CHUNK;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(size.min(rest.len()));
+            rest = tail;
+            size = CHUNK;
+            let fetched =
+                sync::fetch_summaries(&self.connector, session, chunk, condstore).await.map_err(unreachable)?;
+            let now = self.clock.now();
+            let messages: Vec<NewMailMessage> = fetched
+                .into_iter()
+                .map(|f| NewMailMessage {
+                    uid: i64::from(f.uid),
+                    modseq: f.modseq.and_then(to_i64),
+                    flags: f.flags,
+                    received_at: f.internal_date.or(f.summary.sent_at).unwrap_or(now),
+                    size: i64::from(f.size),
+                    has_attachments: f.has_attachments,
+                    summary: f.summary,
+                })
+                .collect();
+            added += self.store.add_mail_messages(user, &folder, &messages, now).await?;
+        }
+        // 3. Flags of the messages known before this sync.
+        let mut updated = 0;
+        if !known.is_empty() {
+            let since = match (condstore, folder.indexed_modseq, selected.highestmodseq) {
+                (true, Some(indexed), Some(now)) if now <= u64::try_from(indexed).unwrap_or(0) => None,
+                (true, Some(indexed), Some(_)) => Some(Some(u64::try_from(indexed).unwrap_or(0))),
+                _ => Some(None),
+            };
+            if let Some(since) = since {
+                let flags = sync::fetch_flags(&self.connector, session, since).await.map_err(unreachable)?;
+                let changes: Vec<(i64, Vec<String>, Option<i64>)> = flags
+                    .into_iter()
+                    .filter_map(|(uid, flags, modseq)| {
+                        let stored = known.get(&i64::from(uid))?;
+                        let mut a: Vec<&str> = stored.split_whitespace().collect();
+                        let mut b: Vec<&str> = flags.iter().map(String::as_str).collect();
+                        a.sort_unstable();
+                        b.sort_unstable();
+                        (a != b).then(|| (i64::from(uid), flags, modseq.and_then(to_i64)))
+                    })
+                    .collect();
+                updated = self.store.update_mail_flags(user, &folder, &changes, self.clock.now()).await?;
+            }
+        }
+        // 4. Expunged messages.
+        let mut removed = 0;
+        let indexed = known.len() + added;
+        if selected.exists as usize != indexed {
+            let present = sync::all_uids(&self.connector, session).await.map_err(unreachable)?;
+            let gone: Vec<i64> = known
+                .keys()
+                .copied()
+                .chain(new.iter().map(|&u| i64::from(u)))
+                .filter(|&u| u32::try_from(u).is_ok_and(|u| !present.contains(&u)))
+                .collect();
+            removed = self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
+        }
+        // 5. Complete up to what step 1 saw.
+        self.store
+            .set_mail_folder_indexed(
+                folder.id,
+                uidvalidity,
+                i64::from(selected.uidnext),
+                selected.highestmodseq.and_then(to_i64),
+            )
+            .await?;
+        report.added += added;
+        report.updated += updated;
+        report.removed += removed;
+        Ok(())
+    }
+
+    /// A page of a folder (or, without one, of the unified inbox), newest first.
+    pub async fn messages(
+        &self,
+        user: UserId,
+        mut query: MessageQuery,
+        before: Option<&str>,
+    ) -> MailResult<MessagePage> {
+        query.before = before.map(parse_cursor).transpose()?;
+        let limit = query.limit.clamp(1, 200);
+        query.limit = limit + 1;
+        let mut rows = self.store.mail_messages(user, &query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok(MessagePage {
+            next: if more { rows.last().map(cursor) } else { None },
+            messages: rows.iter().map(summary_view).collect(),
+        })
+    }
+
+    /// A conversation, oldest first.
+    pub async fn thread(&self, user: UserId, account: i64, thread: i64) -> MailResult<Vec<MessageSummary>> {
+        Ok(self.store.mail_thread(user, account, thread).await?.iter().map(summary_view).collect())
+    }
+
+    /// What the body cache knows a message by (`cache` says why not the id alone).
+    fn cache_key(user: UserId, row: &MailMessageRow) -> String {
+        format!(
+            "{}:{}:{}:{}:{}:{}",
+            user.0,
+            row.id,
+            row.folder_id,
+            row.uid,
+            row.size,
+            row.received_at.timestamp_micros()
+        )
+    }
+
+    /// The message's bytes: from the cache, or fetched from its folder.
+    async fn raw(&self, user: UserId, row: &MailMessageRow, folder: &MailFolderRow) -> MailResult<Arc<Vec<u8>>> {
+        let key = Self::cache_key(user, row);
+        if let Some(raw) = self.cache.get(&key) {
+            return Ok(raw);
+        }
+        if u64::try_from(row.size).unwrap_or(0) > self.config.max_message_size {
+            return Err(MailError::TooLarge(self.config.max_message_size));
+        }
+        let account = self.store.mail_account(user, row.account_id).await?;
+        let (mut session, _) = self.open_session(user, &account).await?;
+        let uid = u32::try_from(row.uid).unwrap_or(0);
+        let fetched = async {
+            sync::open(&self.connector, &mut session, &folder.name, false).await?;
+            sync::fetch_message(&self.connector, &mut session, uid).await
+        }
+        .await;
+        self.logout(session).await;
+        let raw = Arc::new(fetched.map_err(MailError::Unreachable)?.ok_or(MailError::Gone)?);
+        self.cache.put(&key, raw.clone());
+        Ok(raw)
+    }
+
+    /// Opens a message: text, sanitised HTML, attachments. Remote images stay blocked.
+    pub async fn message(&self, user: UserId, id: i64) -> MailResult<MessageDetail> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let raw = self.raw(user, &row, &folder).await?;
+        let part_url = move |part: u32| format!("/api/v1/mail/messages/{id}/parts/{part}");
+        let images = madang_mail::body::Images { proxy: None, part_url: Arc::new(part_url) };
+        let body = madang_mail::body::read(&raw, &images).ok_or(MailError::Gone)?;
+        let to_view = |a: Vec<madang_mail::Addr>| -> Vec<Address> {
+            a.into_iter().map(|x| Address { name: x.name, email: x.email }).collect()
+        };
+        Ok(MessageDetail {
+            summary: summary_view(&row),
+            reply_to: to_view(body.reply_to),
+            references: row.refs.split_whitespace().map(str::to_string).collect(),
+            in_reply_to: row.in_reply_to.clone(),
+            text: body.text,
+            html: body.html,
+            remote_images: body.remote_images,
+            attachments: body
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView {
+                    url: part_url(a.part),
+                    part: a.part,
+                    name: a.name,
+                    content_type: a.content_type,
+                    size: a.size,
+                    inline: a.inline,
+                })
+                .collect(),
+        })
+    }
+
+    /// One part of a message (an attachment download): bytes, file name, type.
+    pub async fn part(&self, user: UserId, id: i64, part: u32) -> MailResult<(Vec<u8>, String, String)> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let raw = self.raw(user, &row, &folder).await?;
+        let (bytes, a) = madang_mail::body::part(&raw, part).ok_or(MailError::NotFound)?;
+        Ok((bytes, a.name, a.content_type))
+    }
+
+    /// Sets `\Seen` / `\Flagged` on the server, then in the index.
+    pub async fn set_flags(&self, user: UserId, id: i64, change: &FlagChange) -> MailResult<MessageSummary> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let mut flags: Vec<String> = row.flags.split_whitespace().map(str::to_string).collect();
+        let mut add = Vec::new();
+        let mut remove = Vec::new();
+        for (wanted, flag) in [(change.seen, "\\Seen"), (change.flagged, "\\Flagged")] {
+            let Some(wanted) = wanted else { continue };
+            let has = flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
+            if wanted && !has {
+                add.push(flag);
+                flags.push(flag.to_string());
+            } else if !wanted && has {
+                remove.push(flag);
+                flags.retain(|f| !f.eq_ignore_ascii_case(flag));
+            }
+        }
+        if !add.is_empty() || !remove.is_empty() {
+            let account = self.store.mail_account(user, row.account_id).await?;
+            let (mut session, _) = self.open_session(user, &account).await?;
+            let uid = u32::try_from(row.uid).unwrap_or(0);
+            let stored = async {
+                self.connector.step(super::Step::Protocol, session.select(&folder.name)).await?;
+                sync::store_flags(&self.connector, &mut session, uid, &add, &remove).await
+            }
+            .await;
+            self.logout(session).await;
+            stored.map_err(MailError::Unreachable)?;
+            self.store.set_mail_message_flags(row.id, &flags).await?;
+        }
+        let (row, _) = self.store.mail_message(user, id).await?;
+        Ok(summary_view(&row))
+    }
+
+    /// The folder's id if it is the user's (for list queries).
+    pub async fn folder(&self, user: UserId, folder: i64) -> MailResult<MailFolderRow> {
+        Ok(self.store.mail_folder(user, folder).await?)
+    }
+}

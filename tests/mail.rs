@@ -1,0 +1,698 @@
+//! Mail through the real router (`/api/v1/mail`, docs/mail.md), on both databases, against a
+//! real Dovecot (conformance-tests/dovecot.sh; `.ci/test` starts two, one with CONDSTORE and
+//! QRESYNC hidden, and sets `MADANG_TEST_DOVECOT_*` and `MADANG_TEST_DOVECOT_BASIC_*`): linked
+//! accounts (the connection test naming the failed step, linking only after it passes, sealed
+//! passwords, per-user isolation, defaults, the outbound guard), and the message index (sync in
+//! chunks, threads, flags and expunges kept in step, UIDVALIDITY resets, reading, isolation).
+
+mod common;
+
+use axum::http::StatusCode;
+use common::api::{assert_error, call};
+use common::dav::users;
+use common::{TestApp, TestDb};
+use madang::config::MailConfig;
+use madang::modules::Module;
+use serde_json::{Value, json};
+
+/// The Dovecot the harness started: `(imap, imaps, submission, CA PEM)`, or `None` (after a
+/// loud line) when there is none; `MADANG_REQUIRE_DOVECOT=1` (CI) makes that a failure.
+fn dovecot() -> Option<(u16, u16, u16, Vec<u8>)> {
+    let port = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
+    let found = (|| {
+        let ca = std::fs::read(std::env::var("MADANG_TEST_DOVECOT_CA").ok()?).ok()?;
+        Some((
+            port("MADANG_TEST_DOVECOT_IMAP")?,
+            port("MADANG_TEST_DOVECOT_IMAPS")?,
+            port("MADANG_TEST_DOVECOT_SUBMISSION")?,
+            ca,
+        ))
+    })();
+    if found.is_none() {
+        if std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
+            panic!("MADANG_REQUIRE_DOVECOT=1 but no Dovecot: run conformance-tests/dovecot.sh start DIR");
+        }
+        eprintln!(
+            "!!!!! MAIL TEST SKIPPED: start conformance-tests/dovecot.sh and export its MADANG_TEST_DOVECOT_* lines !!!!!"
+        );
+    }
+    found
+}
+
+/// An app with mail on, users alice and bob, 127.0.0.1 allowed and the fixture's CA trusted.
+async fn mail_app(db: &TestDb, ca: &[u8]) -> TestApp {
+    let app = configured(db, ca, true, true).await;
+    users(&app, &["alice", "bob"]).await;
+    app
+}
+
+/// The same over a database that has its users already; `trust: false` leaves the CA out,
+/// `allow: false` the network.
+async fn configured(db: &TestDb, ca: &[u8], allow: bool, trust: bool) -> TestApp {
+    let mut app = TestApp::new(db).await;
+    app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
+    let config = MailConfig {
+        outbound: madang::outbound::OutboundPolicy {
+            allowed: if allow { madang::outbound::parse_list("127.0.0.1").unwrap() } else { vec![] },
+        },
+        extra_roots: if trust { ca.to_vec() } else { Vec::new() },
+        connect_timeout: std::time::Duration::from_secs(5),
+        max_accounts_per_user: 2,
+        ..MailConfig::default()
+    };
+    app.state = app.state.clone().with_mail(config).unwrap();
+    app
+}
+
+/// Alice's Dovecot mailbox over IMAPS and submission with STARTTLS, as a phone would be set up.
+fn settings(imaps: u16, submission: u16, password: &str) -> Value {
+    json!({
+        "email": "alice@example.test", "display_name": "Alice Kim",
+        "imap_host": "localhost", "imap_port": imaps, "imap_security": "tls",
+        "smtp_host": "localhost", "smtp_port": submission, "smtp_security": "starttls",
+        "username": "alice@example.test", "password": password,
+    })
+}
+
+async fn linking_runs_the_connection_test_first(db: &TestDb) {
+    let Some((_, imaps, submission, ca)) = dovecot() else { return };
+    let app = mail_app(db, &ca).await;
+    // The test alone: a wrong password is named as such, on both servers.
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts/test", Some(settings(imaps, submission, "nope"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["ok"], false);
+    assert_eq!(r.body["imap"]["failure"]["step"], "authentication", "{}", r.text);
+    assert_eq!(r.body["smtp"]["failure"]["step"], "authentication", "{}", r.text);
+    // Linking with it saves nothing and says why.
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "nope"))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "connection_failed");
+    assert_eq!(r.body["details"]["imap"]["failure"]["step"], "authentication");
+    assert_eq!(call(&app, "alice", "GET", "/api/v1/mail/accounts", None).await.body, json!([]));
+    // The right one: linked, the first account is the default, the password never comes back.
+    let r =
+        call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["email"].as_str(), r.body["default"].as_bool()), (Some("alice@example.test"), Some(true)));
+    assert!(!r.text.contains("alice-imap-pw") && r.body.get("password").is_none(), "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/accounts", None).await;
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+    assert!(!listed.text.contains("alice-imap-pw"));
+    // Sealed at rest: the password is nowhere in the row.
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_accounts WHERE secret LIKE '%alice-imap-pw%'").await, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_accounts WHERE secret <> ''").await, 1);
+    // The stored password still works (it was sealed for this row and opens for it).
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/test"), None).await;
+    assert_eq!(r.body["ok"], true, "{}", r.text);
+    assert!(r.body["imap"]["capabilities"].as_array().unwrap().iter().any(|c| c == "IDLE"), "{}", r.text);
+    // The same address twice is a conflict.
+    let r =
+        call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw"))).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+}
+
+async fn changes_defaults_and_unlinking(db: &TestDb) {
+    let Some((imap, imaps, submission, ca)) = dovecot() else { return };
+    let app = mail_app(db, &ca).await;
+    let first =
+        call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw")))
+            .await
+            .body["id"]
+            .as_i64()
+            .unwrap();
+    // Bob's mailbox linked by alice too (she knows its password), over STARTTLS on 143-style.
+    let mut bobs = settings(imaps, submission, "bob-imap-pw");
+    bobs["email"] = json!("bob@example.test");
+    bobs["username"] = json!("bob@example.test");
+    bobs["imap_port"] = json!(imap);
+    bobs["imap_security"] = json!("starttls");
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(bobs.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let second = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["default"], false);
+    // `mail.max_accounts_per_user` (2 here).
+    let mut third = bobs.clone();
+    third["email"] = json!("carol@example.test");
+    assert_error(
+        &call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(third)).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+    // A name change needs no password and no test; a wrong new password is refused and the
+    // stored one kept.
+    let mut renamed = bobs.clone();
+    renamed["display_name"] = json!("Bob's inbox");
+    renamed.as_object_mut().unwrap().remove("password");
+    let r = call(&app, "alice", "PUT", &format!("/api/v1/mail/accounts/{second}"), Some(renamed.clone())).await;
+    assert_eq!((r.status, r.body["display_name"].as_str()), (StatusCode::OK, Some("Bob's inbox")), "{}", r.text);
+    renamed["password"] = json!("wrong");
+    let r = call(&app, "alice", "PUT", &format!("/api/v1/mail/accounts/{second}"), Some(renamed)).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "connection_failed");
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{second}/test"), None).await;
+    assert_eq!(r.body["ok"], true, "the stored password survived a refused change: {}", r.text);
+    // Defaults: one at a time; unlinking the default hands it to the oldest left.
+    let r = call(&app, "alice", "PUT", &format!("/api/v1/mail/accounts/{second}/default"), None).await;
+    assert_eq!(r.body["default"], true);
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/accounts", None).await.body;
+    assert_eq!((listed[0]["id"].as_i64(), listed[1]["default"].as_bool()), (Some(second), Some(false)));
+    let r = call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{second}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/accounts", None).await.body;
+    assert_eq!((listed[0]["id"].as_i64(), listed[0]["default"].as_bool()), (Some(first), Some(true)));
+}
+
+async fn another_users_accounts_are_invisible(db: &TestDb) {
+    let Some((_, imaps, submission, ca)) = dovecot() else { return };
+    let app = mail_app(db, &ca).await;
+    let id = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw")))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(call(&app, "bob", "GET", "/api/v1/mail/accounts", None).await.body, json!([]));
+    let path = format!("/api/v1/mail/accounts/{id}");
+    let mut body = settings(imaps, submission, "alice-imap-pw");
+    body.as_object_mut().unwrap().remove("password");
+    for (method, path, body) in [
+        ("GET", path.clone(), None),
+        ("PUT", path.clone(), Some(body)),
+        ("DELETE", path.clone(), None),
+        ("POST", format!("{path}/test"), None),
+        ("PUT", format!("{path}/default"), None),
+    ] {
+        let r = call(&app, "bob", method, &path, body).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        assert!(!r.text.contains("alice@example.test"), "{method} {path}: {}", r.text);
+    }
+    assert_eq!(call(&app, "alice", "GET", &path, None).await.status, StatusCode::OK);
+    // With the module off, mail's routes answer `module_disabled`.
+    app.state.modules.set(&[(Module::Mail, false)]).await.unwrap();
+    assert_error(
+        &call(&app, "alice", "GET", "/api/v1/mail/accounts", None).await,
+        StatusCode::FORBIDDEN,
+        "module_disabled",
+    );
+}
+
+async fn each_failed_step_is_named(db: &TestDb) {
+    let Some((imap, imaps, submission, ca)) = dovecot() else { return };
+    let step = |r: &common::api::Json| r.body["imap"]["failure"]["step"].as_str().map(str::to_string);
+    // Loopback is an internal address: refused before any connection (SSRF guard).
+    let app = mail_app(db, &ca).await;
+    let closed = configured(db, &ca, false, true).await;
+    let r = call(
+        &closed,
+        "alice",
+        "POST",
+        "/api/v1/mail/accounts/test",
+        Some(settings(imaps, submission, "alice-imap-pw")),
+    )
+    .await;
+    assert_eq!(step(&r).as_deref(), Some("blocked"), "{}", r.text);
+    assert!(r.text.contains("mail.allowed_networks"), "{}", r.text);
+    let test = |body: Value| {
+        let app = &app;
+        async move { call(app, "alice", "POST", "/api/v1/mail/accounts/test", Some(body)).await }
+    };
+    let mut s = settings(imaps, submission, "alice-imap-pw");
+    s["imap_host"] = json!("no-such-host.invalid");
+    assert_eq!(step(&test(s).await).as_deref(), Some("dns"));
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut s = settings(imaps, submission, "alice-imap-pw");
+    s["imap_port"] = json!(unused);
+    assert_eq!(step(&test(s).await).as_deref(), Some("tcp"));
+    // TLS spoken to the plain port: the handshake fails.
+    let mut s = settings(imaps, submission, "alice-imap-pw");
+    s["imap_port"] = json!(imap);
+    assert_eq!(step(&test(s).await).as_deref(), Some("tls"));
+    // A certificate from an authority Madang does not trust.
+    let untrusting = configured(db, &ca, true, false).await;
+    let r = call(
+        &untrusting,
+        "alice",
+        "POST",
+        "/api/v1/mail/accounts/test",
+        Some(settings(imaps, submission, "alice-imap-pw")),
+    )
+    .await;
+    assert_eq!(step(&r).as_deref(), Some("tls"), "{}", r.text);
+    assert_eq!(r.body["smtp"]["failure"]["step"], "tls", "{}", r.text);
+    // Plain IMAP is allowed to a server on this machine only; this one is.
+    let mut s = settings(imaps, submission, "alice-imap-pw");
+    s["imap_port"] = json!(imap);
+    s["imap_security"] = json!("plain");
+    let r = test(s).await;
+    assert_eq!(r.body["imap"]["ok"], true, "{}", r.text);
+    // Bad input is a 422 before anything is tried.
+    for (field, value) in [("email", json!("no-at-sign")), ("imap_host", json!("a b")), ("imap_port", json!(0))] {
+        let mut s = settings(imaps, submission, "alice-imap-pw");
+        s[field] = value;
+        assert_error(&test(s).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    let r = call(&app, "alice", "GET", "/api/v1/mail/providers?email=kim@naver.com", None).await;
+    assert_eq!((r.body["provider"].as_str(), r.body["imap_host"].as_str()), (Some("Naver"), Some("imap.naver.com")));
+}
+
+/// Runs `conformance-tests/dovecot.sh deliver`: a message into a user's INBOX as an MTA would.
+fn deliver(user: &str, message: &str) {
+    let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").expect("MADANG_TEST_DOVECOT_DIR");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance-tests/dovecot.sh");
+    let status =
+        std::process::Command::new("bash").args([script, "deliver", &dir]).arg(user).arg(file.path()).status().unwrap();
+    assert!(status.success());
+}
+
+/// A folder made the way Dovecot's Maildir++ layout keeps it (`.<name>` with cur/new/tmp, the
+/// name in modified UTF-7), owned like the mailbox so Dovecot can use it.
+fn make_folder(user: &str, imap_name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").expect("MADANG_TEST_DOVECOT_DIR");
+    let maildir = std::path::Path::new(&dir).join("mail").join(user).join("Maildir");
+    let folder = maildir.join(format!(".{imap_name}"));
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    let status = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("--reference={}", maildir.display()))
+        .arg(&folder)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    folder
+}
+
+async fn folders_are_synchronised_into_the_index(db: &TestDb) {
+    let Some((_, imaps, submission, ca)) = dovecot() else { return };
+    let app = mail_app(db, &ca).await;
+    let id = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings(imaps, submission, "alice-imap-pw")))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let folders_path = format!("/api/v1/mail/accounts/{id}/folders");
+    assert_eq!(call(&app, "alice", "GET", &folders_path, None).await.body, json!([]), "nothing before a sync");
+    deliver(
+        "alice@example.test",
+        "From: Kim <kim@example.test>\r\nTo: alice@example.test\r\nSubject: =?UTF-8?B?7ZqM7J2Y?=\r\n\
+         Message-ID: <sync-1@example.test>\r\nDate: Mon, 7 Dec 2026 09:00:00 +0900\r\n\r\nhello\r\n",
+    );
+    // "보낸 편지함 <unique>" in modified UTF-7, as a Korean server names its Sent folder.
+    let suffix = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let korean = format!("&vPSwuA- &07jJwNVo- {suffix}");
+    let made = make_folder("alice@example.test", &korean);
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/sync"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let folders = r.body["folders"].as_array().unwrap().clone();
+    assert_eq!(folders[0]["role"], "inbox", "INBOX first: {}", r.text);
+    assert!(folders[0]["total"].as_i64().unwrap() >= 1 && folders[0]["unseen"].as_i64().unwrap() >= 1, "{}", r.text);
+    for role in ["sent", "drafts", "trash", "junk", "archive"] {
+        assert!(folders.iter().any(|f| f["role"] == role), "{role}: {}", r.text);
+    }
+    let named = folders.iter().find(|f| f["imap_name"] == korean.as_str()).expect("the Korean folder");
+    assert_eq!(named["name"], format!("보낸 편지함 {suffix}"));
+    assert_eq!(named["role"], Value::Null);
+    // The state incremental sync keys on is kept (Dovecot has CONDSTORE).
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM mail_folders WHERE account_id = {id} AND selectable \
+             AND (uidvalidity IS NULL OR uidnext IS NULL OR highestmodseq IS NULL)"
+        ))
+        .await,
+        0
+    );
+    // The index answers without the server, the same list.
+    assert_eq!(call(&app, "alice", "GET", &folders_path, None).await.body, r.body["folders"]);
+    // Another user learns nothing and cannot make Madang connect with alice's password.
+    for (method, path) in [("GET", folders_path.clone()), ("POST", format!("/api/v1/mail/accounts/{id}/sync"))] {
+        assert_error(&call(&app, "bob", method, &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    // A folder removed on the server leaves the index at the next sync.
+    std::fs::remove_dir_all(&made).unwrap();
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/sync"), None).await;
+    assert!(!r.text.contains(&suffix), "{}", r.text);
+    // Unlinking forgets the index.
+    call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{id}"), None).await;
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_folders WHERE account_id = {id}")).await, 0);
+}
+
+/// One of the harness's Dovecots: the full one, or (`basic`) the one without CONDSTORE/QRESYNC.
+struct Server {
+    dir: String,
+    imaps: u16,
+    submission: u16,
+    ca: Vec<u8>,
+}
+
+fn server(basic: bool) -> Option<Server> {
+    dovecot()?;
+    let prefix = if basic { "MADANG_TEST_DOVECOT_BASIC" } else { "MADANG_TEST_DOVECOT" };
+    let var = |k: &str| std::env::var(format!("{prefix}_{k}")).ok();
+    let found = (|| {
+        Some(Server {
+            dir: var("DIR")?,
+            imaps: var("IMAPS")?.parse().ok()?,
+            submission: var("SUBMISSION")?.parse().ok()?,
+            ca: std::fs::read(var("CA")?).ok()?,
+        })
+    })();
+    if found.is_none() && std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
+        panic!("MADANG_REQUIRE_DOVECOT=1 but no {prefix}_*: run conformance-tests/dovecot.sh start DIR --no-condstore");
+    }
+    found
+}
+
+impl Server {
+    /// A mailbox of its own for one test (tests run in parallel on the same Dovecot).
+    fn new_user(&self, tag: &str) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let user = format!("{tag}-{nanos}@example.test");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance-tests/dovecot.sh");
+        let status =
+            std::process::Command::new("bash").args([script, "adduser", &self.dir, &user, "box-pw"]).status().unwrap();
+        assert!(status.success());
+        user
+    }
+
+    fn maildir(&self, user: &str) -> std::path::PathBuf {
+        std::path::Path::new(&self.dir).join("mail").join(user).join("Maildir")
+    }
+
+    /// Files a message straight into the user's INBOX (`new/`), owned like the mail root, as an
+    /// MTA's delivery agent would.
+    fn deliver(&self, user: &str, n: usize, message: &str) {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::path::Path::new(&self.dir).join("mail");
+        let owner = std::fs::metadata(&root).unwrap();
+        let box_dir = self.maildir(user);
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(box_dir.join(sub)).unwrap();
+        }
+        for dir in [root.join(user), box_dir.clone(), box_dir.join("tmp"), box_dir.join("new"), box_dir.join("cur")] {
+            std::os::unix::fs::chown(&dir, Some(owner.uid()), Some(owner.gid())).unwrap();
+        }
+        let tmp = box_dir.join("tmp").join(format!("{n}.madangtest"));
+        std::fs::write(&tmp, message.replace('\n', "\r\n")).unwrap();
+        std::os::unix::fs::chown(&tmp, Some(owner.uid()), Some(owner.gid())).unwrap();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        std::fs::rename(&tmp, box_dir.join("new").join(format!("{nanos}.{n}.madangtest"))).unwrap();
+    }
+
+    /// The file holding the message with this Message-ID (after Dovecot moved it to `cur/`).
+    fn file_of(&self, user: &str, message_id: &str) -> std::path::PathBuf {
+        for sub in ["cur", "new"] {
+            for entry in std::fs::read_dir(self.maildir(user).join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if std::fs::read_to_string(&path).unwrap_or_default().contains(&format!("<{message_id}>")) {
+                    return path;
+                }
+            }
+        }
+        panic!("no file with {message_id}");
+    }
+
+    fn account(&self, user: &str) -> Value {
+        json!({
+            "email": user, "imap_host": "localhost", "imap_port": self.imaps, "imap_security": "tls",
+            "smtp_host": "localhost", "smtp_port": self.submission, "smtp_security": "starttls",
+            "username": user, "password": "box-pw",
+        })
+    }
+}
+
+fn plain(n: usize, subject: &str, extra: &str) -> String {
+    format!(
+        "From: Sender {n} <s{n}@example.test>\nTo: box@example.test\nSubject: {subject}\n\
+         Message-ID: <m{n}@example.test>\n{extra}Date: Mon, 7 Dec 2026 09:{:02}:{:02} +0900\n\n\
+         Body of message {n}.\n> quoted, not in the preview\n",
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+async fn sync(app: &TestApp, account: i64) -> Value {
+    let r = call(app, "alice", "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+/// Every message of a folder, paging with the cursor: `(id, subject)` newest first.
+async fn all_pages(app: &TestApp, folder: i64, page: u32) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/mail/messages?folder={folder}&limit={page}");
+        if let Some(n) = &next {
+            path.push_str(&format!("&before={n}"));
+        }
+        let r = call(app, "alice", "GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let messages = r.body["messages"].as_array().unwrap();
+        assert!(messages.len() <= page as usize);
+        out.extend(messages.iter().cloned());
+        match r.body["next"].as_str() {
+            Some(n) => next = Some(n.to_string()),
+            None => break,
+        }
+    }
+    out
+}
+
+async fn the_index_follows_the_mailbox(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user(if basic { "basic" } else { "full" });
+    // 130 messages (three sync chunks: 50, then the rest), among them a conversation whose
+    // middle message arrives last, a reply linked only by its subject, an HTML message with
+    // a picture and an attachment, and a Korean subject in EUC-KR.
+    for n in 0..120 {
+        srv.deliver(&user, n, &plain(n, &format!("Message {n}"), ""));
+    }
+    srv.deliver(&user, 200, &plain(200, "Plan", ""));
+    srv.deliver(
+        &user,
+        202,
+        &plain(
+            202,
+            "Re: Plan",
+            "In-Reply-To: <m201@example.test>\nReferences: <m200@example.test> <m201@example.test>\n",
+        ),
+    );
+    srv.deliver(&user, 300, &plain(300, "Lunch", ""));
+    srv.deliver(&user, 301, &plain(301, "RE: Lunch", ""));
+    srv.deliver(&user, 400, &plain(400, "=?EUC-KR?B?yKux5rW/?=", ""));
+    let html = "From: Kim <kim@example.test>\nTo: box@example.test\nSubject: Report\nMessage-ID: <html@example.test>\n\
+        Date: Mon, 7 Dec 2026 10:00:00 +0900\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"m\"\n\n\
+        --m\nContent-Type: multipart/related; boundary=\"r\"\n\n--r\nContent-Type: text/html; charset=utf-8\n\n\
+        <p onclick=\"steal()\">Numbers <script>alert(1)</script><img src=\"cid:logo@x\"><img src=\"https://tracker.example/p.gif\"></p>\n\
+        --r\nContent-Type: image/png\nContent-ID: <logo@x>\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--r--\n\
+        --m\nContent-Type: application/pdf; name=\"q4.pdf\"\nContent-Disposition: attachment; filename=\"q4.pdf\"\n\
+        Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--m--\n";
+    srv.deliver(&user, 500, html);
+    let mut settings = srv.account(&user);
+    settings["password"] = json!("box-pw");
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(settings)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+
+    let report = sync(&app, account).await;
+    assert_eq!(report["added"], 126, "{report}");
+    let inbox = report["folders"][0].clone();
+    assert_eq!(
+        (inbox["role"].as_str(), inbox["total"].as_i64(), inbox["unseen"].as_i64()),
+        (Some("inbox"), Some(126), Some(126))
+    );
+    let inbox = inbox["id"].as_i64().unwrap();
+
+    // Pages of 50 from the index, newest first, nothing twice or missing.
+    let all = all_pages(&app, inbox, 50).await;
+    assert_eq!(all.len(), 126);
+    let ids: std::collections::HashSet<i64> = all.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 126);
+    let order: Vec<(String, i64)> =
+        all.iter().map(|m| (m["received_at"].as_str().unwrap().to_string(), m["id"].as_i64().unwrap())).collect();
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let find = |all: &[Value], id: &str| all.iter().find(|m| m["message_id"] == id).cloned().expect(id);
+    let m7 = find(&all, "m7@example.test");
+    assert_eq!(m7["from"], json!({"name": "Sender 7", "email": "s7@example.test"}));
+    assert_eq!(m7["preview"], "Body of message 7.");
+    assert_eq!((m7["seen"].as_bool(), m7["has_attachments"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(find(&all, "m400@example.test")["subject"], "홍길동");
+    let report_msg = find(&all, "html@example.test");
+    assert_eq!(report_msg["has_attachments"], true);
+
+    // Threads: the reply joins its parent's thread through References; the subject-only reply
+    // joins by base subject; the unified inbox has the same messages.
+    let plan = find(&all, "m200@example.test");
+    assert_eq!(find(&all, "m202@example.test")["thread"], plan["thread"]);
+    assert_eq!(find(&all, "m301@example.test")["thread"], find(&all, "m300@example.test")["thread"]);
+    assert_ne!(plan["thread"], find(&all, "m300@example.test")["thread"]);
+    let unified = call(&app, "alice", "GET", "/api/v1/mail/messages?limit=200", None).await;
+    assert_eq!(unified.body["messages"].as_array().unwrap().len(), 126, "{}", unified.text);
+    let unread =
+        call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={inbox}&attachments=true"), None).await;
+    assert_eq!(unread.body["messages"].as_array().unwrap().len(), 1, "{}", unread.text);
+
+    // The missing middle message arrives: one thread still, three messages, oldest first.
+    srv.deliver(
+        &user,
+        201,
+        &plain(201, "Re: Plan", "In-Reply-To: <m200@example.test>\nReferences: <m200@example.test>\n"),
+    );
+    let report = sync(&app, account).await;
+    assert_eq!((report["added"].as_i64(), report["removed"].as_i64()), (Some(1), Some(0)), "{report}");
+    let thread =
+        call(&app, "alice", "GET", &format!("/api/v1/mail/accounts/{account}/threads/{}", plan["thread"]), None).await;
+    let subjects: Vec<&str> =
+        thread.body.as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["m200@example.test", "m201@example.test", "m202@example.test"], "{}", thread.text);
+
+    // Reading: sanitised HTML, the picture through Madang, the tracker dropped, attachments.
+    let id = report_msg["id"].as_i64().unwrap();
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let html = r.body["html"].as_str().unwrap();
+    assert!(!html.contains("script") && !html.contains("onclick") && !html.contains("tracker"), "{html}");
+    assert_eq!(r.body["remote_images"], true);
+    let pdf = r.body["attachments"].as_array().unwrap().iter().find(|a| a["name"] == "q4.pdf").unwrap().clone();
+    assert!(html.contains(&format!("/api/v1/mail/messages/{id}/parts/")), "{html}");
+    let download = common::dav::Client::new(&app, "alice")
+        .send("GET", pdf["url"].as_str().unwrap(), &[], axum::body::Body::empty())
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.text, "%PDF-1.4\n");
+    assert_eq!(download.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(download.header("x-content-type-options"), Some("nosniff"));
+    assert!(download.header("content-disposition").unwrap().starts_with("attachment"));
+    // Reading did not mark it seen; the user does, on the server too.
+    let r = call(
+        &app,
+        "alice",
+        "PATCH",
+        &format!("/api/v1/mail/messages/{id}"),
+        Some(json!({"seen": true, "flagged": true})),
+    )
+    .await;
+    assert_eq!((r.body["seen"].as_bool(), r.body["flagged"].as_bool()), (Some(true), Some(true)), "{}", r.text);
+    let file = srv.file_of(&user, "html@example.test");
+    let info = file.file_name().unwrap().to_string_lossy().rsplit(":2,").next().unwrap().to_string();
+    assert!(info.contains('S') && info.contains('F'), "Maildir flags of {}", file.display());
+
+    // Changes made elsewhere (another mail app): a flag, an expunge. The next sync has them.
+    let m7_file = srv.file_of(&user, "m7@example.test");
+    let flagged = format!("{}F", m7_file.to_string_lossy().trim_end_matches(|c: char| c.is_ascii_uppercase()));
+    let flagged = if flagged.contains(":2,") { flagged } else { format!("{}:2,F", m7_file.display()) };
+    std::fs::rename(&m7_file, &flagged).unwrap();
+    std::fs::remove_file(srv.file_of(&user, "m8@example.test")).unwrap();
+    let report = sync(&app, account).await;
+    assert_eq!(
+        (report["updated"].as_i64(), report["removed"].as_i64(), report["added"].as_i64()),
+        (Some(1), Some(1), Some(0)),
+        "{report}"
+    );
+    let all = all_pages(&app, inbox, 200).await;
+    assert_eq!(all.len(), 126);
+    assert_eq!(find(&all, "m7@example.test")["flagged"], true);
+    assert!(all.iter().all(|m| m["message_id"] != "m8@example.test"));
+    // Nothing changed: nothing to do (with CONDSTORE not even a flag fetch).
+    let report = sync(&app, account).await;
+    assert_eq!(
+        (report["updated"].as_i64(), report["removed"].as_i64(), report["added"].as_i64()),
+        (Some(0), Some(0), Some(0)),
+        "{report}"
+    );
+
+    // The server renumbers the folder (UIDVALIDITY changes): the index starts that folder over.
+    let uidlist = srv.maildir(&user).join("dovecot-uidlist");
+    std::fs::remove_file(&uidlist).unwrap();
+    for index in std::fs::read_dir(srv.maildir(&user)).unwrap() {
+        let path = index.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("dovecot.index") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let report = sync(&app, account).await;
+    assert_eq!(report["added"], 126, "{report}");
+    assert_eq!(all_pages(&app, inbox, 200).await.len(), 126);
+
+    // Bob sees none of it and cannot touch it.
+    for (method, path) in [
+        ("GET", format!("/api/v1/mail/messages?folder={inbox}")),
+        ("GET", format!("/api/v1/mail/messages/{id}")),
+        ("PATCH", format!("/api/v1/mail/messages/{id}")),
+        ("GET", format!("/api/v1/mail/messages/{id}/parts/1")),
+        ("GET", format!("/api/v1/mail/accounts/{account}/threads/{}", plan["thread"])),
+    ] {
+        let body = (method == "PATCH").then(|| json!({"seen": false}));
+        assert_error(&call(&app, "bob", method, &path, body).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    let r = call(&app, "bob", "GET", "/api/v1/mail/messages", None).await;
+    assert_eq!(r.body["messages"], json!([]));
+    // Unlinking forgets the index.
+    call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{account}"), None).await;
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_messages WHERE account_id = {account}")).await, 0);
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_thread_refs WHERE account_id = {account}")).await, 0);
+}
+
+async fn the_index_follows_the_mailbox_with_condstore(db: &TestDb) {
+    the_index_follows_the_mailbox(db, false).await;
+}
+
+/// The fallback path: no CONDSTORE, so every sync reads all flags and compares.
+async fn the_index_follows_the_mailbox_without_condstore(db: &TestDb) {
+    the_index_follows_the_mailbox(db, true).await;
+}
+
+/// New mail reaches the index (and the user's push log) by IDLE, without anyone asking for a
+/// sync; the latency is printed (bench/ measures it; the bound here only catches "never").
+async fn new_mail_arrives_by_idle(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("idle");
+    srv.deliver(&user, 1, &plain(1, "Before", ""));
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(srv.account(&user))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+    madang::mail::watch::spawn(app.state.mail.clone(), app.state.modules.clone());
+    let wait_for = |id: &'static str| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(20) {
+                let r = call(app, "alice", "GET", "/api/v1/mail/messages", None).await;
+                if r.body["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["message_id"] == id)) {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("{id} never reached the index");
+        }
+    };
+    // The watcher's first full sync, then IDLE.
+    wait_for("m1@example.test").await;
+    let alice = db.scalar("SELECT id FROM users WHERE username = 'alice'").await;
+    let events = format!("SELECT COUNT(*) FROM push_events WHERE user_id = {alice} AND kind = 'mail.changed'");
+    let before = db.scalar(&events).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    srv.deliver(&user, 2, &plain(2, "After", ""));
+    let latency = wait_for("m2@example.test").await;
+    eprintln!("new mail in the index {} ms after delivery", latency.as_millis());
+    assert!(db.scalar(&events).await > before, "a mail.changed event for the open clients");
+    // Unlinking stops the watcher (and forgets the index).
+    call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{account}"), None).await;
+    srv.deliver(&user, 3, &plain(3, "Unwatched", ""));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_messages").await, 0);
+}
+
+on_both_databases!(
+    new_mail_arrives_by_idle,
+    the_index_follows_the_mailbox_with_condstore,
+    the_index_follows_the_mailbox_without_condstore,
+    folders_are_synchronised_into_the_index,
+    linking_runs_the_connection_test_first,
+    changes_defaults_and_unlinking,
+    another_users_accounts_are_invisible,
+    each_failed_step_is_named,
+);
