@@ -1,6 +1,6 @@
 // The web client's boot: reads who is signed in (/api/v1/me), loads the catalogues, hides
 // the modules that are off, and mounts one view at a time by `location.hash`
-// (#/calendar, #/tasks, #/contacts, #/chat/<channel>). The header and navigation are the server's (they work
+// (#/calendar, #/tasks, #/contacts, #/chat/<channel>, #/mail/<folder>). The header and navigation are the server's (they work
 // without JavaScript); this only marks the current view and swaps `<main>`'s content.
 
 import { api, ApiError } from './api.js';
@@ -14,6 +14,7 @@ const VIEWS = {
   tasks: { module: 'calendar', title: 'nav.tasks', load: () => import('./views/tasks.js') },
   contacts: { module: 'contacts', title: 'nav.contacts', load: () => import('./views/contacts.js') },
   chat: { module: 'chat', title: 'nav.chat', load: () => import('./views/chat.js') },
+  mail: { module: 'mail', title: 'nav.mail', load: () => import('./views/mail.js') },
 };
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));

@@ -176,8 +176,13 @@ ct_start_madang() {
         { ct_dump_server_log; ct_die "madang user add $CT_USER2 failed"; }
     port="$(ct_free_port)"
     mapfile -t storage < <(ct_storage_args)
+    # The harness's Dovecot (.ci/test) is on 127.0.0.1 with a throw-away CA: this server may reach it.
+    local mail_env=()
+    if [[ -n "${MADANG_TEST_DOVECOT_CA:-}" ]]; then
+        mail_env=(MADANG_MAIL_ALLOWED_NETWORKS=127.0.0.1 "MADANG_MAIL_CA_FILE=$MADANG_TEST_DOVECOT_CA")
+    fi
     # exec in the background subshell: $! is then madang's own PID
-    (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
+    (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "${mail_env[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
         >>"$CT_SERVER_LOG" 2>&1) &
     CT_SERVER_PID=$!
     export CT_URL="http://127.0.0.1:$port/"

@@ -169,6 +169,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let tasks_item = item(crate::modules::Module::Calendar, "tasks", &tx("nav.tasks"));
     let contacts_item = item(crate::modules::Module::Contacts, "contacts", &tx("nav.contacts"));
     let chat_item = item(crate::modules::Module::Chat, "chat", &tx("nav.chat"));
+    let mail_item = item(crate::modules::Module::Mail, "mail", &tx("nav.mail"));
     let document = format!(
         r##"<!DOCTYPE html>
 <html lang="{code}">
@@ -186,7 +187,7 @@ pub async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <a class="brand" href="/">{logo}{product}</a>
 <nav class="primary" aria-label="{nav}">
 <ul>
-{calendar_item}{tasks_item}{contacts_item}{chat_item}
+{calendar_item}{tasks_item}{contacts_item}{chat_item}{mail_item}
 <li><a href="/account">{account}</a></li>
 {admin}</ul>
 </nav>

@@ -488,7 +488,7 @@ impl MailService {
             .await;
             self.logout(session).await;
             stored.map_err(MailError::Unreachable)?;
-            self.store.set_mail_message_flags(row.id, &flags).await?;
+            self.store.set_mail_message_flags(user, &folder, row.id, &flags, self.clock.now()).await?;
         }
         let (row, _) = self.store.mail_message(user, id).await?;
         Ok(summary_view(&row))

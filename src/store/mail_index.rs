@@ -101,6 +101,18 @@ async fn owned_folder(db: &mut Db<'_>, user: UserId, folder: i64) -> StoreResult
     .ok_or(StoreError::NotFound)
 }
 
+/// The folder's message and unread counts from the index, in the same transaction as the change
+/// (so the `mail.changed` event that follows never shows stale counts).
+async fn refresh_counts(db: &mut Db<'_>, folder: i64) -> StoreResult<()> {
+    db.exec(
+        "UPDATE mail_folders SET total = (SELECT COUNT(*) FROM mail_messages WHERE folder_id = $1), \
+         unseen = (SELECT COUNT(*) FROM mail_messages WHERE folder_id = $1 AND NOT seen) WHERE id = $1",
+        args![folder],
+    )
+    .await
+    .map(drop)
+}
+
 fn changed_event(user: UserId, folder: &MailFolderRow, what: &str, count: usize) -> Event {
     Event {
         user: user.0,
@@ -154,12 +166,11 @@ impl Store {
     ) -> StoreResult<()> {
         let mut db = Db::write(self).await?;
         db.exec(
-            "UPDATE mail_folders SET indexed_uidvalidity = $2, indexed_uidnext = $3, indexed_modseq = $4, \
-             total = (SELECT COUNT(*) FROM mail_messages WHERE folder_id = $1), \
-             unseen = (SELECT COUNT(*) FROM mail_messages WHERE folder_id = $1 AND NOT seen) WHERE id = $1",
+            "UPDATE mail_folders SET indexed_uidvalidity = $2, indexed_uidnext = $3, indexed_modseq = $4 WHERE id = $1",
             args![folder, uidvalidity, uidnext, modseq],
         )
         .await?;
+        refresh_counts(&mut db, folder).await?;
         db.commit().await
     }
 
@@ -319,6 +330,7 @@ impl Store {
         let told = if inserted.is_empty() {
             Vec::new()
         } else {
+            refresh_counts(&mut db, folder.id).await?;
             fan_out(&mut db, &[changed_event(user, folder, "added", inserted.len())], now).await?
         };
         db.commit().await?;
@@ -350,6 +362,7 @@ impl Store {
                 )
                 .await?;
         }
+        refresh_counts(&mut db, folder.id).await?;
         let told = fan_out(&mut db, &[changed_event(user, folder, "flags", n as usize)], now).await?;
         db.commit().await?;
         self.committed_many(told);
@@ -377,6 +390,7 @@ impl Store {
                 format!("DELETE FROM mail_messages WHERE folder_id = $1 AND uid IN ({})", placeholders(2, chunk.len()));
             n += db.exec(&sql, params).await?;
         }
+        refresh_counts(&mut db, folder.id).await?;
         let told = fan_out(&mut db, &[changed_event(user, folder, "removed", n as usize)], now).await?;
         db.commit().await?;
         self.committed_many(told);
@@ -459,15 +473,28 @@ impl Store {
         Ok(rows.into_iter().filter(|r| r.message_id.as_ref().is_none_or(|id| seen.insert(id.clone()))).collect())
     }
 
-    /// Sets a message's flags in the index after the server took them.
-    pub async fn set_mail_message_flags(&self, id: i64, flags: &[String]) -> StoreResult<()> {
+    /// Sets a message's flags in the index after the server took them, and tells the owner.
+    pub async fn set_mail_message_flags(
+        &self,
+        user: UserId,
+        folder: &MailFolderRow,
+        id: i64,
+        flags: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut db = Db::write(self).await?;
+        owned_folder(&mut db, user, folder.id).await?;
         let (seen, flagged, answered, draft) = flag_bits(flags);
         db.exec(
-            "UPDATE mail_messages SET flags = $2, seen = $3, flagged = $4, answered = $5, draft = $6 WHERE id = $1",
-            args![id, flags.join(" "), seen, flagged, answered, draft],
+            "UPDATE mail_messages SET flags = $3, seen = $4, flagged = $5, answered = $6, draft = $7 \
+             WHERE id = $1 AND folder_id = $2",
+            args![id, folder.id, flags.join(" "), seen, flagged, answered, draft],
         )
         .await?;
-        db.commit().await
+        refresh_counts(&mut db, folder.id).await?;
+        let told = fan_out(&mut db, &[changed_event(user, folder, "flags", 1)], now).await?;
+        db.commit().await?;
+        self.committed_many(told);
+        Ok(())
     }
 }

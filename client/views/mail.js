@@ -1,0 +1,346 @@
+// The mail view (#/mail, #/mail/<folder id>): linked accounts and their folders with unread
+// counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls),
+// and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
+// New mail arrives as `mail.changed` push events (the server's IDLE watcher), and the folder
+// shown is refreshed in place. Everything is built with `h()`: no markup from data.
+
+import { append, h, clear } from '../ui.js';
+import { openDialog } from './common.js';
+import { download, imageDataUrl } from './chat/files.js';
+import { renderMessageHtml } from './mail/render.js';
+
+const PAGE = 50;
+
+export function mount(root, { api, t, onPush }) {
+  const state = {
+    accounts: /** @type {any[]} */ ([]),
+    folders: /** @type {Map<number, any[]>} */ (new Map()),
+    folder: /** @type {number|null} */ (null), // null: the unified inbox
+    filter: '',
+    messages: /** @type {any[]} */ ([]),
+    next: /** @type {string|null} */ (null),
+    open: /** @type {number|null} */ (null),
+    loading: false,
+  };
+  const status = h('p', { class: 'mail-status', role: 'status', 'aria-live': 'polite' });
+  const sidebar = h('nav', { class: 'mail-folders', 'aria-label': t('mail.title') });
+  const list = h('ul', { class: 'mail-list', 'aria-label': t('mail.title') });
+  const sentinel = h('li', { class: 'mail-more', 'aria-hidden': 'true' }, t('mail.more'));
+  const filters = h('div', { class: 'mail-filters', role: 'group' });
+  const reader = h('article', { class: 'mail-reader', 'aria-live': 'polite' }, h('p', { class: 'mail-hint' }, t('mail.select')));
+  root.append(
+    h('h1', { class: 'visually-hidden' }, t('mail.title')),
+    status,
+    h('div', { class: 'mail-layout' }, sidebar, h('section', { class: 'mail-column' }, filters, list), reader),
+  );
+  const say = (text) => { status.textContent = text; };
+  const fail = (e) => say(t('mail.failed', { message: e.message || String(e) }));
+
+  for (const [key, label] of [['', 'mail.title'], ['unread', 'mail.unread'], ['flagged', 'mail.flagged'], ['attachments', 'mail.attachments']]) {
+    if (!key) continue;
+    const button = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-filter': key }, t(label));
+    button.addEventListener('click', () => {
+      state.filter = state.filter === key ? '' : key;
+      for (const b of filters.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.filter === state.filter));
+      reload();
+    });
+    filters.append(button);
+  }
+
+  async function loadAccounts() {
+    state.accounts = (await api('GET', '/api/v1/mail/accounts')).body;
+    await Promise.all(state.accounts.map(async (a) => {
+      state.folders.set(a.id, (await api('GET', `/api/v1/mail/accounts/${a.id}/folders`)).body);
+    }));
+    renderSidebar();
+  }
+
+  function folderLink(id, label, unseen) {
+    const current = state.folder === id;
+    return h('li', {},
+      h('a', { href: id === null ? '#/mail' : `#/mail/${id}`, 'aria-current': current ? 'page' : null, class: 'mail-folder' },
+        h('span', {}, label),
+        unseen ? h('span', { class: 'mail-count', 'aria-label': `${unseen} ${t('mail.unread')}` }, String(unseen)) : null));
+  }
+
+  function renderSidebar() {
+    clear(sidebar);
+    const link = h('button', { type: 'button' }, t('mail.link'));
+    link.addEventListener('click', linkDialog);
+    if (!state.accounts.length) {
+      sidebar.append(h('p', { class: 'mail-hint' }, t('mail.none')), link);
+      return;
+    }
+    const inboxUnseen = [...state.folders.values()].flat().filter((f) => f.role === 'inbox').reduce((n, f) => n + f.unseen, 0);
+    sidebar.append(h('ul', {}, folderLink(null, t('mail.unified'), inboxUnseen)));
+    for (const account of state.accounts) {
+      const sync = h('button', { type: 'button', class: 'secondary mail-sync', 'aria-label': `${t('mail.sync')}: ${account.email}` }, '↻');
+      sync.addEventListener('click', () => syncAccount(account.id));
+      const folders = (state.folders.get(account.id) || []).filter((f) => f.selectable);
+      sidebar.append(
+        h('h2', { class: 'mail-account' }, h('span', {}, account.email), sync),
+        h('ul', {}, ...folders.map((f) => folderLink(f.id, f.name, f.unseen))),
+      );
+    }
+    sidebar.append(link);
+  }
+
+  async function syncAccount(id) {
+    say(t('mail.syncing'));
+    try {
+      await api('POST', `/api/v1/mail/accounts/${id}/sync`);
+      say(t('mail.synced'));
+      await loadAccounts();
+      await reload();
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  function query(before) {
+    const p = new URLSearchParams({ limit: String(PAGE) });
+    if (state.folder !== null) p.set('folder', String(state.folder));
+    if (state.filter) p.set(state.filter, 'true');
+    if (before) p.set('before', before);
+    return `/api/v1/mail/messages?${p}`;
+  }
+
+  async function reload() {
+    try {
+      const page = (await api('GET', query(null))).body;
+      state.messages = page.messages;
+      state.next = page.next;
+      renderList();
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  async function more() {
+    if (state.loading || !state.next) return;
+    state.loading = true;
+    try {
+      const page = (await api('GET', query(state.next))).body;
+      const known = new Set(state.messages.map((m) => m.id));
+      state.messages.push(...page.messages.filter((m) => !known.has(m.id)));
+      state.next = page.next;
+      renderList();
+    } catch (e) {
+      fail(e);
+    } finally {
+      state.loading = false;
+    }
+  }
+
+  const when = (iso) => {
+    const d = new Date(iso);
+    const today = new Date();
+    return d.toDateString() === today.toDateString()
+      ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+      : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  };
+
+  function renderList() {
+    clear(list);
+    if (!state.messages.length) {
+      list.append(h('li', { class: 'mail-hint' }, t('mail.empty')));
+      return;
+    }
+    for (const m of state.messages) {
+      const row = h('li', { class: `mail-row${m.seen ? '' : ' unread'}${state.open === m.id ? ' open' : ''}`, 'data-id': String(m.id) },
+        h('button', { type: 'button', class: 'mail-row-button' },
+          h('span', { class: 'mail-from' }, m.from.name || m.from.email),
+          h('time', { datetime: m.received_at }, when(m.received_at)),
+          h('span', { class: 'mail-subject' }, m.subject || t('mail.no_subject')),
+          h('span', { class: 'mail-preview' }, m.preview),
+          m.flagged ? h('span', { class: 'mail-flag', 'aria-label': t('mail.flagged') }, '⚑') : null,
+          m.has_attachments ? h('span', { class: 'mail-clip' }, t('mail.attachment_badge')) : null));
+      row.querySelector('button').addEventListener('click', () => openMessage(m.id));
+      list.append(row);
+    }
+    if (state.next) {
+      list.append(sentinel);
+      observer.observe(sentinel);
+    }
+  }
+
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) more();
+  });
+
+  function addressLine(label, people) {
+    if (!people || !people.length) return null;
+    return h('p', { class: 'mail-address' }, h('span', { class: 'mail-label' }, `${label}: `),
+      people.map((p) => (p.name ? `${p.name} <${p.email}>` : p.email)).join(', '));
+  }
+
+  async function setFlags(id, change) {
+    try {
+      const summary = (await api('PATCH', `/api/v1/mail/messages/${id}`, change)).body;
+      state.messages = state.messages.map((m) => (m.id === id ? summary : m));
+      renderList();
+      return summary;
+    } catch (e) {
+      fail(e);
+      return null;
+    }
+  }
+
+  async function openMessage(id) {
+    state.open = id;
+    renderList();
+    clear(reader);
+    let m;
+    try {
+      m = (await api('GET', `/api/v1/mail/messages/${id}`)).body;
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (state.open !== id) return;
+    if (!m.seen) {
+      const s = await setFlags(id, { seen: true });
+      if (s) Object.assign(m, s);
+    }
+    const seen = h('button', { type: 'button', class: 'secondary' }, t(m.seen ? 'mail.mark_unread' : 'mail.mark_read'));
+    seen.addEventListener('click', async () => { const s = await setFlags(id, { seen: !m.seen }); if (s) { m.seen = s.seen; seen.textContent = t(m.seen ? 'mail.mark_unread' : 'mail.mark_read'); } });
+    const flag = h('button', { type: 'button', class: 'secondary' }, t(m.flagged ? 'mail.unflag' : 'mail.flag'));
+    flag.addEventListener('click', async () => { const s = await setFlags(id, { flagged: !m.flagged }); if (s) { m.flagged = s.flagged; flag.textContent = t(m.flagged ? 'mail.unflag' : 'mail.flag'); } });
+    const body = m.html
+      ? renderMessageHtml(m.html, (url) => imageDataUrl(url).catch(() => null))
+      : h('pre', { class: 'mail-text' }, m.text);
+    const files = m.attachments.filter((a) => !a.inline).map((a) => {
+      const b = h('button', { type: 'button', class: 'secondary mail-attachment' }, `${t('mail.download')} ${a.name} (${Math.ceil(a.size / 1024)} KB)`);
+      b.addEventListener('click', () => download(a.url, a.name).catch(fail));
+      return h('li', {}, b);
+    });
+    append(reader, [
+      h('h2', { class: 'mail-title' }, m.subject || t('mail.no_subject')),
+      h('div', { class: 'mail-actions' }, seen, flag),
+      addressLine(t('mail.from'), [m.from]),
+      addressLine(t('mail.to'), m.to),
+      addressLine(t('mail.cc'), m.cc),
+      h('p', { class: 'mail-address' }, h('span', { class: 'mail-label' }, `${t('mail.date')}: `), new Date(m.sent_at || m.received_at).toLocaleString()),
+      m.remote_images ? h('p', { class: 'mail-notice' }, t('mail.remote_images')) : null,
+      body,
+      files.length ? h('ul', { class: 'mail-attachments' }, ...files) : null,
+    ]);
+    try {
+      const thread = (await api('GET', `/api/v1/mail/accounts/${m.account}/threads/${m.thread}`)).body;
+      if (thread.length > 1 && state.open === id) {
+        reader.append(h('section', { class: 'mail-thread', 'aria-label': t('mail.conversation') },
+          h('h3', {}, t('mail.conversation')),
+          h('ol', {}, ...thread.map((x) => {
+            const b = h('button', { type: 'button', class: 'mail-thread-item', 'aria-current': x.id === id ? 'true' : null },
+              `${x.from.name || x.from.email} — ${when(x.received_at)} — ${x.preview}`);
+            b.addEventListener('click', () => openMessage(x.id));
+            return h('li', {}, b);
+          }))));
+      }
+    } catch { /* the conversation is a bonus */ }
+  }
+
+  function field(name, label, attrs = {}) {
+    const id = `mail-f-${name}`;
+    return h('p', {}, h('label', { for: id }, label), h('input', { id, name, ...attrs }));
+  }
+
+  function linkDialog() {
+    const security = (name, value) => {
+      const select = h('select', { id: `mail-f-${name}`, name }, ...['tls', 'starttls', 'plain'].map((v) => h('option', { value: v }, v)));
+      select.value = value;
+      return h('p', {}, h('label', { for: `mail-f-${name}` }, t('mail.f.security')), select);
+    };
+    const result = h('div', { class: 'mail-test-result', role: 'status' });
+    const form = h('form', { class: 'mail-link' },
+      field('email', t('mail.f.email'), { type: 'email', required: '', autocomplete: 'email' }),
+      field('password', t('mail.f.password'), { type: 'password', required: '', autocomplete: 'off' }),
+      field('display_name', t('mail.f.name'), { type: 'text' }),
+      field('username', t('mail.f.username'), { type: 'text', required: '' }),
+      field('imap_host', t('mail.f.imap_host'), { type: 'text', required: '' }),
+      field('imap_port', t('mail.f.imap_port'), { type: 'number', value: '993', min: '1', max: '65535' }),
+      security('imap_security', 'tls'),
+      field('smtp_host', t('mail.f.smtp_host'), { type: 'text', required: '' }),
+      field('smtp_port', t('mail.f.smtp_port'), { type: 'number', value: '587', min: '1', max: '65535' }),
+      security('smtp_security', 'starttls'),
+      result,
+      h('p', { class: 'v-dialog-actions' },
+        h('button', { type: 'button', class: 'secondary', 'data-act': 'suggest' }, t('mail.suggest')),
+        h('button', { type: 'button', class: 'secondary', 'data-act': 'test' }, t('mail.test')),
+        h('button', { type: 'submit' }, t('mail.save'))));
+    const value = (n) => /** @type {HTMLInputElement} */ (form.elements.namedItem(n)).value;
+    const set = (n, v) => { /** @type {HTMLInputElement} */ (form.elements.namedItem(n)).value = String(v); };
+    const body = () => ({
+      email: value('email'), password: value('password'), display_name: value('display_name'),
+      username: value('username') || value('email'),
+      imap_host: value('imap_host'), imap_port: Number(value('imap_port')), imap_security: value('imap_security'),
+      smtp_host: value('smtp_host'), smtp_port: Number(value('smtp_port')), smtp_security: value('smtp_security'),
+    });
+    const report = (r) => {
+      clear(result);
+      if (r.ok) { result.append(h('p', {}, t('mail.test_ok'))); return; }
+      for (const [server, part] of [['IMAP', r.imap], ['SMTP', r.smtp]]) {
+        if (part && part.failure) {
+          result.append(h('p', { class: 'v-status-error' }, t('mail.test_failed',
+            { server, step: t(`mail.step.${part.failure.step}`), message: part.failure.message })));
+        }
+      }
+    };
+    form.querySelector('[data-act=suggest]').addEventListener('click', async () => {
+      try {
+        const s = (await api('GET', `/api/v1/mail/providers?email=${encodeURIComponent(value('email'))}`)).body;
+        for (const k of ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security']) if (s[k] !== undefined) set(k, s[k]);
+        if (!value('username')) set('username', value('email'));
+      } catch (e) { fail(e); }
+    });
+    form.querySelector('[data-act=test]').addEventListener('click', async () => {
+      clear(result);
+      try { report((await api('POST', '/api/v1/mail/accounts/test', body())).body); } catch (e) { result.textContent = e.message; }
+    });
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clear(result);
+      try {
+        const account = (await api('POST', '/api/v1/mail/accounts', body())).body;
+        dialog.close();
+        await loadAccounts();
+        syncAccount(account.id);
+      } catch (e) {
+        if (e.details && e.details.imap) report(e.details); else result.textContent = e.message;
+      }
+    });
+    const dialog = openDialog({ title: t('mail.link'), content: form, className: 'mail-dialog' });
+  }
+
+  function navigate(hash) {
+    const m = hash.match(/^#\/mail\/(\d+)/);
+    state.folder = m ? Number(m[1]) : null;
+    state.open = null;
+    clear(reader);
+    reader.append(h('p', { class: 'mail-hint' }, t('mail.select')));
+    renderSidebar();
+    reload();
+  }
+
+  // New mail, flags or expunges in a folder: refresh the counts, and the list when it shows it.
+  const off = onPush('mail.changed', async (data) => {
+    try {
+      const folders = (await api('GET', `/api/v1/mail/accounts/${data.account}/folders`)).body;
+      state.folders.set(data.account, folders);
+      renderSidebar();
+      const shown = state.folder === null ? folders.some((f) => f.id === data.folder && f.role === 'inbox') : state.folder === data.folder;
+      if (shown) await reload();
+    } catch { /* the next event or a reload catches up */ }
+  });
+  const offResync = onPush('resync', () => { loadAccounts().then(reload).catch(fail); });
+
+  loadAccounts().then(() => navigate(location.hash)).catch(fail);
+  return {
+    navigate,
+    unmount() {
+      observer.disconnect();
+      if (typeof off === 'function') off();
+      if (typeof offResync === 'function') offResync();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// The Mail view (client/views/mail.js) against the harness's real Dovecot (.ci/test starts it
+// and exports MADANG_TEST_DOVECOT_*; lib.sh lets the server reach it): linking an account with a
+// failing connection test first, reading a message with an attachment (the HTML's script and
+// tracker gone), and a message delivered to Dovecot appearing in the open browser by IDLE and
+// the push channel, without a reload.
+'use strict';
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { test, expect, createUser, apiAs, signIn, collectCspViolations, checkA11y, shot, urlOf } = require('./fixtures');
+
+const DIR = process.env.MADANG_TEST_DOVECOT_DIR;
+const DOVECOT = path.join(__dirname, '..', 'dovecot.sh');
+
+test.skip(!DIR, 'no Dovecot: start conformance-tests/dovecot.sh and export its MADANG_TEST_DOVECOT_* lines');
+
+test.beforeAll(async () => {
+  const admin = await createUser({ prefix: 'wcmadm', admin: true });
+  const r = await apiAs(admin)('PUT', '/api/v1/admin/modules', { mail: true });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  await expect.poll(async () => (await apiAs(admin)('GET', '/api/v1/me')).body.modules.mail, { timeout: 5000 }).toBe(true);
+});
+
+/** A mailbox of its own, and a way to deliver into it as an MTA would. */
+function mailbox() {
+  const box = `wc-${crypto.randomBytes(4).toString('hex')}@example.test`;
+  execFileSync('bash', [DOVECOT, 'adduser', DIR, box, 'wc-box-pw']);
+  return {
+    box,
+    deliver(id, subject, extra = '') {
+      const file = path.join(os.tmpdir(), `madang-wc-${id}.eml`);
+      fs.writeFileSync(file, `From: Kim Minji <kim@example.test>\r\nTo: ${box}\r\nSubject: ${subject}\r\n` +
+        `Message-ID: <${id}@example.test>\r\nDate: ${new Date().toUTCString()}\r\n${extra}`);
+      execFileSync('bash', [DOVECOT, 'deliver', DIR, box, file]);
+      fs.unlinkSync(file);
+    },
+  };
+}
+
+const REPORT = 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n' +
+  'Content-Type: text/html; charset=utf-8\r\n\r\n<p>Quarterly <b>numbers</b> attached.<script>alert(1)</script>' +
+  '<img src="https://tracker.example/p.gif"></p>\r\n--m\r\nContent-Type: application/pdf; name="q4.pdf"\r\n' +
+  'Content-Disposition: attachment; filename="q4.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n';
+
+test('link an account, read a message, and see new mail arrive live', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcmail' });
+  const { box, deliver } = mailbox();
+  deliver(`first-${crypto.randomBytes(3).toString('hex')}`, '회의 자료 Q4 report', REPORT);
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await page.getByRole('button', { name: 'Link an account' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Link an account' });
+  await dialog.getByLabel('E-mail address').fill(box);
+  await dialog.getByLabel('Password (or app password)').fill('not-the-password');
+  await dialog.getByLabel('User name').fill(box);
+  await dialog.getByLabel('IMAP server').fill('localhost');
+  await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
+  await dialog.getByLabel('SMTP server').fill('localhost');
+  await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
+  // A wrong password is named as such, and nothing is linked.
+  await dialog.getByRole('button', { name: 'Test connection' }).click();
+  await expect(dialog.getByText('the user name or password was refused').first()).toBeVisible({ timeout: 15000 });
+  await dialog.getByLabel('Password (or app password)').fill('wc-box-pw');
+  await dialog.getByRole('button', { name: 'Link account' }).click();
+  await expect(dialog).toBeHidden({ timeout: 15000 });
+
+  const row = page.locator('.mail-row', { hasText: '회의 자료 Q4 report' });
+  await expect(row).toBeVisible({ timeout: 15000 });
+  await expect(row).toHaveClass(/unread/);
+  await row.getByRole('button').click();
+  const reader = page.locator('.mail-reader');
+  await expect(reader.getByRole('heading', { name: '회의 자료 Q4 report' })).toBeVisible();
+  await expect(reader.getByText('Remote images in this message were not loaded')).toBeVisible();
+  await expect(reader.getByRole('button', { name: /Download q4\.pdf/ })).toBeVisible();
+  // The message's HTML, in its shadow root: the text is there, the script and tracker are not.
+  const html = await reader.locator('.mail-html').evaluate((el) => el.shadowRoot.innerHTML);
+  expect(html).toContain('numbers');
+  expect(html).not.toMatch(/script|tracker/);
+  await expect(row).not.toHaveClass(/unread/);
+  // Reading marked it seen on the server and in the index: the unread counts go (push event).
+  await expect(page.locator('.mail-folders .mail-count')).toHaveCount(0);
+  await shot(page, 'mail-reading');
+  await checkA11y(page);
+
+  // New mail while the page is open: Dovecot → IDLE → index → push → the list.
+  const subject = `Live ${crypto.randomBytes(3).toString('hex')}`;
+  const started = Date.now();
+  deliver(`live-${crypto.randomBytes(3).toString('hex')}`, subject, '\r\nHello while you watch.\r\n');
+  await expect(page.locator('.mail-row', { hasText: subject })).toBeVisible({ timeout: 15000 });
+  console.log(`mail: delivered to Dovecot → shown in the browser in ${Date.now() - started} ms`);
+});
