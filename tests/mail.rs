@@ -686,7 +686,86 @@ async fn new_mail_arrives_by_idle(db: &TestDb) {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_messages").await, 0);
 }
 
+/// The sink's copy of the message with this Message-ID, and its envelope recipients.
+fn sunk(srv: &Server, message_id: &str) -> (String, Vec<String>) {
+    let sink = std::path::Path::new(&srv.dir).join("sink");
+    for _ in 0..100 {
+        let envelopes = std::fs::read_to_string(sink.join("envelopes.jsonl")).unwrap_or_default();
+        for line in envelopes.lines() {
+            let e: Value = serde_json::from_str(line).unwrap();
+            let text = std::fs::read_to_string(sink.join("new").join(e["file"].as_str().unwrap())).unwrap_or_default();
+            if text.contains(&format!("<{message_id}>")) {
+                let to = e["to"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+                return (text, to);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{message_id} never reached the sink");
+}
+
+async fn a_reply_is_sent_threaded_and_filed_in_sent(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("send");
+    srv.deliver(&user, 1, &plain(1, "Budget", "References: <root@example.test>\n"));
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(srv.account(&user))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+    sync(&app, account).await;
+    let inbox = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
+    let original = inbox.body["messages"][0]["id"].as_i64().unwrap();
+    let send = format!("/api/v1/mail/accounts/{account}/send");
+    use base64::Engine;
+    let reply = json!({
+        "to": [{"name": "Sender 1", "email": "s1@example.test"}],
+        "bcc": [{"name": "", "email": "boss@example.test"}],
+        "subject": "Re: Budget", "text": "Agreed.\n\n> Body of message 1.",
+        "reply_to": original,
+        "attachments": [{"name": "plan.txt", "content_type": "text/plain",
+                         "data": base64::engine::general_purpose::STANDARD.encode("the plan")}],
+    });
+    let r = call(&app, "alice", "POST", &send, Some(reply.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["saved_to_sent"], true, "{}", r.text);
+    let id = r.body["message_id"].as_str().unwrap().to_string();
+    // What left through Dovecot's submission: threaded, the attachment, Bcc only in the envelope.
+    let (text, to) = sunk(&srv, &id);
+    assert!(text.contains("In-Reply-To: <m1@example.test>"), "{text}");
+    assert!(text.contains("References: <root@example.test> <m1@example.test>"), "{text}");
+    assert!(text.contains("plan.txt"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("bcc:") && !text.contains("boss@"), "{text}");
+    assert!(to.iter().any(|t| t == "boss@example.test") && to.iter().any(|t| t == "s1@example.test"), "{to:?}");
+    // A copy in Sent (in the index already), the original marked answered, one conversation.
+    let folders = call(&app, "alice", "GET", &format!("/api/v1/mail/accounts/{account}/folders"), None).await;
+    let sent = folders.body.as_array().unwrap().iter().find(|f| f["role"] == "sent").unwrap()["id"].as_i64().unwrap();
+    let copies = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={sent}"), None).await;
+    let copy = &copies.body["messages"][0];
+    assert_eq!(copy["message_id"], id.as_str(), "{}", copies.text);
+    assert_eq!(copy["seen"], true);
+    let first = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
+    assert_eq!(first.body["messages"][0]["answered"], true, "{}", first.text);
+    assert_eq!(copy["thread"], first.body["messages"][0]["thread"]);
+    // Bad input: nothing sent; another user's account or message: 404.
+    for (body, status) in [
+        (json!({"to": [], "subject": "x", "text": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"to": [{"name": "", "email": "not an address"}], "subject": "x", "text": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"to": [{"name": "", "email": "a@example.test"}], "subject": "x", "text": "x",
+                "attachments": [{"name": "a", "data": "***"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        assert_eq!(call(&app, "alice", "POST", &send, Some(body)).await.status, status);
+    }
+    assert_error(&call(&app, "bob", "POST", &send, Some(reply)).await, StatusCode::NOT_FOUND, "not_found");
+}
+
 on_both_databases!(
+    a_reply_is_sent_threaded_and_filed_in_sent,
     new_mail_arrives_by_idle,
     the_index_follows_the_mailbox_with_condstore,
     the_index_follows_the_mailbox_without_condstore,

@@ -65,14 +65,16 @@ export function mount(root, { api, t, onPush }) {
 
   function renderSidebar() {
     clear(sidebar);
-    const link = h('button', { type: 'button' }, t('mail.link'));
+    const link = h('button', { type: 'button', class: 'secondary' }, t('mail.link'));
     link.addEventListener('click', linkDialog);
+    const write = h('button', { type: 'button' }, t('mail.compose'));
+    write.addEventListener('click', () => composeDialog('new', null));
     if (!state.accounts.length) {
       sidebar.append(h('p', { class: 'mail-hint' }, t('mail.none')), link);
       return;
     }
     const inboxUnseen = [...state.folders.values()].flat().filter((f) => f.role === 'inbox').reduce((n, f) => n + f.unseen, 0);
-    sidebar.append(h('ul', {}, folderLink(null, t('mail.unified'), inboxUnseen)));
+    sidebar.append(write, h('ul', {}, folderLink(null, t('mail.unified'), inboxUnseen)));
     for (const account of state.accounts) {
       const sync = h('button', { type: 'button', class: 'secondary mail-sync', 'aria-label': `${t('mail.sync')}: ${account.email}` }, '↻');
       sync.addEventListener('click', () => syncAccount(account.id));
@@ -214,9 +216,15 @@ export function mount(root, { api, t, onPush }) {
       b.addEventListener('click', () => download(a.url, a.name).catch(fail));
       return h('li', {}, b);
     });
+    const replyButton = (label, mode) => {
+      const b = h('button', { type: 'button' }, t(label));
+      b.addEventListener('click', () => composeDialog(mode, m));
+      return b;
+    };
     append(reader, [
       h('h2', { class: 'mail-title' }, m.subject || t('mail.no_subject')),
-      h('div', { class: 'mail-actions' }, seen, flag),
+      h('div', { class: 'mail-actions' }, replyButton('mail.reply', 'reply'), replyButton('mail.reply_all', 'all'),
+        replyButton('mail.forward', 'forward'), seen, flag),
       addressLine(t('mail.from'), [m.from]),
       addressLine(t('mail.to'), m.to),
       addressLine(t('mail.cc'), m.cc),
@@ -238,6 +246,62 @@ export function mount(root, { api, t, onPush }) {
           }))));
       }
     } catch { /* the conversation is a bonus */ }
+  }
+
+  const addressText = (people) => people.map((p) => (p.name ? `${p.name} <${p.email}>` : p.email)).join(', ');
+  /** `Kim <kim@x>, lee@y` → [{name, email}] (commas inside quotes are not expected here). */
+  const parseAddresses = (text) => text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const m = s.match(/^(.*)<([^>]+)>$/);
+    return m ? { name: m[1].trim().replace(/^"|"$/g, ''), email: m[2].trim() } : { name: '', email: s };
+  });
+  const readBase64 = (file) => new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+
+  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`. */
+  function composeDialog(mode, m) {
+    const account = m ? m.account : (state.accounts.find((a) => a.default) || state.accounts[0] || {}).id;
+    if (!account) return;
+    const own = (state.accounts.find((a) => a.id === account) || {}).email;
+    const quote = m ? `\n\n${t('mail.wrote', { who: m.from.name || m.from.email })}\n${m.text.split('\n').map((l) => `> ${l}`).join('\n')}` : '';
+    const to = !m || mode === 'forward' ? [] : [m.reply_to.length ? m.reply_to[0] : m.from];
+    const cc = mode === 'all' ? [...m.to, ...m.cc].filter((p) => p.email !== own && !to.some((x) => x.email === p.email)) : [];
+    const subject = !m ? '' : mode === 'forward' ? `Fwd: ${m.subject}` : (/^re:/i.test(m.subject) ? m.subject : `Re: ${m.subject}`);
+    const result = h('p', { class: 'v-status-error', role: 'alert' });
+    const form = h('form', { class: 'mail-link mail-compose' },
+      field('to', t('mail.to'), { type: 'text', value: addressText(to) }),
+      field('cc', t('mail.cc'), { type: 'text', value: addressText(cc) }),
+      field('subject', t('mail.subject'), { type: 'text', value: subject }),
+      h('p', {}, h('label', { for: 'mail-f-text' }, t('mail.body')),
+        h('textarea', { id: 'mail-f-text', name: 'text', rows: '12' }, mode === 'forward' ? '' : quote)),
+      field('files', t('mail.attach'), { type: 'file', multiple: '' }),
+      result,
+      h('p', { class: 'v-dialog-actions' }, h('button', { type: 'submit' }, t('mail.send'))));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
+      const button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        const attachments = await Promise.all(Array.from(el('files').files).map(async (f) => ({
+          name: f.name, content_type: f.type || 'application/octet-stream', data: await readBase64(f),
+        })));
+        await api('POST', `/api/v1/mail/accounts/${account}/send`, {
+          to: parseAddresses(el('to').value), cc: parseAddresses(el('cc').value), subject: el('subject').value,
+          text: el('text').value, attachments,
+          reply_to: m && mode !== 'forward' ? m.id : null, forward: m && mode === 'forward' ? m.id : null,
+        });
+        dialog.close();
+        say(t('mail.sent'));
+      } catch (e) {
+        result.textContent = e.message;
+        button.disabled = false;
+      }
+    });
+    const dialog = openDialog({ title: t(mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'), content: form, className: 'mail-dialog' });
   }
 
   function field(name, label, attrs = {}) {

@@ -85,6 +85,22 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   await shot(page, 'mail-reading');
   await checkA11y(page);
 
+  // Reply with an attachment: it leaves through Dovecot's submission with the threading headers.
+  await reader.getByRole('button', { name: 'Reply', exact: true }).click();
+  const compose = page.getByRole('dialog', { name: 'Reply' });
+  await expect(compose.getByLabel('Subject')).toHaveValue('Re: 회의 자료 Q4 report');
+  await expect(compose.getByLabel('To')).toHaveValue('Kim Minji <kim@example.test>');
+  await compose.getByLabel('Message').press('Control+Home');
+  await compose.getByLabel('Message').pressSequentially('Thanks, see my notes.');
+  await compose.getByLabel('Attach files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('my notes') });
+  await compose.getByRole('button', { name: 'Send' }).click();
+  await expect(compose).toBeHidden({ timeout: 15000 });
+  await expect(page.getByText('Sent.')).toBeVisible();
+  const sink = path.join(DIR, 'sink', 'new');
+  await expect.poll(() => fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8'))
+    .some((text) => text.includes('In-Reply-To: <first-') && text.includes('notes.txt') && text.includes('Thanks, see my notes.')),
+  { timeout: 10000 }).toBe(true);
+
   // New mail while the page is open: Dovecot → IDLE → index → push → the list.
   const subject = `Live ${crypto.randomBytes(3).toString('hex')}`;
   const started = Date.now();

@@ -4,6 +4,7 @@
 //! (`utf7`).
 
 pub mod body;
+pub mod compose;
 pub mod summary;
 pub mod thread;
 pub mod utf7;

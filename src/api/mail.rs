@@ -16,6 +16,7 @@ use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::providers::Suggestion;
+use crate::mail::send::{Outgoing, Sent};
 use crate::mail::{Account, AccountInput, Folder, MailError, TestReport};
 use crate::store::mail_index::MessageQuery;
 
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}/default", put(make_default))
         .route("/accounts/{id}/folders", get(folders))
         .route("/accounts/{id}/sync", post(sync))
+        .route("/accounts/{id}/send", post(send))
         .route("/messages", get(messages))
         .route("/messages/{id}", get(message).patch(flag))
         .route("/messages/{id}/parts/{part}", get(part))
@@ -266,6 +268,27 @@ pub async fn sync(
     let user = p.user.id;
     let report = tokio::spawn(async move { mail.sync(user, id).await }).await.map_err(|e| ApiError::internal(&e))??;
     Ok(Json(report))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/accounts/{id}/send", tag = "mail", request_body = Outgoing,
+    params(("id" = i64, Path, description = "Account id: the sender")),
+    responses(
+        (status = 201, description = "Submitted through the account's SMTP server; a copy filed in Sent \
+            (unless the provider does it itself), the replied message marked answered", body = Sent),
+        (status = 404, description = "No such account, or replied/forwarded message, of this user", body = ErrorBody),
+        (status = 413, description = "Larger than `mail.max_message_size`", body = ErrorBody),
+        (status = 422, description = "No recipient, a bad address, too many recipients, a bad attachment", body = ErrorBody),
+        (status = 502, description = "The SMTP server could not be reached or refused the message", body = ErrorBody),
+    ),
+)]
+pub async fn send(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<Outgoing>,
+) -> Result<(StatusCode, Json<Sent>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.mail.send(p.user.id, id, &body).await?)))
 }
 
 /// A message list's filters and page.

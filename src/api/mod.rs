@@ -148,6 +148,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mail/providers"),
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
+    ("POST", "/api/v1/mail/accounts/{id}/send"),
     ("GET", "/api/v1/mail/messages"),
     ("GET", "/api/v1/mail/messages/{id}"),
     ("PATCH", "/api/v1/mail/messages/{id}"),

@@ -273,7 +273,14 @@ impl Connector {
     }
 
     /// Connects to the SMTP submission server, secures it and authenticates (RFC 6409, 4954).
-    pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<(), Failure> {
+    /// An SMTP submission transport to the address the guard vetted, TLS checked against the
+    /// name (lettre, rustls).
+    async fn smtp_transport(
+        &self,
+        endpoint: &Endpoint,
+        username: &str,
+        password: &str,
+    ) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, Failure> {
         use lettre::transport::smtp::authentication::Credentials;
         use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         use lettre::{AsyncSmtpTransport, Tokio1Executor};
@@ -295,30 +302,53 @@ impl Connector {
             Security::Starttls => Tls::Required(tls()?),
             Security::Plain => Tls::None,
         };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
             .port(addr.port())
             .tls(tls)
             .timeout(Some(self.timeout()))
             .credentials(Credentials::new(username.to_string(), password.to_string()))
-            .build::<Tokio1Executor>();
+            .build::<Tokio1Executor>())
+    }
+
+    pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<(), Failure> {
+        let transport = self.smtp_transport(endpoint, username, password).await?;
         match transport.test_connection().await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::new(Step::Protocol, "the server did not answer NOOP")),
-            // lettre reports a handshake after STARTTLS as a connection error: the rustls
-            // message (`invalid peer certificate: …`) is what tells.
-            Err(e) if e.is_tls() || e.to_string().contains("peer certificate") => {
-                Err(Failure::new(Step::Tls, e.to_string()))
-            }
-            Err(e) if e.is_timeout() => Err(Failure::new(Step::Tcp, e.to_string())),
-            // 535 (RFC 4954 §6) and friends: the credentials; 5xx before AUTH would be caught
-            // as a protocol error by the greeting or EHLO, which lettre reports the same way.
-            Err(e) if e.status().is_some_and(|c| c.to_string().starts_with("53")) => {
-                Err(Failure::new(Step::Authentication, e.to_string()))
-            }
-            Err(e) if e.to_string().contains("authentication") || e.to_string().contains("mechanism") => {
-                Err(Failure::new(Step::Authentication, e.to_string()))
-            }
-            Err(e) => Err(Failure::new(Step::Protocol, e.to_string())),
+            Err(e) => Err(smtp_failure(&e)),
         }
+    }
+
+    /// Submits one message (RFC 6409): the envelope's sender and recipients, the bytes as they are.
+    pub async fn send_smtp(
+        &self,
+        endpoint: &Endpoint,
+        username: &str,
+        password: &str,
+        envelope: &lettre::address::Envelope,
+        message: &[u8],
+    ) -> Result<(), Failure> {
+        use lettre::AsyncTransport;
+        let transport = self.smtp_transport(endpoint, username, password).await?;
+        transport.send_raw(envelope, message).await.map(drop).map_err(|e| smtp_failure(&e))
+    }
+}
+
+/// Which step an SMTP error belongs to.
+fn smtp_failure(e: &lettre::transport::smtp::Error) -> Failure {
+    match e {
+        // lettre reports a handshake after STARTTLS as a connection error: the rustls
+        // message (`invalid peer certificate: …`) is what tells.
+        e if e.is_tls() || e.to_string().contains("peer certificate") => Failure::new(Step::Tls, e.to_string()),
+        e if e.is_timeout() => Failure::new(Step::Tcp, e.to_string()),
+        // 535 (RFC 4954 §6) and friends: the credentials; 5xx before AUTH would be caught
+        // as a protocol error by the greeting or EHLO, which lettre reports the same way.
+        e if e.status().is_some_and(|c| c.to_string().starts_with("53")) => {
+            Failure::new(Step::Authentication, e.to_string())
+        }
+        e if e.to_string().contains("authentication") || e.to_string().contains("mechanism") => {
+            Failure::new(Step::Authentication, e.to_string())
+        }
+        e => Failure::new(Step::Protocol, e.to_string()),
     }
 }

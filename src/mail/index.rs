@@ -120,6 +120,9 @@ pub struct MessageDetail {
 pub struct FlagChange {
     pub seen: Option<bool>,
     pub flagged: Option<bool>,
+    /// `\Answered` (set by Madang itself after a reply is sent).
+    #[serde(default)]
+    pub answered: Option<bool>,
 }
 
 fn addresses(json: &str) -> Vec<Address> {
@@ -216,7 +219,7 @@ impl MailService {
         Ok((session, capabilities.iter().any(|c| c == "CONDSTORE")))
     }
 
-    async fn logout(&self, mut session: Session) {
+    pub(super) async fn logout(&self, mut session: Session) {
         let _ = tokio::time::timeout(self.config.connect_timeout, session.logout()).await;
     }
 
@@ -263,7 +266,9 @@ impl MailService {
         report: &mut SyncReport,
     ) -> MailResult<()> {
         let unreachable = MailError::Unreachable;
+        let started = std::time::Instant::now();
         let selected = sync::open(&self.connector, session, &folder.name, condstore).await.map_err(unreachable)?;
+        tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, exists = selected.exists, "mail sync: opened");
         let uidvalidity = i64::from(selected.uidvalidity);
         if folder.indexed_uidvalidity.is_some_and(|v| v != uidvalidity) {
             self.store.reset_mail_folder(user, folder.id, uidvalidity).await?;
@@ -306,6 +311,7 @@ impl MailService {
                 })
                 .collect();
             added += self.store.add_mail_messages(user, &folder, &messages, now).await?;
+            tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, added, "mail sync: chunk stored");
         }
         // 3. Flags of the messages known before this sync.
         let mut updated = 0;
@@ -344,6 +350,7 @@ impl MailService {
                 .collect();
             removed = self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
         }
+        tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, added, updated, removed, "mail sync: done");
         // 5. Complete up to what step 1 saw.
         self.store
             .set_mail_folder_indexed(
@@ -397,7 +404,12 @@ impl MailService {
     }
 
     /// The message's bytes: from the cache, or fetched from its folder.
-    async fn raw(&self, user: UserId, row: &MailMessageRow, folder: &MailFolderRow) -> MailResult<Arc<Vec<u8>>> {
+    pub(super) async fn raw(
+        &self,
+        user: UserId,
+        row: &MailMessageRow,
+        folder: &MailFolderRow,
+    ) -> MailResult<Arc<Vec<u8>>> {
         let key = Self::cache_key(user, row);
         if let Some(raw) = self.cache.get(&key) {
             return Ok(raw);
@@ -466,7 +478,8 @@ impl MailService {
         let mut flags: Vec<String> = row.flags.split_whitespace().map(str::to_string).collect();
         let mut add = Vec::new();
         let mut remove = Vec::new();
-        for (wanted, flag) in [(change.seen, "\\Seen"), (change.flagged, "\\Flagged")] {
+        for (wanted, flag) in [(change.seen, "\\Seen"), (change.flagged, "\\Flagged"), (change.answered, "\\Answered")]
+        {
             let Some(wanted) = wanted else { continue };
             let has = flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
             if wanted && !has {

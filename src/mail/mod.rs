@@ -13,6 +13,7 @@ pub mod cache;
 pub mod connect;
 pub mod index;
 pub mod providers;
+pub mod send;
 pub mod sync;
 pub mod watch;
 

@@ -279,9 +279,19 @@ impl Store {
 
     /// The account's INBOX as last synchronised, if it has been.
     pub async fn mail_inbox(&self, user: UserId, account: i64) -> StoreResult<Option<MailFolderRow>> {
+        self.mail_folder_by_role(user, account, "inbox").await
+    }
+
+    /// The account's folder with this role (RFC 6154), as last synchronised.
+    pub async fn mail_folder_by_role(
+        &self,
+        user: UserId,
+        account: i64,
+        role: &str,
+    ) -> StoreResult<Option<MailFolderRow>> {
         let mut db = Db::read(self).await?;
         owned_account(&mut db, user, account).await?;
-        Ok(folder_rows(&mut db, account).await?.into_iter().find(|f| f.role.as_deref() == Some("inbox")))
+        Ok(folder_rows(&mut db, account).await?.into_iter().find(|f| f.role.as_deref() == Some(role) && f.selectable))
     }
 
     /// Makes the account's folder list what a sync found: new folders added, known ones

@@ -1,0 +1,243 @@
+//! Sending from a linked account: a message built with lettre (plain text, optional HTML,
+//! attachments; a reply's `In-Reply-To` and `References` per RFC 5322 §3.6.4; a forward carries
+//! the original as a `message/rfc822` attachment), submitted through the account's own SMTP
+//! server (RFC 6409) with its stored password, then a copy appended to its Sent folder (unless
+//! the provider files one itself: Gmail, Microsoft 365 — a second copy would be a duplicate),
+//! and the replied message marked `\Answered`.
+
+use base64::Engine;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::connect::{Endpoint, Security};
+use super::index::{Address, SyncReport};
+use super::{MailError, MailResult, MailService};
+use crate::domain::UserId;
+
+/// At most this many recipients (To, Cc and Bcc together) per message.
+pub const MAX_RECIPIENTS: usize = 100;
+
+/// A file to attach, its bytes in base64.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingFile {
+    pub name: String,
+    #[serde(default = "octet_stream")]
+    pub content_type: String,
+    /// The bytes, base64 (standard alphabet).
+    pub data: String,
+}
+
+fn octet_stream() -> String {
+    "application/octet-stream".into()
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Outgoing {
+    pub to: Vec<Address>,
+    #[serde(default)]
+    pub cc: Vec<Address>,
+    /// Sent to, never shown to the others.
+    #[serde(default)]
+    pub bcc: Vec<Address>,
+    pub subject: String,
+    /// The text (what every mail program can show).
+    pub text: String,
+    /// An HTML alternative; sanitised before it is sent.
+    #[serde(default)]
+    pub html: Option<String>,
+    /// The message (index id) this replies to: threading headers, and `\Answered` on it.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
+    /// The message (index id) this forwards: attached whole.
+    #[serde(default)]
+    pub forward: Option<i64>,
+    #[serde(default)]
+    pub attachments: Vec<OutgoingFile>,
+}
+
+/// What was sent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Sent {
+    /// The new message's Message-ID, without brackets.
+    pub message_id: String,
+    /// A copy was put in the account's Sent folder.
+    pub saved_to_sent: bool,
+}
+
+fn mailbox(a: &Address) -> MailResult<Mailbox> {
+    let email =
+        a.email.trim().parse().map_err(|_| MailError::Invalid(format!("not an e-mail address: {}", a.email)))?;
+    let name = a.name.trim();
+    Ok(Mailbox::new((!name.is_empty()).then(|| name.to_string()), email))
+}
+
+/// Providers that file what their SMTP sends into Sent themselves (a copy by APPEND would be a
+/// duplicate): Gmail and Microsoft 365 / Outlook.com.
+fn files_sent_itself(smtp_host: &str) -> bool {
+    let h = smtp_host.to_ascii_lowercase();
+    ["gmail.com", "googlemail.com", "office365.com", "outlook.com"]
+        .iter()
+        .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+}
+
+impl MailService {
+    /// Sends `out` from the user's account `id`.
+    pub async fn send(&self, user: UserId, id: i64, out: &Outgoing) -> MailResult<Sent> {
+        let account = self.store.mail_account(user, id).await?;
+        let recipients = out.to.len() + out.cc.len() + out.bcc.len();
+        if out.to.is_empty() && out.cc.is_empty() && out.bcc.is_empty() {
+            return Err(MailError::Invalid("to: at least one recipient".into()));
+        }
+        if recipients > MAX_RECIPIENTS {
+            return Err(MailError::Invalid(format!("at most {MAX_RECIPIENTS} recipients")));
+        }
+        if out.subject.chars().count() > 998 || out.subject.chars().any(char::is_control) {
+            return Err(MailError::Invalid("subject: one line, up to 998 characters".into()));
+        }
+        let from = mailbox(&Address { name: account.display_name.clone(), email: account.email.clone() })?;
+        let domain =
+            account.email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| "madang.invalid".into());
+        let mut random = [0u8; 16];
+        getrandom::getrandom(&mut random)
+            .map_err(|e| MailError::Store(crate::store::StoreError::Internal(e.to_string())))?;
+        let message_id = format!("{}@{domain}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut builder = lettre::Message::builder()
+            .from(from.clone())
+            .subject(out.subject.trim())
+            .message_id(Some(format!("<{message_id}>")))
+            .date_now()
+            .user_agent("Madang".into());
+        for a in &out.to {
+            builder = builder.to(mailbox(a)?);
+        }
+        for a in &out.cc {
+            builder = builder.cc(mailbox(a)?);
+        }
+        for a in &out.bcc {
+            builder = builder.bcc(mailbox(a)?);
+        }
+        let parent = match out.reply_to {
+            Some(pid) => Some(self.store.mail_message(user, pid).await?),
+            None => None,
+        };
+        if let Some((p, _)) = &parent {
+            let refs: Vec<String> = p.refs.split_whitespace().map(str::to_string).collect();
+            if let Some(pid) = &p.message_id {
+                builder = builder.in_reply_to(format!("<{pid}>"));
+            }
+            let chain = madang_mail::compose::references(&refs, p.in_reply_to.as_deref(), p.message_id.as_deref());
+            if !chain.is_empty() {
+                builder = builder.references(chain.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" "));
+            }
+        }
+        // The body: text (and HTML) first, then attachments.
+        let text = SinglePart::plain(out.text.clone());
+        let body = match &out.html {
+            Some(html) => MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(SinglePart::html(madang_mail::compose::clean_html(html))),
+            None => MultiPart::mixed().singlepart(text),
+        };
+        let mut total = out.text.len() + out.html.as_ref().map_or(0, String::len);
+        let mut parts: Vec<SinglePart> = Vec::new();
+        for f in &out.attachments {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(f.data.as_bytes())
+                .map_err(|_| MailError::Invalid(format!("attachments: {} is not base64", f.name)))?;
+            total += bytes.len();
+            let ctype = ContentType::parse(&f.content_type)
+                .map_err(|_| MailError::Invalid(format!("attachments: {} has no valid type", f.name)))?;
+            let name = madang_mail::summary::clean_line(&f.name).replace(['/', '\\'], "_");
+            parts.push(Attachment::new(if name.is_empty() { "attachment".into() } else { name }).body(bytes, ctype));
+        }
+        if let Some(fid) = out.forward {
+            let (row, folder) = self.store.mail_message(user, fid).await?;
+            let raw = self.raw(user, &row, &folder).await?;
+            total += raw.len();
+            let name = format!("{}.eml", madang_mail::summary::clean_line(&row.subject).replace(['/', '\\'], "_"));
+            let ctype = ContentType::parse("message/rfc822").map_err(|e| MailError::Invalid(e.to_string()))?;
+            parts.push(Attachment::new(name).body(raw.to_vec(), ctype));
+        }
+        if total as u64 > self.config.max_message_size {
+            return Err(MailError::TooLarge(self.config.max_message_size));
+        }
+        let message = if parts.is_empty() && out.html.is_none() {
+            builder.singlepart(SinglePart::plain(out.text.clone()))
+        } else {
+            let mut mixed = if out.html.is_some() { MultiPart::mixed().multipart(body) } else { body };
+            for p in parts {
+                mixed = mixed.singlepart(p);
+            }
+            builder.multipart(mixed)
+        }
+        .map_err(|e| MailError::Invalid(e.to_string()))?;
+        let envelope = message.envelope().clone();
+        let bytes = message.formatted();
+        let password = self.password_of(user, &account)?;
+        let smtp = Endpoint {
+            host: account.smtp_host.clone(),
+            port: u16::try_from(account.smtp_port).unwrap_or(0),
+            security: Security::parse(&account.smtp_security).unwrap_or(Security::Tls),
+        };
+        self.connector
+            .send_smtp(&smtp, &account.username, &password, &envelope, &bytes)
+            .await
+            .map_err(MailError::Unreachable)?;
+        metrics::counter!("madang_mail_sent_total").increment(1);
+        // Sent, whatever follows: the copy and the flag are best effort, said in the answer.
+        let saved_to_sent = if files_sent_itself(&account.smtp_host) {
+            false
+        } else {
+            self.file_sent(user, id, &bytes).await.unwrap_or_else(|e| {
+                tracing::warn!(account = id, error = %e, "sent, but the copy in Sent failed");
+                false
+            })
+        };
+        if let Some((p, _)) = parent {
+            let change = super::index::FlagChange { seen: None, flagged: None, answered: Some(true) };
+            if let Err(e) = self.set_flags(user, p.id, &change).await {
+                tracing::warn!(account = id, error = %e, "sent, but marking the original answered failed");
+            }
+        }
+        Ok(Sent { message_id, saved_to_sent })
+    }
+
+    /// Appends the sent bytes to the account's Sent folder (`\Seen`) and brings that folder's
+    /// index up to date. `false` when the account has no Sent folder in the index.
+    async fn file_sent(&self, user: UserId, id: i64, bytes: &[u8]) -> MailResult<bool> {
+        let Some(sent) = self.store.mail_folder_by_role(user, id, "sent").await? else { return Ok(false) };
+        let account = self.store.mail_account(user, id).await?;
+        let lock = self.account_lock(id);
+        let _guard = lock.lock().await;
+        let (mut session, condstore) = self.open_session(user, &account).await?;
+        let result = async {
+            self.connector
+                .step(super::Step::Protocol, session.append(&sent.name, Some("(\\Seen)"), None, bytes))
+                .await
+                .map_err(MailError::Unreachable)?;
+            let mut report = SyncReport::default();
+            self.sync_folder(&mut session, user, sent, condstore, &mut report).await
+        }
+        .await;
+        self.logout(session).await;
+        result.map(|()| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_that_file_sent_mail_themselves() {
+        assert!(files_sent_itself("smtp.gmail.com"));
+        assert!(files_sent_itself("smtp.office365.com"));
+        assert!(!files_sent_itself("smtp.naver.com"));
+        assert!(!files_sent_itself("notgmail.com.example"));
+    }
+}
