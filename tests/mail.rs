@@ -431,6 +431,16 @@ fn plain(n: usize, subject: &str, extra: &str) -> String {
     )
 }
 
+/// `s` for a query string (RFC 3986 unreserved characters kept).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 async fn sync(app: &TestApp, account: i64) -> Value {
     let r = call(app, "alice", "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -533,6 +543,29 @@ async fn the_index_follows_the_mailbox(db: &TestDb, basic: bool) {
     let unread =
         call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={inbox}&attachments=true"), None).await;
     assert_eq!(unread.body["messages"].as_array().unwrap().len(), 1, "{}", unread.text);
+    // Search in the index: words in any order, Korean, the sender, case-insensitive; wildcards are
+    // matched as written; too many words is a 422.
+    let search = |q: &str| {
+        let app = &app;
+        let path = format!("/api/v1/mail/messages?q={}", urlencoding(q));
+        async move {
+            let r = call(app, "alice", "GET", &path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("홍길동").await, ["m400@example.test"]);
+    assert_eq!(search("lunch RE").await, ["m301@example.test"]);
+    assert_eq!(search("SENDER 107").await, ["m107@example.test"]);
+    assert_eq!(search("numbers kim@example").await, ["html@example.test"]);
+    assert!(search("100%").await.is_empty());
+    let r = call(&app, "alice", "GET", "/api/v1/mail/messages?q=a+b+c+d+e+f+g+h+i", None).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
     // The missing middle message arrives: one thread still, three messages, oldest first.
     srv.deliver(
@@ -764,7 +797,82 @@ async fn a_reply_is_sent_threaded_and_filed_in_sent(db: &TestDb) {
     assert_error(&call(&app, "bob", "POST", &send, Some(reply)).await, StatusCode::NOT_FOUND, "not_found");
 }
 
+async fn messages_move_and_delete_on_the_server(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("move");
+    for n in 1..=3 {
+        srv.deliver(&user, n, &plain(n, &format!("Message {n}"), ""));
+    }
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(srv.account(&user))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+    let report = sync(&app, account).await;
+    let folder = |role: &str| {
+        report["folders"].as_array().unwrap().iter().find(|f| f["role"] == role).unwrap()["id"].as_i64().unwrap()
+    };
+    let (inbox, archive, trash) = (folder("inbox"), folder("archive"), folder("trash"));
+    let ids_in = |folder: i64| {
+        let app = &app;
+        async move {
+            let r = call(app, "alice", "GET", &format!("/api/v1/mail/messages?folder={folder}"), None).await;
+            r.body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let id_of = |mid: &'static str| {
+        let app = &app;
+        async move {
+            let r = call(app, "alice", "GET", "/api/v1/mail/messages", None).await;
+            r.body["messages"].as_array().unwrap().iter().find(|m| m["message_id"] == mid).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let m1 = id_of("m1@example.test").await;
+    let m2 = id_of("m2@example.test").await;
+    // Bob can neither move nor delete alice's mail.
+    let r =
+        call(&app, "bob", "POST", &format!("/api/v1/mail/messages/{m1}/move"), Some(json!({"folder": archive}))).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &call(&app, "bob", "DELETE", &format!("/api/v1/mail/messages/{m1}"), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // Move: on the server (the file is in .Archive) and in the index.
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/messages/{m1}/move"), Some(json!({"folder": archive})))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(ids_in(archive).await, ["m1@example.test"]);
+    assert!(!ids_in(inbox).await.contains(&"m1@example.test".to_string()));
+    let archived = std::fs::read_dir(srv.maildir(&user).join(".Archive").join("cur")).unwrap().count()
+        + std::fs::read_dir(srv.maildir(&user).join(".Archive").join("new")).unwrap().count();
+    assert_eq!(archived, 1);
+    // Delete: to Trash first, then for good.
+    assert_eq!(
+        call(&app, "alice", "DELETE", &format!("/api/v1/mail/messages/{m2}"), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(ids_in(trash).await, ["m2@example.test"]);
+    assert_eq!(ids_in(inbox).await, ["m3@example.test"]);
+    let in_trash = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={trash}"), None).await.body["messages"][0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        call(&app, "alice", "DELETE", &format!("/api/v1/mail/messages/{in_trash}"), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(ids_in(trash).await.is_empty());
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_messages WHERE account_id = {account}")).await, 2);
+}
+
 on_both_databases!(
+    messages_move_and_delete_on_the_server,
     a_reply_is_sent_threaded_and_filed_in_sent,
     new_mail_arrives_by_idle,
     the_index_follows_the_mailbox_with_condstore,

@@ -17,6 +17,7 @@ export function mount(root, { api, t, onPush }) {
     folders: /** @type {Map<number, any[]>} */ (new Map()),
     folder: /** @type {number|null} */ (null), // null: the unified inbox
     filter: '',
+    q: '',
     messages: /** @type {any[]} */ ([]),
     next: /** @type {string|null} */ (null),
     open: /** @type {number|null} */ (null),
@@ -36,6 +37,14 @@ export function mount(root, { api, t, onPush }) {
   const say = (text) => { status.textContent = text; };
   const fail = (e) => say(t('mail.failed', { message: e.message || String(e) }));
 
+  const search = h('input', { type: 'search', 'aria-label': t('mail.search'), placeholder: t('mail.search') });
+  search.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter') return;
+    state.q = search.value.trim();
+    reload();
+  });
+  search.addEventListener('search', () => { if (!search.value) { state.q = ''; reload(); } });
+  filters.append(search);
   for (const [key, label] of [['', 'mail.title'], ['unread', 'mail.unread'], ['flagged', 'mail.flagged'], ['attachments', 'mail.attachments']]) {
     if (!key) continue;
     const button = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-filter': key }, t(label));
@@ -103,6 +112,7 @@ export function mount(root, { api, t, onPush }) {
     const p = new URLSearchParams({ limit: String(PAGE) });
     if (state.folder !== null) p.set('folder', String(state.folder));
     if (state.filter) p.set(state.filter, 'true');
+    if (state.q) p.set('q', state.q);
     if (before) p.set('before', before);
     return `/api/v1/mail/messages?${p}`;
   }
@@ -188,6 +198,15 @@ export function mount(root, { api, t, onPush }) {
     }
   }
 
+  /** The message left the folder shown (moved, deleted): out of the list and the reader. */
+  function afterRemoval(id) {
+    state.messages = state.messages.filter((x) => x.id !== id);
+    state.open = null;
+    renderList();
+    clear(reader);
+    reader.append(h('p', { class: 'mail-hint' }, t('mail.select')));
+  }
+
   async function openMessage(id) {
     state.open = id;
     renderList();
@@ -221,10 +240,27 @@ export function mount(root, { api, t, onPush }) {
       b.addEventListener('click', () => composeDialog(mode, m));
       return b;
     };
+    const remove = h('button', { type: 'button', class: 'secondary' }, t('mail.delete'));
+    remove.addEventListener('click', async () => {
+      try {
+        await api('DELETE', `/api/v1/mail/messages/${id}`);
+        afterRemoval(id);
+      } catch (e) { fail(e); }
+    });
+    const targets = (state.folders.get(m.account) || []).filter((f) => f.selectable && f.id !== m.folder);
+    const move = h('select', { 'aria-label': t('mail.move') },
+      h('option', { value: '' }, t('mail.move')), ...targets.map((f) => h('option', { value: String(f.id) }, f.name)));
+    move.addEventListener('change', async () => {
+      if (!move.value) return;
+      try {
+        await api('POST', `/api/v1/mail/messages/${id}/move`, { folder: Number(move.value) });
+        afterRemoval(id);
+      } catch (e) { fail(e); }
+    });
     append(reader, [
       h('h2', { class: 'mail-title' }, m.subject || t('mail.no_subject')),
       h('div', { class: 'mail-actions' }, replyButton('mail.reply', 'reply'), replyButton('mail.reply_all', 'all'),
-        replyButton('mail.forward', 'forward'), seen, flag),
+        replyButton('mail.forward', 'forward'), seen, flag, remove, move),
       addressLine(t('mail.from'), [m.from]),
       addressLine(t('mail.to'), m.to),
       addressLine(t('mail.cc'), m.cc),

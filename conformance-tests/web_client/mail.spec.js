@@ -101,6 +101,23 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
     .some((text) => text.includes('In-Reply-To: <first-') && text.includes('notes.txt') && text.includes('Thanks, see my notes.')),
   { timeout: 10000 }).toBe(true);
 
+  // Search looks in every folder: the reply's copy in Sent, by a word of its text and a Korean
+  // word of its subject (the inbox list showed only the original).
+  await page.getByRole('searchbox', { name: 'Search mail' }).fill('notes 자료');
+  await page.getByRole('searchbox', { name: 'Search mail' }).press('Enter');
+  await expect(page.locator('.mail-row', { hasText: 'Re: 회의 자료 Q4 report' })).toBeVisible();
+  await expect(page.locator('.mail-row')).toHaveCount(1);
+  await page.getByRole('searchbox', { name: 'Search mail' }).fill('');
+  await page.getByRole('searchbox', { name: 'Search mail' }).press('Enter');
+
+  // Delete: to Trash, out of the list.
+  await row.getByRole('button').click();
+  await reader.getByRole('button', { name: 'Delete' }).click();
+  await expect(row).toHaveCount(0);
+  await page.getByRole('link', { name: /^Trash/ }).click();
+  await expect(page.locator('.mail-row', { hasText: '회의 자료 Q4 report' })).toBeVisible();
+  await page.getByRole('link', { name: /^All inboxes/ }).click();
+
   // New mail while the page is open: Dovecot → IDLE → index → push → the list.
   const subject = `Live ${crypto.randomBytes(3).toString('hex')}`;
   const started = Date.now();

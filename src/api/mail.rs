@@ -32,7 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}/sync", post(sync))
         .route("/accounts/{id}/send", post(send))
         .route("/messages", get(messages))
-        .route("/messages/{id}", get(message).patch(flag))
+        .route("/messages/{id}", get(message).patch(flag).delete(delete_message))
+        .route("/messages/{id}/move", post(move_message))
         .route("/messages/{id}/parts/{part}", get(part))
         .route("/accounts/{id}/threads/{thread}", get(thread))
         .route("/providers", get(providers))
@@ -306,6 +307,9 @@ pub struct MessageParams {
     /// Only messages with attachments.
     #[serde(default)]
     attachments: bool,
+    /// Search: words that must all appear in the subject, sender, recipients or preview
+    /// (without `folder`: across every folder of every account).
+    q: Option<String>,
     /// The `next` of the previous page.
     before: Option<String>,
     /// Messages per page, 1 to 200 (50).
@@ -325,11 +329,20 @@ pub async fn messages(
     Authenticated(p): Authenticated,
     Query(q): Query<MessageParams>,
 ) -> Result<Json<MessagePage>, ApiError> {
+    let text: Vec<String> = q.q.as_deref().unwrap_or_default().split_whitespace().map(str::to_string).collect();
+    if text.len() > 8 || text.iter().any(|w| w.chars().count() > 100) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "q: up to 8 words of up to 100 characters",
+        ));
+    }
     let query = MessageQuery {
         folder: q.folder,
         unread: q.unread,
         flagged: q.flagged,
         attachments: q.attachments,
+        text,
         before: None,
         limit: q.limit.unwrap_or(50),
     };
@@ -371,6 +384,52 @@ pub async fn flag(
     ApiJson(change): ApiJson<FlagChange>,
 ) -> Result<Json<MessageSummary>, ApiError> {
     Ok(Json(state.mail.set_flags(p.user.id, id, &change).await?))
+}
+
+/// Where to move a message.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTo {
+    /// A folder id of the same account.
+    pub folder: i64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/messages/{id}/move", tag = "mail", request_body = MoveTo,
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 204, description = "Moved on the server (MOVE, or COPY and EXPUNGE); both folders resynchronised"),
+        (status = 404, description = "No such message or folder of this user", body = ErrorBody),
+        (status = 422, description = "The folder is another account's", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached or refused", body = ErrorBody),
+    ),
+)]
+pub async fn move_message(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<MoveTo>,
+) -> Result<StatusCode, ApiError> {
+    state.mail.move_message(p.user.id, id, body.folder).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/mail/messages/{id}", tag = "mail",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 204, description = "Moved to Trash, or deleted for good when it was in Trash"),
+        (status = 404, description = "No such message of this user", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached or refused", body = ErrorBody),
+    ),
+)]
+pub async fn delete_message(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.mail.delete_message(p.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(

@@ -152,6 +152,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mail/messages"),
     ("GET", "/api/v1/mail/messages/{id}"),
     ("PATCH", "/api/v1/mail/messages/{id}"),
+    ("DELETE", "/api/v1/mail/messages/{id}"),
+    ("POST", "/api/v1/mail/messages/{id}/move"),
     ("GET", "/api/v1/mail/messages/{id}/parts/{part}"),
     ("GET", "/api/v1/mail/accounts/{id}/threads/{thread}"),
 ];

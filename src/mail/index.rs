@@ -203,7 +203,7 @@ impl MailService {
         Ok((session, has("CONDSTORE"), has("IDLE")))
     }
 
-    async fn login(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, Vec<String>)> {
+    pub(super) async fn login(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, Vec<String>)> {
         let password = self.password_of(user, row)?;
         let endpoint = Endpoint {
             host: row.imap_host.clone(),
@@ -505,6 +505,68 @@ impl MailService {
         }
         let (row, _) = self.store.mail_message(user, id).await?;
         Ok(summary_view(&row))
+    }
+
+    /// Moves a message to another folder of the same account, on the server, then brings both
+    /// folders' index up to date (the message gets a new UID there).
+    pub async fn move_message(&self, user: UserId, id: i64, target: i64) -> MailResult<()> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let target = self.store.mail_folder(user, target).await?;
+        if target.account_id != row.account_id {
+            return Err(MailError::Invalid("folder: a folder of the same account".into()));
+        }
+        if target.id == folder.id {
+            return Ok(());
+        }
+        self.relocate(user, &row, folder, Some(target)).await
+    }
+
+    /// Deletes a message: to the account's Trash, or for good when it is in Trash already (or
+    /// the account has none).
+    pub async fn delete_message(&self, user: UserId, id: i64) -> MailResult<()> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let trash = self.store.mail_folder_by_role(user, row.account_id, "trash").await?;
+        let target = trash.filter(|t| t.id != folder.id);
+        self.relocate(user, &row, folder, target).await
+    }
+
+    /// Moves (`Some(target)`) or expunges (`None`) one message, then syncs what changed.
+    async fn relocate(
+        &self,
+        user: UserId,
+        row: &MailMessageRow,
+        folder: MailFolderRow,
+        target: Option<MailFolderRow>,
+    ) -> MailResult<()> {
+        let account = self.store.mail_account(user, row.account_id).await?;
+        let lock = self.account_lock(row.account_id);
+        let _guard = lock.lock().await;
+        let (mut session, capabilities) = self.login(user, &account).await?;
+        let has = |c: &str| capabilities.iter().any(|x| x == c);
+        let condstore = has("CONDSTORE");
+        let uid = u32::try_from(row.uid).unwrap_or(0);
+        let result = async {
+            self.connector
+                .step(super::Step::Protocol, session.select(&folder.name))
+                .await
+                .map_err(MailError::Unreachable)?;
+            match &target {
+                Some(t) => {
+                    sync::move_message(&self.connector, &mut session, uid, &t.name, has("MOVE"), has("UIDPLUS")).await
+                }
+                None => sync::expunge(&self.connector, &mut session, uid, has("UIDPLUS")).await,
+            }
+            .map_err(MailError::Unreachable)?;
+            let mut report = SyncReport::default();
+            self.sync_folder(&mut session, user, folder.clone(), condstore, &mut report).await?;
+            if let Some(t) = target.clone() {
+                self.sync_folder(&mut session, user, t, condstore, &mut report).await?;
+            }
+            Ok::<(), MailError>(())
+        }
+        .await;
+        self.logout(session).await;
+        result
     }
 
     /// The folder's id if it is the user's (for list queries).

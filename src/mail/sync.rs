@@ -340,6 +340,40 @@ pub async fn store_flags(
     Ok(())
 }
 
+/// Moves one message of the selected folder to `target`: `UID MOVE` (RFC 6851) where the server
+/// has MOVE, else `UID COPY`, `\Deleted` and `UID EXPUNGE` (RFC 4315; without UIDPLUS a plain
+/// `EXPUNGE`, which also removes anything else already marked deleted, as RFC 6851 §3.3 warns).
+pub async fn move_message(
+    connector: &Connector,
+    session: &mut Session,
+    uid: u32,
+    target: &str,
+    has_move: bool,
+    uidplus: bool,
+) -> Result<(), Failure> {
+    if has_move {
+        return connector.step(Step::Protocol, session.uid_mv(uid.to_string(), target)).await;
+    }
+    connector.step(Step::Protocol, session.uid_copy(uid.to_string(), target)).await?;
+    expunge(connector, session, uid, uidplus).await
+}
+
+/// Deletes one message of the selected folder for good: `\Deleted`, then expunged.
+pub async fn expunge(connector: &Connector, session: &mut Session, uid: u32, uidplus: bool) -> Result<(), Failure> {
+    store_flags(connector, session, uid, &["\\Deleted"], &[]).await?;
+    connector
+        .step(Step::Protocol, async {
+            if uidplus {
+                let stream = session.uid_expunge(uid.to_string()).await?;
+                stream.try_collect::<Vec<_>>().await.map(drop)
+            } else {
+                let stream = session.expunge().await?;
+                stream.try_collect::<Vec<_>>().await.map(drop)
+            }
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,11 +69,14 @@ const COLUMNS: &str = "m.id, m.account_id, m.folder_id, m.uid, m.flags, m.seen, 
 /// Which messages a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
-    /// One folder; `None` is the unified inbox (every account's INBOX).
+    /// One folder; `None` is the unified inbox (every account's INBOX), or with `text` every folder.
     pub folder: Option<i64>,
     pub unread: bool,
     pub flagged: bool,
     pub attachments: bool,
+    /// Words that must all appear in the subject, the sender, the recipients or the preview
+    /// (case-insensitive substring match).
+    pub text: Vec<String>,
     /// Keyset: messages older than this `(received_at, id)`.
     pub before: Option<(DateTime<Utc>, i64)>,
     pub limit: u32,
@@ -410,6 +413,8 @@ impl Store {
                 params.push(Arg::I(folder));
                 sql.push_str(&format!(" AND m.folder_id = ${}", params.len()));
             }
+            // A search without a folder looks everywhere; a plain list is the unified inbox.
+            None if !q.text.is_empty() => {}
             None => sql.push_str(
                 " AND m.folder_id IN (SELECT f.id FROM mail_folders f JOIN mail_accounts fa ON fa.id = f.account_id \
                  WHERE fa.user_id = $1 AND f.role = 'inbox')",
@@ -423,6 +428,18 @@ impl Store {
         }
         if q.attachments {
             sql.push_str(" AND m.has_attachments");
+        }
+        for word in q.text.iter().take(8) {
+            // LIKE with its wildcards escaped: the word is matched as it is written.
+            let pattern =
+                format!("%{}%", word.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            params.push(Arg::T(pattern));
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND (LOWER(m.subject) LIKE ${n} ESCAPE '\\' OR LOWER(m.from_name) LIKE ${n} ESCAPE '\\' \
+                 OR LOWER(m.from_email) LIKE ${n} ESCAPE '\\' OR LOWER(m.to_list) LIKE ${n} ESCAPE '\\' \
+                 OR LOWER(m.cc_list) LIKE ${n} ESCAPE '\\' OR LOWER(m.preview) LIKE ${n} ESCAPE '\\')"
+            ));
         }
         if let Some((at, id)) = q.before {
             params.push(Arg::D(at));
