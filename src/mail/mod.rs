@@ -186,6 +186,8 @@ pub struct MailService {
     cache: cache::BodyCache,
     /// Wakes the watcher supervisor (an account linked or unlinked).
     kicks: tokio::sync::Notify,
+    /// Turns for the watchers' full syncs (`watch::CONCURRENT_FULL_SYNCS`).
+    full_syncs: tokio::sync::Semaphore,
     /// One sync per account at a time.
     sync_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -223,6 +225,7 @@ impl MailService {
             connector,
             cache,
             kicks: tokio::sync::Notify::new(),
+            full_syncs: tokio::sync::Semaphore::new(watch::CONCURRENT_FULL_SYNCS),
             sync_locks: Default::default(),
         })
     }

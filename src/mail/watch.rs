@@ -31,6 +31,8 @@ const RECONCILE: Duration = Duration::from_secs(60);
 const BACKOFF_MIN: Duration = Duration::from_secs(5);
 const BACKOFF_AUTH: Duration = Duration::from_secs(5 * 60);
 const BACKOFF_MAX: Duration = Duration::from_secs(10 * 60);
+/// How many watchers' full syncs run at once (each is one folder list and a pass over every folder).
+pub const CONCURRENT_FULL_SYNCS: usize = 4;
 
 /// Starts the supervisor (the server calls this once).
 pub fn spawn(service: Arc<MailService>, modules: Arc<Modules>) {
@@ -90,6 +92,8 @@ async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), 
             let _guard = lock.lock().await;
             let mut report = SyncReport::default();
             if last_full.is_none_or(|t| t.elapsed() >= FULL_SYNC) {
+                // A restart starts every watcher at once: their full syncs take turns.
+                let _turn = service.full_syncs.acquire().await.map_err(|_| MailError::NotFound)?;
                 service.sync_with(&mut session, user, id, condstore).await?;
                 last_full = Some(Instant::now());
             } else {
