@@ -795,6 +795,44 @@ async fn a_reply_is_sent_threaded_and_filed_in_sent(db: &TestDb) {
         assert_eq!(call(&app, "alice", "POST", &send, Some(body)).await.status, status);
     }
     assert_error(&call(&app, "bob", "POST", &send, Some(reply)).await, StatusCode::NOT_FOUND, "not_found");
+
+    // Drafts: saved without recipients, saved again in place, gone once sent.
+    let drafts_path = format!("/api/v1/mail/accounts/{account}/drafts");
+    let drafts =
+        folders.body.as_array().unwrap().iter().find(|f| f["role"] == "drafts").unwrap()["id"].as_i64().unwrap();
+    let drafts_list = format!("/api/v1/mail/messages?folder={drafts}");
+    let in_drafts = || {
+        let (app, path) = (&app, &drafts_list);
+        async move { call(app, "alice", "GET", path, None).await.body["messages"].as_array().unwrap().clone() }
+    };
+    let r =
+        call(&app, "alice", "POST", &drafts_path, Some(json!({"to": [], "subject": "Plan", "text": "first"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let first = r.body["id"].as_i64().unwrap();
+    let r = call(&app, "alice", "POST", &drafts_path,
+        Some(json!({"to": [{"name": "", "email": "s1@example.test"}], "subject": "Plan", "text": "second", "replaces": first}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let second = r.body["id"].as_i64().unwrap();
+    let listed = in_drafts().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0]["id"].as_i64(), listed[0]["draft"].as_bool(), listed[0]["preview"].as_str()),
+        (Some(second), Some(true), Some("second"))
+    );
+    // A message that is not a draft cannot be replaced as one.
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &drafts_path,
+        Some(json!({"to": [], "subject": "x", "text": "x", "replaces": original})),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let r = call(&app, "alice", "POST", &send,
+        Some(json!({"to": [{"name": "", "email": "s1@example.test"}], "subject": "Plan", "text": "final", "replaces": second}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(in_drafts().await.is_empty());
 }
 
 async fn messages_move_and_delete_on_the_server(db: &TestDb) {

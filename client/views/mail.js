@@ -5,7 +5,7 @@
 // shown is refreshed in place. Everything is built with `h()`: no markup from data.
 
 import { append, h, clear } from '../ui.js';
-import { openDialog } from './common.js';
+import { debounce, openDialog } from './common.js';
 import { download, imageDataUrl } from './chat/files.js';
 import { renderMessageHtml } from './mail/render.js';
 
@@ -316,25 +316,47 @@ export function mount(root, { api, t, onPush }) {
       field('files', t('mail.attach'), { type: 'file', multiple: '' }),
       result,
       h('p', { class: 'v-dialog-actions' }, h('button', { type: 'submit' }, t('mail.send'))));
+    const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
+    const draftStatus = h('p', { class: 'mail-draft-status', role: 'status' });
+    form.insertBefore(draftStatus, result);
+    /** The draft saved so far (its index id), replaced by each save and deleted by sending. */
+    let draft = null;
+    let sending = false;
+    const fields = (attachments) => ({
+      to: parseAddresses(el('to').value), cc: parseAddresses(el('cc').value), subject: el('subject').value,
+      text: el('text').value, attachments,
+      reply_to: m && mode !== 'forward' ? m.id : null, forward: m && mode === 'forward' ? m.id : null,
+      replaces: draft,
+    });
+    // Drafts are saved to the account's Drafts folder a few seconds after typing stops
+    // (attachments go with the message when it is sent).
+    const autosave = debounce(async () => {
+      if (sending || !form.isConnected) return;
+      try {
+        draft = (await api('POST', `/api/v1/mail/accounts/${account}/drafts`, fields([]))).body.id;
+        draftStatus.textContent = t('mail.draft_saved');
+      } catch (e) {
+        draftStatus.textContent = e.message;
+      }
+    }, 3000);
+    form.addEventListener('input', () => autosave());
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
+      autosave.cancel();
+      sending = true;
       const button = form.querySelector('button[type=submit]');
       button.disabled = true;
       try {
         const attachments = await Promise.all(Array.from(el('files').files).map(async (f) => ({
           name: f.name, content_type: f.type || 'application/octet-stream', data: await readBase64(f),
         })));
-        await api('POST', `/api/v1/mail/accounts/${account}/send`, {
-          to: parseAddresses(el('to').value), cc: parseAddresses(el('cc').value), subject: el('subject').value,
-          text: el('text').value, attachments,
-          reply_to: m && mode !== 'forward' ? m.id : null, forward: m && mode === 'forward' ? m.id : null,
-        });
+        await api('POST', `/api/v1/mail/accounts/${account}/send`, fields(attachments));
         dialog.close();
         say(t('mail.sent'));
       } catch (e) {
         result.textContent = e.message;
         button.disabled = false;
+        sending = false;
       }
     });
     const dialog = openDialog({ title: t(mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'), content: form, className: 'mail-dialog' });

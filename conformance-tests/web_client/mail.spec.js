@@ -92,6 +92,8 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   await expect(compose.getByLabel('To')).toHaveValue('Kim Minji <kim@example.test>');
   await compose.getByLabel('Message').press('Control+Home');
   await compose.getByLabel('Message').pressSequentially('Thanks, see my notes.');
+  // The draft is saved while writing (Drafts folder on the server), and deleted once sent.
+  await expect(compose.getByText('Draft saved.')).toBeVisible({ timeout: 15000 });
   await compose.getByLabel('Attach files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('my notes') });
   await compose.getByRole('button', { name: 'Send' }).click();
   await expect(compose).toBeHidden({ timeout: 15000 });

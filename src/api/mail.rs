@@ -16,7 +16,7 @@ use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::providers::Suggestion;
-use crate::mail::send::{Outgoing, Sent};
+use crate::mail::send::{Draft, Outgoing, Sent};
 use crate::mail::{Account, AccountInput, Folder, MailError, TestReport};
 use crate::store::mail_index::MessageQuery;
 
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}/folders", get(folders))
         .route("/accounts/{id}/sync", post(sync))
         .route("/accounts/{id}/send", post(send))
+        .route("/accounts/{id}/drafts", post(save_draft))
         .route("/messages", get(messages))
         .route("/messages/{id}", get(message).patch(flag).delete(delete_message))
         .route("/messages/{id}/move", post(move_message))
@@ -290,6 +291,25 @@ pub async fn send(
     ApiJson(body): ApiJson<Outgoing>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
     Ok((StatusCode::CREATED, Json(state.mail.send(p.user.id, id, &body).await?)))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/accounts/{id}/drafts", tag = "mail", request_body = Outgoing,
+    params(("id" = i64, Path, description = "Account id")),
+    responses(
+        (status = 201, description = "Saved in the account's Drafts folder (replacing `replaces`); its index id", body = Draft),
+        (status = 404, description = "No such account of this user", body = ErrorBody),
+        (status = 422, description = "A bad address or attachment, `replaces` not a draft of this account, or no Drafts folder", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached or refused", body = ErrorBody),
+    ),
+)]
+pub async fn save_draft(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<Outgoing>,
+) -> Result<(StatusCode, Json<Draft>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.mail.save_draft(p.user.id, id, &body).await?)))
 }
 
 /// A message list's filters and page.

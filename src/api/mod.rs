@@ -149,6 +149,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
     ("POST", "/api/v1/mail/accounts/{id}/send"),
+    ("POST", "/api/v1/mail/accounts/{id}/drafts"),
     ("GET", "/api/v1/mail/messages"),
     ("GET", "/api/v1/mail/messages/{id}"),
     ("PATCH", "/api/v1/mail/messages/{id}"),

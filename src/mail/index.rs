@@ -531,7 +531,7 @@ impl MailService {
     }
 
     /// Moves (`Some(target)`) or expunges (`None`) one message, then syncs what changed.
-    async fn relocate(
+    pub(super) async fn relocate(
         &self,
         user: UserId,
         row: &MailMessageRow,

@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 
 use super::connect::{Endpoint, Security};
 use super::index::{Address, SyncReport};
-use super::{MailError, MailResult, MailService};
+use super::{MailError, MailResult, MailService, sync};
 use crate::domain::UserId;
+use crate::store::mail::{MailAccountRow, MailFolderRow};
+use crate::store::mail_index::{MailMessageRow, MessageQuery};
 
 /// At most this many recipients (To, Cc and Bcc together) per message.
 pub const MAX_RECIPIENTS: usize = 100;
@@ -58,6 +60,18 @@ pub struct Outgoing {
     pub forward: Option<i64>,
     #[serde(default)]
     pub attachments: Vec<OutgoingFile>,
+    /// A draft (index id) this message replaces: saving a draft again deletes the old one, and
+    /// sending deletes the draft it was written from.
+    #[serde(default)]
+    pub replaces: Option<i64>,
+}
+
+/// A saved draft.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Draft {
+    /// The draft in the index (pass as `replaces` to save it again or to send it).
+    pub id: Option<i64>,
+    pub message_id: String,
 }
 
 /// What was sent.
@@ -86,11 +100,17 @@ fn files_sent_itself(smtp_host: &str) -> bool {
 }
 
 impl MailService {
-    /// Sends `out` from the user's account `id`.
-    pub async fn send(&self, user: UserId, id: i64, out: &Outgoing) -> MailResult<Sent> {
-        let account = self.store.mail_account(user, id).await?;
+    /// Builds the message `out` describes, from `account`: the message, its Message-ID, and the
+    /// replied message. A draft may have no recipient yet.
+    async fn build(
+        &self,
+        user: UserId,
+        account: &MailAccountRow,
+        out: &Outgoing,
+        draft: bool,
+    ) -> MailResult<(lettre::Message, String, Option<(MailMessageRow, MailFolderRow)>)> {
         let recipients = out.to.len() + out.cc.len() + out.bcc.len();
-        if out.to.is_empty() && out.cc.is_empty() && out.bcc.is_empty() {
+        if recipients == 0 && !draft {
             return Err(MailError::Invalid("to: at least one recipient".into()));
         }
         if recipients > MAX_RECIPIENTS {
@@ -112,6 +132,14 @@ impl MailService {
             .message_id(Some(format!("<{message_id}>")))
             .date_now()
             .user_agent("Madang".into());
+        if recipients == 0 {
+            // A draft without recipients yet: lettre wants an envelope, which is never used.
+            let own = from.email.clone();
+            builder = builder.envelope(
+                lettre::address::Envelope::new(Some(own.clone()), vec![own])
+                    .map_err(|e| MailError::Invalid(e.to_string()))?,
+            );
+        }
         for a in &out.to {
             builder = builder.to(mailbox(a)?);
         }
@@ -176,6 +204,13 @@ impl MailService {
             builder.multipart(mixed)
         }
         .map_err(|e| MailError::Invalid(e.to_string()))?;
+        Ok((message, message_id, parent))
+    }
+
+    /// Sends `out` from the user's account `id`.
+    pub async fn send(&self, user: UserId, id: i64, out: &Outgoing) -> MailResult<Sent> {
+        let account = self.store.mail_account(user, id).await?;
+        let (message, message_id, parent) = self.build(user, &account, out, false).await?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
         let password = self.password_of(user, &account)?;
@@ -193,11 +228,16 @@ impl MailService {
         let saved_to_sent = if files_sent_itself(&account.smtp_host) {
             false
         } else {
-            self.file_sent(user, id, &bytes).await.unwrap_or_else(|e| {
+            self.file_copy(user, id, "sent", "(\\Seen)", &bytes, None).await.map(|f| f.is_some()).unwrap_or_else(|e| {
                 tracing::warn!(account = id, error = %e, "sent, but the copy in Sent failed");
                 false
             })
         };
+        if let Some(draft) = out.replaces
+            && let Err(e) = self.discard_draft(user, id, draft).await
+        {
+            tracing::warn!(account = id, error = %e, "sent, but deleting its draft failed");
+        }
         if let Some((p, _)) = parent {
             let change = super::index::FlagChange { seen: None, flagged: None, answered: Some(true) };
             if let Err(e) = self.set_flags(user, p.id, &change).await {
@@ -207,25 +247,83 @@ impl MailService {
         Ok(Sent { message_id, saved_to_sent })
     }
 
-    /// Appends the sent bytes to the account's Sent folder (`\Seen`) and brings that folder's
-    /// index up to date. `false` when the account has no Sent folder in the index.
-    async fn file_sent(&self, user: UserId, id: i64, bytes: &[u8]) -> MailResult<bool> {
-        let Some(sent) = self.store.mail_folder_by_role(user, id, "sent").await? else { return Ok(false) };
+    /// Saves `out` as a draft of account `id` in its Drafts folder (`\Draft \Seen`, RFC 9051
+    /// §2.3.2), replacing the draft `out.replaces` names, and brings Drafts' index up to date.
+    pub async fn save_draft(&self, user: UserId, id: i64, out: &Outgoing) -> MailResult<Draft> {
+        let account = self.store.mail_account(user, id).await?;
+        let old = match out.replaces {
+            Some(d) => Some(self.own_draft(user, id, d).await?),
+            None => None,
+        };
+        let (message, message_id, _) = self.build(user, &account, out, true).await?;
+        let bytes = message.formatted();
+        let folder = self
+            .file_copy(user, id, "drafts", "(\\Draft \\Seen)", &bytes, old.as_ref().map(|r| r.uid))
+            .await?
+            .ok_or_else(|| MailError::Invalid("this account has no Drafts folder (synchronise it first)".into()))?;
+        let found = self
+            .store
+            .mail_messages(user, &MessageQuery { folder: Some(folder), limit: 200, ..Default::default() })
+            .await?
+            .into_iter()
+            .find(|m| m.message_id.as_deref() == Some(message_id.as_str()))
+            .map(|m| m.id);
+        Ok(Draft { id: found, message_id })
+    }
+
+    /// The draft `draft` if it is in account `id`'s Drafts folder.
+    async fn own_draft(&self, user: UserId, id: i64, draft: i64) -> MailResult<MailMessageRow> {
+        let (row, folder) = self.store.mail_message(user, draft).await?;
+        if row.account_id != id || folder.role.as_deref() != Some("drafts") {
+            return Err(MailError::Invalid("replaces: a draft of this account".into()));
+        }
+        Ok(row)
+    }
+
+    async fn discard_draft(&self, user: UserId, id: i64, draft: i64) -> MailResult<()> {
+        let row = self.own_draft(user, id, draft).await?;
+        let (_, folder) = self.store.mail_message(user, row.id).await?;
+        self.relocate(user, &row, folder, None).await
+    }
+
+    /// Appends `bytes` with `flags` to the account's folder with `role`, first expunging
+    /// `replace_uid` there, and brings that folder's index up to date. The folder's id, or `None`
+    /// when the account has no such folder in the index.
+    async fn file_copy(
+        &self,
+        user: UserId,
+        id: i64,
+        role: &str,
+        flags: &str,
+        bytes: &[u8],
+        replace_uid: Option<i64>,
+    ) -> MailResult<Option<i64>> {
+        let Some(folder) = self.store.mail_folder_by_role(user, id, role).await? else { return Ok(None) };
+        let folder_id = folder.id;
         let account = self.store.mail_account(user, id).await?;
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
-        let (mut session, condstore) = self.open_session(user, &account).await?;
+        let (mut session, capabilities) = self.login(user, &account).await?;
+        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
+        let uidplus = capabilities.iter().any(|c| c == "UIDPLUS");
         let result = async {
+            if let Some(uid) = replace_uid.and_then(|u| u32::try_from(u).ok()) {
+                self.connector
+                    .step(super::Step::Protocol, session.select(&folder.name))
+                    .await
+                    .map_err(MailError::Unreachable)?;
+                sync::expunge(&self.connector, &mut session, uid, uidplus).await.map_err(MailError::Unreachable)?;
+            }
             self.connector
-                .step(super::Step::Protocol, session.append(&sent.name, Some("(\\Seen)"), None, bytes))
+                .step(super::Step::Protocol, session.append(&folder.name, Some(flags), None, bytes))
                 .await
                 .map_err(MailError::Unreachable)?;
             let mut report = SyncReport::default();
-            self.sync_folder(&mut session, user, sent, condstore, &mut report).await
+            self.sync_folder(&mut session, user, folder, condstore, &mut report).await
         }
         .await;
         self.logout(session).await;
-        result.map(|()| true)
+        result.map(|()| Some(folder_id))
     }
 }
 
