@@ -375,6 +375,17 @@ impl Server {
         user
     }
 
+    /// How many IMAP sessions the user has open on this Dovecot (`doveadm who`).
+    fn sessions_of(&self, user: &str) -> usize {
+        let conf = std::path::Path::new(&self.dir).join("dovecot.conf");
+        let out = std::process::Command::new("doveadm").arg("-c").arg(conf).args(["who", user]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter(|l| l.split_whitespace().next() == Some(user))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+            .sum()
+    }
+
     fn maildir(&self, user: &str) -> std::path::PathBuf {
         std::path::Path::new(&self.dir).join("mail").join(user).join("Maildir")
     }
@@ -564,6 +575,10 @@ async fn the_index_follows_the_mailbox(db: &TestDb, basic: bool) {
     assert_eq!(search("SENDER 107").await, ["m107@example.test"]);
     assert_eq!(search("numbers kim@example").await, ["html@example.test"]);
     assert!(search("100%").await.is_empty());
+    // The recipients are stored as JSON; its keys are not words of any message.
+    assert!(search("email").await.is_empty());
+    assert!(search("name").await.is_empty());
+    assert_eq!(search("box@example").await.len(), 50, "a full page: every message is to box@example.test");
     let r = call(&app, "alice", "GET", "/api/v1/mail/messages?q=a+b+c+d+e+f+g+h+i", None).await;
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
@@ -712,10 +727,15 @@ async fn new_mail_arrives_by_idle(db: &TestDb) {
     let latency = wait_for("m2@example.test").await;
     eprintln!("new mail in the index {} ms after delivery", latency.as_millis());
     assert!(db.scalar(&events).await > before, "a mail.changed event for the open clients");
-    // Unlinking stops the watcher (and forgets the index).
+    // The watcher holds one IMAP session on the mailbox; unlinking closes it (Dovecot's own list
+    // of sessions says so) and forgets the index.
+    assert!(srv.sessions_of(&user) >= 1, "the watcher's IDLE session");
     call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{account}"), None).await;
-    srv.deliver(&user, 3, &plain(3, "Unwatched", ""));
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    while srv.sessions_of(&user) > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the watcher's session outlived the account");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_messages").await, 0);
 }
 

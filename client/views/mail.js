@@ -45,8 +45,7 @@ export function mount(root, { api, t, onPush }) {
   });
   search.addEventListener('search', () => { if (!search.value) { state.q = ''; reload(); } });
   filters.append(search);
-  for (const [key, label] of [['', 'mail.title'], ['unread', 'mail.unread'], ['flagged', 'mail.flagged'], ['attachments', 'mail.attachments']]) {
-    if (!key) continue;
+  for (const [key, label] of [['unread', 'mail.unread'], ['flagged', 'mail.flagged'], ['attachments', 'mail.attachments']]) {
     const button = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-filter': key }, t(label));
     button.addEventListener('click', () => {
       state.filter = state.filter === key ? '' : key;

@@ -568,9 +568,4 @@ impl MailService {
         self.logout(session).await;
         result
     }
-
-    /// The folder's id if it is the user's (for list queries).
-    pub async fn folder(&self, user: UserId, folder: i64) -> MailResult<MailFolderRow> {
-        Ok(self.store.mail_folder(user, folder).await?)
-    }
 }

@@ -66,6 +66,10 @@ const COLUMNS: &str = "m.id, m.account_id, m.folder_id, m.uid, m.flags, m.seen, 
                        m.received_at, m.sent_at, m.from_name, m.from_email, m.to_list, m.cc_list, m.subject, \
                        m.message_id, m.in_reply_to, m.refs, m.size, m.has_attachments, m.preview, m.thread_id";
 
+/// The recipients as searchable text: `to_list` and `cc_list` are JSON, and their keys must not
+/// match (a search for "name" would find every message).
+const RECIPIENTS: &str = "REPLACE(REPLACE(LOWER(m.to_list || m.cc_list), '\"name\":', ''), '\"email\":', '')";
+
 /// Which messages a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
@@ -437,8 +441,8 @@ impl Store {
             let n = params.len();
             sql.push_str(&format!(
                 " AND (LOWER(m.subject) LIKE ${n} ESCAPE '\\' OR LOWER(m.from_name) LIKE ${n} ESCAPE '\\' \
-                 OR LOWER(m.from_email) LIKE ${n} ESCAPE '\\' OR LOWER(m.to_list) LIKE ${n} ESCAPE '\\' \
-                 OR LOWER(m.cc_list) LIKE ${n} ESCAPE '\\' OR LOWER(m.preview) LIKE ${n} ESCAPE '\\')"
+                 OR LOWER(m.from_email) LIKE ${n} ESCAPE '\\' OR {RECIPIENTS} LIKE ${n} ESCAPE '\\' \
+                 OR LOWER(m.preview) LIKE ${n} ESCAPE '\\')"
             ));
         }
         if let Some((at, id)) = q.before {
