@@ -11,7 +11,8 @@
 # With --no-condstore the lines start MADANG_TEST_DOVECOT_BASIC_ instead, so both can run at once.
 #
 # What the submission service accepts is relayed to conformance-tests/smtp_sink.py, which files
-# it under DIR/sink (a Maildir, and envelopes.jsonl).
+# it under DIR/sink (a Maildir, and envelopes.jsonl). XOAUTH2/OAUTHBEARER logins are checked
+# against conformance-tests/oauth_provider.py (…_OAUTH=its URL), started alongside.
 #
 # Users: alice@example.test / alice-imap-pw, bob@example.test / bob-imap-pw (passwd-file,
 # plaintext: test only), Maildir under DIR/mail. TLS with a throw-away CA (DIR/ca.pem) and a
@@ -23,10 +24,12 @@ cmd=${1:?start|stop|deliver}
 dir=$(realpath -m "${2:?directory}")
 
 if [[ $cmd == stop ]]; then
-    if [[ -f $dir/sink.pid ]]; then
-        kill "$(cat "$dir/sink.pid")" 2>/dev/null || true
-        rm -f "$dir/sink.pid"
-    fi
+    for helper in sink oauth; do
+        if [[ -f $dir/$helper.pid ]]; then
+            kill "$(cat "$dir/$helper.pid")" 2>/dev/null || true
+            rm -f "$dir/$helper.pid"
+        fi
+    done
     [[ -f $dir/run/master.pid ]] || exit 0
     pid=$(cat "$dir/run/master.pid")
     kill "$pid" 2>/dev/null || exit 0
@@ -90,7 +93,7 @@ exe=/usr/sbin/dovecot
 [[ -x $exe ]] || { echo "dovecot.sh: $exe missing (apt-get install dovecot-imapd dovecot-submissiond)" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-imap=$(free_port); imaps=$(free_port); submission=$(free_port); relay=$(free_port)
+imap=$(free_port); imaps=$(free_port); submission=$(free_port); relay=$(free_port); oauth=$(free_port)
 mkdir -p "$dir"/{run,state,log,mail}
 if [[ $(id -u) -eq 0 ]]; then runuser=nobody; else runuser=$(id -un); fi
 rungroup=$(id -gn "$runuser"); uid=$(id -u "$runuser"); gid=$(id -g "$runuser")
@@ -132,10 +135,18 @@ ssl_key = <$dir/key.pem
 ssl_min_protocol = TLSv1.2
 # Plain LOGIN before STARTTLS is allowed so the tests can show Madang refusing it itself.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = username_format=%u $dir/users
+}
+# XOAUTH2 / OAUTHBEARER (RFC 7628): the bearer token is checked with the local OAuth server's
+# introspection (oauth_provider.py), as a company Dovecot checks it with its identity provider.
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $dir/oauth2.conf.ext
 }
 userdb {
   driver = passwd-file
@@ -224,9 +235,18 @@ service stats {
   }
 }
 CONF
+cat >"$dir/oauth2.conf.ext" <<OAUTH
+introspection_mode = post
+introspection_url = http://127.0.0.1:$oauth/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+OAUTH
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python3 "$here/smtp_sink.py" "$dir" "$relay" </dev/null >"$dir/log/sink.log" 2>&1 &
 echo $! >"$dir/sink.pid"
+python3 "$here/oauth_provider.py" "$oauth" </dev/null >"$dir/log/oauth.log" 2>&1 &
+echo $! >"$dir/oauth.pid"
 chown -R "$runuser:$rungroup" "$dir" 2>/dev/null || true
 chown root "$dir/dovecot.conf" 2>/dev/null || true
 # Dovecot's master keeps fd 2: a caller reading this script's output through a pipe would
@@ -240,6 +260,7 @@ for _ in $(seq 100); do
         echo "${prefix}_SUBMISSION=$submission"
         echo "${prefix}_CA=$dir/ca.pem"
         echo "${prefix}_SINK=$dir/sink"
+        echo "${prefix}_OAUTH=http://127.0.0.1:$oauth"
         exit 0
     fi
     sleep 0.1

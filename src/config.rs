@@ -475,6 +475,88 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.oauth_google_client_id",
+        env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_ID"],
+        default: "",
+        doc: "The OAuth client (a \"Web application\" in Google Cloud's console) that lets users link Gmail and \
+              Google Workspace mailboxes without a password (docs/mail.md). Unset: Google only by app password.",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_google_client_secret",
+        env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_SECRET"],
+        default: "",
+        doc: "That client's secret.",
+        secret: true,
+    },
+    Key {
+        name: "mail.oauth_microsoft_client_id",
+        env: &["MADANG_MAIL_OAUTH_MICROSOFT_CLIENT_ID"],
+        default: "",
+        doc: "The Microsoft Entra application that lets users link Outlook.com and Microsoft 365 mailboxes \
+              (docs/mail.md); Microsoft has switched off passwords for IMAP, so without it they cannot be linked.",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_microsoft_client_secret",
+        env: &["MADANG_MAIL_OAUTH_MICROSOFT_CLIENT_SECRET"],
+        default: "",
+        doc: "That application's client secret.",
+        secret: true,
+    },
+    Key {
+        name: "mail.oauth_microsoft_tenant",
+        env: &["MADANG_MAIL_OAUTH_MICROSOFT_TENANT"],
+        default: "common",
+        doc: "`common` (any work, school or personal account), `organizations`, `consumers`, or your tenant's id \
+              to allow only your organisation's mailboxes.",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_name",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_NAME"],
+        default: "",
+        doc: "A third OAuth provider for mail, e.g. the company's own identity provider in front of its Dovecot: \
+              the name users see (\"Sign in with …\"). Set it and the four keys below to turn it on.",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_authorize_url",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_AUTHORIZE_URL"],
+        default: "",
+        doc: "Its authorization endpoint (RFC 6749 §3.1).",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_token_url",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_TOKEN_URL"],
+        default: "",
+        doc: "Its token endpoint (RFC 6749 §3.2).",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_scope",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_SCOPE"],
+        default: "",
+        doc: "The scopes to ask for, space-separated (whatever its mail servers require, plus the one that \
+              grants a refresh token, often `offline_access`).",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_client_id",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_CLIENT_ID"],
+        default: "",
+        doc: "Madang's client id there.",
+        secret: false,
+    },
+    Key {
+        name: "mail.oauth_custom_client_secret",
+        env: &["MADANG_MAIL_OAUTH_CUSTOM_CLIENT_SECRET"],
+        default: "",
+        doc: "Madang's client secret there.",
+        secret: true,
+    },
+    Key {
         name: "oidc.issuer",
         env: &["MADANG_OIDC_ISSUER"],
         default: "",
@@ -1028,6 +1110,10 @@ pub struct MailConfig {
     pub max_accounts_per_user: u64,
     pub max_message_size: u64,
     pub body_cache_size: usize,
+    /// The OAuth providers an administrator configured (`mail.oauth_*`).
+    pub oauth: Vec<crate::mail::oauth::Provider>,
+    /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
+    pub oauth_redirect_uri: String,
 }
 
 impl Default for MailConfig {
@@ -1039,8 +1125,66 @@ impl Default for MailConfig {
             max_accounts_per_user: 10,
             max_message_size: 50 << 20,
             body_cache_size: 64 << 20,
+            oauth: Vec::new(),
+            oauth_redirect_uri: "http://127.0.0.1:8080/mail/oauth/callback".into(),
         }
     }
+}
+
+/// The mail OAuth providers whose client is configured: Google and Microsoft by their client
+/// alone, the custom one when every one of its keys is set.
+fn mail_oauth_providers(p: &Parser<'_>) -> Result<Vec<crate::mail::oauth::Provider>, ConfigError> {
+    use crate::mail::oauth::Provider;
+    let mut found = Vec::new();
+    let pair = |id: &str| {
+        (p.text(&format!("mail.oauth_{id}_client_id")).0, p.text(&format!("mail.oauth_{id}_client_secret")).0)
+    };
+    match pair("google") {
+        ("", "") => {}
+        ("", _) | (_, "") => {
+            return Err(p.fail("mail.oauth_google_client_id", "set with `mail.oauth_google_client_secret`"));
+        }
+        (id, secret) => found.push(Provider::google(id, secret)),
+    }
+    match pair("microsoft") {
+        ("", "") => {}
+        ("", _) | (_, "") => {
+            return Err(p.fail("mail.oauth_microsoft_client_id", "set with `mail.oauth_microsoft_client_secret`"));
+        }
+        (id, secret) => {
+            let tenant = p.text("mail.oauth_microsoft_tenant").0;
+            if tenant.is_empty() || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
+                return Err(
+                    p.fail("mail.oauth_microsoft_tenant", "`common`, `organizations`, `consumers` or a tenant id")
+                );
+            }
+            found.push(Provider::microsoft(id, secret, tenant));
+        }
+    }
+    let name = p.text("mail.oauth_custom_name").0;
+    if !name.is_empty() {
+        let url = |key: &str| -> Result<String, ConfigError> {
+            match p.text(key).0 {
+                u if (u.starts_with("https://") || u.starts_with("http://")) && !u.contains([' ', '#']) => Ok(u.into()),
+                _ => Err(p.fail(key, "an `https://` URL")),
+            }
+        };
+        let required = |key: &str| -> Result<String, ConfigError> {
+            match p.text(key).0 {
+                "" => Err(p.fail(key, "required with `mail.oauth_custom_name`")),
+                v => Ok(v.into()),
+            }
+        };
+        found.push(Provider::custom(
+            name,
+            url("mail.oauth_custom_authorize_url")?,
+            url("mail.oauth_custom_token_url")?,
+            required("mail.oauth_custom_scope")?,
+            required("mail.oauth_custom_client_id")?,
+            required("mail.oauth_custom_client_secret")?,
+        ));
+    }
+    Ok(found)
 }
 
 /// The validated, effective configuration.
@@ -1614,6 +1758,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
         max_message_size: p.size("mail.max_message_size")? as u64,
         body_cache_size: p.size("mail.body_cache_size")?,
+        oauth: mail_oauth_providers(&p)?,
+        oauth_redirect_uri: format!("{}mail/oauth/callback", server.public_url()),
     };
     if mail.connect_timeout < Duration::from_secs(1) {
         return Err(p.fail("mail.connect_timeout", "at least `1s`"));

@@ -51,7 +51,12 @@ async fn mail_app(db: &TestDb, ca: &[u8]) -> TestApp {
 async fn configured(db: &TestDb, ca: &[u8], allow: bool, trust: bool) -> TestApp {
     let mut app = TestApp::new(db).await;
     app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
-    let config = MailConfig {
+    app.state = app.state.clone().with_mail(mail_config(ca, allow, trust)).unwrap();
+    app
+}
+
+fn mail_config(ca: &[u8], allow: bool, trust: bool) -> MailConfig {
+    MailConfig {
         outbound: madang::outbound::OutboundPolicy {
             allowed: if allow { madang::outbound::parse_list("127.0.0.1").unwrap() } else { vec![] },
         },
@@ -59,9 +64,7 @@ async fn configured(db: &TestDb, ca: &[u8], allow: bool, trust: bool) -> TestApp
         connect_timeout: std::time::Duration::from_secs(5),
         max_accounts_per_user: 2,
         ..MailConfig::default()
-    };
-    app.state = app.state.clone().with_mail(config).unwrap();
-    app
+    }
 }
 
 /// Alice's Dovecot mailbox over IMAPS and submission with STARTTLS, as a phone would be set up.
@@ -929,7 +932,179 @@ async fn messages_move_and_delete_on_the_server(db: &TestDb) {
     assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_messages WHERE account_id = {account}")).await, 2);
 }
 
+/// The local OAuth provider that conformance-tests/dovecot.sh starts beside Dovecot (whose
+/// oauth2 passdb checks tokens with it): its URL.
+fn oauth_provider() -> Option<String> {
+    std::env::var("MADANG_TEST_DOVECOT_OAUTH").ok()
+}
+
+async fn oauth_control(base: &str, query: &str) -> Value {
+    let client = reqwest::Client::new();
+    let r = if query.starts_with("stats") {
+        client.get(format!("{base}/{query}")).send().await.unwrap()
+    } else {
+        client.post(format!("{base}/control?{query}")).send().await.unwrap()
+    };
+    r.json().await.unwrap()
+}
+
+/// Follows `authorize_url` to the provider, which approves at once and redirects: the
+/// callback's path and query on Madang.
+async fn consent(authorize_url: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client.get(authorize_url).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FOUND, "{authorize_url}");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    location.strip_prefix("http://madang.test").expect("the configured redirect URI").to_string()
+}
+
+async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let Some(idp) = oauth_provider() else { panic!("MADANG_TEST_DOVECOT_OAUTH: dovecot.sh starts the provider") };
+    let mut app = mail_app(db, &srv.ca).await;
+    let mut config = mail_config(&srv.ca, true, true);
+    config.oauth = vec![madang::mail::oauth::Provider::custom(
+        "Test IdP",
+        format!("{idp}/authorize"),
+        format!("{idp}/token"),
+        "mail offline_access".into(),
+        "madang-test".into(),
+        "madang-test-secret".into(),
+    )];
+    config.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+    app.state = app.state.clone().with_mail(config).unwrap();
+    let user = srv.new_user("oauth");
+    // Access tokens that live 30 s, under the minute Madang keeps in hand: every sign-in
+    // refreshes, which the provider rotates, so each refresh proves the last one was kept.
+    oauth_control(&idp, &format!("user={user}&ttl=30")).await;
+    srv.deliver(&user, 1, &plain(1, "Token", ""));
+    let r = call(&app, "alice", "GET", "/api/v1/mail/oauth/providers", None).await;
+    assert_eq!(r.body, json!([{"id": "custom", "name": "Test IdP", "imap_hosts": []}]), "{}", r.text);
+    let mut settings = srv.account(&user);
+    // No password with OAuth, and only configured providers.
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        "/api/v1/mail/oauth/start",
+        Some(json!({"provider": "custom", "settings": settings})),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    settings.as_object_mut().unwrap().remove("password");
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        "/api/v1/mail/oauth/start",
+        Some(json!({"provider": "google", "settings": settings})),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let start = json!({"provider": "custom", "settings": settings});
+    let r = call(&app, "alice", "POST", "/api/v1/mail/oauth/start", Some(start.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["authorize_url"].as_str().unwrap();
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("redirect_uri=http%3A%2F%2Fmadang.test"),
+        "{url}"
+    );
+    let callback = consent(url).await;
+    // Bob cannot finish Alice's flow (and spends it: `state` is used once).
+    let mut bob = common::browser::Browser::new(&app);
+    bob.sign_in("bob", common::dav::PASSWORD).await;
+    let r = bob.get(&callback).await;
+    assert!(r.location().starts_with("/#/mail?oauth_error="), "{}", r.location());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_accounts").await, 0);
+    // Alice, again, to the end: linked without a password, the tokens sealed.
+    let r = call(&app, "alice", "POST", "/api/v1/mail/oauth/start", Some(start.clone())).await;
+    let callback = consent(r.body["authorize_url"].as_str().unwrap()).await;
+    let mut alice = common::browser::Browser::new(&app);
+    // Signed out: the sign-in page first, coming back to the same answer.
+    let r = alice.get(&callback).await;
+    assert!(r.location().starts_with("/signin?next="), "{}", r.location());
+    alice.sign_in("alice", common::dav::PASSWORD).await;
+    let r = alice.get(&callback).await;
+    assert!(r.location().starts_with("/#/mail?linked="), "{}: {}", r.location(), r.text);
+    let account: i64 = r.location().rsplit('=').next().unwrap().parse().unwrap();
+    let r = alice.get(&callback).await;
+    assert!(r.location().contains("oauth_error=this+sign-in+has+expired+or+was+already+used"), "{}", r.location());
+    let shown = call(&app, "alice", "GET", &format!("/api/v1/mail/accounts/{account}"), None).await;
+    assert_eq!((shown.body["auth"].as_str(), shown.body["oauth_provider"].as_str()), (Some("oauth"), Some("custom")));
+    assert!(shown.body["problem"].is_null(), "{}", shown.text);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM mail_accounts WHERE secret LIKE 'rt-%' OR oauth_access LIKE 'at-%'").await,
+        0
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_oauth_flows").await, 0, "every flow is spent");
+    // IMAP and SMTP with XOAUTH2, each sign-in after a refresh.
+    let before = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    let report = sync(&app, account).await;
+    assert_eq!(report["added"], 1, "{report}");
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &format!("/api/v1/mail/accounts/{account}/send"),
+        Some(json!({"to": [{"name": "", "email": "s1@example.test"}], "subject": "By token", "text": "Hi."})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    sunk(&srv, r.body["message_id"].as_str().unwrap());
+    sync(&app, account).await;
+    let after = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    assert!(after >= before + 3, "a refresh before each sign-in: {before} → {after}");
+    // The user withdraws consent at the provider: the next sign-in says so, once, and the
+    // account waits for its user instead of retrying.
+    oauth_control(&idp, &format!("user={user}&revoke=1")).await;
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
+    assert_error(&r, StatusCode::CONFLICT, "consent_required");
+    assert!(r.text.contains("Test IdP") && r.text.contains("sign in again"), "{}", r.text);
+    let shown = call(&app, "alice", "GET", &format!("/api/v1/mail/accounts/{account}"), None).await;
+    assert_eq!(shown.body["problem"], "consent", "{}", shown.text);
+    let waiting = app.state.store.all_mail_accounts().await.unwrap();
+    assert!(!waiting.iter().any(|(id, _)| *id == account), "no watcher for an account that cannot sign in");
+    let refreshes = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
+    assert_error(&r, StatusCode::CONFLICT, "consent_required");
+    assert_eq!(oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"], refreshes, "no more refreshes");
+    // Signing in again renews it; the messages are still there.
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        "/api/v1/mail/oauth/start",
+        Some(json!({"provider": "custom", "account": account})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = alice.get(&consent(r.body["authorize_url"].as_str().unwrap()).await).await;
+    assert_eq!(r.location(), format!("/#/mail?linked={account}"));
+    let shown = call(&app, "alice", "GET", &format!("/api/v1/mail/accounts/{account}"), None).await;
+    assert!(shown.body["problem"].is_null(), "{}", shown.text);
+    sync(&app, account).await;
+    // Bob can neither renew Alice's account nor see it.
+    let r =
+        call(&app, "bob", "POST", "/api/v1/mail/oauth/start", Some(json!({"provider": "custom", "account": account})))
+            .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    // The user says no at the provider: back to the client with the reason.
+    let mut denied = settings.clone();
+    denied["email"] = json!("deny@example.test");
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        "/api/v1/mail/oauth/start",
+        Some(json!({"provider": "custom", "settings": denied})),
+    )
+    .await;
+    let r = alice.get(&consent(r.body["authorize_url"].as_str().unwrap()).await).await;
+    assert!(r.location().contains("oauth_error=Test+IdP+did+not+grant+access+%28access_denied%29"), "{}", r.location());
+}
+
 on_both_databases!(
+    accounts_sign_in_with_oauth_and_are_refreshed,
     messages_move_and_delete_on_the_server,
     a_reply_is_sent_threaded_and_filed_in_sent,
     new_mail_arrives_by_idle,

@@ -15,6 +15,7 @@ use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
+use crate::mail::oauth::{ProviderView, Start, Started};
 use crate::mail::providers::Suggestion;
 use crate::mail::send::{Draft, Outgoing, Sent};
 use crate::mail::{Account, AccountInput, Folder, MailError, TestReport};
@@ -38,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}/parts/{part}", get(part))
         .route("/accounts/{id}/threads/{thread}", get(thread))
         .route("/providers", get(providers))
+        .route("/oauth/providers", get(oauth_providers))
+        .route("/oauth/start", post(oauth_start))
 }
 
 impl From<MailError> for ApiError {
@@ -63,6 +66,7 @@ impl From<MailError> for ApiError {
                 format!("the message is larger than {max} bytes (mail.max_message_size): open it in a mail app"),
             ),
             MailError::Gone => ApiError::not_found("the message is no longer on the mail server"),
+            e @ MailError::SignInAgain(_) => ApiError::new(StatusCode::CONFLICT, "consent_required", e.to_string()),
             MailError::Store(s) => s.into(),
         }
     }
@@ -224,12 +228,52 @@ pub struct ProviderQuery {
     ),
 )]
 pub async fn providers(
+    State(state): State<AppState>,
     Authenticated(_p): Authenticated,
     Query(q): Query<ProviderQuery>,
 ) -> Result<Json<Suggestion>, ApiError> {
-    crate::mail::providers::suggest(&q.email)
-        .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain"))
+    let mut suggestion = crate::mail::providers::suggest(&q.email)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain"))?;
+    suggestion.oauth = state
+        .mail
+        .oauth_providers()
+        .into_iter()
+        .find(|p| p.imap_hosts.iter().any(|h| h.eq_ignore_ascii_case(&suggestion.imap_host)))
+        .map(|p| p.id);
+    Ok(Json(suggestion))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/oauth/providers", tag = "mail",
+    responses(
+        (status = 200, description = "The OAuth providers this server is configured for (docs/mail.md): \
+            accounts there are linked by signing in, without a password", body = [ProviderView]),
+    ),
+)]
+pub async fn oauth_providers(
+    State(state): State<AppState>,
+    Authenticated(_p): Authenticated,
+) -> Json<Vec<ProviderView>> {
+    Json(state.mail.oauth_providers())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/oauth/start", tag = "mail", request_body = Start,
+    responses(
+        (status = 200, description = "Send the browser to `authorize_url`. The provider sends it back to \
+            `/mail/oauth/callback`, which runs the connection test with the new token and links the account \
+            (or renews its consent), then returns to the web client's mail view", body = Started),
+        (status = 404, description = "No such account of this user (`account`)", body = ErrorBody),
+        (status = 409, description = "The address is already linked, or the user has as many accounts as allowed", body = ErrorBody),
+        (status = 422, description = "An unknown provider, bad settings, or neither/both of `account` and `settings`", body = ErrorBody),
+    ),
+)]
+pub async fn oauth_start(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiJson(body): ApiJson<Start>,
+) -> Result<Json<Started>, ApiError> {
+    Ok(Json(state.mail.oauth_start(p.user.id, &body).await?))
 }
 
 #[utoipa::path(

@@ -146,6 +146,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/mail/accounts/{id}/test"),
     ("PUT", "/api/v1/mail/accounts/{id}/default"),
     ("GET", "/api/v1/mail/providers"),
+    ("GET", "/api/v1/mail/oauth/providers"),
+    ("POST", "/api/v1/mail/oauth/start"),
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
     ("POST", "/api/v1/mail/accounts/{id}/send"),

@@ -131,6 +131,8 @@ use crate::http::api as account;
         super::mail::retest,
         super::mail::make_default,
         super::mail::providers,
+        super::mail::oauth_providers,
+        super::mail::oauth_start,
         super::mail::folders,
         super::mail::sync,
         super::mail::send,
@@ -146,6 +148,9 @@ use crate::http::api as account;
     components(schemas(
         ErrorBody,
         crate::mail::Account,
+        crate::mail::oauth::ProviderView,
+        crate::mail::oauth::Start,
+        crate::mail::oauth::Started,
         crate::mail::AccountInput,
         crate::mail::TestReport,
         crate::mail::ServerReport,

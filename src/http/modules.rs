@@ -26,6 +26,8 @@ pub const GATED: &[(&str, Module)] = &[
     ("/api/v1/addressbooks", Module::Contacts),
     ("/api/v1/chat", Module::Chat),
     ("/api/v1/mail", Module::Mail),
+    // The OAuth callback of linked mail accounts (`web::mail_oauth`).
+    ("/mail", Module::Mail),
     ("/hooks", Module::Chat),
 ];
 

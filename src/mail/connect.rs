@@ -97,6 +97,38 @@ pub struct ImapInfo {
     pub capabilities: Vec<String>,
 }
 
+/// How Madang signs in to a linked server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Password(String),
+    /// An OAuth 2.0 access token, sent with XOAUTH2.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credential {
+    // Neither a password nor a token reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Password(_) => "Password(<redacted>)",
+            Credential::Bearer(_) => "Bearer(<redacted>)",
+        })
+    }
+}
+
+/// The XOAUTH2 exchange for async-imap: the initial response, then an empty line in answer to
+/// the error challenge a server sends before its `NO` (as Google documents the mechanism).
+struct XOAuth2 {
+    response: Option<String>,
+}
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = String;
+
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.response.take().unwrap_or_default()
+    }
+}
+
 /// A connection to a mail server, plain or TLS, behind one type.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
@@ -108,6 +140,9 @@ pub type Session = async_imap::Session<Box<dyn Io>>;
 #[derive(Clone)]
 pub struct Connector {
     tls: tokio_rustls::TlsConnector,
+    /// For OAuth token endpoints, with the same trust (a company CA in `mail.ca_file` works
+    /// for its identity provider too).
+    http: http_client::Client,
     config: MailConfig,
     extra_roots: Vec<Vec<u8>>,
 }
@@ -136,7 +171,25 @@ impl Connector {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Connector { tls: tokio_rustls::TlsConnector::from(Arc::new(tls)), config: config.clone(), extra_roots })
+        // reqwest is built without a crypto provider of its own: it gets this configuration,
+        // so no process-wide default is needed (its absence would be a panic).
+        let http = http_client::Client::builder()
+            .tls_backend_preconfigured(tls.clone())
+            .redirect(http_client::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| format!("mail: the HTTP client: {e}"))?;
+        Ok(Connector {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            http,
+            config: config.clone(),
+            extra_roots,
+        })
+    }
+
+    /// The HTTP client for OAuth token requests.
+    pub fn http(&self) -> &http_client::Client {
+        &self.http
     }
 
     fn timeout(&self) -> Duration {
@@ -198,7 +251,7 @@ impl Connector {
         &self,
         endpoint: &Endpoint,
         username: &str,
-        password: &str,
+        credential: &Credential,
     ) -> Result<(Session, Vec<String>), Failure> {
         let (tcp, _) = self.tcp(endpoint).await?;
         let mut client = match endpoint.security {
@@ -222,7 +275,16 @@ impl Connector {
         if endpoint.security != Security::Starttls {
             self.greeting(&mut client).await?;
         }
-        let mut session = match tokio::time::timeout(self.timeout(), client.login(username, password)).await {
+        let login = async {
+            match credential {
+                Credential::Password(password) => client.login(username, password).await,
+                Credential::Bearer(token) => {
+                    let xoauth2 = XOAuth2 { response: Some(super::oauth::xoauth2(username, token)) };
+                    client.authenticate("XOAUTH2", xoauth2).await
+                }
+            }
+        };
+        let mut session = match tokio::time::timeout(self.timeout(), login).await {
             Ok(Ok(session)) => session,
             Ok(Err((async_imap::error::Error::No(text), _))) => {
                 return Err(Failure::new(Step::Authentication, format!("the server refused the login: {text}")));
@@ -239,8 +301,13 @@ impl Connector {
     }
 
     /// The connection test's IMAP half: log in, note the extensions, log out.
-    pub async fn test_imap(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<ImapInfo, Failure> {
-        let (mut session, capabilities) = self.imap_session(endpoint, username, password).await?;
+    pub async fn test_imap(
+        &self,
+        endpoint: &Endpoint,
+        username: &str,
+        credential: &Credential,
+    ) -> Result<ImapInfo, Failure> {
+        let (mut session, capabilities) = self.imap_session(endpoint, username, credential).await?;
         // A failed LOGOUT changes nothing about what the test showed.
         let _ = tokio::time::timeout(self.timeout(), session.logout()).await;
         Ok(ImapInfo { capabilities })
@@ -279,9 +346,9 @@ impl Connector {
         &self,
         endpoint: &Endpoint,
         username: &str,
-        password: &str,
+        credential: &Credential,
     ) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, Failure> {
-        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::authentication::{Credentials, Mechanism};
         use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         use lettre::{AsyncSmtpTransport, Tokio1Executor};
         // Which address answers is checked here (guard, TCP); lettre is then pointed at it.
@@ -302,16 +369,22 @@ impl Connector {
             Security::Starttls => Tls::Required(tls()?),
             Security::Plain => Tls::None,
         };
+        let (secret, mechanisms) = match credential {
+            Credential::Password(p) => (p.clone(), vec![Mechanism::Plain, Mechanism::Login]),
+            // RFC 4954 AUTH with XOAUTH2, as Gmail and Exchange Online take it.
+            Credential::Bearer(t) => (t.clone(), vec![Mechanism::Xoauth2]),
+        };
         Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
             .port(addr.port())
             .tls(tls)
             .timeout(Some(self.timeout()))
-            .credentials(Credentials::new(username.to_string(), password.to_string()))
+            .credentials(Credentials::new(username.to_string(), secret))
+            .authentication(mechanisms)
             .build::<Tokio1Executor>())
     }
 
-    pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, password: &str) -> Result<(), Failure> {
-        let transport = self.smtp_transport(endpoint, username, password).await?;
+    pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, credential: &Credential) -> Result<(), Failure> {
+        let transport = self.smtp_transport(endpoint, username, credential).await?;
         match transport.test_connection().await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::new(Step::Protocol, "the server did not answer NOOP")),
@@ -324,12 +397,12 @@ impl Connector {
         &self,
         endpoint: &Endpoint,
         username: &str,
-        password: &str,
+        credential: &Credential,
         envelope: &lettre::address::Envelope,
         message: &[u8],
     ) -> Result<(), Failure> {
         use lettre::AsyncTransport;
-        let transport = self.smtp_transport(endpoint, username, password).await?;
+        let transport = self.smtp_transport(endpoint, username, credential).await?;
         transport.send_raw(envelope, message).await.map(drop).map_err(|e| smtp_failure(&e))
     }
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::connect::{Endpoint, Security, Session};
+use super::connect::{Credential, Endpoint, Security, Session, Step};
 use super::{Folder, MailError, MailResult, MailService, sync};
 use crate::domain::UserId;
 use crate::store::mail::{MailAccountRow, MailFolderRow};
@@ -204,13 +204,21 @@ impl MailService {
     }
 
     pub(super) async fn login(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, Vec<String>)> {
-        let password = self.password_of(user, row)?;
         let endpoint = Endpoint {
             host: row.imap_host.clone(),
             port: u16::try_from(row.imap_port).unwrap_or(0),
             security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
         };
-        self.connector.imap_session(&endpoint, &row.username, &password).await.map_err(MailError::Unreachable)
+        let credential = self.credential_of(user, row, false).await?;
+        match self.connector.imap_session(&endpoint, &row.username, &credential).await {
+            // An access token the server refused before its expiry (revoked, or the provider
+            // rotated its keys): one refresh, one more try.
+            Err(f) if f.step == Step::Authentication && matches!(credential, Credential::Bearer(_)) => {
+                let credential = self.credential_of(user, row, true).await?;
+                self.connector.imap_session(&endpoint, &row.username, &credential).await.map_err(MailError::Unreachable)
+            }
+            other => other.map_err(MailError::Unreachable),
+        }
     }
 
     /// Logs in to the account's IMAP server; the session and whether it has CONDSTORE.
@@ -495,7 +503,7 @@ impl MailService {
             let (mut session, _) = self.open_session(user, &account).await?;
             let uid = u32::try_from(row.uid).unwrap_or(0);
             let stored = async {
-                self.connector.step(super::Step::Protocol, session.select(&folder.name)).await?;
+                self.connector.step(Step::Protocol, session.select(&folder.name)).await?;
                 sync::store_flags(&self.connector, &mut session, uid, &add, &remove).await
             }
             .await;
@@ -546,10 +554,7 @@ impl MailService {
         let condstore = has("CONDSTORE");
         let uid = u32::try_from(row.uid).unwrap_or(0);
         let result = async {
-            self.connector
-                .step(super::Step::Protocol, session.select(&folder.name))
-                .await
-                .map_err(MailError::Unreachable)?;
+            self.connector.step(Step::Protocol, session.select(&folder.name)).await.map_err(MailError::Unreachable)?;
             match &target {
                 Some(t) => {
                     sync::move_message(&self.connector, &mut session, uid, &t.name, has("MOVE"), has("UIDPLUS")).await

@@ -12,6 +12,7 @@
 pub mod cache;
 pub mod connect;
 pub mod index;
+pub mod oauth;
 pub mod providers;
 pub mod send;
 pub mod sync;
@@ -29,7 +30,7 @@ use crate::config::MailConfig;
 use crate::domain::UserId;
 use crate::store::mail::{MailAccountFields, MailAccountRow, MailFolderRow, NewMailFolder};
 use crate::store::{Store, StoreError};
-pub use connect::{Endpoint, Failure, ImapInfo, Security, Step};
+pub use connect::{Credential, Endpoint, Failure, ImapInfo, Security, Step};
 
 /// What a user gives to link (or change) an account.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -79,6 +80,12 @@ pub struct Account {
     pub username: String,
     /// The account the user's mail apps reach when they name none.
     pub default: bool,
+    /// `password`, or `oauth` (signed in through `oauth_provider`).
+    pub auth: String,
+    pub oauth_provider: Option<String>,
+    /// Set when the account cannot sign in until its user acts: `consent` (the provider no
+    /// longer accepts Madang's access: sign in again with `POST /api/v1/mail/oauth/start`).
+    pub problem: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -122,6 +129,9 @@ pub enum MailError {
     /// The message is no longer on the server (moved or deleted since the last sync).
     #[error("the message is no longer on the mail server")]
     Gone,
+    /// The OAuth provider no longer accepts Madang's access: only the user can fix it.
+    #[error("{0} no longer accepts Madang's access to this mailbox: sign in again")]
+    SignInAgain(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -184,6 +194,8 @@ pub struct MailService {
     config: MailConfig,
     connector: connect::Connector,
     cache: cache::BodyCache,
+    /// One token refresh per account at a time.
+    refresh_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the watcher supervisor (an account linked or unlinked).
     kicks: tokio::sync::Notify,
     /// Turns for the watchers' full syncs (`watch::CONCURRENT_FULL_SYNCS`).
@@ -227,6 +239,7 @@ impl MailService {
             kicks: tokio::sync::Notify::new(),
             full_syncs: tokio::sync::Semaphore::new(watch::CONCURRENT_FULL_SYNCS),
             sync_locks: Default::default(),
+            refresh_locks: Default::default(),
         })
     }
 
@@ -270,6 +283,7 @@ impl MailService {
             smtp_port: input.smtp_port,
             smtp_security: input.smtp_security.as_str().into(),
             username: username.to_string(),
+            oauth_provider: None,
         })
     }
 
@@ -286,13 +300,16 @@ impl MailService {
             smtp_security: Security::parse(&row.smtp_security).unwrap_or(Security::Tls),
             username: row.username,
             default: row.is_default,
+            auth: row.auth_kind,
+            oauth_provider: row.oauth_provider,
+            problem: row.auth_problem,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
     }
 
     /// Runs the IMAP and SMTP tests side by side.
-    async fn run_test(&self, fields: &MailAccountFields, password: &str) -> TestReport {
+    async fn run_test(&self, fields: &MailAccountFields, credential: &Credential) -> TestReport {
         let endpoint = |host: &str, port: u16, security: &str| Endpoint {
             host: host.to_string(),
             port,
@@ -301,8 +318,8 @@ impl MailService {
         let imap = endpoint(&fields.imap_host, fields.imap_port, &fields.imap_security);
         let smtp = endpoint(&fields.smtp_host, fields.smtp_port, &fields.smtp_security);
         let (imap, smtp) = tokio::join!(
-            self.connector.test_imap(&imap, &fields.username, password),
-            self.connector.test_smtp(&smtp, &fields.username, password)
+            self.connector.test_imap(&imap, &fields.username, credential),
+            self.connector.test_smtp(&smtp, &fields.username, credential)
         );
         let imap = match imap {
             Ok(info) => ServerReport { ok: true, failure: None, capabilities: Some(info.capabilities) },
@@ -320,7 +337,7 @@ impl MailService {
         let fields = Self::validate(input)?;
         let password =
             input.password.as_deref().ok_or_else(|| MailError::Invalid("password: needed for the test".into()))?;
-        Ok(self.run_test(&fields, password).await)
+        Ok(self.run_test(&fields, &Credential::Password(password.to_string())).await)
     }
 
     pub async fn list(&self, user: UserId) -> MailResult<Vec<Account>> {
@@ -335,6 +352,13 @@ impl MailService {
     pub async fn create(&self, user: UserId, input: &AccountInput) -> MailResult<Account> {
         let fields = Self::validate(input)?;
         let password = input.password.as_deref().ok_or_else(|| MailError::Invalid("password: required".into()))?;
+        self.check_room(user, &fields.email).await?;
+        let row = self.link(user, &fields, &Credential::Password(password.to_string()), password).await?;
+        Ok(Self::view(row))
+    }
+
+    /// Refuses an address already linked, or one account too many.
+    async fn check_room(&self, user: UserId, email: &str) -> MailResult<()> {
         let existing = self.store.mail_accounts(user).await?;
         if existing.len() as u64 >= self.config.max_accounts_per_user {
             return Err(MailError::Conflict(format!(
@@ -342,63 +366,90 @@ impl MailService {
                 self.config.max_accounts_per_user
             )));
         }
-        if existing.iter().any(|a| a.email.eq_ignore_ascii_case(&fields.email)) {
+        if existing.iter().any(|a| a.email.eq_ignore_ascii_case(email)) {
             return Err(MailError::Conflict("an account with this address is already linked".into()));
         }
-        let report = self.run_test(&fields, password).await;
+        Ok(())
+    }
+
+    /// Runs the connection test with `credential`, then saves the account with `secret` (the
+    /// password, or the OAuth refresh token) sealed.
+    async fn link(
+        &self,
+        user: UserId,
+        fields: &MailAccountFields,
+        credential: &Credential,
+        secret: &str,
+    ) -> MailResult<MailAccountRow> {
+        let report = self.run_test(fields, credential).await;
         if !report.ok {
             return Err(MailError::TestFailed(Box::new(report)));
         }
-        let seal = |id: i64| -> Result<String, StoreError> {
-            use base64::Engine;
-            let sealed = self.secretbox.seal(password.as_bytes(), &sealing_context(user, id))?;
-            Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
-        };
+        let seal = |id: i64| -> Result<String, StoreError> { self.seal(secret, &sealing_context(user, id)) };
         let row = self
             .store
-            .create_mail_account(user, &fields, self.config.max_accounts_per_user, self.clock.now(), seal)
+            .create_mail_account(user, fields, self.config.max_accounts_per_user, self.clock.now(), seal)
             .await?;
         self.kick();
-        Ok(Self::view(row))
+        Ok(row)
     }
 
-    /// The stored password, opened (to connect; never to show).
-    fn password_of(&self, user: UserId, row: &MailAccountRow) -> MailResult<String> {
+    fn seal(&self, secret: &str, context: &str) -> Result<String, StoreError> {
         use base64::Engine;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(&row.secret)
-            .map_err(|_| MailError::Store(StoreError::Internal("a mail account's secret is damaged".into())))?;
-        let plain = self.secretbox.open(&sealed, &sealing_context(user, row.id)).map_err(StoreError::from)?;
-        String::from_utf8(plain)
-            .map_err(|_| MailError::Store(StoreError::Internal("a mail account's secret is damaged".into())))
+        let sealed = self.secretbox.seal(secret.as_bytes(), context)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+    }
+
+    fn open(&self, sealed: &str, context: &str) -> MailResult<String> {
+        use base64::Engine;
+        let damaged = || MailError::Store(StoreError::Internal("a mail account's secret is damaged".into()));
+        let sealed = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|_| damaged())?;
+        let plain = self.secretbox.open(&sealed, context).map_err(StoreError::from)?;
+        String::from_utf8(plain).map_err(|_| damaged())
+    }
+
+    /// What signs in to the account's servers: the stored password, or a current OAuth access
+    /// token (refreshed first when it expires within a minute, or when `stale` says the server
+    /// just refused it). Opened to connect; never to show.
+    pub(crate) async fn credential_of(
+        &self,
+        user: UserId,
+        row: &MailAccountRow,
+        stale: bool,
+    ) -> MailResult<Credential> {
+        if row.auth_kind != "oauth" {
+            return Ok(Credential::Password(self.open(&row.secret, &sealing_context(user, row.id))?));
+        }
+        self.oauth_access(user, row, stale).await.map(Credential::Bearer)
     }
 
     /// Changes an account's settings (and password, when given), re-running the connection
     /// test whenever anything about reaching the servers changed.
     pub async fn update(&self, user: UserId, id: i64, input: &AccountInput) -> MailResult<Account> {
         let row = self.store.mail_account(user, id).await?;
-        let fields = Self::validate(input)?;
+        // A new password turns an OAuth account into a password one; without one, the way the
+        // account signs in stays as it was.
+        let fields = MailAccountFields {
+            oauth_provider: if input.password.is_some() { None } else { row.oauth_provider.clone() },
+            ..Self::validate(input)?
+        };
         let stored = row.fields();
         let reach_changed = input.password.is_some()
             || MailAccountFields { email: String::new(), display_name: String::new(), ..fields.clone() }
                 != MailAccountFields { email: String::new(), display_name: String::new(), ..stored };
         if reach_changed {
-            let password = match &input.password {
-                Some(p) => p.clone(),
-                None => self.password_of(user, &row)?,
+            let credential = match &input.password {
+                Some(p) => Credential::Password(p.clone()),
+                None => self.credential_of(user, &row, false).await?,
             };
-            let report = self.run_test(&fields, &password).await;
+            let report = self.run_test(&fields, &credential).await;
             if !report.ok {
                 return Err(MailError::TestFailed(Box::new(report)));
             }
         }
         let secret = match &input.password {
             None => None,
-            Some(p) => {
-                use base64::Engine;
-                let sealed = self.secretbox.seal(p.as_bytes(), &sealing_context(user, id)).map_err(StoreError::from)?;
-                Some(base64::engine::general_purpose::STANDARD.encode(sealed))
-            }
+            Some(p) => Some(self.seal(p, &sealing_context(user, id))?),
         };
         Ok(Self::view(self.store.update_mail_account(user, id, &fields, secret, self.clock.now()).await?))
     }
@@ -436,8 +487,8 @@ impl MailService {
     /// Re-runs the test of a saved account with its stored password.
     pub async fn retest(&self, user: UserId, id: i64) -> MailResult<TestReport> {
         let row = self.store.mail_account(user, id).await?;
-        let password = self.password_of(user, &row)?;
+        let credential = self.credential_of(user, &row, false).await?;
         let fields = row.fields();
-        Ok(self.run_test(&fields, &password).await)
+        Ok(self.run_test(&fields, &credential).await)
     }
 }

@@ -25,6 +25,9 @@ pub struct Suggestion {
     pub username_is_address: bool,
     /// What the user should know first (app passwords, IMAP switched off by default).
     pub note: Option<&'static str>,
+    /// The OAuth provider (`POST /api/v1/mail/oauth/start`) that signs in to these servers,
+    /// when this server has one configured: then no password is needed.
+    pub oauth: Option<String>,
 }
 
 struct Provider {
@@ -113,6 +116,7 @@ pub fn suggest(email: &str) -> Option<Suggestion> {
             smtp_security: p.smtp.2,
             username_is_address: p.username_is_address,
             note: p.note,
+            oauth: None,
         });
     }
     Some(Suggestion {
@@ -125,6 +129,7 @@ pub fn suggest(email: &str) -> Option<Suggestion> {
         smtp_security: Security::Tls,
         username_is_address: true,
         note: None,
+        oauth: None,
     })
 }
 

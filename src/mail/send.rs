@@ -213,14 +213,14 @@ impl MailService {
         let (message, message_id, parent) = self.build(user, &account, out, false).await?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
-        let password = self.password_of(user, &account)?;
+        let credential = self.credential_of(user, &account, false).await?;
         let smtp = Endpoint {
             host: account.smtp_host.clone(),
             port: u16::try_from(account.smtp_port).unwrap_or(0),
             security: Security::parse(&account.smtp_security).unwrap_or(Security::Tls),
         };
         self.connector
-            .send_smtp(&smtp, &account.username, &password, &envelope, &bytes)
+            .send_smtp(&smtp, &account.username, &credential, &envelope, &bytes)
             .await
             .map_err(MailError::Unreachable)?;
         metrics::counter!("madang_mail_sent_total").increment(1);

@@ -63,7 +63,9 @@ async fn watch(service: Arc<MailService>, user: UserId, id: i64) {
     loop {
         let started = Instant::now();
         let failure = match watch_once(&service, user, id).await {
-            Err(MailError::NotFound) => return,
+            // Unlinked; or the user must sign in again, which clears the problem and kicks
+            // the supervisor, which starts a new watcher.
+            Err(MailError::NotFound | MailError::SignInAgain(_)) => return,
             Err(e) => e,
             Ok(()) => continue,
         };

@@ -27,11 +27,19 @@ pub struct MailAccountRow {
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `password`, or `oauth` (then `secret` is the sealed refresh token).
+    pub auth_kind: String,
+    pub oauth_provider: Option<String>,
+    /// The sealed access token and when it expires (OAuth only).
+    pub oauth_access: Option<String>,
+    pub oauth_expires_at: Option<DateTime<Utc>>,
+    /// Why the account cannot sign in until its user acts (`consent`: sign in again).
+    pub auth_problem: Option<String>,
 }
 
 /// What a user gives for an account, the secret already sealed (or, for a change, `None`
-/// to keep the stored one).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// to keep the stored one). Serialised into an OAuth flow while the user is at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MailAccountFields {
     pub email: String,
     pub display_name: String,
@@ -42,6 +50,8 @@ pub struct MailAccountFields {
     pub smtp_port: u16,
     pub smtp_security: String,
     pub username: String,
+    /// The OAuth provider the account signs in with; `None` for a password.
+    pub oauth_provider: Option<String>,
 }
 
 impl MailAccountRow {
@@ -57,12 +67,14 @@ impl MailAccountRow {
             smtp_port: u16::try_from(self.smtp_port).unwrap_or(0),
             smtp_security: self.smtp_security.clone(),
             username: self.username.clone(),
+            oauth_provider: self.oauth_provider.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, user_id, email, display_name, imap_host, imap_port, imap_security, smtp_host, smtp_port, \
-                       smtp_security, username, secret, is_default, created_at, updated_at";
+                       smtp_security, username, secret, is_default, created_at, updated_at, auth_kind, oauth_provider, \
+                       oauth_access, oauth_expires_at, auth_problem";
 
 fn field_args(f: &MailAccountFields) -> Vec<Arg> {
     args![
@@ -74,8 +86,22 @@ fn field_args(f: &MailAccountFields) -> Vec<Arg> {
         f.smtp_host.clone(),
         i64::from(f.smtp_port),
         f.smtp_security.clone(),
-        f.username.clone()
+        f.username.clone(),
+        if f.oauth_provider.is_some() { "oauth" } else { "password" }.to_string(),
+        f.oauth_provider.clone()
     ]
+}
+
+/// An authorization-code flow under way (`mail_oauth_flows`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailOAuthFlow {
+    pub state_hash: String,
+    pub user_id: i64,
+    pub provider: String,
+    pub account_id: Option<i64>,
+    /// The account's settings, JSON.
+    pub input: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A unique-index violation on `(user_id, email)` is the user linking an address twice.
@@ -127,8 +153,9 @@ impl Store {
         let (id,): (i64,) = db
             .one(
                 "INSERT INTO mail_accounts (user_id, email, display_name, imap_host, imap_port, imap_security, \
-                 smtp_host, smtp_port, smtp_security, username, secret, is_default, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, $12) RETURNING id",
+                 smtp_host, smtp_port, smtp_security, username, auth_kind, oauth_provider, secret, is_default, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13, $14, $14) RETURNING id",
                 values,
             )
             .await
@@ -139,7 +166,8 @@ impl Store {
         Ok(row)
     }
 
-    /// Replaces an account's settings, and its secret when `secret` is given.
+    /// Replaces an account's settings, and its secret when `secret` is given. A new secret
+    /// clears the access token and any sign-in problem (it is a new password or a new consent).
     pub async fn update_mail_account(
         &self,
         user: UserId,
@@ -156,7 +184,11 @@ impl Store {
             .exec(
                 "UPDATE mail_accounts SET email = $3, display_name = $4, imap_host = $5, imap_port = $6, \
                  imap_security = $7, smtp_host = $8, smtp_port = $9, smtp_security = $10, username = $11, \
-                 updated_at = $12, secret = COALESCE($13, secret) WHERE id = $1 AND user_id = $2",
+                 auth_kind = $12, oauth_provider = $13, updated_at = $14, secret = COALESCE($15, secret), \
+                 oauth_access = CASE WHEN $15 IS NULL THEN oauth_access END, \
+                 oauth_expires_at = CASE WHEN $15 IS NULL THEN oauth_expires_at END, \
+                 auth_problem = CASE WHEN $15 IS NULL THEN auth_problem END \
+                 WHERE id = $1 AND user_id = $2",
                 values,
             )
             .await
@@ -169,10 +201,85 @@ impl Store {
         Ok(row)
     }
 
-    /// Every linked account of every user, `(id, user)`: what the mail watchers watch.
+    /// Stores a refreshed OAuth access token (and the refresh token, when the provider rotated
+    /// it), clearing any sign-in problem.
+    pub async fn set_mail_oauth_tokens(
+        &self,
+        id: i64,
+        refresh: Option<String>,
+        access: String,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        db.exec(
+            "UPDATE mail_accounts SET secret = COALESCE($2, secret), oauth_access = $3, oauth_expires_at = $4, \
+             auth_problem = NULL WHERE id = $1",
+            args![id, refresh, access, expires_at],
+        )
+        .await?;
+        db.commit().await
+    }
+
+    /// Records (or, with `None`, clears) why the account cannot sign in; the access token is
+    /// dropped with it.
+    pub async fn set_mail_auth_problem(&self, id: i64, problem: Option<&str>) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        db.exec(
+            "UPDATE mail_accounts SET auth_problem = $2, oauth_access = CASE WHEN $2 IS NULL THEN oauth_access END, \
+             oauth_expires_at = CASE WHEN $2 IS NULL THEN oauth_expires_at END WHERE id = $1",
+            args![id, problem.map(str::to_string)],
+        )
+        .await?;
+        db.commit().await
+    }
+
+    /// Starts an authorization-code flow (see the `mail_oauth_flows` migration), pruning the
+    /// expired ones on the way.
+    pub async fn create_mail_oauth_flow(&self, flow: &MailOAuthFlow) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        db.exec(
+            "DELETE FROM mail_oauth_flows WHERE expires_at < $1",
+            args![flow.expires_at - chrono::Duration::hours(1)],
+        )
+        .await?;
+        db.exec(
+            "INSERT INTO mail_oauth_flows (state_hash, user_id, provider, account_id, input, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                flow.state_hash.clone(),
+                flow.user_id,
+                flow.provider.clone(),
+                flow.account_id,
+                flow.input.clone(),
+                flow.expires_at
+            ],
+        )
+        .await?;
+        db.commit().await
+    }
+
+    /// Takes a flow by its state's hash: it is used once, whatever happens next.
+    pub async fn take_mail_oauth_flow(&self, state_hash: &str) -> StoreResult<Option<MailOAuthFlow>> {
+        let mut db = Db::write(self).await?;
+        let flow: Option<MailOAuthFlow> = db
+            .opt(
+                "SELECT state_hash, user_id, provider, account_id, input, expires_at FROM mail_oauth_flows \
+                 WHERE state_hash = $1",
+                args![state_hash.to_string()],
+            )
+            .await?;
+        if flow.is_some() {
+            db.exec("DELETE FROM mail_oauth_flows WHERE state_hash = $1", args![state_hash.to_string()]).await?;
+        }
+        db.commit().await?;
+        Ok(flow)
+    }
+
+    /// Every linked account of every user that can sign in, `(id, user)`: what the mail
+    /// watchers watch (one waiting for its user to sign in again is left alone).
     pub async fn all_mail_accounts(&self) -> StoreResult<Vec<(i64, i64)>> {
         let mut db = Db::read(self).await?;
-        db.rows("SELECT id, user_id FROM mail_accounts ORDER BY id", Vec::new()).await
+        db.rows("SELECT id, user_id FROM mail_accounts WHERE auth_problem IS NULL ORDER BY id", Vec::new()).await
     }
 
     /// Makes the account the user's default (the one their mail apps reach without a name).

@@ -23,6 +23,7 @@ pub mod admin;
 pub mod csrf;
 pub mod form;
 pub mod i18n;
+pub mod mail_oauth;
 pub mod notify;
 pub mod page;
 pub mod reset;
@@ -117,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/totp", get(totp::page).post(totp::submit))
         .route("/account/app-passwords", get(account::app_passwords).post(account::app_passwords_submit))
         .route("/account/sessions", get(account::sessions).post(account::sessions_submit))
+        .route("/mail/oauth/callback", get(mail_oauth::callback))
         .route("/admin", get(admin::overview))
         .route("/admin/audit", get(admin::audit_log))
         .route("/admin/users/{name}/{verb}", post(admin::user_action))
