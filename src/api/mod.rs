@@ -147,6 +147,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/mail/accounts/{id}/default"),
     ("GET", "/api/v1/mail/providers"),
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
+    ("POST", "/api/v1/mail/accounts/{id}/folders"),
+    ("PATCH", "/api/v1/mail/folders/{id}"),
+    ("DELETE", "/api/v1/mail/folders/{id}"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
     ("POST", "/api/v1/mail/accounts/{id}/send"),
     ("POST", "/api/v1/mail/accounts/{id}/drafts"),
@@ -155,6 +158,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/mail/messages/{id}"),
     ("DELETE", "/api/v1/mail/messages/{id}"),
     ("POST", "/api/v1/mail/messages/{id}/move"),
+    ("POST", "/api/v1/mail/messages/{id}/copy"),
     ("GET", "/api/v1/mail/messages/{id}/parts/{part}"),
     ("GET", "/api/v1/mail/accounts/{id}/threads/{thread}"),
 ];

@@ -10,9 +10,12 @@
 //! (`../shared/LAYERS.md`).
 
 pub mod cache;
+pub mod command;
 pub mod connect;
+pub mod folders;
 pub mod index;
 pub mod providers;
+pub mod search;
 pub mod send;
 pub mod sync;
 pub mod watch;
@@ -122,6 +125,13 @@ pub enum MailError {
     /// The message is no longer on the server (moved or deleted since the last sync).
     #[error("the message is no longer on the mail server")]
     Gone,
+    /// No such folder of this user (another user's is the same 404).
+    #[error("no such folder")]
+    FolderNotFound,
+    /// The server answered `NO` to a change the user asked for (a name it does not allow, a
+    /// folder it will not delete): its own words, since only it knows why.
+    #[error("the mail server refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Store(StoreError),
 }
