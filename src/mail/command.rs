@@ -177,6 +177,63 @@ mod tests {
         assert_eq!(lines(&[Arg::Atom("RENAME"), Arg::Text("a b"), Arg::Text("c")]), ["RENAME \"a b\" \"c\""]);
     }
 
+    /// A scripted server on the other end of a pipe that knows no charset but US-ASCII (as an
+    /// IMAP4rev1 server may): every line it got, and a session logged in to it.
+    async fn ascii_only_server() -> (Session, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let server = tokio::spawn(async move {
+            let (read, mut write) = tokio::io::split(theirs);
+            let mut lines = BufReader::new(read).lines();
+            let mut got = Vec::new();
+            while let Ok(Some(mut line)) = lines.next_line().await {
+                if line.ends_with('}') {
+                    // A literal: ask for it, and read it with the rest of the command.
+                    write.write_all(b"+ go ahead\r\n").await.unwrap();
+                    line.push_str(&lines.next_line().await.unwrap().unwrap_or_default());
+                }
+                let tag = line.split(' ').next().unwrap_or_default().to_string();
+                let answer = if line.contains(" LOGIN ") {
+                    format!("{tag} OK logged in\r\n")
+                } else if line.contains("CHARSET") {
+                    format!("{tag} NO [BADCHARSET (US-ASCII)] unknown charset\r\n")
+                } else {
+                    format!("* SEARCH 3 7\r\n{tag} OK done\r\n")
+                };
+                got.push(line);
+                write.write_all(answer.as_bytes()).await.unwrap();
+            }
+            got
+        });
+        let client = async_imap::Client::new(Box::new(ours) as Box<dyn super::super::connect::Io>);
+        let session = client.login("u", "p").await.map_err(|(e, _)| e).unwrap();
+        (session, server)
+    }
+
+    #[tokio::test]
+    async fn badcharset_is_retried_without_charset_for_ascii_words_only() {
+        let connector = Connector::new(&crate::config::MailConfig::default()).unwrap();
+        let (mut session, server) = ascii_only_server().await;
+        let words = vec!["budget".to_string(), "q4".to_string()];
+        let answer = search_text(&connector, &mut session, &words).await.unwrap();
+        assert!(answer.ok, "{answer:?}");
+        assert_eq!(answer.found, [3, 7]);
+        // Korean cannot be searched without UTF-8: the refusal comes back, not asked again.
+        let answer = search_text(&connector, &mut session, &["회의".to_string()]).await.unwrap();
+        assert!(!answer.ok && answer.bad_charset, "{answer:?}");
+        drop(session);
+        let got = server.await.unwrap();
+        let searches: Vec<&str> = got.iter().filter_map(|l| l.split_once(' ').map(|(_, rest)| rest)).skip(1).collect();
+        assert_eq!(
+            searches,
+            [
+                "UID SEARCH CHARSET UTF-8 TEXT \"budget\" TEXT \"q4\"",
+                "UID SEARCH TEXT \"budget\" TEXT \"q4\"",
+                "UID SEARCH CHARSET UTF-8 TEXT {6}회의",
+            ]
+        );
+    }
+
     #[test]
     fn already_exists_is_read_from_the_refusal() {
         let refused = Answer { ok: false, text: "[ALREADYEXISTS] Mailbox already exists".into(), ..Answer::default() };
