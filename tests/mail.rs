@@ -932,6 +932,352 @@ async fn messages_move_and_delete_on_the_server(db: &TestDb) {
     assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_messages WHERE account_id = {account}")).await, 2);
 }
 
+/// Links `user`'s mailbox for `who` and synchronises it: the account id and the sync report.
+async fn linked(app: &TestApp, srv: &Server, who: &str, user: &str) -> (i64, Value) {
+    let r = call(app, who, "POST", "/api/v1/mail/accounts", Some(srv.account(user))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+    let r = call(app, who, "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (account, r.body)
+}
+
+/// The id of the folder with this role (or this `imap_name`) in a folder list.
+fn folder_id(folders: &Value, role_or_name: &str) -> i64 {
+    folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == role_or_name || f["imap_name"] == role_or_name)
+        .unwrap_or_else(|| panic!("no folder {role_or_name} in {folders}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The Message-IDs a folder's list shows, newest first.
+async fn message_ids(app: &TestApp, who: &str, query: &str) -> Vec<String> {
+    let r = call(app, who, "GET", &format!("/api/v1/mail/messages?{query}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text);
+    r.body["messages"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Folders made, renamed, moved and deleted through Madang are made so on the server: the Maildir
+/// directories Dovecot keeps (`.<name>` in Maildir++, `.` between levels) and its own LIST (a
+/// fresh sync) agree with the index; INBOX and special-use folders, bad names and names taken are
+/// refused before anything is sent; another user cannot touch any of it.
+async fn folders_are_changed_on_the_server(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("folders");
+    srv.deliver(&user, 1, &plain(1, "Keep", ""));
+    let (account, report) = linked(&app, &srv, "alice", &user).await;
+    let folders_path = format!("/api/v1/mail/accounts/{account}/folders");
+    let (inbox, trash, sent) = (
+        folder_id(&report["folders"], "inbox"),
+        folder_id(&report["folders"], "trash"),
+        folder_id(&report["folders"], "sent"),
+    );
+    let on_disk = |name: &str| srv.maildir(&user).join(format!(".{name}")).is_dir();
+    let alice = db.scalar("SELECT id FROM users WHERE username = 'alice'").await;
+    let events = format!("SELECT COUNT(*) FROM push_events WHERE user_id = {alice} AND kind = 'mail.changed'");
+    let before = db.scalar(&events).await;
+
+    // Create: a Korean name with an `&`, encoded in modified UTF-7 for the server.
+    let r = call(&app, "alice", "POST", &folders_path, Some(json!({"name": " 프로젝트 & Plans "}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["name"].as_str(), r.body["role"].as_str()), (Some("프로젝트 & Plans"), None));
+    let projects = r.body["id"].as_i64().unwrap();
+    let encoded = r.body["imap_name"].as_str().unwrap().to_string();
+    assert_eq!(encoded, "&1QS4XMgd0rg- &- Plans");
+    assert!(on_disk(&encoded), "the Maildir has .{encoded}");
+    assert!(db.scalar(&events).await > before, "a mail.changed event for the other tabs");
+    // A subfolder, named under its parent with the server's separator.
+    let r = call(&app, "alice", "POST", &folders_path, Some(json!({"name": "2027", "parent": projects}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["imap_name"], format!("{encoded}/2027"));
+    let year = r.body["id"].as_i64().unwrap();
+    assert!(on_disk(&format!("{encoded}.2027")));
+    // The server's own list (a fresh sync) has both, with the same ids.
+    let report = sync(&app, account).await;
+    assert_eq!(folder_id(&report["folders"], &encoded), projects);
+    assert_eq!(folder_id(&report["folders"], &format!("{encoded}/2027")), year);
+
+    // Refusals: bad names, names taken, INBOX and special-use folders, a parent inside itself.
+    for (body, status) in [
+        (json!({"name": ""}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "   "}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "a/b"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "tab\there"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "프로젝트 & Plans"}), StatusCode::CONFLICT),
+        (json!({"name": "Inbox"}), StatusCode::CONFLICT),
+        (json!({"name": "Trash"}), StatusCode::CONFLICT),
+        (json!({"name": "2027", "parent": projects}), StatusCode::CONFLICT),
+        (json!({"name": "x", "parent": 999_999}), StatusCode::NOT_FOUND),
+    ] {
+        let r = call(&app, "alice", "POST", &folders_path, Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.text);
+    }
+    for special in [inbox, trash, sent] {
+        let path = format!("/api/v1/mail/folders/{special}");
+        let r = call(&app, "alice", "PATCH", &path, Some(json!({"name": "Renamed"}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_error(&call(&app, "alice", "DELETE", &path, None).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    assert!(on_disk("Trash") && on_disk("Sent"));
+    let r =
+        call(&app, "alice", "PATCH", &format!("/api/v1/mail/folders/{projects}"), Some(json!({"parent": year}))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let r = call(&app, "alice", "PATCH", &format!("/api/v1/mail/folders/{year}"), Some(json!({"name": "a/b"}))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let r =
+        call(&app, "alice", "PATCH", &format!("/api/v1/mail/folders/{projects}"), Some(json!({"name": "Sent"}))).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    let r = call(&app, "alice", "DELETE", &format!("/api/v1/mail/folders/{projects}"), None).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+
+    // A message in the subfolder, to see it survive the renames and go with the delete.
+    let keep = message_ids(&app, "alice", &format!("folder={inbox}")).await;
+    assert_eq!(keep, ["m1@example.test"]);
+    let m1 = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={inbox}"), None).await.body["messages"]
+        [0]["id"]
+        .as_i64()
+        .unwrap();
+    let r =
+        call(&app, "alice", "POST", &format!("/api/v1/mail/messages/{m1}/copy"), Some(json!({"folder": year}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    // Rename the parent: the subfolder goes with it, on disk and in the index, ids and messages kept.
+    let r =
+        call(&app, "alice", "PATCH", &format!("/api/v1/mail/folders/{projects}"), Some(json!({"name": "Projects"})))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["id"].as_i64(), r.body["imap_name"].as_str()), (Some(projects), Some("Projects")));
+    assert!(on_disk("Projects") && on_disk("Projects.2027") && !on_disk(&encoded), "renamed in the Maildir");
+    let listed = call(&app, "alice", "GET", &folders_path, None).await.body;
+    assert_eq!(folder_id(&listed, "Projects/2027"), year, "{listed}");
+    assert_eq!(message_ids(&app, "alice", &format!("folder={year}")).await, ["m1@example.test"]);
+    // Move the subfolder to the top level, under a new name.
+    let r = call(
+        &app,
+        "alice",
+        "PATCH",
+        &format!("/api/v1/mail/folders/{year}"),
+        Some(json!({"name": "Year 2027", "parent": null})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["imap_name"].as_str()), (StatusCode::OK, Some("Year 2027")), "{}", r.text);
+    assert!(on_disk("Year 2027") && !on_disk("Projects.2027"));
+    let report = sync(&app, account).await;
+    assert_eq!(folder_id(&report["folders"], "Year 2027"), year, "the server lists it: {report}");
+    assert_eq!(message_ids(&app, "alice", &format!("folder={year}")).await, ["m1@example.test"]);
+
+    // Bob (with a mailbox of his own linked) can neither see nor change alice's folders.
+    let bobs = srv.new_user("folders-bob");
+    let (bob_account, _) = linked(&app, &srv, "bob", &bobs).await;
+    for (method, path, body) in [
+        ("POST", folders_path.clone(), Some(json!({"name": "Bob was here"}))),
+        ("PATCH", format!("/api/v1/mail/folders/{year}"), Some(json!({"name": "Bob's now"}))),
+        ("DELETE", format!("/api/v1/mail/folders/{year}"), None),
+        (
+            "POST",
+            format!("/api/v1/mail/accounts/{bob_account}/folders"),
+            Some(json!({"name": "x", "parent": projects})),
+        ),
+    ] {
+        let r = call(&app, "bob", method, &path, body).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        assert!(!r.text.contains("Year 2027") && !r.text.contains("Projects"), "{}", r.text);
+    }
+    assert!(on_disk("Year 2027"));
+    // Alice cannot nest her folder under bob's either (his folder is not hers: 404).
+    let bob_inbox = call(&app, "bob", "GET", &format!("/api/v1/mail/accounts/{bob_account}/folders"), None).await.body;
+    let r = call(
+        &app,
+        "alice",
+        "PATCH",
+        &format!("/api/v1/mail/folders/{year}"),
+        Some(json!({"parent": folder_id(&bob_inbox, "inbox")})),
+    )
+    .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+
+    // Delete: gone from the server and the index, with its messages; the original stays.
+    let r = call(&app, "alice", "DELETE", &format!("/api/v1/mail/folders/{year}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(!on_disk("Year 2027"));
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_messages WHERE folder_id = {year}")).await, 0);
+    assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM mail_folders WHERE id = {year}")).await, 0);
+    assert_error(
+        &call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={year}"), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_eq!(message_ids(&app, "alice", &format!("folder={inbox}")).await, ["m1@example.test"]);
+    let report = sync(&app, account).await;
+    assert!(!report.to_string().contains("Year 2027"), "{report}");
+    let r = call(&app, "alice", "DELETE", &format!("/api/v1/mail/folders/{projects}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(!on_disk("Projects"));
+}
+
+async fn folders_are_changed_on_the_server_with_condstore(db: &TestDb) {
+    folders_are_changed_on_the_server(db, false).await;
+}
+
+async fn folders_are_changed_on_the_server_without_condstore(db: &TestDb) {
+    folders_are_changed_on_the_server(db, true).await;
+}
+
+/// Copy: `UID COPY` on the server (the message is in both folders there and in the index), only
+/// into a folder of the same account, never with another user's message or folder.
+async fn messages_are_copied_on_the_server(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("copy");
+    for n in 1..=2 {
+        srv.deliver(&user, n, &plain(n, &format!("Message {n}"), ""));
+    }
+    let (account, report) = linked(&app, &srv, "alice", &user).await;
+    let inbox = folder_id(&report["folders"], "inbox");
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &format!("/api/v1/mail/accounts/{account}/folders"),
+        Some(json!({"name": "Copies"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let copies = r.body["id"].as_i64().unwrap();
+    let page = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={inbox}"), None).await.body;
+    let m1 = page["messages"].as_array().unwrap().iter().find(|m| m["message_id"] == "m1@example.test").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let copy = format!("/api/v1/mail/messages/{m1}/copy");
+    let r = call(&app, "alice", "POST", &copy, Some(json!({"folder": copies}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(message_ids(&app, "alice", &format!("folder={copies}")).await, ["m1@example.test"]);
+    let mut left = message_ids(&app, "alice", &format!("folder={inbox}")).await;
+    left.sort();
+    assert_eq!(left, ["m1@example.test", "m2@example.test"], "a copy leaves the original");
+    let dir = srv.maildir(&user).join(".Copies");
+    let files =
+        std::fs::read_dir(dir.join("cur")).unwrap().count() + std::fs::read_dir(dir.join("new")).unwrap().count();
+    assert_eq!(files, 1, "one message file in .Copies");
+    // The copy is a message of its own (its own id), in the same conversation.
+    let copied =
+        &call(&app, "alice", "GET", &format!("/api/v1/mail/messages?folder={copies}"), None).await.body["messages"][0];
+    assert_ne!(copied["id"].as_i64(), Some(m1));
+    assert_eq!(copied["folder"].as_i64(), Some(copies));
+
+    // Only a folder of the same account: another account of alice's is a 422, a missing one a 404.
+    let other = srv.new_user("copy-other");
+    let (_, other_report) = linked(&app, &srv, "alice", &other).await;
+    let other_inbox = folder_id(&other_report["folders"], "inbox");
+    assert_error(
+        &call(&app, "alice", "POST", &copy, Some(json!({"folder": other_inbox}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+    );
+    assert_error(
+        &call(&app, "alice", "POST", &copy, Some(json!({"folder": 999_999}))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // Bob cannot copy alice's message, nor alice copy into bob's folder.
+    let bobs = srv.new_user("copy-bob");
+    let (_, bob_report) = linked(&app, &srv, "bob", &bobs).await;
+    let bob_inbox = folder_id(&bob_report["folders"], "inbox");
+    for (who, folder) in [("bob", bob_inbox), ("bob", copies), ("alice", bob_inbox)] {
+        let r = call(&app, who, "POST", &copy, Some(json!({"folder": folder}))).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+    assert!(message_ids(&app, "bob", &format!("folder={bob_inbox}")).await.is_empty());
+    assert_eq!(message_ids(&app, "alice", &format!("folder={copies}")).await, ["m1@example.test"]);
+}
+
+async fn messages_are_copied_on_the_server_with_condstore(db: &TestDb) {
+    messages_are_copied_on_the_server(db, false).await;
+}
+
+async fn messages_are_copied_on_the_server_without_condstore(db: &TestDb) {
+    messages_are_copied_on_the_server(db, true).await;
+}
+
+/// A message whose words sit past the preview (the index has only the text's first 2 KiB).
+fn long_message(n: usize, subject: &str, tail: &str) -> String {
+    let filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n".repeat(60);
+    format!(
+        "From: Sender {n} <s{n}@example.test>\nTo: box@example.test\nSubject: {subject}\n\
+         Message-ID: <m{n}@example.test>\nDate: Mon, 7 Dec 2026 09:00:{n:02} +0900\nMIME-Version: 1.0\n\
+         Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{filler}{tail}\n"
+    )
+}
+
+/// Body search on the server: a word only in a body (beyond the index's preview) is found, in
+/// Korean too (a literal with CHARSET UTF-8); words are ANDed; a header word is found once; the
+/// answer is the index's rows, newest first, paged; refusals and isolation.
+async fn message_text_is_searched_on_the_server(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user("search");
+    srv.deliver(&user, 1, &long_message(1, "Alpha", "the zebracorn hides here"));
+    srv.deliver(&user, 2, &long_message(2, "Zebracorn in the subject", "nothing to see"));
+    srv.deliver(&user, 3, &long_message(3, "Minutes", "회의록 붙임 드립니다"));
+    srv.deliver(&user, 4, &long_message(4, "Both", "a zebracorn and a quagga"));
+    let (_, report) = linked(&app, &srv, "alice", &user).await;
+    let inbox = folder_id(&report["folders"], "inbox");
+    let body = |q: &str| format!("folder={inbox}&body=true&q={}", urlencoding(q));
+    // The index alone sees only the subject.
+    assert_eq!(message_ids(&app, "alice", &format!("folder={inbox}&q=zebracorn")).await, ["m2@example.test"]);
+    // The server sees bodies: three messages, each once, newest first.
+    let found = message_ids(&app, "alice", &body("zebracorn")).await;
+    let mut sorted = found.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["m1@example.test", "m2@example.test", "m4@example.test"], "{found:?}");
+    let rows = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?{}", body("ZEBRACORN")), None).await;
+    let order: Vec<(String, i64)> = rows.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["received_at"].as_str().unwrap().to_string(), m["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(order.len(), 3, "case-insensitive: {}", rows.text);
+    assert!(order.windows(2).all(|w| w[0] > w[1]), "newest first: {order:?}");
+    // Words are ANDed; Korean goes as a UTF-8 literal; a word nowhere finds nothing.
+    assert_eq!(message_ids(&app, "alice", &body("quagga zebracorn")).await, ["m4@example.test"]);
+    assert_eq!(message_ids(&app, "alice", &body("회의록")).await, ["m3@example.test"]);
+    assert_eq!(message_ids(&app, "alice", &body("회의록 붙임")).await, ["m3@example.test"]);
+    assert!(message_ids(&app, "alice", &body("okapi")).await.is_empty());
+    assert!(message_ids(&app, "alice", &body("\"quoted\\")).await.is_empty(), "quotes and backslashes are escaped");
+    // The index's other filters apply, and paging walks the matches.
+    assert!(message_ids(&app, "alice", &format!("{}&flagged=true", body("zebracorn"))).await.is_empty());
+    let first = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?{}&limit=2", body("zebracorn")), None).await;
+    assert_eq!(first.body["messages"].as_array().unwrap().len(), 2, "{}", first.text);
+    let next = first.body["next"].as_str().unwrap();
+    let second = message_ids(&app, "alice", &format!("{}&limit=2&before={next}", body("zebracorn"))).await;
+    assert_eq!(second.len(), 1);
+    assert!(!first.text.contains(&second[0]), "no message twice across pages");
+    // Refusals: no folder, no words.
+    for query in ["body=true&q=zebracorn".to_string(), format!("folder={inbox}&body=true")] {
+        let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages?{query}"), None).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    // Bob cannot search alice's folder (nor learn it exists).
+    let r = call(&app, "bob", "GET", &format!("/api/v1/mail/messages?{}", body("zebracorn")), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    assert!(!r.text.contains("m1@example.test"));
+}
+
+async fn message_text_is_searched_on_the_server_with_condstore(db: &TestDb) {
+    message_text_is_searched_on_the_server(db, false).await;
+}
+
+async fn message_text_is_searched_on_the_server_without_condstore(db: &TestDb) {
+    message_text_is_searched_on_the_server(db, true).await;
+}
+
 /// The local OAuth provider that conformance-tests/dovecot.sh starts beside Dovecot (whose
 /// oauth2 passdb checks tokens with it): its URL.
 fn oauth_provider() -> Option<String> {
@@ -1105,6 +1451,12 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
 
 on_both_databases!(
     accounts_sign_in_with_oauth_and_are_refreshed,
+    folders_are_changed_on_the_server_with_condstore,
+    folders_are_changed_on_the_server_without_condstore,
+    messages_are_copied_on_the_server_with_condstore,
+    messages_are_copied_on_the_server_without_condstore,
+    message_text_is_searched_on_the_server_with_condstore,
+    message_text_is_searched_on_the_server_without_condstore,
     messages_move_and_delete_on_the_server,
     a_reply_is_sent_threaded_and_filed_in_sent,
     new_mail_arrives_by_idle,

@@ -2,10 +2,13 @@
 // counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls),
 // and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
 // New mail arrives as `mail.changed` push events (the server's IDLE watcher), and the folder
-// shown is refreshed in place. Everything is built with `h()`: no markup from data.
+// shown is refreshed in place. Folders are created, renamed, moved and deleted on the server
+// from the sidebar; a message can be moved or copied to another folder; search looks in the
+// index, or with "Search message text" in the folder's whole messages on the mail server.
+// Everything is built with `h()`: no markup from data.
 
 import { append, h, clear } from '../ui.js';
-import { debounce, openDialog } from './common.js';
+import { confirmDialog, debounce, openDialog } from './common.js';
 import { download, imageDataUrl } from './chat/files.js';
 import { renderMessageHtml } from './mail/render.js';
 
@@ -18,6 +21,7 @@ export function mount(root, { api, t, onPush }) {
     folder: /** @type {number|null} */ (null), // null: the unified inbox
     filter: '',
     q: '',
+    body: false, // search the message text on the server (needs a folder)
     messages: /** @type {any[]} */ ([]),
     next: /** @type {string|null} */ (null),
     open: /** @type {number|null} */ (null),
@@ -44,7 +48,15 @@ export function mount(root, { api, t, onPush }) {
     reload();
   });
   search.addEventListener('search', () => { if (!search.value) { state.q = ''; reload(); } });
-  filters.append(search);
+  // The index knows headers and the first lines; the server knows whole messages (one folder).
+  const bodySearch = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', title: t('mail.search_body_hint') }, t('mail.search_body'));
+  bodySearch.addEventListener('click', () => {
+    state.body = !state.body;
+    bodySearch.setAttribute('aria-pressed', String(state.body));
+    state.q = search.value.trim();
+    if (state.q) reload();
+  });
+  filters.append(search, bodySearch);
   for (const [key, label] of [['unread', 'mail.unread'], ['flagged', 'mail.flagged'], ['attachments', 'mail.attachments']]) {
     const button = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-filter': key }, t(label));
     button.addEventListener('click', () => {
@@ -63,12 +75,104 @@ export function mount(root, { api, t, onPush }) {
     renderSidebar();
   }
 
-  function folderLink(id, label, unseen) {
+  function folderLink(id, label, unseen, folder = null) {
     const current = state.folder === id;
-    return h('li', {},
+    // Folders of the user's own (no role): rename, move and delete are offered.
+    let actions = null;
+    if (folder && !folder.role) {
+      actions = h('button', { type: 'button', class: 'secondary mail-folder-actions', 'aria-label': `${t('mail.folder_actions')}: ${label}`, 'data-focus-key': `folder-${id}` }, '⋯');
+      actions.addEventListener('click', () => folderDialog(folder));
+    }
+    return h('li', { class: 'mail-folder-item' },
       h('a', { href: id === null ? '#/mail' : `#/mail/${id}`, 'aria-current': current ? 'page' : null, class: 'mail-folder' },
         h('span', {}, label),
-        unseen ? h('span', { class: 'mail-count', 'aria-label': `${unseen} ${t('mail.unread')}` }, String(unseen)) : null));
+        unseen ? h('span', { class: 'mail-count', 'aria-label': `${unseen} ${t('mail.unread')}` }, String(unseen)) : null),
+      actions);
+  }
+
+  /** The account's folders as parents to choose from (`except` and what lies under it left out). */
+  function parentChoices(accountId, except) {
+    const all = state.folders.get(accountId) || [];
+    const under = (f) => except && f.delimiter && f.imap_name.startsWith(`${except.imap_name}${f.delimiter}`);
+    return all.filter((f) => f.role !== 'inbox' && (!except || (f.id !== except.id && !under(f))));
+  }
+
+  /** The parent a folder sits in now (by its server name), or null at the top level. */
+  function parentOf(folder) {
+    const cut = folder.delimiter ? folder.imap_name.lastIndexOf(folder.delimiter) : -1;
+    if (cut < 0) return null;
+    const name = folder.imap_name.slice(0, cut);
+    return [...state.folders.values()].flat().find((f) => f.imap_name === name) || null;
+  }
+
+  const leafOf = (folder) => {
+    const parent = parentOf(folder);
+    return parent && folder.name.startsWith(`${parent.name}${folder.delimiter}`) ? folder.name.slice(parent.name.length + 1) : folder.name;
+  };
+
+  /** New folder (`folder` null, in `accountId`), or rename / move / delete of `folder`. */
+  function folderDialog(folder, accountId = folder ? accountOf(folder.id) : null) {
+    const result = h('p', { class: 'v-status-error', role: 'alert' });
+    const parents = parentChoices(accountId, folder);
+    const current = folder ? parentOf(folder) : null;
+    const parent = h('select', { id: 'mail-f-parent', name: 'parent' },
+      h('option', { value: '' }, t('mail.folder_top')), ...parents.map((f) => h('option', { value: String(f.id) }, f.name)));
+    parent.value = current ? String(current.id) : '';
+    const form = h('form', { class: 'mail-link mail-folder-form' },
+      field('name', t('mail.folder_name'), { type: 'text', required: '', value: folder ? leafOf(folder) : '', autocomplete: 'off' }),
+      h('p', {}, h('label', { for: 'mail-f-parent' }, t('mail.folder_parent')), parent),
+      result,
+      h('p', { class: 'v-dialog-actions' },
+        folder ? h('button', { type: 'button', class: 'v-danger', 'data-act': 'delete' }, t('mail.folder_delete')) : null,
+        h('button', { type: 'submit' }, t(folder ? 'mail.save_folder' : 'mail.create_folder'))));
+    const name = /** @type {HTMLInputElement} */ (form.elements.namedItem('name'));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const chosen = parent.value ? Number(parent.value) : null;
+      try {
+        if (folder) {
+          await api('PATCH', `/api/v1/mail/folders/${folder.id}`, { name: name.value, parent: chosen });
+        } else {
+          await api('POST', `/api/v1/mail/accounts/${accountId}/folders`, { name: name.value, parent: chosen });
+        }
+        dialog.close();
+        say(t(folder ? 'mail.folder_saved' : 'mail.folder_created', { name: name.value.trim() }));
+        await refreshFolders(accountId);
+      } catch (e) {
+        result.textContent = e.message;
+      }
+    });
+    const remove = form.querySelector('[data-act=delete]');
+    if (remove) {
+      remove.addEventListener('click', async () => {
+        const ok = await confirmDialog(t, {
+          title: t('mail.folder_delete'),
+          message: t('mail.folder_delete_confirm', { name: folder.name }),
+          confirmLabel: t('mail.folder_delete'),
+        });
+        if (!ok) return;
+        try {
+          await api('DELETE', `/api/v1/mail/folders/${folder.id}`);
+          dialog.close();
+          say(t('mail.folder_deleted', { name: folder.name }));
+          if (state.folder === folder.id) location.hash = '#/mail';
+          await refreshFolders(accountId);
+        } catch (e) {
+          result.textContent = e.message;
+        }
+      });
+    }
+    const dialog = openDialog({ title: folder ? `${t('mail.folder_actions')}: ${folder.name}` : t('mail.new_folder'), content: form, className: 'mail-dialog' });
+  }
+
+  function accountOf(folderId) {
+    for (const [account, folders] of state.folders) if (folders.some((f) => f.id === folderId)) return account;
+    return null;
+  }
+
+  async function refreshFolders(accountId) {
+    state.folders.set(accountId, (await api('GET', `/api/v1/mail/accounts/${accountId}/folders`)).body);
+    renderSidebar();
   }
 
   function renderSidebar() {
@@ -86,10 +190,12 @@ export function mount(root, { api, t, onPush }) {
     for (const account of state.accounts) {
       const sync = h('button', { type: 'button', class: 'secondary mail-sync', 'aria-label': `${t('mail.sync')}: ${account.email}` }, '↻');
       sync.addEventListener('click', () => syncAccount(account.id));
+      const add = h('button', { type: 'button', class: 'secondary mail-sync', 'aria-label': `${t('mail.new_folder')}: ${account.email}`, 'data-focus-key': `new-folder-${account.id}` }, '+');
+      add.addEventListener('click', () => folderDialog(null, account.id));
       const folders = (state.folders.get(account.id) || []).filter((f) => f.selectable);
       sidebar.append(
-        h('h2', { class: 'mail-account' }, h('span', {}, account.email), sync),
-        h('ul', {}, ...folders.map((f) => folderLink(f.id, f.name, f.unseen))),
+        h('h2', { class: 'mail-account' }, h('span', {}, account.email), h('span', { class: 'mail-account-actions' }, add, sync)),
+        h('ul', {}, ...folders.map((f) => folderLink(f.id, f.name, f.unseen, f))),
       );
     }
     sidebar.append(link);
@@ -112,6 +218,8 @@ export function mount(root, { api, t, onPush }) {
     if (state.folder !== null) p.set('folder', String(state.folder));
     if (state.filter) p.set(state.filter, 'true');
     if (state.q) p.set('q', state.q);
+    // The server's search needs one folder; in "All inboxes" the index's search stands.
+    if (state.q && state.body && state.folder !== null) p.set('body', 'true');
     if (before) p.set('before', before);
     return `/api/v1/mail/messages?${p}`;
   }
@@ -256,10 +364,22 @@ export function mount(root, { api, t, onPush }) {
         afterRemoval(id);
       } catch (e) { fail(e); }
     });
+    const copyTargets = (state.folders.get(m.account) || []).filter((f) => f.selectable);
+    const copy = h('select', { 'aria-label': t('mail.copy') },
+      h('option', { value: '' }, t('mail.copy')), ...copyTargets.map((f) => h('option', { value: String(f.id) }, f.name)));
+    copy.addEventListener('change', async () => {
+      if (!copy.value) return;
+      const target = copyTargets.find((f) => f.id === Number(copy.value));
+      try {
+        await api('POST', `/api/v1/mail/messages/${id}/copy`, { folder: Number(copy.value) });
+        say(t('mail.copied', { folder: target ? target.name : '' }));
+      } catch (e) { fail(e); }
+      copy.value = '';
+    });
     append(reader, [
       h('h2', { class: 'mail-title' }, m.subject || t('mail.no_subject')),
       h('div', { class: 'mail-actions' }, replyButton('mail.reply', 'reply'), replyButton('mail.reply_all', 'all'),
-        replyButton('mail.forward', 'forward'), seen, flag, remove, move),
+        replyButton('mail.forward', 'forward'), seen, flag, remove, move, copy),
       addressLine(t('mail.from'), [m.from]),
       addressLine(t('mail.to'), m.to),
       addressLine(t('mail.cc'), m.cc),
@@ -444,10 +564,12 @@ export function mount(root, { api, t, onPush }) {
   }
 
   // New mail, flags or expunges in a folder: refresh the counts, and the list when it shows it.
+  // A folder created, renamed or deleted (here or in another tab) arrives the same way.
   const off = onPush('mail.changed', async (data) => {
     try {
       const folders = (await api('GET', `/api/v1/mail/accounts/${data.account}/folders`)).body;
       state.folders.set(data.account, folders);
+      if (data.op === 'deleted' && state.folder === data.folder) { location.hash = '#/mail'; return; }
       renderSidebar();
       const shown = state.folder === null ? folders.some((f) => f.id === data.folder && f.role === 'inbox') : state.folder === data.folder;
       if (shown) await reload();

@@ -2,7 +2,8 @@
 // and exports MADANG_TEST_DOVECOT_*; lib.sh lets the server reach it): linking an account with a
 // failing connection test first, reading a message with an attachment (the HTML's script and
 // tracker gone), and a message delivered to Dovecot appearing in the open browser by IDLE and
-// the push channel, without a reload.
+// the push channel, without a reload; folders made, renamed and deleted from the sidebar, a
+// message copied into one, and a word only the body holds found by the server's search.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -126,4 +127,74 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   deliver(`live-${crypto.randomBytes(3).toString('hex')}`, subject, '\r\nHello while you watch.\r\n');
   await expect(page.locator('.mail-row', { hasText: subject })).toBeVisible({ timeout: 15000 });
   console.log(`mail: delivered to Dovecot → shown in the browser in ${Date.now() - started} ms`);
+});
+
+test('make a folder, copy a message into it, and find a word only its body holds', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcmailf' });
+  const { box, deliver } = mailbox();
+  const word = `okapi${crypto.randomBytes(3).toString('hex')}`;
+  // The word sits past the first 2 KiB, which is all of the text the index keeps.
+  const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n'.repeat(60);
+  deliver(`body-${crypto.randomBytes(3).toString('hex')}`, 'Field notes',
+    `Content-Type: text/plain; charset=utf-8\r\n\r\n${filler}We saw an ${word} at the river.\r\n`);
+  const api = apiAs(user);
+  const linked = await api('POST', '/api/v1/mail/accounts', {
+    email: box, username: box, password: 'wc-box-pw',
+    imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
+    smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
+  });
+  expect(linked.status, linked.text).toBe(201);
+  expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+
+  // A new folder, from the account's "+" in the sidebar.
+  const folder = `Keepers ${crypto.randomBytes(2).toString('hex')}`;
+  await page.getByRole('button', { name: `New folder: ${box}` }).click();
+  const create = page.getByRole('dialog', { name: 'New folder' });
+  await create.getByLabel('Folder name').fill(folder);
+  await create.getByRole('button', { name: 'Create folder' }).click();
+  await expect(create).toBeHidden({ timeout: 15000 });
+  const link = page.getByRole('link', { name: new RegExp(`^${folder}`) });
+  await expect(link).toBeVisible();
+
+  // Copy the message there; it stays in the inbox too.
+  const row = page.locator('.mail-row', { hasText: 'Field notes' });
+  await row.getByRole('button').click();
+  const reader = page.locator('.mail-reader');
+  await expect(reader.getByRole('heading', { name: 'Field notes' })).toBeVisible();
+  await reader.getByRole('combobox', { name: 'Copy to…' }).selectOption({ label: folder });
+  await expect(page.getByText(`Copied to ${folder}.`)).toBeVisible({ timeout: 15000 });
+  await link.click();
+  await expect(page.locator('.mail-row', { hasText: 'Field notes' })).toBeVisible();
+  await shot(page, 'mail-folder-copy');
+
+  // Search: the index does not know the word (it is past the preview); the server does.
+  await page.getByRole('link', { name: /^INBOX/ }).click();
+  const search = page.getByRole('searchbox', { name: 'Search mail' });
+  await search.fill(word);
+  await search.press('Enter');
+  await expect(page.getByText('No messages here.')).toBeVisible();
+  await page.getByRole('button', { name: 'Search message text' }).click();
+  await expect(page.locator('.mail-row', { hasText: 'Field notes' })).toBeVisible({ timeout: 15000 });
+  await expect(page.locator('.mail-row')).toHaveCount(1);
+  await page.getByRole('button', { name: 'Search message text' }).click();
+  await search.fill('');
+  await search.press('Enter');
+
+  // Rename it, then delete it (with a confirmation): gone from the sidebar.
+  await page.getByRole('button', { name: `Folder: ${folder}` }).click();
+  const edit = page.getByRole('dialog', { name: `Folder: ${folder}` });
+  await edit.getByLabel('Folder name').fill(`${folder} 2027`);
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await expect(edit).toBeHidden({ timeout: 15000 });
+  await expect(page.getByRole('link', { name: new RegExp(`^${folder} 2027`) })).toBeVisible();
+  await page.getByRole('button', { name: `Folder: ${folder} 2027` }).click();
+  await page.getByRole('dialog', { name: `Folder: ${folder} 2027` }).getByRole('button', { name: 'Delete folder' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete folder' });
+  await confirm.getByRole('button', { name: 'Delete folder' }).click();
+  await expect(page.getByRole('link', { name: new RegExp(`^${folder}`) })).toHaveCount(0, { timeout: 15000 });
+  await expect(page.locator('.mail-folders')).toContainText('INBOX');
+  await checkA11y(page);
 });

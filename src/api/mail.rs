@@ -1,10 +1,10 @@
-//! `/api/v1/mail`: linking mail accounts (docs/mail.md). Handlers only translate: parse, call
+//! `/api/v1/mail`: linking mail accounts, their folders and messages (docs/mail.md). Handlers only translate: parse, call
 //! `mail::MailService`, answer. A user only ever sees their own accounts; another user's id is
 //! a plain 404. Passwords go in, never out.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -14,6 +14,7 @@ use crate::app::state::AppState;
 use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::mail::folders::{FolderChange, NewFolder};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::oauth::{ProviderView, Start, Started};
 use crate::mail::providers::Suggestion;
@@ -29,13 +30,15 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(show).put(replace).delete(remove))
         .route("/accounts/{id}/test", post(retest))
         .route("/accounts/{id}/default", put(make_default))
-        .route("/accounts/{id}/folders", get(folders))
+        .route("/accounts/{id}/folders", get(folders).post(create_folder))
+        .route("/folders/{id}", patch(change_folder).delete(delete_folder))
         .route("/accounts/{id}/sync", post(sync))
         .route("/accounts/{id}/send", post(send))
         .route("/accounts/{id}/drafts", post(save_draft))
         .route("/messages", get(messages))
         .route("/messages/{id}", get(message).patch(flag).delete(delete_message))
         .route("/messages/{id}/move", post(move_message))
+        .route("/messages/{id}/copy", post(copy_message))
         .route("/messages/{id}/parts/{part}", get(part))
         .route("/accounts/{id}/threads/{thread}", get(thread))
         .route("/providers", get(providers))
@@ -67,6 +70,10 @@ impl From<MailError> for ApiError {
             ),
             MailError::Gone => ApiError::not_found("the message is no longer on the mail server"),
             e @ MailError::SignInAgain(_) => ApiError::new(StatusCode::CONFLICT, "consent_required", e.to_string()),
+            MailError::FolderNotFound => ApiError::not_found("no such folder"),
+            MailError::Refused(text) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", format!("the mail server refused: {text}"))
+            }
             MailError::Store(s) => s.into(),
         }
     }
@@ -293,6 +300,70 @@ pub async fn folders(
 }
 
 #[utoipa::path(
+    post, path = "/api/v1/mail/accounts/{id}/folders", tag = "mail", request_body = NewFolder,
+    params(("id" = i64, Path, description = "Account id")),
+    responses(
+        (status = 201, description = "Created on the server (`CREATE`, the name in modified UTF-7), then the \
+            folder list read again into the index; other tabs get `mail.changed`", body = Folder),
+        (status = 404, description = "No such account, or `parent` folder, of this user", body = ErrorBody),
+        (status = 409, description = "A folder with this name already exists there", body = ErrorBody),
+        (status = 422, description = "An empty name, control characters, the server's hierarchy separator, \
+            a parent of another account (`invalid`); or the server refused (`refused`, its words)", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn create_folder(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewFolder>,
+) -> Result<(StatusCode, Json<Folder>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.mail.create_folder(p.user.id, id, &body).await?)))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/mail/folders/{id}", tag = "mail", request_body = FolderChange,
+    params(("id" = i64, Path, description = "Folder id")),
+    responses(
+        (status = 200, description = "Renamed and/or moved on the server (`RENAME`: its subfolders go with it); \
+            the index keeps the folders' ids and messages", body = Folder),
+        (status = 404, description = "No such folder of this user", body = ErrorBody),
+        (status = 409, description = "A folder with the new name already exists there", body = ErrorBody),
+        (status = 422, description = "INBOX or a special-use folder (Drafts, Sent, Trash, Junk, Archive, …); a bad \
+            name; a parent of another account or inside the folder itself; or the server refused (`refused`)", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn change_folder(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<FolderChange>,
+) -> Result<Json<Folder>, ApiError> {
+    Ok(Json(state.mail.change_folder(p.user.id, id, &body).await?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/mail/folders/{id}", tag = "mail",
+    params(("id" = i64, Path, description = "Folder id")),
+    responses(
+        (status = 204, description = "Deleted on the server (`DELETE`) with its messages, then from the index"),
+        (status = 404, description = "No such folder of this user", body = ErrorBody),
+        (status = 409, description = "The folder has subfolders: delete or move them first", body = ErrorBody),
+        (status = 422, description = "INBOX or a special-use folder; or the server refused (`refused`)", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn delete_folder(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.mail.delete_folder(p.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
     post, path = "/api/v1/mail/accounts/{id}/sync", tag = "mail",
     params(("id" = i64, Path, description = "Account id")),
     responses(
@@ -374,6 +445,11 @@ pub struct MessageParams {
     /// Search: words that must all appear in the subject, sender, recipients or preview
     /// (without `folder`: across every folder of every account).
     q: Option<String>,
+    /// Search the whole message text on the mail server instead (`UID SEARCH TEXT`), which
+    /// needs `folder`: only the newest 1,000 matches are listed (paging walks within them), and
+    /// only messages the index already has.
+    #[serde(default)]
+    body: bool,
     /// The `next` of the previous page.
     before: Option<String>,
     /// Messages per page, 1 to 200 (50).
@@ -383,9 +459,13 @@ pub struct MessageParams {
 #[utoipa::path(
     get, path = "/api/v1/mail/messages", tag = "mail", params(MessageParams),
     responses(
-        (status = 200, description = "A page of messages from the index, newest first", body = MessagePage),
+        (status = 200, description = "A page of messages from the index, newest first; with `body=true` the \
+            index's rows for what the server's own search of the folder found (at most its newest 1,000 \
+            matches, so paging ends there)", body = MessagePage),
         (status = 404, description = "No such folder of this user", body = ErrorBody),
-        (status = 422, description = "A bad cursor", body = ErrorBody),
+        (status = 422, description = "A bad cursor; too many or too long words; `body=true` without `folder` \
+            or `q`, or non-ASCII words for a server that only searches ASCII", body = ErrorBody),
+        (status = 502, description = "`body=true`: the mail server could not be reached", body = ErrorBody),
     ),
 )]
 pub async fn messages(
@@ -394,11 +474,11 @@ pub async fn messages(
     Query(q): Query<MessageParams>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let text: Vec<String> = q.q.as_deref().unwrap_or_default().split_whitespace().map(str::to_string).collect();
-    if text.len() > 8 || text.iter().any(|w| w.chars().count() > 100) {
+    if text.len() > 8 || text.iter().any(|w| w.chars().count() > 100 || w.chars().any(char::is_control)) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            "q: up to 8 words of up to 100 characters",
+            "q: up to 8 words of up to 100 characters, without control characters",
         ));
     }
     let query = MessageQuery {
@@ -409,7 +489,11 @@ pub async fn messages(
         text,
         before: None,
         limit: q.limit.unwrap_or(50),
+        uids: None,
     };
+    if q.body {
+        return Ok(Json(state.mail.search_on_server(p.user.id, query, q.before.as_deref()).await?));
+    }
     Ok(Json(state.mail.messages(p.user.id, query, q.before.as_deref()).await?))
 }
 
@@ -450,7 +534,7 @@ pub async fn flag(
     Ok(Json(state.mail.set_flags(p.user.id, id, &change).await?))
 }
 
-/// Where to move a message.
+/// Where to move (or copy) a message.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveTo {
@@ -475,6 +559,27 @@ pub async fn move_message(
     ApiJson(body): ApiJson<MoveTo>,
 ) -> Result<StatusCode, ApiError> {
     state.mail.move_message(p.user.id, id, body.folder).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/messages/{id}/copy", tag = "mail", request_body = MoveTo,
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 204, description = "Copied on the server (`UID COPY`); the target folder resynchronised"),
+        (status = 404, description = "No such message or folder of this user", body = ErrorBody),
+        (status = 422, description = "The folder is another account's, or only holds folders; or the server \
+            refused (`refused`)", body = ErrorBody),
+        (status = 502, description = "The mail server could not be reached", body = ErrorBody),
+    ),
+)]
+pub async fn copy_message(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<MoveTo>,
+) -> Result<StatusCode, ApiError> {
+    state.mail.copy_message(p.user.id, id, body.folder).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

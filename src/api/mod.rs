@@ -149,6 +149,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mail/oauth/providers"),
     ("POST", "/api/v1/mail/oauth/start"),
     ("GET", "/api/v1/mail/accounts/{id}/folders"),
+    ("POST", "/api/v1/mail/accounts/{id}/folders"),
+    ("PATCH", "/api/v1/mail/folders/{id}"),
+    ("DELETE", "/api/v1/mail/folders/{id}"),
     ("POST", "/api/v1/mail/accounts/{id}/sync"),
     ("POST", "/api/v1/mail/accounts/{id}/send"),
     ("POST", "/api/v1/mail/accounts/{id}/drafts"),
@@ -157,6 +160,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/mail/messages/{id}"),
     ("DELETE", "/api/v1/mail/messages/{id}"),
     ("POST", "/api/v1/mail/messages/{id}/move"),
+    ("POST", "/api/v1/mail/messages/{id}/copy"),
     ("GET", "/api/v1/mail/messages/{id}/parts/{part}"),
     ("GET", "/api/v1/mail/accounts/{id}/threads/{thread}"),
 ];

@@ -529,6 +529,44 @@ impl MailService {
         self.relocate(user, &row, folder, Some(target)).await
     }
 
+    /// Copies a message to a folder of the same account on the server (`UID COPY`, RFC 9051
+    /// §6.4.7), then brings the target's index up to date (the copy has a UID of its own there).
+    pub async fn copy_message(&self, user: UserId, id: i64, target: i64) -> MailResult<()> {
+        let (row, folder) = self.store.mail_message(user, id).await?;
+        let target = self.store.mail_folder(user, target).await.map_err(|e| match MailError::from(e) {
+            MailError::NotFound => MailError::FolderNotFound,
+            other => other,
+        })?;
+        if target.account_id != row.account_id {
+            return Err(MailError::Invalid("folder: a folder of the same account".into()));
+        }
+        if !target.selectable {
+            return Err(MailError::Invalid("folder: this folder only holds other folders".into()));
+        }
+        let account = self.store.mail_account(user, row.account_id).await?;
+        let lock = self.account_lock(row.account_id);
+        let _guard = lock.lock().await;
+        let (mut session, capabilities) = self.login(user, &account).await?;
+        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
+        let uid = u32::try_from(row.uid).unwrap_or(0);
+        let result = async {
+            // EXAMINE is enough: COPY reads the source, it does not change it.
+            sync::open(&self.connector, &mut session, &folder.name, false).await.map_err(MailError::Unreachable)?;
+            let answer = super::command::copy(&self.connector, &mut session, uid, &target.name)
+                .await
+                .map_err(MailError::Unreachable)?;
+            if !answer.ok {
+                // RFC 9051 §6.4.7: a message expunged meanwhile makes the copy fail (or copy nothing).
+                return Err(MailError::Refused(answer.text));
+            }
+            let mut report = SyncReport::default();
+            self.sync_folder(&mut session, user, target.clone(), condstore, &mut report).await
+        }
+        .await;
+        self.logout(session).await;
+        result
+    }
+
     /// Deletes a message: to the account's Trash, or for good when it is in Trash already (or
     /// the account has none).
     pub async fn delete_message(&self, user: UserId, id: i64) -> MailResult<()> {

@@ -10,10 +10,13 @@
 //! (`../shared/LAYERS.md`).
 
 pub mod cache;
+pub mod command;
 pub mod connect;
+pub mod folders;
 pub mod index;
 pub mod oauth;
 pub mod providers;
+pub mod search;
 pub mod send;
 pub mod sync;
 pub mod watch;
@@ -132,6 +135,13 @@ pub enum MailError {
     /// The OAuth provider no longer accepts Madang's access: only the user can fix it.
     #[error("{0} no longer accepts Madang's access to this mailbox: sign in again")]
     SignInAgain(String),
+    /// No such folder of this user (another user's is the same 404).
+    #[error("no such folder")]
+    FolderNotFound,
+    /// The server answered `NO` to a change the user asked for (a name it does not allow, a
+    /// folder it will not delete): its own words, since only it knows why.
+    #[error("the mail server refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Store(StoreError),
 }

@@ -452,3 +452,68 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// Folder changes Madang made on the server itself (`crate::mail::folders`), each one
+/// transaction with the `mail.changed` event that tells the owner's other tabs (the same event
+/// the message index sends, `op` naming what happened).
+impl Store {
+    /// Tells the owner a folder appeared (created; the folder-list sync already stored it).
+    pub async fn announce_mail_folder(
+        &self,
+        user: UserId,
+        folder: &MailFolderRow,
+        op: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        let told = super::chat::fan_out(&mut db, &[super::mail_index::changed_event(user, folder, op, 1)], now).await?;
+        db.commit().await?;
+        self.committed_many(told);
+        Ok(())
+    }
+
+    /// Gives folders of one of the user's accounts their new names after a RENAME on the server
+    /// (the folder and its subfolders, `(id, name, display_name)`), keeping their ids and so
+    /// their messages. `NotFound` unless `folder` is the user's.
+    pub async fn rename_mail_folders(
+        &self,
+        user: UserId,
+        folder: &MailFolderRow,
+        renames: &[(i64, String, String)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut db = Db::write(self).await?;
+        owned_account(&mut db, user, folder.account_id).await?;
+        for (id, name, display_name) in renames {
+            db.exec(
+                "UPDATE mail_folders SET name = $3, display_name = $4 WHERE id = $1 AND account_id = $2",
+                args![*id, folder.account_id, name.clone(), display_name.clone()],
+            )
+            .await?;
+        }
+        let event = super::mail_index::changed_event(user, folder, "renamed", renames.len());
+        let told = super::chat::fan_out(&mut db, &[event], now).await?;
+        db.commit().await?;
+        self.committed_many(told);
+        Ok(())
+    }
+
+    /// Forgets a folder deleted on the server, and its messages. Returns how many messages went.
+    pub async fn delete_mail_folder(
+        &self,
+        user: UserId,
+        folder: &MailFolderRow,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut db = Db::write(self).await?;
+        owned_account(&mut db, user, folder.account_id).await?;
+        let removed = db.exec("DELETE FROM mail_messages WHERE folder_id = $1", args![folder.id]).await?;
+        db.exec("DELETE FROM mail_folders WHERE id = $1 AND account_id = $2", args![folder.id, folder.account_id])
+            .await?;
+        let event = super::mail_index::changed_event(user, folder, "deleted", removed as usize);
+        let told = super::chat::fan_out(&mut db, &[event], now).await?;
+        db.commit().await?;
+        self.committed_many(told);
+        Ok(removed)
+    }
+}

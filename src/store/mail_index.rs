@@ -84,6 +84,8 @@ pub struct MessageQuery {
     /// Keyset: messages older than this `(received_at, id)`.
     pub before: Option<(DateTime<Utc>, i64)>,
     pub limit: u32,
+    /// Only these UIDs of `folder` (what the server's own search found).
+    pub uids: Option<Vec<i64>>,
 }
 
 fn has(flags: &[String], flag: &str) -> bool {
@@ -120,7 +122,7 @@ async fn refresh_counts(db: &mut Db<'_>, folder: i64) -> StoreResult<()> {
     .map(drop)
 }
 
-fn changed_event(user: UserId, folder: &MailFolderRow, what: &str, count: usize) -> Event {
+pub(super) fn changed_event(user: UserId, folder: &MailFolderRow, what: &str, count: usize) -> Event {
     Event {
         user: user.0,
         kind: "mail.changed",
@@ -423,6 +425,14 @@ impl Store {
                 " AND m.folder_id IN (SELECT f.id FROM mail_folders f JOIN mail_accounts fa ON fa.id = f.account_id \
                  WHERE fa.user_id = $1 AND f.role = 'inbox')",
             ),
+        }
+        if let Some(uids) = &q.uids {
+            if uids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let first = params.len() + 1;
+            params.extend(uids.iter().map(|&u| Arg::I(u)));
+            sql.push_str(&format!(" AND m.uid IN ({})", placeholders(first, uids.len())));
         }
         if q.unread {
             sql.push_str(" AND NOT m.seen");
