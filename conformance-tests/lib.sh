@@ -181,6 +181,14 @@ ct_start_madang() {
     if [[ -n "${MADANG_TEST_DOVECOT_CA:-}" ]]; then
         mail_env=(MADANG_MAIL_ALLOWED_NETWORKS=127.0.0.1 "MADANG_MAIL_CA_FILE=$MADANG_TEST_DOVECOT_CA")
     fi
+    # And its local OAuth provider (conformance-tests/oauth_provider.py), as the company's own.
+    if [[ -n "${MADANG_TEST_DOVECOT_OAUTH:-}" ]]; then
+        mail_env+=("MADANG_MAIL_OAUTH_CUSTOM_NAME=Test IdP"
+            "MADANG_MAIL_OAUTH_CUSTOM_AUTHORIZE_URL=$MADANG_TEST_DOVECOT_OAUTH/authorize"
+            "MADANG_MAIL_OAUTH_CUSTOM_TOKEN_URL=$MADANG_TEST_DOVECOT_OAUTH/token"
+            "MADANG_MAIL_OAUTH_CUSTOM_SCOPE=mail offline_access"
+            MADANG_MAIL_OAUTH_CUSTOM_CLIENT_ID=madang-test MADANG_MAIL_OAUTH_CUSTOM_CLIENT_SECRET=madang-test-secret)
+    fi
     # exec in the background subshell: $! is then madang's own PID
     (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "${mail_env[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
         >>"$CT_SERVER_LOG" 2>&1) &

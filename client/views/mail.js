@@ -193,12 +193,38 @@ export function mount(root, { api, t, onPush }) {
       const add = h('button', { type: 'button', class: 'secondary mail-sync', 'aria-label': `${t('mail.new_folder')}: ${account.email}`, 'data-focus-key': `new-folder-${account.id}` }, '+');
       add.addEventListener('click', () => folderDialog(null, account.id));
       const folders = (state.folders.get(account.id) || []).filter((f) => f.selectable);
-      sidebar.append(
-        h('h2', { class: 'mail-account' }, h('span', {}, account.email), h('span', { class: 'mail-account-actions' }, add, sync)),
-        h('ul', {}, ...folders.map((f) => folderLink(f.id, f.name, f.unseen, f))),
-      );
+      sidebar.append(h('h2', { class: 'mail-account' }, h('span', {}, account.email), h('span', { class: 'mail-account-actions' }, add, sync)));
+      if (account.problem === 'consent') sidebar.append(consentNotice(account));
+      sidebar.append(h('ul', {}, ...folders.map((f) => folderLink(f.id, f.name, f.unseen, f))));
     }
     sidebar.append(link);
+  }
+
+  /** An OAuth account whose provider refused the refresh: only its user can renew it. */
+  function consentNotice(account) {
+    const again = h('button', { type: 'button' }, t('mail.sign_in_again'));
+    again.addEventListener('click', () => startOAuth({ provider: account.oauth_provider, account: account.id }).catch(fail));
+    return h('div', { class: 'mail-problem', role: 'alert' }, h('p', {}, t('mail.consent_needed', { email: account.email })), again);
+  }
+
+  /** Off to the provider (POST /oauth/start); it sends the browser back to /mail/oauth/callback. */
+  async function startOAuth(request) {
+    const started = (await api('POST', '/api/v1/mail/oauth/start', request)).body;
+    location.assign(started.authorize_url);
+  }
+
+  /** What the OAuth callback put in the fragment (#/mail?linked=… or ?oauth_error=…). */
+  function oauthOutcome(hash) {
+    const q = hash.match(/^#\/mail\?(.*)$/);
+    if (!q) return;
+    const params = new URLSearchParams(q[1]);
+    history.replaceState(null, '', '#/mail');
+    if (params.get('linked')) {
+      const id = Number(params.get('linked'));
+      loadAccounts().then(() => syncAccount(id)).catch(fail);
+    } else if (params.get('oauth_error')) {
+      say(t('mail.oauth_failed', { message: params.get('oauth_error') }));
+    }
   }
 
   async function syncAccount(id) {
@@ -209,6 +235,8 @@ export function mount(root, { api, t, onPush }) {
       await loadAccounts();
       await reload();
     } catch (e) {
+      // The account now waits for its user: show why, with "Sign in again".
+      if (e.code === 'consent_required') { say(e.message); await loadAccounts().catch(() => {}); return; }
       fail(e);
     }
   }
@@ -493,6 +521,29 @@ export function mount(root, { api, t, onPush }) {
       return h('p', {}, h('label', { for: `mail-f-${name}` }, t('mail.f.security')), select);
     };
     const result = h('div', { class: 'mail-test-result', role: 'status' });
+    // "Sign in with …" for the OAuth providers this server has that serve these servers (a
+    // provider without hosts, the company's own, serves any): no password then.
+    const oauthBox = h('div', { class: 'mail-oauth' });
+    let oauthProviders = /** @type {any[]} */ ([]);
+    const showOAuth = () => {
+      clear(oauthBox);
+      const host = value('imap_host').trim().toLowerCase();
+      const usable = oauthProviders.filter((p) => !p.imap_hosts.length || p.imap_hosts.includes(host));
+      if (!usable.length) return;
+      oauthBox.append(h('p', { class: 'mail-hint' }, t('mail.oauth_hint')));
+      for (const p of usable) {
+        const button = h('button', { type: 'button', class: 'secondary' }, t('mail.oauth_sign_in', { name: p.name }));
+        button.addEventListener('click', async () => {
+          clear(result);
+          if (!value('email')) { result.textContent = t('mail.oauth_email_first'); return; }
+          const settings = body();
+          delete settings.password;
+          try { await startOAuth({ provider: p.id, settings }); } catch (e) { result.textContent = e.message; }
+        });
+        oauthBox.append(button);
+      }
+    };
+    api('GET', '/api/v1/mail/oauth/providers').then((r) => { oauthProviders = r.body; showOAuth(); }).catch(() => {});
     const form = h('form', { class: 'mail-link' },
       field('email', t('mail.f.email'), { type: 'email', required: '', autocomplete: 'email' }),
       field('password', t('mail.f.password'), { type: 'password', required: '', autocomplete: 'off' }),
@@ -508,7 +559,8 @@ export function mount(root, { api, t, onPush }) {
       h('p', { class: 'v-dialog-actions' },
         h('button', { type: 'button', class: 'secondary', 'data-act': 'suggest' }, t('mail.suggest')),
         h('button', { type: 'button', class: 'secondary', 'data-act': 'test' }, t('mail.test')),
-        h('button', { type: 'submit' }, t('mail.save'))));
+        h('button', { type: 'submit' }, t('mail.save'))),
+      oauthBox);
     const value = (n) => /** @type {HTMLInputElement} */ (form.elements.namedItem(n)).value;
     const set = (n, v) => { /** @type {HTMLInputElement} */ (form.elements.namedItem(n)).value = String(v); };
     const body = () => ({
@@ -532,6 +584,7 @@ export function mount(root, { api, t, onPush }) {
         const s = (await api('GET', `/api/v1/mail/providers?email=${encodeURIComponent(value('email'))}`)).body;
         for (const k of ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security']) if (s[k] !== undefined) set(k, s[k]);
         if (!value('username')) set('username', value('email'));
+        showOAuth();
       } catch (e) { fail(e); }
     });
     form.querySelector('[data-act=test]').addEventListener('click', async () => {
@@ -554,6 +607,7 @@ export function mount(root, { api, t, onPush }) {
   }
 
   function navigate(hash) {
+    oauthOutcome(hash);
     const m = hash.match(/^#\/mail\/(\d+)/);
     state.folder = m ? Number(m[1]) : null;
     state.open = null;

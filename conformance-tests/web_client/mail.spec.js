@@ -198,3 +198,40 @@ test('make a folder, copy a message into it, and find a word only its body holds
   await expect(page.locator('.mail-folders')).toContainText('INBOX');
   await checkA11y(page);
 });
+
+test('link an account by signing in at the provider, and sign in again when consent is withdrawn', async ({ page }) => {
+  const idp = process.env.MADANG_TEST_DOVECOT_OAUTH;
+  test.skip(!idp, 'no local OAuth provider (dovecot.sh starts one)');
+  const user = await createUser({ prefix: 'wcoauth' });
+  const { box, deliver } = mailbox();
+  const subject = `Token ${crypto.randomBytes(3).toString('hex')}`;
+  deliver(`oauth-${crypto.randomBytes(3).toString('hex')}`, subject, '\r\nSigned in without a password.\r\n');
+  // The check after consent was withdrawn is answered 409 consent_required, on purpose.
+  (await collectCspViolations(page)).allow(/409 \(Conflict\).*\/sync/);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await page.getByRole('button', { name: 'Link an account' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Link an account' });
+  await dialog.getByLabel('E-mail address').fill(box);
+  await dialog.getByLabel('User name').fill(box);
+  await dialog.getByLabel('IMAP server').fill('localhost');
+  await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
+  await dialog.getByLabel('SMTP server').fill('localhost');
+  await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
+  // No password typed: the provider (which approves at once here) sends the browser back.
+  await dialog.getByRole('button', { name: 'Sign in with Test IdP' }).click();
+  await expect(page).toHaveURL(/#\/mail$/, { timeout: 15000 });
+  await expect(page.locator('.mail-row', { hasText: subject })).toBeVisible({ timeout: 15000 });
+  await expect(page.locator('.mail-account', { hasText: box })).toBeVisible();
+
+  // The user withdraws consent at the provider: the next check says so, and offers to sign in again.
+  await fetch(`${idp}/control?user=${encodeURIComponent(box)}&revoke=1`, { method: 'POST' });
+  await page.getByRole('button', { name: `Check for mail: ${box}` }).click();
+  const notice = page.locator('.mail-problem', { hasText: box });
+  await expect(notice).toBeVisible({ timeout: 15000 });
+  await checkA11y(page);
+  await notice.getByRole('button', { name: 'Sign in again' }).click();
+  await expect(page).toHaveURL(/#\/mail$/, { timeout: 15000 });
+  await expect(page.locator('.mail-problem')).toHaveCount(0, { timeout: 15000 });
+  await expect(page.locator('.mail-row', { hasText: subject })).toBeVisible();
+});
