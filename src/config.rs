@@ -475,6 +475,24 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.max_connections",
+        env: &["MADANG_MAIL_MAX_CONNECTIONS"],
+        default: "500",
+        doc: "Connections this process keeps open to linked mail servers at most, all users together (each \
+              linked account's watcher holds one); past it, a request waits up to `mail.connect_timeout` for a \
+              place, then answers 503.",
+        secret: false,
+    },
+    Key {
+        name: "mail.max_connections_per_account",
+        env: &["MADANG_MAIL_MAX_CONNECTIONS_PER_ACCOUNT"],
+        default: "4",
+        doc: "IMAP connections one linked account may have open from this process (2 to 100; its watcher \
+              holds one). Providers cap them (Gmail: 15 per account; Dovecot: 10 per user and address), so a \
+              burst of reads queues here instead of being refused there.",
+        secret: false,
+    },
+    Key {
         name: "mail.oauth_google_client_id",
         env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_ID"],
         default: "",
@@ -1110,6 +1128,10 @@ pub struct MailConfig {
     pub max_accounts_per_user: u64,
     pub max_message_size: u64,
     pub body_cache_size: usize,
+    /// Open connections to mail servers, all accounts together.
+    pub max_connections: usize,
+    /// Open IMAP connections per linked account (the watcher's IDLE holds one).
+    pub max_connections_per_account: usize,
     /// The OAuth providers an administrator configured (`mail.oauth_*`).
     pub oauth: Vec<crate::mail::oauth::Provider>,
     /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
@@ -1125,6 +1147,8 @@ impl Default for MailConfig {
             max_accounts_per_user: 10,
             max_message_size: 50 << 20,
             body_cache_size: 64 << 20,
+            max_connections: 500,
+            max_connections_per_account: 4,
             oauth: Vec::new(),
             oauth_redirect_uri: "http://127.0.0.1:8080/mail/oauth/callback".into(),
         }
@@ -1758,6 +1782,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
         max_message_size: p.size("mail.max_message_size")? as u64,
         body_cache_size: p.size("mail.body_cache_size")?,
+        max_connections: p.int("mail.max_connections", 2, 100_000)? as usize,
+        max_connections_per_account: p.int("mail.max_connections_per_account", 2, 100)? as usize,
         oauth: mail_oauth_providers(&p)?,
         oauth_redirect_uri: format!("{}mail/oauth/callback", server.public_url()),
     };

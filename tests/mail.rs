@@ -1449,7 +1449,51 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
     assert!(r.location().contains("oauth_error=Test+IdP+did+not+grant+access+%28access_denied%29"), "{}", r.location());
 }
 
+/// Gmail allows 15 connections per account and Dovecot 10 per user and address: Madang keeps
+/// under its own limit and makes a request wait for a place, then says it is busy (503), rather
+/// than have the provider refuse the watcher.
+async fn connections_per_account_are_limited(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let mut app = TestApp::new(db).await;
+    app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
+    // One place, so that the watcher's IDLE takes it (the configuration itself insists on two).
+    let config = MailConfig {
+        max_connections_per_account: 1,
+        connect_timeout: std::time::Duration::from_secs(1),
+        ..mail_config(&srv.ca, true, true)
+    };
+    app.state = app.state.clone().with_mail(config).unwrap();
+    users(&app, &["alice"]).await;
+    let user = srv.new_user("limit");
+    srv.deliver(&user, 1, &plain(1, "One", ""));
+    srv.deliver(&user, 2, &plain(2, "Two", ""));
+    let (account, _) = linked(&app, &srv, "alice", &user).await;
+    let list = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
+    let ids: Vec<i64> = list.body["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{}", list.text);
+    // With the place free, a message opens.
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{}", ids[0]), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The watcher holds the account's one place while it waits in IDLE.
+    madang::mail::watch::spawn(app.state.mail.clone(), app.state.modules.clone());
+    let started = std::time::Instant::now();
+    while srv.sessions_of(&user) < 1 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the watcher never connected");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{}", ids[1]), None).await;
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "busy");
+    assert_eq!(r.body["details"]["step"], "limit", "{}", r.text);
+    assert_eq!(srv.sessions_of(&user), 1, "no second session reached Dovecot");
+    // The cached message still opens: no connection needed.
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{}", ids[0]), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{account}"), None).await;
+}
+
 on_both_databases!(
+    connections_per_account_are_limited,
     accounts_sign_in_with_oauth_and_are_refreshed,
     folders_are_changed_on_the_server_with_condstore,
     folders_are_changed_on_the_server_without_condstore,

@@ -61,6 +61,11 @@ impl From<MailError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "connection_failed", what)
                     .with_details(serde_json::to_value(*report).unwrap_or_default())
             }
+            // Madang's own connection limit: try again in a moment (not the server's fault).
+            MailError::Unreachable(f) if f.step == crate::mail::Step::Limit => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", f.message.clone())
+                    .with_details(serde_json::to_value(&f).unwrap_or_default())
+            }
             MailError::Unreachable(f) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", f.message.clone())
                 .with_details(serde_json::to_value(&f).unwrap_or_default()),
             MailError::TooLarge(max) => ApiError::new(

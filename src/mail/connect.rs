@@ -74,6 +74,9 @@ pub enum Step {
     Authentication,
     /// A capability Madang needs is missing.
     Capability,
+    /// Madang's own limit on open connections (`mail.max_connections`,
+    /// `mail.max_connections_per_account`) was reached and no place came free in time.
+    Limit,
 }
 
 /// Why reaching a server failed: the step and the server's or the system's words.
@@ -129,6 +132,48 @@ impl async_imap::Authenticator for XOAuth2 {
     }
 }
 
+/// A connection that holds its places under Madang's connection limits for as long as it
+/// lives: dropping the session (or losing it) gives them back, whichever way it ends.
+#[derive(Debug)]
+struct Limited<S> {
+    inner: S,
+    _places: Vec<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// A connection to a mail server, plain or TLS, behind one type.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
@@ -143,6 +188,8 @@ pub struct Connector {
     /// For OAuth token endpoints, with the same trust (a company CA in `mail.ca_file` works
     /// for its identity provider too).
     http: http_client::Client,
+    /// Places for connections to mail servers, all accounts together (`mail.max_connections`).
+    places: Arc<tokio::sync::Semaphore>,
     config: MailConfig,
     extra_roots: Vec<Vec<u8>>,
 }
@@ -182,9 +229,33 @@ impl Connector {
         Ok(Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             http,
+            places: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             config: config.clone(),
             extra_roots,
         })
+    }
+
+    /// A place under `limit`, waiting at most the step timeout for one to come free.
+    pub async fn place(
+        &self,
+        limit: &Arc<tokio::sync::Semaphore>,
+        what: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+        match tokio::time::timeout(self.timeout(), limit.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("madang_mail_connection_limit_refusals_total").increment(1);
+                Err(Failure::new(
+                    Step::Limit,
+                    format!("{what}: no connection came free within {} s; try again shortly", self.timeout().as_secs()),
+                ))
+            }
+        }
+    }
+
+    /// A place among all connections to mail servers.
+    async fn global_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+        self.place(&self.places, "Madang's connections to mail servers are all in use").await
     }
 
     /// The HTTP client for OAuth token requests.
@@ -252,8 +323,12 @@ impl Connector {
         endpoint: &Endpoint,
         username: &str,
         credential: &Credential,
+        account_place: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(Session, Vec<String>), Failure> {
+        let mut places = vec![self.global_place().await?];
+        places.extend(account_place);
         let (tcp, _) = self.tcp(endpoint).await?;
+        let tcp = Limited { inner: tcp, _places: places };
         let mut client = match endpoint.security {
             Security::Tls => {
                 let tls = self.tls(&endpoint.host, tcp).await?;
@@ -307,7 +382,7 @@ impl Connector {
         username: &str,
         credential: &Credential,
     ) -> Result<ImapInfo, Failure> {
-        let (mut session, capabilities) = self.imap_session(endpoint, username, credential).await?;
+        let (mut session, capabilities) = self.imap_session(endpoint, username, credential, None).await?;
         // A failed LOGOUT changes nothing about what the test showed.
         let _ = tokio::time::timeout(self.timeout(), session.logout()).await;
         Ok(ImapInfo { capabilities })
@@ -384,6 +459,7 @@ impl Connector {
     }
 
     pub async fn test_smtp(&self, endpoint: &Endpoint, username: &str, credential: &Credential) -> Result<(), Failure> {
+        let _place = self.global_place().await?;
         let transport = self.smtp_transport(endpoint, username, credential).await?;
         match transport.test_connection().await {
             Ok(true) => Ok(()),
@@ -402,6 +478,7 @@ impl Connector {
         message: &[u8],
     ) -> Result<(), Failure> {
         use lettre::AsyncTransport;
+        let _place = self.global_place().await?;
         let transport = self.smtp_transport(endpoint, username, credential).await?;
         transport.send_raw(envelope, message).await.map(drop).map_err(|e| smtp_failure(&e))
     }

@@ -187,6 +187,20 @@ impl MailService {
         locks.entry(account).or_default().clone()
     }
 
+    /// A place among the account's IMAP connections (`mail.max_connections_per_account`):
+    /// providers cap them (Gmail at 15, Dovecot's default at 10 per user and address), and a
+    /// burst of reads must queue here rather than be refused there.
+    async fn account_place(&self, account: i64) -> MailResult<tokio::sync::OwnedSemaphorePermit> {
+        let limit = {
+            let mut places = self.account_places.lock().unwrap_or_else(|e| e.into_inner());
+            places
+                .entry(account)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.config.max_connections_per_account)))
+                .clone()
+        };
+        self.connector.place(&limit, "this account's connections are all in use").await.map_err(MailError::Unreachable)
+    }
+
     /// Tells the watchers the linked accounts changed.
     pub fn kick(&self) {
         self.kicks.notify_one();
@@ -210,12 +224,17 @@ impl MailService {
             security: Security::parse(&row.imap_security).unwrap_or(Security::Tls),
         };
         let credential = self.credential_of(user, row, false).await?;
-        match self.connector.imap_session(&endpoint, &row.username, &credential).await {
+        let place = self.account_place(row.id).await?;
+        match self.connector.imap_session(&endpoint, &row.username, &credential, Some(place)).await {
             // An access token the server refused before its expiry (revoked, or the provider
             // rotated its keys): one refresh, one more try.
             Err(f) if f.step == Step::Authentication && matches!(credential, Credential::Bearer(_)) => {
                 let credential = self.credential_of(user, row, true).await?;
-                self.connector.imap_session(&endpoint, &row.username, &credential).await.map_err(MailError::Unreachable)
+                let place = self.account_place(row.id).await?;
+                self.connector
+                    .imap_session(&endpoint, &row.username, &credential, Some(place))
+                    .await
+                    .map_err(MailError::Unreachable)
             }
             other => other.map_err(MailError::Unreachable),
         }

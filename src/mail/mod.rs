@@ -204,6 +204,8 @@ pub struct MailService {
     config: MailConfig,
     connector: connect::Connector,
     cache: cache::BodyCache,
+    /// Each account's connection places (`index::account_place`).
+    account_places: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// One token refresh per account at a time.
     refresh_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the watcher supervisor (an account linked or unlinked).
@@ -250,6 +252,7 @@ impl MailService {
             full_syncs: tokio::sync::Semaphore::new(watch::CONCURRENT_FULL_SYNCS),
             sync_locks: Default::default(),
             refresh_locks: Default::default(),
+            account_places: Default::default(),
         })
     }
 
