@@ -36,19 +36,19 @@ limit="${CT_ST_TIMEOUT:-150}"
 # The spec is public; fetch it once so a broken spec fails loudly here.
 curl -sf --max-time 10 -o "$out/openapi.json" "$spec_url" || { echo "cannot GET $spec_url" >&2; exit 1; }
 
-# Chat is off until an administrator turns it on (src/modules.rs); without it every chat
-# operation would only ever meet 403 module_disabled. An administrator made for the purpose
-# turns it on, and the run waits until the server says so.
+# Chat and mail are off until an administrator turns them on (src/modules.rs); without it every chat
+# or mail operation would only ever meet 403 module_disabled. An administrator made for the purpose
+# turns them on, and the run waits until the server says so.
 if [[ -n "${CT_MADANG_CLI:-}" ]]; then
     admin="ct-st-admin"
     admin_password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
     printf '%s\n' "$admin_password" | "$CT_MADANG_CLI" user add "$admin" --email "$admin@example.com" --admin >/dev/null 2>&1 ||
         printf '%s\n' "$admin_password" | "$CT_MADANG_CLI" user set-password "$admin" >/dev/null 2>&1 || true
     code="$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -u "$admin:$admin_password" -X PUT \
-        -H 'Content-Type: application/json' --data '{"chat": true}' "${url%/}/api/v1/admin/modules" || true)"
-    [[ "$code" == 200 ]] || { echo "cannot turn the chat module on (HTTP $code)" >&2; exit 1; }
+        -H 'Content-Type: application/json' --data '{"chat": true, "mail": true}' "${url%/}/api/v1/admin/modules" || true)"
+    [[ "$code" == 200 ]] || { echo "cannot turn the chat and mail modules on (HTTP $code)" >&2; exit 1; }
     for _ in $(seq 1 50); do
-        curl -sf --max-time 5 -u "$user:$password" "${url%/}/api/v1/me" | grep -q '"chat":true' && break
+        curl -sf --max-time 5 -u "$user:$password" "${url%/}/api/v1/me" | grep -q '"mail":true' && break
         sleep 0.1
     done
 fi

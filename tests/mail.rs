@@ -1492,7 +1492,19 @@ async fn connections_per_account_are_limited(db: &TestDb) {
     call(&app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{account}"), None).await;
 }
 
+/// schemathesis found these answered in axum's plain text: a malformed query gets the JSON
+/// error shape (400 `bad_query`) like every other API error.
+async fn schemathesis_malformed_queries_get_json_errors(db: &TestDb) {
+    let app = configured(db, &[], false, false).await;
+    users(&app, &["alice"]).await;
+    for path in ["/api/v1/mail/messages?unread=null", "/api/v1/mail/providers", "/api/v1/mail/messages?limit=many"] {
+        let r = call(&app, "alice", "GET", path, None).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_query");
+    }
+}
+
 on_both_databases!(
+    schemathesis_malformed_queries_get_json_errors,
     connections_per_account_are_limited,
     accounts_sign_in_with_oauth_and_are_refreshed,
     folders_are_changed_on_the_server_with_condstore,

@@ -2,7 +2,7 @@
 //! `mail::MailService`, answer. A user only ever sees their own accounts; another user's id is
 //! a plain 404. Passwords go in, never out.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use crate::api::openapi::ErrorBody;
 use crate::app::state::AppState;
 use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
-use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::mail::folders::{FolderChange, NewFolder};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::oauth::{ProviderView, Start, Started};
@@ -236,13 +236,14 @@ pub struct ProviderQuery {
     responses(
         (status = 200, description = "Settings for the address: a known provider's, else a guess from its domain \
             (`provider` is null) for the connection test to confirm", body = Suggestion),
+        (status = 400, description = "No `email` in the query (`bad_query`)", body = ErrorBody),
         (status = 422, description = "Not an address with a domain", body = ErrorBody),
     ),
 )]
 pub async fn providers(
     State(state): State<AppState>,
     Authenticated(_p): Authenticated,
-    Query(q): Query<ProviderQuery>,
+    ApiQuery(q): ApiQuery<ProviderQuery>,
 ) -> Result<Json<Suggestion>, ApiError> {
     let mut suggestion = crate::mail::providers::suggest(&q.email)
         .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain"))?;
@@ -467,6 +468,7 @@ pub struct MessageParams {
         (status = 200, description = "A page of messages from the index, newest first; with `body=true` the \
             index's rows for what the server's own search of the folder found (at most its newest 1,000 \
             matches, so paging ends there)", body = MessagePage),
+        (status = 400, description = "A malformed query: a flag that is not `true` or `false`, a number that is not one (`bad_query`)", body = ErrorBody),
         (status = 404, description = "No such folder of this user", body = ErrorBody),
         (status = 422, description = "A bad cursor; too many or too long words; `body=true` without `folder` \
             or `q`, or non-ASCII words for a server that only searches ASCII", body = ErrorBody),
@@ -476,7 +478,7 @@ pub struct MessageParams {
 pub async fn messages(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
-    Query(q): Query<MessageParams>,
+    ApiQuery(q): ApiQuery<MessageParams>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let text: Vec<String> = q.q.as_deref().unwrap_or_default().split_whitespace().map(str::to_string).collect();
     if text.len() > 8 || text.iter().any(|w| w.chars().count() > 100 || w.chars().any(char::is_control)) {
