@@ -302,9 +302,11 @@ impl MailService {
             folder.indexed_uidnext = 1;
             folder.indexed_modseq = None;
         }
-        let known = self.store.mail_indexed_uids(folder.id).await?;
-        // 2. New messages, newest first.
+        let indexed_before = self.store.mail_indexed_count(folder.id).await?;
+        // 2. New messages, newest first. Those already indexed at or above the mark are what
+        // an interrupted sync stored before it could move the mark.
         let from = u32::try_from(folder.indexed_uidnext.max(1)).unwrap_or(1);
+        let above = self.store.mail_indexed_flags(folder.id, i64::from(from), &[]).await?;
         let new: Vec<u32> = if selected.exists == 0 {
             Vec::new()
         } else {
@@ -312,7 +314,7 @@ impl MailService {
                 .await
                 .map_err(unreachable)?
                 .into_iter()
-                .filter(|u| !known.contains_key(&i64::from(*u)))
+                .filter(|u| !above.contains_key(&i64::from(*u)))
                 .collect()
         };
         let mut added = 0;
@@ -342,7 +344,7 @@ impl MailService {
         }
         // 3. Flags of the messages known before this sync.
         let mut updated = 0;
-        if !known.is_empty() {
+        if indexed_before > 0 {
             let since = match (condstore, folder.indexed_modseq, selected.highestmodseq) {
                 (true, Some(indexed), Some(now)) if now <= u64::try_from(indexed).unwrap_or(0) => None,
                 (true, Some(indexed), Some(_)) => Some(Some(u64::try_from(indexed).unwrap_or(0))),
@@ -350,6 +352,15 @@ impl MailService {
             };
             if let Some(since) = since {
                 let flags = sync::fetch_flags(&self.connector, session, since).await.map_err(unreachable)?;
+                // CHANGEDSINCE answered only the changed messages: read only theirs. Without
+                // it every message's flags came, and every stored one is compared.
+                let known = match since {
+                    Some(_) => {
+                        let uids: Vec<i64> = flags.iter().map(|(uid, _, _)| i64::from(*uid)).collect();
+                        self.store.mail_indexed_flags(folder.id, i64::MAX, &uids).await?
+                    }
+                    None => self.store.mail_indexed_uids(folder.id).await?,
+                };
                 let changes: Vec<(i64, Vec<String>, Option<i64>)> = flags
                     .into_iter()
                     .filter_map(|(uid, flags, modseq)| {
@@ -366,13 +377,14 @@ impl MailService {
         }
         // 4. Expunged messages.
         let mut removed = 0;
-        let indexed = known.len() + added;
+        let indexed = usize::try_from(indexed_before).unwrap_or(0) + added;
         if selected.exists as usize != indexed {
             let present = sync::all_uids(&self.connector, session).await.map_err(unreachable)?;
-            let gone: Vec<i64> = known
-                .keys()
-                .copied()
-                .chain(new.iter().map(|&u| i64::from(u)))
+            let gone: Vec<i64> = self
+                .store
+                .mail_indexed_uid_list(folder.id)
+                .await?
+                .into_iter()
                 .filter(|&u| u32::try_from(u).is_ok_and(|u| !present.contains(&u)))
                 .collect();
             removed = self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
