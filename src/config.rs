@@ -493,6 +493,14 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.dns_server",
+        env: &["MADANG_MAIL_DNS_SERVER"],
+        default: "",
+        doc: "The nameserver (`ip` or `ip:port`) asked for a domain's mail servers when a user links an account \
+              (RFC 6186 SRV and MX records, docs/mail.md). Empty: the nameservers of `/etc/resolv.conf`.",
+        secret: false,
+    },
+    Key {
         name: "mail.oauth_google_client_id",
         env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_ID"],
         default: "",
@@ -1136,6 +1144,10 @@ pub struct MailConfig {
     pub oauth: Vec<crate::mail::oauth::Provider>,
     /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
     pub oauth_redirect_uri: String,
+    /// The nameserver for set-up discovery (`mail.dns_server`); `None`: `/etc/resolv.conf`'s.
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// How long discovering one domain's servers may take (not a key: 2 s; tests shorten it).
+    pub dns_timeout: Duration,
 }
 
 impl Default for MailConfig {
@@ -1151,6 +1163,8 @@ impl Default for MailConfig {
             max_connections_per_account: 4,
             oauth: Vec::new(),
             oauth_redirect_uri: "http://127.0.0.1:8080/mail/oauth/callback".into(),
+            dns_server: None,
+            dns_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -1786,6 +1800,15 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_connections_per_account: p.int("mail.max_connections_per_account", 2, 100)? as usize,
         oauth: mail_oauth_providers(&p)?,
         oauth_redirect_uri: format!("{}mail/oauth/callback", server.public_url()),
+        dns_server: match p.text("mail.dns_server").0 {
+            "" => None,
+            text => Some(
+                text.parse::<std::net::SocketAddr>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                    .map_err(|_| p.fail("mail.dns_server", "an IP address, optionally with `:port`"))?,
+            ),
+        },
+        dns_timeout: MailConfig::default().dns_timeout,
     };
     if mail.connect_timeout < Duration::from_secs(1) {
         return Err(p.fail("mail.connect_timeout", "at least `1s`"));
@@ -2066,6 +2089,21 @@ mod tests {
         assert!(err.0.contains("blob.s3_secret_access_key") && !err.0.contains("very-secret"), "{err}");
         let err = load(&[("MADANG_BLOB_BACKEND", "ftp")]).unwrap_err();
         assert!(err.0.contains("blob.backend"), "{err}");
+    }
+
+    #[test]
+    fn mail_dns_server() {
+        assert_eq!(load(&[]).unwrap().mail.dns_server, None);
+        for (text, addr) in
+            [("192.0.2.53", "192.0.2.53:53"), ("127.0.0.1:5353", "127.0.0.1:5353"), ("[::1]:53", "[::1]:53")]
+        {
+            let c = load(&[("MADANG_MAIL_DNS_SERVER", text)]).unwrap();
+            assert_eq!(c.mail.dns_server, Some(addr.parse().unwrap()), "{text}");
+        }
+        for bad in ["dns.example.com", "1.2.3.4:x", "::1:53:"] {
+            let err = load(&[("MADANG_MAIL_DNS_SERVER", bad)]).unwrap_err();
+            assert!(err.0.contains("mail.dns_server"), "{err}");
+        }
     }
 
     #[test]

@@ -544,8 +544,11 @@ export function mount(root, { api, t, onPush }) {
       }
     };
     api('GET', '/api/v1/mail/oauth/providers').then((r) => { oauthProviders = r.body; showOAuth(); }).catch(() => {});
+    // Where the suggested settings came from (table, DNS SRV/MX, guess) and what to know first.
+    const origin = h('div', { class: 'mail-hint', role: 'status' });
     const form = h('form', { class: 'mail-link' },
       field('email', t('mail.f.email'), { type: 'email', required: '', autocomplete: 'email' }),
+      origin,
       field('password', t('mail.f.password'), { type: 'password', required: '', autocomplete: 'off' }),
       field('display_name', t('mail.f.name'), { type: 'text' }),
       field('username', t('mail.f.username'), { type: 'text', required: '' }),
@@ -579,14 +582,30 @@ export function mount(root, { api, t, onPush }) {
         }
       }
     };
-    form.querySelector('[data-act=suggest]').addEventListener('click', async () => {
+    // Leaving the address field asks once per address, and fills only the server fields the
+    // user has not typed in (the answer may take a DNS look-up, up to 2 s, while they go on);
+    // the button asks again on purpose and fills them all.
+    const servers = ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security'];
+    const touched = new Set();
+    for (const k of servers) form.elements.namedItem(k).addEventListener('input', () => touched.add(k));
+    let suggested = '';
+    const suggest = async (again) => {
+      const email = value('email').trim();
+      if (!email.includes('@') || (!again && email === suggested)) return;
+      suggested = email;
       try {
-        const s = (await api('GET', `/api/v1/mail/providers?email=${encodeURIComponent(value('email'))}`)).body;
-        for (const k of ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security']) if (s[k] !== undefined) set(k, s[k]);
-        if (!value('username')) set('username', value('email'));
+        const s = (await api('GET', `/api/v1/mail/providers?email=${encodeURIComponent(email)}`)).body;
+        if (again) touched.clear();
+        for (const k of servers) if (s[k] !== undefined && !touched.has(k)) set(k, s[k]);
+        if (!value('username')) set('username', s.username_is_address === false ? email.split('@')[0] : email);
+        clear(origin);
+        origin.append(h('p', {}, t(`mail.source.${s.source}`, { provider: s.provider || '' })));
+        if (s.note) origin.append(h('p', {}, s.note));
         showOAuth();
-      } catch (e) { fail(e); }
-    });
+      } catch (e) { if (again) fail(e); }
+    };
+    form.elements.namedItem('email').addEventListener('change', () => suggest(false));
+    form.querySelector('[data-act=suggest]').addEventListener('click', () => suggest(true));
     form.querySelector('[data-act=test]').addEventListener('click', async () => {
       clear(result);
       try { report((await api('POST', '/api/v1/mail/accounts/test', body())).body); } catch (e) { result.textContent = e.message; }

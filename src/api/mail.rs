@@ -234,8 +234,9 @@ pub struct ProviderQuery {
 #[utoipa::path(
     get, path = "/api/v1/mail/providers", tag = "mail", params(ProviderQuery),
     responses(
-        (status = 200, description = "Settings for the address: a known provider's, else a guess from its domain \
-            (`provider` is null) for the connection test to confirm", body = Suggestion),
+        (status = 200, description = "Settings for the address (`source`): a known provider's (`table`), else the \
+            domain's RFC 6186 SRV records (`srv`), else its MX records at Google Workspace or Microsoft 365 (`mx`), \
+            else a guess from the domain (`guess`) for the connection test to confirm", body = Suggestion),
         (status = 400, description = "No `email` in the query (`bad_query`)", body = ErrorBody),
         (status = 422, description = "Not an address with a domain", body = ErrorBody),
     ),
@@ -245,14 +246,10 @@ pub async fn providers(
     Authenticated(_p): Authenticated,
     ApiQuery(q): ApiQuery<ProviderQuery>,
 ) -> Result<Json<Suggestion>, ApiError> {
-    let mut suggestion = crate::mail::providers::suggest(&q.email)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain"))?;
-    suggestion.oauth = state
-        .mail
-        .oauth_providers()
-        .into_iter()
-        .find(|p| p.imap_hosts.iter().any(|h| h.eq_ignore_ascii_case(&suggestion.imap_host)))
-        .map(|p| p.id);
+    let suggestion =
+        state.mail.suggest(&q.email).await.ok_or_else(|| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "email: an address with a domain")
+        })?;
     Ok(Json(suggestion))
 }
 

@@ -12,6 +12,7 @@
 pub mod cache;
 pub mod command;
 pub mod connect;
+pub mod discover;
 pub mod folders;
 pub mod index;
 pub mod oauth;
@@ -206,6 +207,8 @@ pub struct MailService {
     cache: cache::BodyCache,
     /// Each account's connection places (`index::account_place`).
     account_places: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+    /// Set-up discovery in DNS, with its cache.
+    discovery: discover::Discovery,
     /// One token refresh per account at a time.
     refresh_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the watcher supervisor (an account linked or unlinked).
@@ -241,7 +244,9 @@ impl MailService {
     ) -> Result<MailService, String> {
         let connector = connect::Connector::new(&config)?;
         let cache = cache::BodyCache::new(config.body_cache_size);
+        let discovery = discover::Discovery::new(config.dns_server, config.dns_timeout);
         Ok(MailService {
+            discovery,
             store,
             clock,
             secretbox,
@@ -254,6 +259,24 @@ impl MailService {
             refresh_locks: Default::default(),
             account_places: Default::default(),
         })
+    }
+
+    /// Settings for `email`: a known provider's, else what the domain's DNS says (bounded by
+    /// `dns_timeout`, cached), else a guess; with the OAuth provider that signs in to them, when
+    /// one is configured. `None` when the address has no domain.
+    pub async fn suggest(&self, email: &str) -> Option<providers::Suggestion> {
+        let domain = providers::domain_of(email)?;
+        let mut suggestion = match providers::known(&domain) {
+            Some(known) => known,
+            None => providers::from_dns(&domain, &self.discovery.find(&domain).await)
+                .unwrap_or_else(|| providers::guess(&domain)),
+        };
+        suggestion.oauth = self
+            .oauth_providers()
+            .into_iter()
+            .find(|p| p.imap_hosts.iter().any(|h| h.eq_ignore_ascii_case(&suggestion.imap_host)))
+            .map(|p| p.id);
+        Some(suggestion)
     }
 
     fn validate(input: &AccountInput) -> MailResult<MailAccountFields> {
