@@ -475,6 +475,21 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.image_proxy_max_size",
+        env: &["MADANG_MAIL_IMAGE_PROXY_MAX_SIZE"],
+        default: "5MiB",
+        doc: "Largest remote image in a message that Madang's image proxy fetches and passes on when the user \
+              shows a message's images; larger ones are refused.",
+        secret: false,
+    },
+    Key {
+        name: "mail.image_proxy_timeout",
+        env: &["MADANG_MAIL_IMAGE_PROXY_TIMEOUT"],
+        default: "15s",
+        doc: "How long the image proxy may take to fetch one remote image, redirects included.",
+        secret: false,
+    },
+    Key {
         name: "mail.oauth_google_client_id",
         env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_ID"],
         default: "",
@@ -1110,6 +1125,10 @@ pub struct MailConfig {
     pub max_accounts_per_user: u64,
     pub max_message_size: u64,
     pub body_cache_size: usize,
+    /// The largest remote image the image proxy passes on (`mail.image_proxy_max_size`).
+    pub image_proxy_max_size: u64,
+    /// One remote image's whole fetch, redirects included (`mail.image_proxy_timeout`).
+    pub image_proxy_timeout: Duration,
     /// The OAuth providers an administrator configured (`mail.oauth_*`).
     pub oauth: Vec<crate::mail::oauth::Provider>,
     /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
@@ -1125,6 +1144,8 @@ impl Default for MailConfig {
             max_accounts_per_user: 10,
             max_message_size: 50 << 20,
             body_cache_size: 64 << 20,
+            image_proxy_max_size: 5 << 20,
+            image_proxy_timeout: Duration::from_secs(15),
             oauth: Vec::new(),
             oauth_redirect_uri: "http://127.0.0.1:8080/mail/oauth/callback".into(),
         }
@@ -1758,11 +1779,16 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
         max_message_size: p.size("mail.max_message_size")? as u64,
         body_cache_size: p.size("mail.body_cache_size")?,
+        image_proxy_max_size: p.size("mail.image_proxy_max_size")? as u64,
+        image_proxy_timeout: p.duration("mail.image_proxy_timeout")?,
         oauth: mail_oauth_providers(&p)?,
         oauth_redirect_uri: format!("{}mail/oauth/callback", server.public_url()),
     };
     if mail.connect_timeout < Duration::from_secs(1) {
         return Err(p.fail("mail.connect_timeout", "at least `1s`"));
+    }
+    if mail.image_proxy_timeout < Duration::from_secs(1) {
+        return Err(p.fail("mail.image_proxy_timeout", "at least `1s`"));
     }
 
     let effective = KEYS

@@ -143,6 +143,9 @@ pub struct Connector {
     /// For OAuth token endpoints, with the same trust (a company CA in `mail.ca_file` works
     /// for its identity provider too).
     http: http_client::Client,
+    /// For remote images of messages (`mail::images`): every host name resolved by the outbound
+    /// guard, no proxy, no redirects followed on its own, no cookies, no Referer.
+    images: http_client::Client,
     config: MailConfig,
     extra_roots: Vec<Vec<u8>>,
 }
@@ -179,9 +182,11 @@ impl Connector {
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| format!("mail: the HTTP client: {e}"))?;
+        let images = super::images::client(tls.clone(), config)?;
         Ok(Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             http,
+            images,
             config: config.clone(),
             extra_roots,
         })
@@ -190,6 +195,11 @@ impl Connector {
     /// The HTTP client for OAuth token requests.
     pub fn http(&self) -> &http_client::Client {
         &self.http
+    }
+
+    /// The HTTP client for remote images, behind the outbound guard.
+    pub fn images(&self) -> &http_client::Client {
+        &self.images
     }
 
     fn timeout(&self) -> Duration {
