@@ -501,6 +501,21 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "mail.image_proxy_max_size",
+        env: &["MADANG_MAIL_IMAGE_PROXY_MAX_SIZE"],
+        default: "5MiB",
+        doc: "Largest remote image in a message that Madang's image proxy fetches and passes on when the user \
+              shows a message's images; larger ones are refused.",
+        secret: false,
+    },
+    Key {
+        name: "mail.image_proxy_timeout",
+        env: &["MADANG_MAIL_IMAGE_PROXY_TIMEOUT"],
+        default: "15s",
+        doc: "How long the image proxy may take to fetch one remote image, redirects included.",
+        secret: false,
+    },
+    Key {
         name: "mail.oauth_google_client_id",
         env: &["MADANG_MAIL_OAUTH_GOOGLE_CLIENT_ID"],
         default: "",
@@ -1140,6 +1155,10 @@ pub struct MailConfig {
     pub max_connections: usize,
     /// Open IMAP connections per linked account (the watcher's IDLE holds one).
     pub max_connections_per_account: usize,
+    /// The largest remote image the image proxy passes on (`mail.image_proxy_max_size`).
+    pub image_proxy_max_size: u64,
+    /// One remote image's whole fetch, redirects included (`mail.image_proxy_timeout`).
+    pub image_proxy_timeout: Duration,
     /// The OAuth providers an administrator configured (`mail.oauth_*`).
     pub oauth: Vec<crate::mail::oauth::Provider>,
     /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
@@ -1161,6 +1180,8 @@ impl Default for MailConfig {
             body_cache_size: 64 << 20,
             max_connections: 500,
             max_connections_per_account: 4,
+            image_proxy_max_size: 5 << 20,
+            image_proxy_timeout: Duration::from_secs(15),
             oauth: Vec::new(),
             oauth_redirect_uri: "http://127.0.0.1:8080/mail/oauth/callback".into(),
             dns_server: None,
@@ -1798,6 +1819,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         body_cache_size: p.size("mail.body_cache_size")?,
         max_connections: p.int("mail.max_connections", 2, 100_000)? as usize,
         max_connections_per_account: p.int("mail.max_connections_per_account", 2, 100)? as usize,
+        image_proxy_max_size: p.size("mail.image_proxy_max_size")? as u64,
+        image_proxy_timeout: p.duration("mail.image_proxy_timeout")?,
         oauth: mail_oauth_providers(&p)?,
         oauth_redirect_uri: format!("{}mail/oauth/callback", server.public_url()),
         dns_server: match p.text("mail.dns_server").0 {
@@ -1812,6 +1835,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     };
     if mail.connect_timeout < Duration::from_secs(1) {
         return Err(p.fail("mail.connect_timeout", "at least `1s`"));
+    }
+    if mail.image_proxy_timeout < Duration::from_secs(1) {
+        return Err(p.fail("mail.image_proxy_timeout", "at least `1s`"));
     }
 
     let effective = KEYS

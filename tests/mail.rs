@@ -1503,9 +1503,248 @@ async fn schemathesis_malformed_queries_get_json_errors(db: &TestDb) {
     }
 }
 
+/// A 1×1 PNG, what the image server answers for `/pixel.png`.
+const PIXEL: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\
+\x00\x00\x00\x0dIDAT\x78\x9c\x63\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99\x3d\x1d\x00\x00\x00\x00IEND\xae\x42\x60\x82";
+
+/// A remote image server on 127.0.0.1 (which the test configuration allows): `/pixel.png`,
+/// `/page.html` (not an image), `/drawing.svg` (not served), `/big.png` (6 MiB with no
+/// Content-Length, past the 5 MiB default), `/moved` (a redirect to `/pixel.png`) and
+/// `/metadata` (a redirect to the cloud metadata address). It keeps each request's head.
+struct ImageServer {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn image_server() -> ImageServer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                seen.lock().unwrap().push(head);
+                let answer = |status: &str, headers: &str, body: &[u8]| {
+                    let mut out = format!("HTTP/1.1 {status}\r\nConnection: close\r\n{headers}\r\n").into_bytes();
+                    out.extend_from_slice(body);
+                    out
+                };
+                let reply = match path.as_str() {
+                    "/pixel.png" => answer(
+                        "200 OK",
+                        &format!("Content-Type: image/png\r\nContent-Length: {}\r\n", PIXEL.len()),
+                        PIXEL,
+                    ),
+                    "/page.html" => {
+                        answer("200 OK", "Content-Type: text/html\r\nContent-Length: 13\r\n", b"<p>hello</p>\n")
+                    }
+                    "/drawing.svg" => {
+                        let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
+                        answer(
+                            "200 OK",
+                            &format!("Content-Type: image/svg+xml\r\nContent-Length: {}\r\n", svg.len()),
+                            svg,
+                        )
+                    }
+                    "/big.png" => answer("200 OK", "Content-Type: image/png\r\n", &vec![0u8; 6 << 20]),
+                    "/moved" => answer("302 Found", "Location: /pixel.png\r\nContent-Length: 0\r\n", b""),
+                    "/metadata" => answer(
+                        "302 Found",
+                        "Location: http://169.254.169.254/latest/meta-data/x.png\r\nContent-Length: 0\r\n",
+                        b"",
+                    ),
+                    _ => answer("404 Not Found", "Content-Length: 0\r\n", b""),
+                };
+                let _ = conn.write_all(&reply).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    ImageServer { port, requests }
+}
+
+/// The `src` of every picture in sanitised HTML that points at the image proxy, in order.
+fn proxy_urls(html: &str) -> Vec<String> {
+    html.split("src=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|src| src.starts_with("/api/v1/mail/image?"))
+        .map(|src| src.replace("&amp;", "&"))
+        .collect()
+}
+
+/// Remote images (issue 14): blocked by default; shown for one message with `images=show` or
+/// always for a trusted sender, through the signed proxy, which fetches behind the outbound
+/// guard and passes on only raster images within the size limit. Signatures are per user, and
+/// so is the list of trusted senders.
+async fn remote_images_are_shown_through_the_signed_proxy(db: &TestDb) {
+    let Some(srv) = server(false) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let images = image_server().await;
+    let base = format!("http://127.0.0.1:{}", images.port);
+    let user = srv.new_user("images");
+    let html = format!(
+        "<p>Sale!</p><img src=\"{base}/pixel.png\" alt=\"logo\"><img src=\"{base}/page.html\">\
+         <img src=\"{base}/drawing.svg\"><img src=\"{base}/big.png\"><img src=\"{base}/moved\">\
+         <img src=\"{base}/metadata\"><img src=\"http://169.254.169.254/latest/meta-data/y.png\">"
+    );
+    srv.deliver(
+        &user,
+        1,
+        &format!(
+            "From: Shop News <News@Shop.example>\nTo: {user}\nSubject: Sale\nMessage-ID: <sale@shop.example>\n\
+             Date: Mon, 7 Dec 2026 09:00:00 +0900\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n{html}\n"
+        ),
+    );
+    linked(&app, &srv, "alice", &user).await;
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
+    let id = listed.body["messages"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/mail/messages/{id}");
+
+    // Blocked by default: nothing of the remote server in the HTML, nothing asked of it.
+    let r = call(&app, "alice", "GET", &path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["remote_images"].as_bool(), r.body["images_blocked"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(r.body["sender_trusted"], false);
+    let blocked = r.body["html"].as_str().unwrap();
+    assert!(!blocked.contains("127.0.0.1") && !blocked.contains("/api/v1/mail/image"), "{blocked}");
+    assert!(images.requests.lock().unwrap().is_empty());
+    assert_error(
+        &call(&app, "alice", "GET", &format!("{path}?images=maybe"), None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+    );
+
+    // Shown for this message: every picture points at the proxy, none at the remote server.
+    let r = call(&app, "alice", "GET", &format!("{path}?images=show"), None).await;
+    assert_eq!((r.body["remote_images"].as_bool(), r.body["images_blocked"].as_bool()), (Some(true), Some(false)));
+    let shown = r.body["html"].as_str().unwrap();
+    let urls = proxy_urls(shown);
+    assert_eq!(urls.len(), 7, "{shown}");
+    assert!(!shown.contains("src=\"http"), "{shown}");
+    let [pixel, page, svg, big, moved, metadata, literal] = <[String; 7]>::try_from(urls).unwrap();
+    assert!(images.requests.lock().unwrap().is_empty(), "showing a message fetches nothing by itself");
+
+    let alice = common::dav::Client::new(&app, "alice");
+    let get = |url: String| {
+        let alice = &alice;
+        async move { alice.send("GET", &url, &[], axum::body::Body::empty()).await }
+    };
+    let r = get(pixel.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.text, String::from_utf8_lossy(PIXEL));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("content-security-policy"), Some("sandbox"));
+    assert!(r.header("cache-control").unwrap().starts_with("private"));
+    // The remote server learnt nothing of the reader: no cookie, no Referer, Madang's own agent.
+    let head = images.requests.lock().unwrap().last().unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("get /pixel.png "), "{head}");
+    assert!(!head.contains("cookie") && !head.contains("referer") && !head.contains("authorization"), "{head}");
+    assert!(head.contains("user-agent: madang-image-proxy/1"), "{head}");
+    // A redirect is followed (and checked again).
+    let r = get(moved).await;
+    assert_eq!((r.status, r.header("content-type")), (StatusCode::OK, Some("image/png")), "{}", r.text);
+
+    // Refused: not an image, SVG, too large, an internal address (in the URL or by redirect).
+    let r = call(&app, "alice", "GET", &page, None).await;
+    assert_error(&r, StatusCode::BAD_GATEWAY, "not_an_image");
+    assert_error(&call(&app, "alice", "GET", &svg, None).await, StatusCode::BAD_GATEWAY, "not_an_image");
+    assert_error(&call(&app, "alice", "GET", &big, None).await, StatusCode::BAD_GATEWAY, "too_large");
+    let before = images.requests.lock().unwrap().len();
+    assert_error(&call(&app, "alice", "GET", &literal, None).await, StatusCode::FORBIDDEN, "blocked");
+    assert_eq!(images.requests.lock().unwrap().len(), before);
+    assert_error(&call(&app, "alice", "GET", &metadata, None).await, StatusCode::FORBIDDEN, "blocked");
+
+    // The signature: changed, or on another URL, or another user's link.
+    let (head_part, sig) = pixel.rsplit_once("&s=").unwrap();
+    let flipped = if sig.ends_with('A') { "B" } else { "A" };
+    let tampered = format!("{head_part}&s={}{flipped}", &sig[..sig.len() - 1]);
+    assert_error(&call(&app, "alice", "GET", &tampered, None).await, StatusCode::FORBIDDEN, "bad_signature");
+    let other_url = format!("{}&s={sig}", page.rsplit_once("&s=").unwrap().0);
+    assert_error(&call(&app, "alice", "GET", &other_url, None).await, StatusCode::FORBIDDEN, "bad_signature");
+    assert_error(&call(&app, "bob", "GET", &pixel, None).await, StatusCode::FORBIDDEN, "bad_signature");
+    assert_error(
+        &call(&app, "alice", "GET", "/api/v1/mail/image?u=x", None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+    );
+    let anonymous = common::dav::Client::anonymous(&app).send("GET", &pixel, &[], axum::body::Body::empty()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    // Without 127.0.0.1 allowed, the same signed URL (the key is the instance's, in the
+    // database, so another process accepts it) is refused before anything is sent.
+    let closed = configured(db, &srv.ca, false, true).await;
+    let before = images.requests.lock().unwrap().len();
+    assert_error(&call(&closed, "alice", "GET", &pixel, None).await, StatusCode::FORBIDDEN, "blocked");
+    assert_eq!(images.requests.lock().unwrap().len(), before);
+
+    // Trusted senders, per user: bob trusting the shop changes nothing for alice.
+    let r =
+        call(&app, "bob", "POST", "/api/v1/mail/image-senders", Some(json!({"address": "news@shop.example"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = call(&app, "alice", "GET", &path, None).await;
+    assert_eq!((r.body["images_blocked"].as_bool(), r.body["sender_trusted"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(call(&app, "alice", "GET", "/api/v1/mail/image-senders", None).await.body, json!([]));
+    let r = call(&app, "alice", "POST", "/api/v1/mail/image-senders", Some(json!({"address": " News@Shop.Example "})))
+        .await;
+    assert_eq!((r.status, r.body["address"].as_str()), (StatusCode::CREATED, Some("news@shop.example")), "{}", r.text);
+    let again =
+        call(&app, "alice", "POST", "/api/v1/mail/image-senders", Some(json!({"address": "news@shop.example"}))).await;
+    assert_eq!(again.status, StatusCode::CREATED, "trusting twice is fine: {}", again.text);
+    let r = call(&app, "alice", "GET", &path, None).await;
+    assert_eq!((r.body["images_blocked"].as_bool(), r.body["sender_trusted"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(proxy_urls(r.body["html"].as_str().unwrap()).len(), 7);
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/image-senders", None).await;
+    assert_eq!(
+        listed.body.as_array().map(|a| a.iter().map(|s| s["address"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("news@shop.example")])
+    );
+    // Bob taking it off his list leaves alice's; alice taking it off blocks again.
+    let r = call(&app, "bob", "DELETE", "/api/v1/mail/image-senders/news@shop.example", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_error(
+        &call(&app, "bob", "DELETE", "/api/v1/mail/image-senders/news@shop.example", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_eq!(call(&app, "alice", "GET", &path, None).await.body["sender_trusted"], true);
+    let r = call(&app, "alice", "DELETE", "/api/v1/mail/image-senders/News%40Shop.example", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(call(&app, "alice", "GET", &path, None).await.body["images_blocked"], true);
+    for bad in [json!({"address": "not an address"}), json!({"address": ""})] {
+        assert_error(
+            &call(&app, "alice", "POST", "/api/v1/mail/image-senders", Some(bad)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        );
+    }
+    let r = call(&app, "alice", "POST", "/api/v1/mail/image-senders", Some(json!({"email": "x@y.z"}))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "bad_json");
+    // Bob cannot read the message itself, with or without images.
+    assert_error(
+        &call(&app, "bob", "GET", &format!("{path}?images=show"), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
 on_both_databases!(
     schemathesis_malformed_queries_get_json_errors,
     connections_per_account_are_limited,
+    remote_images_are_shown_through_the_signed_proxy,
     accounts_sign_in_with_oauth_and_are_refreshed,
     folders_are_changed_on_the_server_with_condstore,
     folders_are_changed_on_the_server_without_condstore,

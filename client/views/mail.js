@@ -342,13 +342,14 @@ export function mount(root, { api, t, onPush }) {
     reader.append(h('p', { class: 'mail-hint' }, t('mail.select')));
   }
 
-  async function openMessage(id) {
+  /** Opens message `id`; `images: true` shows its remote images this time (through the proxy). */
+  async function openMessage(id, { images = false } = {}) {
     state.open = id;
     renderList();
     clear(reader);
     let m;
     try {
-      m = (await api('GET', `/api/v1/mail/messages/${id}`)).body;
+      m = (await api('GET', `/api/v1/mail/messages/${id}${images ? '?images=show' : ''}`)).body;
     } catch (e) {
       fail(e);
       return;
@@ -365,6 +366,33 @@ export function mount(root, { api, t, onPush }) {
     const body = m.html
       ? renderMessageHtml(m.html, (url) => imageDataUrl(url).catch(() => null))
       : h('pre', { class: 'mail-text' }, m.text);
+    const sender = (m.from && m.from.email) || '';
+    /** Adds or removes the sender from the list of senders whose images are always shown, then re-reads. */
+    const trustSender = async (trust) => {
+      try {
+        if (trust) await api('POST', '/api/v1/mail/image-senders', { address: sender });
+        else await api('DELETE', `/api/v1/mail/image-senders/${encodeURIComponent(sender)}`);
+        openMessage(id);
+      } catch (e) { fail(e); }
+    };
+    let imagesBar = null;
+    if (m.images_blocked) {
+      // Remote images tell the sender when and where the message was read: shown only when
+      // the user asks, and then loaded by Madang (the proxy), never by this browser directly.
+      const show = h('button', { type: 'button', class: 'secondary' }, t('mail.show_images'));
+      show.addEventListener('click', () => openMessage(id, { images: true }));
+      const always = sender
+        ? h('button', { type: 'button', class: 'secondary' }, t('mail.always_show_images', { sender }))
+        : null;
+      if (always) always.addEventListener('click', () => trustSender(true));
+      imagesBar = h('div', { class: 'mail-notice mail-images', role: 'status' },
+        h('span', {}, t('mail.remote_images')), ' ', show, ' ', always);
+    } else if (m.remote_images && m.sender_trusted) {
+      const stop = h('button', { type: 'button', class: 'secondary' }, t('mail.stop_showing_images'));
+      stop.addEventListener('click', () => trustSender(false));
+      imagesBar = h('div', { class: 'mail-notice mail-images' },
+        h('span', {}, t('mail.images_always_shown', { sender })), ' ', stop);
+    }
     const files = m.attachments.filter((a) => !a.inline).map((a) => {
       const b = h('button', { type: 'button', class: 'secondary mail-attachment' }, `${t('mail.download')} ${a.name} (${Math.ceil(a.size / 1024)} KB)`);
       b.addEventListener('click', () => download(a.url, a.name).catch(fail));
@@ -412,7 +440,7 @@ export function mount(root, { api, t, onPush }) {
       addressLine(t('mail.to'), m.to),
       addressLine(t('mail.cc'), m.cc),
       h('p', { class: 'mail-address' }, h('span', { class: 'mail-label' }, `${t('mail.date')}: `), new Date(m.sent_at || m.received_at).toLocaleString()),
-      m.remote_images ? h('p', { class: 'mail-notice' }, t('mail.remote_images')) : null,
+      imagesBar,
       body,
       files.length ? h('ul', { class: 'mail-attachments' }, ...files) : null,
     ]);

@@ -3,10 +3,12 @@
 // failing connection test first, reading a message with an attachment (the HTML's script and
 // tracker gone), and a message delivered to Dovecot appearing in the open browser by IDLE and
 // the push channel, without a reload; folders made, renamed and deleted from the sidebar, a
-// message copied into one, and a word only the body holds found by the server's search.
+// message copied into one, and a word only the body holds found by the server's search; remote
+// images hidden, then shown through Madang's image proxy, for the message and for the sender.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -74,7 +76,7 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   await row.getByRole('button').click();
   const reader = page.locator('.mail-reader');
   await expect(reader.getByRole('heading', { name: '회의 자료 Q4 report' })).toBeVisible();
-  await expect(reader.getByText('Remote images in this message were not loaded')).toBeVisible();
+  await expect(reader.getByText('Images are hidden to protect your privacy.')).toBeVisible();
   await expect(reader.getByRole('button', { name: /Download q4\.pdf/ })).toBeVisible();
   // The message's HTML, in its shadow root: the text is there, the script and tracker are not.
   const html = await reader.locator('.mail-html').evaluate((el) => el.shadowRoot.innerHTML);
@@ -234,4 +236,94 @@ test('link an account by signing in at the provider, and sign in again when cons
   await expect(page).toHaveURL(/#\/mail$/, { timeout: 15000 });
   await expect(page.locator('.mail-problem')).toHaveCount(0, { timeout: 15000 });
   await expect(page.locator('.mail-row', { hasText: subject })).toBeVisible();
+});
+
+/** A 1×1 PNG. */
+const PIXEL = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==', 'base64');
+
+test('remote images are hidden, then shown through the image proxy', async ({ page }) => {
+  // The "remote" image server, on 127.0.0.1 (which lib.sh lets the server reach with the
+  // Dovecot, `mail.allowed_networks`); it counts what it is asked.
+  const asked = [];
+  const images = http.createServer((req, res) => {
+    asked.push({ url: req.url, headers: req.headers });
+    if (req.url === '/logo.png') {
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': PIXEL.length });
+      res.end(PIXEL);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((resolve) => images.listen(0, '127.0.0.1', resolve));
+  const remote = `http://127.0.0.1:${images.address().port}`;
+  try {
+    const user = await createUser({ prefix: 'wcmaili' });
+    const { box } = mailbox();
+    const file = path.join(os.tmpdir(), `madang-wc-img-${crypto.randomBytes(3).toString('hex')}.eml`);
+    fs.writeFileSync(file, `From: Shop News <news@shop.example>\r\nTo: ${box}\r\nSubject: Winter sale\r\n` +
+      `Message-ID: <sale-${crypto.randomBytes(3).toString('hex')}@shop.example>\r\nDate: ${new Date().toUTCString()}\r\n` +
+      'MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n' +
+      `<p>Everything half price.</p><img src="${remote}/logo.png" alt="Shop logo" width="1" height="1">\r\n`);
+    execFileSync('bash', [DOVECOT, 'deliver', DIR, box, file]);
+    fs.unlinkSync(file);
+    const api = apiAs(user);
+    const linked = await api('POST', '/api/v1/mail/accounts', {
+      email: box, username: box, password: 'wc-box-pw',
+      imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
+      smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
+    });
+    expect(linked.status, linked.text).toBe(201);
+    expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+    await collectCspViolations(page);
+    // Every request the browser makes goes to Madang, never to the image's server.
+    const origin = new URL(urlOf('/')).origin;
+    const requested = [];
+    page.on('request', (r) => { if (!r.url().startsWith('data:')) requested.push(r.url()); });
+    await signIn(page, user);
+    await page.goto(urlOf('/#/mail'));
+
+    const row = page.locator('.mail-row', { hasText: 'Winter sale' });
+    await row.getByRole('button').click();
+    const reader = page.locator('.mail-reader');
+    await expect(reader.getByText('Everything half price.')).toBeVisible();
+    // Hidden, with the bar; nothing asked of the image's server.
+    const bar = reader.locator('.mail-images');
+    await expect(bar).toContainText('Images are hidden to protect your privacy.');
+    const shadowImages = () => reader.locator('.mail-html').evaluate((el) =>
+      Array.from(el.shadowRoot.querySelectorAll('img')).map((i) => ({ src: i.getAttribute('src') || '', proxied: i.dataset.src || '' })));
+    expect(await shadowImages()).toEqual([]);
+    expect(asked).toEqual([]);
+    await shot(page, 'mail-images-hidden');
+    await checkA11y(page);
+
+    // Shown for this message: through the proxy, on Madang's origin, as a data: URL.
+    await bar.getByRole('button', { name: 'Show images' }).click();
+    await expect.poll(async () => (await shadowImages()).map((i) => i.src.slice(0, 15)), { timeout: 10000 }).toEqual(['data:image/png;']);
+    const [shown] = await shadowImages();
+    expect(shown.proxied).toMatch(/^\/api\/v1\/mail\/image\?u=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Flogo\.png&s=[A-Za-z0-9_-]+$/);
+    expect(asked.map((a) => a.url)).toEqual(['/logo.png']);
+    expect(asked[0].headers.cookie).toBeUndefined();
+    expect(asked[0].headers.referer).toBeUndefined();
+    expect(asked[0].headers['user-agent']).toBe('Madang-Image-Proxy/1');
+    expect(requested.some((u) => u.startsWith(`${origin}/api/v1/mail/image?`))).toBe(true);
+    expect(requested.filter((u) => !u.startsWith(origin))).toEqual([]);
+    await expect(reader.locator('.mail-images')).toHaveCount(0);
+
+    // Always for this sender: opened again, the message shows its images without asking.
+    await row.getByRole('button').click();
+    await expect(reader.locator('.mail-images')).toContainText('Images are hidden');
+    await reader.getByRole('button', { name: 'Always show from news@shop.example' }).click();
+    await expect(reader.locator('.mail-images')).toContainText('Images from news@shop.example are always shown.');
+    await expect.poll(async () => (await shadowImages()).length, { timeout: 10000 }).toBe(1);
+    expect((await api('GET', '/api/v1/mail/image-senders')).body.map((s) => s.address)).toEqual(['news@shop.example']);
+    await shot(page, 'mail-images-shown');
+    // And back: hidden again.
+    await reader.getByRole('button', { name: 'Stop showing automatically' }).click();
+    await expect(reader.locator('.mail-images')).toContainText('Images are hidden');
+    expect((await api('GET', '/api/v1/mail/image-senders')).body).toEqual([]);
+    expect(requested.filter((u) => !u.startsWith(origin))).toEqual([]);
+  } finally {
+    images.close();
+  }
 });

@@ -52,8 +52,9 @@ pub struct Body {
     pub attachments: Vec<Attachment>,
 }
 
-/// Rewrites a remote `http(s)` image URL to the proxy's.
-pub type ProxyUrl = Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// Rewrites a remote `http(s)` image URL to the proxy's; `None` drops the image (a URL the
+/// proxy would refuse anyway, such as one too long).
+pub type ProxyUrl = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// The URL the reader loads a part of this message from (by its number), for `cid:` images.
 pub type PartUrl = Arc<dyn Fn(u32) -> String + Send + Sync>;
 
@@ -207,13 +208,20 @@ fn sanitize(html: &str, images: &Images, cids: Arc<HashMap<String, u32>>, remote
                 Some(value.into())
             } else if lower.starts_with("http://") || lower.starts_with("https://") {
                 remote.store(true, Ordering::Relaxed);
-                images.proxy.as_ref().map(|p| Cow::Owned(p(value.trim())))
+                images.proxy.as_ref().and_then(|p| p(value.trim())).map(Cow::Owned)
+            } else if lower.starts_with("//") {
+                // Protocol-relative (RFC 3986 §4.2): in a mail reader there is no page scheme to
+                // inherit, so it is the https URL a browser would most likely have fetched.
+                remote.store(true, Ordering::Relaxed);
+                images.proxy.as_ref().and_then(|p| p(&format!("https:{}", value.trim()))).map(Cow::Owned)
             } else {
                 None
             }
         }
         // Images only through `src` above: no `srcset`, `background`, `lowsrc` sneaking past.
-        (_, "background") => None,
+        // (ammonia's allow-list has no `srcset` either; dropping it costs only the choice of
+        // a sharper picture, and every URL in it would need the proxy's signature.)
+        (_, "background" | "srcset" | "lowsrc" | "dynsrc") => None,
         (_, "cite" | "longdesc" | "action" | "formaction" | "poster") => None,
         ("a", "href") => {
             let lower = value.trim().to_ascii_lowercase();
@@ -273,12 +281,74 @@ mod tests {
 
     #[test]
     fn remote_images_go_through_the_proxy_when_allowed() {
-        let proxy: ProxyUrl = Arc::new(|u: &str| format!("/proxy?u={}", u.len()));
+        let proxy: ProxyUrl = Arc::new(|u: &str| Some(format!("/proxy?u={}", u.len())));
         let body =
             read(MIXED.as_bytes(), &Images { proxy: Some(proxy), part_url: Arc::new(|p| p.to_string()) }).unwrap();
         let html = body.html.unwrap();
         assert!(html.contains("src=\"/proxy?u=29\""), "{html}");
         assert!(!html.contains("tracker.example"));
+        assert!(body.remote_images, "there were remote images, shown this time");
+    }
+
+    /// The HTML alone, through [`sanitize`], with a proxy that names the URL it was given.
+    fn proxied(html: &str, proxy: bool) -> (String, bool) {
+        let remote = Arc::new(AtomicBool::new(false));
+        let proxy: Option<ProxyUrl> =
+            proxy.then(|| -> ProxyUrl { Arc::new(|u: &str| (u.len() < 100).then(|| format!("/img?u={u}"))) });
+        let images = Images { proxy, part_url: Arc::new(|part| format!("/part/{part}")) };
+        let cids = Arc::new(HashMap::from([("logo@x".to_string(), 3)]));
+        let html = sanitize(html, &images, cids, remote.clone());
+        (html, remote.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn only_remote_images_are_rewritten_to_the_proxy() {
+        let (html, remote) = proxied(
+            "<img src=\" HTTPS://a.example/x.png \"><img src=\"http://b.example/y.gif\" alt=\"y\">\
+             <img src=\"//c.example/z.png\"><img src=\"cid:logo@x\"><img src=\"data:image/png;base64,iVBO\">\
+             <img src=\"javascript:alert(1)\"><img src=\"data:image/svg+xml;base64,PHN2Zz4=\">\
+             <img src=\"file:///etc/passwd\"><img src=\"relative.png\">",
+            true,
+        );
+        assert!(remote);
+        assert!(html.contains("src=\"/img?u=HTTPS://a.example/x.png\""), "{html}");
+        assert!(html.contains("src=\"/img?u=http://b.example/y.gif\" alt=\"y\""), "{html}");
+        assert!(html.contains("src=\"/img?u=https://c.example/z.png\""), "protocol-relative is https: {html}");
+        assert!(html.contains("src=\"/part/3\""), "cid: still points at the part: {html}");
+        assert!(html.contains("src=\"data:image/png;base64,iVBO\""), "{html}");
+        for gone in ["javascript", "svg", "file:", "relative.png"] {
+            assert!(!html.contains(gone), "{gone}: {html}");
+        }
+        // Blocked, the same remote images are dropped and reported; the rest is as before.
+        let (html, remote) = proxied("<img src=\"https://a.example/x.png\"><img src=\"cid:logo@x\">", false);
+        assert!(remote);
+        assert!(!html.contains("a.example") && !html.contains("/img?"), "{html}");
+        assert!(html.contains("src=\"/part/3\""), "{html}");
+        // No remote image: nothing to report.
+        assert!(!proxied("<img src=\"cid:logo@x\"><p>hi</p>", false).1);
+    }
+
+    #[test]
+    fn srcset_and_css_images_never_reach_the_network() {
+        let (html, remote) = proxied(
+            "<img src=\"https://a.example/x.png\" srcset=\"https://a.example/x2.png 2x\" lowsrc=\"https://l.example/\">\
+             <div style=\"background-image:url(https://bg.example/b.png)\" background=\"https://bg2.example/\">t</div>\
+             <table background=\"https://t.example/\"><tr><td>x</td></tr></table>",
+            true,
+        );
+        assert!(remote);
+        assert!(html.contains("src=\"/img?u=https://a.example/x.png\""), "{html}");
+        for gone in ["srcset", "x2.png", "lowsrc", "bg.example", "bg2.example", "t.example"] {
+            assert!(!html.contains(gone), "{gone}: {html}");
+        }
+    }
+
+    #[test]
+    fn a_url_the_proxy_refuses_is_dropped() {
+        let long = format!("<img src=\"https://a.example/{}\">", "x".repeat(200));
+        let (html, remote) = proxied(&long, true);
+        assert!(remote);
+        assert!(!html.contains("a.example") && !html.contains("/img?"), "{html}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -15,6 +15,7 @@ use crate::audit::Entry;
 use crate::http::auth::{Authenticated, client_address_of};
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::mail::folders::{FolderChange, NewFolder};
+use crate::mail::images::{ImageError, ImageSender, NewImageSender};
 use crate::mail::index::{FlagChange, MessageDetail, MessagePage, MessageSummary, SyncReport};
 use crate::mail::oauth::{ProviderView, Start, Started};
 use crate::mail::providers::Suggestion;
@@ -40,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}/move", post(move_message))
         .route("/messages/{id}/copy", post(copy_message))
         .route("/messages/{id}/parts/{part}", get(part))
+        .route("/image", get(image))
+        .route("/image-senders", get(image_senders).post(trust_sender))
+        .route("/image-senders/{address}", delete(distrust_sender))
         .route("/accounts/{id}/threads/{thread}", get(thread))
         .route("/providers", get(providers))
         .route("/oauth/providers", get(oauth_providers))
@@ -79,7 +83,22 @@ impl From<MailError> for ApiError {
             MailError::Refused(text) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", format!("the mail server refused: {text}"))
             }
+            MailError::SenderNotFound => ApiError::not_found("this sender is not on the list"),
             MailError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        let message = e.to_string();
+        match e {
+            ImageError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+            ImageError::BadSignature => ApiError::new(StatusCode::FORBIDDEN, "bad_signature", message),
+            ImageError::Blocked(_) => ApiError::new(StatusCode::FORBIDDEN, "blocked", message),
+            ImageError::Upstream(_) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", message),
+            ImageError::NotAnImage(_) => ApiError::new(StatusCode::BAD_GATEWAY, "not_an_image", message),
+            ImageError::TooLarge(_) => ApiError::new(StatusCode::BAD_GATEWAY, "too_large", message),
         }
     }
 }
@@ -501,12 +520,22 @@ pub async fn messages(
     Ok(Json(state.mail.messages(p.user.id, query, q.before.as_deref()).await?))
 }
 
+/// How an opened message's remote images are shown.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageView {
+    /// `show`: this time, through Madang's image proxy. Without it they are shown only when
+    /// the sender is on the user's list (`/api/v1/mail/image-senders`).
+    images: Option<String>,
+}
+
 #[utoipa::path(
     get, path = "/api/v1/mail/messages/{id}", tag = "mail",
-    params(("id" = i64, Path, description = "Message id")),
+    params(("id" = i64, Path, description = "Message id"), MessageView),
     responses(
         (status = 200, description = "The message, read from the mail server (or the cache): text, sanitised \
             HTML, attachments. Reading does not mark it seen", body = MessageDetail),
+        (status = 422, description = "`images` other than `show`", body = ErrorBody),
         (status = 404, description = "No such message of this user, or gone from the server", body = ErrorBody),
         (status = 413, description = "Larger than `mail.max_message_size`", body = ErrorBody),
         (status = 502, description = "The mail server could not be reached", body = ErrorBody),
@@ -516,8 +545,14 @@ pub async fn message(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(view): ApiQuery<MessageView>,
 ) -> Result<Json<MessageDetail>, ApiError> {
-    Ok(Json(state.mail.message(p.user.id, id).await?))
+    let show_images = match view.images.as_deref() {
+        None => false,
+        Some("show") => true,
+        Some(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "images: `show` or nothing")),
+    };
+    Ok(Json(state.mail.message(p.user.id, id, show_images).await?))
 }
 
 #[utoipa::path(
@@ -653,4 +688,98 @@ pub async fn thread(
     ApiPath((id, thread)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Vec<MessageSummary>>, ApiError> {
     Ok(Json(state.mail.thread(p.user.id, id, thread).await?))
+}
+
+/// A remote image to fetch: what the message's HTML points at.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImageParams {
+    /// The remote image's URL (`http` or `https`).
+    u: Option<String>,
+    /// Its signature for the signed-in user, as Madang wrote it in the message.
+    s: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/image", tag = "mail", params(ImageParams),
+    responses(
+        (status = 200, description = "The remote image, fetched by Madang through the outbound guard: PNG, JPEG, \
+            GIF, WebP or AVIF only (`nosniff`, `CSP: sandbox`, cached privately)", content_type = "image/png"),
+        (status = 403, description = "`bad_signature`: the link was changed or made for another user; \
+            `blocked`: the image is on an internal address (`mail.allowed_networks`)", body = ErrorBody),
+        (status = 422, description = "`u` or `s` missing; not an `http(s)` URL", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: the remote server could not be reached or did not answer \
+            2xx (or redirected more than 3 times); `not_an_image`; `too_large`: over \
+            `mail.image_proxy_max_size`", body = ErrorBody),
+    ),
+)]
+pub async fn image(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiQuery(q): ApiQuery<ImageParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (Some(url), Some(signature)) = (q.u, q.s) else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "u and s: the URL and its signature"));
+    };
+    let image = state.mail.image(p.user.id, &url, &signature).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, image.content_type.to_string()),
+            (header::CONTENT_DISPOSITION, "inline".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+            // Per user (the URL is signed for one), so only the browser keeps it.
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+        ],
+        image.bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mail/image-senders", tag = "mail",
+    responses((status = 200, description = "The senders whose images are always shown, by address", body = [ImageSender])),
+)]
+pub async fn image_senders(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> Result<Json<Vec<ImageSender>>, ApiError> {
+    Ok(Json(state.mail.image_senders(p.user.id).await?))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/mail/image-senders", tag = "mail", request_body = NewImageSender,
+    responses(
+        (status = 201, description = "On the list (already being there is fine): its messages' images are shown \
+            without asking", body = ImageSender),
+        (status = 409, description = "The list is full (5,000 senders)", body = ErrorBody),
+        (status = 422, description = "Not an address", body = ErrorBody),
+    ),
+)]
+pub async fn trust_sender(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiJson(body): ApiJson<NewImageSender>,
+) -> Result<(StatusCode, Json<ImageSender>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.mail.trust_sender(p.user.id, &body.address).await?)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/mail/image-senders/{address}", tag = "mail",
+    params(("address" = String, Path, description = "The sender's address")),
+    responses(
+        (status = 204, description = "Off the list: its images are blocked again"),
+        (status = 404, description = "Not on this user's list", body = ErrorBody),
+        (status = 422, description = "Not an address", body = ErrorBody),
+    ),
+)]
+pub async fn distrust_sender(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiPath(address): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.mail.distrust_sender(p.user.id, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -162,6 +162,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/mail/messages/{id}/move"),
     ("POST", "/api/v1/mail/messages/{id}/copy"),
     ("GET", "/api/v1/mail/messages/{id}/parts/{part}"),
+    ("GET", "/api/v1/mail/image"),
+    ("GET", "/api/v1/mail/image-senders"),
+    ("POST", "/api/v1/mail/image-senders"),
+    ("DELETE", "/api/v1/mail/image-senders/{address}"),
     ("GET", "/api/v1/mail/accounts/{id}/threads/{thread}"),
 ];
 

@@ -116,9 +116,17 @@ impl AppState {
             clock.clone(),
             Default::default(),
         ));
+        // Signs the mail image proxy's URLs; in the database so every process accepts them.
+        let image_key = crate::auth::app_password::KeyedHasher::instance(&store, "mail-image-key", clock.now()).await?;
         let mail = Arc::new(
-            crate::mail::MailService::new(store.clone(), clock.clone(), web.secretbox.clone(), Default::default())
-                .map_err(StoreError::Internal)?,
+            crate::mail::MailService::new(
+                store.clone(),
+                clock.clone(),
+                web.secretbox.clone(),
+                image_key,
+                Default::default(),
+            )
+            .map_err(StoreError::Internal)?,
         );
         Ok(AppState {
             mail,
@@ -195,6 +203,7 @@ impl AppState {
             self.store.clone(),
             self.clock.clone(),
             self.web.secretbox.clone(),
+            self.mail.image_key(),
             config,
         )?);
         Ok(self)

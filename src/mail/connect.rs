@@ -190,6 +190,9 @@ pub struct Connector {
     http: http_client::Client,
     /// Places for connections to mail servers, all accounts together (`mail.max_connections`).
     places: Arc<tokio::sync::Semaphore>,
+    /// For remote images of messages (`mail::images`): every host name resolved by the outbound
+    /// guard, no proxy, no redirects followed on its own, no cookies, no Referer.
+    images: http_client::Client,
     config: MailConfig,
     extra_roots: Vec<Vec<u8>>,
 }
@@ -226,10 +229,12 @@ impl Connector {
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| format!("mail: the HTTP client: {e}"))?;
+        let images = super::images::client(tls.clone(), config)?;
         Ok(Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             http,
             places: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            images,
             config: config.clone(),
             extra_roots,
         })
@@ -261,6 +266,11 @@ impl Connector {
     /// The HTTP client for OAuth token requests.
     pub fn http(&self) -> &http_client::Client {
         &self.http
+    }
+
+    /// The HTTP client for remote images, behind the outbound guard.
+    pub fn images(&self) -> &http_client::Client {
+        &self.images
     }
 
     fn timeout(&self) -> Duration {

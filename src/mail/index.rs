@@ -107,10 +107,16 @@ pub struct MessageDetail {
     pub references: Vec<String>,
     pub in_reply_to: Option<String>,
     pub text: String,
-    /// Sanitised HTML (no scripts, no active content, remote images removed); `null` for plain text.
+    /// Sanitised HTML (no scripts, no active content; remote images removed, or pointing at
+    /// Madang's image proxy when shown); `null` for plain text.
     pub html: Option<String>,
-    /// The HTML had remote images, not loaded.
+    /// The HTML refers to remote images.
     pub remote_images: bool,
+    /// They were left out (the reader may offer to show them): neither asked for with
+    /// `images=show` nor from a trusted sender.
+    pub images_blocked: bool,
+    /// The sender is on the user's list of senders whose images are always shown.
+    pub sender_trusted: bool,
     pub attachments: Vec<AttachmentView>,
 }
 
@@ -470,12 +476,17 @@ impl MailService {
         Ok(raw)
     }
 
-    /// Opens a message: text, sanitised HTML, attachments. Remote images stay blocked.
-    pub async fn message(&self, user: UserId, id: i64) -> MailResult<MessageDetail> {
+    /// Opens a message: text, sanitised HTML, attachments. Remote images are blocked unless
+    /// `show_images` asks for them or the sender is trusted; shown, they point at the signed
+    /// image proxy (`images`), never at the remote server.
+    pub async fn message(&self, user: UserId, id: i64, show_images: bool) -> MailResult<MessageDetail> {
         let (row, folder) = self.store.mail_message(user, id).await?;
         let raw = self.raw(user, &row, &folder).await?;
+        let sender_trusted = self.sender_trusted(user, &row.from_email).await?;
         let part_url = move |part: u32| format!("/api/v1/mail/messages/{id}/parts/{part}");
-        let images = madang_mail::body::Images { proxy: None, part_url: Arc::new(part_url) };
+        let proxy = (show_images || sender_trusted).then(|| self.image_proxy(user));
+        let shown = proxy.is_some();
+        let images = madang_mail::body::Images { proxy, part_url: Arc::new(part_url) };
         let body = madang_mail::body::read(&raw, &images).ok_or(MailError::Gone)?;
         let to_view = |a: Vec<madang_mail::Addr>| -> Vec<Address> {
             a.into_iter().map(|x| Address { name: x.name, email: x.email }).collect()
@@ -488,6 +499,8 @@ impl MailService {
             text: body.text,
             html: body.html,
             remote_images: body.remote_images,
+            images_blocked: body.remote_images && !shown,
+            sender_trusted,
             attachments: body
                 .attachments
                 .into_iter()

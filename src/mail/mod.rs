@@ -14,6 +14,7 @@ pub mod command;
 pub mod connect;
 pub mod discover;
 pub mod folders;
+pub mod images;
 pub mod index;
 pub mod oauth;
 pub mod providers;
@@ -143,6 +144,9 @@ pub enum MailError {
     /// folder it will not delete): its own words, since only it knows why.
     #[error("the mail server refused: {0}")]
     Refused(String),
+    /// The address is not on the user's list of senders whose images are shown.
+    #[error("this sender is not on the list of senders whose images are shown")]
+    SenderNotFound,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -209,6 +213,8 @@ pub struct MailService {
     account_places: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// Set-up discovery in DNS, with its cache.
     discovery: discover::Discovery,
+    /// Signs the image proxy's URLs (`images`).
+    image_signer: images::Signer,
     /// One token refresh per account at a time.
     refresh_locks: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the watcher supervisor (an account linked or unlinked).
@@ -240,6 +246,7 @@ impl MailService {
         store: Store,
         clock: Arc<dyn Clock>,
         secretbox: SecretBox,
+        image_key: crate::auth::app_password::KeyedHasher,
         config: MailConfig,
     ) -> Result<MailService, String> {
         let connector = connect::Connector::new(&config)?;
@@ -253,6 +260,7 @@ impl MailService {
             config,
             connector,
             cache,
+            image_signer: images::Signer::new(image_key),
             kicks: tokio::sync::Notify::new(),
             full_syncs: tokio::sync::Semaphore::new(watch::CONCURRENT_FULL_SYNCS),
             sync_locks: Default::default(),

@@ -33,6 +33,7 @@ pub mod dav;
 pub(crate) mod db;
 pub mod groups;
 pub mod mail;
+pub mod mail_images;
 pub mod mail_index;
 pub mod oidc;
 pub mod push;

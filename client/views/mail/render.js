@@ -3,8 +3,9 @@
 // rebuilt from an allow-list with `h()`, inside a shadow root so the message's styles and the
 // page's never meet. Inline styles go through the CSSOM (which the page's CSP allows, unlike
 // style attributes in markup), minus anything that could place or load: `position`, `url(`.
-// Pictures load only from the message's own parts (through `loadPart`, as data: URLs, because
-// an <img> cannot send the API's CSRF header); remote images never load.
+// Pictures load only from Madang: the message's own parts, and remote images the user chose to
+// show, which the server rewrote to its signed image proxy (both through `loadPart`, as data:
+// URLs, because an <img> cannot send the API's CSRF header). A remote URL never loads here.
 
 import { h } from '../../ui.js';
 import { safeHref } from '../chat/sanitize.js';
@@ -21,6 +22,9 @@ const ATTRIBUTES = ['align', 'valign', 'width', 'height', 'colspan', 'rowspan', 
   'color', 'border', 'cellpadding', 'cellspacing'];
 const UNSAFE_STYLE = /url\(|expression|@import|behavior|javascript:/i;
 const PART = /^\/api\/v1\/mail\/messages\/\d+\/parts\/\d+$/;
+// The image proxy's URLs as the server writes them (`u` %-encoded, `s` base64url).
+const PROXY = /^\/api\/v1\/mail\/image\?u=[A-Za-z0-9%._~-]+&s=[A-Za-z0-9_-]+$/;
+const ours = (/** @type {string} */ src) => PART.test(src) || PROXY.test(src);
 const MAX_DEPTH = 64;
 
 function copyStyle(/** @type {Element} */ from, /** @type {HTMLElement} */ to) {
@@ -32,7 +36,7 @@ function copyStyle(/** @type {Element} */ from, /** @type {HTMLElement} */ to) {
 
 /**
  * Renders `html` into a new element (the caller places it); `loadPart(url)` resolves a part
- * URL to a data: URL for pictures.
+ * or image proxy URL to a data: URL for pictures.
  *
  * @param {string} html
  * @param {(url: string) => Promise<string|null>} loadPart
@@ -72,7 +76,7 @@ export function renderMessageHtml(html, loadPart) {
         // A picture that will not load (remote: blocked) is left out; one without a text
         // alternative is marked decorative, as most pictures in mail are.
         const src = el.getAttribute('src') || '';
-        if (!PART.test(src) && !/^data:image\/(png|gif|jpeg|webp);/i.test(src)) continue;
+        if (!ours(src) && !/^data:image\/(png|gif|jpeg|webp);/i.test(src)) continue;
         if (attrs.alt === undefined) attrs.alt = '';
       }
       const out = h(tag, attrs);
@@ -80,7 +84,8 @@ export function renderMessageHtml(html, loadPart) {
       if (tag === 'img') {
         out.style.maxWidth = '100%';
         const src = el.getAttribute('src') || '';
-        if (PART.test(src)) {
+        if (ours(src)) {
+          out.dataset.src = src;
           loadPart(src).then((data) => { if (data) /** @type {HTMLImageElement} */ (out).src = data; });
         } else if (/^data:image\/(png|gif|jpeg|webp);/i.test(src)) {
           /** @type {HTMLImageElement} */ (out).src = src;
