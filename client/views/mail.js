@@ -1,6 +1,6 @@
 // The mail view (#/mail, #/mail/<folder id>): linked accounts and their folders with unread
 // counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls),
-// and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
+// the composer (mail/compose.js), and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
 // New mail arrives as `mail.changed` push events (the server's IDLE watcher), and the folder
 // shown is refreshed in place. Folders are created, renamed, moved and deleted on the server
 // from the sidebar; a message can be moved or copied to another folder; search looks in the
@@ -8,13 +8,14 @@
 // Everything is built with `h()`: no markup from data.
 
 import { append, h, clear } from '../ui.js';
-import { confirmDialog, debounce, openDialog } from './common.js';
+import { confirmDialog, openDialog } from './common.js';
 import { download, imageDataUrl } from './chat/files.js';
 import { renderMessageHtml } from './mail/render.js';
+import { composeDialog as openComposer } from './mail/compose.js';
 
 const PAGE = 50;
 
-export function mount(root, { api, t, onPush }) {
+export function mount(root, { api, t, onPush, me }) {
   const state = {
     accounts: /** @type {any[]} */ ([]),
     folders: /** @type {Map<number, any[]>} */ (new Map()),
@@ -431,82 +432,9 @@ export function mount(root, { api, t, onPush }) {
     } catch { /* the conversation is a bonus */ }
   }
 
-  const addressText = (people) => people.map((p) => (p.name ? `${p.name} <${p.email}>` : p.email)).join(', ');
-  /** `Kim <kim@x>, lee@y` → [{name, email}] (commas inside quotes are not expected here). */
-  const parseAddresses = (text) => text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = s.match(/^(.*)<([^>]+)>$/);
-    return m ? { name: m[1].trim().replace(/^"|"$/g, ''), email: m[2].trim() } : { name: '', email: s };
-  });
-  const readBase64 = (file) => new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-
-  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`. */
+  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`: mail/compose.js. */
   function composeDialog(mode, m) {
-    const account = m ? m.account : (state.accounts.find((a) => a.default) || state.accounts[0] || {}).id;
-    if (!account) return;
-    const own = (state.accounts.find((a) => a.id === account) || {}).email;
-    const quote = m ? `\n\n${t('mail.wrote', { who: m.from.name || m.from.email })}\n${m.text.split('\n').map((l) => `> ${l}`).join('\n')}` : '';
-    const to = !m || mode === 'forward' ? [] : [m.reply_to.length ? m.reply_to[0] : m.from];
-    const cc = mode === 'all' ? [...m.to, ...m.cc].filter((p) => p.email !== own && !to.some((x) => x.email === p.email)) : [];
-    const subject = !m ? '' : mode === 'forward' ? `Fwd: ${m.subject}` : (/^re:/i.test(m.subject) ? m.subject : `Re: ${m.subject}`);
-    const result = h('p', { class: 'v-status-error', role: 'alert' });
-    const form = h('form', { class: 'mail-link mail-compose' },
-      field('to', t('mail.to'), { type: 'text', value: addressText(to) }),
-      field('cc', t('mail.cc'), { type: 'text', value: addressText(cc) }),
-      field('subject', t('mail.subject'), { type: 'text', value: subject }),
-      h('p', {}, h('label', { for: 'mail-f-text' }, t('mail.body')),
-        h('textarea', { id: 'mail-f-text', name: 'text', rows: '12' }, mode === 'forward' ? '' : quote)),
-      field('files', t('mail.attach'), { type: 'file', multiple: '' }),
-      result,
-      h('p', { class: 'v-dialog-actions' }, h('button', { type: 'submit' }, t('mail.send'))));
-    const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
-    const draftStatus = h('p', { class: 'mail-draft-status', role: 'status' });
-    form.insertBefore(draftStatus, result);
-    /** The draft saved so far (its index id), replaced by each save and deleted by sending. */
-    let draft = null;
-    let sending = false;
-    const fields = (attachments) => ({
-      to: parseAddresses(el('to').value), cc: parseAddresses(el('cc').value), subject: el('subject').value,
-      text: el('text').value, attachments,
-      reply_to: m && mode !== 'forward' ? m.id : null, forward: m && mode === 'forward' ? m.id : null,
-      replaces: draft,
-    });
-    // Drafts are saved to the account's Drafts folder a few seconds after typing stops
-    // (attachments go with the message when it is sent).
-    const autosave = debounce(async () => {
-      if (sending || !form.isConnected) return;
-      try {
-        draft = (await api('POST', `/api/v1/mail/accounts/${account}/drafts`, fields([]))).body.id;
-        draftStatus.textContent = t('mail.draft_saved');
-      } catch (e) {
-        draftStatus.textContent = e.message;
-      }
-    }, 3000);
-    form.addEventListener('input', () => autosave());
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      autosave.cancel();
-      sending = true;
-      const button = form.querySelector('button[type=submit]');
-      button.disabled = true;
-      try {
-        const attachments = await Promise.all(Array.from(el('files').files).map(async (f) => ({
-          name: f.name, content_type: f.type || 'application/octet-stream', data: await readBase64(f),
-        })));
-        await api('POST', `/api/v1/mail/accounts/${account}/send`, fields(attachments));
-        dialog.close();
-        say(t('mail.sent'));
-      } catch (e) {
-        result.textContent = e.message;
-        button.disabled = false;
-        sending = false;
-      }
-    });
-    const dialog = openDialog({ title: t(mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'), content: form, className: 'mail-dialog' });
+    openComposer({ api, t, accounts: state.accounts, say, limits: me && me.limits }, mode, m);
   }
 
   function field(name, label, attrs = {}) {
