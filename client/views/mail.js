@@ -1,6 +1,7 @@
 // The mail view (#/mail, #/mail/<folder id>): linked accounts and their folders with unread
-// counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls),
-// the composer (mail/compose.js), and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
+// counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls,
+// drawn by mail/list.js, which keeps only the rows in view in the DOM), the composer
+// (mail/compose.js), and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
 // New mail arrives as `mail.changed` push events (the server's IDLE watcher), and the folder
 // shown is refreshed in place. Folders are created, renamed, moved and deleted on the server
 // from the sidebar; a message can be moved or copied to another folder; search looks in the
@@ -12,6 +13,7 @@ import { confirmDialog, openDialog } from './common.js';
 import { download, imageDataUrl } from './chat/files.js';
 import { renderMessageHtml } from './mail/render.js';
 import { composeDialog as openComposer } from './mail/compose.js';
+import { messageList } from './mail/list.js';
 
 const PAGE = 50;
 
@@ -30,14 +32,27 @@ export function mount(root, { api, t, onPush, me }) {
   };
   const status = h('p', { class: 'mail-status', role: 'status', 'aria-live': 'polite' });
   const sidebar = h('nav', { class: 'mail-folders', 'aria-label': t('mail.title') });
-  const list = h('ul', { class: 'mail-list', 'aria-label': t('mail.title') });
-  const sentinel = h('li', { class: 'mail-more', 'aria-hidden': 'true' }, t('mail.more'));
   const filters = h('div', { class: 'mail-filters', role: 'group' });
+  const column = h('section', { class: 'mail-column' }, filters);
+  const list = messageList({
+    scroller: column, label: t('mail.title'), empty: t('mail.empty'), loading: t('mail.more'),
+    row: (m) => [
+      h('span', { class: 'mail-from' }, m.from.name || m.from.email),
+      h('time', { datetime: m.received_at }, when(m.received_at)),
+      h('span', { class: 'mail-subject' }, m.subject || t('mail.no_subject')),
+      h('span', { class: 'mail-preview' }, m.preview),
+      m.flagged ? h('span', { class: 'mail-flag', 'aria-label': t('mail.flagged') }, '⚑') : null,
+      m.has_attachments ? h('span', { class: 'mail-clip' }, t('mail.attachment_badge')) : null,
+    ],
+    onOpen: (id) => openMessage(id),
+    onNearEnd: () => more(),
+  });
+  column.append(list.element);
   const reader = h('article', { class: 'mail-reader', 'aria-live': 'polite' }, h('p', { class: 'mail-hint' }, t('mail.select')));
   root.append(
     h('h1', { class: 'visually-hidden' }, t('mail.title')),
     status,
-    h('div', { class: 'mail-layout' }, sidebar, h('section', { class: 'mail-column' }, filters, list), reader),
+    h('div', { class: 'mail-layout' }, sidebar, column, reader),
   );
   const say = (text) => { status.textContent = text; };
   const fail = (e) => say(t('mail.failed', { message: e.message || String(e) }));
@@ -253,9 +268,11 @@ export function mount(root, { api, t, onPush, me }) {
     return `/api/v1/mail/messages?${p}`;
   }
 
-  async function reload() {
+  /** The first page again; `fromTop` for another folder, filter or search (a push keeps the place). */
+  async function reload(fromTop = true) {
     try {
       const page = (await api('GET', query(null))).body;
+      if (fromTop) list.top();
       state.messages = page.messages;
       state.next = page.next;
       renderList();
@@ -288,33 +305,10 @@ export function mount(root, { api, t, onPush, me }) {
       : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   };
 
+  /** The list shows `state.messages` (only the rows in view are drawn: mail/list.js). */
   function renderList() {
-    clear(list);
-    if (!state.messages.length) {
-      list.append(h('li', { class: 'mail-hint' }, t('mail.empty')));
-      return;
-    }
-    for (const m of state.messages) {
-      const row = h('li', { class: `mail-row${m.seen ? '' : ' unread'}${state.open === m.id ? ' open' : ''}`, 'data-id': String(m.id) },
-        h('button', { type: 'button', class: 'mail-row-button' },
-          h('span', { class: 'mail-from' }, m.from.name || m.from.email),
-          h('time', { datetime: m.received_at }, when(m.received_at)),
-          h('span', { class: 'mail-subject' }, m.subject || t('mail.no_subject')),
-          h('span', { class: 'mail-preview' }, m.preview),
-          m.flagged ? h('span', { class: 'mail-flag', 'aria-label': t('mail.flagged') }, '⚑') : null,
-          m.has_attachments ? h('span', { class: 'mail-clip' }, t('mail.attachment_badge')) : null));
-      row.querySelector('button').addEventListener('click', () => openMessage(m.id));
-      list.append(row);
-    }
-    if (state.next) {
-      list.append(sentinel);
-      observer.observe(sentinel);
-    }
+    list.set(state.messages, { openId: state.open, more: Boolean(state.next) });
   }
-
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) more();
-  });
 
   function addressLine(label, people) {
     if (!people || !people.length) return null;
@@ -554,7 +548,7 @@ export function mount(root, { api, t, onPush, me }) {
       if (data.op === 'deleted' && state.folder === data.folder) { location.hash = '#/mail'; return; }
       renderSidebar();
       const shown = state.folder === null ? folders.some((f) => f.id === data.folder && f.role === 'inbox') : state.folder === data.folder;
-      if (shown) await reload();
+      if (shown) await reload(false);
     } catch { /* the next event or a reload catches up */ }
   });
   const offResync = onPush('resync', () => { loadAccounts().then(reload).catch(fail); });
@@ -563,7 +557,7 @@ export function mount(root, { api, t, onPush, me }) {
   return {
     navigate,
     unmount() {
-      observer.disconnect();
+      list.unmount();
       if (typeof off === 'function') off();
       if (typeof offResync === 'function') offResync();
     },

@@ -1,12 +1,13 @@
 // Unit tests of the Mail view's pure parts, node's runner (jsdom for the DOM walks):
 //   node --experimental-detect-module --test conformance-tests/web_client/mail_unit.test.mjs
-// richtext.js (the plain rendering sent beside rich text, the paste cleaner) and compose.js (the
-// attachment budget from the server's limits).
+// richtext.js (the plain rendering sent beside rich text, the paste cleaner), list.js (which rows
+// the virtual list draws) and compose.js (the attachment budget from the server's limits).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JSDOM } from 'jsdom';
 
 import { cleanPaste, toPlainText } from '../../client/views/mail/richtext.js';
+import { windowOf } from '../../client/views/mail/list.js';
 import { attachmentBudget, sizeText } from '../../client/views/mail/compose.js';
 
 const { window } = new JSDOM('<!doctype html><body></body>');
@@ -49,6 +50,19 @@ test('a paste keeps the composer\'s formatting and nothing else', () => {
   out.append(fragment);
   assert.equal(out.innerHTML, '<div><b>Big</b> plain <i>it</i></div><ul><li>one</li></ul>bad ' +
     '<a href="https://example.org/">good</a>');
+});
+
+test('the virtual window covers the view and a buffer, clamped to the rows loaded', () => {
+  assert.deepEqual(windowOf({ top: 0, height: 400, rowHeight: 80, count: 1000, buffer: 5 }), { start: 0, end: 11 });
+  assert.deepEqual(windowOf({ top: 8000, height: 400, rowHeight: 80, count: 1000, buffer: 5 }), { start: 95, end: 111 });
+  assert.deepEqual(windowOf({ top: 79_600, height: 400, rowHeight: 80, count: 1000, buffer: 5 }), { start: 990, end: 1000 });
+  // The list starts below the view's top (filters above it): fewer of its rows are in view.
+  assert.deepEqual(windowOf({ top: -200, height: 400, rowHeight: 80, count: 1000, buffer: 0 }), { start: 0, end: 4 });
+  assert.deepEqual(windowOf({ top: 0, height: 400, rowHeight: 80, count: 0 }), { start: 0, end: 0 });
+  assert.deepEqual(windowOf({ top: 1e9, height: 400, rowHeight: 80, count: 30, buffer: 5 }), { start: 30, end: 30 });
+  // Thousands of rows: the window stays the view's size.
+  const { start, end } = windowOf({ top: 3_000_000, height: 900, rowHeight: 80, count: 50_000 });
+  assert.ok(end - start < 40, `${start}..${end}`);
 });
 
 test('attachments may fill the message limit, in base64 within the request limit', () => {
