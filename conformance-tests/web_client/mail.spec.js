@@ -3,7 +3,9 @@
 // failing connection test first, reading a message with an attachment (the HTML's script and
 // tracker gone), and a message delivered to Dovecot appearing in the open browser by IDLE and
 // the push channel, without a reload; folders made, renamed and deleted from the sidebar, a
-// message copied into one, and a word only the body holds found by the server's search.
+// message copied into one, and a word only the body holds found by the server's search; a message
+// written in rich text with an attachment leaving as multipart/alternative; a folder of 300
+// messages scrolled as a virtual list.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -196,6 +198,160 @@ test('make a folder, copy a message into it, and find a word only its body holds
   await confirm.getByRole('button', { name: 'Delete folder' }).click();
   await expect(page.getByRole('link', { name: new RegExp(`^${folder}`) })).toHaveCount(0, { timeout: 15000 });
   await expect(page.locator('.mail-folders')).toContainText('INBOX');
+  await checkA11y(page);
+});
+
+/** Links `box` for `user` through the API and synchronises it. */
+async function linkByApi(user, box) {
+  const api = apiAs(user);
+  const linked = await api('POST', '/api/v1/mail/accounts', {
+    email: box, username: box, password: 'wc-box-pw',
+    imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
+    smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
+  });
+  expect(linked.status, linked.text).toBe(201);
+  expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+  return linked.body.id;
+}
+
+test('write in rich text with an attachment, and it leaves as multipart/alternative', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcrich' });
+  const { box } = mailbox();
+  await linkByApi(user, box);
+  const limits = (await apiAs(user)('GET', '/api/v1/me')).body.limits;
+  const budget = Math.min(limits.mail_max_message_size, Math.floor((limits.max_body_size - 256 * 1024) * 3 / 4));
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await page.getByRole('button', { name: 'Write' }).click();
+  const compose = page.getByRole('dialog', { name: 'Write' });
+  const subject = `Rich ${crypto.randomBytes(3).toString('hex')}`;
+  await compose.getByLabel('To').fill('lee@example.test');
+  await compose.getByLabel('Subject').fill(subject);
+  await compose.getByRole('radio', { name: 'Rich text' }).check();
+
+  // Bold by the keyboard, a list and a link by the toolbar.
+  const editor = compose.getByRole('textbox', { name: 'Message' });
+  const toolbar = compose.getByRole('toolbar', { name: 'Formatting' });
+  await editor.click();
+  await editor.press('Control+b');
+  await editor.pressSequentially('Important');
+  await editor.press('Control+b');
+  await editor.pressSequentially(' news');
+  await editor.press('Enter');
+  await toolbar.getByRole('button', { name: 'Bulleted list' }).click();
+  await expect(toolbar.getByRole('button', { name: 'Bulleted list' })).toHaveAttribute('aria-pressed', 'true');
+  await editor.pressSequentially('first point');
+  await editor.press('Enter');
+  await editor.pressSequentially('second point');
+  await editor.press('Enter');
+  await editor.press('Enter');
+  await editor.pressSequentially('our site');
+  await editor.press('Shift+Home');
+  await toolbar.getByRole('button', { name: 'Link' }).click();
+  await compose.getByLabel('Link address').fill('https://example.org/madang');
+  await compose.getByLabel('Link address').press('Enter');
+  await expect(editor.locator('a[href="https://example.org/madang"]')).toHaveText('our site');
+  await expect(editor.locator('b, strong')).toHaveText('Important');
+  await expect(editor.locator('ul li')).toHaveText(['first point', 'second point']);
+
+  // Attachments: read with progress to "Ready"; one removed again; one past the server's limit
+  // refused before anything is uploaded.
+  const files = compose.getByLabel('Attach files');
+  await files.setInputFiles({ name: 'plan.bin', mimeType: 'application/octet-stream', buffer: crypto.randomBytes(2 << 20) });
+  const plan = compose.locator('.mail-file', { hasText: 'plan.bin' });
+  await expect(plan).toContainText('Ready', { timeout: 10000 });
+  await expect(plan.getByRole('progressbar')).toHaveJSProperty('value', 1);
+  await files.setInputFiles({ name: 'wrong.txt', mimeType: 'text/plain', buffer: Buffer.from('not this one') });
+  await compose.getByRole('button', { name: 'Remove wrong.txt' }).click();
+  await expect(compose.locator('.mail-file', { hasText: 'wrong.txt' })).toHaveCount(0);
+  await files.setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(budget + 1) });
+  await expect(compose.getByRole('alert').filter({ hasText: 'huge.bin was not attached' })).toBeVisible();
+  await expect(compose.locator('.mail-file')).toHaveCount(1);
+  await checkA11y(page);
+  await shot(page, 'mail-compose-rich');
+
+  await compose.getByRole('button', { name: 'Send' }).click();
+  await expect(compose).toBeHidden({ timeout: 20000 });
+  await expect(page.getByText('Sent.')).toBeVisible();
+  // The recipient's copy: text and HTML as alternatives, the file beside them.
+  const sink = path.join(DIR, 'sink', 'new');
+  let sent = '';
+  await expect.poll(() => {
+    sent = fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8')).find((x) => x.includes(`Subject: ${subject}`)) || '';
+    return Boolean(sent);
+  }, { timeout: 10000 }).toBe(true);
+  expect(sent).toMatch(/multipart\/alternative/);
+  // The HTML part is quoted-printable (its lines are long): decoded before looking at it.
+  const html = sent.slice(sent.indexOf('Content-Type: text/html')).split('\r\n--')[0]
+    .replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, x) => String.fromCharCode(parseInt(x, 16)));
+  const text = sent.slice(sent.indexOf('Content-Type: text/plain'), sent.indexOf('Content-Type: text/html'));
+  expect(html).toMatch(/<(b|strong)>Important<\/(b|strong)>/);
+  expect(html).toContain('<li>first point</li>');
+  expect(html).toContain('href="https://example.org/madang"');
+  expect(text).toContain('Important news');
+  expect(text).toContain('- first point\r\n- second point');
+  expect(text).toContain('our site <https://example.org/madang>');
+  expect(sent).toContain('plan.bin');
+  expect(sent).not.toContain('wrong.txt');
+});
+
+test('a folder of 300 messages scrolls as a virtual list, by mouse and keyboard', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcvirt' });
+  const { box } = mailbox();
+  // 300 messages straight into the Maildir (what dovecot.sh deliver does, without 300
+  // processes); each file's time is its arrival time, one minute apart, newest "000".
+  const tag = `Bulk${crypto.randomBytes(2).toString('hex')}`;
+  const maildir = path.join(DIR, 'mail', box, 'Maildir');
+  for (const d of ['tmp', 'new', 'cur']) fs.mkdirSync(path.join(maildir, d), { recursive: true });
+  // Owned as Dovecot's mail is (the suite may run as root, Dovecot's mail user is not).
+  const { uid, gid } = fs.statSync(path.join(DIR, 'mail'));
+  const own = (p) => { try { fs.chownSync(p, uid, gid); } catch { /* not root: already ours */ } };
+  for (const p of [path.join(DIR, 'mail', box), maildir, ...['tmp', 'new', 'cur'].map((d) => path.join(maildir, d))]) own(p);
+  const now = Date.now();
+  for (let i = 0; i < 300; i++) {
+    const n = String(i).padStart(3, '0');
+    const name = `${Math.floor(now / 1000)}.wc${i}_${crypto.randomBytes(3).toString('hex')}.localhost`;
+    const when = new Date(now - i * 60_000);
+    fs.writeFileSync(path.join(maildir, 'tmp', name), `From: Kim Minji <kim@example.test>\r\nTo: ${box}\r\n` +
+      `Subject: ${tag} ${n}\r\nMessage-ID: <${tag}-${n}@example.test>\r\nDate: ${when.toUTCString()}\r\n\r\nNumber ${n}.\r\n`);
+    fs.utimesSync(path.join(maildir, 'tmp', name), when, when);
+    own(path.join(maildir, 'tmp', name));
+    fs.renameSync(path.join(maildir, 'tmp', name), path.join(maildir, 'new', name));
+  }
+  await linkByApi(user, box);
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await expect(page.locator('.mail-row', { hasText: `${tag} 000` })).toBeVisible({ timeout: 15000 });
+
+  // Scrolled to the end, page after page: the last message is reached, the DOM stays small.
+  const column = page.locator('.mail-column');
+  const last = page.locator('.mail-row', { hasText: `${tag} 299` });
+  await expect.poll(async () => {
+    await column.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    return last.count();
+  }, { timeout: 30000 }).toBe(1);
+  await expect(last).toBeVisible();
+  const drawn = await page.locator('.mail-row').count();
+  expect(drawn).toBeLessThan(60);
+  console.log(`mail: 300 messages loaded, ${drawn} rows in the DOM`);
+  await expect(last).toHaveAttribute('aria-setsize', '300');
+  await expect(last).toHaveAttribute('aria-posinset', '300');
+  await expect(last).not.toHaveClass(/open/);
+
+  // The keyboard walks the rows, drawing them as it goes; opening keeps the row marked.
+  await last.getByRole('button').focus();
+  await page.keyboard.press('ArrowUp');
+  await expect(page.locator('.mail-row', { hasText: `${tag} 298` }).getByRole('button')).toBeFocused();
+  await page.keyboard.press('Home');
+  const first = page.locator('.mail-row', { hasText: `${tag} 000` });
+  await expect(first.getByRole('button')).toBeFocused();
+  await expect(last).toHaveCount(0);
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.mail-reader').getByRole('heading', { name: `${tag} 000` })).toBeVisible();
+  await expect(first).toHaveClass(/open/);
+  await expect(first.getByRole('button')).toHaveAttribute('aria-current', 'true');
   await checkA11y(page);
 });
 
