@@ -251,6 +251,7 @@ test('write in rich text with an attachment, and it leaves as multipart/alternat
   await toolbar.getByRole('button', { name: 'Link' }).click();
   await compose.getByLabel('Link address').fill('https://example.org/madang');
   await compose.getByLabel('Link address').press('Enter');
+  await expect(compose.getByLabel('Link address')).toBeHidden();
   await expect(editor.locator('a[href="https://example.org/madang"]')).toHaveText('our site');
   await expect(editor.locator('b, strong')).toHaveText('Important');
   await expect(editor.locator('ul li')).toHaveText(['first point', 'second point']);

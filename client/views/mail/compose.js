@@ -293,7 +293,7 @@ function richEditor(t) {
     tool('bullets', t('mail.bullets'), '•', () => exec('insertUnorderedList'), null, () => document.queryCommandState('insertUnorderedList')),
     tool('numbers', t('mail.numbers'), '1.', () => exec('insertOrderedList'), null, () => document.queryCommandState('insertOrderedList')),
     tool('quote', t('mail.quote'), '❝', () => exec('formatBlock', inQuote() ? 'div' : 'blockquote'), null, inQuote),
-    tool('link', t('mail.link_insert'), '🔗', () => openLink(), null, null));
+    tool('link', t('mail.link_insert'), '↗', () => openLink(), null, null));
   toolbar.addEventListener('keydown', (event) => {
     const at = buttons.indexOf(/** @type {any} */ (event.target));
     const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
