@@ -1,6 +1,7 @@
-// The JSON API client: every call of the web client to /api/v1 goes through `api()`, which
-// sends the session cookie and the CSRF header the server requires for cookie-authenticated
-// calls, and turns the API's error shape into an `ApiError`.
+// The JSON API client: every call of the web client to /api/v1 goes through `api()` (or
+// `apiWithProgress()` for a large body whose upload the user watches), which sends the session
+// cookie and the CSRF header the server requires for cookie-authenticated calls, and turns the
+// API's error shape into an `ApiError`.
 
 /** A non-2xx answer: `{"error": "code", "message", "details"?}` from the server (docs/api.md, Errors). */
 export class ApiError extends Error {
@@ -61,11 +62,53 @@ export async function api(method, path, body, { ifMatch, headers, signal } = {})
       parsed = await response.text();
     }
   }
-  if (!response.ok) {
-    const body = parsed && typeof parsed === 'object' ? parsed : {};
-    // The API's shape is flat (`error` is the code); a nested `{error: {code, …}}` is read too.
-    const e = typeof body.error === 'object' && body.error !== null ? body.error : { ...body, code: body.error };
-    throw new ApiError(response.status, e.code || `http_${response.status}`, e.message || response.statusText, e.details);
-  }
+  if (!response.ok) throw errorOf(response.status, parsed, response.statusText);
   return { status: response.status, etag, body: parsed };
+}
+
+/** The `ApiError` for a non-2xx answer with the (parsed) `body`. */
+function errorOf(status, body, statusText) {
+  const b = body && typeof body === 'object' ? body : {};
+  // The API's shape is flat (`error` is the code); a nested `{error: {code, …}}` is read too.
+  const e = typeof b.error === 'object' && b.error !== null ? b.error : { ...b, code: b.error };
+  return new ApiError(status, e.code || `http_${status}`, e.message || statusText, e.details);
+}
+
+/**
+ * `api()` for a large JSON body whose upload the user watches: sent by XMLHttpRequest, because
+ * fetch reports no upload progress. `onProgress(fraction)` is called as the body goes out.
+ * Resolves to `{status, body}`; rejects with `ApiError` as `api()` does.
+ *
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} body
+ * @param {{onProgress?: (fraction: number) => void}} [options]
+ * @returns {Promise<{status: number, body: any}>}
+ */
+export function apiWithProgress(method, path, body, { onProgress } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.setRequestHeader('X-Madang-CSRF', '1');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/json');
+    if (onProgress) {
+      xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable && e.total) onProgress(e.loaded / e.total); });
+    }
+    xhr.addEventListener('load', () => {
+      let parsed = null;
+      try { parsed = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { parsed = xhr.responseText; }
+      if (xhr.status === 401) {
+        location.assign('/signin?next=/');
+        reject(new ApiError(401, 'unauthorized', 'signed out'));
+      } else if (xhr.status >= 200 && xhr.status < 300) {
+        if (onProgress) onProgress(1);
+        resolve({ status: xhr.status, body: parsed });
+      } else {
+        reject(errorOf(xhr.status, parsed, xhr.statusText));
+      }
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network', 'network error')));
+    xhr.send(JSON.stringify(body));
+  });
 }

@@ -92,6 +92,9 @@ async fn account_password_and_app_password_both_work(db: &TestDb) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["username"], "alice");
     assert_eq!(r.body["authenticated_with"], "password");
+    // The limits a client checks before uploading (the web client's mail attachments).
+    assert_eq!(r.body["limits"]["max_body_size"], app.state.settings.max_body_size as u64);
+    assert_eq!(r.body["limits"]["mail_max_message_size"], 50u64 << 20);
     // User names are case-insensitive in sign-in too.
     assert_eq!(me(&app, "ALICE", "correct horse").await.status, StatusCode::OK);
 

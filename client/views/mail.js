@@ -1,6 +1,7 @@
 // The mail view (#/mail, #/mail/<folder id>): linked accounts and their folders with unread
-// counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls),
-// and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
+// counts, the folder's messages from Madang's index (pages of 50 loaded as the list scrolls,
+// drawn by mail/list.js, which keeps only the rows in view in the DOM), the composer
+// (mail/compose.js), and the reading pane (the conversation, the message rendered by mail/render.js, attachments).
 // New mail arrives as `mail.changed` push events (the server's IDLE watcher), and the folder
 // shown is refreshed in place. Folders are created, renamed, moved and deleted on the server
 // from the sidebar; a message can be moved or copied to another folder; search looks in the
@@ -8,13 +9,15 @@
 // Everything is built with `h()`: no markup from data.
 
 import { append, h, clear } from '../ui.js';
-import { confirmDialog, debounce, openDialog } from './common.js';
+import { confirmDialog, openDialog } from './common.js';
 import { download, imageDataUrl } from './chat/files.js';
 import { renderMessageHtml } from './mail/render.js';
+import { composeDialog as openComposer } from './mail/compose.js';
+import { messageList } from './mail/list.js';
 
 const PAGE = 50;
 
-export function mount(root, { api, t, onPush }) {
+export function mount(root, { api, t, onPush, me }) {
   const state = {
     accounts: /** @type {any[]} */ ([]),
     folders: /** @type {Map<number, any[]>} */ (new Map()),
@@ -29,14 +32,27 @@ export function mount(root, { api, t, onPush }) {
   };
   const status = h('p', { class: 'mail-status', role: 'status', 'aria-live': 'polite' });
   const sidebar = h('nav', { class: 'mail-folders', 'aria-label': t('mail.title') });
-  const list = h('ul', { class: 'mail-list', 'aria-label': t('mail.title') });
-  const sentinel = h('li', { class: 'mail-more', 'aria-hidden': 'true' }, t('mail.more'));
   const filters = h('div', { class: 'mail-filters', role: 'group' });
+  const column = h('section', { class: 'mail-column' }, filters);
+  const list = messageList({
+    scroller: column, label: t('mail.title'), empty: t('mail.empty'), loading: t('mail.more'),
+    row: (m) => [
+      h('span', { class: 'mail-from' }, m.from.name || m.from.email),
+      h('time', { datetime: m.received_at }, when(m.received_at)),
+      h('span', { class: 'mail-subject' }, m.subject || t('mail.no_subject')),
+      h('span', { class: 'mail-preview' }, m.preview),
+      m.flagged ? h('span', { class: 'mail-flag', 'aria-label': t('mail.flagged') }, '⚑') : null,
+      m.has_attachments ? h('span', { class: 'mail-clip' }, t('mail.attachment_badge')) : null,
+    ],
+    onOpen: (id) => openMessage(id),
+    onNearEnd: () => more(),
+  });
+  column.append(list.element);
   const reader = h('article', { class: 'mail-reader', 'aria-live': 'polite' }, h('p', { class: 'mail-hint' }, t('mail.select')));
   root.append(
     h('h1', { class: 'visually-hidden' }, t('mail.title')),
     status,
-    h('div', { class: 'mail-layout' }, sidebar, h('section', { class: 'mail-column' }, filters, list), reader),
+    h('div', { class: 'mail-layout' }, sidebar, column, reader),
   );
   const say = (text) => { status.textContent = text; };
   const fail = (e) => say(t('mail.failed', { message: e.message || String(e) }));
@@ -252,9 +268,11 @@ export function mount(root, { api, t, onPush }) {
     return `/api/v1/mail/messages?${p}`;
   }
 
-  async function reload() {
+  /** The first page again; `fromTop` for another folder, filter or search (a push keeps the place). */
+  async function reload(fromTop = true) {
     try {
       const page = (await api('GET', query(null))).body;
+      if (fromTop) list.top();
       state.messages = page.messages;
       state.next = page.next;
       renderList();
@@ -287,33 +305,10 @@ export function mount(root, { api, t, onPush }) {
       : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   };
 
+  /** The list shows `state.messages` (only the rows in view are drawn: mail/list.js). */
   function renderList() {
-    clear(list);
-    if (!state.messages.length) {
-      list.append(h('li', { class: 'mail-hint' }, t('mail.empty')));
-      return;
-    }
-    for (const m of state.messages) {
-      const row = h('li', { class: `mail-row${m.seen ? '' : ' unread'}${state.open === m.id ? ' open' : ''}`, 'data-id': String(m.id) },
-        h('button', { type: 'button', class: 'mail-row-button' },
-          h('span', { class: 'mail-from' }, m.from.name || m.from.email),
-          h('time', { datetime: m.received_at }, when(m.received_at)),
-          h('span', { class: 'mail-subject' }, m.subject || t('mail.no_subject')),
-          h('span', { class: 'mail-preview' }, m.preview),
-          m.flagged ? h('span', { class: 'mail-flag', 'aria-label': t('mail.flagged') }, '⚑') : null,
-          m.has_attachments ? h('span', { class: 'mail-clip' }, t('mail.attachment_badge')) : null));
-      row.querySelector('button').addEventListener('click', () => openMessage(m.id));
-      list.append(row);
-    }
-    if (state.next) {
-      list.append(sentinel);
-      observer.observe(sentinel);
-    }
+    list.set(state.messages, { openId: state.open, more: Boolean(state.next) });
   }
-
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) more();
-  });
 
   function addressLine(label, people) {
     if (!people || !people.length) return null;
@@ -459,82 +454,9 @@ export function mount(root, { api, t, onPush }) {
     } catch { /* the conversation is a bonus */ }
   }
 
-  const addressText = (people) => people.map((p) => (p.name ? `${p.name} <${p.email}>` : p.email)).join(', ');
-  /** `Kim <kim@x>, lee@y` → [{name, email}] (commas inside quotes are not expected here). */
-  const parseAddresses = (text) => text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = s.match(/^(.*)<([^>]+)>$/);
-    return m ? { name: m[1].trim().replace(/^"|"$/g, ''), email: m[2].trim() } : { name: '', email: s };
-  });
-  const readBase64 = (file) => new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-
-  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`. */
+  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`: mail/compose.js. */
   function composeDialog(mode, m) {
-    const account = m ? m.account : (state.accounts.find((a) => a.default) || state.accounts[0] || {}).id;
-    if (!account) return;
-    const own = (state.accounts.find((a) => a.id === account) || {}).email;
-    const quote = m ? `\n\n${t('mail.wrote', { who: m.from.name || m.from.email })}\n${m.text.split('\n').map((l) => `> ${l}`).join('\n')}` : '';
-    const to = !m || mode === 'forward' ? [] : [m.reply_to.length ? m.reply_to[0] : m.from];
-    const cc = mode === 'all' ? [...m.to, ...m.cc].filter((p) => p.email !== own && !to.some((x) => x.email === p.email)) : [];
-    const subject = !m ? '' : mode === 'forward' ? `Fwd: ${m.subject}` : (/^re:/i.test(m.subject) ? m.subject : `Re: ${m.subject}`);
-    const result = h('p', { class: 'v-status-error', role: 'alert' });
-    const form = h('form', { class: 'mail-link mail-compose' },
-      field('to', t('mail.to'), { type: 'text', value: addressText(to) }),
-      field('cc', t('mail.cc'), { type: 'text', value: addressText(cc) }),
-      field('subject', t('mail.subject'), { type: 'text', value: subject }),
-      h('p', {}, h('label', { for: 'mail-f-text' }, t('mail.body')),
-        h('textarea', { id: 'mail-f-text', name: 'text', rows: '12' }, mode === 'forward' ? '' : quote)),
-      field('files', t('mail.attach'), { type: 'file', multiple: '' }),
-      result,
-      h('p', { class: 'v-dialog-actions' }, h('button', { type: 'submit' }, t('mail.send'))));
-    const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
-    const draftStatus = h('p', { class: 'mail-draft-status', role: 'status' });
-    form.insertBefore(draftStatus, result);
-    /** The draft saved so far (its index id), replaced by each save and deleted by sending. */
-    let draft = null;
-    let sending = false;
-    const fields = (attachments) => ({
-      to: parseAddresses(el('to').value), cc: parseAddresses(el('cc').value), subject: el('subject').value,
-      text: el('text').value, attachments,
-      reply_to: m && mode !== 'forward' ? m.id : null, forward: m && mode === 'forward' ? m.id : null,
-      replaces: draft,
-    });
-    // Drafts are saved to the account's Drafts folder a few seconds after typing stops
-    // (attachments go with the message when it is sent).
-    const autosave = debounce(async () => {
-      if (sending || !form.isConnected) return;
-      try {
-        draft = (await api('POST', `/api/v1/mail/accounts/${account}/drafts`, fields([]))).body.id;
-        draftStatus.textContent = t('mail.draft_saved');
-      } catch (e) {
-        draftStatus.textContent = e.message;
-      }
-    }, 3000);
-    form.addEventListener('input', () => autosave());
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      autosave.cancel();
-      sending = true;
-      const button = form.querySelector('button[type=submit]');
-      button.disabled = true;
-      try {
-        const attachments = await Promise.all(Array.from(el('files').files).map(async (f) => ({
-          name: f.name, content_type: f.type || 'application/octet-stream', data: await readBase64(f),
-        })));
-        await api('POST', `/api/v1/mail/accounts/${account}/send`, fields(attachments));
-        dialog.close();
-        say(t('mail.sent'));
-      } catch (e) {
-        result.textContent = e.message;
-        button.disabled = false;
-        sending = false;
-      }
-    });
-    const dialog = openDialog({ title: t(mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'), content: form, className: 'mail-dialog' });
+    openComposer({ api, t, accounts: state.accounts, say, limits: me && me.limits }, mode, m);
   }
 
   function field(name, label, attrs = {}) {
@@ -610,12 +532,22 @@ export function mount(root, { api, t, onPush }) {
         }
       }
     };
-    // Leaving the address field asks once per address, and fills only the server fields the
-    // user has not typed in (the answer may take a DNS look-up, up to 2 s, while they go on);
-    // the button asks again on purpose and fills them all.
+    // Leaving the address field asks once per address, and fills only the servers (IMAP, SMTP)
+    // the user has not started typing in (the answer may take a DNS look-up, up to 2 s, while
+    // they go on): host, port and security go together, so a port the user typed never gets a
+    // suggested security that does not match it. The button asks again on purpose and fills all.
     const servers = ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security'];
     const touched = new Set();
     for (const k of servers) form.elements.namedItem(k).addEventListener('input', () => touched.add(k));
+    // A well-known port typed in brings its security (RFC 8314: 993 and 465 are TLS from the
+    // first byte, 143 and 587 start plain and upgrade), as mail apps' set-up does.
+    const known = { 993: 'tls', 143: 'starttls', 465: 'tls', 587: 'starttls' };
+    for (const side of ['imap', 'smtp']) {
+      form.elements.namedItem(`${side}_port`).addEventListener('input', () => {
+        const security = known[Number(value(`${side}_port`))];
+        if (security) set(`${side}_security`, security);
+      });
+    }
     let suggested = '';
     const suggest = async (again) => {
       const email = value('email').trim();
@@ -624,7 +556,8 @@ export function mount(root, { api, t, onPush }) {
       try {
         const s = (await api('GET', `/api/v1/mail/providers?email=${encodeURIComponent(email)}`)).body;
         if (again) touched.clear();
-        for (const k of servers) if (s[k] !== undefined && !touched.has(k)) set(k, s[k]);
+        const sideTouched = (k) => [...touched].some((x) => x.split('_')[0] === k.split('_')[0]);
+        for (const k of servers) if (s[k] !== undefined && !sideTouched(k)) set(k, s[k]);
         if (!value('username')) set('username', s.username_is_address === false ? email.split('@')[0] : email);
         clear(origin);
         origin.append(h('p', {}, t(`mail.source.${s.source}`, { provider: s.provider || '' })));
@@ -673,7 +606,7 @@ export function mount(root, { api, t, onPush }) {
       if (data.op === 'deleted' && state.folder === data.folder) { location.hash = '#/mail'; return; }
       renderSidebar();
       const shown = state.folder === null ? folders.some((f) => f.id === data.folder && f.role === 'inbox') : state.folder === data.folder;
-      if (shown) await reload();
+      if (shown) await reload(false);
     } catch { /* the next event or a reload catches up */ }
   });
   const offResync = onPush('resync', () => { loadAccounts().then(reload).catch(fail); });
@@ -682,7 +615,7 @@ export function mount(root, { api, t, onPush }) {
   return {
     navigate,
     unmount() {
-      observer.disconnect();
+      list.unmount();
       if (typeof off === 'function') off();
       if (typeof offResync === 'function') offResync();
     },

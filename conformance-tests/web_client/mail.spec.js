@@ -4,7 +4,9 @@
 // tracker gone), and a message delivered to Dovecot appearing in the open browser by IDLE and
 // the push channel, without a reload; folders made, renamed and deleted from the sidebar, a
 // message copied into one, and a word only the body holds found by the server's search; remote
-// images hidden, then shown through Madang's image proxy, for the message and for the sender.
+// images hidden, then shown through Madang's image proxy, for the message and for the sender; a
+// message written in rich text with an attachment leaving as multipart/alternative; a folder of
+// 300 messages scrolled as a virtual list; an account linked by signing in at an OAuth provider.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -63,6 +65,10 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
   await dialog.getByLabel('SMTP server').fill('localhost');
   await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
+  // The address was left before: its suggestion (a guess for example.test) may have set the
+  // security to go with its own ports; these are Dovecot's (IMAPS, and submission with STARTTLS).
+  await dialog.locator('#mail-f-imap_security').selectOption('tls');
+  await dialog.locator('#mail-f-smtp_security').selectOption('starttls');
   // A wrong password is named as such, and nothing is linked.
   await dialog.getByRole('button', { name: 'Test connection' }).click();
   await expect(dialog.getByText('the user name or password was refused').first()).toBeVisible({ timeout: 15000 });
@@ -201,6 +207,161 @@ test('make a folder, copy a message into it, and find a word only its body holds
   await checkA11y(page);
 });
 
+/** Links `box` for `user` through the API and synchronises it. */
+async function linkByApi(user, box) {
+  const api = apiAs(user);
+  const linked = await api('POST', '/api/v1/mail/accounts', {
+    email: box, username: box, password: 'wc-box-pw',
+    imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
+    smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
+  });
+  expect(linked.status, linked.text).toBe(201);
+  expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+  return linked.body.id;
+}
+
+test('write in rich text with an attachment, and it leaves as multipart/alternative', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcrich' });
+  const { box } = mailbox();
+  await linkByApi(user, box);
+  const limits = (await apiAs(user)('GET', '/api/v1/me')).body.limits;
+  const budget = Math.min(limits.mail_max_message_size, Math.floor((limits.max_body_size - 256 * 1024) * 3 / 4));
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await page.getByRole('button', { name: 'Write' }).click();
+  const compose = page.getByRole('dialog', { name: 'Write' });
+  const subject = `Rich ${crypto.randomBytes(3).toString('hex')}`;
+  await compose.getByLabel('To').fill('lee@example.test');
+  await compose.getByLabel('Subject').fill(subject);
+  await compose.getByRole('radio', { name: 'Rich text' }).check();
+
+  // Bold by the keyboard, a list and a link by the toolbar.
+  const editor = compose.getByRole('textbox', { name: 'Message' });
+  const toolbar = compose.getByRole('toolbar', { name: 'Formatting' });
+  await editor.click();
+  await editor.press('Control+b');
+  await editor.pressSequentially('Important');
+  await editor.press('Control+b');
+  await editor.pressSequentially(' news');
+  await editor.press('Enter');
+  await toolbar.getByRole('button', { name: 'Bulleted list' }).click();
+  await expect(toolbar.getByRole('button', { name: 'Bulleted list' })).toHaveAttribute('aria-pressed', 'true');
+  await editor.pressSequentially('first point');
+  await editor.press('Enter');
+  await editor.pressSequentially('second point');
+  await editor.press('Enter');
+  await editor.press('Enter');
+  await editor.pressSequentially('our site');
+  await editor.press('Shift+Home');
+  await toolbar.getByRole('button', { name: 'Link' }).click();
+  await compose.getByLabel('Link address').fill('https://example.org/madang');
+  await compose.getByLabel('Link address').press('Enter');
+  await expect(compose.getByLabel('Link address')).toBeHidden();
+  await expect(editor.locator('a[href="https://example.org/madang"]')).toHaveText('our site');
+  await expect(editor.locator('b, strong')).toHaveText('Important');
+  await expect(editor.locator('ul li')).toHaveText(['first point', 'second point']);
+
+  // Attachments: read with progress to "Ready"; one removed again; one past the server's limit
+  // refused before anything is uploaded.
+  const files = compose.getByLabel('Attach files');
+  await files.setInputFiles({ name: 'plan.bin', mimeType: 'application/octet-stream', buffer: crypto.randomBytes(2 << 20) });
+  const plan = compose.locator('.mail-file', { hasText: 'plan.bin' });
+  await expect(plan).toContainText('Ready', { timeout: 10000 });
+  await expect(plan.getByRole('progressbar')).toHaveJSProperty('value', 1);
+  await files.setInputFiles({ name: 'wrong.txt', mimeType: 'text/plain', buffer: Buffer.from('not this one') });
+  await compose.getByRole('button', { name: 'Remove wrong.txt' }).click();
+  await expect(compose.locator('.mail-file', { hasText: 'wrong.txt' })).toHaveCount(0);
+  await files.setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(budget + 1) });
+  await expect(compose.getByRole('alert').filter({ hasText: 'huge.bin was not attached' })).toBeVisible();
+  await expect(compose.locator('.mail-file')).toHaveCount(1);
+  await checkA11y(page);
+  await shot(page, 'mail-compose-rich');
+
+  await compose.getByRole('button', { name: 'Send' }).click();
+  await expect(compose).toBeHidden({ timeout: 20000 });
+  await expect(page.getByText('Sent.')).toBeVisible();
+  // The recipient's copy: text and HTML as alternatives, the file beside them.
+  const sink = path.join(DIR, 'sink', 'new');
+  let sent = '';
+  await expect.poll(() => {
+    sent = fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8')).find((x) => x.includes(`Subject: ${subject}`)) || '';
+    return Boolean(sent);
+  }, { timeout: 10000 }).toBe(true);
+  expect(sent).toMatch(/multipart\/alternative/);
+  // The HTML part is quoted-printable (its lines are long): decoded before looking at it.
+  const html = sent.slice(sent.indexOf('Content-Type: text/html')).split('\r\n--')[0]
+    .replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, x) => String.fromCharCode(parseInt(x, 16)));
+  const text = sent.slice(sent.indexOf('Content-Type: text/plain'), sent.indexOf('Content-Type: text/html'));
+  expect(html).toMatch(/<(b|strong)>Important<\/(b|strong)>/);
+  expect(html).toContain('<li>first point</li>');
+  expect(html).toContain('href="https://example.org/madang"');
+  expect(text).toContain('Important news');
+  expect(text).toContain('- first point\r\n- second point');
+  expect(text).toContain('our site <https://example.org/madang>');
+  expect(sent).toContain('plan.bin');
+  expect(sent).not.toContain('wrong.txt');
+});
+
+test('a folder of 300 messages scrolls as a virtual list, by mouse and keyboard', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcvirt' });
+  const { box } = mailbox();
+  // 300 messages straight into the Maildir (what dovecot.sh deliver does, without 300
+  // processes); each file's time is its arrival time, one minute apart, newest "000".
+  const tag = `Bulk${crypto.randomBytes(2).toString('hex')}`;
+  const maildir = path.join(DIR, 'mail', box, 'Maildir');
+  for (const d of ['tmp', 'new', 'cur']) fs.mkdirSync(path.join(maildir, d), { recursive: true });
+  // Owned as Dovecot's mail is (the suite may run as root, Dovecot's mail user is not).
+  const { uid, gid } = fs.statSync(path.join(DIR, 'mail'));
+  const own = (p) => { try { fs.chownSync(p, uid, gid); } catch { /* not root: already ours */ } };
+  for (const p of [path.join(DIR, 'mail', box), maildir, ...['tmp', 'new', 'cur'].map((d) => path.join(maildir, d))]) own(p);
+  const now = Date.now();
+  for (let i = 0; i < 300; i++) {
+    const n = String(i).padStart(3, '0');
+    const name = `${Math.floor(now / 1000)}.wc${i}_${crypto.randomBytes(3).toString('hex')}.localhost`;
+    const when = new Date(now - i * 60_000);
+    fs.writeFileSync(path.join(maildir, 'tmp', name), `From: Kim Minji <kim@example.test>\r\nTo: ${box}\r\n` +
+      `Subject: ${tag} ${n}\r\nMessage-ID: <${tag}-${n}@example.test>\r\nDate: ${when.toUTCString()}\r\n\r\nNumber ${n}.\r\n`);
+    fs.utimesSync(path.join(maildir, 'tmp', name), when, when);
+    own(path.join(maildir, 'tmp', name));
+    fs.renameSync(path.join(maildir, 'tmp', name), path.join(maildir, 'new', name));
+  }
+  await linkByApi(user, box);
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  await expect(page.locator('.mail-row', { hasText: `${tag} 000` })).toBeVisible({ timeout: 15000 });
+
+  // Scrolled to the end, page after page: the last message is reached, the DOM stays small.
+  const column = page.locator('.mail-column');
+  const last = page.locator('.mail-row', { hasText: `${tag} 299` });
+  await expect.poll(async () => {
+    await column.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    return last.count();
+  }, { timeout: 30000 }).toBe(1);
+  await expect(last).toBeVisible();
+  const drawn = await page.locator('.mail-row').count();
+  expect(drawn).toBeLessThan(60);
+  console.log(`mail: 300 messages loaded, ${drawn} rows in the DOM`);
+  await expect(last).toHaveAttribute('aria-setsize', '300');
+  await expect(last).toHaveAttribute('aria-posinset', '300');
+  await expect(last).not.toHaveClass(/open/);
+
+  // The keyboard walks the rows, drawing them as it goes; opening keeps the row marked.
+  await last.getByRole('button').focus();
+  await page.keyboard.press('ArrowUp');
+  await expect(page.locator('.mail-row', { hasText: `${tag} 298` }).getByRole('button')).toBeFocused();
+  await page.keyboard.press('Home');
+  const first = page.locator('.mail-row', { hasText: `${tag} 000` });
+  await expect(first.getByRole('button')).toBeFocused();
+  await expect(last).toHaveCount(0);
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.mail-reader').getByRole('heading', { name: `${tag} 000` })).toBeVisible();
+  await expect(first).toHaveClass(/open/);
+  await expect(first.getByRole('button')).toHaveAttribute('aria-current', 'true');
+  await checkA11y(page);
+});
+
 test('link an account by signing in at the provider, and sign in again when consent is withdrawn', async ({ page }) => {
   const idp = process.env.MADANG_TEST_DOVECOT_OAUTH;
   test.skip(!idp, 'no local OAuth provider (dovecot.sh starts one)');
@@ -220,6 +381,10 @@ test('link an account by signing in at the provider, and sign in again when cons
   await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
   await dialog.getByLabel('SMTP server').fill('localhost');
   await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
+  // The address was left before: its suggestion (a guess for example.test) may have set the
+  // security to go with its own ports; these are Dovecot's (IMAPS, and submission with STARTTLS).
+  await dialog.locator('#mail-f-imap_security').selectOption('tls');
+  await dialog.locator('#mail-f-smtp_security').selectOption('starttls');
   // No password typed: the provider (which approves at once here) sends the browser back.
   await dialog.getByRole('button', { name: 'Sign in with Test IdP' }).click();
   await expect(page).toHaveURL(/#\/mail$/, { timeout: 15000 });

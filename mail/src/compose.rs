@@ -47,9 +47,11 @@ pub fn references(
 }
 
 /// HTML a user wrote, made safe to send: the same allow-list the reader applies to mail that
-/// arrives, so Madang never sends what it would refuse to show.
+/// arrives, so Madang never sends what it would refuse to show. Pictures are left out: the
+/// composer makes none, so an `<img>` here came in a paste, and a remote one is how a tracker
+/// would ride along to every recipient.
 pub fn clean_html(html: &str) -> String {
-    ammonia::Builder::default().link_rel(Some("noopener noreferrer nofollow")).clean(html).to_string()
+    ammonia::Builder::default().rm_tags(["img"]).link_rel(Some("noopener noreferrer nofollow")).clean(html).to_string()
 }
 
 /// The parent's text quoted under an attribution line, as mail programs do.
@@ -84,6 +86,27 @@ mod tests {
         let r = references(&many, None, Some("new@x"));
         assert_eq!(r.len(), MAX_REFERENCES);
         assert_eq!((r[0].as_str(), r[19].as_str(), r[18].as_str()), ("r0@x", "new@x", "r39@x"));
+    }
+
+    /// What the web client's rich-text composer makes survives; what a paste could smuggle in
+    /// (scripts, styles, handlers, trackers, `javascript:` links) does not.
+    #[test]
+    fn outgoing_html_keeps_formatting_only() {
+        let html = clean_html(
+            "<div><b>Bold</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u></div><ul><li>one</li></ul>\
+             <ol><li>two</li></ol><blockquote>quoted</blockquote><a href=\"https://example.org/\">site</a>\
+             <script>alert(1)</script><style>p{}</style><span style=\"color:red\" onclick=\"x()\">red</span>\
+             <img src=\"https://tracker.example/p.gif\"><a href=\"javascript:alert(1)\">bad</a>",
+        );
+        for kept in ["<b>Bold</b>", "<strong>s</strong>", "<i>i</i>", "<em>e</em>", "<u>u</u>", "<ul><li>one</li></ul>"]
+        {
+            assert!(html.contains(kept), "{kept} in {html}");
+        }
+        assert!(html.contains("<ol><li>two</li></ol>") && html.contains("<blockquote>quoted</blockquote>"), "{html}");
+        assert!(html.contains("href=\"https://example.org/\""), "{html}");
+        for gone in ["script", "alert", "style", "onclick", "tracker", "javascript"] {
+            assert!(!html.contains(gone), "{gone} in {html}");
+        }
     }
 
     #[test]

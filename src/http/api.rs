@@ -41,6 +41,18 @@ pub(crate) struct Me {
     /// cookie the web pages set), else `Accept-Language`, else `en`.
     #[schema(example = "en")]
     locale: &'static str,
+    /// Sizes the server refuses past, so a client can say so before uploading.
+    limits: Limits,
+}
+
+/// Size limits, in bytes.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Limits {
+    /// The largest request body (`server.max_body_size`; chat uploads have their own).
+    max_body_size: u64,
+    /// The largest mail message sent from a linked account, attachments included
+    /// (`mail.max_message_size`); in base64 they must also fit in `max_body_size`.
+    mail_max_message_size: u64,
 }
 
 /// The shape of `domain::User` on the wire, for the OpenAPI description.
@@ -92,7 +104,11 @@ pub(crate) async fn me(
     let modules = state.modules.states().await?;
     // The same rule as the web pages, so the client and the pages agree.
     let locale = crate::web::i18n::Lang::from_headers(&headers).code();
-    Ok(Json(Me { user: principal.user, authenticated_with, modules, locale }))
+    let limits = Limits {
+        max_body_size: state.settings.max_body_size as u64,
+        mail_max_message_size: state.mail.max_message_size(),
+    };
+    Ok(Json(Me { user: principal.user, authenticated_with, modules, locale, limits }))
 }
 
 #[utoipa::path(

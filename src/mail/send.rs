@@ -99,7 +99,40 @@ fn files_sent_itself(smtp_host: &str) -> bool {
         .any(|d| h == *d || h.ends_with(&format!(".{d}")))
 }
 
+/// The message's body: the text alone; text and HTML as `multipart/alternative` (RFC 2046
+/// §5.1.4, the plain part first so the richest comes last); and with attachments, that inside a
+/// `multipart/mixed` followed by the files.
+fn assemble(
+    builder: lettre::message::MessageBuilder,
+    text: &str,
+    html: Option<String>,
+    attachments: Vec<SinglePart>,
+) -> Result<lettre::Message, lettre::error::Error> {
+    let text = SinglePart::plain(text.to_string());
+    let mut mixed = match html {
+        None if attachments.is_empty() => return builder.singlepart(text),
+        None => MultiPart::mixed().singlepart(text),
+        Some(html) => {
+            let alternative = MultiPart::alternative().singlepart(text).singlepart(SinglePart::html(html));
+            if attachments.is_empty() {
+                return builder.multipart(alternative);
+            }
+            MultiPart::mixed().multipart(alternative)
+        }
+    };
+    for part in attachments {
+        mixed = mixed.singlepart(part);
+    }
+    builder.multipart(mixed)
+}
+
 impl MailService {
+    /// The largest message that may be sent (`mail.max_message_size`), text and attachments
+    /// together: the web client refuses larger attachments before uploading them.
+    pub fn max_message_size(&self) -> u64 {
+        self.config.max_message_size
+    }
+
     /// Builds the message `out` describes, from `account`: the message, its Message-ID, and the
     /// replied message. A draft may have no recipient yet.
     async fn build(
@@ -163,14 +196,6 @@ impl MailService {
                 builder = builder.references(chain.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" "));
             }
         }
-        // The body: text (and HTML) first, then attachments.
-        let text = SinglePart::plain(out.text.clone());
-        let body = match &out.html {
-            Some(html) => MultiPart::alternative()
-                .singlepart(text)
-                .singlepart(SinglePart::html(madang_mail::compose::clean_html(html))),
-            None => MultiPart::mixed().singlepart(text),
-        };
         let mut total = out.text.len() + out.html.as_ref().map_or(0, String::len);
         let mut parts: Vec<SinglePart> = Vec::new();
         for f in &out.attachments {
@@ -194,16 +219,8 @@ impl MailService {
         if total as u64 > self.config.max_message_size {
             return Err(MailError::TooLarge(self.config.max_message_size));
         }
-        let message = if parts.is_empty() && out.html.is_none() {
-            builder.singlepart(SinglePart::plain(out.text.clone()))
-        } else {
-            let mut mixed = if out.html.is_some() { MultiPart::mixed().multipart(body) } else { body };
-            for p in parts {
-                mixed = mixed.singlepart(p);
-            }
-            builder.multipart(mixed)
-        }
-        .map_err(|e| MailError::Invalid(e.to_string()))?;
+        let html = out.html.as_deref().map(madang_mail::compose::clean_html);
+        let message = assemble(builder, &out.text, html, parts).map_err(|e| MailError::Invalid(e.to_string()))?;
         Ok((message, message_id, parent))
     }
 
@@ -337,5 +354,40 @@ mod tests {
         assert!(files_sent_itself("smtp.office365.com"));
         assert!(!files_sent_itself("smtp.naver.com"));
         assert!(!files_sent_itself("notgmail.com.example"));
+    }
+
+    fn built(html: Option<&str>, attachments: usize) -> String {
+        let builder = lettre::Message::builder()
+            .from("kim@example.test".parse().unwrap())
+            .to("lee@example.test".parse().unwrap())
+            .subject("Plan");
+        let files = (0..attachments)
+            .map(|i| {
+                Attachment::new(format!("f{i}.txt")).body(b"x".to_vec(), ContentType::parse("text/plain").unwrap())
+            })
+            .collect();
+        String::from_utf8(assemble(builder, "- one\n- two", html.map(str::to_string), files).unwrap().formatted())
+            .unwrap()
+    }
+
+    /// A rich-text message is multipart/alternative at the top (mail programs pick the HTML),
+    /// inside multipart/mixed only when files go with it; plain text stays one part.
+    #[test]
+    fn text_and_html_are_alternatives() {
+        let rich = built(Some("<ul><li>one</li><li>two</li></ul>"), 0);
+        let top = rich.lines().find(|l| l.starts_with("Content-Type:")).unwrap();
+        assert!(top.contains("multipart/alternative"), "{rich}");
+        let (text, html) = (rich.find("text/plain").unwrap(), rich.find("text/html").unwrap());
+        assert!(text < html, "the plain part comes first: {rich}");
+        assert!(rich.contains("<li>one</li>") && rich.contains("- one"));
+
+        let with_file = built(Some("<b>hi</b>"), 1);
+        let top = with_file.lines().find(|l| l.starts_with("Content-Type:")).unwrap();
+        assert!(top.contains("multipart/mixed") && with_file.contains("multipart/alternative"), "{with_file}");
+        assert!(with_file.contains("f0.txt"));
+
+        let plain = built(None, 0);
+        assert!(!plain.contains("multipart/"), "{plain}");
+        assert!(built(None, 1).contains("multipart/mixed"));
     }
 }
