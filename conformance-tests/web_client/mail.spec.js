@@ -44,6 +44,21 @@ function mailbox() {
   };
 }
 
+/**
+ * The link dialog's server fields for the harness's Dovecot. The address was left before: its
+ * suggestion (a guess for example.test) may have set the security to go with its own ports;
+ * these are Dovecot's (IMAPS, and submission with STARTTLS).
+ */
+async function fillDovecotServers(dialog, box) {
+  await dialog.getByLabel('User name').fill(box);
+  await dialog.getByLabel('IMAP server').fill('localhost');
+  await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
+  await dialog.getByLabel('SMTP server').fill('localhost');
+  await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
+  await dialog.locator('#mail-f-imap_security').selectOption('tls');
+  await dialog.locator('#mail-f-smtp_security').selectOption('starttls');
+}
+
 const REPORT = 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n' +
   'Content-Type: text/html; charset=utf-8\r\n\r\n<p>Quarterly <b>numbers</b> attached.<script>alert(1)</script>' +
   '<img src="https://tracker.example/p.gif"></p>\r\n--m\r\nContent-Type: application/pdf; name="q4.pdf"\r\n' +
@@ -60,15 +75,7 @@ test('link an account, read a message, and see new mail arrive live', async ({ p
   const dialog = page.getByRole('dialog', { name: 'Link an account' });
   await dialog.getByLabel('E-mail address').fill(box);
   await dialog.getByLabel('Password (or app password)').fill('not-the-password');
-  await dialog.getByLabel('User name').fill(box);
-  await dialog.getByLabel('IMAP server').fill('localhost');
-  await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
-  await dialog.getByLabel('SMTP server').fill('localhost');
-  await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
-  // The address was left before: its suggestion (a guess for example.test) may have set the
-  // security to go with its own ports; these are Dovecot's (IMAPS, and submission with STARTTLS).
-  await dialog.locator('#mail-f-imap_security').selectOption('tls');
-  await dialog.locator('#mail-f-smtp_security').selectOption('starttls');
+  await fillDovecotServers(dialog, box);
   // A wrong password is named as such, and nothing is linked.
   await dialog.getByRole('button', { name: 'Test connection' }).click();
   await expect(dialog.getByText('the user name or password was refused').first()).toBeVisible({ timeout: 15000 });
@@ -376,15 +383,7 @@ test('link an account by signing in at the provider, and sign in again when cons
   await page.getByRole('button', { name: 'Link an account' }).click();
   const dialog = page.getByRole('dialog', { name: 'Link an account' });
   await dialog.getByLabel('E-mail address').fill(box);
-  await dialog.getByLabel('User name').fill(box);
-  await dialog.getByLabel('IMAP server').fill('localhost');
-  await dialog.getByLabel('IMAP port').fill(process.env.MADANG_TEST_DOVECOT_IMAPS);
-  await dialog.getByLabel('SMTP server').fill('localhost');
-  await dialog.getByLabel('SMTP port').fill(process.env.MADANG_TEST_DOVECOT_SUBMISSION);
-  // The address was left before: its suggestion (a guess for example.test) may have set the
-  // security to go with its own ports; these are Dovecot's (IMAPS, and submission with STARTTLS).
-  await dialog.locator('#mail-f-imap_security').selectOption('tls');
-  await dialog.locator('#mail-f-smtp_security').selectOption('starttls');
+  await fillDovecotServers(dialog, box);
   // No password typed: the provider (which approves at once here) sends the browser back.
   await dialog.getByRole('button', { name: 'Sign in with Test IdP' }).click();
   await expect(page).toHaveURL(/#\/mail$/, { timeout: 15000 });
