@@ -1160,7 +1160,7 @@ pub struct MailConfig {
     /// One remote image's whole fetch, redirects included (`mail.image_proxy_timeout`).
     pub image_proxy_timeout: Duration,
     /// The OAuth providers an administrator configured (`mail.oauth_*`).
-    pub oauth: Vec<crate::mail::oauth::Provider>,
+    pub oauth: Vec<MailOAuthProvider>,
     /// Where providers send the browser back: `server.public_url` + `mail/oauth/callback`.
     pub oauth_redirect_uri: String,
     /// The nameserver for set-up discovery (`mail.dns_server`); `None`: `/etc/resolv.conf`'s.
@@ -1190,10 +1190,97 @@ impl Default for MailConfig {
     }
 }
 
+/// An OAuth provider an administrator configured for mail (`mail.oauth_*`); `mail::oauth`
+/// runs the flows with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailOAuthProvider {
+    /// `google`, `microsoft` or `custom`: what accounts store.
+    pub id: &'static str,
+    /// What users see: "Sign in with {name}".
+    pub name: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub scope: String,
+    pub client_id: String,
+    pub(crate) client_secret: String,
+    /// Extra authorization parameters (Google's `access_type=offline`).
+    pub(crate) extra: &'static [(&'static str, &'static str)],
+    /// The IMAP hosts it signs in to, for suggestions (empty: any the user names).
+    pub imap_hosts: &'static [&'static str],
+}
+
+impl std::fmt::Debug for MailOAuthProvider {
+    // The client secret never reaches a log or a `config check` dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailOAuthProvider {
+    /// Google's endpoints and the one scope that grants IMAP and SMTP (`https://mail.google.com/`);
+    /// `access_type=offline` and `prompt=consent` so every consent returns a refresh token.
+    pub fn google(client_id: &str, client_secret: &str) -> MailOAuthProvider {
+        MailOAuthProvider {
+            id: "google",
+            name: "Google".into(),
+            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            scope: "https://mail.google.com/".into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            extra: &[("access_type", "offline"), ("prompt", "consent")],
+            imap_hosts: &["imap.gmail.com"],
+        }
+    }
+
+    /// Microsoft identity platform v2 with the Exchange Online IMAP and SMTP scopes;
+    /// `offline_access` is what grants the refresh token.
+    pub fn microsoft(client_id: &str, client_secret: &str, tenant: &str) -> MailOAuthProvider {
+        MailOAuthProvider {
+            id: "microsoft",
+            name: "Microsoft".into(),
+            authorize_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"),
+            token_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
+            scope: "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send \
+                    offline_access"
+                .into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            extra: &[],
+            imap_hosts: &["outlook.office365.com"],
+        }
+    }
+
+    pub fn custom(
+        name: &str,
+        authorize_url: String,
+        token_url: String,
+        scope: String,
+        client_id: String,
+        client_secret: String,
+    ) -> MailOAuthProvider {
+        MailOAuthProvider {
+            id: "custom",
+            name: name.into(),
+            authorize_url,
+            token_url,
+            scope,
+            client_id,
+            client_secret,
+            extra: &[],
+            imap_hosts: &[],
+        }
+    }
+}
+
 /// The mail OAuth providers whose client is configured: Google and Microsoft by their client
 /// alone, the custom one when every one of its keys is set.
-fn mail_oauth_providers(p: &Parser<'_>) -> Result<Vec<crate::mail::oauth::Provider>, ConfigError> {
-    use crate::mail::oauth::Provider;
+fn mail_oauth_providers(p: &Parser<'_>) -> Result<Vec<MailOAuthProvider>, ConfigError> {
+    use MailOAuthProvider as Provider;
     let mut found = Vec::new();
     let pair = |id: &str| {
         (p.text(&format!("mail.oauth_{id}_client_id")).0, p.text(&format!("mail.oauth_{id}_client_secret")).0)

@@ -1284,14 +1284,15 @@ fn oauth_provider() -> Option<String> {
     std::env::var("MADANG_TEST_DOVECOT_OAUTH").ok()
 }
 
-async fn oauth_control(base: &str, query: &str) -> Value {
-    let client = reqwest::Client::new();
-    let r = if query.starts_with("stats") {
-        client.get(format!("{base}/{query}")).send().await.unwrap()
-    } else {
-        client.post(format!("{base}/control?{query}")).send().await.unwrap()
-    };
-    r.json().await.unwrap()
+/// Steers the provider (`user=…&ttl=…`, `user=…&revoke=1`).
+async fn oauth_control(base: &str, query: &str) {
+    reqwest::Client::new().post(format!("{base}/control?{query}")).send().await.unwrap();
+}
+
+/// How many refreshes the provider granted for `user`.
+async fn oauth_refreshes(base: &str, user: &str) -> i64 {
+    let r = reqwest::Client::new().get(format!("{base}/stats?user={user}")).send().await.unwrap();
+    r.json::<Value>().await.unwrap()["refreshes"].as_i64().unwrap()
 }
 
 /// Follows `authorize_url` to the provider, which approves at once and redirects: the
@@ -1384,7 +1385,7 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM mail_oauth_flows").await, 0, "every flow is spent");
     // IMAP and SMTP with XOAUTH2, each sign-in after a refresh.
-    let before = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    let before = oauth_refreshes(&idp, &user).await;
     let report = sync(&app, account).await;
     assert_eq!(report["added"], 1, "{report}");
     let r = call(
@@ -1398,7 +1399,7 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     sunk(&srv, r.body["message_id"].as_str().unwrap());
     sync(&app, account).await;
-    let after = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    let after = oauth_refreshes(&idp, &user).await;
     assert!(after >= before + 3, "a refresh before each sign-in: {before} → {after}");
     // The user withdraws consent at the provider: the next sign-in says so, once, and the
     // account waits for its user instead of retrying.
@@ -1410,10 +1411,10 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
     assert_eq!(shown.body["problem"], "consent", "{}", shown.text);
     let waiting = app.state.store.all_mail_accounts().await.unwrap();
     assert!(!waiting.iter().any(|(id, _)| *id == account), "no watcher for an account that cannot sign in");
-    let refreshes = oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"].as_i64().unwrap();
+    let refreshes = oauth_refreshes(&idp, &user).await;
     let r = call(&app, "alice", "POST", &format!("/api/v1/mail/accounts/{account}/sync"), None).await;
     assert_error(&r, StatusCode::CONFLICT, "consent_required");
-    assert_eq!(oauth_control(&idp, &format!("stats?user={user}")).await["refreshes"], refreshes, "no more refreshes");
+    assert_eq!(oauth_refreshes(&idp, &user).await, refreshes, "no more refreshes");
     // Signing in again renews it; the messages are still there.
     let r = call(
         &app,
@@ -1457,11 +1458,9 @@ async fn connections_per_account_are_limited(db: &TestDb) {
     let mut app = TestApp::new(db).await;
     app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
     // One place, so that the watcher's IDLE takes it (the configuration itself insists on two).
-    let config = MailConfig {
-        max_connections_per_account: 1,
-        connect_timeout: std::time::Duration::from_secs(1),
-        ..mail_config(&srv.ca, true, true)
-    };
+    // The wait for a place is the step timeout: the tests' 5 s, since a shorter one made the
+    // linking's own TLS and login time out while the other tests ran beside it.
+    let config = MailConfig { max_connections_per_account: 1, ..mail_config(&srv.ca, true, true) };
     app.state = app.state.clone().with_mail(config).unwrap();
     users(&app, &["alice"]).await;
     let user = srv.new_user("limit");

@@ -152,14 +152,7 @@ test('make a folder, copy a message into it, and find a word only its body holds
   const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n'.repeat(60);
   deliver(`body-${crypto.randomBytes(3).toString('hex')}`, 'Field notes',
     `Content-Type: text/plain; charset=utf-8\r\n\r\n${filler}We saw an ${word} at the river.\r\n`);
-  const api = apiAs(user);
-  const linked = await api('POST', '/api/v1/mail/accounts', {
-    email: box, username: box, password: 'wc-box-pw',
-    imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
-    smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
-  });
-  expect(linked.status, linked.text).toBe(201);
-  expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+  await linkByApi(user, box);
   await collectCspViolations(page);
   await signIn(page, user);
   await page.goto(urlOf('/#/mail'));
@@ -432,13 +425,7 @@ test('remote images are hidden, then shown through the image proxy', async ({ pa
     execFileSync('bash', [DOVECOT, 'deliver', DIR, box, file]);
     fs.unlinkSync(file);
     const api = apiAs(user);
-    const linked = await api('POST', '/api/v1/mail/accounts', {
-      email: box, username: box, password: 'wc-box-pw',
-      imap_host: 'localhost', imap_port: Number(process.env.MADANG_TEST_DOVECOT_IMAPS), imap_security: 'tls',
-      smtp_host: 'localhost', smtp_port: Number(process.env.MADANG_TEST_DOVECOT_SUBMISSION), smtp_security: 'starttls',
-    });
-    expect(linked.status, linked.text).toBe(201);
-    expect((await api('POST', `/api/v1/mail/accounts/${linked.body.id}/sync`)).status).toBe(200);
+    await linkByApi(user, box);
     await collectCspViolations(page);
     // Every request the browser makes goes to Madang, never to the image's server.
     const origin = new URL(urlOf('/')).origin;

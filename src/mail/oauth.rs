@@ -31,91 +31,11 @@ use crate::domain::UserId;
 use crate::store::StoreError;
 use crate::store::mail::{MailAccountFields, MailAccountRow, MailOAuthFlow};
 
-/// An OAuth provider an administrator configured for mail.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Provider {
-    /// `google`, `microsoft` or `custom`: what accounts store.
-    pub id: &'static str,
-    /// What users see: "Sign in with {name}".
-    pub name: String,
-    pub authorize_url: String,
-    pub token_url: String,
-    pub scope: String,
-    pub client_id: String,
-    client_secret: String,
-    /// Extra authorization parameters (Google's `access_type=offline`).
-    extra: &'static [(&'static str, &'static str)],
-    /// The IMAP hosts it signs in to, for suggestions (empty: any the user names).
-    pub imap_hosts: &'static [&'static str],
-}
-
-impl std::fmt::Debug for Provider {
-    // The client secret never reaches a log or a `config check` dump.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider")
-            .field("id", &self.id)
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
+/// The provider settings live in the configuration (a foundation); what Madang does with
+/// them is here.
+pub use crate::config::MailOAuthProvider as Provider;
 
 impl Provider {
-    /// Google's endpoints and the one scope that grants IMAP and SMTP (`https://mail.google.com/`);
-    /// `access_type=offline` and `prompt=consent` so every consent returns a refresh token.
-    pub fn google(client_id: &str, client_secret: &str) -> Provider {
-        Provider {
-            id: "google",
-            name: "Google".into(),
-            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
-            token_url: "https://oauth2.googleapis.com/token".into(),
-            scope: "https://mail.google.com/".into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            extra: &[("access_type", "offline"), ("prompt", "consent")],
-            imap_hosts: &["imap.gmail.com"],
-        }
-    }
-
-    /// Microsoft identity platform v2 with the Exchange Online IMAP and SMTP scopes;
-    /// `offline_access` is what grants the refresh token.
-    pub fn microsoft(client_id: &str, client_secret: &str, tenant: &str) -> Provider {
-        Provider {
-            id: "microsoft",
-            name: "Microsoft".into(),
-            authorize_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"),
-            token_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
-            scope: "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send \
-                    offline_access"
-                .into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            extra: &[],
-            imap_hosts: &["outlook.office365.com"],
-        }
-    }
-
-    pub fn custom(
-        name: &str,
-        authorize_url: String,
-        token_url: String,
-        scope: String,
-        client_id: String,
-        client_secret: String,
-    ) -> Provider {
-        Provider {
-            id: "custom",
-            name: name.into(),
-            authorize_url,
-            token_url,
-            scope,
-            client_id,
-            client_secret,
-            extra: &[],
-            imap_hosts: &[],
-        }
-    }
-
     /// The URL the browser is sent to (RFC 6749 §4.1.1, RFC 7636 §4.3).
     pub fn authorize(&self, redirect_uri: &str, state: &str, login_hint: &str) -> String {
         let challenge = challenge(&verifier(state));
@@ -157,16 +77,9 @@ impl From<&Provider> for ProviderView {
     }
 }
 
-/// A new random `state` (32 bytes, base64url).
-pub fn new_state() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).expect("the operating system's random source");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What the database keeps of a state.
-pub fn state_hash(state: &str) -> String {
-    format!("{:x}", sha2::Sha256::digest(state.as_bytes()))
+/// What the database keeps of a state: the hex of its SHA-256 (`tokens::token_hash`).
+fn state_hash(state: &str) -> String {
+    crate::tokens::token_hash(state).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The PKCE verifier of a flow (RFC 7636 §4.1: 43 characters of base64url), derived from
@@ -378,7 +291,7 @@ impl MailService {
             }
         };
         let fields = MailAccountFields { oauth_provider: Some(provider.id.into()), ..fields };
-        let state = new_state();
+        let state = crate::tokens::random_token().map_err(|e| MailError::Store(StoreError::Internal(e.to_string())))?;
         let input =
             serde_json::to_string(&fields).map_err(|e| MailError::Store(StoreError::Internal(e.to_string())))?;
         let flow = MailOAuthFlow {
@@ -524,12 +437,10 @@ mod tests {
     fn pkce_follows_rfc_7636() {
         // BASE64URL(SHA-256("abc")), FIPS 180-2's first test vector, without padding.
         assert_eq!(challenge("abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
-        let state = new_state();
-        assert_eq!(state.len(), 43);
+        let state = crate::tokens::random_token().unwrap();
         let v = verifier(&state);
         assert_eq!(v.len(), 43);
         assert_ne!(state_hash(&state), challenge(&v));
-        assert_ne!(new_state(), state);
     }
 
     #[test]
