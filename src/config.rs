@@ -462,8 +462,18 @@ pub const KEYS: &[Key] = &[
         name: "mail.max_message_size",
         env: &["MADANG_MAIL_MAX_MESSAGE_SIZE"],
         default: "50MiB",
-        doc: "Largest message the web client opens (fetched whole from the linked server to be read); larger \
-              ones get 413 and are read in a mail app.",
+        doc: "Largest message fetched whole from the linked server (to forward it, or to read one whose \
+              structure the server cannot describe), and the most text and pictures opening a message may \
+              fetch; past it, 413 (read it in a mail app). Attachments stream in pieces and have no such limit.",
+        secret: false,
+    },
+    Key {
+        name: "mail.whole_message_below",
+        env: &["MADANG_MAIL_WHOLE_MESSAGE_BELOW"],
+        default: "64KiB",
+        doc: "Messages up to this size are fetched whole when opened (one round trip); larger ones by their \
+              parts: the structure, then the text and small embedded pictures, each attachment only when it \
+              is downloaded.",
         secret: false,
     },
     Key {
@@ -1150,6 +1160,8 @@ pub struct MailConfig {
     pub connect_timeout: Duration,
     pub max_accounts_per_user: u64,
     pub max_message_size: u64,
+    /// Opened whole up to this size, by parts above (`mail.whole_message_below`).
+    pub whole_message_below: u64,
     pub body_cache_size: usize,
     /// Open connections to mail servers, all accounts together.
     pub max_connections: usize,
@@ -1177,6 +1189,7 @@ impl Default for MailConfig {
             connect_timeout: Duration::from_secs(15),
             max_accounts_per_user: 10,
             max_message_size: 50 << 20,
+            whole_message_below: 64 << 10,
             body_cache_size: 64 << 20,
             max_connections: 500,
             max_connections_per_account: 4,
@@ -1903,6 +1916,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         connect_timeout: p.duration("mail.connect_timeout")?,
         max_accounts_per_user: p.int("mail.max_accounts_per_user", 1, 1000)?,
         max_message_size: p.size("mail.max_message_size")? as u64,
+        whole_message_below: p.size("mail.whole_message_below")? as u64,
         body_cache_size: p.size("mail.body_cache_size")?,
         max_connections: p.int("mail.max_connections", 2, 100_000)? as usize,
         max_connections_per_account: p.int("mail.max_connections_per_account", 2, 100)? as usize,

@@ -1740,7 +1740,120 @@ async fn remote_images_are_shown_through_the_signed_proxy(db: &TestDb) {
     );
 }
 
+/// A large message (issue 14: "BODYSTRUCTURE, then only the parts needed"): opening it fetches
+/// the text and the embedded picture, not the 3 MiB attachment, which downloads in pieces. The
+/// proof without timing: `mail.max_message_size` is 1 MiB here, so a whole fetch would be 413;
+/// and the part numbers are the ones a whole parse gives, so links stay the same either way.
+async fn large_messages_are_read_by_parts_and_attachments_stream(db: &TestDb) {
+    use base64::Engine;
+    let Some(srv) = server(false) else { return };
+    let mut app = TestApp::new(db).await;
+    app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
+    let config = MailConfig { max_message_size: 1 << 20, ..mail_config(&srv.ca, true, true) };
+    app.state = app.state.clone().with_mail(config).unwrap();
+    users(&app, &["alice", "bob"]).await;
+    let user = srv.new_user("parts");
+    let big: String = (0..80_000).map(|i| format!("line {i:07} of the large attachment\n")).collect();
+    let wrapped: Vec<String> = base64::engine::general_purpose::STANDARD
+        .encode(big.as_bytes())
+        .as_bytes()
+        .chunks(76)
+        .map(|l| String::from_utf8(l.to_vec()).unwrap())
+        .collect();
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let message = format!(
+        "From: Kim <kim@example.test>\nTo: box@example.test\nSubject: Quarter\nMessage-ID: <big@example.test>\n\
+         Date: Mon, 7 Dec 2026 10:00:00 +0900\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"outer\"\n\n\
+         Preamble nobody reads.\n\
+         --outer\nContent-Type: multipart/alternative; boundary=\"alt\"\n\n\
+         --alt\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n\
+         Caf=C3=A9 figures attached, soft=\nbreak.\n\
+         --alt\nContent-Type: multipart/related; boundary=\"rel\"\n\n\
+         --rel\nContent-Type: text/html; charset=utf-8\n\n<p>Caf\u{e9} <b>figures</b> <img src=\"cid:chart@x\"></p>\n\
+         --rel\nContent-Type: image/png\nContent-ID: <chart@x>\nContent-Transfer-Encoding: base64\n\n{png}\n--rel--\n\
+         --alt--\n\
+         --outer\nContent-Type: text/plain; name=\"figures.txt\"\nContent-Disposition: attachment; filename=\"figures.txt\"\n\
+         Content-Transfer-Encoding: base64\n\n{}\n\
+         --outer\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n\
+         From: Lee <lee@example.test>\nSubject: Earlier\n\nThe earlier message.\n\
+         --outer--\n",
+        wrapped.join("\n")
+    );
+    srv.deliver(&user, 1, &message);
+    let (account, _) = linked(&app, &srv, "alice", &user).await;
+    let r = call(&app, "alice", "GET", "/api/v1/mail/messages?limit=5", None).await;
+    let id = r.body["messages"][0]["id"].as_i64().unwrap_or_else(|| panic!("{}", r.text));
+
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["text"].as_str().unwrap().trim(), "Café figures attached, softbreak.");
+    let html = r.body["html"].as_str().unwrap();
+    assert!(html.contains("Café <b>figures</b>"), "{html}");
+    // The same part numbers as the whole message parsed in one piece.
+    let whole = std::fs::read(srv.file_of(&user, "big@example.test")).unwrap();
+    let images = madang_mail::body::Images { proxy: None, part_url: std::sync::Arc::new(|p| p.to_string()) };
+    let expected = madang_mail::body::read(&whole, &images).unwrap().attachments;
+    let got = r.body["attachments"].as_array().unwrap();
+    let numbered = |a: &Value| (a["part"].as_u64().unwrap() as u32, a["content_type"].as_str().unwrap().to_string());
+    assert_eq!(
+        got.iter().map(numbered).collect::<Vec<_>>(),
+        expected.iter().map(|a| (a.part, a.content_type.clone())).collect::<Vec<_>>(),
+        "{}",
+        r.text
+    );
+    let file = got.iter().find(|a| a["name"] == "figures.txt").unwrap_or_else(|| panic!("{}", r.text));
+    // Not fetched: its size is estimated from the encoded size, within a few percent.
+    let size = file["size"].as_u64().unwrap() as f64;
+    assert!((size / big.len() as f64 - 1.0).abs() < 0.03, "{size} for {}", big.len());
+    let chart = got.iter().find(|a| a["inline"] == true).unwrap_or_else(|| panic!("{}", r.text));
+    assert!(html.contains(chart["url"].as_str().unwrap()), "{html}");
+
+    let client = common::dav::Client::new(&app, "alice");
+    let picture = client.send("GET", chart["url"].as_str().unwrap(), &[], axum::body::Body::empty()).await;
+    assert_eq!(picture.status, StatusCode::OK);
+    assert_eq!(picture.header("content-type"), Some("image/png"));
+    // 3 MiB through 1 MiB pieces, decoded across their edges, byte for byte.
+    let download = client.send("GET", file["url"].as_str().unwrap(), &[], axum::body::Body::empty()).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(download.header("x-content-type-options"), Some("nosniff"));
+    assert!(download.header("content-disposition").unwrap().contains("figures.txt"));
+    assert_eq!(download.text.len(), big.len());
+    assert!(download.text == big, "the download differs from the attachment");
+    let forwarded = got.iter().find(|a| a["content_type"] == "message/rfc822").unwrap_or_else(|| panic!("{}", r.text));
+    let earlier = client.send("GET", forwarded["url"].as_str().unwrap(), &[], axum::body::Body::empty()).await;
+    assert_eq!(earlier.status, StatusCode::OK);
+    assert!(earlier.text.contains("The earlier message."), "{}", earlier.text);
+    // Reading did not mark it seen.
+    let r = call(&app, "alice", "GET", &format!("/api/v1/mail/messages/{id}"), None).await;
+    assert_eq!(r.body["seen"], false);
+    // Forwarding needs the whole message: past `mail.max_message_size`, a clear 413.
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &format!("/api/v1/mail/accounts/{account}/send"),
+        Some(json!({"to": [{"name": "", "email": "x@example.test"}], "subject": "Fwd", "text": "see", "forward": id})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    // Bob reaches neither the message nor its parts.
+    for path in [format!("/api/v1/mail/messages/{id}"), file["url"].as_str().unwrap().to_string()] {
+        assert_error(&call(&app, "bob", "GET", &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    // After the connection is gone from the server's point of view, the session was closed:
+    // a download holds its IMAP session only while it runs.
+    for _ in 0..50 {
+        if srv.sessions_of(&user) <= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(srv.sessions_of(&user) <= 1, "{} sessions left open", srv.sessions_of(&user));
+}
+
 on_both_databases!(
+    large_messages_are_read_by_parts_and_attachments_stream,
     schemathesis_malformed_queries_get_json_errors,
     connections_per_account_are_limited,
     remote_images_are_shown_through_the_signed_proxy,

@@ -11,9 +11,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
 
+use crate::parts::{self, Assembled, PartRef};
 use crate::summary::clean_line;
 use crate::{Addr, addrs};
 
@@ -69,6 +70,23 @@ pub struct Images {
 /// Parses a whole message (`None` when it is not one at all).
 pub fn read(raw: &[u8], images: &Images) -> Option<Body> {
     let message = MessageParser::default().parse(raw)?;
+    Some(read_parsed(&message, images, &|_, part| part.len()))
+}
+
+/// Parses a message put back together from its parts ([`crate::parts::assemble`]): as
+/// [`read`], with the sizes of the parts left out estimated from their encoded size.
+pub fn read_assembled(assembled: &Assembled, images: &Images) -> Option<Body> {
+    let message = MessageParser::default().parse(&assembled.raw)?;
+    Some(read_parsed(&message, images, &|_, part| match assembled.leaf_at(part.offset_header as usize) {
+        Some(leaf) if !leaf.fetched => parts::decoded_size(leaf.encoding, leaf.octets) as usize,
+        _ => part.len(),
+    }))
+}
+
+/// What [`read_parsed`] gives as a part's decoded size.
+type SizeOf<'a> = dyn Fn(u32, &MessagePart<'_>) -> usize + 'a;
+
+fn read_parsed(message: &Message<'_>, images: &Images, size_of: &SizeOf<'_>) -> Body {
     let attachments: Vec<Attachment> = message
         .attachments
         .iter()
@@ -93,7 +111,7 @@ pub fn read(raw: &[u8], images: &Images) -> Option<Body> {
             Some(Attachment {
                 part: id,
                 name,
-                size: part.len(),
+                size: size_of(id, part),
                 inline: content_id.is_some() && (disposition_inline || part.content_disposition().is_none()),
                 content_type,
                 content_id,
@@ -111,7 +129,7 @@ pub fn read(raw: &[u8], images: &Images) -> Option<Body> {
     let cids: Arc<HashMap<String, u32>> =
         Arc::new(attachments.iter().filter_map(|a: &Attachment| Some((a.content_id.clone()?, a.part))).collect());
     let html = html.map(|h| sanitize(h, images, cids, remote.clone()));
-    Some(Body {
+    Body {
         from: addrs(message.from()),
         to: addrs(message.to()),
         cc: addrs(message.cc()),
@@ -127,16 +145,41 @@ pub fn read(raw: &[u8], images: &Images) -> Option<Body> {
         html,
         remote_images: remote.load(Ordering::Relaxed),
         attachments,
-    })
+    }
+}
+
+fn no_images() -> Images {
+    Images { proxy: None, part_url: Arc::new(|p| p.to_string()) }
 }
 
 /// One part's decoded bytes, file name and type (an attachment download).
 pub fn part(raw: &[u8], id: u32) -> Option<(Vec<u8>, Attachment)> {
-    let body = read(raw, &Images { proxy: None, part_url: Arc::new(|p| p.to_string()) })?;
-    let attachment = body.attachments.into_iter().find(|a| a.part == id)?;
     let message = MessageParser::default().parse(raw)?;
+    let attachment =
+        read_parsed(&message, &no_images(), &|_, part| part.len()).attachments.into_iter().find(|a| a.part == id)?;
     let bytes = message.parts.get(id as usize)?.contents().to_vec();
     Some((bytes, attachment))
+}
+
+/// Where an attachment of an assembled message is: its bytes when they were fetched with the
+/// text, or the section to fetch them from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartSource {
+    Here(Vec<u8>),
+    Server(PartRef),
+}
+
+/// One attachment of an assembled message, by its number.
+pub fn assembled_part(assembled: &Assembled, id: u32) -> Option<(PartSource, Attachment)> {
+    let message = MessageParser::default().parse(&assembled.raw)?;
+    let attachment =
+        read_parsed(&message, &no_images(), &|_, part| part.len()).attachments.into_iter().find(|a| a.part == id)?;
+    let part = message.parts.get(id as usize)?;
+    let source = match assembled.leaf_at(part.offset_header as usize) {
+        Some(leaf) if !leaf.fetched => PartSource::Server(leaf.clone()),
+        _ => PartSource::Here(part.contents().to_vec()),
+    };
+    Some((source, attachment))
 }
 
 fn percent_decode(s: &str) -> String {

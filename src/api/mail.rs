@@ -653,9 +653,12 @@ pub async fn part(
     Authenticated(p): Authenticated,
     ApiPath((id, part)): ApiPath<(i64, u32)>,
 ) -> Result<axum::response::Response, ApiError> {
+    use crate::mail::index::PartBody;
+    use crate::mail::parts::Download;
     use axum::http::header;
     use axum::response::IntoResponse;
-    let (bytes, name, content_type) = state.mail.part(p.user.id, id, part).await?;
+    use futures_util::StreamExt;
+    let crate::mail::index::Part { name, content_type, body } = state.mail.part(p.user.id, id, part).await?;
     // Only raster images are shown inline (the reader's `cid:` pictures); anything else is a
     // download, never rendered in Madang's origin.
     let raster = matches!(content_type.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp");
@@ -669,7 +672,21 @@ pub async fn part(
             (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],
-        bytes,
+        match body {
+            PartBody::Bytes(bytes) => axum::body::Body::from(bytes),
+            // Pieces as the server gives them (`mail::parts::download`): memory stays one piece.
+            PartBody::Stream(Download { first, rest }) => {
+                let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) });
+                match rest {
+                    None => axum::body::Body::from_stream(first),
+                    Some(rx) => axum::body::Body::from_stream(
+                        first.chain(futures_util::stream::unfold(rx, |mut rx| async move {
+                            rx.recv().await.map(|piece| (piece, rx))
+                        })),
+                    ),
+                }
+            }
+        },
     )
         .into_response())
 }

@@ -87,7 +87,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(step: Step, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(step: Step, message: impl Into<String>) -> Failure {
         Failure { step, message: message.into() }
     }
 }

@@ -21,10 +21,41 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::connect::{Credential, Endpoint, Security, Session, Step};
-use super::{Folder, MailError, MailResult, MailService, sync};
+use super::{Folder, MailError, MailResult, MailService, parts, sync};
 use crate::domain::UserId;
 use crate::store::mail::{MailAccountRow, MailFolderRow};
 use crate::store::mail_index::{MailMessageRow, MessageQuery, NewMailMessage};
+use madang_mail::body::PartSource;
+
+/// A message as fetched to be read, and kept in the body cache.
+#[derive(Debug)]
+pub enum Opened {
+    Whole(Arc<Vec<u8>>),
+    /// Its header, text and embedded pictures; the attachments' places left empty.
+    Parts(madang_mail::parts::Assembled),
+}
+
+impl super::cache::Weigh for Opened {
+    fn bytes(&self) -> usize {
+        match self {
+            Opened::Whole(raw) => raw.len(),
+            Opened::Parts(a) => a.raw.len() + a.leaves.len() * 64,
+        }
+    }
+}
+
+/// An attachment to download.
+pub struct Part {
+    pub name: String,
+    pub content_type: String,
+    pub body: PartBody,
+}
+
+pub enum PartBody {
+    Bytes(Vec<u8>),
+    /// From the server, piece by piece.
+    Stream(parts::Download),
+}
 
 /// The first chunk of a folder's new messages: one page, fast.
 const FIRST_CHUNK: usize = 50;
@@ -448,16 +479,15 @@ impl MailService {
         )
     }
 
-    /// The message's bytes: from the cache, or fetched from its folder.
+    /// The whole message's bytes (to forward it): from the cache, or fetched from its folder.
     pub(super) async fn raw(
         &self,
         user: UserId,
         row: &MailMessageRow,
         folder: &MailFolderRow,
     ) -> MailResult<Arc<Vec<u8>>> {
-        let key = Self::cache_key(user, row);
-        if let Some(raw) = self.cache.get(&key) {
-            return Ok(raw);
+        if let Some(Opened::Whole(raw)) = self.cache.get(&Self::cache_key(user, row)).as_deref() {
+            return Ok(raw.clone());
         }
         if u64::try_from(row.size).unwrap_or(0) > self.config.max_message_size {
             return Err(MailError::TooLarge(self.config.max_message_size));
@@ -471,9 +501,55 @@ impl MailService {
         }
         .await;
         self.logout(session).await;
-        let raw = Arc::new(fetched.map_err(MailError::Unreachable)?.ok_or(MailError::Gone)?);
-        self.cache.put(&key, raw.clone());
-        Ok(raw)
+        Ok(Arc::new(fetched.map_err(MailError::Unreachable)?.ok_or(MailError::Gone)?))
+    }
+
+    /// The message as the reader needs it: from the cache, or fetched from its folder: whole
+    /// when it is small (`mail.whole_message_below`: one round trip), else its structure and
+    /// then only the text and small embedded pictures (RFC 9051 §6.4.5), attachments left for
+    /// their download.
+    async fn opened(&self, user: UserId, row: &MailMessageRow, folder: &MailFolderRow) -> MailResult<Arc<Opened>> {
+        let key = Self::cache_key(user, row);
+        if let Some(opened) = self.cache.get(&key) {
+            return Ok(opened);
+        }
+        let size = u64::try_from(row.size).unwrap_or(0);
+        let account = self.store.mail_account(user, row.account_id).await?;
+        let (mut session, _) = self.open_session(user, &account).await?;
+        let uid = u32::try_from(row.uid).unwrap_or(0);
+        let max = self.config.max_message_size;
+        let fetched = async {
+            sync::open(&self.connector, &mut session, &folder.name, false).await.map_err(MailError::Unreachable)?;
+            if size > self.config.whole_message_below
+                && let Some(structure) =
+                    parts::fetch_structure(&self.connector, &mut session, uid).await.map_err(MailError::Unreachable)?
+            {
+                let plan = madang_mail::parts::plan(&structure, madang_mail::parts::Budget::default());
+                if plan.body_octets > max {
+                    return Err(MailError::TooLarge(max));
+                }
+                let sections = parts::fetch_sections(&self.connector, &mut session, uid, &plan.sections)
+                    .await
+                    .map_err(MailError::Unreachable)?;
+                if let Some(assembled) =
+                    madang_mail::parts::assemble(&structure, &|s| sections.get(s).map(Vec::as_slice))
+                {
+                    return Ok(Opened::Parts(assembled));
+                }
+                // No header came back: the message went away meanwhile, or the server could
+                // not give sections; whole, as below, says which.
+            }
+            if size > max {
+                return Err(MailError::TooLarge(max));
+            }
+            let raw = sync::fetch_message(&self.connector, &mut session, uid).await.map_err(MailError::Unreachable)?;
+            Ok(Opened::Whole(Arc::new(raw.ok_or(MailError::Gone)?)))
+        }
+        .await;
+        self.logout(session).await;
+        let opened = Arc::new(fetched?);
+        self.cache.put(&key, opened.clone());
+        Ok(opened)
     }
 
     /// Opens a message: text, sanitised HTML, attachments. Remote images are blocked unless
@@ -481,13 +557,17 @@ impl MailService {
     /// image proxy (`images`), never at the remote server.
     pub async fn message(&self, user: UserId, id: i64, show_images: bool) -> MailResult<MessageDetail> {
         let (row, folder) = self.store.mail_message(user, id).await?;
-        let raw = self.raw(user, &row, &folder).await?;
+        let opened = self.opened(user, &row, &folder).await?;
         let sender_trusted = self.sender_trusted(user, &row.from_email).await?;
         let part_url = move |part: u32| format!("/api/v1/mail/messages/{id}/parts/{part}");
         let proxy = (show_images || sender_trusted).then(|| self.image_proxy(user));
         let shown = proxy.is_some();
         let images = madang_mail::body::Images { proxy, part_url: Arc::new(part_url) };
-        let body = madang_mail::body::read(&raw, &images).ok_or(MailError::Gone)?;
+        let body = match opened.as_ref() {
+            Opened::Whole(raw) => madang_mail::body::read(raw, &images),
+            Opened::Parts(assembled) => madang_mail::body::read_assembled(assembled, &images),
+        }
+        .ok_or(MailError::Gone)?;
         let to_view = |a: Vec<madang_mail::Addr>| -> Vec<Address> {
             a.into_iter().map(|x| Address { name: x.name, email: x.email }).collect()
         };
@@ -516,12 +596,37 @@ impl MailService {
         })
     }
 
-    /// One part of a message (an attachment download): bytes, file name, type.
-    pub async fn part(&self, user: UserId, id: i64, part: u32) -> MailResult<(Vec<u8>, String, String)> {
+    /// One part of a message (an attachment download): file name, type, and its bytes, or for
+    /// a part not fetched with the text, a stream of them straight from the server.
+    pub async fn part(&self, user: UserId, id: i64, part: u32) -> MailResult<Part> {
         let (row, folder) = self.store.mail_message(user, id).await?;
-        let raw = self.raw(user, &row, &folder).await?;
-        let (bytes, a) = madang_mail::body::part(&raw, part).ok_or(MailError::NotFound)?;
-        Ok((bytes, a.name, a.content_type))
+        let opened = self.opened(user, &row, &folder).await?;
+        let (source, a) = match opened.as_ref() {
+            Opened::Whole(raw) => {
+                let (bytes, a) = madang_mail::body::part(raw, part).ok_or(MailError::NotFound)?;
+                (PartSource::Here(bytes), a)
+            }
+            Opened::Parts(assembled) => {
+                madang_mail::body::assembled_part(assembled, part).ok_or(MailError::NotFound)?
+            }
+        };
+        let body = match source {
+            PartSource::Here(bytes) => PartBody::Bytes(bytes),
+            PartSource::Server(leaf) => {
+                let account = self.store.mail_account(user, row.account_id).await?;
+                let (mut session, _) = self.open_session(user, &account).await?;
+                if let Err(e) = sync::open(&self.connector, &mut session, &folder.name, false).await {
+                    self.logout(session).await;
+                    return Err(MailError::Unreachable(e));
+                }
+                let uid = u32::try_from(row.uid).unwrap_or(0);
+                let download = parts::download(self.connector.clone(), session, uid, leaf, self.config.connect_timeout)
+                    .await
+                    .map_err(MailError::Unreachable)?;
+                PartBody::Stream(download)
+            }
+        };
+        Ok(Part { name: a.name, content_type: a.content_type, body })
     }
 
     /// Sets `\Seen` / `\Flagged` on the server, then in the index.

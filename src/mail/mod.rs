@@ -17,6 +17,7 @@ pub mod folders;
 pub mod images;
 pub mod index;
 pub mod oauth;
+pub mod parts;
 pub mod providers;
 pub mod search;
 pub mod send;
@@ -208,7 +209,7 @@ pub struct MailService {
     secretbox: SecretBox,
     config: MailConfig,
     connector: connect::Connector,
-    cache: cache::BodyCache,
+    cache: cache::BodyCache<index::Opened>,
     /// Each account's connection places (`index::account_place`).
     account_places: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// Set-up discovery in DNS, with its cache.
