@@ -17,7 +17,8 @@
 # Users: alice@example.test / alice-imap-pw, bob@example.test / bob-imap-pw (passwd-file,
 # plaintext: test only), Maildir under DIR/mail. TLS with a throw-away CA (DIR/ca.pem) and a
 # leaf for localhost/127.0.0.1 signed by it: rustls refuses a self-signed CA used as the leaf.
-# `--no-condstore` hides CONDSTORE/QRESYNC (imap_capability) for the sync's fallback path.
+# `--no-condstore` hides CONDSTORE/QRESYNC (imap_capability) for the sync's fallback path, and
+# offers only XOAUTH2 of the bearer mechanisms (OAUTHBEARER is the other one's).
 # Runs as root or not; as root every Dovecot process runs as `nobody`.
 set -euo pipefail
 cmd=${1:?start|stop|deliver}
@@ -88,6 +89,9 @@ prefix=MADANG_TEST_DOVECOT
 # charged to whoever asks; servers with big mailboxes use mdbox).
 location='maildir:~/Maildir'
 [[ ${3:-} == --mdbox ]] && location='mdbox:~/mdbox'
+# The basic one offers XOAUTH2 alone, as Microsoft 365 does: both bearer mechanisms get used.
+mechanisms="xoauth2 oauthbearer"
+[[ ${3:-} == --no-condstore ]] && mechanisms="xoauth2"
 [[ ${3:-} == --no-condstore ]] && capability="imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ UIDPLUS MOVE SPECIAL-USE NAMESPACE UNSELECT CHILDREN"
 exe=/usr/sbin/dovecot
 [[ -x $exe ]] || { echo "dovecot.sh: $exe missing (apt-get install dovecot-imapd dovecot-submissiond)" >&2; exit 1; }
@@ -135,7 +139,7 @@ ssl_key = <$dir/key.pem
 ssl_min_protocol = TLSv1.2
 # Plain LOGIN before STARTTLS is allowed so the tests can show Madang refusing it itself.
 disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2 oauthbearer
+auth_mechanisms = plain login $mechanisms
 passdb {
   driver = passwd-file
   mechanisms = plain login
@@ -145,7 +149,7 @@ passdb {
 # introspection (oauth_provider.py), as a company Dovecot checks it with its identity provider.
 passdb {
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = $mechanisms
   args = $dir/oauth2.conf.ext
 }
 userdb {

@@ -1280,8 +1280,9 @@ async fn message_text_is_searched_on_the_server_without_condstore(db: &TestDb) {
 
 /// The local OAuth provider that conformance-tests/dovecot.sh starts beside Dovecot (whose
 /// oauth2 passdb checks tokens with it): its URL.
-fn oauth_provider() -> Option<String> {
-    std::env::var("MADANG_TEST_DOVECOT_OAUTH").ok()
+/// The OAuth provider the Dovecot checks tokens with (each Dovecot has its own).
+fn oauth_provider(basic: bool) -> Option<String> {
+    std::env::var(if basic { "MADANG_TEST_DOVECOT_BASIC_OAUTH" } else { "MADANG_TEST_DOVECOT_OAUTH" }).ok()
 }
 
 /// Steers the provider (`user=…&ttl=…`, `user=…&revoke=1`).
@@ -1305,9 +1306,10 @@ async fn consent(authorize_url: &str) -> String {
     location.strip_prefix("http://madang.test").expect("the configured redirect URI").to_string()
 }
 
-async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
-    let Some(srv) = server(false) else { return };
-    let Some(idp) = oauth_provider() else { panic!("MADANG_TEST_DOVECOT_OAUTH: dovecot.sh starts the provider") };
+/// On the full Dovecot the login is OAUTHBEARER (RFC 7628); the basic one offers only XOAUTH2.
+async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let Some(idp) = oauth_provider(basic) else { panic!("MADANG_TEST_DOVECOT_OAUTH: dovecot.sh starts the provider") };
     let mut app = mail_app(db, &srv.ca).await;
     let mut config = mail_config(&srv.ca, true, true);
     config.oauth = vec![madang::mail::oauth::Provider::custom(
@@ -1448,11 +1450,31 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb) {
     .await;
     let r = alice.get(&consent(r.body["authorize_url"].as_str().unwrap()).await).await;
     assert!(r.location().contains("oauth_error=Test+IdP+did+not+grant+access+%28access_denied%29"), "{}", r.location());
+    // Which mechanism carried the token to IMAP, as the server logged it.
+    let method = if basic { "XOAUTH2" } else { "OAUTHBEARER" };
+    let line = format!("imap-login: Info: Login: user=<{user}>, method={method},");
+    let logged =
+        || std::fs::read_to_string(std::path::Path::new(&srv.dir).join("log/dovecot.log")).unwrap().contains(&line);
+    for _ in 0..20 {
+        if logged() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(logged(), "no IMAP login by {method} for {user}");
 }
 
 /// Gmail allows 15 connections per account and Dovecot 10 per user and address: Madang keeps
 /// under its own limit and makes a request wait for a place, then says it is busy (503), rather
 /// than have the provider refuse the watcher.
+async fn accounts_sign_in_with_oauth_and_are_refreshed_with_oauthbearer(db: &TestDb) {
+    accounts_sign_in_with_oauth_and_are_refreshed(db, false).await;
+}
+
+async fn accounts_sign_in_with_oauth_and_are_refreshed_with_xoauth2(db: &TestDb) {
+    accounts_sign_in_with_oauth_and_are_refreshed(db, true).await;
+}
+
 async fn connections_per_account_are_limited(db: &TestDb) {
     let Some(srv) = server(false) else { return };
     let mut app = TestApp::new(db).await;
@@ -1857,7 +1879,8 @@ on_both_databases!(
     schemathesis_malformed_queries_get_json_errors,
     connections_per_account_are_limited,
     remote_images_are_shown_through_the_signed_proxy,
-    accounts_sign_in_with_oauth_and_are_refreshed,
+    accounts_sign_in_with_oauth_and_are_refreshed_with_oauthbearer,
+    accounts_sign_in_with_oauth_and_are_refreshed_with_xoauth2,
     folders_are_changed_on_the_server_with_condstore,
     folders_are_changed_on_the_server_without_condstore,
     messages_are_copied_on_the_server_with_condstore,

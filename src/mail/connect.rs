@@ -104,7 +104,7 @@ pub struct ImapInfo {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     Password(String),
-    /// An OAuth 2.0 access token, sent with XOAUTH2.
+    /// An OAuth 2.0 access token: OAUTHBEARER or XOAUTH2 to IMAP, XOAUTH2 to SMTP.
     Bearer(String),
 }
 
@@ -118,17 +118,60 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// The XOAUTH2 exchange for async-imap: the initial response, then an empty line in answer to
-/// the error challenge a server sends before its `NO` (as Google documents the mechanism).
-struct XOAuth2 {
+/// A bearer-token exchange for async-imap: the initial response, then, to the error challenge a
+/// server sends before its `NO`, what ends the exchange: an empty line for XOAUTH2 (as Google
+/// documents it), `%x01` for OAUTHBEARER (RFC 7628 §3.2.3).
+struct BearerExchange {
     response: Option<String>,
+    name: &'static str,
 }
 
-impl async_imap::Authenticator for XOAuth2 {
+impl async_imap::Authenticator for BearerExchange {
     type Response = String;
 
     fn process(&mut self, _challenge: &[u8]) -> String {
-        self.response.take().unwrap_or_default()
+        match self.response.take() {
+            Some(first) => first,
+            None if self.name == "OAUTHBEARER" => "\x01".to_string(),
+            None => String::new(),
+        }
+    }
+}
+
+/// The SASL mechanisms a server offers before login (`AUTH=` capabilities, RFC 9051 §6.2.2),
+/// upper case. Asked for, not taken from the greeting: after STARTTLS what came before does not
+/// count (RFC 9051 §6.2.1).
+async fn pre_login_capabilities<S>(client: &mut async_imap::Client<S>) -> Result<Vec<String>, async_imap::error::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    use async_imap::imap_proto::{Capability, Response};
+    let (tx, rx) = async_channel::bounded(16);
+    client.run_command_and_check_ok("CAPABILITY", Some(tx)).await?;
+    let mut mechanisms = Vec::new();
+    while let Ok(answer) = rx.try_recv() {
+        if let async_imap::types::UnsolicitedResponse::Other(data) = answer
+            && let Response::Capabilities(list) = data.parsed()
+        {
+            mechanisms.extend(list.iter().filter_map(|c| match c {
+                Capability::Auth(m) => Some(m.to_ascii_uppercase()),
+                _ => None,
+            }));
+        }
+    }
+    Ok(mechanisms)
+}
+
+/// The mechanism and initial response for a bearer token: OAUTHBEARER (RFC 7628 §3.1: a GS2
+/// header naming the user, then host, port and the token, `%x01`-separated) when offered,
+/// else XOAUTH2.
+fn bearer_mechanism(mechanisms: &[String], user: &str, host: &str, port: u16, token: &str) -> (&'static str, String) {
+    if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        // RFC 5801 §4: `,` and `=` in the authzid are escaped as =2C and =3D.
+        let authzid = user.replace('=', "=3D").replace(',', "=2C");
+        ("OAUTHBEARER", format!("n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"))
+    } else {
+        ("XOAUTH2", super::oauth::xoauth2(user, token))
     }
 }
 
@@ -364,8 +407,15 @@ impl Connector {
             match credential {
                 Credential::Password(password) => client.login(username, password).await,
                 Credential::Bearer(token) => {
-                    let xoauth2 = XOAuth2 { response: Some(super::oauth::xoauth2(username, token)) };
-                    client.authenticate("XOAUTH2", xoauth2).await
+                    // RFC 7628's OAUTHBEARER where the server offers it; else Google's XOAUTH2,
+                    // which Gmail and Microsoft 365 both take.
+                    let mechanisms = match pre_login_capabilities(&mut client).await {
+                        Ok(m) => m,
+                        Err(e) => return Err((e, client)),
+                    };
+                    let (name, response) =
+                        bearer_mechanism(&mechanisms, username, &endpoint.host, endpoint.port, token);
+                    client.authenticate(name, BearerExchange { response: Some(response), name }).await
                 }
             }
         };
@@ -510,5 +560,38 @@ fn smtp_failure(e: &lettre::transport::smtp::Error) -> Failure {
             Failure::new(Step::Authentication, e.to_string())
         }
         e => Failure::new(Step::Protocol, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauthbearer_is_preferred_and_laid_out_as_rfc_7628_says() {
+        let offered = vec!["PLAIN".to_string(), "XOAUTH2".into(), "OAUTHBEARER".into()];
+        let (name, first) = bearer_mechanism(&offered, "kim,a=b@example.com", "imap.example.com", 993, "tok");
+        assert_eq!(name, "OAUTHBEARER");
+        assert_eq!(
+            first,
+            "n,a=kim=2Ca=3Db@example.com,\x01host=imap.example.com\x01port=993\x01auth=Bearer tok\x01\x01"
+        );
+        let (name, first) = bearer_mechanism(&offered[..2], "kim@example.com", "imap.example.com", 993, "tok");
+        assert_eq!(name, "XOAUTH2");
+        assert_eq!(first, "user=kim@example.com\x01auth=Bearer tok\x01\x01");
+        // Nothing announced (a server that lists mechanisms only after STARTTLS it was not
+        // asked for): XOAUTH2, what the big providers take.
+        assert_eq!(bearer_mechanism(&[], "k", "h", 1, "t").0, "XOAUTH2");
+    }
+
+    #[test]
+    fn an_oauthbearer_error_challenge_is_answered_with_0x01() {
+        use async_imap::Authenticator;
+        let mut x = BearerExchange { response: Some("first".into()), name: "OAUTHBEARER" };
+        assert_eq!(x.process(b""), "first");
+        assert_eq!(x.process(b"{\"status\":\"invalid_token\"}"), "\x01");
+        let mut x = BearerExchange { response: Some("first".into()), name: "XOAUTH2" };
+        x.process(b"");
+        assert_eq!(x.process(b"{}"), "");
     }
 }
