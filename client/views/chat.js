@@ -542,6 +542,9 @@ export function mount(root, ctx) {
     if (state.thread) {
       if (m.id === state.thread.root.id) state.thread.root = m;
       else if (m.thread === state.thread.root.id) state.thread.replies = mergeMessages(state.thread.replies, [m]);
+      // Replying follows the thread again, and no `chat.follow` says so (docs/chat.md): the
+      // user's own new reply, from this device or another, is the word.
+      if (op === 'new' && m.thread === state.thread.root.id && m.author && m.author.name === me) state.thread.following = true;
       renderThread();
     }
   }
@@ -1001,6 +1004,13 @@ export function mount(root, ctx) {
     timers.add(timer);
   }
 
+  /** The user followed or unfollowed a thread, here or on another device. */
+  function onFollow(data) {
+    if (!data || !state.thread || state.thread.root.id !== data.thread) return;
+    state.thread.following = !!data.following;
+    renderThread();
+  }
+
   function onPresence(data) {
     if (!data || !data.user) return;
     state.presence.set(data.user, data.status);
@@ -1044,6 +1054,7 @@ export function mount(root, ctx) {
     onPush('chat.message', onMessage),
     onPush('chat.channel', onChannel),
     onPush('chat.read', onRead),
+    onPush('chat.follow', onFollow),
     onPush('chat.typing', onTypingEvent),
     onPush('chat.presence', onPresence),
     onPush('resync', () => onResync()),

@@ -446,7 +446,8 @@ impl ChatService {
         if channel.role.is_none() {
             return Err(ChatError::Forbidden("join the channel first"));
         }
-        Ok(self.store.set_chat_follow(message.thread.unwrap_or(message.id), user.id, on).await?)
+        let root = message.thread.unwrap_or(message.id);
+        Ok(self.store.set_chat_follow(channel.id, root, user.id, on, self.clock.now()).await?)
     }
 
     pub async fn react(&self, user: &User, id: i64, emoji: &str, on: bool) -> ChatResult<Message> {
