@@ -810,6 +810,14 @@ export function mount(root, ctx) {
     typingLine.textContent = typingText(t, [...map.keys()]);
   }
 
+  /**
+   * Whether an @here counts for this user now: online, which this page tells the server
+   * while it is visible (away while hidden).
+   */
+  function hereNow() {
+    return document.visibilityState === 'visible';
+  }
+
   function setPresence(statusValue) {
     api('PUT', '/api/v1/chat/presence', { status: statusValue }).catch(() => {});
   }
@@ -921,7 +929,7 @@ export function mount(root, ctx) {
   function maybeNotify(m) {
     const ch = state.channels.get(m.channel);
     if (!ch || !m.author || m.author.name === me || m.deleted) return;
-    if (ch.kind !== 'dm' && !mentionsMe(m, me)) return;
+    if (ch.kind !== 'dm' && !mentionsMe(m, me, hereNow())) return;
     if (!notify.away()) return;
     const who = m.author.display_name || m.author.name;
     notify.show({
@@ -946,7 +954,7 @@ export function mount(root, ctx) {
       const typers = state.typing.get(m.channel);
       if (typers && m.author) typers.delete(m.author.name);
       renderTyping();
-      upsertChannel(countArrival(ch, m, me));
+      upsertChannel(countArrival(ch, m, me, hereNow()));
       maybeNotify(m);
     }
     receive(m, op);
