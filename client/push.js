@@ -6,7 +6,7 @@
 /** Event types the server sends today; a handler for another type registers it on demand. */
 const KNOWN = [
   'calendar.object', 'calendar.collection', 'addressbook.object', 'addressbook.collection',
-  'chat.message', 'chat.channel', 'chat.read', 'chat.typing', 'chat.presence', 'mail.changed', 'resync',
+  'chat.message', 'chat.channel', 'chat.read', 'chat.follow', 'chat.typing', 'chat.presence', 'mail.changed', 'resync',
 ];
 
 /** @type {EventSource|null} */

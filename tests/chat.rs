@@ -546,7 +546,8 @@ async fn threads_reactions_and_pins(db: &TestDb) {
 async fn limits_are_enforced(db: &TestDb) {
     let mut app = chat_app(db).await;
     let config = ChatConfig { max_message_bytes: 100, messages_per_minute: 3, ..ChatConfig::default() };
-    app.state.chat = Arc::new(ChatService::new(app.store.clone(), config, app.state.clock.clone()));
+    app.state.chat =
+        Arc::new(ChatService::new(app.store.clone(), app.state.push.clone(), config, app.state.clock.clone()));
     let c = create(&app, "alice", "limits", "public", &[]).await;
     assert_error(
         &send(&app, "alice", c, json!({"text": "x".repeat(101)})).await,

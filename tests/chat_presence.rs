@@ -1,6 +1,7 @@
 //! Typing indicators and presence: ephemeral events on the push stream (no `id:`, never stored),
 //! to the right people only, online/away/offline with a grace period, across two processes on
-//! one PostgreSQL; and people for `@` autocomplete. On both databases.
+//! one PostgreSQL; `@here`, which mentions the members online; and people for `@` autocomplete.
+//! On both databases.
 
 mod common;
 
@@ -314,7 +315,119 @@ async fn people_for_autocomplete(db: &TestDb) {
     assert_eq!(r.body, json!([]));
 }
 
+/// Channel 3, "team": alice, bob, carol and dave (written as `app` writes its channels, whose
+/// explicit ids PostgreSQL's sequence does not know about). Returns its id.
+async fn team(app: &TestApp, db: &TestDb) -> i64 {
+    app.add_user("dave", PASSWORD).await;
+    let mut members = Vec::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        let id = app.store.user_by_name(&Username::parse(name).unwrap()).await.unwrap().id.0;
+        members.push(format!("(3, {id}, '2026-01-01T00:00:00+00:00')"));
+    }
+    let sql = format!(
+        "INSERT INTO chat_channels (id, kind, name, created_at) VALUES (3, 'public', 'team', '2026-01-01T00:00:00+00:00'); \
+         INSERT INTO chat_members (channel_id, user_id, joined_at) VALUES {};",
+        members.join(", ")
+    );
+    exec(db, &sql).await;
+    3
+}
+
+/// The channel's `mentions` count for `user`.
+async fn mentions(app: &TestApp, user: &str, channel: i64) -> i64 {
+    let r = call(app, user, "GET", &format!("/api/v1/chat/channels/{channel}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["mentions"].as_i64().unwrap()
+}
+
+async fn mention_counts(app: &TestApp, channel: i64) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for user in ["alice", "bob", "carol", "dave"] {
+        counts.push(mentions(app, user, channel).await);
+    }
+    counts
+}
+
+/// Issue 13: `@here` mentioned every member, like `@channel`. It mentions the members online
+/// when the message is sent (and again when it is edited), not those away or offline, never
+/// the author; `@channel` still mentions everyone.
+async fn here_mentions_only_the_members_online(db: &TestDb) {
+    let app = app(db, true).await;
+    let c = team(&app, db).await;
+    let _alice = Sse::open(&app, "alice").await;
+    let _bob = Sse::open(&app, "bob").await;
+    let _dave = Sse::open(&app, "dave").await;
+    let r = call(&app, "dave", "PUT", "/api/v1/chat/presence", Some(json!({"status": "away"}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // carol has no stream: offline.
+
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &format!("/api/v1/chat/channels/{c}/messages"),
+        Some(json!({"text": "@here standup"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (m, id) = (r.body.clone(), r.body["id"].as_i64().unwrap());
+    assert_eq!((&m["mention_here"], &m["mention_channel"], &m["mentions"]), (&json!(true), &json!(false), &json!([])));
+    assert_eq!(
+        mention_counts(&app, c).await,
+        [0, 1, 0, 0],
+        "alice (author), bob (online), carol (offline), dave (away)"
+    );
+
+    // Edited once carol is online: the edit counts who is online now.
+    let _carol = Sse::open(&app, "carol").await;
+    let r = call(
+        &app,
+        "alice",
+        "PATCH",
+        &format!("/api/v1/chat/messages/{id}"),
+        Some(json!({"text": "@here standup now"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(mention_counts(&app, c).await, [0, 1, 1, 0]);
+
+    // `@here` with a name: the name counts whatever its presence. (Sending reads the channel
+    // for the sender, so bob's earlier mention is read now.)
+    let text = json!({"text": "@here and @dave"});
+    let r = call(&app, "bob", "POST", &format!("/api/v1/chat/channels/{c}/messages"), Some(text)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(mention_counts(&app, c).await, [1, 0, 2, 1]);
+
+    // `@channel` is everyone but the author, online or not (carol, sending, has read it all).
+    let text = json!({"text": "@channel release"});
+    let r = call(&app, "carol", "POST", &format!("/api/v1/chat/channels/{c}/messages"), Some(text)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["mention_channel"], true);
+    assert_eq!(mention_counts(&app, c).await, [2, 1, 0, 2]);
+}
+
+/// On PostgreSQL, a member whose only stream is on another process is online for `@here`.
+async fn here_mentions_members_online_on_another_process(db: &TestDb) {
+    if db.backend != Backend::Postgres {
+        return;
+    }
+    let one = app(db, true).await;
+    let c = team(&one, db).await;
+    let two = app(db, false).await;
+    // Let both LISTEN connections come up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _bob = Sse::open(&two, "bob").await;
+    eventually_presence(&one, "alice", "bob", json!([{"user": "bob", "status": "online"}])).await;
+
+    let text = json!({"text": "@here anyone?"});
+    let r = call(&one, "alice", "POST", &format!("/api/v1/chat/channels/{c}/messages"), Some(text)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(mention_counts(&one, c).await, [0, 1, 0, 0]);
+}
+
 on_both_databases!(
+    here_mentions_only_the_members_online,
+    here_mentions_members_online_on_another_process,
     typing_reaches_other_members_only,
     presence_online_away_offline,
     across_processes,

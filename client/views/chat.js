@@ -542,6 +542,9 @@ export function mount(root, ctx) {
     if (state.thread) {
       if (m.id === state.thread.root.id) state.thread.root = m;
       else if (m.thread === state.thread.root.id) state.thread.replies = mergeMessages(state.thread.replies, [m]);
+      // Replying follows the thread again, and no `chat.follow` says so (docs/chat.md): the
+      // user's own new reply, from this device or another, is the word.
+      if (op === 'new' && m.thread === state.thread.root.id && m.author && m.author.name === me) state.thread.following = true;
       renderThread();
     }
   }
@@ -807,6 +810,14 @@ export function mount(root, ctx) {
     typingLine.textContent = typingText(t, [...map.keys()]);
   }
 
+  /**
+   * Whether an @here counts for this user now: online, which this page tells the server
+   * while it is visible (away while hidden).
+   */
+  function hereNow() {
+    return document.visibilityState === 'visible';
+  }
+
   function setPresence(statusValue) {
     api('PUT', '/api/v1/chat/presence', { status: statusValue }).catch(() => {});
   }
@@ -918,7 +929,7 @@ export function mount(root, ctx) {
   function maybeNotify(m) {
     const ch = state.channels.get(m.channel);
     if (!ch || !m.author || m.author.name === me || m.deleted) return;
-    if (ch.kind !== 'dm' && !mentionsMe(m, me)) return;
+    if (ch.kind !== 'dm' && !mentionsMe(m, me, hereNow())) return;
     if (!notify.away()) return;
     const who = m.author.display_name || m.author.name;
     notify.show({
@@ -943,7 +954,7 @@ export function mount(root, ctx) {
       const typers = state.typing.get(m.channel);
       if (typers && m.author) typers.delete(m.author.name);
       renderTyping();
-      upsertChannel(countArrival(ch, m, me));
+      upsertChannel(countArrival(ch, m, me, hereNow()));
       maybeNotify(m);
     }
     receive(m, op);
@@ -1001,6 +1012,13 @@ export function mount(root, ctx) {
     timers.add(timer);
   }
 
+  /** The user followed or unfollowed a thread, here or on another device. */
+  function onFollow(data) {
+    if (!data || !state.thread || state.thread.root.id !== data.thread) return;
+    state.thread.following = !!data.following;
+    renderThread();
+  }
+
   function onPresence(data) {
     if (!data || !data.user) return;
     state.presence.set(data.user, data.status);
@@ -1044,6 +1062,7 @@ export function mount(root, ctx) {
     onPush('chat.message', onMessage),
     onPush('chat.channel', onChannel),
     onPush('chat.read', onRead),
+    onPush('chat.follow', onFollow),
     onPush('chat.typing', onTypingEvent),
     onPush('chat.presence', onPresence),
     onPush('resync', () => onResync()),

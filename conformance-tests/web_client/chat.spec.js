@@ -186,6 +186,38 @@ test('two people chat in a channel: live delivery, unread and mention badges, th
   await bobPage.context().close();
 });
 
+test('following a thread on one device shows on the same person\'s other device', async ({ signedInPage: laptop, user: alice, browser }) => {
+  const channel = await newChannel(alice, unique('follow'));
+  const r = await apiAs(alice)('POST', `${CHAT}/channels/${channel.id}/messages`, { text: 'a question to follow' });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  await laptop.goto(urlOf(`/#/chat/${channel.id}`));
+  // A second browser context: another session of the same person, as another machine.
+  const desktop = await personPage(browser, alice, { path: `/#/chat/${channel.id}` });
+  const followIn = async (page) => {
+    const root = message(page, 'a question to follow');
+    await root.hover();
+    await root.getByRole('button', { name: 'Reply in thread' }).click();
+    const pane = page.getByRole('complementary', { name: 'Thread' });
+    await expect(pane).toBeVisible();
+    return pane.getByRole('button', { name: /^Follow/ });
+  };
+  const one = await followIn(laptop);
+  const two = await followIn(desktop);
+  await expect(one).toHaveAttribute('aria-pressed', 'false');
+  await expect(two).toHaveAttribute('aria-pressed', 'false');
+
+  // Each device's click reaches the other through `chat.follow`, without a reload.
+  await one.click();
+  await expect(one).toHaveText('Following');
+  await expect(two).toHaveText('Following');
+  await expect(two).toHaveAttribute('aria-pressed', 'true');
+  await two.click();
+  await expect(two).toHaveText('Follow');
+  await expect(one).toHaveText('Follow');
+  await expect(one).toHaveAttribute('aria-pressed', 'false');
+  await desktop.context().close();
+});
+
 test('a direct message: search finds it, and an image goes with a message (upload with progress, thumbnail on both sides)', async ({ signedInPage: alicePage, user: alice, browser }) => {
   const bob = await createUser({ prefix: 'wcbob' });
   await alicePage.goto(urlOf('/#/chat'));

@@ -152,6 +152,9 @@ test('countArrival: unread counts top-level messages by others, mentions count r
   const reply = model.countArrival(ch, by('alice', { thread: 3, mentions: ['me'] }), 'me');
   assert.deepEqual([reply.unread, reply.mentions], [0, 1]);
   assert.equal(model.countArrival(ch, by('alice', { mention_channel: true }), 'me').mentions, 1);
+  // @here counts only while the user is online (this page visible), as the server decides.
+  assert.equal(model.countArrival(ch, by('alice', { mention_here: true }), 'me', true).mentions, 1);
+  assert.equal(model.countArrival(ch, by('alice', { mention_here: true }), 'me', false).mentions, 0);
   assert.equal(model.countArrival(ch, by('alice', { seq: 9 }), 'me').unread, 0, 'already read');
 });
 

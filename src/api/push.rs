@@ -46,7 +46,9 @@ pub struct PushFrame {
     /// events (`chat.typing`, `chat.presence`), which are never stored.
     id: Option<String>,
     /// The type: `ready`, `calendar.object`, `calendar.collection`, `addressbook.object`,
-    /// `addressbook.collection`, `resync`, `closed` (more may come; ignore what you do not know).
+    /// `addressbook.collection`, `chat.message`, `chat.channel`, `chat.read`, `chat.follow`,
+    /// `chat.typing`, `chat.presence`, `mail.changed`, `resync`, `closed` (more may come; ignore
+    /// what you do not know). docs/chat.md and docs/mail.md give their `data`.
     event: Option<String>,
     /// The event's JSON object, as text.
     data: String,

@@ -106,8 +106,12 @@ impl AppState {
             clock.clone(),
             crate::config::ChatConfig::default().webhook_posts_per_minute,
         ));
-        let chat =
-            Arc::new(crate::chat::ChatService::new(store.clone(), crate::config::ChatConfig::default(), clock.clone()));
+        let chat = Arc::new(crate::chat::ChatService::new(
+            store.clone(),
+            push.clone(),
+            crate::config::ChatConfig::default(),
+            clock.clone(),
+        ));
         // In memory until `with_blobs` names the configured store (tests, CLI commands).
         let blobs = crate::blob::BlobStore::memory();
         let chat_files = Arc::new(crate::chat_files::ChatFiles::new(
@@ -168,6 +172,14 @@ impl AppState {
     /// Replaces the default push settings with configured ones.
     pub fn with_push(mut self, config: crate::config::PushConfig) -> AppState {
         self.push = crate::push::PushService::start(self.store.clone(), config);
+        // Chat asks the push service who is online (`@here`): it must ask this one.
+        let chat_config = self.chat.config().clone();
+        self.chat = Arc::new(crate::chat::ChatService::new(
+            self.store.clone(),
+            self.push.clone(),
+            chat_config,
+            self.clock.clone(),
+        ));
         self
     }
 
@@ -178,7 +190,8 @@ impl AppState {
             self.clock.clone(),
             config.webhook_posts_per_minute,
         ));
-        self.chat = Arc::new(crate::chat::ChatService::new(self.store.clone(), config, self.clock.clone()));
+        self.chat =
+            Arc::new(crate::chat::ChatService::new(self.store.clone(), self.push.clone(), config, self.clock.clone()));
         self
     }
 

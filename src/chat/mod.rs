@@ -9,18 +9,26 @@
 //! instance administrators manage (rename, archive, add and remove members, delete others'
 //! messages). An archived channel is read-only.
 //!
-//! The service takes the store, its settings and the clock, never `AppState`
-//! (`../shared/LAYERS.md`). Webhooks and bots post through [`ChatService::send`] with
-//! [`Author::Bot`].
+//! Mentions: `@name` mentions that member, `@channel` (`@all`) every member, and `@here` the
+//! members who are online (not away) when the message is sent or edited. Presence is in memory
+//! only (`crate::push::presence`), so the service, not the store, turns `@here` into those
+//! members' names before the write; the store records names and `@channel` alike, knowing
+//! nothing of presence.
+//!
+//! The service takes the store, the push service (for presence), its settings and the clock,
+//! never `AppState` (`../shared/LAYERS.md`). Webhooks and bots post through
+//! [`ChatService::send`] with [`Author::Bot`].
 
 mod limits;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::ChatConfig;
 use crate::domain::{GroupName, Role, User, UserId, Username};
+use crate::push::PushService;
 pub use crate::store::chat::Author;
 use crate::store::chat::{
     Channel, ChannelPatch, ChannelRole, FollowedThread, History, Member, Message, NewChannel, NewMessage, ReadState,
@@ -103,6 +111,8 @@ pub struct SendMessage {
 /// The chat service of one process; cheap to share (`Arc`).
 pub struct ChatService {
     store: Store,
+    /// Whom `@here` reaches: the members its presence registry has online.
+    push: Arc<PushService>,
     config: ChatConfig,
     clock: Arc<dyn Clock>,
     limiter: RateLimiter,
@@ -113,9 +123,9 @@ fn is_admin(user: &User) -> bool {
 }
 
 impl ChatService {
-    pub fn new(store: Store, config: ChatConfig, clock: Arc<dyn Clock>) -> ChatService {
+    pub fn new(store: Store, push: Arc<PushService>, config: ChatConfig, clock: Arc<dyn Clock>) -> ChatService {
         let limiter = RateLimiter::new(config.messages_per_minute);
-        ChatService { store, config, clock, limiter }
+        ChatService { store, push, config, clock, limiter }
     }
 
     pub fn config(&self) -> &ChatConfig {
@@ -356,13 +366,14 @@ impl ChatService {
             self.limiter.take(*id, self.clock.instant()).map_err(ChatError::RateLimited)?;
         }
         let mentions = text::extract(&text);
+        let names = self.mentioned_names(channel, mentions.users, mentions.here && !mentions.channel).await?;
         let new = NewMessage {
             channel,
             author,
             client_id: req.client_id,
             thread: req.thread,
-            mention_channel: mentions.channel || mentions.here,
-            mentions: mentions.users,
+            mention_channel: mentions.channel,
+            mentions: names,
             text,
             files: req.files,
         };
@@ -409,10 +420,29 @@ impl ChatService {
             return Err(ChatError::Invalid("text: a message needs some text (delete it instead)".into()));
         }
         let mentions = text::extract(text);
-        Ok(self
-            .store
-            .edit_chat_message(id, text, &mentions.users, mentions.channel || mentions.here, self.clock.now())
-            .await?)
+        let here = mentions.here && !mentions.channel;
+        let names = self.mentioned_names(channel.id, mentions.users, here).await?;
+        Ok(self.store.edit_chat_message(id, text, &names, mentions.channel, self.clock.now()).await?)
+    }
+
+    /// The names a message mentions: `named`, plus, for `@here`, every member of `channel`
+    /// who is online now. Membership is read before the write's transaction, which is fine:
+    /// the store keeps only names of members at write time, and presence is a moment's
+    /// picture anyway.
+    async fn mentioned_names(&self, channel: i64, mut named: Vec<String>, here: bool) -> ChatResult<Vec<String>> {
+        if !here {
+            return Ok(named);
+        }
+        let members = self.store.chat_members(channel).await?;
+        let ids: Vec<UserId> = members.iter().map(|m| UserId(m.user_id)).collect();
+        let online: HashSet<UserId> = self.push.online_among(&ids).into_iter().collect();
+        let mut seen: HashSet<String> = named.iter().cloned().collect();
+        for m in members {
+            if online.contains(&UserId(m.user_id)) && seen.insert(m.name.clone()) {
+                named.push(m.name);
+            }
+        }
+        Ok(named)
     }
 
     /// Deletes a message (its author, a channel admin or an administrator): a tombstone.
@@ -446,7 +476,8 @@ impl ChatService {
         if channel.role.is_none() {
             return Err(ChatError::Forbidden("join the channel first"));
         }
-        Ok(self.store.set_chat_follow(message.thread.unwrap_or(message.id), user.id, on).await?)
+        let root = message.thread.unwrap_or(message.id);
+        Ok(self.store.set_chat_follow(channel.id, root, user.id, on, self.clock.now()).await?)
     }
 
     pub async fn react(&self, user: &User, id: i64, emoji: &str, on: bool) -> ChatResult<Message> {

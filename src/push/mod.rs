@@ -321,6 +321,15 @@ impl PushService {
         self.presence.lock().map_or(presence::Status::Offline, |r| r.status(user, tokio::time::Instant::now()))
     }
 
+    /// Those of `users` who are online (not away, not offline) as this process sees it: whom
+    /// an `@here` mentions. One lock for the lot, since a channel may have thousands.
+    pub fn online_among(&self, users: &[UserId]) -> Vec<UserId> {
+        let now = tokio::time::Instant::now();
+        self.presence.lock().map_or(Vec::new(), |r| {
+            users.iter().copied().filter(|&u| r.status(u, now) == presence::Status::Online).collect()
+        })
+    }
+
     /// `user`'s clients say they are away (or back).
     pub fn set_away(&self, user: UserId, away: bool) {
         let changes = self.with_presence(|r, now| r.set_away(user, away, now));

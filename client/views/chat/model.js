@@ -82,10 +82,18 @@ export function sidebarOrder(channels, me, collator) {
   return { channels: rooms, dms };
 }
 
-/** True when `message` mentions `me` (by name, or @channel/@here). */
-export function mentionsMe(message, me) {
+/**
+ * True when `message` mentions `me`: by name, by @channel, or by @here when `here` (the user
+ * counted as online when it came; the server decides that at send time, docs/chat.md).
+ *
+ * @param {any} message
+ * @param {string} me
+ * @param {boolean} [here]
+ */
+export function mentionsMe(message, me, here = false) {
   if (!message) return false;
   if (message.mention_channel) return true;
+  if (message.mention_here && here) return true;
   return (message.mentions || []).some((n) => String(n).toLowerCase() === String(me).toLowerCase());
 }
 
@@ -97,8 +105,9 @@ export function mentionsMe(message, me) {
  * @param {any} channel
  * @param {any} message
  * @param {string} me
+ * @param {boolean} [here] whether an @here counts (see `mentionsMe`)
  */
-export function countArrival(channel, message, me) {
+export function countArrival(channel, message, me, here = false) {
   const next = { ...channel };
   next.last_seq = Math.max(channel.last_seq || 0, message.seq || 0);
   next.last_message_at = message.created_at || channel.last_message_at;
@@ -106,7 +115,7 @@ export function countArrival(channel, message, me) {
   if (mine || message.deleted) return next;
   if ((message.seq || 0) <= (channel.last_read_seq || 0)) return next;
   if (!message.thread) next.unread = (channel.unread || 0) + 1;
-  if (mentionsMe(message, me)) next.mentions = (channel.mentions || 0) + 1;
+  if (mentionsMe(message, me, here)) next.mentions = (channel.mentions || 0) + 1;
   return next;
 }
 

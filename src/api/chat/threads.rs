@@ -45,7 +45,7 @@ pub async fn thread(
 #[utoipa::path(
     put, path = "/api/v1/chat/messages/{id}/follow", tag = "chat", params(("id" = i64, Path, description = "Message id")),
     responses(
-        (status = 204, description = "Following the thread"),
+        (status = 204, description = "Following the thread (also sent as `chat.follow` to the user's devices)"),
         (status = 403, description = "Not a member", body = ErrorBody),
         (status = 404, description = "No such message", body = ErrorBody),
     ),
@@ -62,7 +62,7 @@ pub async fn follow(
 #[utoipa::path(
     delete, path = "/api/v1/chat/messages/{id}/follow", tag = "chat", params(("id" = i64, Path, description = "Message id")),
     responses(
-        (status = 204, description = "Not following the thread (until the user replies in it)"),
+        (status = 204, description = "Not following the thread until the user replies in it (also sent as `chat.follow` to the user's devices)"),
         (status = 403, description = "Not a member", body = ErrorBody),
         (status = 404, description = "No such message", body = ErrorBody),
     ),

@@ -22,9 +22,10 @@ pub struct NewMessage {
     /// The message replied to (its thread's root, or a reply in it).
     pub thread: Option<i64>,
     pub text: String,
-    /// Names mentioned with `@name` (members among them get mention rows).
+    /// Names mentioned with `@name` (members among them get mention rows); `@here` comes as
+    /// the names of the members online at the time, which the chat service looks up.
     pub mentions: Vec<String>,
-    /// `@channel` or `@here`: every member but the author is mentioned.
+    /// `@channel` or `@all`: every member but the author is mentioned.
     pub mention_channel: bool,
     /// Uploaded files to attach (the author's, in this channel, not yet on a message).
     pub files: Vec<i64>,
@@ -64,19 +65,23 @@ async fn record_mentions(
             args![channel, seq, message, author],
         )
         .await?;
-    } else if !names.is_empty() {
-        let mut values = args![channel, seq, message, author];
-        values.extend(names.iter().map(|n| Arg::T(n.clone())));
-        db.exec(
-            &format!(
-                "INSERT INTO chat_mentions (channel_id, user_id, seq, message_id) \
-                 SELECT $1, m.user_id, $2, $3 FROM chat_members m JOIN users u ON u.id = m.user_id \
-                 WHERE m.channel_id = $1 AND m.user_id <> $4 AND u.username IN ({}) ON CONFLICT DO NOTHING",
-                placeholders(5, names.len())
-            ),
-            values,
-        )
-        .await?;
+    } else {
+        // `@here` in a big channel names everyone online: in chunks, under both databases'
+        // limits on bound parameters.
+        for chunk in names.chunks(1000) {
+            let mut values = args![channel, seq, message, author];
+            values.extend(chunk.iter().map(|n| Arg::T(n.clone())));
+            db.exec(
+                &format!(
+                    "INSERT INTO chat_mentions (channel_id, user_id, seq, message_id) \
+                     SELECT $1, m.user_id, $2, $3 FROM chat_members m JOIN users u ON u.id = m.user_id \
+                     WHERE m.channel_id = $1 AND m.user_id <> $4 AND u.username IN ({}) ON CONFLICT DO NOTHING",
+                    placeholders(5, chunk.len())
+                ),
+                values,
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -190,7 +195,6 @@ async fn send(db: &mut Db<'_>, new: &NewMessage, now: DateTime<Utc>) -> StoreRes
             created_at: now,
             edited_at: None,
             deleted_at: None,
-            mention_channel: new.mention_channel,
             pinned_at: None,
             reply_count: 0,
             last_reply_at: None,

@@ -182,8 +182,10 @@ pub struct Message {
     pub pinned: bool,
     /// Users mentioned by name.
     pub mentions: Vec<String>,
-    /// `@channel` or `@here`.
+    /// `@channel` or `@all`: every member but the author is mentioned.
     pub mention_channel: bool,
+    /// `@here`: the members who were online when it was sent (or last edited) are mentioned.
+    pub mention_here: bool,
     /// Files attached to the message (uploaded first, attached by the send).
     pub files: Vec<crate::store::chat_files::ChatFile>,
     pub client_id: Option<String>,
@@ -347,7 +349,6 @@ struct MessageRow {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted_at: Option<DateTime<Utc>>,
-    mention_channel: bool,
     pinned_at: Option<DateTime<Utc>>,
     reply_count: i64,
     last_reply_at: Option<DateTime<Utc>>,
@@ -356,7 +357,7 @@ struct MessageRow {
 /// The columns of [`MessageRow`], for `FROM chat_messages m LEFT JOIN users u ON u.id = m.author_id`.
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.author_id, u.username AS author_name, \
      u.display_name AS author_display, m.bot_name, m.bot_icon_url, m.client_id, m.thread_root_id, m.body, \
-     m.created_at, m.edited_at, m.deleted_at, m.mention_channel, m.pinned_at, m.reply_count, m.last_reply_at";
+     m.created_at, m.edited_at, m.deleted_at, m.pinned_at, m.reply_count, m.last_reply_at";
 
 /// Messages by id with their reactions and participants, in the order of `ids`.
 pub(crate) async fn load_messages(db: &mut Db<'_>, ids: &[i64]) -> StoreResult<Vec<Message>> {
@@ -432,7 +433,10 @@ pub(crate) async fn load_message(db: &mut Db<'_>, id: i64) -> StoreResult<Messag
 
 fn message_of(r: MessageRow) -> Message {
     let deleted = r.deleted_at.is_some();
-    let mentions = if deleted { Vec::new() } else { text::extract(&r.body).users };
+    // Read from the text, as the mention rows were written from it, rather than from the
+    // `mention_channel` column: rows written before `@here` stopped meaning everyone say true
+    // for it.
+    let mentions = if deleted { text::Mentions::default() } else { text::extract(&r.body) };
     Message {
         id: r.id,
         channel: r.channel_id,
@@ -453,8 +457,9 @@ fn message_of(r: MessageRow) -> Message {
         participants: Vec::new(),
         reactions: Vec::new(),
         pinned: r.pinned_at.is_some(),
-        mentions,
-        mention_channel: r.mention_channel,
+        mentions: mentions.users,
+        mention_channel: mentions.channel,
+        mention_here: mentions.here,
         files: Vec::new(),
         client_id: r.client_id,
         author_id: r.author_id,

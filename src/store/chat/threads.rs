@@ -1,11 +1,12 @@
 //! Threads: a root's replies, following and unfollowing, and the followed threads with unread
 //! replies.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::db::{Db, args};
-use super::{Message, load_message, load_messages};
+use super::{Event, Message, fan_out, load_message, load_messages, payload};
 use crate::domain::UserId;
 use crate::store::{Store, StoreResult};
 
@@ -56,16 +57,31 @@ impl Store {
     }
 
     /// Follows (`on`) or unfollows a thread; an unfollow is remembered, so a later reply by
-    /// someone else does not make the user follow again (only their own reply does).
-    pub async fn set_chat_follow(&self, root: i64, user: UserId, on: bool) -> StoreResult<()> {
+    /// someone else does not make the user follow again (only their own reply does). The user
+    /// gets `chat.follow` on every device, even when nothing changed: it states the result,
+    /// and an idempotent request is rare enough not to be worth a read to tell it apart.
+    pub async fn set_chat_follow(
+        &self,
+        channel: i64,
+        root: i64,
+        user: UserId,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut db = Db::write(self).await?;
+        // The row is locked before the head (as a reply's own follow is, in the send), so
+        // two requests of one user commit, and their events are numbered, in the same order.
         db.exec(
             "INSERT INTO chat_thread_follows (root_id, user_id, following, last_read_seq) VALUES ($1, $2, $3, 0) \
              ON CONFLICT (root_id, user_id) DO UPDATE SET following = excluded.following",
             args![root, user.0, on],
         )
         .await?;
-        db.commit().await
+        let data = payload(serde_json::json!({ "channel": channel, "thread": root, "following": on }));
+        let told = fan_out(&mut db, &[Event { user: user.0, kind: "chat.follow", data }], now).await?;
+        db.commit().await?;
+        self.committed_many(told);
+        Ok(())
     }
 
     /// The threads the user follows in channels they are still in, with replies by others they
