@@ -427,10 +427,13 @@ export function mount(root, { api, t, onPush, me }) {
       } catch (e) { fail(e); }
       copy.value = '';
     });
+    // A draft is for going on with, not for answering.
+    const inDrafts = ((state.folders.get(m.account) || []).find((f) => f.id === m.folder) || {}).role === 'drafts';
+    const actions = inDrafts ? [replyButton('mail.edit_draft', 'draft')]
+      : [replyButton('mail.reply', 'reply'), replyButton('mail.reply_all', 'all'), replyButton('mail.forward', 'forward')];
     append(reader, [
       h('h2', { class: 'mail-title' }, m.subject || t('mail.no_subject')),
-      h('div', { class: 'mail-actions' }, replyButton('mail.reply', 'reply'), replyButton('mail.reply_all', 'all'),
-        replyButton('mail.forward', 'forward'), seen, flag, remove, move, copy),
+      h('div', { class: 'mail-actions' }, ...actions, seen, flag, remove, move, copy),
       addressLine(t('mail.from'), [m.from]),
       addressLine(t('mail.to'), m.to),
       addressLine(t('mail.cc'), m.cc),
@@ -454,7 +457,8 @@ export function mount(root, { api, t, onPush, me }) {
     } catch { /* the conversation is a bonus */ }
   }
 
-  /** Writing a new message, or a reply (`reply`, `all`) or forward of `m`: mail/compose.js. */
+  /** Writing a new message, a reply (`reply`, `all`) or forward of `m`, or going on with the
+   * draft `m` (`draft`): mail/compose.js. */
   function composeDialog(mode, m) {
     openComposer({ api, t, accounts: state.accounts, say, limits: me && me.limits }, mode, m);
   }

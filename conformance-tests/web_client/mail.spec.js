@@ -303,6 +303,64 @@ test('write in rich text with an attachment, and it leaves as multipart/alternat
   expect(sent).not.toContain('wrong.txt');
 });
 
+test('a draft keeps its attachment, opens again from Drafts, and is sent as the reply it was', async ({ page }) => {
+  const user = await createUser({ prefix: 'wcdraft' });
+  const { box, deliver } = mailbox();
+  const original = `orig-${crypto.randomBytes(3).toString('hex')}`;
+  deliver(original, 'Budget question', '\r\nCan you check the budget?\r\n');
+  await linkByApi(user, box);
+  await collectCspViolations(page);
+  await signIn(page, user);
+  await page.goto(urlOf('/#/mail'));
+  const row = page.locator('.mail-row', { hasText: 'Budget question' });
+  await row.getByRole('button').click();
+  const reader = page.locator('.mail-reader');
+  await reader.getByRole('button', { name: 'Reply', exact: true }).click();
+  let compose = page.getByRole('dialog', { name: 'Reply' });
+  await compose.getByRole('radio', { name: 'Plain text' }).check();
+  await compose.getByLabel('Message').press('Control+Home');
+  await compose.getByLabel('Message').pressSequentially('First thoughts, sheet attached.');
+  await compose.getByLabel('Attach files').setInputFiles({ name: 'budget.csv', mimeType: 'text/csv', buffer: Buffer.from('item,cost\r\nchairs,120\r\n') });
+  // Saved with the file (the save after the file was added says so), then the dialog closed.
+  await expect(compose.getByText('Draft saved.')).toBeVisible({ timeout: 15000 });
+  await page.keyboard.press('Escape');
+  await expect(compose).toBeHidden();
+
+  // In Drafts: "Edit draft" instead of Reply; the composer has the text and the file back.
+  await page.getByRole('link', { name: /^Drafts/ }).click();
+  const draftRow = page.locator('.mail-row', { hasText: 'Re: Budget question' });
+  await expect(draftRow).toHaveCount(1, { timeout: 15000 });
+  await draftRow.getByRole('button').click();
+  await expect(reader.getByRole('button', { name: /Download budget\.csv/ })).toBeVisible();
+  await expect(reader.getByRole('button', { name: 'Reply', exact: true })).toHaveCount(0);
+  await reader.getByRole('button', { name: 'Edit draft' }).click();
+  compose = page.getByRole('dialog', { name: 'Edit draft' });
+  await expect(compose.getByLabel('Subject')).toHaveValue('Re: Budget question');
+  await expect(compose.getByLabel('To')).toHaveValue('Kim Minji <kim@example.test>');
+  await expect(compose.getByLabel('Message')).toHaveValue(/First thoughts, sheet attached\./);
+  await expect(compose.locator('.mail-file', { hasText: 'budget.csv' })).toContainText('Ready', { timeout: 10000 });
+  await compose.getByLabel('Message').press('Control+Home');
+  await compose.getByLabel('Message').pressSequentially('Final: ');
+  await checkA11y(page);
+  await compose.getByRole('button', { name: 'Send' }).click();
+  await expect(compose).toBeHidden({ timeout: 20000 });
+
+  // It left as the reply it was: threaded to the original, with the file; the draft is gone.
+  const sink = path.join(DIR, 'sink', 'new');
+  let sent = '';
+  await expect.poll(() => {
+    sent = fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8')).find((x) => x.includes('Final: First thoughts')) || '';
+    return Boolean(sent);
+  }, { timeout: 10000 }).toBe(true);
+  expect(sent).toContain(`In-Reply-To: <${original}@example.test>`);
+  expect(sent).toContain('budget.csv');
+  await expect(draftRow).toHaveCount(0, { timeout: 15000 });
+  // And the original is marked answered on the server (Maildir flag R).
+  const cur = path.join(DIR, 'mail', box, 'Maildir', 'cur');
+  await expect.poll(() => fs.readdirSync(cur).filter((f) => fs.readFileSync(path.join(cur, f), 'utf8').includes(`<${original}@example.test>`))
+    .some((f) => /:2,[A-Z]*R/.test(f)), { timeout: 10000 }).toBe(true);
+});
+
 test('a folder of 300 messages scrolls as a virtual list, by mouse and keyboard', async ({ page }) => {
   const user = await createUser({ prefix: 'wcvirt' });
   const { box } = mailbox();

@@ -182,10 +182,29 @@ impl MailService {
         for a in &out.bcc {
             builder = builder.bcc(mailbox(a)?);
         }
-        let parent = match out.reply_to {
-            Some(pid) => Some(self.store.mail_message(user, pid).await?),
+        let draft = match out.replaces {
+            Some(d) => Some(self.own_draft(user, account.id, d).await?),
             None => None,
         };
+        let parent = match (out.reply_to, &draft) {
+            (Some(pid), _) => Some(self.store.mail_message(user, pid).await?),
+            // A reply's draft opened again: the message it answers, found in its conversation.
+            (None, Some(d)) => self.answered_by(user, d).await?,
+            (None, None) => None,
+        };
+        if parent.is_none()
+            && let Some(d) = draft.as_ref().filter(|d| d.in_reply_to.is_some())
+        {
+            // The message it answered is gone from the index (deleted, or never synced): the
+            // draft's own threading headers still put the reply in its conversation.
+            if let Some(irt) = &d.in_reply_to {
+                builder = builder.in_reply_to(format!("<{irt}>"));
+            }
+            let refs: Vec<String> = d.refs.split_whitespace().map(|r| format!("<{r}>")).collect();
+            if !refs.is_empty() {
+                builder = builder.references(refs.join(" "));
+            }
+        }
         if let Some((p, _)) = &parent {
             let refs: Vec<String> = p.refs.split_whitespace().map(str::to_string).collect();
             if let Some(pid) = &p.message_id {
@@ -286,6 +305,21 @@ impl MailService {
             .find(|m| m.message_id.as_deref() == Some(message_id.as_str()))
             .map(|m| m.id);
         Ok(Draft { id: found, message_id })
+    }
+
+    /// The message a reply's draft answers (its In-Reply-To, in the same conversation), when the
+    /// index has it.
+    async fn answered_by(&self, user: UserId, draft: &MailMessageRow) -> MailResult<Option<(MailMessageRow, MailFolderRow)>> {
+        let Some(irt) = draft.in_reply_to.as_deref() else { return Ok(None) };
+        let thread = match self.store.mail_thread(user, draft.account_id, draft.thread_id).await {
+            Ok(t) => t,
+            Err(crate::store::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match thread.into_iter().find(|m| m.id != draft.id && m.message_id.as_deref() == Some(irt)) {
+            Some(m) => Ok(Some(self.store.mail_message(user, m.id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The draft `draft` if it is in account `id`'s Drafts folder.

@@ -1,9 +1,11 @@
-// The mail composer (views/mail.js opens it for Write, Reply, Reply all and Forward): plain text
+// The mail composer (views/mail.js opens it for Write, Reply, Reply all, Forward, and to go on
+// with a draft from the Drafts folder, its attachments with it): plain text
 // or rich text (a contenteditable editor with a small toolbar making only semantic elements —
 // b, i, u, lists, links, blockquote — sent as HTML beside a plain rendering, so the message is
 // multipart/alternative), attachments read with per-file progress and refused past the server's
-// limit before any upload, the send's own upload progress, and the draft saved three seconds
-// after typing stops. The last choice of plain or rich is remembered in this browser.
+// limit before any upload, the send's own upload progress, and the draft (attachments included)
+// saved three seconds after typing stops or the files change. The last choice of plain or rich
+// is remembered in this browser.
 
 import { apiWithProgress } from '../../api.js';
 import { h } from '../../ui.js';
@@ -42,38 +44,52 @@ const remembered = () => {
 const remember = (format) => { try { localStorage.setItem(FORMAT_KEY, format); } catch { /* private mode */ } };
 
 /**
- * Writing a new message (`m` null), or a reply (`reply`, `all`) or forward of `m`.
+ * Writing a new message (`m` null), a reply (`reply`, `all`) or forward of `m`, or going on
+ * with the draft `m` (`draft`).
  *
  * @param {{api: Function, t: Function, accounts: any[], say: (text: string) => void, limits?: any}} ctx
- * @param {'new'|'reply'|'all'|'forward'} mode
+ * @param {'new'|'reply'|'all'|'forward'|'draft'} mode
  * @param {any} m
  */
 export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
-  const account = m ? m.account : (accounts.find((a) => a.default) || accounts[0] || {}).id;
+  const ctx = { api, t, accounts, say, limits };
+  return mode === 'draft' ? compose(ctx, 'new', null, m) : compose(ctx, mode, m, null);
+}
+
+/** The composer itself; `draft` is a draft message (as the reader has it) to go on with. */
+function compose({ api, t, accounts, say, limits }, mode, m, draftMessage) {
+  const account = draftMessage ? draftMessage.account : m ? m.account : (accounts.find((a) => a.default) || accounts[0] || {}).id;
   if (!account) return;
   const own = (accounts.find((a) => a.id === account) || {}).email;
   const replying = m && mode !== 'forward';
   const attribution = m ? t('mail.wrote', { who: m.from.name || m.from.email }) : '';
   const quote = replying ? `\n\n${attribution}\n${m.text.split('\n').map((l) => `> ${l}`).join('\n')}` : '';
-  const to = !m || mode === 'forward' ? [] : [m.reply_to.length ? m.reply_to[0] : m.from];
-  const cc = mode === 'all' ? [...m.to, ...m.cc].filter((p) => p.email !== own && !to.some((x) => x.email === p.email)) : [];
-  const subject = !m ? '' : mode === 'forward' ? `Fwd: ${m.subject}` : (/^re:/i.test(m.subject) ? m.subject : `Re: ${m.subject}`);
+  const to = draftMessage ? draftMessage.to : !m || mode === 'forward' ? [] : [m.reply_to.length ? m.reply_to[0] : m.from];
+  const cc = draftMessage ? draftMessage.cc
+    : mode === 'all' ? [...m.to, ...m.cc].filter((p) => p.email !== own && !to.some((x) => x.email === p.email)) : [];
+  const subject = draftMessage ? draftMessage.subject
+    : !m ? '' : mode === 'forward' ? `Fwd: ${m.subject}` : (/^re:/i.test(m.subject) ? m.subject : `Re: ${m.subject}`);
   const budget = attachmentBudget(limits);
 
   const result = h('p', { class: 'v-status-error', role: 'alert' });
   const draftStatus = h('p', { class: 'mail-draft-status', role: 'status' });
-  const textarea = h('textarea', { id: 'mail-f-text', name: 'text', rows: '12' }, quote);
+  const textarea = h('textarea', { id: 'mail-f-text', name: 'text', rows: '12' }, draftMessage ? draftMessage.text : quote);
   const plainBox = h('p', {}, h('label', { for: 'mail-f-text' }, t('mail.body')), textarea);
   const editor = richEditor(t);
   const bodyBox = h('div', { class: 'mail-body' });
 
-  // Plain text or rich text: a radio pair, remembered for the next message.
-  let format = remembered();
+  // Plain text or rich text: a radio pair, remembered for the next message (a draft keeps its own).
+  let format = draftMessage ? (draftMessage.html ? 'rich' : 'plain') : remembered();
   const radio = (value, label) => h('label', { class: 'mail-format-choice' },
     h('input', { type: 'radio', name: 'format', value, checked: format === value }), ` ${label}`);
   const formatChoice = h('fieldset', { class: 'mail-format' }, h('legend', {}, t('mail.format')),
     radio('plain', t('mail.format_plain')), radio('rich', t('mail.format_rich')));
 
+  if (draftMessage && draftMessage.html) {
+    // The draft's HTML (sanitised by the server) through the paste filter: only what this
+    // editor itself makes (b, i, u, lists, links, quotes) comes back into it.
+    editor.content.append(cleanPaste(draftMessage.html, document, new DOMParser()));
+  }
   if (replying) {
     // The original quoted as a blockquote, under a line to write above.
     editor.content.append(h('div', {}, h('br')), h('div', {}, attribution),
@@ -143,11 +159,13 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
       files.splice(files.indexOf(item), 1);
       li.remove();
       fileInput.focus();
+      autosave();
     });
     return item;
   };
   fileInput.addEventListener('change', () => {
     addFiles(fileInput.files || []);
+    autosave();
     // The same file may be chosen again after removing it.
     fileInput.value = '';
   });
@@ -172,7 +190,7 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
     h('p', { class: 'v-dialog-actions' }, h('button', { type: 'submit' }, t('mail.send'))));
   const el = (n) => /** @type {any} */ (form.elements.namedItem(n));
   /** The draft saved so far (its index id), replaced by each save and deleted by sending. */
-  let draft = null;
+  let draft = draftMessage ? draftMessage.id : null;
   let busy = false;
   const fields = (attachments) => {
     const rich = format === 'rich';
@@ -185,16 +203,31 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
       replaces: draft,
     };
   };
-  // Drafts are saved to the account's Drafts folder a few seconds after typing stops
-  // (attachments go with the message when it is sent).
-  const autosave = debounce(async () => {
+  /** The draft's own attachments, while they are fetched back (below). */
+  let kept = Promise.resolve();
+  /** The attachments as the API takes them, once every file is read. */
+  const attachmentsOf = async () => {
+    await kept;
+    await Promise.all(files.map((f) => f.reading));
+    return files.map((f) => ({ name: f.file.name, content_type: f.file.type || 'application/octet-stream', data: f.data }));
+  };
+  // Drafts are saved to the account's Drafts folder a few seconds after typing stops or the
+  // files change, attachments included (as Roundcube and Thunderbird keep them), so a draft
+  // opened again, here or in another mail program, has everything.
+  /** The save under way: sending waits for it, so it replaces the draft that save leaves. */
+  let saving = Promise.resolve();
+  const autosave = debounce(() => {
     if (busy || !form.isConnected) return;
-    try {
-      draft = (await api('POST', `/api/v1/mail/accounts/${account}/drafts`, fields([]))).body.id;
-      draftStatus.textContent = t('mail.draft_saved');
-    } catch (e) {
-      draftStatus.textContent = e.message;
-    }
+    saving = (async () => {
+      try {
+        const attachments = await attachmentsOf();
+        if (busy || !form.isConnected) return;
+        draft = (await api('POST', `/api/v1/mail/accounts/${account}/drafts`, fields(attachments))).body.id;
+        draftStatus.textContent = t('mail.draft_saved');
+      } catch (e) {
+        draftStatus.textContent = e.message;
+      }
+    })();
   }, 3000);
   form.addEventListener('input', (event) => {
     if (event.target !== fileInput) autosave();
@@ -207,10 +240,8 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
     button.disabled = true;
     result.textContent = '';
     try {
-      await Promise.all(files.map((f) => f.reading));
-      const attachments = files.map((f) => ({
-        name: f.file.name, content_type: f.file.type || 'application/octet-stream', data: f.data,
-      }));
+      await saving;
+      const attachments = await attachmentsOf();
       sending.hidden = false;
       sendState.textContent = t('mail.sending');
       await apiWithProgress('POST', `/api/v1/mail/accounts/${account}/send`, fields(attachments), {
@@ -229,10 +260,19 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
     }
   });
   const dialog = openDialog({
-    title: t(mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'),
+    title: t(draftMessage ? 'mail.edit_draft' : mode === 'forward' ? 'mail.forward' : m ? 'mail.reply' : 'mail.compose'),
     content: form, className: 'mail-dialog', onClose: () => editor.unmount(),
   });
   if (format === 'rich' && replying) editor.caretToStart();
+  if (draftMessage) {
+    // The draft's attachments come back as files, as if chosen again: saved and sent with it.
+    kept = Promise.all(draftMessage.attachments.filter((a) => !a.inline).map(async (a) => {
+      const response = await fetch(a.url, { credentials: 'same-origin' });
+      if (!response.ok) throw new Error(t('mail.attachment_unavailable', { name: a.name }));
+      return new File([await response.blob()], a.name, { type: a.content_type });
+    })).then((chosen) => addFiles(chosen), (e) => { result.textContent = e.message; });
+    kept.catch(() => {});
+  }
 }
 
 function field(name, label, attrs = {}) {
