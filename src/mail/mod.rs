@@ -18,6 +18,7 @@ pub mod images;
 pub mod index;
 pub mod oauth;
 pub mod providers;
+pub mod qresync;
 pub mod search;
 pub mod send;
 pub mod sync;
