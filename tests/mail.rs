@@ -808,6 +808,19 @@ async fn new_mail_arrives_by_idle(db: &TestDb) {
     let latency = wait_for("m2@example.test").await;
     eprintln!("new mail in the index {} ms after delivery", latency.as_millis());
     assert!(db.scalar(&events).await > before, "a mail.changed event for the open clients");
+    // An expunge made elsewhere arrives the same way: the watcher's session has QRESYNC on, so
+    // Dovecot announces it in IDLE as VANISHED (RFC 7162 §3.2.10) instead of EXPUNGE, which
+    // wakes the watcher all the same. The pause lets the watcher finish the sync m2 woke it for
+    // and go back to IDLE: a change made between that sync and the next IDLE is only seen at
+    // the next wake-up (as for new mail above).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    std::fs::remove_file(srv.file_of(&user, "m1@example.test")).unwrap();
+    let started = std::time::Instant::now();
+    while message_ids(&app, "alice", "").await.iter().any(|id| id == "m1@example.test") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the expunge never reached the index");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eprintln!("an expunge left the index {} ms after it was made", started.elapsed().as_millis());
     // The watcher holds one IMAP session on the mailbox; unlinking closes it (Dovecot's own list
     // of sessions says so) and forgets the index.
     assert!(srv.sessions_of(&user) >= 1, "the watcher's IDLE session");
