@@ -695,6 +695,84 @@ async fn the_index_follows_the_mailbox_without_condstore(db: &TestDb) {
     the_index_follows_the_mailbox(db, true).await;
 }
 
+/// Messages expunged by another mail app leave the index, and the sync report says how they were
+/// found: on a QRESYNC server by `VANISHED` alone (RFC 7162 §3.2.6, no `UID SEARCH ALL`),
+/// without it by the count and a search. The count stays the safety net: a message the
+/// server's `VANISHED` does not name (here an index row renumbered behind the sync's back) is
+/// still found by the search.
+async fn expunges_made_elsewhere_leave_the_index(db: &TestDb, basic: bool) {
+    let Some(srv) = server(basic) else { return };
+    let app = mail_app(db, &srv.ca).await;
+    let user = srv.new_user(if basic { "gone-basic" } else { "gone-full" });
+    for n in 0..8 {
+        srv.deliver(&user, n, &plain(n, &format!("Message {n}"), ""));
+    }
+    let r = call(&app, "alice", "POST", "/api/v1/mail/accounts", Some(srv.account(&user))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = r.body["id"].as_i64().unwrap();
+    let report = sync(&app, account).await;
+    assert_eq!((report["added"].as_i64(), report["expunges"].clone()), (Some(8), json!({"vanished": 0, "search": 0})));
+    let inbox = report["folders"][0]["id"].as_i64().unwrap();
+    let in_index = || async {
+        let mut ids: Vec<String> = message_ids(&app, "alice", &format!("folder={inbox}&limit=200"))
+            .await
+            .iter()
+            .map(|id| id.trim_end_matches("@example.test").to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    // Another app expunges two messages and flags one; a new message arrives.
+    std::fs::remove_file(srv.file_of(&user, "m2@example.test")).unwrap();
+    std::fs::remove_file(srv.file_of(&user, "m5@example.test")).unwrap();
+    let m3 = srv.file_of(&user, "m3@example.test");
+    let flagged = if m3.to_string_lossy().contains(":2,") {
+        format!("{}F", m3.display())
+    } else {
+        format!("{}:2,F", m3.display())
+    };
+    std::fs::rename(&m3, flagged).unwrap();
+    srv.deliver(&user, 8, &plain(8, "Message 8", ""));
+    let report = sync(&app, account).await;
+    let (vanished, search) = if basic { (0, 1) } else { (1, 0) };
+    assert_eq!(
+        (report["added"].as_i64(), report["updated"].as_i64(), report["removed"].as_i64()),
+        (Some(1), Some(1), Some(2)),
+        "{report}"
+    );
+    assert_eq!(report["expunges"], json!({"vanished": vanished, "search": search}), "{report}");
+    assert_eq!(in_index().await, ["m0", "m1", "m3", "m4", "m6", "m7", "m8"]);
+
+    // Nothing changed: nothing asked, either way.
+    let report = sync(&app, account).await;
+    assert_eq!(
+        (report["removed"].as_i64(), report["expunges"].clone()),
+        (Some(0), json!({"vanished": 0, "search": 0}))
+    );
+
+    // A message is expunged whose UID the index has wrong: VANISHED names the real one, the
+    // counts disagree, and the search removes the stray row.
+    db.execute(&format!(
+        "UPDATE mail_messages SET uid = 4000000 WHERE folder_id = {inbox} AND message_id = 'm6@example.test'"
+    ))
+    .await;
+    std::fs::remove_file(srv.file_of(&user, "m6@example.test")).unwrap();
+    let report = sync(&app, account).await;
+    assert_eq!(report["removed"], 1, "{report}");
+    assert_eq!(report["expunges"], json!({"vanished": vanished, "search": 1}), "{report}");
+    assert_eq!(in_index().await, ["m0", "m1", "m3", "m4", "m7", "m8"]);
+}
+
+async fn qresync_vanished_removes_expunged_messages_without_a_search(db: &TestDb) {
+    expunges_made_elsewhere_leave_the_index(db, false).await;
+}
+
+/// No QRESYNC (nor CONDSTORE): the count and `UID SEARCH ALL` find the same expunges.
+async fn without_qresync_a_search_removes_expunged_messages(db: &TestDb) {
+    expunges_made_elsewhere_leave_the_index(db, true).await;
+}
+
 /// New mail reaches the index (and the user's push log) by IDLE, without anyone asking for a
 /// sync; the latency is printed (bench/ measures it; the bound here only catches "never").
 async fn new_mail_arrives_by_idle(db: &TestDb) {
@@ -730,6 +808,19 @@ async fn new_mail_arrives_by_idle(db: &TestDb) {
     let latency = wait_for("m2@example.test").await;
     eprintln!("new mail in the index {} ms after delivery", latency.as_millis());
     assert!(db.scalar(&events).await > before, "a mail.changed event for the open clients");
+    // An expunge made elsewhere arrives the same way: the watcher's session has QRESYNC on, so
+    // Dovecot announces it in IDLE as VANISHED (RFC 7162 §3.2.10) instead of EXPUNGE, which
+    // wakes the watcher all the same. The pause lets the watcher finish the sync m2 woke it for
+    // and go back to IDLE: a change made between that sync and the next IDLE is only seen at
+    // the next wake-up (as for new mail above).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    std::fs::remove_file(srv.file_of(&user, "m1@example.test")).unwrap();
+    let started = std::time::Instant::now();
+    while message_ids(&app, "alice", "").await.iter().any(|id| id == "m1@example.test") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the expunge never reached the index");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eprintln!("an expunge left the index {} ms after it was made", started.elapsed().as_millis());
     // The watcher holds one IMAP session on the mailbox; unlinking closes it (Dovecot's own list
     // of sessions says so) and forgets the index.
     assert!(srv.sessions_of(&user) >= 1, "the watcher's IDLE session");
@@ -1892,6 +1983,8 @@ on_both_databases!(
     new_mail_arrives_by_idle,
     the_index_follows_the_mailbox_with_condstore,
     the_index_follows_the_mailbox_without_condstore,
+    qresync_vanished_removes_expunged_messages_without_a_search,
+    without_qresync_a_search_removes_expunged_messages,
     folders_are_synchronised_into_the_index,
     linking_runs_the_connection_test_first,
     changes_defaults_and_unlinking,

@@ -1,17 +1,20 @@
 //! The message index: synchronising a linked account's folders and messages into the store,
 //! and reading from it (lists, conversations) and through it (a message's body, its flags).
 //!
-//! A folder's sync (RFC 9051, RFC 7162 where the server has CONDSTORE):
+//! A folder's sync (RFC 9051, RFC 7162 where the server has CONDSTORE or QRESYNC):
 //! 1. `SELECT … (CONDSTORE)` or `EXAMINE`; a changed UIDVALIDITY forgets the folder's index.
 //! 2. New messages: the UIDs from where the index is complete up, newest first, in chunks
 //!    (the first small), each chunk committed and announced on the push channel, so the first
 //!    page of a 50,000-message INBOX is there long before the rest.
 //! 3. Flags of known messages: only those changed since the last HIGHESTMODSEQ with CONDSTORE
 //!    (`CHANGEDSINCE`), all of them without.
-//! 4. Expunged messages: when the server's count equals the index's, nothing was expunged (UIDs
-//!    are never reused, and every UID above the complete range was just fetched); only otherwise
-//!    `UID SEARCH ALL` says which are gone. QRESYNC's VANISHED would save that search on a
-//!    folder that lost messages; the count check already makes the common case free.
+//! 4. Expunged messages: with QRESYNC enabled, step 3's fetch carries the `VANISHED` modifier and
+//!    the server names the UIDs expunged since that HIGHESTMODSEQ (RFC 7162 §3.2.6); those the
+//!    index has are removed. Then, with or without it, the counts are compared: when the
+//!    server's equals the index's, nothing (else) was expunged (UIDs are never reused, and every
+//!    UID above the complete range was just fetched); only otherwise `UID SEARCH ALL` says which
+//!    are gone. So a folder that lost messages costs no search on a QRESYNC server, and the
+//!    common case (nothing lost) costs none anywhere.
 //! 5. The folder's index is recorded complete up to the UIDNEXT and HIGHESTMODSEQ seen in 1.
 
 use std::sync::Arc;
@@ -72,6 +75,36 @@ pub struct SyncReport {
     pub updated: usize,
     /// Messages gone from the server.
     pub removed: usize,
+    /// How the folders' expunges were looked for.
+    pub expunges: ExpungeChecks,
+}
+
+/// How many folders of a sync were asked which messages were expunged, by each means. A folder
+/// whose HIGHESTMODSEQ has not moved, or whose count matched the index's without QRESYNC, is in
+/// neither: nothing was asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExpungeChecks {
+    /// By `UID FETCH … (CHANGEDSINCE n VANISHED)` (QRESYNC, RFC 7162 §3.2.6).
+    pub vanished: usize,
+    /// By `UID SEARCH ALL`, because the folder's count still differed from the index's.
+    pub search: usize,
+}
+
+/// How a session finds a folder's changes since the last sync (RFC 7162): CONDSTORE's
+/// `CHANGEDSINCE` for flags, and QRESYNC, once enabled on the session, for expunges too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Resync {
+    pub condstore: bool,
+    /// Enabled on this session (`qresync::enable`), not merely announced.
+    pub qresync: bool,
+}
+
+impl Resync {
+    /// What the capabilities found at login allow without enabling anything: CONDSTORE (which
+    /// `SELECT … (CONDSTORE)` turns on, RFC 7162 §3.1.8).
+    pub(super) fn announced(capabilities: &[String]) -> Resync {
+        Resync { condstore: capabilities.iter().any(|c| c == "CONDSTORE"), qresync: false }
+    }
 }
 
 /// An address.
@@ -243,15 +276,51 @@ impl MailService {
         self.kicks.notify_one();
     }
 
-    /// Logs in for a watcher: the session, CONDSTORE, IDLE.
+    /// Logs in for a watcher: the session, what it syncs with (QRESYNC enabled where the server
+    /// has it), IDLE.
     pub(super) async fn open_watch_session(
         &self,
         user: UserId,
         row: &MailAccountRow,
-    ) -> MailResult<(Session, bool, bool)> {
-        let (session, capabilities) = self.login(user, row).await?;
-        let has = |c: &str| capabilities.iter().any(|x| x == c);
-        Ok((session, has("CONDSTORE"), has("IDLE")))
+    ) -> MailResult<(Session, Resync, bool)> {
+        let (mut session, capabilities) = self.login(user, row).await?;
+        let resync = match self.enable_resync(&mut session, &capabilities).await {
+            Ok(resync) => resync,
+            Err(e) => {
+                self.logout(session).await;
+                return Err(e);
+            }
+        };
+        Ok((session, resync, capabilities.iter().any(|c| c == "IDLE")))
+    }
+
+    /// Logs in for a sync: the session and what it syncs with (QRESYNC enabled where the server
+    /// has it).
+    pub(super) async fn open_sync_session(
+        &self,
+        user: UserId,
+        row: &MailAccountRow,
+    ) -> MailResult<(Session, Resync, Vec<String>)> {
+        let (mut session, capabilities) = self.login(user, row).await?;
+        match self.enable_resync(&mut session, &capabilities).await {
+            Ok(resync) => Ok((session, resync, capabilities)),
+            Err(e) => {
+                self.logout(session).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `ENABLE QRESYNC` on a fresh session where the server announced it (RFC 7162 §3.2.3), so
+    /// step 4 of a folder's sync can ask for `VANISHED`; CONDSTORE alone otherwise.
+    async fn enable_resync(&self, session: &mut Session, capabilities: &[String]) -> MailResult<Resync> {
+        let mut resync = Resync::announced(capabilities);
+        if capabilities.iter().any(|c| c == "QRESYNC") {
+            resync.qresync = super::qresync::enable(&self.connector, session).await.map_err(MailError::Unreachable)?;
+            // QRESYNC enables CONDSTORE with it (RFC 7162 §3.2.3).
+            resync.condstore |= resync.qresync;
+        }
+        Ok(resync)
     }
 
     pub(super) async fn login(&self, user: UserId, row: &MailAccountRow) -> MailResult<(Session, Vec<String>)> {
@@ -293,8 +362,8 @@ impl MailService {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let row = self.store.mail_account(user, id).await?;
-        let (mut session, condstore) = self.open_session(user, &row).await?;
-        let result = self.sync_with(&mut session, user, id, condstore).await;
+        let (mut session, resync, _) = self.open_sync_session(user, &row).await?;
+        let result = self.sync_with(&mut session, user, id, resync).await;
         self.logout(session).await;
         let mut report = result?;
         report.folders = self.folders(user, id).await?;
@@ -307,15 +376,15 @@ impl MailService {
         session: &mut Session,
         user: UserId,
         id: i64,
-        condstore: bool,
+        resync: Resync,
     ) -> MailResult<SyncReport> {
-        let found = sync::folders(&self.connector, session, condstore).await.map_err(MailError::Unreachable)?;
+        let found = sync::folders(&self.connector, session, resync.condstore).await.map_err(MailError::Unreachable)?;
         let mut rows = self.store.replace_mail_folders(user, id, &super::new_folders(found), self.clock.now()).await?;
         rows.retain(|f| f.selectable);
         rows.sort_by_key(folder_priority);
         let mut report = SyncReport::default();
         for folder in rows {
-            self.sync_folder(session, user, folder, condstore, &mut report).await?;
+            self.sync_folder(session, user, folder, resync, &mut report).await?;
         }
         Ok(report)
     }
@@ -326,10 +395,11 @@ impl MailService {
         session: &mut Session,
         user: UserId,
         mut folder: MailFolderRow,
-        condstore: bool,
+        resync: Resync,
         report: &mut SyncReport,
     ) -> MailResult<()> {
         let unreachable = MailError::Unreachable;
+        let condstore = resync.condstore;
         let started = std::time::Instant::now();
         let selected = sync::open(&self.connector, session, &folder.name, condstore).await.map_err(unreachable)?;
         tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, exists = selected.exists, "mail sync: opened");
@@ -379,8 +449,9 @@ impl MailService {
             added += self.store.add_mail_messages(user, &folder, &messages, now).await?;
             tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, added, "mail sync: chunk stored");
         }
-        // 3. Flags of the messages known before this sync.
+        // 3. Flags of the messages known before this sync (and with QRESYNC, the expunges).
         let mut updated = 0;
+        let mut vanished = None;
         if indexed_before > 0 {
             let since = match (condstore, folder.indexed_modseq, selected.highestmodseq) {
                 (true, Some(indexed), Some(now)) if now <= u64::try_from(indexed).unwrap_or(0) => None,
@@ -388,7 +459,15 @@ impl MailService {
                 _ => Some(None),
             };
             if let Some(since) = since {
-                let flags = sync::fetch_flags(&self.connector, session, since).await.map_err(unreachable)?;
+                let flags = match since {
+                    Some(n) if resync.qresync => {
+                        let changes =
+                            super::qresync::fetch_changes(&self.connector, session, n).await.map_err(unreachable)?;
+                        vanished = Some(changes.vanished);
+                        changes.flags
+                    }
+                    _ => sync::fetch_flags(&self.connector, session, since).await.map_err(unreachable)?,
+                };
                 // CHANGEDSINCE answered only the changed messages: read only theirs. Without
                 // it every message's flags came, and every stored one is compared.
                 let known = match since {
@@ -412,10 +491,21 @@ impl MailService {
                 updated = self.store.update_mail_flags(user, &folder, &changes, self.clock.now()).await?;
             }
         }
-        // 4. Expunged messages.
+        // 4. Expunged messages: those VANISHED named, then the count as the safety net (a
+        // server that forgot old expunges, or one made after SELECT).
         let mut removed = 0;
-        let indexed = usize::try_from(indexed_before).unwrap_or(0) + added;
+        if let Some(vanished) = vanished {
+            report.expunges.vanished += 1;
+            metrics::counter!("madang_mail_expunge_checks_total", "by" => "vanished").increment(1);
+            if !vanished.is_empty() {
+                let gone = vanished.among(&self.store.mail_indexed_uid_list(folder.id).await?);
+                removed += self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
+            }
+        }
+        let indexed = (usize::try_from(indexed_before).unwrap_or(0) + added).saturating_sub(removed);
         if selected.exists as usize != indexed {
+            report.expunges.search += 1;
+            metrics::counter!("madang_mail_expunge_checks_total", "by" => "search").increment(1);
             let present = sync::all_uids(&self.connector, session).await.map_err(unreachable)?;
             let gone: Vec<i64> = self
                 .store
@@ -424,7 +514,7 @@ impl MailService {
                 .into_iter()
                 .filter(|&u| u32::try_from(u).is_ok_and(|u| !present.contains(&u)))
                 .collect();
-            removed = self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
+            removed += self.store.remove_mail_messages(user, &folder, &gone, self.clock.now()).await?;
         }
         tracing::debug!(folder = %folder.name, ms = started.elapsed().as_millis() as u64, added, updated, removed, "mail sync: done");
         // 5. Complete up to what step 1 saw.
@@ -695,8 +785,7 @@ impl MailService {
         let account = self.store.mail_account(user, row.account_id).await?;
         let lock = self.account_lock(row.account_id);
         let _guard = lock.lock().await;
-        let (mut session, capabilities) = self.login(user, &account).await?;
-        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
+        let (mut session, resync, _) = self.open_sync_session(user, &account).await?;
         let uid = u32::try_from(row.uid).unwrap_or(0);
         let result = async {
             // EXAMINE is enough: COPY reads the source, it does not change it.
@@ -709,7 +798,7 @@ impl MailService {
                 return Err(MailError::Refused(answer.text));
             }
             let mut report = SyncReport::default();
-            self.sync_folder(&mut session, user, target.clone(), condstore, &mut report).await
+            self.sync_folder(&mut session, user, target.clone(), resync, &mut report).await
         }
         .await;
         self.logout(session).await;
@@ -736,9 +825,11 @@ impl MailService {
         let account = self.store.mail_account(user, row.account_id).await?;
         let lock = self.account_lock(row.account_id);
         let _guard = lock.lock().await;
-        let (mut session, capabilities) = self.login(user, &account).await?;
+        // With QRESYNC enabled the expunge or move is answered by VANISHED instead of EXPUNGE
+        // (RFC 7162 §3.2.7, §3.2.9), which nothing here reads, and the source folder's sync
+        // below learns of the removal from VANISHED instead of a search.
+        let (mut session, resync, capabilities) = self.open_sync_session(user, &account).await?;
         let has = |c: &str| capabilities.iter().any(|x| x == c);
-        let condstore = has("CONDSTORE");
         let uid = u32::try_from(row.uid).unwrap_or(0);
         let result = async {
             self.connector.step(Step::Protocol, session.select(&folder.name)).await.map_err(MailError::Unreachable)?;
@@ -750,9 +841,9 @@ impl MailService {
             }
             .map_err(MailError::Unreachable)?;
             let mut report = SyncReport::default();
-            self.sync_folder(&mut session, user, folder.clone(), condstore, &mut report).await?;
+            self.sync_folder(&mut session, user, folder.clone(), resync, &mut report).await?;
             if let Some(t) = target.clone() {
-                self.sync_folder(&mut session, user, t, condstore, &mut report).await?;
+                self.sync_folder(&mut session, user, t, resync, &mut report).await?;
             }
             Ok::<(), MailError>(())
         }

@@ -19,6 +19,7 @@ pub mod index;
 pub mod oauth;
 pub mod parts;
 pub mod providers;
+pub mod qresync;
 pub mod search;
 pub mod send;
 pub mod sync;

@@ -354,8 +354,7 @@ impl MailService {
         let account = self.store.mail_account(user, id).await?;
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
-        let (mut session, capabilities) = self.login(user, &account).await?;
-        let condstore = capabilities.iter().any(|c| c == "CONDSTORE");
+        let (mut session, resync, capabilities) = self.open_sync_session(user, &account).await?;
         let uidplus = capabilities.iter().any(|c| c == "UIDPLUS");
         let result = async {
             if let Some(uid) = replace_uid.and_then(|u| u32::try_from(u).ok()) {
@@ -370,7 +369,7 @@ impl MailService {
                 .await
                 .map_err(MailError::Unreachable)?;
             let mut report = SyncReport::default();
-            self.sync_folder(&mut session, user, folder, condstore, &mut report).await
+            self.sync_folder(&mut session, user, folder, resync, &mut report).await
         }
         .await;
         self.logout(session).await;

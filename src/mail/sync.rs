@@ -208,21 +208,23 @@ pub struct Fetched {
     pub summary: madang_mail::summary::Summary,
 }
 
-fn flag_names(fetch: &async_imap::types::Fetch) -> Vec<String> {
+/// A flag as the index keeps it; `None` for those that are not the message's state.
+pub(super) fn flag_name(flag: async_imap::types::Flag<'_>) -> Option<String> {
     use async_imap::types::Flag;
-    fetch
-        .flags()
-        .filter_map(|f| match f {
-            Flag::Seen => Some("\\Seen".to_string()),
-            Flag::Answered => Some("\\Answered".to_string()),
-            Flag::Flagged => Some("\\Flagged".to_string()),
-            Flag::Deleted => Some("\\Deleted".to_string()),
-            Flag::Draft => Some("\\Draft".to_string()),
-            // \Recent belongs to one session (RFC 9051 drops it): not the message's state.
-            Flag::Recent | Flag::MayCreate => None,
-            Flag::Custom(c) => Some(c.to_string()),
-        })
-        .collect()
+    match flag {
+        Flag::Seen => Some("\\Seen".to_string()),
+        Flag::Answered => Some("\\Answered".to_string()),
+        Flag::Flagged => Some("\\Flagged".to_string()),
+        Flag::Deleted => Some("\\Deleted".to_string()),
+        Flag::Draft => Some("\\Draft".to_string()),
+        // \Recent belongs to one session (RFC 9051 drops it): not the message's state.
+        Flag::Recent | Flag::MayCreate => None,
+        Flag::Custom(c) => Some(c.to_string()),
+    }
+}
+
+fn flag_names(fetch: &async_imap::types::Fetch) -> Vec<String> {
+    fetch.flags().filter_map(flag_name).collect()
 }
 
 /// Whether a message has attachments, from its BODYSTRUCTURE: a part marked as one, a non-text

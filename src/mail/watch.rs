@@ -2,7 +2,10 @@
 //! (RFC 2177), re-issued every `IDLE_RENEW` (servers may drop an IDLE after 30 minutes); when the
 //! server announces a change the INBOX is synchronised into the index at once, and the index's
 //! `mail.changed` push event reaches the user's open clients. Other folders are synchronised
-//! every `FULL_SYNC` on the same connection. A server without IDLE is polled (`POLL`).
+//! every `FULL_SYNC` on the same connection. A server without IDLE is polled (`POLL`). Where the
+//! server has QRESYNC the session enables it (`MailService::open_watch_session`): an expunge is
+//! then announced in IDLE as `VANISHED` instead of `EXPUNGE` (RFC 7162 §3.2.10), which wakes the
+//! watcher just the same, and the INBOX sync learns which messages went from it.
 //!
 //! Failures back off exponentially (5 s to 10 minutes; an authentication failure starts at 5
 //! minutes, so a changed password never gets the user locked out upstream by retries). The
@@ -86,7 +89,7 @@ async fn watch(service: Arc<MailService>, user: UserId, id: i64) {
 /// sync again every `FULL_SYNC`. Returns on a failure (the caller backs off and reconnects).
 async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), MailError> {
     let row = service.store.mail_account(user, id).await?;
-    let (mut session, condstore, idle) = service.open_watch_session(user, &row).await?;
+    let (mut session, resync, idle) = service.open_watch_session(user, &row).await?;
     let mut last_full = None::<Instant>;
     loop {
         {
@@ -96,12 +99,12 @@ async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), 
             if last_full.is_none_or(|t| t.elapsed() >= FULL_SYNC) {
                 // A restart starts every watcher at once: their full syncs take turns.
                 let _turn = service.full_syncs.acquire().await.map_err(|_| MailError::NotFound)?;
-                service.sync_with(&mut session, user, id, condstore).await?;
+                service.sync_with(&mut session, user, id, resync).await?;
                 last_full = Some(Instant::now());
             } else {
                 let inbox = service.store.mail_inbox(user, id).await?;
                 if let Some(inbox) = inbox {
-                    service.sync_folder(&mut session, user, inbox, condstore, &mut report).await?;
+                    service.sync_folder(&mut session, user, inbox, resync, &mut report).await?;
                 }
             }
         }
