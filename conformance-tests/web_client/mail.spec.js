@@ -307,6 +307,7 @@ test('a draft keeps its attachment, opens again from Drafts, and is sent as the 
   const user = await createUser({ prefix: 'wcdraft' });
   const { box, deliver } = mailbox();
   const original = `orig-${crypto.randomBytes(3).toString('hex')}`;
+  const words = `First thoughts ${original}, sheet attached.`;
   deliver(original, 'Budget question', '\r\nCan you check the budget?\r\n');
   await linkByApi(user, box);
   await collectCspViolations(page);
@@ -319,7 +320,7 @@ test('a draft keeps its attachment, opens again from Drafts, and is sent as the 
   let compose = page.getByRole('dialog', { name: 'Reply' });
   await compose.getByRole('radio', { name: 'Plain text' }).check();
   await compose.getByLabel('Message').press('Control+Home');
-  await compose.getByLabel('Message').pressSequentially('First thoughts, sheet attached.');
+  await compose.getByLabel('Message').pressSequentially(words);
   await compose.getByLabel('Attach files').setInputFiles({ name: 'budget.csv', mimeType: 'text/csv', buffer: Buffer.from('item,cost\r\nchairs,120\r\n') });
   // Saved with the file (the save after the file was added says so), then the dialog closed.
   await expect(compose.getByText('Draft saved.')).toBeVisible({ timeout: 15000 });
@@ -337,7 +338,7 @@ test('a draft keeps its attachment, opens again from Drafts, and is sent as the 
   compose = page.getByRole('dialog', { name: 'Edit draft' });
   await expect(compose.getByLabel('Subject')).toHaveValue('Re: Budget question');
   await expect(compose.getByLabel('To')).toHaveValue('Kim Minji <kim@example.test>');
-  await expect(compose.getByLabel('Message')).toHaveValue(/First thoughts, sheet attached\./);
+  await expect(compose.getByLabel('Message')).toHaveValue(new RegExp(words));
   await expect(compose.locator('.mail-file', { hasText: 'budget.csv' })).toContainText('Ready', { timeout: 10000 });
   await compose.getByLabel('Message').press('Control+Home');
   await compose.getByLabel('Message').pressSequentially('Final: ');
@@ -349,7 +350,7 @@ test('a draft keeps its attachment, opens again from Drafts, and is sent as the 
   const sink = path.join(DIR, 'sink', 'new');
   let sent = '';
   await expect.poll(() => {
-    sent = fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8')).find((x) => x.includes('Final: First thoughts')) || '';
+    sent = fs.readdirSync(sink).map((f) => fs.readFileSync(path.join(sink, f), 'utf8')).find((x) => x.includes(`Final: ${words}`)) || '';
     return Boolean(sent);
   }, { timeout: 10000 }).toBe(true);
   expect(sent).toContain(`In-Reply-To: <${original}@example.test>`);

@@ -8,6 +8,7 @@
 // is remembered in this browser.
 
 import { apiWithProgress } from '../../api.js';
+import { fetchBlob } from '../chat/files.js';
 import { h } from '../../ui.js';
 import { debounce, openDialog } from '../common.js';
 import { cleanPaste, safeHref, toPlainText } from './richtext.js';
@@ -267,11 +268,12 @@ function compose({ api, t, accounts, say, limits }, mode, m, draftMessage) {
   if (draftMessage) {
     // The draft's attachments come back as files, as if chosen again: saved and sent with it.
     kept = Promise.all(draftMessage.attachments.filter((a) => !a.inline).map(async (a) => {
-      const response = await fetch(a.url, { credentials: 'same-origin' });
-      if (!response.ok) throw new Error(t('mail.attachment_unavailable', { name: a.name }));
-      return new File([await response.blob()], a.name, { type: a.content_type });
-    })).then((chosen) => addFiles(chosen), (e) => { result.textContent = e.message; });
-    kept.catch(() => {});
+      const blob = await fetchBlob(a.url).catch(() => { throw new Error(t('mail.attachment_unavailable', { name: a.name })); });
+      return new File([blob], a.name, { type: a.content_type });
+    })).then((chosen) => addFiles(chosen), (e) => {
+      // Said, and not in the way: the user can attach it again, and saving goes on without it.
+      result.textContent = e.message;
+    });
   }
 }
 
