@@ -947,6 +947,38 @@ async fn a_reply_is_sent_threaded_and_filed_in_sent(db: &TestDb) {
         Some(json!({"to": [{"name": "", "email": "s1@example.test"}], "subject": "Plan", "text": "final", "replaces": second}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert!(in_drafts().await.is_empty());
+
+    // A reply's draft, opened again later (the web client's Edit draft sends only `replaces`):
+    // it still leaves as the reply, and the original is marked answered.
+    srv.deliver(&user, 2, &plain(2, "Question", ""));
+    sync(&app, account).await;
+    let question = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "m2@example.test")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = call(&app, "alice", "POST", &drafts_path,
+        Some(json!({"to": [{"name": "", "email": "s2@example.test"}], "subject": "Re: Question", "text": "draft", "reply_to": question}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let draft = r.body["id"].as_i64().unwrap();
+    // Sending with `replaces` naming something that is not a draft is refused before sending.
+    let r = call(&app, "alice", "POST", &send,
+        Some(json!({"to": [{"name": "", "email": "s2@example.test"}], "subject": "x", "text": "x", "replaces": question}))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let r = call(&app, "alice", "POST", &send,
+        Some(json!({"to": [{"name": "", "email": "s2@example.test"}], "subject": "Re: Question", "text": "answer", "replaces": draft}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (text, _) = sunk(&srv, r.body["message_id"].as_str().unwrap());
+    assert!(text.contains("In-Reply-To: <m2@example.test>"), "{text}");
+    assert!(text.contains("References: <m2@example.test>"), "{text}");
+    assert!(in_drafts().await.is_empty());
+    let listed = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
+    let answered =
+        listed.body["messages"].as_array().unwrap().iter().find(|m| m["id"] == question).unwrap()["answered"].clone();
+    assert_eq!(answered, true, "{}", listed.text);
 }
 
 async fn messages_move_and_delete_on_the_server(db: &TestDb) {

@@ -309,7 +309,11 @@ impl MailService {
 
     /// The message a reply's draft answers (its In-Reply-To, in the same conversation), when the
     /// index has it.
-    async fn answered_by(&self, user: UserId, draft: &MailMessageRow) -> MailResult<Option<(MailMessageRow, MailFolderRow)>> {
+    async fn answered_by(
+        &self,
+        user: UserId,
+        draft: &MailMessageRow,
+    ) -> MailResult<Option<(MailMessageRow, MailFolderRow)>> {
         let Some(irt) = draft.in_reply_to.as_deref() else { return Ok(None) };
         let thread = match self.store.mail_thread(user, draft.account_id, draft.thread_id).await {
             Ok(t) => t,
