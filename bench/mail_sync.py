@@ -12,6 +12,12 @@ default, seeded by this script straight into a Maildir), and three ways to show 
     python3 bench/mail_sync.py --sizes 2000     # a quick run
     python3 bench/mail_sync.py --no-build       # use target/release/madang as it is
 
+And opening a large message (issue 14's "BODYSTRUCTURE, then only the parts needed"): five
+messages of a short text and a --large-mib attachment, each opened once (cold) through Madang, the
+seed's way (imaplib: connect, fetch the whole message, parse it with Python's email package), and
+the floor (one open connection fetching only the text part); then the attachment downloaded
+through Madang (streamed from the server in pieces) and its peak RSS after.
+
 Figures: time to the first page after linking (the sync runs, a client polls the index), the full
 initial sync, an incremental sync after 10 changes (5 new messages, 5 flag changes), a page from
 the index (first and deep, median of 20), the seed's page per request (median of 5), the floor's
@@ -247,10 +253,73 @@ def run_size(n, dovecot, madang):
     return r
 
 
+def large_message(n, mib, rng):
+    """A short text and one attachment of `mib` MiB (base64, as mail programs send it)."""
+    blob = base64.encodebytes(rng.randbytes(mib << 20)).decode().replace("\n", "\r\n")
+    return (f"From: Kim <kim@bench.test>\r\nTo: box@bench.test\r\nSubject: Large {n}\r\n"
+            f"Message-ID: <large{n}@bench.test>\r\nDate: {email.utils.formatdate(1_764_000_000 + n)}\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe video from the offsite is attached.\r\n"
+            "--b\r\nContent-Type: video/mp4; name=\"offsite.mp4\"\r\nContent-Disposition: attachment; "
+            f"filename=\"offsite.mp4\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{blob}--b--\r\n")
+
+
+def run_large(dovecot, madang, mib):
+    """Opening a message with a large attachment, three ways; then its download through Madang."""
+    import email as email_pkg
+    user = "large@bench.test"
+    subprocess.run(["bash", DOVECOT, "adduser", dovecot.dir, user, BOX_PASSWORD], check=True)
+    rng = random.Random(mib)
+    m = dovecot.imap(user)
+    for i in range(5):
+        m.append("INBOX", None, None, large_message(i, mib, rng).encode())
+    m.select("INBOX", readonly=True)
+    m.uid("FETCH", "1:*", "(BODYSTRUCTURE BODY.PEEK[])")  # warm Dovecot's cache, for everyone
+    floor = median_ms(lambda: m.uid("FETCH", "1", "(BODY.PEEK[1])"), 5)
+    m.logout()
+    account = madang.call("POST", "/api/v1/mail/accounts", {
+        "email": user, "imap_host": "localhost", "imap_port": dovecot.imaps, "imap_security": "tls",
+        "smtp_host": "localhost", "smtp_port": dovecot.submission, "smtp_security": "starttls",
+        "username": user, "password": BOX_PASSWORD})["id"]
+    report = madang.call("POST", f"/api/v1/mail/accounts/{account}/sync")
+    inbox = next(f["id"] for f in report["folders"] if f["role"] == "inbox")
+    ids = [x["id"] for x in madang.call("GET", f"/api/v1/mail/messages?folder={inbox}&limit=5")["messages"]]
+    opened = []
+    for i in ids:  # each once: a cold open, not the body cache
+        t0 = time.perf_counter()
+        detail = madang.call("GET", f"/api/v1/mail/messages/{i}")
+        opened.append((time.perf_counter() - t0) * 1000)
+    url = next(a["url"] for a in detail["attachments"] if a["name"] == "offsite.mp4")
+
+    def seed_open():
+        s = dovecot.imap(user)
+        s.select("INBOX", readonly=True)
+        typ, data = s.uid("FETCH", "1", "(RFC822)")
+        email_pkg.message_from_bytes(data[0][1]).get_payload(0).get_payload(decode=True)
+        s.logout()
+    seed = median_ms(seed_open, 5)
+    req = urllib.request.Request(f"http://127.0.0.1:{madang.port}{url}", headers={
+        "Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()})
+    t0 = time.perf_counter()
+    first_byte = None
+    size = 0
+    with urllib.request.urlopen(req, timeout=600) as r:
+        while chunk := r.read(1 << 16):
+            first_byte = first_byte or (time.perf_counter() - t0) * 1000
+            size += len(chunk)
+    download = (time.perf_counter() - t0) * 1000
+    peak, _ = madang.rss()
+    madang.call("DELETE", f"/api/v1/mail/accounts/{account}")
+    return {"mib": mib, "open_ms": statistics.median(opened), "seed_open_ms": seed, "floor_text_ms": floor,
+            "download_first_byte_ms": first_byte, "download_ms": download, "download_bytes": size,
+            "rss_peak_mib": peak}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,50000")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--large-mib", type=int, default=20, help="the large message's attachment, MiB (0: skip)")
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "madang"], cwd=REPO, check=True)
@@ -263,6 +332,9 @@ def main():
             log(f"{n} messages")
             results.append(run_size(n, dovecot, madang))
             log(json.dumps(results[-1]))
+        large = run_large(dovecot, madang, args.large_mib) if args.large_mib else None
+        if large:
+            log(json.dumps(large))
     finally:
         if madang:
             madang.stop()
@@ -278,6 +350,15 @@ def main():
               f"{r['incremental_s'] * 1000:.0f} ms {r['incremental']} | {r['page_ms']:.1f} / {r['deep_page_ms']:.1f} ms | "
               f"{r['seed_page_ms']:.0f} / {r['seed_deep_page_ms']:.0f} ms | "
               f"{r['seed_page_ms'] / r['page_ms']:.0f}× | {r['rss_peak_mib']:.0f} MiB |")
+    if large:
+        print()
+        print("| attachment | Madang: open (by parts, cold) | seed: open (whole fetch + parse) | floor: the text part alone | "
+              "seed ÷ Madang | Madang download: first byte / all | Madang peak RSS after |")
+        print("|---|---|---|---|---|---|---|")
+        print(f"| {large['mib']} MiB | {large['open_ms']:.1f} ms | {large['seed_open_ms']:.0f} ms | "
+              f"{large['floor_text_ms']:.1f} ms | {large['seed_open_ms'] / large['open_ms']:.0f}× | "
+              f"{large['download_first_byte_ms']:.0f} ms / {large['download_ms']:.0f} ms | {large['rss_peak_mib']:.0f} MiB |")
+        results.append({"large": large})
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     out = os.path.join(REPO, "bench", "results", f"mail_sync-{time.strftime('%Y%m%dT%H%M%S')}.json")
     with open(out, "w") as f:

@@ -91,6 +91,7 @@ async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), 
     let row = service.store.mail_account(user, id).await?;
     let (mut session, resync, idle) = service.open_watch_session(user, &row).await?;
     let mut last_full = None::<Instant>;
+    let mut rechecked = false;
     loop {
         {
             let lock = service.account_lock(id);
@@ -113,8 +114,19 @@ async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), 
             continue;
         }
         // IDLE on INBOX (the sync above left another folder selected).
-        let inbox = service.store.mail_inbox(user, id).await?.map(|f| f.name).unwrap_or_else(|| "INBOX".into());
-        service.connector.step(Step::Protocol, session.select(&inbox)).await.map_err(MailError::Unreachable)?;
+        let indexed = service.store.mail_inbox(user, id).await?;
+        let inbox = indexed.as_ref().map(|f| f.name.clone()).unwrap_or_else(|| "INBOX".into());
+        let selected =
+            service.connector.step(Step::Protocol, session.select(&inbox)).await.map_err(MailError::Unreachable)?;
+        // IDLE reports only what happens from now on (RFC 2177): a message that arrived, left or
+        // changed between the sync and this SELECT would wait for the next wake-up, maybe 25
+        // minutes. So when the SELECT shows the INBOX moved on, sync again first (once in a
+        // row, so a count that never settles cannot keep the watcher from IDLE).
+        if !rechecked && indexed.as_ref().is_some_and(|f| moved_on(&selected, f)) {
+            rechecked = true;
+            continue;
+        }
+        rechecked = false;
         let mut handle = session.idle();
         service.connector.step(Step::Protocol, handle.init()).await.map_err(MailError::Unreachable)?;
         let woke = {
@@ -129,5 +141,52 @@ async fn watch_once(service: &MailService, user: UserId, id: i64) -> Result<(), 
             }
         }
         session = service.connector.step(Step::Protocol, handle.done()).await.map_err(MailError::Unreachable)?;
+    }
+}
+
+/// Whether the folder as just selected differs from what its sync recorded: a new UIDNEXT, another
+/// count, or (with CONDSTORE) a newer HIGHESTMODSEQ.
+fn moved_on(selected: &async_imap::types::Mailbox, indexed: &crate::store::mail::MailFolderRow) -> bool {
+    selected.uid_next.is_some_and(|u| i64::from(u) != indexed.indexed_uidnext)
+        || i64::from(selected.exists) != indexed.total
+        || matches!((selected.highest_modseq, indexed.indexed_modseq), (Some(now), Some(then)) if i64::try_from(now).unwrap_or(i64::MAX) != then)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inbox_that_moved_on_between_sync_and_idle_is_synced_again() {
+        let indexed = crate::store::mail::MailFolderRow {
+            id: 1,
+            account_id: 1,
+            name: "INBOX".into(),
+            display_name: "INBOX".into(),
+            delimiter: Some("/".into()),
+            role: Some("inbox".into()),
+            selectable: true,
+            uidvalidity: Some(7),
+            uidnext: Some(11),
+            highestmodseq: Some(40),
+            total: 10,
+            unseen: 0,
+            synced_at: chrono::Utc::now(),
+            indexed_uidvalidity: Some(7),
+            indexed_uidnext: 11,
+            indexed_modseq: Some(40),
+        };
+        let same = async_imap::types::Mailbox {
+            exists: 10,
+            uid_next: Some(11),
+            highest_modseq: Some(40),
+            ..Default::default()
+        };
+        assert!(!moved_on(&same, &indexed));
+        assert!(moved_on(&async_imap::types::Mailbox { uid_next: Some(12), exists: 11, ..same.clone() }, &indexed));
+        assert!(moved_on(&async_imap::types::Mailbox { exists: 9, ..same.clone() }, &indexed), "an expunge");
+        assert!(moved_on(&async_imap::types::Mailbox { highest_modseq: Some(41), ..same.clone() }, &indexed), "a flag");
+        // Without CONDSTORE there is no HIGHESTMODSEQ to compare: the rest still counts.
+        assert!(!moved_on(&async_imap::types::Mailbox { highest_modseq: None, ..same }, &indexed));
     }
 }
