@@ -975,6 +975,21 @@ async fn a_reply_is_sent_threaded_and_filed_in_sent(db: &TestDb) {
     assert!(text.contains("In-Reply-To: <m2@example.test>"), "{text}");
     assert!(text.contains("References: <m2@example.test>"), "{text}");
     assert!(in_drafts().await.is_empty());
+    // A draft gone meanwhile (sent or deleted from another mail program) does not stop a send
+    // or a save: they replace nothing.
+    let r = call(&app, "alice", "POST", &send,
+        Some(json!({"to": [{"name": "", "email": "s2@example.test"}], "subject": "Again", "text": "again", "replaces": draft}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = call(
+        &app,
+        "alice",
+        "POST",
+        &drafts_path,
+        Some(json!({"to": [], "subject": "Later", "text": "later", "replaces": draft})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(in_drafts().await.len(), 1);
     let listed = call(&app, "alice", "GET", "/api/v1/mail/messages", None).await;
     let answered =
         listed.body["messages"].as_array().unwrap().iter().find(|m| m["id"] == question).unwrap()["answered"].clone();

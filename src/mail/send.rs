@@ -183,7 +183,7 @@ impl MailService {
             builder = builder.bcc(mailbox(a)?);
         }
         let draft = match out.replaces {
-            Some(d) => Some(self.own_draft(user, account.id, d).await?),
+            Some(d) => self.live_draft(user, account.id, d).await?,
             None => None,
         };
         let parent = match (out.reply_to, &draft) {
@@ -288,7 +288,7 @@ impl MailService {
     pub async fn save_draft(&self, user: UserId, id: i64, out: &Outgoing) -> MailResult<Draft> {
         let account = self.store.mail_account(user, id).await?;
         let old = match out.replaces {
-            Some(d) => Some(self.own_draft(user, id, d).await?),
+            Some(d) => self.live_draft(user, id, d).await?,
             None => None,
         };
         let (message, message_id, _) = self.build(user, &account, out, true).await?;
@@ -323,6 +323,17 @@ impl MailService {
         match thread.into_iter().find(|m| m.id != draft.id && m.message_id.as_deref() == Some(irt)) {
             Some(m) => Ok(Some(self.store.mail_message(user, m.id).await?)),
             None => Ok(None),
+        }
+    }
+
+    /// The draft `draft` of account `id`, or `None` when it is gone (deleted or sent from another
+    /// mail program meanwhile): the message is then saved or sent all the same, replacing
+    /// nothing. A message that is not a draft of this account is refused.
+    async fn live_draft(&self, user: UserId, id: i64, draft: i64) -> MailResult<Option<MailMessageRow>> {
+        match self.own_draft(user, id, draft).await {
+            Ok(row) => Ok(Some(row)),
+            Err(MailError::NotFound) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
