@@ -57,7 +57,7 @@ export function composeDialog({ api, t, accounts, say, limits }, mode, m) {
   return mode === 'draft' ? compose(ctx, 'new', null, m) : compose(ctx, mode, m, null);
 }
 
-/** The composer itself; `draft` is a draft message (as the reader has it) to go on with. */
+/** The composer itself; `draftMessage` is a draft (as the reader has it) to go on with. */
 function compose({ api, t, accounts, say, limits }, mode, m, draftMessage) {
   const account = draftMessage ? draftMessage.account : m ? m.account : (accounts.find((a) => a.default) || accounts[0] || {}).id;
   if (!account) return;
