@@ -152,13 +152,18 @@ fn no_images() -> Images {
     Images { proxy: None, part_url: Arc::new(|p| p.to_string()) }
 }
 
+/// Attachment `id` of a parsed message, as the reader lists it, with its part.
+fn attachment<'m>(message: &'m Message<'m>, id: u32) -> Option<(&'m MessagePart<'m>, Attachment)> {
+    let attachment =
+        read_parsed(message, &no_images(), &|_, part| part.len()).attachments.into_iter().find(|a| a.part == id)?;
+    Some((message.parts.get(id as usize)?, attachment))
+}
+
 /// One part's decoded bytes, file name and type (an attachment download).
 pub fn part(raw: &[u8], id: u32) -> Option<(Vec<u8>, Attachment)> {
     let message = MessageParser::default().parse(raw)?;
-    let attachment =
-        read_parsed(&message, &no_images(), &|_, part| part.len()).attachments.into_iter().find(|a| a.part == id)?;
-    let bytes = message.parts.get(id as usize)?.contents().to_vec();
-    Some((bytes, attachment))
+    let (part, attachment) = attachment(&message, id)?;
+    Some((part.contents().to_vec(), attachment))
 }
 
 /// Where an attachment of an assembled message is: its bytes when they were fetched with the
@@ -172,9 +177,7 @@ pub enum PartSource {
 /// One attachment of an assembled message, by its number.
 pub fn assembled_part(assembled: &Assembled, id: u32) -> Option<(PartSource, Attachment)> {
     let message = MessageParser::default().parse(&assembled.raw)?;
-    let attachment =
-        read_parsed(&message, &no_images(), &|_, part| part.len()).attachments.into_iter().find(|a| a.part == id)?;
-    let part = message.parts.get(id as usize)?;
+    let (part, attachment) = attachment(&message, id)?;
     let source = match assembled.leaf_at(part.offset_header as usize) {
         Some(leaf) if !leaf.fetched => PartSource::Server(leaf.clone()),
         _ => PartSource::Here(part.contents().to_vec()),

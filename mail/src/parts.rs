@@ -159,15 +159,15 @@ fn walk(parts: &[Structure], prefix: &str, budget: Budget, images: &mut u64, pla
 /// A header block as it must end: with its empty line.
 fn push_header(out: &mut Vec<u8>, header: &[u8]) {
     out.extend_from_slice(header);
-    if header.is_empty() || header == b"\r\n" {
-        if header.is_empty() {
-            out.extend_from_slice(b"\r\n");
-        }
-        return;
-    }
-    if !header.ends_with(b"\r\n\r\n") && !header.ends_with(b"\n\n") {
-        out.extend_from_slice(if header.ends_with(b"\n") { b"\r\n" } else { b"\r\n\r\n" });
-    }
+    let ending: &[u8] = match header {
+        // An empty header block is its empty line alone.
+        [] => b"\r\n",
+        b"\r\n" => b"",
+        h if h.ends_with(b"\r\n\r\n") || h.ends_with(b"\n\n") => b"",
+        h if h.ends_with(b"\n") => b"\r\n",
+        _ => b"\r\n\r\n",
+    };
+    out.extend_from_slice(ending);
 }
 
 /// Puts the message back together from its sections (`fetched` answers by section specifier,

@@ -75,19 +75,30 @@ fn section_path(spec: &str) -> Option<SectionPath> {
     Some(SectionPath::Part(numbers, mime))
 }
 
+/// `UID FETCH uid query`: the answer for that UID, `None` when the message is gone.
+async fn fetch_one(
+    connector: &Connector,
+    session: &mut Session,
+    uid: u32,
+    query: &str,
+) -> Result<Option<async_imap::types::Fetch>, Failure> {
+    let fetches = connector
+        .step(Step::Protocol, async {
+            let stream = session.uid_fetch(uid.to_string(), query).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches.into_iter().find(|f| f.uid == Some(uid)))
+}
+
 /// The message's BODYSTRUCTURE (RFC 9051 §7.5.2), `None` when it is gone or unusable.
 pub async fn fetch_structure(
     connector: &Connector,
     session: &mut Session,
     uid: u32,
 ) -> Result<Option<Structure>, Failure> {
-    let fetches = connector
-        .step(Step::Protocol, async {
-            let stream = session.uid_fetch(uid.to_string(), "(UID BODYSTRUCTURE)").await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
-    Ok(fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.bodystructure()).and_then(structure))
+    let fetch = fetch_one(connector, session, uid, "(UID BODYSTRUCTURE)").await?;
+    Ok(fetch.as_ref().and_then(|f| f.bodystructure()).and_then(structure))
 }
 
 /// The sections named (peeked: reading does not set `\Seen`), by specifier. A section the
@@ -102,13 +113,7 @@ pub async fn fetch_sections(
     for chunk in sections.chunks(SECTIONS_PER_COMMAND) {
         let items: Vec<String> = chunk.iter().map(|s| format!("BODY.PEEK[{s}]")).collect();
         let query = format!("(UID {})", items.join(" "));
-        let fetches = connector
-            .step(Step::Protocol, async {
-                let stream = session.uid_fetch(uid.to_string(), &query).await?;
-                stream.try_collect::<Vec<_>>().await
-            })
-            .await?;
-        let Some(fetch) = fetches.iter().find(|f| f.uid == Some(uid)) else { continue };
+        let Some(fetch) = fetch_one(connector, session, uid, &query).await? else { continue };
         for spec in chunk {
             if let Some(bytes) = section_path(spec).and_then(|p| fetch.section(&p)) {
                 out.insert(spec.clone(), bytes.to_vec());
@@ -130,13 +135,7 @@ pub async fn fetch_piece(
 ) -> Result<Option<Vec<u8>>, Failure> {
     let path = section_path(section).ok_or_else(|| Failure::new(Step::Protocol, "bad section"))?;
     let query = format!("(UID BODY.PEEK[{section}]<{origin}.{length}>)");
-    let fetches = connector
-        .step(Step::Protocol, async {
-            let stream = session.uid_fetch(uid.to_string(), &query).await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
-    let Some(fetch) = fetches.iter().find(|f| f.uid == Some(uid)) else { return Ok(None) };
+    let Some(fetch) = fetch_one(connector, session, uid, &query).await? else { return Ok(None) };
     // A server answers an origin past the end with an empty string (RFC 9051 §6.4.5).
     Ok(Some(fetch.section(&path).map(<[u8]>::to_vec).unwrap_or_default()))
 }
