@@ -242,6 +242,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
         Some(files) => Some(http::server::tls_config(files).map_err(CliError::Usage)?),
         None => None,
     };
+    if let Some(files) = config.mailproxy.tls.as_ref().filter(|_| config.mailproxy.enabled()) {
+        http::server::tls_config(files).map_err(CliError::Usage)?;
+    }
     // Read before the database is touched: a bad logo is a configuration error (exit 2).
     let brand = crate::brand::Brand::load(&config.brand)?;
     let store = open_store(&config).await?;
@@ -259,7 +262,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
                 config.chat_files.clone(),
             )
             .with_mail(config.mail.clone())
-            .map_err(CliError::Usage)?;
+            .map_err(CliError::Usage)?
+            .with_mailproxy(config.mailproxy.clone());
     tracing::info!(backend = state.blobs.kind(), "blob store ready");
     crate::chat_files::spawn_pruning(state.chat_files.clone());
     crate::mail::watch::spawn(state.mail.clone(), state.modules.clone());
@@ -289,12 +293,15 @@ async fn serve(config: Config) -> Result<(), CliError> {
              (add --data-dir/--database-url as for this server)"
         );
     }
+    let mail_proxy = state.mail_proxy();
+    crate::mailproxy::listen::spawn_configured(mail_proxy.clone()).await.map_err(CliError::Failed)?;
     let push = state.push.clone();
     // Open push streams never finish by themselves: ending them lets in-flight requests,
-    // not idle listeners, use the shutdown grace period.
+    // not idle listeners, use the shutdown grace period. Mail sessions say BYE / 421.
     let shutdown = async move {
         http::server::shutdown_signal().await;
         push.close();
+        mail_proxy.shut_down();
     };
     http::server::serve(listener, app::app(state), tls, shutdown, config.server.shutdown_timeout).await;
     store.close().await;

@@ -608,6 +608,111 @@ pub const KEYS: &[Key] = &[
         secret: true,
     },
     Key {
+        name: "mailproxy.imap_listen",
+        env: &["MADANG_MAILPROXY_IMAP_LISTEN"],
+        default: "",
+        doc: "Address for IMAP with STARTTLS (the 143-style port), e.g. `0.0.0.0:143`; empty: off. Native mail apps log in here with their Madang user name and app password and reach their linked mailbox (docs/clients.md). Before STARTTLS, logins are refused (`LOGINDISABLED`) except from this machine.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.imaps_listen",
+        env: &["MADANG_MAILPROXY_IMAPS_LISTEN"],
+        default: "",
+        doc: "Address for IMAP over implicit TLS (the 993-style port), e.g. `0.0.0.0:993`; empty: off.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.submission_listen",
+        env: &["MADANG_MAILPROXY_SUBMISSION_LISTEN"],
+        default: "",
+        doc: "Address for SMTP submission with STARTTLS required (the 587-style port), e.g. `0.0.0.0:587`; empty: off.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.submissions_listen",
+        env: &["MADANG_MAILPROXY_SUBMISSIONS_LISTEN"],
+        default: "",
+        doc: "Address for SMTP submission over implicit TLS (the 465-style port), e.g. `0.0.0.0:465`; empty: off.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.tls_cert",
+        env: &["MADANG_MAILPROXY_TLS_CERT"],
+        default: "",
+        doc: "PEM certificate chain for the mail listeners. Default: `server.tls_cert`. Without any certificate, mail listeners may only listen on a loopback address (plain text, for tests and a TLS-terminating proxy).",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.tls_key",
+        env: &["MADANG_MAILPROXY_TLS_KEY"],
+        default: "",
+        doc: "PEM private key for `mailproxy.tls_cert`. Default: `server.tls_key`.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.hostname",
+        env: &["MADANG_MAILPROXY_HOSTNAME"],
+        default: "",
+        doc: "The host name mail apps connect to, as autoconfig, Autodiscover and the Apple profile give it. Default: the host of `server.public_url`.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.max_connections",
+        env: &["MADANG_MAILPROXY_MAX_CONNECTIONS"],
+        default: "1000",
+        doc: "Open mail connections (IMAP and SMTP, all users together); a connection beyond it is answered `BYE` / 421 and closed.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.max_connections_per_user",
+        env: &["MADANG_MAILPROXY_MAX_CONNECTIONS_PER_USER"],
+        default: "20",
+        doc: "Open IMAP sessions per Madang user (all devices together); Thunderbird keeps up to 5 per account. Beyond it, a login gets `NO [LIMIT]`.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.max_connections_per_address",
+        env: &["MADANG_MAILPROXY_MAX_CONNECTIONS_PER_ADDRESS"],
+        default: "50",
+        doc: "Open mail connections from one client address (IPv6 per /64), before and after login.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.login_timeout",
+        env: &["MADANG_MAILPROXY_LOGIN_TIMEOUT"],
+        default: "60s",
+        doc: "How long a connection may take to log in (TLS, greeting, authentication) before it is closed.",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.idle_timeout",
+        env: &["MADANG_MAILPROXY_IDLE_TIMEOUT"],
+        default: "31m",
+        doc: "An authenticated session with no traffic in either direction for this long is logged out (RFC 9051 §5.4 asks at least 30 minutes).",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.max_command_size",
+        env: &["MADANG_MAILPROXY_MAX_COMMAND_SIZE"],
+        default: "8KiB",
+        doc: "The longest command line or literal accepted before login (IMAP `LOGIN`, `AUTHENTICATE`; SMTP `AUTH`).",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.max_message_size",
+        env: &["MADANG_MAILPROXY_MAX_MESSAGE_SIZE"],
+        default: "50MiB",
+        doc: "The largest message accepted over SMTP submission, announced as `SIZE` (RFC 1870).",
+        secret: false,
+    },
+    Key {
+        name: "mailproxy.allowed_senders",
+        env: &["MADANG_MAILPROXY_ALLOWED_SENDERS"],
+        default: "account",
+        doc: "Which envelope senders (`MAIL FROM`) SMTP submission accepts: `account` (only the linked account's address) or `domain` (any address at the linked account's domain, for aliases).",
+        secret: false,
+    },
+    Key {
         name: "oidc.issuer",
         env: &["MADANG_OIDC_ISSUER"],
         default: "",
@@ -1203,6 +1308,63 @@ impl Default for MailConfig {
     }
 }
 
+/// The IMAP and SMTP submission listeners in front of linked accounts (`[mailproxy]`).
+#[derive(Debug, Clone)]
+pub struct MailProxyConfig {
+    /// IMAP with STARTTLS (143-style).
+    pub imap_listen: Option<SocketAddr>,
+    /// IMAP over implicit TLS (993-style).
+    pub imaps_listen: Option<SocketAddr>,
+    /// SMTP submission with STARTTLS required (587-style).
+    pub submission_listen: Option<SocketAddr>,
+    /// SMTP submission over implicit TLS (465-style).
+    pub submissions_listen: Option<SocketAddr>,
+    /// The certificate the listeners present (`mailproxy.tls_*`, else `server.tls_*`).
+    pub tls: Option<TlsFiles>,
+    /// The name mail apps are told to connect to.
+    pub hostname: String,
+    pub max_connections: usize,
+    pub max_connections_per_user: usize,
+    pub max_connections_per_address: usize,
+    pub login_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_command_size: usize,
+    pub max_message_size: u64,
+    /// `mailproxy.allowed_senders = domain`: any address at the linked account's domain.
+    pub senders_in_domain: bool,
+}
+
+impl Default for MailProxyConfig {
+    fn default() -> Self {
+        Self {
+            imap_listen: None,
+            imaps_listen: None,
+            submission_listen: None,
+            submissions_listen: None,
+            tls: None,
+            hostname: "localhost".into(),
+            max_connections: 1000,
+            max_connections_per_user: 20,
+            max_connections_per_address: 50,
+            login_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(31 * 60),
+            max_command_size: 8 << 10,
+            max_message_size: 50 << 20,
+            senders_in_domain: false,
+        }
+    }
+}
+
+impl MailProxyConfig {
+    /// Whether any mail listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.imap_listen.is_some()
+            || self.imaps_listen.is_some()
+            || self.submission_listen.is_some()
+            || self.submissions_listen.is_some()
+    }
+}
+
 /// An OAuth provider an administrator configured for mail (`mail.oauth_*`); `mail::oauth`
 /// runs the flows with it.
 #[derive(Clone, PartialEq, Eq)]
@@ -1367,6 +1529,8 @@ pub struct Config {
     pub chat_files: ChatFilesConfig,
     /// Linked mail accounts (`[mail]`).
     pub mail: MailConfig,
+    /// The IMAP and SMTP listeners native mail apps use (`[mailproxy]`).
+    pub mailproxy: MailProxyConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Each key's effective value (as text) and where it came from.
@@ -1574,6 +1738,100 @@ impl Parser<'_> {
         let (v, _) = self.text(key);
         (!v.is_empty()).then(|| PathBuf::from(v))
     }
+}
+
+/// `[mailproxy]`: listeners, certificate, limits.
+fn mail_proxy(p: &Parser<'_>, server: &ServerConfig) -> Result<MailProxyConfig, ConfigError> {
+    let listen = |key: &str| -> Result<Option<SocketAddr>, ConfigError> {
+        match p.text(key).0 {
+            "" => Ok(None),
+            text => text
+                .parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| p.fail(key, "an IP address and port such as `0.0.0.0:993`, or empty for off")),
+        }
+    };
+    let tls = match (p.optional_path("mailproxy.tls_cert"), p.optional_path("mailproxy.tls_key")) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => server.tls.clone(),
+        (Some(_), None) => return Err(p.fail("mailproxy.tls_key", "a key file, because `mailproxy.tls_cert` is set")),
+        (None, Some(_)) => {
+            return Err(p.fail("mailproxy.tls_cert", "a certificate file, because `mailproxy.tls_key` is set"));
+        }
+    };
+    let hostname = match p.text("mailproxy.hostname").0 {
+        "" => {
+            let url = server.public_url();
+            let authority = url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+            // `host:port` or `[v6]:port`: the port is the web's, not the mail listeners'.
+            match authority.rsplit_once(':') {
+                Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_string(),
+                _ => authority.to_string(),
+            }
+        }
+        name if name.len() <= 253
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')) =>
+        {
+            name.to_ascii_lowercase()
+        }
+        _ => return Err(p.fail("mailproxy.hostname", "a host name such as `mail.example.com`")),
+    };
+    let config = MailProxyConfig {
+        imap_listen: listen("mailproxy.imap_listen")?,
+        imaps_listen: listen("mailproxy.imaps_listen")?,
+        submission_listen: listen("mailproxy.submission_listen")?,
+        submissions_listen: listen("mailproxy.submissions_listen")?,
+        tls,
+        hostname,
+        max_connections: p.int("mailproxy.max_connections", 1, 1_000_000)? as usize,
+        max_connections_per_user: p.int("mailproxy.max_connections_per_user", 1, 10_000)? as usize,
+        max_connections_per_address: p.int("mailproxy.max_connections_per_address", 1, 1_000_000)? as usize,
+        login_timeout: p.duration("mailproxy.login_timeout")?,
+        idle_timeout: p.duration("mailproxy.idle_timeout")?,
+        max_command_size: p.size("mailproxy.max_command_size")?,
+        max_message_size: p.size("mailproxy.max_message_size")? as u64,
+        senders_in_domain: match p.text("mailproxy.allowed_senders").0 {
+            "account" => false,
+            "domain" => true,
+            _ => return Err(p.fail("mailproxy.allowed_senders", "`account` or `domain`")),
+        },
+    };
+    if config.login_timeout < Duration::from_secs(1) {
+        return Err(p.fail("mailproxy.login_timeout", "at least `1s`"));
+    }
+    // RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
+    if config.idle_timeout < Duration::from_secs(30 * 60) {
+        return Err(p.fail("mailproxy.idle_timeout", "at least `30m` (RFC 9051 §5.4)"));
+    }
+    if !(1024..=1 << 20).contains(&config.max_command_size) {
+        return Err(p.fail("mailproxy.max_command_size", "from `1KiB` to `1MiB`"));
+    }
+    if config.tls.is_none() {
+        let everywhere = [
+            ("mailproxy.imap_listen", config.imap_listen),
+            ("mailproxy.imaps_listen", config.imaps_listen),
+            ("mailproxy.submission_listen", config.submission_listen),
+            ("mailproxy.submissions_listen", config.submissions_listen),
+        ];
+        for (key, addr) in everywhere {
+            if addr.is_some_and(|a| !a.ip().is_loopback()) {
+                return Err(p.fail(
+                    key,
+                    "a loopback address, because no certificate is set (`mailproxy.tls_cert` or `server.tls_cert`): \
+                     passwords must not cross a network in clear",
+                ));
+            }
+        }
+        for (key, addr) in [
+            ("mailproxy.imaps_listen", config.imaps_listen),
+            ("mailproxy.submissions_listen", config.submissions_listen),
+        ] {
+            if addr.is_some() {
+                return Err(p.fail(key, "empty, because implicit TLS needs a certificate (`mailproxy.tls_cert`)"));
+            }
+        }
+    }
+    Ok(config)
 }
 
 fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -> Result<Config, ConfigError> {
@@ -1941,6 +2199,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         return Err(p.fail("mail.image_proxy_timeout", "at least `1s`"));
     }
 
+    let mailproxy = mail_proxy(&p, &server)?;
+
     let effective = KEYS
         .iter()
         .map(|k| {
@@ -1964,6 +2224,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         blob,
         chat_files,
         mail,
+        mailproxy,
         file,
         effective,
     })

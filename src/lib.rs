@@ -60,6 +60,7 @@ pub mod domain;
 pub mod http;
 pub mod mail;
 pub mod mailer;
+pub mod mailproxy;
 pub mod modules;
 pub mod oidc;
 pub mod outbound;

@@ -64,6 +64,9 @@ pub struct AppState {
     pub chat_files: Arc<crate::chat_files::ChatFiles>,
     /// Linked mail accounts (`[mail]`).
     pub mail: Arc<crate::mail::MailService>,
+    /// Where mail apps connect (`[mailproxy]`): what device set-up (autoconfig, the Apple
+    /// profile) tells them. The listeners themselves are started by `serve`.
+    pub mailproxy: Arc<crate::config::MailProxyConfig>,
 }
 
 impl AppState {
@@ -134,6 +137,7 @@ impl AppState {
         );
         Ok(AppState {
             mail,
+            mailproxy: Default::default(),
             store,
             auth,
             accounts,
@@ -220,6 +224,23 @@ impl AppState {
             config,
         )?);
         Ok(self)
+    }
+
+    /// Replaces the default mail listener settings with configured ones.
+    pub fn with_mailproxy(mut self, config: crate::config::MailProxyConfig) -> AppState {
+        self.mailproxy = Arc::new(config);
+        self
+    }
+
+    /// The mail listeners' shared service over this state's services.
+    pub fn mail_proxy(&self) -> Arc<crate::mailproxy::MailProxy> {
+        Arc::new(crate::mailproxy::MailProxy::new(
+            self.store.clone(),
+            self.auth.clone(),
+            self.mail.clone(),
+            self.clock.clone(),
+            (*self.mailproxy).clone(),
+        ))
     }
 
     /// Replaces the default DAV settings with configured ones.

@@ -87,6 +87,8 @@ pub enum BearerResource {
     Dav,
     /// The admin API (`/api/v1/admin`).
     Admin,
+    /// The IMAP and SMTP listeners (`src/mailproxy`): RFC 7628 OAUTHBEARER and XOAUTH2.
+    Mail,
 }
 
 /// The hook for `Authorization: Bearer` tokens, implemented by the OpenID

@@ -480,6 +480,7 @@ fn describe_scope(lang: Lang, scope: &str) -> Option<&'static str> {
         (Lang::En, "offline_access") => "Staying signed in when you are away",
         (Lang::En, "api") => "Your calendars, contacts and account through Madang's API",
         (Lang::En, "dav") => "Your calendars and contacts (CalDAV/CardDAV)",
+        (Lang::En, "mail") => "Your linked mailboxes through Madang's IMAP and SMTP",
         (Lang::En, "admin") => "Administering this server as you (if you are an administrator)",
         (Lang::Ko, "profile") => "사용자 이름과 표시 이름",
         (Lang::Ko, "email") => "이메일 주소",
@@ -487,6 +488,7 @@ fn describe_scope(lang: Lang, scope: &str) -> Option<&'static str> {
         (Lang::Ko, "offline_access") => "자리를 비운 동안에도 로그인 유지",
         (Lang::Ko, "api") => "Madang API를 통한 캘린더, 연락처, 계정",
         (Lang::Ko, "dav") => "캘린더와 연락처 (CalDAV/CardDAV)",
+        (Lang::Ko, "mail") => "Madang IMAP·SMTP를 통한 연결된 메일함",
         (Lang::Ko, "admin") => "내 권한으로 이 서버 관리 (관리자인 경우)",
         _ => return None,
     })

@@ -30,6 +30,7 @@ impl OidcBearer {
         match resource {
             BearerResource::Api => "api",
             BearerResource::Dav => "dav",
+            BearerResource::Mail => "mail",
             BearerResource::Admin => "admin",
         }
     }

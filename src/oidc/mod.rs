@@ -72,7 +72,7 @@ pub(crate) fn random_token() -> Result<String, StoreError> {
 /// token; only first-party clients may be allowed it, so an administrator
 /// with two-step verification can script administration with a token that
 /// records both factors, instead of the account password.
-pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access", "api", "dav", "admin"];
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access", "api", "dav", "mail", "admin"];
 
 /// The scopes a new client may ask for unless the admin says otherwise:
 /// identity only; `api` and `dav` (access to the user's data) must be

@@ -282,6 +282,17 @@ impl Store {
         db.rows("SELECT id, user_id FROM mail_accounts WHERE auth_problem IS NULL ORDER BY id", Vec::new()).await
     }
 
+    /// Who linked an account with this address, `(user, account)`, at most five: how a mail
+    /// app that logs in with the address itself (autoconfig's `%EMAILADDRESS%`) is told apart.
+    pub async fn mail_account_owners(&self, email: &str) -> StoreResult<Vec<(i64, i64)>> {
+        let mut db = Db::read(self).await?;
+        db.rows(
+            "SELECT user_id, id FROM mail_accounts WHERE lower(email) = lower($1) ORDER BY user_id, id LIMIT 5",
+            args![email.to_string()],
+        )
+        .await
+    }
+
     /// Makes the account the user's default (the one their mail apps reach without a name).
     pub async fn set_default_mail_account(&self, user: UserId, id: i64) -> StoreResult<()> {
         let mut db = Db::write(self).await?;
