@@ -2384,6 +2384,31 @@ mod tests {
     }
 
     #[test]
+    fn mail_listeners_need_a_certificate_off_loopback() {
+        let c = load(&[("MADANG_MAILPROXY_IMAP_LISTEN", "127.0.0.1:1143")]).unwrap();
+        assert_eq!(c.mailproxy.imap_listen, Some("127.0.0.1:1143".parse().unwrap()));
+        assert!(c.mailproxy.enabled() && c.mailproxy.tls.is_none());
+        let err = load(&[("MADANG_MAILPROXY_IMAP_LISTEN", "0.0.0.0:143")]).unwrap_err().0;
+        assert!(err.contains("mailproxy.imap_listen") && err.contains("loopback"), "{err}");
+        let err = load(&[("MADANG_MAILPROXY_IMAPS_LISTEN", "127.0.0.1:993")]).unwrap_err().0;
+        assert!(err.contains("implicit TLS needs a certificate"), "{err}");
+        // RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+        let err = load(&[("MADANG_MAILPROXY_IDLE_TIMEOUT", "10m")]).unwrap_err().0;
+        assert!(err.contains("mailproxy.idle_timeout"), "{err}");
+        let err = load(&[("MADANG_MAILPROXY_ALLOWED_SENDERS", "anyone")]).unwrap_err().0;
+        assert!(err.contains("`account` or `domain`"), "{err}");
+    }
+
+    #[test]
+    fn mail_host_name_defaults_to_the_public_url_host() {
+        let c = load(&[("MADANG_SERVER_PUBLIC_URL", "https://mail.example.com:8443/")]).unwrap();
+        assert_eq!(c.mailproxy.hostname, "mail.example.com");
+        let c = load(&[("MADANG_MAILPROXY_HOSTNAME", "IMAP.Example.com")]).unwrap();
+        assert_eq!(c.mailproxy.hostname, "imap.example.com");
+        assert!(load(&[("MADANG_MAILPROXY_HOSTNAME", "bad name")]).is_err());
+    }
+
+    #[test]
     fn dav_quota_zero_means_no_limit() {
         let with = |v: &str| {
             let mut raw = BTreeMap::new();

@@ -450,4 +450,48 @@ mod tests {
             assert_eq!(LoginName::parse(bad), None, "{bad:?}");
         }
     }
+
+    fn account(id: i64, email: &str, default: bool) -> MailAccountRow {
+        let now = chrono::Utc::now();
+        MailAccountRow {
+            id,
+            user_id: 1,
+            email: email.into(),
+            display_name: String::new(),
+            imap_host: "imap.example.com".into(),
+            imap_port: 993,
+            imap_security: "tls".into(),
+            smtp_host: "smtp.example.com".into(),
+            smtp_port: 465,
+            smtp_security: "tls".into(),
+            username: email.into(),
+            secret: String::new(),
+            is_default: default,
+            created_at: now,
+            updated_at: now,
+            auth_kind: "password".into(),
+            oauth_provider: None,
+            oauth_access: None,
+            oauth_expires_at: None,
+            auth_problem: None,
+        }
+    }
+
+    #[test]
+    fn the_account_is_the_default_or_the_one_the_suffix_names() {
+        let accounts = [
+            account(1, "kim@home.example", false),
+            account(2, "Kim@Work.example.com", true),
+            account(3, "sales@work.example.com", false),
+        ];
+        assert_eq!(choose_account(&accounts, None).unwrap().id, 2);
+        assert_eq!(choose_account(&accounts, Some("home")).unwrap().id, 1);
+        assert_eq!(choose_account(&accounts, Some("sales")).unwrap().id, 3);
+        assert_eq!(choose_account(&accounts, Some("kim@work.example.com")).unwrap().id, 2);
+        assert_eq!(choose_account(&accounts, Some("3")).unwrap().id, 3);
+        // Two accounts at work.example.com: the domain alone is ambiguous, never a guess.
+        assert!(choose_account(&accounts, Some("work")).unwrap_err().contains("several"));
+        assert!(choose_account(&accounts, Some("other")).unwrap_err().contains("no linked"));
+        assert!(choose_account(&[], None).is_err());
+    }
 }
