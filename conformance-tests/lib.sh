@@ -14,6 +14,8 @@
 #   ct_stop_server      Stops it now (idempotent).
 #   ct_dump_server_log  Prints the server log (called on failure unless CT_DUMP_LOG=0).
 # CT_KEEP_LOG_AS=FILE copies the server log there when the server is stopped.
+# CT_SERVER_ENV="VAR=value<newline>…" adds settings to the server's environment (a suite's
+# mail listeners, say; see run.sh `suite_server_env`).
 #
 # "radicale" is not a Madang backend: it runs Radicale (from the venv) with the
 # same two users and a "default" calendar plus a "tasks" list per user, so the
@@ -188,6 +190,13 @@ ct_start_madang() {
             "MADANG_MAIL_OAUTH_CUSTOM_TOKEN_URL=$MADANG_TEST_DOVECOT_OAUTH/token"
             "MADANG_MAIL_OAUTH_CUSTOM_SCOPE=mail offline_access"
             MADANG_MAIL_OAUTH_CUSTOM_CLIENT_ID=madang-test MADANG_MAIL_OAUTH_CUSTOM_CLIENT_SECRET=madang-test-secret)
+    fi
+    # A suite's own settings (run.sh `suite_server_env`): newline-separated VAR=value lines.
+    if [[ -n "${CT_SERVER_ENV:-}" ]]; then
+        local line
+        while IFS= read -r line; do
+            [[ -n "$line" ]] && mail_env+=("$line")
+        done <<<"$CT_SERVER_ENV"
     fi
     # exec in the background subshell: $! is then madang's own PID
     (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "${mail_env[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
