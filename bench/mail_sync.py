@@ -115,13 +115,14 @@ class Dovecot:
 
 
 class Madang:
-    def __init__(self, dovecot):
+    def __init__(self, dovecot, extra_env=None):
         self.tmp = tempfile.mkdtemp(prefix="madang-bench-mail.")
         self.bin = binary("madang")
         self.data = ["--data-dir", os.path.join(self.tmp, "data")]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MADANG_")}
         self.env.update({"MADANG_MAIL_ALLOWED_NETWORKS": "127.0.0.1", "MADANG_MAIL_CA_FILE": dovecot.ca,
                          "MADANG_LOG_LEVEL": os.environ.get("BENCH_MADANG_LOG", "warn"), "MADANG_MAIL_CONNECT_TIMEOUT": "120s"})
+        self.env.update(extra_env or {})
         subprocess.run([self.bin, *self.data, "migrate"], env=self.env, check=True, capture_output=True)
         subprocess.run([self.bin, *self.data, "user", "add", ADMIN, "--email", "a@bench.test", "--admin"],
                        input=f"{ADMIN_PASSWORD}\n".encode(), env=self.env, check=True, capture_output=True)
