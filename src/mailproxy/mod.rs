@@ -40,13 +40,36 @@ pub struct Login {
     pub user: User,
     pub account: MailAccountRow,
     pub principal: Principal,
+    /// The user's `credentials_version` when the session began (see [`MailProxy::still_valid`]).
+    credentials_version: i64,
     _slot: UserSlot,
+}
+
+impl Login {
+    /// What a task watching the session keeps (the `Login` itself holds the user's place).
+    fn kept(&self) -> LoginRef {
+        LoginRef {
+            user: self.user.clone(),
+            principal: self.principal.clone(),
+            credentials_version: self.credentials_version,
+        }
+    }
 }
 
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login").field("user", &self.user.username).field("account", &self.account.id).finish()
     }
+}
+
+/// How often an open session checks that its credentials still stand.
+pub const REVALIDATE_EVERY: Duration = Duration::from_secs(30);
+
+/// What [`MailProxy::revoked`] keeps of a login.
+struct LoginRef {
+    user: User,
+    principal: Principal,
+    credentials_version: i64,
 }
 
 /// Why a login was refused; each protocol words it in its own codes.
@@ -358,7 +381,62 @@ impl MailProxy {
             return Err(LoginError::TooManySessions);
         }
         let slot = UserSlot { user: user_id, per_user: self.per_user.clone() };
-        Ok(Login { user: principal.user.clone(), account, principal, _slot: slot })
+        let credentials_version = self
+            .store
+            .credentials_by_id(principal.user.id)
+            .await
+            .map_err(|_| LoginError::Unavailable)?
+            .credentials_version;
+        Ok(Login { user: principal.user.clone(), account, principal, credentials_version, _slot: slot })
+    }
+
+    /// Whether a session may go on: its user is still active, the app password it logged in
+    /// with still exists, and an account-password login's credentials have not changed (a
+    /// password change, TOTP turned on). So revoking a device ends its open sessions within
+    /// [`REVALIDATE_EVERY`], not only its next login. `Err` when the database cannot say (the
+    /// session goes on: a database hiccup must not cut every mail app off).
+    pub async fn still_valid(&self, login: &Login) -> Result<bool, StoreError> {
+        self.check(&login.kept()).await
+    }
+
+    /// Completes when [`MailProxy::still_valid`] says the session must end (checked every
+    /// [`REVALIDATE_EVERY`]); never completes otherwise.
+    pub fn revoked(self: &Arc<Self>, login: &Login) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let proxy = self.clone();
+        let login = login.kept();
+        async move {
+            let mut tick = tokio::time::interval(REVALIDATE_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Ok(false) = proxy.check(&login).await {
+                    metrics::counter!("madang_mailproxy_revoked_sessions_total").increment(1);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn check(&self, login: &LoginRef) -> Result<bool, StoreError> {
+        let current = match self.store.credentials_by_id(login.user.id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if current.user.state != crate::domain::UserState::Active {
+            return Ok(false);
+        }
+        if current.credentials_version == login.credentials_version {
+            return Ok(true);
+        }
+        Ok(match login.principal.credential {
+            crate::auth::Credential::AppPassword(id) => {
+                self.store.app_passwords(login.user.id).await?.iter().any(|a| a.id == id)
+            }
+            // The token is checked per connection only; its lifetime bounds a session's start.
+            crate::auth::Credential::Bearer => true,
+            crate::auth::Credential::AccountPassword | crate::auth::Credential::WebSession => false,
+        })
     }
 
     async fn accounts_of(&self, user: UserId) -> Result<Vec<MailAccountRow>, LoginError> {
