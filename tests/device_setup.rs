@@ -261,7 +261,7 @@ impl Plist {
             "array" => Plist::Array(e.elements().map(Plist::read).collect()),
             "dict" => {
                 let items: Vec<&Element> = e.elements().collect();
-                assert!(items.len() % 2 == 0, "a dict alternates keys and values");
+                assert!(items.len().is_multiple_of(2), "a dict alternates keys and values");
                 let pairs = items.chunks(2).map(|kv| {
                     assert_eq!(kv[0].name.local, "key");
                     (kv[0].text(), Plist::read(kv[1]))
