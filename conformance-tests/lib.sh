@@ -14,6 +14,8 @@
 #   ct_stop_server      Stops it now (idempotent).
 #   ct_dump_server_log  Prints the server log (called on failure unless CT_DUMP_LOG=0).
 # CT_KEEP_LOG_AS=FILE copies the server log there when the server is stopped.
+# CT_SERVER_ENV="KEY=VALUE …" (no spaces inside values) adds environment for `madang serve`
+# (mail_setup's mail listeners).
 #
 # "radicale" is not a Madang backend: it runs Radicale (from the venv) with the
 # same two users and a "default" calendar plus a "tasks" list per user, so the
@@ -189,6 +191,9 @@ ct_start_madang() {
             "MADANG_MAIL_OAUTH_CUSTOM_SCOPE=mail offline_access"
             MADANG_MAIL_OAUTH_CUSTOM_CLIENT_ID=madang-test MADANG_MAIL_OAUTH_CUSTOM_CLIENT_SECRET=madang-test-secret)
     fi
+    local extra_env=()
+    read -r -a extra_env <<<"${CT_SERVER_ENV:-}"
+    mail_env+=("${extra_env[@]}")
     # exec in the background subshell: $! is then madang's own PID
     (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "${mail_env[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
         >>"$CT_SERVER_LOG" 2>&1) &
