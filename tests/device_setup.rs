@@ -377,6 +377,8 @@ async fn the_profile_sets_up_calendar_and_contacts_with_a_device_password(db: &T
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("mail.example.com") && page.text.contains("1993"), "{}", page.text);
     assert!(page.text.contains("Link a mail account"), "{}", page.text);
+    // A QR code of this page's URL (never of the profile, which has none).
+    assert!(page.text.contains(r#"alt="http://127.0.0.1:8080/account/devices""#), "{}", page.text);
 
     let r = download(&mut b, "Alice's iPhone").await;
     let p = profile(&r);

@@ -108,6 +108,16 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, top: String)
         body.push_str(&button(t(lang, "devices.download")));
         body.push_str("</form>");
         body.push_str(&format!("<p>{}</p>", t(lang, "devices.apple_after")));
+        // The profile itself has no URL (it holds a password); the code opens this page on the
+        // phone, which signs in there and downloads its own.
+        let page_url = format!("{}account/devices", state.web.config.public_url);
+        if let Some(src) = super::totp::qr_data_uri(&page_url) {
+            body.push_str(&format!(
+                r#"<p>{}</p><p class="qr"><img src="{src}" alt="{}" width="224" height="224"></p>"#,
+                t(lang, "devices.qr_hint"),
+                escape(&page_url),
+            ));
+        }
     }
     page_for(lang, t(lang, "devices.title"), state, session, body).await
 }
