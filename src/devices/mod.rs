@@ -61,10 +61,9 @@ impl MailEndpoints {
         (!imap.is_empty() && !smtp.is_empty()).then_some(MailEndpoints { imap, smtp })
     }
 
-    /// The preferred IMAP and SMTP endpoints.
-    pub fn best(&self) -> (&Endpoint, &Endpoint) {
-        // `from_config` never builds an empty list; index 0 exists.
-        (&self.imap[0], &self.smtp[0])
+    /// The preferred IMAP and SMTP endpoints (`None` only for lists built by hand empty).
+    pub fn best(&self) -> Option<(&Endpoint, &Endpoint)> {
+        Some((self.imap.first()?, self.smtp.first()?))
     }
 }
 
@@ -150,7 +149,7 @@ mod tests {
         );
         assert!(e.imap.iter().all(|e| e.host == "mail.example.com"));
         let starttls_only = MailEndpoints::from_config(&config(None, Some(1143), None, Some(1587))).unwrap();
-        assert_eq!(starttls_only.best().0.security, Security::StartTls);
+        assert_eq!(starttls_only.best().map(|(imap, _)| imap.security), Some(Security::StartTls));
         assert_eq!(MailEndpoints::from_config(&config(Some(993), None, None, None)), None);
         assert_eq!(MailEndpoints::from_config(&config(None, None, None, None)), None);
     }

@@ -134,8 +134,7 @@ fn uuid() -> Result<String, getrandom::Error> {
 /// The profile as an XML property list.
 pub fn write(p: &Profile<'_>) -> Result<String, getrandom::Error> {
     let mut content = Vec::new();
-    if let Some((endpoints, accounts)) = p.mail {
-        let (imap, smtp) = endpoints.best();
+    if let Some(((imap, smtp), accounts)) = p.mail.and_then(|(e, accounts)| Some((e.best()?, accounts))) {
         for (n, account) in accounts.iter().enumerate() {
             content.push(Value::Dict(vec![
                 ("PayloadType", s("com.apple.mail.managed")),
