@@ -82,7 +82,7 @@ async fn render(state: &AppState, lang: Lang, session: &WebSession, top: String)
                 body.push_str(&format!("<p>{}</p>", t(lang, "devices.no_linked")));
             }
             body.push_str(&format!("<p>{}</p><p>{}</p>", t(lang, "devices.mail_auto"), t(lang, "devices.mail_manual")));
-            let address = offer.accounts.first().map_or("kim@example.com", |a| a.email.as_str());
+            let address = offer.accounts.first().map_or(session.user.email.as_str(), |a| a.email.as_str());
             let login = tf(lang, "devices.login_forms", &[address, session.user.username.as_str()]);
             body.push_str(&format!(
                 "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
