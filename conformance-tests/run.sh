@@ -5,7 +5,7 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client thunderbird litmus
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird litmus
 #            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
@@ -15,10 +15,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client thunderbird litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird litmus)
 NON_BLOCKING=(litmus)
 # Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client thunderbird)
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird)
 
 backend_arg="${1:-all}"
 shift || true
@@ -68,14 +68,32 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_browser) timeout 90 "$here/.venv/bin/python" "$here/web_browser.py" ;;
         # The web client's Playwright specs in Debian's Chromium (web_client/README.md).
         web_client) timeout 900 "$here/web_client/run.sh" ;;
+        # Autoconfig, Autodiscover and the Apple profile (curl, xml.etree, plistlib); seconds.
+        mail_setup) timeout 120 "$here/mail_setup.sh" ;;
         # Thunderbird (Debian ESR) headless through Marionette; designed to take under two minutes.
         thunderbird) timeout 300 "$here/.venv/bin/python" "$here/thunderbird.py" ;;
     esac
 }
 
-suite_server_env() { # SUITE: what a suite's server needs besides the defaults, as CT_SERVER_ENV lines
+suite_server_env() { # SUITE DIR: what a suite's server needs besides the defaults, as CT_SERVER_ENV lines
     unset CT_SERVER_ENV
     case "$1" in
+        mail_setup)
+            # Mail listeners on loopback ports: what autoconfig and the profile advertise comes from
+            # them. Implicit TLS needs a certificate even there; a throw-away one will do.
+            CT_MAIL_IMAPS_PORT="$(ct_free_port)" CT_MAIL_IMAP_PORT="$(ct_free_port)"
+            CT_MAIL_SUBMISSIONS_PORT="$(ct_free_port)" CT_MAIL_SUBMISSION_PORT="$(ct_free_port)"
+            export CT_MAIL_IMAPS_PORT CT_MAIL_IMAP_PORT CT_MAIL_SUBMISSIONS_PORT CT_MAIL_SUBMISSION_PORT
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+                -subj /CN=mail.example.test -keyout "$2/mail-key.pem" -out "$2/mail-cert.pem" 2>/dev/null
+            export CT_SERVER_ENV="MADANG_MAILPROXY_HOSTNAME=mail.example.test
+MADANG_MAILPROXY_TLS_CERT=$2/mail-cert.pem
+MADANG_MAILPROXY_TLS_KEY=$2/mail-key.pem
+MADANG_MAILPROXY_IMAPS_LISTEN=127.0.0.1:$CT_MAIL_IMAPS_PORT
+MADANG_MAILPROXY_IMAP_LISTEN=127.0.0.1:$CT_MAIL_IMAP_PORT
+MADANG_MAILPROXY_SUBMISSIONS_LISTEN=127.0.0.1:$CT_MAIL_SUBMISSIONS_PORT
+MADANG_MAILPROXY_SUBMISSION_LISTEN=127.0.0.1:$CT_MAIL_SUBMISSION_PORT"
+            ;;
         thunderbird)
             # Mail listeners with Dovecot's throw-away certificate (for localhost), on free ports.
             [[ -n "${MADANG_TEST_DOVECOT_DIR:-}" ]] || return 0
@@ -95,7 +113,7 @@ run_on_fresh_server() { # BACKEND SUITE DIR; run in a subshell so the EXIT trap 
     # shellcheck source=lib.sh
     source "$here/lib.sh"
     export CT_RESULTS_DIR="$3" CT_DUMP_LOG=0 CT_KEEP_LOG_AS="$3/server.log"
-    suite_server_env "$2"
+    suite_server_env "$2" "$3"
     ct_start_server "$1"
     run_suite "$2"
 }

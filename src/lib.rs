@@ -36,6 +36,8 @@
 //! * [`client`] serves the browser client (`client/`, embedded) and its HTML shell at `/`.
 //! * [`collections`] is what those two doors share: hrefs, ETags, sync
 //!   tokens, provisioning and limits.
+//! * [`devices`] writes what sets up a device in one step: Mozilla autoconfig,
+//!   Autodiscover and the Apple configuration profile (doors: `http::autoconfig`, `web::devices`).
 //! * [`cli`] implements every `madang …` subcommand on top of the same store.
 //!
 //! Time always comes from a [`clock::Clock`] passed in, so tests can fix it.
@@ -56,6 +58,7 @@ pub mod clock;
 pub mod collections;
 pub mod config;
 pub mod dav;
+pub mod devices;
 pub mod domain;
 pub mod http;
 pub mod mail;

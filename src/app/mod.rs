@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::http::error::ApiError;
-use crate::http::{api, health, modules, valid_text};
+use crate::http::{api, autoconfig, health, modules, valid_text};
 pub use state::{AppState, HttpSettings};
 
 /// The complete router with its middleware.
@@ -40,6 +40,11 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         // Incoming chat webhooks: the token in the path is the only credential.
         .route("/hooks/{token}", axum::routing::post(crate::api::chat::webhooks::post))
+        // Mail apps' own set-up: Mozilla autoconfig and Microsoft Autodiscover (`http::autoconfig`).
+        .route(autoconfig::AUTOCONFIG_WELL_KNOWN, axum::routing::get(autoconfig::autoconfig))
+        .route(autoconfig::AUTOCONFIG_HOST, axum::routing::get(autoconfig::autoconfig))
+        .route(autoconfig::AUTODISCOVER, axum::routing::post(autoconfig::autodiscover))
+        .route(autoconfig::AUTODISCOVER_OUTLOOK, axum::routing::post(autoconfig::autodiscover))
         .merge(crate::dav::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .with_state(state.clone());

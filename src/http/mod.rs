@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod autoconfig;
 pub mod error;
 pub mod health;
 pub mod modules;

@@ -26,8 +26,10 @@ pub const GATED: &[(&str, Module)] = &[
     ("/api/v1/addressbooks", Module::Contacts),
     ("/api/v1/chat", Module::Chat),
     ("/api/v1/mail", Module::Mail),
-    // The OAuth callback of linked mail accounts (`web::mail_oauth`).
-    ("/mail", Module::Mail),
+    // The OAuth callback of linked mail accounts (`web::mail_oauth`). Not all of `/mail`:
+    // `/mail/config-v1.1.xml` is autoconfig, which answers 404 itself (mail apps then go on
+    // to their next method) rather than the JSON API's 403.
+    ("/mail/oauth", Module::Mail),
     ("/hooks", Module::Chat),
 ];
 
@@ -72,5 +74,7 @@ mod tests {
         assert_eq!(module_of("/api/v1/calendarsx"), None);
         assert_eq!(module_of("/api/v1/me"), None);
         assert_eq!(module_of("/dav/calendars/alice/"), None);
+        assert_eq!(module_of("/mail/oauth/callback"), Some(Module::Mail));
+        assert_eq!(module_of("/mail/config-v1.1.xml"), None);
     }
 }

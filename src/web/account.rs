@@ -1,5 +1,5 @@
 //! The account pages of a signed-in user: overview, password change, app
-//! passwords, active sessions.
+//! passwords, active sessions (device set-up is `devices`).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -33,7 +33,7 @@ pub async fn require_session(state: &AppState, headers: &HeaderMap, path: &str) 
 pub async fn page_for(lang: Lang, title: &str, state: &AppState, session: &WebSession, body: String) -> Response {
     let admin_links = if session.user.role == Role::Admin { admin_links(state, lang).await } else { String::new() };
     let nav = format!(
-        r#"<nav class="account" aria-label="{}"><a href="/account">{}</a><a href="/account/password">{}</a><a href="/account/totp">{}</a><a href="/account/app-passwords">{}</a><a href="/account/sessions">{}</a>{admin_links}</nav>
+        r#"<nav class="account" aria-label="{}"><a href="/account">{}</a><a href="/account/password">{}</a><a href="/account/totp">{}</a><a href="/account/app-passwords">{}</a><a href="/account/sessions">{}</a><a href="/account/devices">{}</a>{admin_links}</nav>
 <form class="inline" method="post" action="/signout">{}<button class="secondary" type="submit">{}</button></form>"#,
         t(lang, "nav.label"),
         t(lang, "nav.account"),
@@ -41,6 +41,7 @@ pub async fn page_for(lang: Lang, title: &str, state: &AppState, session: &WebSe
         t(lang, "nav.totp"),
         t(lang, "nav.app_passwords"),
         t(lang, "nav.sessions"),
+        t(lang, "nav.devices"),
         csrf::form_field(state, session),
         t(lang, "nav.signout"),
     );

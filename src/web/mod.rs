@@ -21,6 +21,7 @@
 pub mod account;
 pub mod admin;
 pub mod csrf;
+pub mod devices;
 pub mod form;
 pub mod i18n;
 pub mod mail_oauth;
@@ -118,6 +119,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/totp", get(totp::page).post(totp::submit))
         .route("/account/app-passwords", get(account::app_passwords).post(account::app_passwords_submit))
         .route("/account/sessions", get(account::sessions).post(account::sessions_submit))
+        .route("/account/devices", get(devices::page).post(devices::submit))
         .route("/mail/oauth/callback", get(mail_oauth::callback))
         .route("/admin", get(admin::overview))
         .route("/admin/audit", get(admin::audit_log))

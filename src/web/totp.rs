@@ -191,7 +191,7 @@ fn password_field(lang: Lang) -> String {
 }
 
 /// The QR code as an SVG `data:` URI (allowed by the CSP's `img-src data:`).
-fn qr_data_uri(text: &str) -> Option<String> {
+pub(super) fn qr_data_uri(text: &str) -> Option<String> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(224, 224).build();
     Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
