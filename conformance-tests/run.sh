@@ -5,8 +5,9 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus
-#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client are skipped on radicale)
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap litmus
+#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client, and the
+#            mail listener suite mailproxy_imap, are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -15,10 +16,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap litmus)
 NON_BLOCKING=(litmus)
 # Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client)
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap)
 
 backend_arg="${1:-all}"
 shift || true
@@ -68,14 +69,38 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_browser) timeout 90 "$here/.venv/bin/python" "$here/web_browser.py" ;;
         # The web client's Playwright specs in Debian's Chromium (web_client/README.md).
         web_client) timeout 900 "$here/web_client/run.sh" ;;
+        # curl, mbsync and imaplib through the IMAP listener to a real Dovecot; well under 2 minutes.
+        mailproxy_imap) timeout 300 "$here/.venv/bin/python" "$here/mailproxy_imap.py" ;;
     esac
+}
+
+# The mail listener suite needs a Dovecot before the server starts (the server must trust its CA):
+# the harness's (.ci/test exports MADANG_TEST_DOVECOT_*), else one of its own, stopped on exit.
+# The listeners use Dovecot's certificate (for localhost), on free loopback ports.
+mail_proxy_env() {
+    own_dovecot=""
+    if [[ -z "${MADANG_TEST_DOVECOT_DIR:-}" ]]; then
+        own_dovecot="$(mktemp -d /tmp/madang-ct-dovecot.XXXXXX)"
+        local lines line
+        lines="$(bash "$here/dovecot.sh" start "$own_dovecot")" || { echo "Dovecot did not start" >&2; return 1; }
+        while IFS= read -r line; do export "${line?}"; done <<<"$lines"
+    fi
+    CT_IMAP_PORT="$(ct_free_port)"
+    CT_IMAPS_PORT="$(ct_free_port)"
+    export CT_IMAP_PORT CT_IMAPS_PORT
+    export MADANG_MAILPROXY_IMAP_LISTEN="127.0.0.1:$CT_IMAP_PORT" MADANG_MAILPROXY_IMAPS_LISTEN="127.0.0.1:$CT_IMAPS_PORT"
+    export MADANG_MAILPROXY_TLS_CERT="$MADANG_TEST_DOVECOT_DIR/cert.pem" MADANG_MAILPROXY_TLS_KEY="$MADANG_TEST_DOVECOT_DIR/key.pem"
 }
 
 run_on_fresh_server() { # BACKEND SUITE DIR; run in a subshell so the EXIT trap stops the server
     # shellcheck source=lib.sh
     source "$here/lib.sh"
     export CT_RESULTS_DIR="$3" CT_DUMP_LOG=0 CT_KEEP_LOG_AS="$3/server.log"
+    [[ "$2" != mailproxy_imap ]] || mail_proxy_env
     ct_start_server "$1"
+    if [[ -n "${own_dovecot:-}" ]]; then
+        trap 'ct_on_exit; bash "$here/dovecot.sh" stop "$own_dovecot"; rm -rf "$own_dovecot"' EXIT
+    fi
     run_suite "$2"
 }
 
