@@ -131,7 +131,12 @@ def mbsync_checks(app_password):
         up.create(folder)
     up.append("Work", None, None, b"From: ct@example.test\r\nSubject: work item\r\n\r\nwork\r\n")
     up.logout()
-    work = os.environ.get("CT_RESULTS_DIR") or tempfile.mkdtemp(prefix="ct-mbsync-")
+    # Not the results directory: the configuration holds the app password.
+    with tempfile.TemporaryDirectory(prefix="ct-mbsync-") as work:
+        mbsync_in(work, app_password)
+
+
+def mbsync_in(work, app_password):
     local = Path(work) / "mbsync-mail"
     local.mkdir()
     config = Path(work) / "mbsyncrc"
