@@ -703,8 +703,23 @@ async fn shutdown_says_bye(db: &TestDb) {
     assert!(waiting.closed().await);
 }
 
-async fn idle_sessions_are_logged_out(db: &TestDb) {
-    let Some(w) = world(db, |c| c.idle_timeout = Duration::from_secs(2)).await else { return };
+async fn login_and_idle_timeouts(db: &TestDb) {
+    let Some(w) = world(db, |c| {
+        c.idle_timeout = Duration::from_secs(2);
+        c.login_timeout = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    // No login within `login_timeout`, even with traffic.
+    let (mut slow, _) = Client::connect(w.imap).await;
+    let started = std::time::Instant::now();
+    assert_eq!(slow.run("a", "NOOP").await, ["a OK NOOP completed"]);
+    assert_eq!(slow.line().await, "* BYE Autologout; no login in time");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(slow.closed().await);
+    // A session that logged in outlives `login_timeout`; traffic keeps it past `idle_timeout`.
     let (mut c, _) = Client::connect(w.imap).await;
     assert_logged_in(&c.run("a", &format!("LOGIN alice \"{PASSWORD}\"")).await, "a");
     // Traffic keeps it open.
@@ -729,5 +744,5 @@ on_both_databases!(
     per_user_session_limit,
     relayed_session_select_fetch_idle_append,
     shutdown_says_bye,
-    idle_sessions_are_logged_out,
+    login_and_idle_timeouts,
 );

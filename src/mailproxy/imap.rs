@@ -29,22 +29,25 @@ const BEARER_ERROR: &str = "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJtYWls
 pub async fn serve(proxy: Arc<MailProxy>, mut conn: Conn) {
     let peer = conn.peer;
     metrics::counter!("madang_mailproxy_connections_total", "protocol" => "imap").increment(1);
-    let login_timeout = proxy.config.login_timeout;
+    // The client's whole pre-login phase (its reads) is bounded by `login_timeout`; the upstream
+    // login has bounds of its own, so a slow server still gets its `NO [UNAVAILABLE]` answer.
+    let deadline = tokio::time::Instant::now() + proxy.config.login_timeout;
     let before = tokio::select! {
-        r = tokio::time::timeout(login_timeout, pre_auth(&proxy, &mut conn)) => r,
+        r = pre_auth(&proxy, &mut conn, deadline) => r,
         () = proxy.shutting_down() => {
             let _ = send(&mut conn.stream, b"* BYE Madang is shutting down\r\n").await;
             return;
         }
     };
     let (login, upstream, pending_up) = match before {
-        Ok(Ok(Some(ready))) => ready,
-        Ok(Ok(None)) | Ok(Err(_)) => return,
-        Err(_) => {
+        Ok(Some(ready)) => ready,
+        Ok(None) => return,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             tracing::debug!(%peer, "imap login timed out");
             let _ = send(&mut conn.stream, b"* BYE Autologout; no login in time\r\n").await;
             return;
         }
+        Err(_) => return,
     };
     relay(&proxy, conn, login, upstream, pending_up).await;
 }
@@ -88,7 +91,11 @@ type Ready = (Login, Upstream, Vec<u8>);
 
 /// The not-authenticated state: `Ok(Some(..))` once logged in upstream, `Ok(None)` when the
 /// connection ends before that.
-async fn pre_auth(proxy: &MailProxy, conn: &mut Conn) -> std::io::Result<Option<Ready>> {
+async fn pre_auth(
+    proxy: &MailProxy,
+    conn: &mut Conn,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<Option<Ready>> {
     let greeting = format!("* OK [CAPABILITY {}] Madang ready\r\n", capabilities(conn));
     send(&mut conn.stream, greeting.as_bytes()).await?;
     let mut reader = Reader::new(proxy.config.max_command_size);
@@ -99,7 +106,7 @@ async fn pre_auth(proxy: &MailProxy, conn: &mut Conn) -> std::io::Result<Option<
         let Tagged { tag, command } = match reader.command() {
             Read::Ready(t) => t,
             Read::NeedMore => {
-                if !fill(&mut conn.stream, &mut reader).await? {
+                if !fill(&mut conn.stream, &mut reader, deadline).await? {
                     return Ok(None);
                 }
                 continue;
@@ -176,14 +183,14 @@ async fn pre_auth(proxy: &MailProxy, conn: &mut Conn) -> std::io::Result<Option<
             }
             Command::Login { user, password } => (Credentials::Password { user, password }, None::<Mechanism>),
             Command::Authenticate { mechanism, initial } => {
-                match exchange(conn, &mut reader, &tag, mechanism, initial.as_deref()).await? {
+                match exchange(conn, &mut reader, deadline, &tag, mechanism, initial.as_deref()).await? {
                     Some(credentials) => (credentials, Some(mechanism)),
                     None => continue,
                 }
             }
         };
         let (credentials, mechanism) = secret;
-        match attempt(proxy, conn, &mut reader, &tag, &credentials, mechanism, asked_capability).await? {
+        match attempt(proxy, conn, &mut reader, deadline, &tag, &credentials, mechanism, asked_capability).await? {
             Some((login, upstream)) => {
                 let pending = reader.take_buffered();
                 return Ok(Some((login, upstream, pending)));
@@ -193,10 +200,17 @@ async fn pre_auth(proxy: &MailProxy, conn: &mut Conn) -> std::io::Result<Option<
     }
 }
 
-/// Reads more from the client into `reader`; `false` at the end of the stream.
-async fn fill<S: AsyncRead + Unpin>(stream: &mut S, reader: &mut Reader) -> std::io::Result<bool> {
+/// Reads more from the client into `reader`; `false` at the end of the stream, `TimedOut` past
+/// the login deadline.
+async fn fill<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    reader: &mut Reader,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<bool> {
     let mut chunk = [0u8; 4096];
-    let n = stream.read(&mut chunk).await?;
+    let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     reader.feed(&chunk[..n]);
     Ok(n > 0)
 }
@@ -206,6 +220,7 @@ async fn fill<S: AsyncRead + Unpin>(stream: &mut S, reader: &mut Reader) -> std:
 async fn exchange(
     conn: &mut Conn,
     reader: &mut Reader,
+    deadline: tokio::time::Instant,
     tag: &str,
     mechanism: Mechanism,
     initial: Option<&[u8]>,
@@ -220,7 +235,7 @@ async fn exchange(
                     match reader.line() {
                         Read::Ready(line) => break line,
                         Read::NeedMore => {
-                            if !fill(&mut conn.stream, reader).await? {
+                            if !fill(&mut conn.stream, reader, deadline).await? {
                                 return Err(std::io::ErrorKind::UnexpectedEof.into());
                             }
                         }
@@ -260,6 +275,7 @@ async fn attempt(
     proxy: &MailProxy,
     conn: &mut Conn,
     reader: &mut Reader,
+    deadline: tokio::time::Instant,
     tag: &str,
     credentials: &Credentials,
     mechanism: Option<Mechanism>,
@@ -281,7 +297,7 @@ async fn attempt(
                     match reader.line() {
                         Read::Ready(_) => break,
                         Read::NeedMore => {
-                            if !fill(&mut conn.stream, reader).await? {
+                            if !fill(&mut conn.stream, reader, deadline).await? {
                                 return Err(std::io::ErrorKind::UnexpectedEof.into());
                             }
                         }

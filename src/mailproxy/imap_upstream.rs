@@ -26,6 +26,8 @@ const ATTEMPT: Duration = Duration::from_secs(30);
 /// Attempts after the first when the server could not be reached, 1 s apart
 /// (Dovecot's `login_proxy_max_reconnects`).
 const RETRIES: u32 = 3;
+/// All attempts together: the mail app is waiting for its answer.
+const TOTAL: Duration = Duration::from_secs(45);
 
 /// A logged-in upstream session, ready to relay.
 pub struct Upstream {
@@ -76,6 +78,13 @@ impl UpstreamError {
 /// Opens the session to `row`'s IMAP server as `user`: retries an unreachable server, and an
 /// OAuth account whose token was refused once with a fresh token.
 pub async fn open(mail: &MailService, user: UserId, row: &MailAccountRow) -> Result<Upstream, UpstreamError> {
+    match tokio::time::timeout(TOTAL, attempts(mail, user, row)).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::Unreachable(format!("no login within {} s", TOTAL.as_secs()))),
+    }
+}
+
+async fn attempts(mail: &MailService, user: UserId, row: &MailAccountRow) -> Result<Upstream, UpstreamError> {
     let endpoint = Endpoint {
         host: row.imap_host.clone(),
         port: u16::try_from(row.imap_port).unwrap_or(0),
