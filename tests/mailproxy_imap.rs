@@ -733,7 +733,67 @@ async fn login_and_idle_timeouts(db: &TestDb) {
     assert!(c.closed().await);
 }
 
+/// An account linked with OAuth (conformance-tests/oauth_provider.py beside Dovecot): Madang signs
+/// in upstream with OAUTHBEARER; once the user withdraws consent at the provider, the refused
+/// token is refreshed once, the refresh fails, and the app hears `[UNAVAILABLE]`, not the
+/// provider's or Dovecot's words.
+async fn oauth_linked_accounts_sign_in_upstream_with_a_token(db: &TestDb) {
+    let Some(mut w) = world(db, |_| {}).await else { return };
+    let idp = std::env::var("MADANG_TEST_DOVECOT_OAUTH").expect("dovecot.sh starts the OAuth provider");
+    let mut config = mail_config(&w.dv.ca, true);
+    config.oauth = vec![madang::mail::oauth::Provider::custom(
+        "Test IdP",
+        format!("{idp}/authorize"),
+        format!("{idp}/token"),
+        "mail offline_access".into(),
+        "madang-test".into(),
+        "madang-test-secret".into(),
+    )];
+    config.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+    w.app.state = w.app.state.clone().with_mail(config).unwrap();
+    let mailbox = format!("po{}@example.test", unique());
+    w.dv.adduser(&mailbox, "box-pw");
+    w.dv.deliver(&mailbox, "From: o@example.test\r\nSubject: through oauth\r\n\r\ntoken\r\n");
+    let settings = json!({
+        "email": mailbox, "imap_host": "localhost", "imap_port": w.dv.imaps, "imap_security": "tls",
+        "smtp_host": "localhost",
+        "smtp_port": std::env::var("MADANG_TEST_DOVECOT_SUBMISSION").unwrap().parse::<u16>().unwrap(),
+        "smtp_security": "starttls", "username": mailbox,
+    });
+    let r = call(
+        &w.app,
+        "alice",
+        "POST",
+        "/api/v1/mail/oauth/start",
+        Some(json!({"provider": "custom", "settings": settings})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let consent = client.get(r.body["authorize_url"].as_str().unwrap()).send().await.unwrap();
+    let callback =
+        consent.headers()["location"].to_str().unwrap().strip_prefix("http://madang.test").unwrap().to_string();
+    let mut browser = common::browser::Browser::new(&w.app);
+    browser.sign_in("alice", PASSWORD).await;
+    let r = browser.get(&callback).await;
+    assert!(r.location().starts_with("/#/mail?linked="), "{}", r.location());
+    // A listener over the state that knows the provider.
+    let imap = listen::bind(w.app.state.mail_proxy(), Kind::Imap, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let local = mailbox.split('@').next().unwrap();
+    let login = format!("LOGIN alice+{local} \"{PASSWORD}\"");
+    let (mut c, _) = Client::connect(imap).await;
+    assert_logged_in(&c.run("a", &login).await, "a");
+    assert_eq!(first_subject(&mut c).await, "through oauth");
+    reqwest::Client::new().post(format!("{idp}/control?user={mailbox}&revoke=1")).send().await.unwrap();
+    let (mut c, _) = Client::connect(imap).await;
+    assert_eq!(
+        c.run("a", &login).await,
+        ["a NO [UNAVAILABLE] The linked mail server refused Madang's login; check the account in Madang"]
+    );
+}
+
 on_both_databases!(
+    oauth_linked_accounts_sign_in_upstream_with_a_token,
     every_login_form_mail_apps_use,
     names_accounts_and_isolation,
     refusals_throttle_and_revoked_app_passwords,
