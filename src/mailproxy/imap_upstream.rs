@@ -337,15 +337,14 @@ fn refused(answer: &Answer) -> UpstreamError {
 async fn greeting(wire: &mut Wire) -> Result<(), UpstreamError> {
     let line = wire.line().await?;
     let text = String::from_utf8_lossy(&line);
-    match text.get(..5).map(|s| s.to_ascii_uppercase()) {
-        Some(s) if s == "* OK " || (s == "* OK" && text.len() == 4) => Ok(()),
-        // `PREAUTH` would skip the login with the stored credentials and `BYE` is a refusal:
-        // neither is a session Madang can vouch for.
-        _ => Err(UpstreamError::Unreachable(format!(
-            "unexpected greeting: {}",
-            text.chars().take(200).collect::<String>()
-        ))),
+    let ok = text.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("* OK"))
+        && text.as_bytes().get(4).is_none_or(|&b| b == b' ');
+    if ok {
+        return Ok(());
     }
+    // `PREAUTH` would skip the login with the stored credentials and `BYE` is a refusal:
+    // neither is a session Madang can vouch for.
+    Err(UpstreamError::Unreachable(format!("unexpected greeting: {}", text.chars().take(200).collect::<String>())))
 }
 
 /// `LOGIN` (RFC 9051 §6.2.3), with synchronising literals for what a quoted string cannot carry.
@@ -369,4 +368,85 @@ async fn login(wire: &mut Wire, user: &str, password: &str) -> Result<(), Upstre
     let mut rest = segments.split_off(1).into_iter();
     let answer = wire.command(&segments[0], |_| rest.next()).await?;
     if answer.ok() { Ok(()) } else { Err(refused(&answer)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    fn wire() -> (Wire, BufReader<tokio::io::DuplexStream>) {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        (Wire { io: Box::new(client), buf: Vec::new(), next_tag: 0 }, BufReader::new(server))
+    }
+
+    async fn read_line(server: &mut BufReader<tokio::io::DuplexStream>) -> String {
+        let mut line = String::new();
+        server.read_line(&mut line).await.unwrap();
+        line
+    }
+
+    #[tokio::test]
+    async fn login_quotes_or_sends_literals_and_collects_untagged_capabilities() {
+        let (mut wire, mut server) = wire();
+        let script = tokio::spawn(async move {
+            // A quoted user name with an escaped quote, and a password that needs a literal.
+            assert_eq!(read_line(&mut server).await, "M1 LOGIN \"k\\\"im\" {6}\r\n");
+            server.get_mut().write_all(b"+ go ahead\r\n").await.unwrap();
+            assert_eq!(read_line(&mut server).await, "päss!\r\n");
+            // Gmail's untagged CAPABILITY before the tagged OK; a BYE that is not relayed.
+            server
+                .get_mut()
+                .write_all(b"* CAPABILITY IMAP4rev1 IDLE\r\n* BYE bye\r\nM1 OK [CAPABILITY IMAP4rev1 MOVE] in\r\n")
+                .await
+                .unwrap();
+            assert_eq!(read_line(&mut server).await, "M2 CAPABILITY\r\n");
+            server
+                .get_mut()
+                .write_all(b"* CAPABILITY IMAP4rev1 IDLE MOVE\r\nM2 OK done\r\n* 3 EXISTS\r\n")
+                .await
+                .unwrap();
+        });
+        login(&mut wire, "k\"im", "päss!").await.unwrap();
+        let answer = wire.command(b"CAPABILITY", |_| None).await.unwrap();
+        assert!(answer.ok());
+        assert_eq!(answer.capabilities.unwrap(), ["IMAP4rev1", "IDLE", "MOVE"]);
+        script.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_refused_with_the_servers_words_kept_for_the_log() {
+        let (mut wire, mut server) = wire();
+        tokio::spawn(async move {
+            read_line(&mut server).await;
+            server.get_mut().write_all(b"M1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n").await.unwrap();
+        });
+        match login(&mut wire, "kim", "pw").await {
+            Err(UpstreamError::Refused(text)) => assert!(text.contains("AUTHENTICATIONFAILED"), "{text}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test]
+    async fn greetings_other_than_ok_are_refused() {
+        for (greeting, ok) in [
+            (&b"* OK Dovecot ready.\r\n"[..], true),
+            (b"* ok\r\n", true),
+            (b"* PREAUTH welcome\r\n", false),
+            (b"* BYE too many connections\r\n", false),
+            (b"* OKAY\r\n", false),
+        ] {
+            let (mut wire, mut server) = wire();
+            server.get_mut().write_all(greeting).await.unwrap();
+            assert_eq!(super::greeting(&mut wire).await.is_ok(), ok, "{:?}", String::from_utf8_lossy(greeting));
+        }
+    }
+
+    #[test]
+    fn capability_words() {
+        assert_eq!(strip_word("CAPABILITY IMAP4rev1 IDLE", "CAPABILITY"), Some("IMAP4rev1 IDLE"));
+        assert_eq!(strip_word("capability", "CAPABILITY"), Some(""));
+        assert_eq!(strip_word("CAPABILITYX", "CAPABILITY"), None);
+        assert_eq!(strip_word("OK", "CAPABILITY"), None);
+    }
 }
