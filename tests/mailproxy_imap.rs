@@ -444,6 +444,7 @@ async fn refusals_throttle_and_revoked_app_passwords(db: &TestDb) {
     let (mut c, _) = Client::connect(w.imap).await;
     assert_eq!(c.run("m", "AUTHENTICATE CRAM-MD5").await, ["m NO Unsupported authentication mechanism"]);
     assert_eq!(c.run("s", "SELECT INBOX").await, ["s BAD Log in first"]);
+    assert_eq!(c.run("t", "XYZZY").await, ["t BAD Unknown command"]);
     c.send("p AUTHENTICATE PLAIN\r\n").await;
     assert_eq!(c.line().await, "+ ");
     c.send("*\r\n").await;

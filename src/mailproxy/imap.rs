@@ -166,7 +166,40 @@ async fn pre_auth(
                 continue;
             }
             Command::Other(name) => {
-                let text = if name == "AUTHENTICATE" { "Unknown command" } else { "Log in first" };
+                // RFC 9051 §6.3–6.4: valid after login only; anything else is not IMAP.
+                const AFTER_LOGIN: [&str; 30] = [
+                    "SELECT",
+                    "EXAMINE",
+                    "CREATE",
+                    "DELETE",
+                    "RENAME",
+                    "SUBSCRIBE",
+                    "UNSUBSCRIBE",
+                    "LIST",
+                    "LSUB",
+                    "NAMESPACE",
+                    "STATUS",
+                    "APPEND",
+                    "IDLE",
+                    "ENABLE",
+                    "CHECK",
+                    "CLOSE",
+                    "UNSELECT",
+                    "EXPUNGE",
+                    "SEARCH",
+                    "FETCH",
+                    "STORE",
+                    "COPY",
+                    "MOVE",
+                    "UID",
+                    "GETQUOTAROOT",
+                    "GETQUOTA",
+                    "COMPRESS",
+                    "GETMETADATA",
+                    "SETMETADATA",
+                    "XLIST",
+                ];
+                let text = if AFTER_LOGIN.contains(&name.as_str()) { "Log in first" } else { "Unknown command" };
                 send(&mut conn.stream, format!("{tag} BAD {text}\r\n").as_bytes()).await?;
                 continue;
             }
