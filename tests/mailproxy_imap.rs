@@ -34,6 +34,7 @@ use tower::ServiceExt;
 
 struct Dovecot {
     dir: String,
+    imap: u16,
     imaps: u16,
     ca: Vec<u8>,
 }
@@ -45,7 +46,8 @@ fn dovecot() -> Option<Dovecot> {
         let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").ok()?;
         let ca = std::fs::read(std::env::var("MADANG_TEST_DOVECOT_CA").ok()?).ok()?;
         let imaps = std::env::var("MADANG_TEST_DOVECOT_IMAPS").ok()?.parse().ok()?;
-        Some(Dovecot { dir, imaps, ca })
+        let imap = std::env::var("MADANG_TEST_DOVECOT_IMAP").ok()?.parse().ok()?;
+        Some(Dovecot { dir, imap, imaps, ca })
     })();
     if found.is_none() {
         if std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
@@ -140,8 +142,9 @@ async fn world_with(
     let bob_box = format!("pb{id}@example.test");
     dv.adduser(&alice_box, "alice-box-pw");
     dv.adduser(&bob_box, "bob-box-pw");
-    link(&app, "alice", &alice_box, "alice-box-pw", dv.imaps).await;
-    link(&app, "bob", &bob_box, "bob-box-pw", dv.imaps).await;
+    link(&app, "alice", &alice_box, "alice-box-pw", dv.imaps, "tls").await;
+    // Bob's over STARTTLS (143-style), so the upstream login's STARTTLS is exercised too.
+    link(&app, "bob", &bob_box, "bob-box-pw", dv.imap, "starttls").await;
     // Each with a password of their own: isolation is about whose password opens what.
     app.accounts.set_password("bob", BOB_PASSWORD, None).await.unwrap();
     dv.deliver(&alice_box, "From: a@example.test\r\nSubject: for alice only\r\n\r\nalice's mail\r\n");
@@ -155,10 +158,10 @@ async fn world_with(
     Some(World { app, dv, proxy, imap, imaps, alice_box, bob_box })
 }
 
-async fn link(app: &TestApp, user: &str, mailbox: &str, password: &str, imaps: u16) {
+async fn link(app: &TestApp, user: &str, mailbox: &str, password: &str, port: u16, security: &str) {
     let body = json!({
         "email": mailbox, "display_name": user,
-        "imap_host": "localhost", "imap_port": imaps, "imap_security": "tls",
+        "imap_host": "localhost", "imap_port": port, "imap_security": security,
         // SMTP is not under test here; Dovecot's submission port is what the link test wants.
         "smtp_host": "localhost",
         "smtp_port": std::env::var("MADANG_TEST_DOVECOT_SUBMISSION").unwrap().parse::<u16>().unwrap(),
