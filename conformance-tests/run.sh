@@ -5,8 +5,9 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird litmus
-#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client are skipped on radicale)
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird litmus
+#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client, and the
+#            mail suites mailproxy_imap, mail_setup and thunderbird, are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -15,10 +16,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird litmus)
 NON_BLOCKING=(litmus)
 # Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mail_setup thunderbird)
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird)
 
 backend_arg="${1:-all}"
 shift || true
@@ -68,6 +69,8 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_browser) timeout 90 "$here/.venv/bin/python" "$here/web_browser.py" ;;
         # The web client's Playwright specs in Debian's Chromium (web_client/README.md).
         web_client) timeout 900 "$here/web_client/run.sh" ;;
+        # curl, mbsync and imaplib through the IMAP listener to a real Dovecot; well under 2 minutes.
+        mailproxy_imap) timeout 300 "$here/.venv/bin/python" "$here/mailproxy_imap.py" ;;
         # Autoconfig, Autodiscover and the Apple profile (curl, xml.etree, plistlib); seconds.
         mail_setup) timeout 120 "$here/mail_setup.sh" ;;
         # Thunderbird (Debian ESR) headless through Marionette; designed to take under two minutes.
@@ -77,7 +80,24 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
 
 suite_server_env() { # SUITE DIR: what a suite's server needs besides the defaults, as CT_SERVER_ENV lines
     unset CT_SERVER_ENV
+    own_dovecot=""
     case "$1" in
+        mailproxy_imap)
+            # A Dovecot of its own when the harness has none (run.sh called by hand).
+            if [[ -z "${MADANG_TEST_DOVECOT_DIR:-}" ]]; then
+                own_dovecot="$(mktemp -d /tmp/madang-ct-dovecot.XXXXXX)"
+                local lines line
+                lines="$(bash "$here/dovecot.sh" start "$own_dovecot")" || { echo "Dovecot did not start" >&2; return 1; }
+                while IFS= read -r line; do export "${line?}"; done <<<"$lines"
+            fi
+            CT_IMAP_PORT="$(ct_free_port)"
+            CT_IMAPS_PORT="$(ct_free_port)"
+            export CT_IMAP_PORT CT_IMAPS_PORT
+            export CT_SERVER_ENV="MADANG_MAILPROXY_IMAP_LISTEN=127.0.0.1:$CT_IMAP_PORT
+MADANG_MAILPROXY_IMAPS_LISTEN=127.0.0.1:$CT_IMAPS_PORT
+MADANG_MAILPROXY_TLS_CERT=$MADANG_TEST_DOVECOT_DIR/cert.pem
+MADANG_MAILPROXY_TLS_KEY=$MADANG_TEST_DOVECOT_DIR/key.pem"
+            ;;
         mail_setup)
             # Mail listeners on loopback ports: what autoconfig and the profile advertise comes from
             # them. Implicit TLS needs a certificate even there; a throw-away one will do.
@@ -115,6 +135,9 @@ run_on_fresh_server() { # BACKEND SUITE DIR; run in a subshell so the EXIT trap 
     export CT_RESULTS_DIR="$3" CT_DUMP_LOG=0 CT_KEEP_LOG_AS="$3/server.log"
     suite_server_env "$2" "$3"
     ct_start_server "$1"
+    if [[ -n "${own_dovecot:-}" ]]; then
+        trap 'ct_on_exit; bash "$here/dovecot.sh" stop "$own_dovecot"; rm -rf "$own_dovecot"' EXIT
+    fi
     run_suite "$2"
 }
 

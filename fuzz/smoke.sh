@@ -21,9 +21,10 @@ fi
 cargo fuzz build --sanitizer none
 
 failed=()
-for target in xml_request query_filters ical_ingest vcard_ingest; do
+for target in xml_request query_filters ical_ingest vcard_ingest imap_login; do
     case "$target" in
         xml_request | query_filters) dict=dict/xml.dict ;;
+        imap_login) dict=dict/imap.dict ;;
         *) dict=dict/ical.dict ;;
     esac
     echo "--- $target ($runs runs, at most ${seconds}s)"

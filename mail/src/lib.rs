@@ -2,11 +2,13 @@
 //! as `madang-dav` is for DAV: what the index keeps of a message (`summary`), what the reader
 //! shows (`body`, with HTML sanitised), conversations (`thread`, JWZ), IMAP mailbox names
 //! (`utf7`), the DNS messages that find a domain's mail servers (`dns`, RFC 6186) and reading a
-//! large message by its parts (`parts`).
+//! large message by its parts (`parts`), and IMAP before login for the mail listeners
+//! (`imap_login`: commands, literals, SASL).
 
 pub mod body;
 pub mod compose;
 pub mod dns;
+pub mod imap_login;
 pub mod parts;
 pub mod summary;
 pub mod thread;

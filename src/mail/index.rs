@@ -260,7 +260,7 @@ impl MailService {
     /// A place among the account's IMAP connections (`mail.max_connections_per_account`):
     /// providers cap them (Gmail at 15, Dovecot's default at 10 per user and address), and a
     /// burst of reads must queue here rather than be refused there.
-    async fn account_place(&self, account: i64) -> MailResult<tokio::sync::OwnedSemaphorePermit> {
+    pub(crate) async fn account_place(&self, account: i64) -> MailResult<tokio::sync::OwnedSemaphorePermit> {
         let limit = {
             let mut places = self.account_places.lock().unwrap_or_else(|e| e.into_inner());
             places
@@ -269,6 +269,12 @@ impl MailService {
                 .clone()
         };
         self.connector.place(&limit, "this account's connections are all in use").await.map_err(MailError::Unreachable)
+    }
+
+    /// How Madang reaches mail servers (the outbound guard, verified TLS, the connection places),
+    /// for the mail listeners' relayed sessions (`mailproxy::upstream`).
+    pub(crate) fn connector(&self) -> &super::connect::Connector {
+        &self.connector
     }
 
     /// Tells the watchers the linked accounts changed.

@@ -8,6 +8,7 @@
 //! (`MailProxy::login`), and how many connections each address and user may hold.
 
 pub mod imap;
+pub mod imap_upstream;
 pub mod listen;
 pub mod smtp;
 
