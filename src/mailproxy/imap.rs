@@ -479,6 +479,8 @@ enum End {
     UpstreamClosed,
     Idle,
     Shutdown,
+    /// The credentials the session began with no longer stand (`MailProxy::revoked`).
+    Revoked,
     Error(std::io::Error),
 }
 
@@ -487,8 +489,9 @@ fn millis(start: Instant) -> u64 {
 }
 
 /// Relays bytes both ways until either side closes, nothing moves for `idle_timeout` (in either
-/// direction; no keep-alive is injected, CLIENTS.md "IDLE keep-alives"), or the server shuts down.
-async fn relay(proxy: &MailProxy, conn: Conn, login: Login, upstream: Upstream, pending_up: Vec<u8>) {
+/// direction; no keep-alive is injected, CLIENTS.md "IDLE keep-alives"), the server shuts down, or
+/// the device's app password is revoked (or its user disabled).
+async fn relay(proxy: &Arc<MailProxy>, conn: Conn, login: Login, upstream: Upstream, pending_up: Vec<u8>) {
     let started = Instant::now();
     let idle = proxy.config.idle_timeout;
     let last = AtomicU64::new(0);
@@ -526,6 +529,8 @@ async fn relay(proxy: &MailProxy, conn: Conn, login: Login, upstream: Upstream, 
         let mut buf = vec![0u8; RELAY_BUFFER];
         let shutdown = proxy.shutting_down();
         tokio::pin!(shutdown);
+        let revoked = proxy.revoked(&login);
+        tokio::pin!(revoked);
         let mut ending: Option<(End, Instant)> = None;
         loop {
             let idle_at = started + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
@@ -558,6 +563,9 @@ async fn relay(proxy: &MailProxy, conn: Conn, login: Login, upstream: Upstream, 
                 () = &mut shutdown, if ending.is_none() => {
                     ending = Some((End::Shutdown, Instant::now() + SHUTDOWN_GRACE));
                 }
+                () = &mut revoked, if ending.is_none() => {
+                    ending = Some((End::Revoked, Instant::now() + SHUTDOWN_GRACE));
+                }
                 () = tokio::time::sleep_until(grace.into()) => {
                     match ending.take() {
                         // The grace ran out inside a response: close without a BYE.
@@ -577,7 +585,9 @@ async fn relay(proxy: &MailProxy, conn: Conn, login: Login, upstream: Upstream, 
         r = up => r.unwrap_or_else(End::Error),
         r = down => r.unwrap_or_else(End::Error),
     };
-    if matches!(end, End::Shutdown | End::Idle | End::ClientClosed) && !compressed.load(Ordering::Relaxed) {
+    if matches!(end, End::Shutdown | End::Idle | End::Revoked | End::ClientClosed)
+        && !compressed.load(Ordering::Relaxed)
+    {
         // A polite end upstream; it does not matter if the server is gone already.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             up_write.write_all(b"MZ LOGOUT\r\n").await?;
@@ -592,6 +602,7 @@ async fn relay(proxy: &MailProxy, conn: Conn, login: Login, upstream: Upstream, 
         End::UpstreamClosed => "upstream_closed",
         End::Idle => "idle",
         End::Shutdown => "shutdown",
+        End::Revoked => "revoked",
         End::Error(_) => "error",
     };
     metrics::counter!("madang_mailproxy_imap_sessions_total", "end" => end_label).increment(1);
@@ -612,6 +623,7 @@ async fn say_bye<W: AsyncWrite + Unpin>(client: &mut W, why: End, compressed: &A
     if !compressed.load(Ordering::Relaxed) {
         let text: &[u8] = match why {
             End::Idle => b"* BYE Autologout; idle for too long\r\n",
+            End::Revoked => b"* BYE This device's access was revoked; sign in again\r\n",
             _ => b"* BYE Madang is shutting down\r\n",
         };
         let _ = client.write_all(text).await;
