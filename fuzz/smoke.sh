@@ -21,9 +21,10 @@ fi
 cargo fuzz build --sanitizer none
 
 failed=()
-for target in xml_request query_filters ical_ingest vcard_ingest; do
+for target in xml_request query_filters ical_ingest vcard_ingest smtp_command; do
     case "$target" in
         xml_request | query_filters) dict=dict/xml.dict ;;
+        smtp_command) dict=dict/smtp.dict ;;
         *) dict=dict/ical.dict ;;
     esac
     echo "--- $target ($runs runs, at most ${seconds}s)"

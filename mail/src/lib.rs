@@ -1,13 +1,15 @@
 //! Mail formats for linked accounts, parse and write only (no I/O, no SQL, no HTTP framework),
 //! as `madang-dav` is for DAV: what the index keeps of a message (`summary`), what the reader
 //! shows (`body`, with HTML sanitised), conversations (`thread`, JWZ), IMAP mailbox names
-//! (`utf7`), the DNS messages that find a domain's mail servers (`dns`, RFC 6186) and reading a
-//! large message by its parts (`parts`).
+//! (`utf7`), the DNS messages that find a domain's mail servers (`dns`, RFC 6186), reading a
+//! large message by its parts (`parts`) and the SMTP submission protocol Madang serves to mail
+//! apps (`smtp_submit`).
 
 pub mod body;
 pub mod compose;
 pub mod dns;
 pub mod parts;
+pub mod smtp_submit;
 pub mod summary;
 pub mod thread;
 pub mod utf7;
