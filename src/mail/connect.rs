@@ -165,7 +165,13 @@ where
 /// The mechanism and initial response for a bearer token: OAUTHBEARER (RFC 7628 §3.1: a GS2
 /// header naming the user, then host, port and the token, `%x01`-separated) when offered,
 /// else XOAUTH2.
-fn bearer_mechanism(mechanisms: &[String], user: &str, host: &str, port: u16, token: &str) -> (&'static str, String) {
+pub(super) fn bearer_mechanism(
+    mechanisms: &[String],
+    user: &str,
+    host: &str,
+    port: u16,
+    token: &str,
+) -> (&'static str, String) {
     if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
         // RFC 5801 §4: `,` and `=` in the authzid are escaped as =2C and =3D.
         let authzid = user.replace('=', "=3D").replace(',', "=2C");
@@ -302,7 +308,7 @@ impl Connector {
     }
 
     /// A place among all connections to mail servers.
-    async fn global_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+    pub(super) async fn global_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
         self.place(&self.places, "Madang's connections to mail servers are all in use").await
     }
 
@@ -316,12 +322,12 @@ impl Connector {
         &self.images
     }
 
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.config.connect_timeout
     }
 
     /// Resolves through the outbound guard and opens TCP to the first address that answers.
-    async fn tcp(&self, endpoint: &Endpoint) -> Result<(TcpStream, SocketAddr), Failure> {
+    pub(super) async fn tcp(&self, endpoint: &Endpoint) -> Result<(TcpStream, SocketAddr), Failure> {
         let resolved =
             tokio::time::timeout(self.timeout(), self.config.outbound.resolve(&endpoint.host, endpoint.port))
                 .await
@@ -352,7 +358,7 @@ impl Connector {
         Err(Failure::new(Step::Tcp, last))
     }
 
-    async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
+    pub(super) async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         host: &str,
         stream: S,
