@@ -51,17 +51,22 @@ pub enum RelayError {
 }
 
 impl MailService {
-    /// Relays one transaction from `user`'s account `account`. An OAuth account whose token the
+    /// Relays one transaction from `user`'s account `account`. The row is read again here, not
+    /// taken from the login: a session may be long, and meanwhile the account may have been
+    /// changed, unlinked, or its OAuth tokens rotated. An OAuth account whose token the
     /// upstream refuses is refreshed once and tried again (the token may have been revoked or
     /// expired early).
     pub async fn relay(
         &self,
         user: UserId,
-        account: &MailAccountRow,
+        account: i64,
         helo: &str,
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<ServerReply, RelayError> {
+        let account: MailAccountRow =
+            self.store.mail_account(user, account).await.map_err(|e| RelayError::Account(e.into()))?;
+        let account = &account;
         let endpoint = Endpoint {
             host: account.smtp_host.clone(),
             port: u16::try_from(account.smtp_port).unwrap_or(0),

@@ -167,20 +167,8 @@ impl Session {
 
     fn extensions(&self) -> Vec<String> {
         let config = self.proxy.config();
-        let mut lines = vec![config.hostname.clone()];
-        // STARTTLS first and AUTH only where a password may be sent (RFC 3207 §4, RFC 8314
-        // §3; on loopback both, for local tools and tests). The AUTH line is in space form:
-        // Thunderbird ignores `AUTH=` (CLIENTS.md).
-        let tls = self.conn.stream.is_tls();
-        if !tls && self.conn.kind == Kind::Submission && self.conn.tls.is_some() {
-            lines.push("STARTTLS".into());
-        }
-        if self.conn.may_log_in() {
-            lines.push("AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2".into());
-        }
-        lines.push(format!("SIZE {}", config.max_message_size));
-        lines.extend(["8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"].map(String::from));
-        lines
+        let starttls = !self.conn.stream.is_tls() && self.conn.kind == Kind::Submission && self.conn.tls.is_some();
+        ehlo_lines(&config.hostname, config.max_message_size, starttls, self.conn.may_log_in())
     }
 
     async fn apply(&mut self, command: Command) -> Result<(), End> {
@@ -466,7 +454,7 @@ impl Session {
         // The app waits for the final reply while the upstream takes the message; the session's
         // own timers do not run meanwhile, and a shutdown waits for the answer.
         let helo = self.proxy.config().hostname.clone();
-        let result = self.proxy.mail().relay(login.user.id, &login.account, &helo, &envelope, message).await;
+        let result = self.proxy.mail().relay(login.user.id, login.account.id, &helo, &envelope, message).await;
         let account = login.account.id;
         match result {
             Ok(done) => {
@@ -482,6 +470,10 @@ impl Session {
                 metrics::counter!("madang_mailproxy_submitted_total", "result" => "upstream").increment(1);
                 tracing::warn!(account, step = ?failure.step, error = %failure.message, "submission relay failed");
                 upstream_trouble(failure.step)
+            }
+            Err(RelayError::Account(crate::mail::MailError::NotFound)) => {
+                metrics::counter!("madang_mailproxy_submitted_total", "result" => "account").increment(1);
+                reply(550, "5.7.1", "The mail account of this login is no longer linked to Madang")
             }
             Err(RelayError::Account(e)) => {
                 metrics::counter!("madang_mailproxy_submitted_total", "result" => "account").increment(1);
@@ -533,6 +525,23 @@ fn is_status_code(word: &str) -> bool {
         && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The EHLO reply's lines (RFC 5321 §4.1.1.1): STARTTLS while it can still be started, AUTH
+/// only where a password may be sent (RFC 3207 §4, RFC 8314 §3: over TLS, or from this machine
+/// for local tools), in space form because Thunderbird ignores `AUTH=` (CLIENTS.md).
+fn ehlo_lines(hostname: &str, max_message_size: u64, starttls: bool, auth: bool) -> Vec<String> {
+    let mut lines = vec![hostname.to_string()];
+    if starttls {
+        lines.push("STARTTLS".into());
+    }
+    if auth {
+        lines.push("AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2".into());
+    }
+    // RFC 1870 §4, RFC 6152, RFC 2920, RFC 2034.
+    lines.push(format!("SIZE {max_message_size}"));
+    lines.extend(["8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"].map(String::from));
+    lines
+}
+
 /// RFC 4954 §6 and RFC 3463 codes for a refused AUTH.
 fn login_refusal(e: &LoginError) -> Reply {
     match e {
@@ -576,6 +585,25 @@ mod tests {
         assert!(sender_allowed("bob@EXAMPLE.test", "alice@example.test", true));
         assert!(!sender_allowed("bob@example.test.evil", "alice@example.test", true));
         assert!(!sender_allowed("", "alice@example.test", true));
+    }
+
+    #[test]
+    fn ehlo_offers_auth_only_where_a_password_may_be_sent() {
+        // 587 from another machine before TLS: STARTTLS and no AUTH (CLIENTS.md).
+        let before = ehlo_lines("mail.example.com", 100, true, false);
+        assert_eq!(
+            before,
+            ["mail.example.com", "STARTTLS", "SIZE 100", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"]
+        );
+        // After TLS (or 465): AUTH in space form, no STARTTLS.
+        let after = ehlo_lines("mail.example.com", 100, false, true);
+        assert_eq!(after[1], "AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2");
+        assert!(!after.iter().any(|l| l == "STARTTLS" || l.starts_with("AUTH=")));
+        let wire = madang_mail::smtp_submit::Reply::plain(250, after).to_bytes();
+        assert!(
+            wire.starts_with(b"250-mail.example.com\r\n250-AUTH PLAIN")
+                && wire.ends_with(b"250 ENHANCEDSTATUSCODES\r\n")
+        );
     }
 
     #[test]
