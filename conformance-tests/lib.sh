@@ -189,6 +189,21 @@ ct_start_madang() {
             "MADANG_MAIL_OAUTH_CUSTOM_SCOPE=mail offline_access"
             MADANG_MAIL_OAUTH_CUSTOM_CLIENT_ID=madang-test MADANG_MAIL_OAUTH_CUSTOM_CLIENT_SECRET=madang-test-secret)
     fi
+    # CT_MAILPROXY=1 (the mail listener suites): IMAP and submission listeners on free loopback
+    # ports, with the harness Dovecot's certificate (a leaf for localhost/127.0.0.1 under its CA,
+    # MADANG_TEST_DOVECOT_CA); the ports are exported as CT_{IMAP,IMAPS,SUBMISSION,SUBMISSIONS}_PORT.
+    if [[ "${CT_MAILPROXY:-0}" == 1 && -n "${MADANG_TEST_DOVECOT_DIR:-}" ]]; then
+        CT_IMAP_PORT="$(ct_free_port)" CT_IMAPS_PORT="$(ct_free_port)"
+        CT_SUBMISSION_PORT="$(ct_free_port)" CT_SUBMISSIONS_PORT="$(ct_free_port)"
+        export CT_IMAP_PORT CT_IMAPS_PORT CT_SUBMISSION_PORT CT_SUBMISSIONS_PORT
+        mail_env+=("MADANG_MAILPROXY_IMAP_LISTEN=127.0.0.1:$CT_IMAP_PORT"
+            "MADANG_MAILPROXY_IMAPS_LISTEN=127.0.0.1:$CT_IMAPS_PORT"
+            "MADANG_MAILPROXY_SUBMISSION_LISTEN=127.0.0.1:$CT_SUBMISSION_PORT"
+            "MADANG_MAILPROXY_SUBMISSIONS_LISTEN=127.0.0.1:$CT_SUBMISSIONS_PORT"
+            "MADANG_MAILPROXY_TLS_CERT=$MADANG_TEST_DOVECOT_DIR/cert.pem"
+            "MADANG_MAILPROXY_TLS_KEY=$MADANG_TEST_DOVECOT_DIR/key.pem"
+            MADANG_MAILPROXY_HOSTNAME=localhost MADANG_MAILPROXY_MAX_MESSAGE_SIZE=1MiB)
+    fi
     # exec in the background subshell: $! is then madang's own PID
     (cd "$CT_TMP" && exec env "${CT_MADANG_ENV_UNSET[@]}" "${mail_env[@]}" NO_COLOR=1 "$bin" "${storage[@]}" serve --listen "127.0.0.1:$port" \
         >>"$CT_SERVER_LOG" 2>&1) &

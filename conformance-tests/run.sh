@@ -5,8 +5,9 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus
-#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client are skipped on radicale)
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_smtp litmus
+#            (default: all of them; the identity suites oidc_*, web_flows, web_browser, web_client and the
+#            mail listener suites mailproxy_* are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -15,10 +16,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_smtp litmus)
 NON_BLOCKING=(litmus)
 # Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client)
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_smtp)
 
 backend_arg="${1:-all}"
 shift || true
@@ -68,6 +69,8 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_browser) timeout 90 "$here/.venv/bin/python" "$here/web_browser.py" ;;
         # The web client's Playwright specs in Debian's Chromium (web_client/README.md).
         web_client) timeout 900 "$here/web_client/run.sh" ;;
+        # swaks and curl submitting through Madang's SMTP listeners into the harness's Dovecot.
+        mailproxy_smtp) timeout 180 "$here/mailproxy_smtp.sh" ;;
     esac
 }
 
@@ -75,6 +78,8 @@ run_on_fresh_server() { # BACKEND SUITE DIR; run in a subshell so the EXIT trap 
     # shellcheck source=lib.sh
     source "$here/lib.sh"
     export CT_RESULTS_DIR="$3" CT_DUMP_LOG=0 CT_KEEP_LOG_AS="$3/server.log"
+    # The mail listener suites need Madang's IMAP and SMTP listeners (lib.sh).
+    if [[ "$2" == mailproxy_* ]]; then export CT_MAILPROXY=1; fi
     ct_start_server "$1"
     run_suite "$2"
 }
