@@ -743,9 +743,33 @@ async fn shutdown_says_421_between_commands(db: &TestDb) {
     let addr = listen::bind(proxy.clone(), Kind::Submission, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut c = Client::plain(addr).await;
     c.ehlo().await;
+    // A command line over mailproxy.max_command_size is refused whole, and the session goes on.
+    let mut long = vec![b'N'; 20_000];
+    long.extend_from_slice(b"\r\nNOOP\r\n");
+    c.send(&long).await;
+    assert_eq!(c.reply().await, (500, "5.5.2 Line too long".into()));
+    assert_eq!(c.reply().await.0, 250);
     proxy.shut_down();
     let (code, text) = c.reply().await;
     assert_eq!((code, text.as_str()), (421, "4.3.2 Server shutting down; try again later"));
+    assert!(c.closed().await);
+}
+
+async fn a_silent_client_is_told_421_after_the_login_timeout(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    let state = app.state.clone().with_mailproxy(MailProxyConfig {
+        hostname: "mail.example.test".into(),
+        login_timeout: Duration::from_secs(1),
+        ..MailProxyConfig::default()
+    });
+    let addr = listen::bind(state.mail_proxy(), Kind::Submission, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut c = Client::plain(addr).await;
+    c.ehlo().await;
+    // No certificate configured: no STARTTLS to offer, and STARTTLS is refused.
+    assert_eq!(c.cmd("STARTTLS").await.0, 502);
+    let started = std::time::Instant::now();
+    assert_eq!(c.reply().await, (421, "4.4.2 Timeout; closing the connection".into()));
+    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(c.closed().await);
 }
 
@@ -760,4 +784,5 @@ on_both_databases!(
     starttls_drops_what_was_pipelined_and_resets_the_session,
     upstream_refusals_are_passed_back_and_trouble_is_temporary,
     shutdown_says_421_between_commands,
+    a_silent_client_is_told_421_after_the_login_timeout,
 );
