@@ -110,11 +110,19 @@ impl Session {
         self.out.extend_from_slice(&reply.to_bytes());
     }
 
+    /// Sends the replies waiting. A client that stops reading (its window full) is given up
+    /// after the same time as one that stops writing, so it cannot hold its place forever.
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
-            self.conn.stream.write_all(&out).await?;
-            self.conn.stream.flush().await?;
+            let timeout = read_timeout(&self.proxy, self.login.is_some());
+            let write = async {
+                self.conn.stream.write_all(&out).await?;
+                self.conn.stream.flush().await
+            };
+            tokio::time::timeout(timeout, write)
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))??;
         }
         Ok(())
     }
