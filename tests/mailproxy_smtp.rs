@@ -64,18 +64,32 @@ struct Setup {
     ca: Vec<u8>,
     submission: SocketAddr,
     submissions: SocketAddr,
+    /// Makes this test's subjects its own: every test of both databases files into one sink.
+    tag: String,
 }
 
 async fn setup(db: &TestDb, senders_in_domain: bool) -> Option<Setup> {
     let (dir, submission_port, imaps, ca) = dovecot()?;
     let mut app = TestApp::new(db).await;
     app.state.modules.set(&[(Module::Mail, true)]).await.unwrap();
-    let mail = MailConfig {
+    let mut mail = MailConfig {
         outbound: madang::outbound::OutboundPolicy { allowed: madang::outbound::parse_list("127.0.0.1").unwrap() },
         extra_roots: ca.clone(),
         connect_timeout: Duration::from_secs(5),
         ..MailConfig::default()
     };
+    // The OAuth provider dovecot.sh starts beside Dovecot, whose oauth2 passdb asks it.
+    if let Ok(idp) = std::env::var("MADANG_TEST_DOVECOT_OAUTH") {
+        mail.oauth = vec![madang::mail::oauth::Provider::custom(
+            "Test IdP",
+            format!("{idp}/authorize"),
+            format!("{idp}/token"),
+            "mail offline_access".into(),
+            "madang-test".into(),
+            "madang-test-secret".into(),
+        )];
+        mail.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+    }
     let proxy = MailProxyConfig {
         tls: Some(TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }),
         hostname: "mail.example.test".into(),
@@ -105,7 +119,8 @@ async fn setup(db: &TestDb, senders_in_domain: bool) -> Option<Setup> {
     let proxy = app.state.mail_proxy();
     let submission = listen::bind(proxy.clone(), Kind::Submission, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let submissions = listen::bind(proxy, Kind::Submissions, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    Some(Setup { app, dir, ca, submission, submissions })
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    Some(Setup { app, dir, ca, submission, submissions, tag: format!("{nanos}") })
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -314,17 +329,17 @@ async fn a_message_arrives_byte_for_byte_with_its_envelope(db: &TestDb) {
     assert!(!lines.contains(&"STARTTLS"), "{after}");
     let (code, text) = c.auth_plain("alice", PASSWORD).await;
     assert_eq!((code, text.as_str()), (235, "2.7.0 Authentication successful"));
-    let sent = message("bytes-1");
+    let sent = message(&format!("bytes-1-{}", s.tag));
     let (code, text) = c.mail("Alice@Example.test", &["carol@example.org", "dave@example.org"], &sent).await;
     assert_eq!(code, 250, "{text}");
-    let (sink, envelope) = delivered(&s.dir, "bytes-1").await;
+    let (sink, envelope) = delivered(&s.dir, &format!("bytes-1-{}", s.tag)).await;
     assert_same_bytes(&sink, &sent);
     assert_eq!(envelope["from"], "Alice@Example.test");
     assert_eq!(envelope["to"], json!(["carol@example.org", "dave@example.org"]));
     // The session goes on: a second message in the same connection.
-    let sent = message("bytes-2");
+    let sent = message(&format!("bytes-2-{}", s.tag));
     assert_eq!(c.mail("alice@example.test", &["erin@example.org"], &sent).await.0, 250);
-    assert_same_bytes(&delivered(&s.dir, "bytes-2").await.0, &sent);
+    assert_same_bytes(&delivered(&s.dir, &format!("bytes-2-{}", s.tag)).await.0, &sent);
     assert_eq!(c.cmd("QUIT").await.0, 221);
     assert!(c.closed().await);
 
@@ -335,9 +350,9 @@ async fn a_message_arrives_byte_for_byte_with_its_envelope(db: &TestDb) {
     assert_eq!(c.cmd("AUTH LOGIN").await, (334, "VXNlcm5hbWU6".to_string()));
     assert_eq!(c.cmd(&STANDARD.encode("alice@example.test")).await, (334, "UGFzc3dvcmQ6".to_string()));
     assert_eq!(c.cmd(&STANDARD.encode(&app_password)).await.0, 235);
-    let sent = message("bytes-3");
+    let sent = message(&format!("bytes-3-{}", s.tag));
     assert_eq!(c.mail("alice@example.test", &["frank@example.org"], &sent).await.0, 250);
-    assert_same_bytes(&delivered(&s.dir, "bytes-3").await.0, &sent);
+    assert_same_bytes(&delivered(&s.dir, &format!("bytes-3-{}", s.tag)).await.0, &sent);
     // PLAIN without an initial response: `334 ` then the response.
     let mut c = Client::tls(s.submissions, &s.ca).await;
     c.ehlo().await;
@@ -414,9 +429,9 @@ async fn bearer_tokens_with_the_mail_scope_log_in(db: &TestDb) {
     c.ehlo().await;
     let ir = STANDARD.encode(format!("n,a=alice,\x01host=localhost\x01port=465\x01auth=Bearer {token}\x01\x01"));
     assert_eq!(c.cmd(&format!("AUTH OAUTHBEARER {ir}")).await.0, 235);
-    let sent = message("oauth-1");
+    let sent = message(&format!("oauth-1-{}", s.tag));
     assert_eq!(c.mail("alice@example.test", &["carol@example.org"], &sent).await.0, 250);
-    assert_same_bytes(&delivered(&s.dir, "oauth-1").await.0, &sent);
+    assert_same_bytes(&delivered(&s.dir, &format!("oauth-1-{}", s.tag)).await.0, &sent);
     // XOAUTH2 after a `334 ` continuation, naming the address.
     let mut c = Client::tls(s.submissions, &s.ca).await;
     c.ehlo().await;
@@ -444,6 +459,66 @@ async fn bearer_tokens_with_the_mail_scope_log_in(db: &TestDb) {
     let mut c = Client::tls(s.submissions, &s.ca).await;
     c.ehlo().await;
     assert_eq!(c.auth_plain("alice", &token).await.0, 535);
+}
+
+/// A mailbox of its own on the harness's Dovecot (`dovecot.sh adduser`), password `box-pw`.
+fn new_mailbox(dir: &std::path::Path, tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let user = format!("{tag}-{nanos}@example.test");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance-tests/dovecot.sh");
+    let dir = dir.to_str().unwrap();
+    let status = std::process::Command::new("bash").args([script, "adduser", dir, &user, "box-pw"]).status().unwrap();
+    assert!(status.success());
+    user
+}
+
+async fn an_oauth_account_relays_with_its_token(db: &TestDb) {
+    let Some(s) = setup(db, false).await else { return };
+    let Ok(_) = std::env::var("MADANG_TEST_DOVECOT_OAUTH") else {
+        panic!("MADANG_TEST_DOVECOT_OAUTH: dovecot.sh starts the provider")
+    };
+    // Bob links a second mailbox by OAuth (the provider approves at once).
+    let user = new_mailbox(&s.dir, "smtp-oauth");
+    let (submission, imaps) = {
+        let port = |k: &str| std::env::var(k).unwrap().parse::<u16>().unwrap();
+        (port("MADANG_TEST_DOVECOT_SUBMISSION"), port("MADANG_TEST_DOVECOT_IMAPS"))
+    };
+    let settings = json!({
+        "email": user, "imap_host": "localhost", "imap_port": imaps, "imap_security": "tls",
+        "smtp_host": "localhost", "smtp_port": submission, "smtp_security": "starttls", "username": user,
+    });
+    let start = json!({"provider": "custom", "settings": settings});
+    let r = call(&s.app, "bob", "POST", "/api/v1/mail/oauth/start", Some(start)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let authorize = r.body["authorize_url"].as_str().unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let consented = client.get(authorize).send().await.unwrap();
+    let location = consented.headers()["location"].to_str().unwrap().to_string();
+    let callback = location.strip_prefix("http://madang.test").unwrap().to_string();
+    let mut bob = common::browser::Browser::new(&s.app);
+    bob.sign_in("bob", PASSWORD).await;
+    let r = bob.get(&callback).await;
+    assert!(r.location().starts_with("/#/mail?linked="), "{}", r.location());
+    // Bob's phone logs in with the mailbox's address: that account, relayed with its token
+    // (OAUTHBEARER, which this Dovecot offers, checked with the provider).
+    let mut c = Client::tls(s.submissions, &s.ca).await;
+    c.ehlo().await;
+    assert_eq!(c.auth_plain(&user, PASSWORD).await.0, 235);
+    assert_eq!(c.cmd("MAIL FROM:<bob@example.test>").await.0, 550);
+    assert_eq!(c.cmd("RSET").await.0, 250);
+    let sent = message(&format!("oauth-relay-1-{}", s.tag));
+    let (code, text) = c.mail(&user, &["carol@example.org"], &sent).await;
+    assert_eq!(code, 250, "{text}");
+    let (sink, envelope) = delivered(&s.dir, &format!("oauth-relay-1-{}", s.tag)).await;
+    assert_same_bytes(&sink, &sent);
+    assert_eq!(envelope["from"], json!(user));
+    // Withdrawn consent: the token is refused, the refresh too, and the app is told to retry
+    // later (454) rather than that its own password is wrong.
+    let idp = std::env::var("MADANG_TEST_DOVECOT_OAUTH").unwrap();
+    client.post(format!("{idp}/control?user={user}&revoke=1")).send().await.unwrap();
+    let (code, text) = c.mail(&user, &["carol@example.org"], &message(&format!("oauth-relay-2-{}", s.tag))).await;
+    assert_eq!(code, 454, "{text}");
+    assert!(never_delivered(&s.dir, &format!("oauth-relay-2-{}", s.tag)));
 }
 
 async fn wrong_passwords_get_535_then_the_throttle(db: &TestDb) {
@@ -503,7 +578,8 @@ async fn no_mail_without_auth_or_as_someone_else(db: &TestDb) {
     assert_eq!(c.cmd("DATA").await.0, 530);
     // Alice as bob: the linked account is hers, the sender must be too (RFC 6409 §6.1).
     assert_eq!(c.auth_plain("alice", PASSWORD).await.0, 235);
-    let (code, text) = c.mail("bob@example.test", &["carol@example.org"], &message("forged-1")).await;
+    let (code, text) =
+        c.mail("bob@example.test", &["carol@example.org"], &message(&format!("forged-1-{}", s.tag))).await;
     assert_eq!((code, text.as_str()), (550, "5.7.1 Sender address rejected: this login sends as <alice@example.test>"));
     // Another address at her domain only when mailproxy.allowed_senders = domain; <> never.
     assert_eq!(c.cmd("MAIL FROM:<alice-other@example.test>").await.0, 550);
@@ -525,10 +601,10 @@ async fn no_mail_without_auth_or_as_someone_else(db: &TestDb) {
     c.ehlo().await;
     assert_eq!(c.auth_plain("bob", PASSWORD).await.0, 235);
     assert_eq!(c.cmd("MAIL FROM:<alice@example.test>").await.0, 550);
-    let sent = message("bobs-1");
+    let sent = message(&format!("bobs-1-{}", s.tag));
     assert_eq!(c.mail("bob@example.test", &["carol@example.org"], &sent).await.0, 250);
-    assert_eq!(delivered(&s.dir, "bobs-1").await.1["from"], "bob@example.test");
-    assert!(never_delivered(&s.dir, "forged-1"));
+    assert_eq!(delivered(&s.dir, &format!("bobs-1-{}", s.tag)).await.1["from"], "bob@example.test");
+    assert!(never_delivered(&s.dir, &format!("forged-1-{}", s.tag)));
 }
 
 async fn senders_in_domain_allows_the_domain_only(db: &TestDb) {
@@ -556,7 +632,7 @@ async fn size_is_announced_and_enforced(db: &TestDb) {
     assert_eq!(c.cmd("MAIL FROM:<alice@example.test>").await.0, 250);
     assert_eq!(c.cmd("RCPT TO:<carol@example.org>").await.0, 250);
     assert_eq!(c.cmd("DATA").await.0, 354);
-    let mut big = b"Subject: too-big-1\r\n\r\n".to_vec();
+    let mut big = format!("Subject: too-big-1-{}\r\n\r\n", s.tag).into_bytes();
     while big.len() <= MAX_MESSAGE as usize * 3 {
         big.extend_from_slice(b"0123456789012345678901234567890123456789012345678901234567890123456789\r\n");
     }
@@ -564,13 +640,13 @@ async fn size_is_announced_and_enforced(db: &TestDb) {
     let (code, text) = c.reply().await;
     assert_eq!(code, 552, "{text}");
     assert_eq!(c.cmd("NOOP").await.0, 250);
-    assert!(never_delivered(&s.dir, "too-big-1"));
+    assert!(never_delivered(&s.dir, &format!("too-big-1-{}", s.tag)));
     // Exactly the limit is fine.
-    let mut exact = b"Subject: just-fits-1\r\n\r\n".to_vec();
+    let mut exact = format!("Subject: just-fits-1-{}\r\n\r\n", s.tag).into_bytes();
     exact.resize(MAX_MESSAGE as usize - 2, b'a');
     exact.extend_from_slice(b"\r\n");
     assert_eq!(c.mail("alice@example.test", &["carol@example.org"], &exact).await.0, 250);
-    assert_same_bytes(&delivered(&s.dir, "just-fits-1").await.0, &exact);
+    assert_same_bytes(&delivered(&s.dir, &format!("just-fits-1-{}", s.tag)).await.0, &exact);
 }
 
 async fn pipelined_commands_are_answered_in_order(db: &TestDb) {
@@ -593,7 +669,7 @@ async fn pipelined_commands_are_answered_in_order(db: &TestDb) {
     assert_eq!(codes, [250, 235, 250, 250, 250]);
     assert_eq!(c.reply().await.0, 354);
     // The message, its dot and the next commands in one write.
-    let sent = message("piped-1");
+    let sent = message(&format!("piped-1-{}", s.tag));
     let mut batch = stuff(&sent);
     batch.extend_from_slice(b"MAIL FROM:<bob@example.test>\r\nRCPT TO:<c@example.org>\r\nDATA\r\nNOOP\r\n");
     c.send(&batch).await;
@@ -603,7 +679,7 @@ async fn pipelined_commands_are_answered_in_order(db: &TestDb) {
     assert_eq!(c.reply().await.0, 503);
     assert_eq!(c.reply().await.0, 503);
     assert_eq!(c.reply().await.0, 250);
-    let (sink, envelope) = delivered(&s.dir, "piped-1").await;
+    let (sink, envelope) = delivered(&s.dir, &format!("piped-1-{}", s.tag)).await;
     assert_same_bytes(&sink, &sent);
     assert_eq!(envelope["to"], json!(["a@example.org", "b@example.org"]));
     // Recipients per message are bounded.
@@ -706,27 +782,36 @@ async fn upstream_refusals_are_passed_back_and_trouble_is_temporary(db: &TestDb)
     let mut c = Client::tls(s.submissions, &s.ca).await;
     c.ehlo().await;
     assert_eq!(c.auth_plain("alice", PASSWORD).await.0, 235);
-    let (code, text) = c.mail("alice@example.test", &["carol@example.org"], &message("refused-1")).await;
+    let (code, text) =
+        c.mail("alice@example.test", &["carol@example.org"], &message(&format!("refused-1-{}", s.tag))).await;
     assert_eq!((code, text.as_str()), (554, "5.7.1 Message refused by the fake upstream's policy"));
     // A recipient the upstream refuses refuses the message, naming the recipient.
-    let (code, text) =
-        c.mail("alice@example.test", &["carol@example.org", "nobody@example.org"], &message("refused-2")).await;
+    let (code, text) = c
+        .mail(
+            "alice@example.test",
+            &["carol@example.org", "nobody@example.org"],
+            &message(&format!("refused-2-{}", s.tag)),
+        )
+        .await;
     assert_eq!((code, text.as_str()), (550, "5.1.1 No such user here (<nobody@example.org>)"));
     // Madang's own sign-in refused upstream: 454, so the app keeps the message.
     db.execute(&point(fake_upstream(true).await)).await;
-    let (code, text) = c.mail("alice@example.test", &["carol@example.org"], &message("refused-3")).await;
+    let (code, text) =
+        c.mail("alice@example.test", &["carol@example.org"], &message(&format!("refused-3-{}", s.tag))).await;
     assert_eq!(code, 454, "{text}");
     assert!(text.starts_with("4.7.0 "), "{text}");
     // Nobody answering: 451 4.4.1.
     db.execute(&point(common::free_port())).await;
-    let (code, text) = c.mail("alice@example.test", &["carol@example.org"], &message("refused-4")).await;
+    let (code, text) =
+        c.mail("alice@example.test", &["carol@example.org"], &message(&format!("refused-4-{}", s.tag))).await;
     assert_eq!(code, 451, "{text}");
     assert!(text.starts_with("4.4.1 "), "{text}");
     // The account unlinked while the session is open: read again at the relay, and refused.
     let id = call(&s.app, "alice", "GET", "/api/v1/mail/accounts", None).await.body[0]["id"].as_i64().unwrap();
     let r = call(&s.app, "alice", "DELETE", &format!("/api/v1/mail/accounts/{id}"), None).await;
     assert!(r.status.is_success(), "{}", r.text);
-    let (code, text) = c.mail("alice@example.test", &["carol@example.org"], &message("refused-5")).await;
+    let (code, text) =
+        c.mail("alice@example.test", &["carol@example.org"], &message(&format!("refused-5-{}", s.tag))).await;
     assert_eq!((code, text.as_str()), (550, "5.7.1 The mail account of this login is no longer linked to Madang"));
     assert_eq!(c.cmd("QUIT").await.0, 221);
 }
@@ -776,6 +861,7 @@ async fn a_silent_client_is_told_421_after_the_login_timeout(db: &TestDb) {
 on_both_databases!(
     a_message_arrives_byte_for_byte_with_its_envelope,
     bearer_tokens_with_the_mail_scope_log_in,
+    an_oauth_account_relays_with_its_token,
     wrong_passwords_get_535_then_the_throttle,
     no_mail_without_auth_or_as_someone_else,
     senders_in_domain_allows_the_domain_only,
