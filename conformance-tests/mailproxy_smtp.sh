@@ -123,6 +123,12 @@ swaks_case starttls-login 0 '^ *<~ +235 ' --port "$CT_SUBMISSION_PORT" -tls --au
     --auth-user alice@example.test --auth-password "$app_pw" --from alice@example.test \
     --to carol@example.org,dave@example.org --header "Subject: $s"
 check_sink "$s" alice@example.test carol@example.org,dave@example.org
+# RFC 2920: swaks sends MAIL, RCPT and DATA in one batch when PIPELINING is offered.
+s="$run_id-pipelined"
+swaks_case pipelined 0 '^ *<~ +250 ' --port "$CT_SUBMISSION_PORT" -tls --pipeline --auth PLAIN \
+    --auth-user "$CT_USER" --auth-password "$app_pw" --from alice@example.test \
+    --to gina@example.org,hank@example.org --header "Subject: $s"
+check_sink "$s" alice@example.test gina@example.org,hank@example.org
 # The EHLO before TLS offers STARTTLS; after it, AUTH in space form and SIZE.
 if grep -q '^ *<- *250-STARTTLS' "$out/swaks-starttls-plain.txt" &&
     grep -q '^ *<~ *250-AUTH PLAIN LOGIN' "$out/swaks-starttls-plain.txt" &&
