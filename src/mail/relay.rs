@@ -256,10 +256,10 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
         }
         mail.push_str(" BODY=8BITMIME");
     }
-    let step = |f| RelayError::Upstream(f);
+    let step = RelayError::Upstream;
     let reply = up.command(&mail).await.map_err(step)?;
     if reply.code != 250 {
-        return Err(RelayError::Refused(reply));
+        return Err(refused(reply));
     }
     for to in &envelope.to {
         let reply = up.command(&format!("RCPT TO:<{to}>")).await.map_err(step)?;
@@ -273,18 +273,29 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
             if let Some(first) = lines.first_mut() {
                 *first = format!("{first} (<{to}>)");
             }
-            return Err(RelayError::Refused(ServerReply { code: reply.code, lines }));
+            return Err(refused(ServerReply { code: reply.code, lines }));
         }
     }
     let reply = up.command("DATA").await.map_err(step)?;
     if reply.code != 354 {
-        return Err(RelayError::Refused(reply));
+        return Err(refused(reply));
     }
     up.send(&dot_stuff(message)).await.map_err(step)?;
     let reply = up.reply_within(DATA_TIMEOUT).await.map_err(step)?;
     // The message is handed over or refused either way; QUIT's reply changes nothing.
     let _ = tokio::time::timeout(Duration::from_secs(2), up.command("QUIT")).await;
-    if (200..300).contains(&reply.code) { Ok(reply) } else { Err(RelayError::Refused(reply)) }
+    if (200..300).contains(&reply.code) { Ok(reply) } else { Err(refused(reply)) }
+}
+
+/// A reply that was not the one the step needed: passed on when it is a refusal (4xx, 5xx);
+/// anything else (a 2xx or 3xx out of place) is a server Madang cannot follow, never a reply
+/// the app could take for success while nothing was sent.
+fn refused(reply: ServerReply) -> RelayError {
+    if reply.code >= 400 {
+        RelayError::Refused(reply)
+    } else {
+        RelayError::Upstream(Failure::new(Step::Protocol, format!("unexpected reply {}", reply.code)))
+    }
 }
 
 async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
@@ -343,5 +354,16 @@ mod tests {
             ["PIPELINING", "SIZE 100", "AUTH PLAIN LOGIN", "AUTH=XOAUTH2", "8BITMIME"].map(String::from).to_vec();
         assert!(has(&ext, "SIZE") && has(&ext, "8BITMIME") && !has(&ext, "STARTTLS"));
         assert_eq!(auth_mechanisms(&ext), ["PLAIN", "LOGIN", "XOAUTH2"]);
+    }
+
+    #[test]
+    fn only_refusals_are_passed_on() {
+        let reply = |code| ServerReply { code, lines: vec!["x".into()] };
+        assert!(matches!(refused(reply(550)), RelayError::Refused(r) if r.code == 550));
+        assert!(matches!(refused(reply(421)), RelayError::Refused(r) if r.code == 421));
+        // A 250 to DATA (no 354) must not reach the app as if the message had been taken.
+        for code in [250, 252, 354] {
+            assert!(matches!(refused(reply(code)), RelayError::Upstream(f) if f.step == Step::Protocol), "{code}");
+        }
     }
 }
