@@ -858,6 +858,28 @@ async fn a_silent_client_is_told_421_after_the_login_timeout(db: &TestDb) {
     assert!(c.closed().await);
 }
 
+async fn another_protocol_at_the_port_is_cut_off(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    let state = app
+        .state
+        .clone()
+        .with_mailproxy(MailProxyConfig { hostname: "mail.example.test".into(), ..MailProxyConfig::default() });
+    let addr = listen::bind(state.mail_proxy(), Kind::Submission, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut c = Client::plain(addr).await;
+    // An HTTP request sent to the port: one 500 per line, then 421 and the end.
+    let mut junk = b"GET / HTTP/1.1\r\nHost: mail.example.test\r\n".to_vec();
+    for i in 0..30 {
+        junk.extend_from_slice(format!("X-Header-{i}: \x01\r\n").as_bytes());
+    }
+    c.send(&junk).await;
+    for _ in 0..19 {
+        assert_eq!(c.reply().await.0, 500);
+    }
+    assert_eq!(c.reply().await, (500, "5.5.2 Control characters in the command line".into()));
+    assert_eq!(c.reply().await, (421, "4.7.0 Too many errors; closing the connection".into()));
+    assert!(c.closed().await);
+}
+
 on_both_databases!(
     a_message_arrives_byte_for_byte_with_its_envelope,
     bearer_tokens_with_the_mail_scope_log_in,
@@ -871,4 +893,5 @@ on_both_databases!(
     upstream_refusals_are_passed_back_and_trouble_is_temporary,
     shutdown_says_421_between_commands,
     a_silent_client_is_told_421_after_the_login_timeout,
+    another_protocol_at_the_port_is_cut_off,
 );

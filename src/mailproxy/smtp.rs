@@ -37,6 +37,11 @@ pub const MAX_RECIPIENTS: usize = 100;
 /// with one wrong password (CLIENTS.md); past five the connection is only guessing.
 const MAX_AUTH_FAILURES: u32 = 5;
 
+/// Command lines refused as unknown, malformed or too long before the connection is closed
+/// (`421 4.7.0`): a real mail app makes none, while another protocol spoken at the port (an
+/// HTTP request, ALPACA-style cross-protocol traffic) makes one per line.
+const MAX_BAD_COMMANDS: u32 = 20;
+
 /// How long a read for more bytes may take while the session is idle or logging in.
 fn read_timeout(proxy: &MailProxy, logged_in: bool) -> Duration {
     if logged_in { proxy.config().idle_timeout } else { proxy.config().login_timeout }
@@ -73,6 +78,7 @@ struct Session {
     login: Option<Login>,
     transaction: Option<Transaction>,
     auth_failures: u32,
+    bad_commands: u32,
 }
 
 /// Serves one SMTP submission connection until it ends.
@@ -87,6 +93,7 @@ pub async fn serve(proxy: Arc<MailProxy>, conn: Conn) {
         login: None,
         transaction: None,
         auth_failures: 0,
+        bad_commands: 0,
     };
     let greeting = Reply::plain(220, vec![format!("{} ESMTP Madang", session.proxy.config().hostname)]);
     session.say(greeting);
@@ -157,7 +164,10 @@ impl Session {
             match self.lines.next_line() {
                 Line::Complete(line) => return Ok(line),
                 // RFC 5321 §4.5.3.1.4 / §4.2.4.
-                Line::TooLong => self.say(reply(500, "5.5.2", "Line too long")),
+                Line::TooLong => {
+                    self.say(reply(500, "5.5.2", "Line too long"));
+                    self.bad_command()?;
+                }
                 Line::Incomplete => self.fill().await?,
             }
         }
@@ -168,9 +178,20 @@ impl Session {
             let line = self.next_line().await?;
             match parse_command(&line) {
                 Ok(command) => self.apply(command).await?,
-                Err(refusal) => self.say(refusal),
+                Err(refusal) => {
+                    self.say(refusal);
+                    self.bad_command()?;
+                }
             }
         }
+    }
+
+    fn bad_command(&mut self) -> Result<(), End> {
+        self.bad_commands += 1;
+        if self.bad_commands >= MAX_BAD_COMMANDS {
+            return Err(End::Say(reply(421, "4.7.0", "Too many errors; closing the connection")));
+        }
+        Ok(())
     }
 
     fn extensions(&self) -> Vec<String> {
