@@ -62,17 +62,30 @@ swaks_case() {
     fi
 }
 
-# The envelope line and file of the message with this subject, within 10 s.
+# The envelope line and file of the message with this subject, within 10 s (one python3 per
+# look: the sink holds every message the Rust tests sent too).
 find_in_sink() {
-    local subject="$1" i line file
+    local i
     for i in $(seq 50); do
-        while IFS= read -r line; do
-            file="$(printf '%s' "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["file"])')"
-            if grep -q "^Subject: $subject" "$sink/new/$file" 2>/dev/null; then
-                printf '%s\n%s\n' "$line" "$sink/new/$file"
-                return 0
-            fi
-        done <"$sink/envelopes.jsonl"
+        python3 - "$sink" "$1" <<'EOF' && return 0
+import json, os, sys
+sink, subject = sys.argv[1], ("Subject: " + sys.argv[2] + "\r\n").encode()
+try:
+    lines = open(os.path.join(sink, "envelopes.jsonl")).read().splitlines()
+except FileNotFoundError:
+    sys.exit(1)
+for line in reversed(lines):
+    path = os.path.join(sink, "new", json.loads(line)["file"])
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        continue
+    if subject in data:
+        print(line)
+        print(path)
+        sys.exit(0)
+sys.exit(1)
+EOF
         sleep 0.2
     done
     return 1
