@@ -5,9 +5,10 @@
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
 #   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird litmus
+#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
+#            thunderbird litmus
 #            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client, and the
-#            mail suites mailproxy_imap, mail_setup and thunderbird, are skipped on radicale)
+#            mail suites mailproxy_*, mail_setup and thunderbird, are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
 #          server.log and whatever the suite writes), summary.txt beside them.
@@ -16,10 +17,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird litmus)
+    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup thunderbird
+    litmus)
 NON_BLOCKING=(litmus)
-# Madang's own identity features (OIDC provider, web pages): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mail_setup thunderbird)
+# Madang's own features (OIDC provider, web pages, mail listeners): nothing to test on Radicale.
+MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
+    thunderbird)
 
 backend_arg="${1:-all}"
 shift || true
@@ -71,6 +74,8 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         web_client) timeout 900 "$here/web_client/run.sh" ;;
         # curl, mbsync and imaplib through the IMAP listener to a real Dovecot; well under 2 minutes.
         mailproxy_imap) timeout 300 "$here/.venv/bin/python" "$here/mailproxy_imap.py" ;;
+        # swaks and curl submitting through Madang's SMTP listeners into the harness's Dovecot.
+        mailproxy_smtp) timeout 180 "$here/mailproxy_smtp.sh" ;;
         # Autoconfig, Autodiscover and the Apple profile (curl, xml.etree, plistlib); seconds.
         mail_setup) timeout 120 "$here/mail_setup.sh" ;;
         # Thunderbird (Debian ESR) headless through Marionette; designed to take under two minutes.
@@ -97,6 +102,19 @@ suite_server_env() { # SUITE DIR: what a suite's server needs besides the defaul
 MADANG_MAILPROXY_IMAPS_LISTEN=127.0.0.1:$CT_IMAPS_PORT
 MADANG_MAILPROXY_TLS_CERT=$MADANG_TEST_DOVECOT_DIR/cert.pem
 MADANG_MAILPROXY_TLS_KEY=$MADANG_TEST_DOVECOT_DIR/key.pem"
+            ;;
+        mailproxy_smtp)
+            # Submission listeners with Dovecot's certificate (for localhost) on free ports; a small
+            # SIZE so the limit is quick to reach.
+            [[ -n "${MADANG_TEST_DOVECOT_DIR:-}" ]] || return 0
+            CT_SUBMISSION_PORT="$(ct_free_port)" CT_SUBMISSIONS_PORT="$(ct_free_port)"
+            export CT_SUBMISSION_PORT CT_SUBMISSIONS_PORT
+            export CT_SERVER_ENV="MADANG_MAILPROXY_SUBMISSION_LISTEN=127.0.0.1:$CT_SUBMISSION_PORT
+MADANG_MAILPROXY_SUBMISSIONS_LISTEN=127.0.0.1:$CT_SUBMISSIONS_PORT
+MADANG_MAILPROXY_TLS_CERT=$MADANG_TEST_DOVECOT_DIR/cert.pem
+MADANG_MAILPROXY_TLS_KEY=$MADANG_TEST_DOVECOT_DIR/key.pem
+MADANG_MAILPROXY_HOSTNAME=localhost
+MADANG_MAILPROXY_MAX_MESSAGE_SIZE=1MiB"
             ;;
         mail_setup)
             # Mail listeners on loopback ports: what autoconfig and the profile advertise comes from

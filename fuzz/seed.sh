@@ -24,6 +24,7 @@ add vcard_ingest "$root"/fixtures/vcard/*.vcf "$fuzz"/seeds/vcard_ingest/*
 add xml_request "$root"/dav/testdata/requests/*.xml "$fuzz"/seeds/xml_request/*
 add query_filters "$root"/dav/testdata/requests/*.xml "$fuzz"/seeds/query_filters/*
 add imap_login "$fuzz"/seeds/imap_login/*
+add smtp_command "$fuzz"/seeds/smtp_command/*
 
 # Bodies the recorded clients send: XML to the request parsers, calendar and card bodies to ingest.
 if command -v jq >/dev/null 2>&1; then

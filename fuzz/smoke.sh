@@ -21,10 +21,11 @@ fi
 cargo fuzz build --sanitizer none
 
 failed=()
-for target in xml_request query_filters ical_ingest vcard_ingest imap_login; do
+for target in xml_request query_filters ical_ingest vcard_ingest imap_login smtp_command; do
     case "$target" in
         xml_request | query_filters) dict=dict/xml.dict ;;
         imap_login) dict=dict/imap.dict ;;
+        smtp_command) dict=dict/smtp.dict ;;
         *) dict=dict/ical.dict ;;
     esac
     echo "--- $target ($runs runs, at most ${seconds}s)"

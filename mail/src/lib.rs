@@ -1,15 +1,17 @@
 //! Mail formats for linked accounts, parse and write only (no I/O, no SQL, no HTTP framework),
 //! as `madang-dav` is for DAV: what the index keeps of a message (`summary`), what the reader
 //! shows (`body`, with HTML sanitised), conversations (`thread`, JWZ), IMAP mailbox names
-//! (`utf7`), the DNS messages that find a domain's mail servers (`dns`, RFC 6186) and reading a
-//! large message by its parts (`parts`), and IMAP before login for the mail listeners
-//! (`imap_login`: commands, literals, SASL).
+//! (`utf7`), the DNS messages that find a domain's mail servers (`dns`, RFC 6186), reading a
+//! large message by its parts (`parts`), and the two protocols Madang serves to mail apps: IMAP
+//! before login (`imap_login`: commands, literals) and SMTP submission (`smtp_submit`), with the
+//! SASL exchanges both share (`sasl`).
 
 pub mod body;
 pub mod compose;
 pub mod dns;
 pub mod imap_login;
 pub mod parts;
+pub mod smtp_submit;
 pub mod summary;
 pub mod thread;
 pub mod utf7;

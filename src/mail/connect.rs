@@ -322,7 +322,7 @@ impl Connector {
         &self.images
     }
 
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.config.connect_timeout
     }
 

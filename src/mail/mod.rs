@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod parts;
 pub mod providers;
 pub mod qresync;
+pub mod relay;
 pub mod search;
 pub mod send;
 pub mod sync;
