@@ -1332,6 +1332,9 @@ pub struct MailProxyConfig {
     pub max_message_size: u64,
     /// `mailproxy.allowed_senders = domain`: any address at the linked account's domain.
     pub senders_in_domain: bool,
+    /// How often an open session checks that its credentials still stand (not a key: 30 s;
+    /// tests shorten it).
+    pub revalidate_every: Duration,
 }
 
 impl Default for MailProxyConfig {
@@ -1351,6 +1354,7 @@ impl Default for MailProxyConfig {
             max_command_size: 8 << 10,
             max_message_size: 50 << 20,
             senders_in_domain: false,
+            revalidate_every: Duration::from_secs(30),
         }
     }
 }
@@ -1795,6 +1799,7 @@ fn mail_proxy(p: &Parser<'_>, server: &ServerConfig) -> Result<MailProxyConfig, 
             "domain" => true,
             _ => return Err(p.fail("mailproxy.allowed_senders", "`account` or `domain`")),
         },
+        revalidate_every: MailProxyConfig::default().revalidate_every,
     };
     if config.login_timeout < Duration::from_secs(1) {
         return Err(p.fail("mailproxy.login_timeout", "at least `1s`"));

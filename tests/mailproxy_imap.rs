@@ -796,7 +796,39 @@ async fn oauth_linked_accounts_sign_in_upstream_with_a_token(db: &TestDb) {
     );
 }
 
+/// An administrator revokes a device: its open session, not only its next login, ends (told BYE
+/// at a response boundary); then the mail module is turned off: every session ends and logins
+/// get `[UNAVAILABLE]`.
+async fn revoked_devices_and_mail_turned_off_end_open_sessions(db: &TestDb) {
+    let Some(w) = world(db, |c| c.revalidate_every = Duration::from_millis(300)).await else { return };
+    let (phone, phone_password) = w.app.accounts.add_app_password("alice", "phone").await.unwrap();
+    let (_, laptop_password) = w.app.accounts.add_app_password("alice", "laptop").await.unwrap();
+    let (mut on_phone, _) = Client::connect(w.imap).await;
+    assert_logged_in(&on_phone.run("a", &format!("LOGIN alice {phone_password}")).await, "a");
+    assert!(last(&on_phone.run("b", "SELECT INBOX").await).starts_with("b OK"));
+    let (mut on_laptop, _) = Client::connect(w.imap).await;
+    assert_logged_in(&on_laptop.run("a", &format!("LOGIN alice {laptop_password}")).await, "a");
+    w.app.accounts.revoke_app_password("alice", phone.id).await.unwrap();
+    assert_eq!(on_phone.line().await, "* BYE This device's access was revoked; sign in again");
+    assert!(on_phone.closed().await);
+    // The other device goes on: revoking one app password bumps the user's credentials version,
+    // which alone ends nothing.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(last(&on_laptop.run("c", "NOOP").await).starts_with("c OK"));
+    w.app.state.modules.set(&[(Module::Mail, false)]).await.unwrap();
+    assert_eq!(on_laptop.line().await, "* BYE Mail is turned off on this server");
+    assert!(on_laptop.closed().await);
+    // The module switch is cached for up to a second per process.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (mut c, _) = Client::connect(w.imap).await;
+    assert_eq!(
+        c.run("a", &format!("LOGIN alice {laptop_password}")).await,
+        ["a NO [UNAVAILABLE] Mail is turned off on this server"]
+    );
+}
+
 on_both_databases!(
+    revoked_devices_and_mail_turned_off_end_open_sessions,
     oauth_linked_accounts_sign_in_upstream_with_a_token,
     every_login_form_mail_apps_use,
     names_accounts_and_isolation,

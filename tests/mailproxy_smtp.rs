@@ -607,6 +607,24 @@ async fn no_mail_without_auth_or_as_someone_else(db: &TestDb) {
     assert!(never_delivered(&s.dir, &format!("forged-1-{}", s.tag)));
 }
 
+/// A device revoked after its AUTH sends nothing more on that connection (each message checks
+/// the login again), and the refusal is a 535 the app takes as "sign in again".
+async fn a_device_revoked_mid_session_sends_nothing_more(db: &TestDb) {
+    let Some(s) = setup(db, false).await else { return };
+    let (phone, password) = s.app.accounts.add_app_password("alice", "phone").await.unwrap();
+    let mut c = Client::tls(s.submissions, &s.ca).await;
+    c.ehlo().await;
+    assert_eq!(c.auth_plain("alice", &password).await.0, 235);
+    let before = format!("before-revoke-{}", s.tag);
+    assert_eq!(c.mail("alice@example.test", &["carol@example.org"], &message(&before)).await.0, 250);
+    delivered(&s.dir, &before).await;
+    s.app.accounts.revoke_app_password("alice", phone.id).await.unwrap();
+    let after = format!("after-revoke-{}", s.tag);
+    let (code, text) = c.mail("alice@example.test", &["carol@example.org"], &message(&after)).await;
+    assert_eq!((code, text.as_str()), (535, "5.7.8 This login is no longer valid; sign in again"));
+    assert!(never_delivered(&s.dir, &after));
+}
+
 async fn senders_in_domain_allows_the_domain_only(db: &TestDb) {
     // mailproxy.allowed_senders = domain: any address at the account's domain, no other.
     let Some(s) = setup(db, true).await else { return };
@@ -881,6 +899,7 @@ async fn another_protocol_at_the_port_is_cut_off(db: &TestDb) {
 }
 
 on_both_databases!(
+    a_device_revoked_mid_session_sends_nothing_more,
     a_message_arrives_byte_for_byte_with_its_envelope,
     bearer_tokens_with_the_mail_scope_log_in,
     an_oauth_account_relays_with_its_token,

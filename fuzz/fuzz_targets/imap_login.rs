@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     for mechanism in [Mechanism::Plain, Mechanism::Login, Mechanism::OAuthBearer, Mechanism::XOAuth2] {
         let _ = Sasl::start(mechanism, Some(input));
     }
-    let _ = madang_mail::imap_login::oauthbearer(input);
-    let _ = madang_mail::imap_login::xoauth2(input);
-    let _ = madang_mail::imap_login::plain(input);
+    let _ = madang_mail::sasl::oauthbearer(input);
+    let _ = madang_mail::sasl::xoauth2(input);
+    let _ = madang_mail::sasl::plain(input);
 });

@@ -8,10 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use madang_mail::smtp_submit::{
-    DataReader, Line, Lines, decode_response, dot_stuff, parse_command, parse_reply_line, sasl_oauthbearer, sasl_plain,
-    sasl_xoauth2,
-};
+use madang_mail::sasl::{decode_response, oauthbearer, plain, xoauth2};
+use madang_mail::smtp_submit::{DataReader, Line, Lines, dot_stuff, parse_command, parse_reply_line};
 
 const MAX_LINE: usize = 512;
 const MAX_DATA: usize = 4096;
@@ -29,10 +27,8 @@ fuzz_target!(|data: &[u8]| {
                     assert!(line.len() <= MAX_LINE, "a line of {} bytes", line.len());
                     let _ = parse_command(&line).map(|c| format!("{c:?}")).map_err(|r| r.to_bytes());
                     let _ = parse_reply_line(&line);
-                    if let Ok(text) = std::str::from_utf8(&line)
-                        && let Some(decoded) = decode_response(text)
-                    {
-                        let _ = (sasl_plain(&decoded), sasl_oauthbearer(&decoded), sasl_xoauth2(&decoded));
+                    if let Some(decoded) = decode_response(&line) {
+                        let _ = (plain(&decoded), oauthbearer(&decoded), xoauth2(&decoded));
                     }
                 }
                 Line::TooLong => {}

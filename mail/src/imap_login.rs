@@ -10,14 +10,7 @@
 //! longer line or a `{n}` beyond it ends the connection rather than being buffered (nginx
 //! commits aa65a60fc, dff46cd1a).
 
-use base64::Engine;
-
-/// Accepts base64 with or without the trailing `=`: clients differ, and the meaning is the same.
-const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
+pub use crate::sasl::{Credentials, Mechanism, Sasl, SaslStep};
 
 /// A command before login, with its tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,31 +60,6 @@ impl std::fmt::Debug for Command {
             }
             Command::UnknownMechanism => f.write_str("UnknownMechanism"),
             Command::Other(name) => write!(f, "Other({name:?})"),
-        }
-    }
-}
-
-/// The SASL mechanisms Madang offers (never CRAM-MD5, DIGEST-MD5 or SCRAM: CLIENTS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    /// RFC 4616.
-    Plain,
-    /// The obsolete but universal `LOGIN` (draft-murchison-sasl-login).
-    Login,
-    /// RFC 7628.
-    OAuthBearer,
-    /// Google's and Microsoft's XOAUTH2.
-    XOAuth2,
-}
-
-impl Mechanism {
-    pub fn parse(name: &str) -> Option<Mechanism> {
-        match name.to_ascii_uppercase().as_str() {
-            "PLAIN" => Some(Mechanism::Plain),
-            "LOGIN" => Some(Mechanism::Login),
-            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
-            "XOAUTH2" => Some(Mechanism::XOAuth2),
-            _ => None,
         }
     }
 }
@@ -465,175 +433,10 @@ fn parse_command(parts: &[Part]) -> Read<Tagged> {
     Read::Ready(Tagged { tag, command })
 }
 
-/// Who a SASL exchange says logs in, and with what.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    Password {
-        user: String,
-        password: String,
-    },
-    /// `user` is the authorization identity the client named, empty if none.
-    Bearer {
-        user: String,
-        token: String,
-    },
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Password { user, .. } => write!(f, "Password {{ user: {user:?}, password: <redacted> }}"),
-            Credentials::Bearer { user, .. } => write!(f, "Bearer {{ user: {user:?}, token: <redacted> }}"),
-        }
-    }
-}
-
-/// One step of an `AUTHENTICATE` exchange, as the session must act on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaslStep {
-    /// Send `+ <this>` (base64, possibly empty) and read one line.
-    Challenge(&'static str),
-    Done(Credentials),
-    /// The client sent `*` (RFC 9051 §6.2.2): tagged `BAD`.
-    Cancelled,
-    /// Not base64: tagged `BAD`.
-    BadEncoding,
-    /// Decoded, but not what the mechanism lays out: tagged `NO [AUTHENTICATIONFAILED]`.
-    Malformed,
-}
-
-/// An `AUTHENTICATE` exchange in progress.
-#[derive(Debug)]
-pub struct Sasl {
-    mechanism: Mechanism,
-    /// AUTHENTICATE LOGIN's user name, once given.
-    user: Option<String>,
-}
-
-/// `Username:` and `Password:`, the LOGIN mechanism's prompts.
-const LOGIN_USER: &str = "VXNlcm5hbWU6";
-const LOGIN_PASSWORD: &str = "UGFzc3dvcmQ6";
-
-impl Sasl {
-    /// Starts an exchange; `initial` is the RFC 4959 initial response as sent.
-    pub fn start(mechanism: Mechanism, initial: Option<&[u8]>) -> (Sasl, SaslStep) {
-        let mut sasl = Sasl { mechanism, user: None };
-        let step = match initial {
-            None if mechanism == Mechanism::Login => SaslStep::Challenge(LOGIN_USER),
-            None => SaslStep::Challenge(""),
-            // `*` is a cancellation only as a response line; as an initial response it is not
-            // base64 and is refused as such.
-            Some(ir) => sasl.respond_decoded(ir, false),
-        };
-        (sasl, step)
-    }
-
-    /// The client's answer to a challenge.
-    pub fn respond(&mut self, line: &[u8]) -> SaslStep {
-        self.respond_decoded(line, true)
-    }
-
-    fn respond_decoded(&mut self, line: &[u8], may_cancel: bool) -> SaslStep {
-        if may_cancel && line == b"*" {
-            return SaslStep::Cancelled;
-        }
-        let Some(data) = decode_base64(line) else {
-            return SaslStep::BadEncoding;
-        };
-        match self.mechanism {
-            Mechanism::Plain => plain(&data).map_or(SaslStep::Malformed, SaslStep::Done),
-            Mechanism::Login => match self.user.take() {
-                None => {
-                    self.user = Some(text(&data));
-                    SaslStep::Challenge(LOGIN_PASSWORD)
-                }
-                Some(user) => SaslStep::Done(Credentials::Password { user, password: text(&data) }),
-            },
-            Mechanism::OAuthBearer => oauthbearer(&data).map_or(SaslStep::Malformed, SaslStep::Done),
-            Mechanism::XOAuth2 => xoauth2(&data).map_or(SaslStep::Malformed, SaslStep::Done),
-        }
-    }
-}
-
-/// A SASL response line: base64, or `=` for an empty response (RFC 4959 §3, RFC 9051 §6.2.2).
-pub fn decode_base64(line: &[u8]) -> Option<Vec<u8>> {
-    if line == b"=" {
-        return Some(Vec::new());
-    }
-    if line.is_empty() {
-        // An empty line is an empty response to a challenge (RFC 9051 §6.2.2 allows it).
-        return Some(Vec::new());
-    }
-    BASE64.decode(line).ok()
-}
-
-/// RFC 4616 PLAIN: `[authzid] NUL authcid NUL passwd`. An authorization identity other than
-/// the authentication one would be acting as someone else: refused.
-pub fn plain(data: &[u8]) -> Option<Credentials> {
-    let mut fields = data.split(|&b| b == 0);
-    let (authzid, authcid, passwd) = (fields.next()?, fields.next()?, fields.next()?);
-    if fields.next().is_some() || authcid.is_empty() || (!authzid.is_empty() && authzid != authcid) {
-        return None;
-    }
-    Some(Credentials::Password { user: text(authcid), password: text(passwd) })
-}
-
-/// RFC 7628 §3.1 OAUTHBEARER: a GS2 header (RFC 5801: `n,a=<authzid>,`, no channel binding),
-/// then `%x01`-separated `key=value` pairs with `auth=Bearer <token>`, ending `%x01%x01`.
-pub fn oauthbearer(data: &[u8]) -> Option<Credentials> {
-    let data = std::str::from_utf8(data).ok()?;
-    let (cbind, rest) = data.split_once(',')?;
-    // `p=…` asks for channel binding, which Madang does not offer (RFC 7628 §3.1).
-    if !matches!(cbind, "n" | "y") {
-        return None;
-    }
-    let (authzid, rest) = rest.split_once(',')?;
-    let user = match authzid {
-        "" => String::new(),
-        a => unescape_saslname(a.strip_prefix("a=")?)?,
-    };
-    let pairs = rest.strip_prefix('\x01')?.strip_suffix("\x01\x01")?;
-    let token = bearer_in(pairs)?;
-    Some(Credentials::Bearer { user, token })
-}
-
-/// `auth=Bearer <token>` among `%x01`-separated pairs (the scheme is case-insensitive, RFC 6750 §2.1).
-fn bearer_in(pairs: &str) -> Option<String> {
-    let auth = pairs.split('\x01').find_map(|kv| kv.strip_prefix("auth="))?;
-    let (scheme, token) = auth.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-}
-
-/// RFC 5801 §4 saslname: `=2C` is `,`, `=3D` is `=`, any other `=` is an error.
-fn unescape_saslname(name: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut rest = name;
-    while let Some(at) = rest.find('=') {
-        out.push_str(&rest[..at]);
-        match rest.get(at..at + 3) {
-            Some("=2C") | Some("=2c") => out.push(','),
-            Some("=3D") | Some("=3d") => out.push('='),
-            _ => return None,
-        }
-        rest = &rest[at + 3..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-/// XOAUTH2 (Google's and Microsoft's): `user=<name>%x01auth=Bearer <token>%x01%x01`.
-pub fn xoauth2(data: &[u8]) -> Option<Credentials> {
-    let data = std::str::from_utf8(data).ok()?;
-    let pairs = data.strip_suffix("\x01\x01")?;
-    let user = pairs.split('\x01').find_map(|kv| kv.strip_prefix("user="))?.to_string();
-    let token = bearer_in(pairs)?;
-    Some(Credentials::Bearer { user, token })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn b64(data: &[u8]) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD.encode(data).into_bytes()

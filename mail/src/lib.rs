@@ -11,6 +11,7 @@ pub mod compose;
 pub mod dns;
 pub mod imap_login;
 pub mod parts;
+pub mod sasl;
 pub mod smtp_submit;
 pub mod summary;
 pub mod thread;

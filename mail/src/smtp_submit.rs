@@ -5,8 +5,7 @@
 //! SASL responses (PLAIN, LOGIN, OAUTHBEARER, XOAUTH2). No I/O: the session in `src/mailproxy`
 //! feeds bytes in and writes what comes out.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+pub use crate::sasl::{Credentials, Mechanism, OAUTHBEARER_ERROR, decode_response, encode_challenge};
 
 /// One reply (RFC 5321 §4.2): a code, an enhanced status code (RFC 3463; `None` for the
 /// greeting and EHLO, RFC 2034 §3), and one or more lines of text.
@@ -52,28 +51,6 @@ impl Reply {
     /// Whether the code is 2xx or 3xx.
     pub fn is_positive(&self) -> bool {
         self.code < 400
-    }
-}
-
-/// The SASL mechanisms Madang takes (never CRAM-MD5, DIGEST-MD5 or SCRAM: it holds no
-/// password in a form they need, and FairEmail would pick them first; CLIENTS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    Plain,
-    Login,
-    OauthBearer,
-    Xoauth2,
-}
-
-impl Mechanism {
-    fn parse(name: &str) -> Option<Mechanism> {
-        match name.to_ascii_uppercase().as_str() {
-            "PLAIN" => Some(Mechanism::Plain),
-            "LOGIN" => Some(Mechanism::Login),
-            "OAUTHBEARER" => Some(Mechanism::OauthBearer),
-            "XOAUTH2" => Some(Mechanism::Xoauth2),
-            _ => None,
-        }
     }
 }
 
@@ -468,89 +445,6 @@ pub fn parse_reply_line(line: &[u8]) -> Option<(u16, bool, String)> {
     Some((code.parse().ok()?, more, line.get(4..).unwrap_or("").to_string()))
 }
 
-/// The credentials out of a SASL exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// PLAIN or LOGIN. (`authzid` from PLAIN, when present and not the user itself, is refused
-    /// by the session: no one submits as someone else.)
-    Password { authzid: String, user: String, password: String },
-    /// OAUTHBEARER (RFC 7628 §3.1) or XOAUTH2: the name in the exchange (may be empty) and the token.
-    Bearer { user: String, token: String },
-}
-
-impl std::fmt::Display for Credentials {
-    // What a log may show: the kind and the name, never the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Password { user, .. } => write!(f, "password for {user}"),
-            Credentials::Bearer { user, .. } => write!(f, "bearer for {user}"),
-        }
-    }
-}
-
-/// Decodes a SASL response line (RFC 4954 §4): base64, `=` for an empty response. `*` (the
-/// client cancelling) is the caller's to check first.
-pub fn decode_response(line: &str) -> Option<Vec<u8>> {
-    let line = line.trim();
-    if line == "=" {
-        return Some(Vec::new());
-    }
-    STANDARD.decode(line).ok()
-}
-
-/// The base64 text of a `334` challenge.
-pub fn encode_challenge(text: &[u8]) -> String {
-    STANDARD.encode(text)
-}
-
-/// PLAIN (RFC 4616 §2): `authzid NUL authcid NUL passwd`.
-pub fn sasl_plain(response: &[u8]) -> Option<Credentials> {
-    let text = std::str::from_utf8(response).ok()?;
-    let mut parts = text.split('\0');
-    let (authzid, user, password) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || user.is_empty() {
-        return None;
-    }
-    Some(Credentials::Password { authzid: authzid.into(), user: user.into(), password: password.into() })
-}
-
-/// OAUTHBEARER's initial client response (RFC 7628 §3.1): a GS2 header `n,a=user,` then
-/// `%x01`-separated `key=value` pairs, one of them `auth=Bearer <token>`.
-pub fn sasl_oauthbearer(response: &[u8]) -> Option<Credentials> {
-    let text = std::str::from_utf8(response).ok()?;
-    let (gs2, kvpairs) = text.split_once('\x01')?;
-    let mut fields = gs2.split(',');
-    // The channel-binding flag: `n` or `y` (RFC 5801 §4); `p=` is not supported (no binding).
-    if !matches!(fields.next()?, "n" | "y") {
-        return None;
-    }
-    let user = match fields.next()? {
-        "" => String::new(),
-        a => a.strip_prefix("a=")?.replace("=2C", ",").replace("=3D", "="),
-    };
-    let token = bearer_value(kvpairs)?;
-    Some(Credentials::Bearer { user, token })
-}
-
-/// Google's XOAUTH2: `user=<name>^Aauth=Bearer <token>^A^A`.
-pub fn sasl_xoauth2(response: &[u8]) -> Option<Credentials> {
-    let text = std::str::from_utf8(response).ok()?;
-    let user = text.split('\x01').find_map(|kv| kv.strip_prefix("user="))?.to_string();
-    let token = bearer_value(text)?;
-    Some(Credentials::Bearer { user, token })
-}
-
-fn bearer_value(kvpairs: &str) -> Option<String> {
-    let auth = kvpairs.split('\x01').find_map(|kv| kv.strip_prefix("auth="))?;
-    let (scheme, token) = auth.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then(|| token.to_string())
-}
-
-/// The error a failed OAUTHBEARER exchange sends in its `334` before the final `535`
-/// (RFC 7628 §3.2.2); the client answers it with `%x01` (or `*`).
-pub const OAUTHBEARER_ERROR: &str = r#"{"status":"invalid_token","scope":"mail"}"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,9 +474,9 @@ mod tests {
         assert_eq!(parse("AUTH LOGIN"), Ok(Command::Auth { mechanism: Mechanism::Login, initial: None }));
         assert_eq!(
             parse("AUTH XOAUTH2 eA=="),
-            Ok(Command::Auth { mechanism: Mechanism::Xoauth2, initial: Some("eA==".into()) })
+            Ok(Command::Auth { mechanism: Mechanism::XOAuth2, initial: Some("eA==".into()) })
         );
-        assert_eq!(parse("AUTH OAUTHBEARER"), Ok(Command::Auth { mechanism: Mechanism::OauthBearer, initial: None }));
+        assert_eq!(parse("AUTH OAUTHBEARER"), Ok(Command::Auth { mechanism: Mechanism::OAuthBearer, initial: None }));
         assert_eq!(parse("AUTH CRAM-MD5"), Err(504));
         assert_eq!(parse("AUTH"), Err(501));
         assert_eq!(parse("AUTH PLAIN a b"), Err(501));
@@ -743,42 +637,5 @@ mod tests {
         assert_eq!(parse_reply_line(b"2x0 hi"), None);
         assert_eq!(parse_reply_line(b"999 hi"), None);
         assert_eq!(parse_reply_line(b"250_x"), None);
-    }
-
-    #[test]
-    fn sasl_responses() {
-        let plain = decode_response("AGFsaWNlAHNlY3JldA==").unwrap();
-        assert_eq!(
-            sasl_plain(&plain),
-            Some(Credentials::Password { authzid: String::new(), user: "alice".into(), password: "secret".into() })
-        );
-        assert_eq!(
-            sasl_plain(b"alice\0alice\0pw"),
-            Some(Credentials::Password { authzid: "alice".into(), user: "alice".into(), password: "pw".into() })
-        );
-        assert_eq!(sasl_plain(b"\0\0pw"), None);
-        assert_eq!(sasl_plain(b"alice\0pw"), None);
-        assert_eq!(sasl_plain(b"a\0b\0c\0d"), None);
-        assert_eq!(decode_response("="), Some(vec![]));
-        assert_eq!(decode_response("not base64!"), None);
-        assert_eq!(
-            sasl_oauthbearer(b"n,a=kim=2Cx@example.com,\x01host=h\x01port=587\x01auth=Bearer tok\x01\x01"),
-            Some(Credentials::Bearer { user: "kim,x@example.com".into(), token: "tok".into() })
-        );
-        assert_eq!(
-            sasl_oauthbearer(b"n,,\x01auth=bearer tok\x01\x01"),
-            Some(Credentials::Bearer { user: String::new(), token: "tok".into() })
-        );
-        assert_eq!(sasl_oauthbearer(b"p=tls-unique,,\x01auth=Bearer t\x01\x01"), None);
-        assert_eq!(sasl_oauthbearer(b"n,,\x01auth=Basic t\x01\x01"), None);
-        assert_eq!(sasl_oauthbearer(b"n,,\x01auth=Bearer \x01\x01"), None);
-        assert_eq!(
-            sasl_xoauth2(b"user=kim@example.com\x01auth=Bearer tok\x01\x01"),
-            Some(Credentials::Bearer { user: "kim@example.com".into(), token: "tok".into() })
-        );
-        assert_eq!(sasl_xoauth2(b"auth=Bearer tok\x01\x01"), None);
-        // Nothing secret in what may be logged.
-        let shown = sasl_plain(b"\0alice\0hunter2").unwrap().to_string();
-        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -238,6 +238,7 @@ impl AppState {
             self.store.clone(),
             self.auth.clone(),
             self.mail.clone(),
+            self.modules.clone(),
             self.clock.clone(),
             (*self.mailproxy).clone(),
         ))

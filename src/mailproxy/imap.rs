@@ -382,6 +382,7 @@ fn refusal(tag: &str, e: &LoginError) -> String {
         // The password was right, but nothing to relay to: a permanent refusal of this name.
         LoginError::NoAccount(why) => format!("{tag} NO [AUTHORIZATIONFAILED] {why}\r\n"),
         LoginError::TooManySessions => format!("{tag} NO [LIMIT] Too many open sessions for this user\r\n"),
+        LoginError::MailOff => format!("{tag} NO [UNAVAILABLE] Mail is turned off on this server\r\n"),
         LoginError::Unavailable => {
             format!("{tag} NO [UNAVAILABLE] Madang cannot check logins now; try again later\r\n")
         }
@@ -479,8 +480,9 @@ enum End {
     UpstreamClosed,
     Idle,
     Shutdown,
-    /// The credentials the session began with no longer stand (`MailProxy::revoked`).
-    Revoked,
+    /// The credentials the session began with no longer stand, or mail was turned off
+    /// (`MailProxy::revoked`).
+    Revoked(super::Revoked),
     Error(std::io::Error),
 }
 
@@ -563,8 +565,8 @@ async fn relay(proxy: &Arc<MailProxy>, conn: Conn, login: Login, upstream: Upstr
                 () = &mut shutdown, if ending.is_none() => {
                     ending = Some((End::Shutdown, Instant::now() + SHUTDOWN_GRACE));
                 }
-                () = &mut revoked, if ending.is_none() => {
-                    ending = Some((End::Revoked, Instant::now() + SHUTDOWN_GRACE));
+                why = &mut revoked, if ending.is_none() => {
+                    ending = Some((End::Revoked(why), Instant::now() + SHUTDOWN_GRACE));
                 }
                 () = tokio::time::sleep_until(grace.into()) => {
                     match ending.take() {
@@ -585,7 +587,7 @@ async fn relay(proxy: &Arc<MailProxy>, conn: Conn, login: Login, upstream: Upstr
         r = up => r.unwrap_or_else(End::Error),
         r = down => r.unwrap_or_else(End::Error),
     };
-    if matches!(end, End::Shutdown | End::Idle | End::Revoked | End::ClientClosed)
+    if matches!(end, End::Shutdown | End::Idle | End::Revoked(_) | End::ClientClosed)
         && !compressed.load(Ordering::Relaxed)
     {
         // A polite end upstream; it does not matter if the server is gone already.
@@ -602,7 +604,7 @@ async fn relay(proxy: &Arc<MailProxy>, conn: Conn, login: Login, upstream: Upstr
         End::UpstreamClosed => "upstream_closed",
         End::Idle => "idle",
         End::Shutdown => "shutdown",
-        End::Revoked => "revoked",
+        End::Revoked(_) => "revoked",
         End::Error(_) => "error",
     };
     metrics::counter!("madang_mailproxy_imap_sessions_total", "end" => end_label).increment(1);
@@ -623,7 +625,8 @@ async fn say_bye<W: AsyncWrite + Unpin>(client: &mut W, why: End, compressed: &A
     if !compressed.load(Ordering::Relaxed) {
         let text: &[u8] = match why {
             End::Idle => b"* BYE Autologout; idle for too long\r\n",
-            End::Revoked => b"* BYE This device's access was revoked; sign in again\r\n",
+            End::Revoked(super::Revoked::Credentials) => b"* BYE This device's access was revoked; sign in again\r\n",
+            End::Revoked(super::Revoked::MailOff) => b"* BYE Mail is turned off on this server\r\n",
             _ => b"* BYE Madang is shutting down\r\n",
         };
         let _ = client.write_all(text).await;

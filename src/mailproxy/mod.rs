@@ -63,8 +63,14 @@ impl std::fmt::Debug for Login {
     }
 }
 
-/// How often an open session checks that its credentials still stand.
-pub const REVALIDATE_EVERY: Duration = Duration::from_secs(30);
+/// Why an open session must end ([`MailProxy::revoked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The device's app password was revoked, the user disabled, or the password changed.
+    Credentials,
+    /// An administrator turned the mail module off.
+    MailOff,
+}
 
 /// What [`MailProxy::revoked`] keeps of a login.
 struct LoginRef {
@@ -88,6 +94,8 @@ pub enum LoginError {
     TooManySessions,
     /// Madang itself cannot answer now (the database): IMAP `NO [UNAVAILABLE]`, SMTP 454.
     Unavailable,
+    /// An administrator turned the mail module off: no one's mail app is let through.
+    MailOff,
 }
 
 /// The shared part of both listeners: authentication, account choice, connection limits.
@@ -96,6 +104,8 @@ pub struct MailProxy {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) mail: Arc<MailService>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The mail module's switch, read at each login (a cached second at most).
+    modules: Arc<crate::modules::Modules>,
     pub(crate) config: MailProxyConfig,
     /// Open connections from each address (IPv6 per /64), before and after login.
     per_address: Arc<Mutex<HashMap<String, usize>>>,
@@ -227,6 +237,7 @@ impl MailProxy {
         store: Store,
         auth: Arc<Authenticator>,
         mail: Arc<MailService>,
+        modules: Arc<crate::modules::Modules>,
         clock: Arc<dyn Clock>,
         config: MailProxyConfig,
     ) -> MailProxy {
@@ -234,6 +245,7 @@ impl MailProxy {
             store,
             auth,
             mail,
+            modules,
             clock,
             open: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             config,
@@ -298,6 +310,7 @@ impl MailProxy {
                     LoginError::NoAccount(_) => "no_account",
                     LoginError::TooManySessions => "limit",
                     LoginError::Unavailable => "unavailable",
+                    LoginError::MailOff => "mail_off",
                 };
                 metrics::counter!("madang_mailproxy_logins_total", "protocol" => protocol, "result" => reason)
                     .increment(1);
@@ -319,6 +332,12 @@ impl MailProxy {
     }
 
     async fn login_inner(&self, name: &str, secret: Secret<'_>, client: IpAddr) -> Result<Login, LoginError> {
+        // Checked first: with mail off, nothing about names or passwords is worth learning.
+        match self.modules.is_on(crate::modules::Module::Mail).await {
+            Ok(true) => {}
+            Ok(false) => return Err(LoginError::MailOff),
+            Err(_) => return Err(LoginError::Unavailable),
+        }
         let parsed = LoginName::parse(name);
         let (principal, wanted) = match secret {
             Secret::Password(password) => {
@@ -394,26 +413,37 @@ impl MailProxy {
     /// Whether a session may go on: its user is still active, the app password it logged in
     /// with still exists, and an account-password login's credentials have not changed (a
     /// password change, TOTP turned on). So revoking a device ends its open sessions within
-    /// [`REVALIDATE_EVERY`], not only its next login. `Err` when the database cannot say (the
+    /// `revalidate_every` (30 s), not only its next login. `Err` when the database cannot say (the
     /// session goes on: a database hiccup must not cut every mail app off).
     pub async fn still_valid(&self, login: &Login) -> Result<bool, StoreError> {
         self.check(&login.kept()).await
     }
 
-    /// Completes when [`MailProxy::still_valid`] says the session must end (checked every
-    /// [`REVALIDATE_EVERY`]); never completes otherwise.
-    pub fn revoked(self: &Arc<Self>, login: &Login) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Whether the mail module is on (a database that cannot say counts as on: the login
+    /// already passed the check).
+    pub async fn mail_on(&self) -> bool {
+        !matches!(self.modules.is_on(crate::modules::Module::Mail).await, Ok(false))
+    }
+
+    /// Completes when [`MailProxy::still_valid`] says the session must end, or the mail module
+    /// was turned off (checked every `revalidate_every`); never completes otherwise.
+    pub fn revoked(self: &Arc<Self>, login: &Login) -> impl std::future::Future<Output = Revoked> + Send + 'static {
         let proxy = self.clone();
         let login = login.kept();
         async move {
-            let mut tick = tokio::time::interval(REVALIDATE_EVERY);
+            let mut tick = tokio::time::interval(proxy.config.revalidate_every);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Ok(false) = proxy.check(&login).await {
-                    metrics::counter!("madang_mailproxy_revoked_sessions_total").increment(1);
-                    return;
-                }
+                let why = if !proxy.mail_on().await {
+                    Revoked::MailOff
+                } else if matches!(proxy.check(&login).await, Ok(false)) {
+                    Revoked::Credentials
+                } else {
+                    continue;
+                };
+                metrics::counter!("madang_mailproxy_revoked_sessions_total").increment(1);
+                return why;
             }
         }
     }

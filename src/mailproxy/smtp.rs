@@ -18,10 +18,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use madang_mail::smtp_submit::{
-    Body, Command, Credentials, DataReader, Line, Lines, Mechanism, OAUTHBEARER_ERROR, Reply, ServerReply,
-    decode_response, encode_challenge, parse_command, sasl_oauthbearer, sasl_plain, sasl_xoauth2,
-};
+use madang_mail::sasl::{Credentials, Mechanism, OAUTHBEARER_ERROR, Sasl, SaslStep, encode_challenge};
+use madang_mail::smtp_submit::{Body, Command, DataReader, Line, Lines, Reply, ServerReply, parse_command};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::listen::{Conn, Kind};
@@ -258,33 +256,34 @@ impl Session {
         Ok(())
     }
 
-    /// Reads one SASL response line (RFC 4954 §4): `None` when the client cancelled with `*`
-    /// (already answered 501) or sent something that is not base64 (already answered 501).
-    async fn sasl_step(&mut self, challenge: &str) -> Result<Option<Vec<u8>>, End> {
-        self.say(Reply::plain(334, vec![challenge.to_string()]));
-        let line = self.next_line().await?;
-        let line = String::from_utf8_lossy(&line).into_owned();
-        if line.trim() == "*" {
-            self.say(reply(501, "5.7.0", "Authentication cancelled"));
-            return Ok(None);
-        }
-        self.decode(&line)
-    }
-
-    fn decode(&mut self, text: &str) -> Result<Option<Vec<u8>>, End> {
-        match decode_response(text) {
-            Some(bytes) => Ok(Some(bytes)),
-            None => {
-                self.say(reply(501, "5.5.2", "Cannot decode the response (base64 expected)"));
-                Ok(None)
-            }
-        }
-    }
-
-    async fn first_response(&mut self, initial: Option<String>) -> Result<Option<Vec<u8>>, End> {
-        match initial {
-            Some(text) => self.decode(&text),
-            None => self.sasl_step("").await,
+    /// Runs the SASL exchange (RFC 4954 §4) to its credentials: `Ok(None)` when the client
+    /// cancelled with `*` or sent something that is not base64 (already answered 501),
+    /// `Err(())` when the response decoded but is not what the mechanism lays out (PLAIN naming
+    /// another user to act as, say): a failed login.
+    async fn sasl(
+        &mut self,
+        mechanism: Mechanism,
+        initial: Option<String>,
+    ) -> Result<Option<Result<Credentials, ()>>, End> {
+        let (mut sasl, mut step) = Sasl::start(mechanism, initial.as_deref().map(str::as_bytes));
+        loop {
+            step = match step {
+                SaslStep::Challenge(text) => {
+                    self.say(Reply::plain(334, vec![text.to_string()]));
+                    let line = self.next_line().await?;
+                    sasl.respond(line.trim_ascii())
+                }
+                SaslStep::Done(credentials) => return Ok(Some(Ok(credentials))),
+                SaslStep::Cancelled => {
+                    self.say(reply(501, "5.7.0", "Authentication cancelled"));
+                    return Ok(None);
+                }
+                SaslStep::BadEncoding => {
+                    self.say(reply(501, "5.5.2", "Cannot decode the response (base64 expected)"));
+                    return Ok(None);
+                }
+                SaslStep::Malformed => return Ok(Some(Err(()))),
+            };
         }
     }
 
@@ -307,44 +306,17 @@ impl Session {
             self.say(reply(530, "5.7.0", "Must issue a STARTTLS command first"));
             return Ok(());
         }
-        let credentials = match mechanism {
-            Mechanism::Plain => match self.first_response(initial).await? {
-                None => return Ok(()),
-                Some(bytes) => sasl_plain(&bytes),
-            },
-            Mechanism::Login => {
-                // The draft's initial response, when sent, is the user name.
-                let Some(user) = self.first_response_login(initial).await? else { return Ok(()) };
-                // "Password:"
-                let Some(password) = self.sasl_step("UGFzc3dvcmQ6").await? else { return Ok(()) };
-                match (String::from_utf8(user), String::from_utf8(password)) {
-                    (Ok(user), Ok(password)) => Some(Credentials::Password { authzid: String::new(), user, password }),
-                    _ => None,
-                }
-            }
-            Mechanism::OauthBearer => match self.first_response(initial).await? {
-                None => return Ok(()),
-                Some(bytes) => sasl_oauthbearer(&bytes),
-            },
-            Mechanism::Xoauth2 => match self.first_response(initial).await? {
-                None => return Ok(()),
-                Some(bytes) => sasl_xoauth2(&bytes),
-            },
-        };
-        let Some(credentials) = credentials else {
-            self.say(reply(501, "5.5.2", "Malformed authentication response"));
+        let Some(credentials) = self.sasl(mechanism, initial).await? else {
             return Ok(());
         };
+        // No one submits as someone else: PLAIN with another authorization identity is refused
+        // by `sasl::plain`, and answered like a wrong password.
         let result = match &credentials {
-            // No one submits as someone else: an authorization identity other than the
-            // authenticating one is refused like a wrong password.
-            Credentials::Password { authzid, user, .. } if !authzid.is_empty() && authzid != user => {
-                Err(LoginError::Failed)
-            }
-            Credentials::Password { user, password, .. } => {
+            Err(()) => Err(LoginError::Failed),
+            Ok(Credentials::Password { user, password }) => {
                 self.proxy.login(user, Secret::Password(password), self.client_ip(), "smtp").await
             }
-            Credentials::Bearer { user, token } => {
+            Ok(Credentials::Bearer { user, token }) => {
                 self.proxy.login(user, Secret::Bearer(token), self.client_ip(), "smtp").await
             }
         };
@@ -355,7 +327,7 @@ impl Session {
                 self.say(reply(235, "2.7.0", "Authentication successful"));
             }
             Err(e) => {
-                if e == LoginError::Failed && matches!(mechanism, Mechanism::OauthBearer | Mechanism::Xoauth2) {
+                if e == LoginError::Failed && matches!(mechanism, Mechanism::OAuthBearer | Mechanism::XOAuth2) {
                     // RFC 7628 §3.2.2: the error comes as a challenge the client answers (with
                     // %x01, or an empty line for XOAUTH2) before the final 535.
                     self.say(Reply::plain(334, vec![encode_challenge(OAUTHBEARER_ERROR.as_bytes())]));
@@ -369,14 +341,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    async fn first_response_login(&mut self, initial: Option<String>) -> Result<Option<Vec<u8>>, End> {
-        match initial {
-            Some(text) => self.decode(&text),
-            // "Username:"
-            None => self.sasl_step("VXNlcm5hbWU6").await,
-        }
     }
 
     fn mail(&mut self, from: String, size: Option<u64>, body: Option<Body>) {
@@ -475,6 +439,13 @@ impl Session {
 
     async fn relay(&mut self, transaction: &Transaction, message: &[u8]) -> Reply {
         let Some(login) = &self.login else { return reply(530, "5.7.0", "Authentication required") };
+        // A device revoked (or mail turned off) since AUTH sends nothing more: each message is
+        // checked as an IMAP session is every 30 s.
+        let mail_on = self.proxy.mail_on().await;
+        if !mail_on || matches!(self.proxy.still_valid(login).await, Ok(false)) {
+            metrics::counter!("madang_mailproxy_submitted_total", "result" => "revoked").increment(1);
+            return reply(535, "5.7.8", "This login is no longer valid; sign in again");
+        }
         let envelope = Envelope {
             from: transaction.from.clone(),
             to: transaction.to.clone(),
@@ -586,6 +557,7 @@ fn login_refusal(e: &LoginError) -> Reply {
         LoginError::NoAccount(why) => reply(535, "5.7.8", format!("{why}; link a mail account in Madang first")),
         LoginError::TooManySessions => reply(454, "4.7.0", "Too many open sessions for this user; try again later"),
         LoginError::Unavailable => reply(454, "4.7.0", "Temporary authentication failure; try again later"),
+        LoginError::MailOff => reply(454, "4.7.0", "Mail is turned off on this server"),
     }
 }
 
