@@ -796,6 +796,29 @@ async fn oauth_linked_accounts_sign_in_upstream_with_a_token(db: &TestDb) {
     );
 }
 
+/// Thunderbird keeps up to five connections per account (CLIENTS.md "Concurrency"), and a phone
+/// adds its own: none of them takes one of the sync's four places per account
+/// (`mail.max_connections_per_account`), which the web client's sync and IDLE watcher need.
+async fn thunderbird_and_a_phone_hold_their_sessions_at_once(db: &TestDb) {
+    let Some(w) = world(db, |_| {}).await else { return };
+    let mut held = Vec::new();
+    for i in 0..7 {
+        let (mut c, _) = Client::connect(w.imap).await;
+        assert_logged_in(&c.run("a", &format!("LOGIN alice \"{PASSWORD}\"")).await, "a");
+        let select = c.run("b", "EXAMINE INBOX").await;
+        assert!(last(&select).starts_with("b OK"), "session {i}: {select:?}");
+        held.push(c);
+    }
+    // And Madang's own use of the account still works meanwhile.
+    let r = call(&w.app, "alice", "GET", "/api/v1/mail/accounts", None).await;
+    let id = r.body[0]["id"].as_i64().unwrap();
+    let r = call(&w.app, "alice", "POST", &format!("/api/v1/mail/accounts/{id}/sync"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for (i, c) in held.iter_mut().enumerate() {
+        assert!(last(&c.run("z", "NOOP").await).starts_with("z OK"), "session {i}");
+    }
+}
+
 /// An administrator revokes a device: its open session, not only its next login, ends (told BYE
 /// at a response boundary); then the mail module is turned off: every session ends and logins
 /// get `[UNAVAILABLE]`.
@@ -828,6 +851,7 @@ async fn revoked_devices_and_mail_turned_off_end_open_sessions(db: &TestDb) {
 }
 
 on_both_databases!(
+    thunderbird_and_a_phone_hold_their_sessions_at_once,
     revoked_devices_and_mail_turned_off_end_open_sessions,
     oauth_linked_accounts_sign_in_upstream_with_a_token,
     every_login_form_mail_apps_use,

@@ -184,7 +184,7 @@ pub(crate) fn bearer_mechanism(
 /// A connection that holds its places under Madang's connection limits for as long as it
 /// lives: dropping the session (or losing it) gives them back, whichever way it ends.
 #[derive(Debug)]
-pub(crate) struct Limited<S> {
+pub(super) struct Limited<S> {
     pub(crate) inner: S,
     pub(crate) _places: Vec<tokio::sync::OwnedSemaphorePermit>,
 }

@@ -260,7 +260,7 @@ impl MailService {
     /// A place among the account's IMAP connections (`mail.max_connections_per_account`):
     /// providers cap them (Gmail at 15, Dovecot's default at 10 per user and address), and a
     /// burst of reads must queue here rather than be refused there.
-    pub(crate) async fn account_place(&self, account: i64) -> MailResult<tokio::sync::OwnedSemaphorePermit> {
+    pub(super) async fn account_place(&self, account: i64) -> MailResult<tokio::sync::OwnedSemaphorePermit> {
         let limit = {
             let mut places = self.account_places.lock().unwrap_or_else(|e| e.into_inner());
             places

@@ -14,7 +14,7 @@ use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::domain::UserId;
-use crate::mail::connect::{Credential, Endpoint, Failure, Io, Limited, Security, Step, bearer_mechanism};
+use crate::mail::connect::{Credential, Endpoint, Failure, Io, Security, Step, bearer_mechanism};
 use crate::mail::{MailError, MailService};
 use crate::store::mail::MailAccountRow;
 
@@ -266,10 +266,13 @@ async fn once(
     credential: &Credential,
 ) -> Result<Upstream, UpstreamError> {
     let connector = mail.connector();
-    let mut places = vec![connector.global_place().await.map_err(UpstreamError::from_failure)?];
-    places.push(mail.account_place(row.id).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?);
+    // No place among Madang's own connections (`mail.max_connections`, and the 4 per account of
+    // `mail.max_connections_per_account`): each of these is a mail app's session that would
+    // otherwise have gone to the server directly, one per client connection, so
+    // `mailproxy.max_connections` and `max_connections_per_user` bound them; taking the sync's
+    // places would leave Thunderbird (5 connections per account, CLIENTS.md "Concurrency") short
+    // and let idle phones starve the web client's sync.
     let (tcp, _) = connector.tcp(endpoint).await.map_err(UpstreamError::from_failure)?;
-    let tcp = Limited { inner: tcp, _places: places };
     let io: Box<dyn Io> = match endpoint.security {
         Security::Tls => Box::new(connector.tls(&endpoint.host, tcp).await.map_err(UpstreamError::from_failure)?),
         Security::Plain | Security::Starttls => Box::new(tcp),
