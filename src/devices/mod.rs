@@ -104,23 +104,12 @@ pub fn domain_of_host(host: &str) -> Option<String> {
     is_hostname(domain).then(|| domain.to_string())
 }
 
-/// Text escaped for XML character data and attribute values (XML 1.0 §2.4).
+/// Text escaped for XML character data and attribute values: `madang_dav`'s escaping, after
+/// dropping the control characters XML 1.0 cannot carry at all (§2.2). None come from Madang's own
+/// values; a name a user typed loses them rather than breaking the document.
 pub(crate) fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters cannot appear in XML 1.0 at all; none come from Madang's own
-            // values, and a name a user typed loses them rather than breaking the document.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let kept: String = text.chars().filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r')).collect();
+    madang_dav::xml::escape_attr(&kept).into_owned()
 }
 
 #[cfg(test)]
@@ -172,6 +161,6 @@ mod tests {
 
     #[test]
     fn escaping_keeps_documents_well_formed() {
-        assert_eq!(xml_escape("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(xml_escape("a<b>&\"c'\u{1}\n"), "a&lt;b&gt;&amp;&quot;c'&#10;");
     }
 }

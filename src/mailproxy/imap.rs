@@ -407,7 +407,7 @@ fn upstream_refusal(tag: &str, e: &UpstreamError) -> String {
 pub struct Boundary {
     /// Literal bytes still to come.
     literal: u64,
-    /// Bytes of the current line seen so far (0: at a boundary).
+    /// Inside a line (false: at a boundary between responses).
     in_line: bool,
     /// The number of a `{n}` or `{n+}` just read at the current end of the line.
     marker: Marker,
