@@ -15,28 +15,9 @@ use madang::config::MailConfig;
 use madang::modules::Module;
 use serde_json::{Value, json};
 
-/// The Dovecot the harness started: `(imap, imaps, submission, CA PEM)`, or `None` (after a
-/// loud line) when there is none; `MADANG_REQUIRE_DOVECOT=1` (CI) makes that a failure.
+/// The Dovecot the harness started: `(imap, imaps, submission, CA PEM)` (`common::dovecot`).
 fn dovecot() -> Option<(u16, u16, u16, Vec<u8>)> {
-    let port = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
-    let found = (|| {
-        let ca = std::fs::read(std::env::var("MADANG_TEST_DOVECOT_CA").ok()?).ok()?;
-        Some((
-            port("MADANG_TEST_DOVECOT_IMAP")?,
-            port("MADANG_TEST_DOVECOT_IMAPS")?,
-            port("MADANG_TEST_DOVECOT_SUBMISSION")?,
-            ca,
-        ))
-    })();
-    if found.is_none() {
-        if std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
-            panic!("MADANG_REQUIRE_DOVECOT=1 but no Dovecot: run conformance-tests/dovecot.sh start DIR");
-        }
-        eprintln!(
-            "!!!!! MAIL TEST SKIPPED: start conformance-tests/dovecot.sh and export its MADANG_TEST_DOVECOT_* lines !!!!!"
-        );
-    }
-    found
+    common::dovecot::harness(false).map(|h| (h.imap, h.imaps, h.submission, h.ca))
 }
 
 /// An app with mail on, users alice and bob, 127.0.0.1 allowed and the fixture's CA trusted.
@@ -350,20 +331,12 @@ struct Server {
 
 fn server(basic: bool) -> Option<Server> {
     dovecot()?;
-    let prefix = if basic { "MADANG_TEST_DOVECOT_BASIC" } else { "MADANG_TEST_DOVECOT" };
-    let var = |k: &str| std::env::var(format!("{prefix}_{k}")).ok();
-    let found = (|| {
-        Some(Server {
-            dir: var("DIR")?,
-            imaps: var("IMAPS")?.parse().ok()?,
-            submission: var("SUBMISSION")?.parse().ok()?,
-            ca: std::fs::read(var("CA")?).ok()?,
-        })
-    })();
-    if found.is_none() && std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
-        panic!("MADANG_REQUIRE_DOVECOT=1 but no {prefix}_*: run conformance-tests/dovecot.sh start DIR --no-condstore");
-    }
-    found
+    common::dovecot::harness(basic).map(|h| Server {
+        dir: h.dir.to_string_lossy().into_owned(),
+        imaps: h.imaps,
+        submission: h.submission,
+        ca: h.ca,
+    })
 }
 
 impl Server {
@@ -1450,15 +1423,8 @@ async fn accounts_sign_in_with_oauth_and_are_refreshed(db: &TestDb, basic: bool)
     let Some(idp) = oauth_provider(basic) else { panic!("MADANG_TEST_DOVECOT_OAUTH: dovecot.sh starts the provider") };
     let mut app = mail_app(db, &srv.ca).await;
     let mut config = mail_config(&srv.ca, true, true);
-    config.oauth = vec![madang::mail::oauth::Provider::custom(
-        "Test IdP",
-        format!("{idp}/authorize"),
-        format!("{idp}/token"),
-        "mail offline_access".into(),
-        "madang-test".into(),
-        "madang-test-secret".into(),
-    )];
-    config.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+    config.oauth = vec![common::dovecot::test_idp(&idp)];
+    config.oauth_redirect_uri = common::dovecot::OAUTH_REDIRECT.into();
     app.state = app.state.clone().with_mail(config).unwrap();
     let user = srv.new_user("oauth");
     // Access tokens that live 30 s, under the minute Madang keeps in hand: every sign-in

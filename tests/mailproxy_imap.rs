@@ -39,23 +39,14 @@ struct Dovecot {
     ca: Vec<u8>,
 }
 
-/// The Dovecot the harness started, or `None` (after a loud line); `MADANG_REQUIRE_DOVECOT=1`
-/// makes its absence a failure.
+/// The Dovecot the harness started (`common::dovecot`).
 fn dovecot() -> Option<Dovecot> {
-    let found = (|| {
-        let dir = std::env::var("MADANG_TEST_DOVECOT_DIR").ok()?;
-        let ca = std::fs::read(std::env::var("MADANG_TEST_DOVECOT_CA").ok()?).ok()?;
-        let imaps = std::env::var("MADANG_TEST_DOVECOT_IMAPS").ok()?.parse().ok()?;
-        let imap = std::env::var("MADANG_TEST_DOVECOT_IMAP").ok()?.parse().ok()?;
-        Some(Dovecot { dir, imap, imaps, ca })
-    })();
-    if found.is_none() {
-        if std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
-            panic!("MADANG_REQUIRE_DOVECOT=1 but no Dovecot: run conformance-tests/dovecot.sh start DIR");
-        }
-        eprintln!("!!!!! MAIL PROXY TEST SKIPPED: start conformance-tests/dovecot.sh and export its lines !!!!!");
-    }
-    found
+    common::dovecot::harness(false).map(|h| Dovecot {
+        dir: h.dir.to_string_lossy().into_owned(),
+        imap: h.imap,
+        imaps: h.imaps,
+        ca: h.ca,
+    })
 }
 
 fn script() -> &'static str {
@@ -745,15 +736,8 @@ async fn oauth_linked_accounts_sign_in_upstream_with_a_token(db: &TestDb) {
     let Some(mut w) = world(db, |_| {}).await else { return };
     let idp = std::env::var("MADANG_TEST_DOVECOT_OAUTH").expect("dovecot.sh starts the OAuth provider");
     let mut config = mail_config(&w.dv.ca, true);
-    config.oauth = vec![madang::mail::oauth::Provider::custom(
-        "Test IdP",
-        format!("{idp}/authorize"),
-        format!("{idp}/token"),
-        "mail offline_access".into(),
-        "madang-test".into(),
-        "madang-test-secret".into(),
-    )];
-    config.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+    config.oauth = vec![common::dovecot::test_idp(&idp)];
+    config.oauth_redirect_uri = common::dovecot::OAUTH_REDIRECT.into();
     w.app.state = w.app.state.clone().with_mail(config).unwrap();
     let mailbox = format!("po{}@example.test", unique());
     w.dv.adduser(&mailbox, "box-pw");

@@ -31,24 +31,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-/// The Dovecot the harness started: its directory, submission port, IMAPS port and CA; `None`
-/// (after a loud line) when there is none; `MADANG_REQUIRE_DOVECOT=1` makes that a failure.
+/// The Dovecot the harness started: its directory, submission port, IMAPS port and CA
+/// (`common::dovecot`).
 fn dovecot() -> Option<(PathBuf, u16, u16, Vec<u8>)> {
-    let found = (|| {
-        let dir = PathBuf::from(std::env::var("MADANG_TEST_DOVECOT_DIR").ok()?);
-        let ca = std::fs::read(std::env::var("MADANG_TEST_DOVECOT_CA").ok()?).ok()?;
-        let port = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
-        Some((dir, port("MADANG_TEST_DOVECOT_SUBMISSION")?, port("MADANG_TEST_DOVECOT_IMAPS")?, ca))
-    })();
-    if found.is_none() {
-        if std::env::var("MADANG_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
-            panic!("MADANG_REQUIRE_DOVECOT=1 but no Dovecot: run conformance-tests/dovecot.sh start DIR");
-        }
-        eprintln!(
-            "!!!!! SMTP TEST SKIPPED: start conformance-tests/dovecot.sh and export its MADANG_TEST_DOVECOT_* lines !!!!!"
-        );
-    }
-    found
+    common::dovecot::harness(false).map(|h| (h.dir, h.submission, h.imaps, h.ca))
 }
 
 const MAX_MESSAGE: u64 = 64 * 1024;
@@ -80,15 +66,8 @@ async fn setup(db: &TestDb, senders_in_domain: bool) -> Option<Setup> {
     };
     // The OAuth provider dovecot.sh starts beside Dovecot, whose oauth2 passdb asks it.
     if let Ok(idp) = std::env::var("MADANG_TEST_DOVECOT_OAUTH") {
-        mail.oauth = vec![madang::mail::oauth::Provider::custom(
-            "Test IdP",
-            format!("{idp}/authorize"),
-            format!("{idp}/token"),
-            "mail offline_access".into(),
-            "madang-test".into(),
-            "madang-test-secret".into(),
-        )];
-        mail.oauth_redirect_uri = "http://madang.test/mail/oauth/callback".into();
+        mail.oauth = vec![common::dovecot::test_idp(&idp)];
+        mail.oauth_redirect_uri = common::dovecot::OAUTH_REDIRECT.into();
     }
     let proxy = MailProxyConfig {
         tls: Some(TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }),

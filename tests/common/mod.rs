@@ -20,6 +20,7 @@ pub mod api;
 pub mod blob;
 pub mod browser;
 pub mod dav;
+pub mod dovecot;
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
