@@ -105,7 +105,20 @@ pub const KEYS: &[Key] = &[
         name: "server.trust_forwarded_for",
         env: &["MADANG_SERVER_TRUST_FORWARDED_FOR"],
         default: "false",
-        doc: "Take the client address from the last `X-Forwarded-For` entry. Only behind a proxy you run.",
+        doc: "Treat every peer as one reverse proxy: the client address is the last `X-Forwarded-For` entry and \
+              `X-Forwarded-Proto`/`-Host` are believed. Only when nothing but your proxy can reach Madang; prefer \
+              `server.trusted_proxies`.",
+        secret: false,
+    },
+    Key {
+        name: "server.trusted_proxies",
+        env: &["MADANG_SERVER_TRUSTED_PROXIES"],
+        default: "",
+        doc: "The reverse proxies and load balancers in front of Madang: addresses or CIDR networks, separated by \
+              commas (`10.0.0.0/8, 127.0.0.1, fd00::/8`). Only requests from them have their `X-Forwarded-For`, \
+              `X-Forwarded-Proto` and `X-Forwarded-Host` believed, and the `X-Forwarded-For` chain is walked from \
+              the right past every trusted proxy, so the client is the first address none of them is (nginx's \
+              `real_ip_recursive`). Empty: no proxy. Cannot be combined with `server.trust_forwarded_for`.",
         secret: false,
     },
     Key {
@@ -952,7 +965,8 @@ pub struct ServerConfig {
     pub max_body_size: usize,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
-    pub trust_forwarded_for: bool,
+    /// Which peers' forwarding headers are believed (`server.trusted_proxies`, `server.trust_forwarded_for`).
+    pub proxies: crate::proxies::TrustedProxies,
     pub metrics: MetricsAccess,
     /// `server.public_url` with its trailing slash, if configured.
     pub public_url: Option<String>,
@@ -1744,6 +1758,22 @@ impl Parser<'_> {
     }
 }
 
+/// `server.trusted_proxies`, or the older all-or-nothing `server.trust_forwarded_for`.
+fn trusted_proxies(p: &Parser<'_>) -> Result<crate::proxies::TrustedProxies, ConfigError> {
+    use crate::proxies::TrustedProxies;
+    let networks = TrustedProxies::parse_networks(p.text("server.trusted_proxies").0).map_err(|why| {
+        p.fail("server.trusted_proxies", &format!("addresses or CIDR networks such as `10.0.0.0/8` ({why})"))
+    })?;
+    match (p.boolean("server.trust_forwarded_for")?, networks) {
+        (false, networks) => Ok(networks),
+        (true, TrustedProxies::None) => Ok(TrustedProxies::LastHop),
+        (true, _) => Err(p.fail(
+            "server.trust_forwarded_for",
+            "`false` when `server.trusted_proxies` is set (it names the proxies; this one trusts every peer)",
+        )),
+    }
+}
+
 /// `[mailproxy]`: listeners, certificate, limits.
 fn mail_proxy(p: &Parser<'_>, server: &ServerConfig) -> Result<MailProxyConfig, ConfigError> {
     let listen = |key: &str| -> Result<Option<SocketAddr>, ConfigError> {
@@ -1867,7 +1897,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_body_size: p.size("server.max_body_size")?,
         request_timeout: p.duration("server.request_timeout")?,
         shutdown_timeout: p.duration("server.shutdown_timeout")?,
-        trust_forwarded_for: p.boolean("server.trust_forwarded_for")?,
+        proxies: trusted_proxies(&p)?,
         metrics: match p.text("server.metrics").0.to_ascii_lowercase().as_str() {
             "local" => MetricsAccess::Local,
             "public" => MetricsAccess::Public,
@@ -2507,6 +2537,23 @@ mod tests {
         assert!(err.0.contains("blob.s3_secret_access_key") && !err.0.contains("very-secret"), "{err}");
         let err = load(&[("MADANG_BLOB_BACKEND", "ftp")]).unwrap_err();
         assert!(err.0.contains("blob.backend"), "{err}");
+    }
+
+    /// Issue 17: a list of trusted proxies replaces "believe the last hop".
+    #[test]
+    fn issue17_trusted_proxies_are_networks_and_exclude_trusting_every_peer() {
+        use crate::proxies::TrustedProxies;
+        assert_eq!(load(&[]).unwrap().server.proxies, TrustedProxies::None);
+        let c = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert!(matches!(&c.server.proxies, TrustedProxies::Networks(n) if n.len() == 2));
+        let c = load(&[("MADANG_SERVER_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        assert_eq!(c.server.proxies, TrustedProxies::LastHop);
+        let e = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")]).unwrap_err().0;
+        assert!(e.contains("`server.trusted_proxies`") && e.contains("`lb.internal` is not an IP address"), "{e}");
+        let e = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8"), ("MADANG_SERVER_TRUST_FORWARDED_FOR", "true")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`server.trust_forwarded_for`") && e.contains("server.trusted_proxies"), "{e}");
     }
 
     #[test]

@@ -64,10 +64,12 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
                 }))
-                .layer(middleware::from_fn_with_state(state, limit_body))
+                .layer(middleware::from_fn_with_state(state.clone(), limit_body))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
                 .layer(DefaultBodyLimit::max(settings.max_body_size)),
         )
+        // Before anything reads them: `X-Forwarded-Proto`/`-Host` from a peer that is not a trusted proxy go.
+        .layer(middleware::from_fn_with_state(state, drop_untrusted_forwarding))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()
@@ -118,6 +120,24 @@ async fn limit_body(axum::extract::State(state): axum::extract::State<AppState>,
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
+}
+
+/// Removes `X-Forwarded-Proto` and `X-Forwarded-Host` unless the peer is a trusted proxy
+/// (`server.trusted_proxies`), so that what reads them later (`Secure` cookies, the
+/// same-origin check) never believes a client that wrote them itself. `X-Forwarded-For`
+/// stays: [`crate::proxies::TrustedProxies::client_address`] walks it with the same rule,
+/// and `/metrics` sees in it that a request came through a proxy.
+async fn drop_untrusted_forwarding(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if !state.settings.proxies.trusts(peer) {
+        req.headers_mut().remove("x-forwarded-proto");
+        req.headers_mut().remove("x-forwarded-host");
+    }
+    next.run(req).await
 }
 
 /// How a 5xx answer or a failed response body is logged. Only a 500 (and a broken body) is
