@@ -30,6 +30,19 @@ async fn well_known_caldav_redirects_to_the_dav_root(db: &TestDb) {
     }
 }
 
+/// RFC 6764 §5: the forms with a trailing slash redirect like those without.
+async fn issue16_well_known_with_a_trailing_slash_redirects(db: &TestDb) {
+    let app = alice(db).await;
+    let anon = Client::anonymous(&app);
+    for path in ["/.well-known/caldav/", "/.well-known/carddav/", "/.well-known/carddav"] {
+        for method in ["GET", "PROPFIND"] {
+            let r = anon.send(method, path, &[], Body::empty()).await;
+            assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY, "{method} {path}");
+            assert_eq!(r.header("location"), Some("/dav/"), "{method} {path}");
+        }
+    }
+}
+
 async fn root_propfind_names_the_current_user_principal(db: &TestDb) {
     let app = alice(db).await;
     let c = Client::new(&app, "alice");
@@ -1313,6 +1326,7 @@ on_both_databases!(
     acls_are_read_only,
     issue19_propfind_response_size_is_bounded,
     well_known_caldav_redirects_to_the_dav_root,
+    issue16_well_known_with_a_trailing_slash_redirects,
     root_propfind_names_the_current_user_principal,
     principal_properties,
     home_lists_the_default_calendars,
