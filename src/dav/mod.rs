@@ -16,6 +16,7 @@
 mod card;
 mod copymove;
 mod error;
+mod export;
 mod mkcol;
 mod object;
 pub mod path;
