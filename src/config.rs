@@ -827,6 +827,32 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.max_export_size",
+        env: &["MADANG_DAV_MAX_EXPORT_SIZE"],
+        default: "64MiB",
+        doc: "Largest calendar or address book (bytes of its stored items) served as one document: a GET of the \
+              whole collection over DAV, a published feed, the JSON API's export. Beyond it the answer is 507 \
+              and the client should sync item by item instead.",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_export_items",
+        env: &["MADANG_DAV_MAX_EXPORT_ITEMS"],
+        default: "20000",
+        doc: "Most items (calendar objects or cards) a collection may hold to be served as one document \
+              (see `dav.max_export_size`); beyond it the answer is 507.",
+        secret: false,
+    },
+    Key {
+        name: "dav.feed_refresh_interval",
+        env: &["MADANG_DAV_FEED_REFRESH_INTERVAL"],
+        default: "1h",
+        doc: "How often a published calendar's subscribers are asked to fetch it again (`REFRESH-INTERVAL` and \
+              `X-PUBLISHED-TTL` in the feed). Google Calendar and Outlook decide for themselves, at best \
+              honouring it. From `5m` to `7d`.",
+        secret: false,
+    },
+    Key {
         name: "dav.tombstone_retention",
         env: &["MADANG_DAV_TOMBSTONE_RETENTION"],
         default: "90d",
@@ -1153,6 +1179,12 @@ pub struct DavConfig {
     pub max_results: usize,
     /// Largest multistatus body one PROPFIND builds (`dav.max_response_size`).
     pub max_response_size: usize,
+    /// Largest collection, in stored bytes, served as one document (`dav.max_export_size`).
+    pub max_export_size: usize,
+    /// Most items of a collection served as one document (`dav.max_export_items`).
+    pub max_export_items: usize,
+    /// `REFRESH-INTERVAL` of published feeds (`dav.feed_refresh_interval`).
+    pub feed_refresh_interval: Duration,
     pub tombstone_retention: Duration,
     /// `None` = no limit.
     pub quota: Option<u64>,
@@ -1171,6 +1203,9 @@ impl Default for DavConfig {
             max_instances_per_period: 10_000,
             max_results: 50_000,
             max_response_size: 256 << 20,
+            max_export_size: 64 << 20,
+            max_export_items: 20_000,
+            feed_refresh_interval: Duration::from_secs(3600),
             tombstone_retention: Duration::from_secs(90 * 86_400),
             quota: Some(1 << 30),
         }
@@ -2073,6 +2108,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
             as usize,
         max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,
         max_response_size: p.size("dav.max_response_size")?,
+        max_export_size: p.size("dav.max_export_size")?,
+        max_export_items: p.int("dav.max_export_items", 1, 10_000_000)? as usize,
+        feed_refresh_interval: p.duration("dav.feed_refresh_interval")?,
         tombstone_retention: p.duration("dav.tombstone_retention")?,
         quota: (quota > 0).then_some(quota),
     };
@@ -2086,6 +2124,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     }
     if dav.max_properties_size < dav.max_property_size {
         return Err(p.fail("dav.max_properties_size", "at least `dav.max_property_size`"));
+    }
+    if !(Duration::from_secs(300)..=Duration::from_secs(7 * 86_400)).contains(&dav.feed_refresh_interval) {
+        return Err(p.fail("dav.feed_refresh_interval", "from `5m` to `7d`"));
     }
 
     let oidc = OidcConfig {

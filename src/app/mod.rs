@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::http::error::ApiError;
-use crate::http::{api, autoconfig, health, modules, valid_text};
+use crate::http::{api, autoconfig, feeds, health, modules, valid_text};
 pub use state::{AppState, HttpSettings};
 
 /// The complete router with its middleware.
@@ -40,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         // Incoming chat webhooks: the token in the path is the only credential.
         .route("/hooks/{token}", axum::routing::post(crate::api::chat::webhooks::post))
+        // Published calendars: the token in the path is the only credential (`http::feeds`).
+        .route(crate::collections::publish::FEED_ROUTE, axum::routing::get(feeds::get))
         // Mail apps' own set-up: Mozilla autoconfig and Microsoft Autodiscover (`http::autoconfig`).
         .route(autoconfig::AUTOCONFIG_WELL_KNOWN, axum::routing::get(autoconfig::autoconfig))
         .route(autoconfig::AUTOCONFIG_HOST, axum::routing::get(autoconfig::autoconfig))
@@ -96,9 +98,16 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The request path as logged: an incoming webhook's URL is its secret (`/hooks/{token}`,
-/// docs/chat.md), so only its route is written.
+/// docs/chat.md), and so is a published calendar's (`/feeds/<token>.ics`), so only their
+/// routes are written.
 fn loggable_path(path: &str) -> &str {
-    if path.starts_with("/hooks/") { "/hooks/{token}" } else { path }
+    if path.starts_with("/hooks/") {
+        "/hooks/{token}"
+    } else if crate::collections::publish::is_feed_path(path) {
+        crate::collections::publish::FEED_ROUTE
+    } else {
+        path
+    }
 }
 
 /// `server.max_body_size` for every route but chat uploads, which get `chat.max_file_size`
@@ -202,5 +211,11 @@ mod log_tests {
     fn webhook_secrets_stay_out_of_the_request_log() {
         assert_eq!(super::loggable_path("/hooks/c2VjcmV0LXRva2Vu"), "/hooks/{token}");
         assert_eq!(super::loggable_path("/api/v1/chat/channels"), "/api/v1/chat/channels");
+    }
+
+    #[test]
+    fn issue16_feed_secrets_stay_out_of_the_request_log() {
+        let path = crate::collections::publish::feed_path("c2VjcmV0LXRva2Vu");
+        assert_eq!(super::loggable_path(&path), "/feeds/{file}");
     }
 }

@@ -6,7 +6,9 @@
 //! query obeys (`Collections::limits`). This module takes the store, the clock's `now` and
 //! configuration values as arguments; it knows no HTTP and no `AppState`.
 
+pub mod export;
 pub mod href;
+pub mod publish;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
