@@ -70,9 +70,12 @@ pub fn anniversaries(card: &CardObject) -> Vec<Anniversary> {
     found
 }
 
-/// `NAME`, its parameters upper-cased as `(NAME, value)`, and the raw value of
-/// one unfolded content line; a group prefix (`item1.`) is dropped.
-fn split_line(line: &str) -> Option<(String, Vec<(String, String)>, &str)> {
+/// A content line's parameters, as `(NAME, value)` with the name upper-cased.
+type Params = Vec<(String, String)>;
+
+/// `NAME`, its parameters and the raw value of one unfolded content line; a
+/// group prefix (`item1.`) is dropped.
+fn split_line(line: &str) -> Option<(String, Params, &str)> {
     let line = line.trim_end_matches('\r');
     let colon = line.find(':')?;
     let (head, value) = (&line[..colon], &line[colon + 1..]);

@@ -13,8 +13,6 @@ pub struct Person<'a> {
     pub display_name: &'a str,
     pub username: &'a str,
     pub email: &'a str,
-    /// The organisation (the instance's product name), if any.
-    pub org: Option<&'a str>,
 }
 
 /// The card of one person.
@@ -28,7 +26,7 @@ pub fn card(p: &Person<'_>) -> String {
         Some((given, family)) => (given.trim(), family.trim()),
         None => ("", name),
     };
-    let mut lines = vec![
+    let lines = [
         "BEGIN:VCARD".to_string(),
         "VERSION:3.0".to_string(),
         "PRODID:-//Madang//Directory//EN".to_string(),
@@ -37,11 +35,8 @@ pub fn card(p: &Person<'_>) -> String {
         format!("N:{};{};;;", escape(family), escape(given)),
         format!("NICKNAME:{}", escape(p.username)),
         format!("EMAIL;TYPE=INTERNET,WORK,PREF:{}", escape(p.email)),
+        "END:VCARD".to_string(),
     ];
-    if let Some(org) = p.org.filter(|o| !o.trim().is_empty()) {
-        lines.push(format!("ORG:{}", escape(org.trim())));
-    }
-    lines.push("END:VCARD".to_string());
     let mut out = String::new();
     for line in &lines {
         crate::vcard_convert::fold(&mut out, line);
@@ -70,7 +65,7 @@ mod tests {
     use crate::{VCardVersion, parse_card};
 
     fn person<'a>(display_name: &'a str, username: &'a str) -> Person<'a> {
-        Person { uid: "urn:uuid:1", display_name, username, email: "alice@example.com", org: Some("Example") }
+        Person { uid: "urn:uuid:1", display_name, username, email: "alice@example.com" }
     }
 
     #[test]
@@ -82,7 +77,6 @@ mod tests {
         assert_eq!(parsed.emails(), ["alice@example.com"]);
         assert!(text.contains("N:Kim;Alice;;;\r\n"), "{text}");
         assert!(text.contains("NICKNAME:alice\r\n"));
-        assert!(text.contains("ORG:Example\r\n"));
         let v4 = parsed.render(VCardVersion::V4, None);
         assert!(v4.contains("VERSION:4.0"), "{v4}");
     }

@@ -65,6 +65,8 @@ pub struct Collection {
     pub owner: Option<UserId>,
     /// What Madang derives the members from; `None` for a collection clients write.
     pub derived: Option<Derived>,
+    /// For a derived collection, the fingerprint of the source it was last brought in line with.
+    pub source_tag: Option<String>,
     pub kind: CollectionKind,
     pub slug: String,
     pub props: CollectionProps,
@@ -265,6 +267,7 @@ struct CollectionRow {
     id: i64,
     owner_id: Option<i64>,
     derived: Option<String>,
+    source_tag: Option<String>,
     kind: String,
     slug: String,
     display_name: Option<String>,
@@ -286,6 +289,7 @@ impl From<CollectionRow> for Collection {
             id: CollectionId(r.id),
             owner: r.owner_id.map(UserId),
             derived: r.derived.as_deref().and_then(Derived::from_column),
+            source_tag: r.source_tag,
             kind: if r.kind == "addressbook" { CollectionKind::AddressBook } else { CollectionKind::Calendar },
             slug: r.slug,
             props: CollectionProps {
@@ -307,7 +311,7 @@ impl From<CollectionRow> for Collection {
 
 macro_rules! collection_columns {
     () => {
-        "id, owner_id, derived, kind, slug, display_name, description, color, sort_order, timezone, components, transparent, \
+        "id, owner_id, derived, source_tag, kind, slug, display_name, description, color, sort_order, timezone, components, transparent, \
          revision, pruned_revision, created_at, updated_at"
     };
 }
