@@ -4,8 +4,8 @@
 # Usage: run.sh [sqlite|postgres|all|radicale] [suite...]
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
-#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
-#            oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
+#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard directory birthdays
+#            replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
 #            thunderbird litmus
 #            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client, and the
 #            mail suites mailproxy_*, mail_setup and thunderbird, are skipped on radicale)
@@ -16,12 +16,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard replay schemathesis
+ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard directory birthdays replay schemathesis
     oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup thunderbird
     litmus)
 NON_BLOCKING=(litmus)
-# Madang's own features (OIDC provider, web pages, mail listeners): nothing to test on Radicale.
-MADANG_ONLY=(oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
+# Madang's own features (directory and birthday calendars, OIDC provider, web pages, mail listeners): nothing to
+# test on Radicale.
+MADANG_ONLY=(directory birthdays oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
     thunderbird)
 
 backend_arg="${1:-all}"
@@ -60,6 +61,9 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         khal) "$here/khal.sh" ;;
         vdirsyncer_contacts) "$here/vdirsyncer_contacts.sh" ;;
         khard) "$here/khard.sh" ;;
+        # The company directory through vdirsyncer and khard, and the birthday calendar through python caldav.
+        directory) "$here/directory.sh" ;;
+        birthdays) "$here/.venv/bin/python" "$here/birthdays.py" ;;
         replay) "$here/.venv/bin/python" "$here/replay.py" ;;
         schemathesis) "$here/schemathesis.sh" ;;
         litmus) "$here/litmus.sh" ;;
