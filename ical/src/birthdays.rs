@@ -20,7 +20,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::text::unfold;
+use crate::text::{escape_text, unfold};
 use crate::vcard::CardObject;
 
 /// Which date of a contact an event celebrates.
@@ -145,12 +145,12 @@ pub fn event(uid: &str, name: &str, a: &Anniversary) -> String {
         "PRODID:-//Madang//Birthdays//EN".to_string(),
         "CALSCALE:GREGORIAN".to_string(),
         "BEGIN:VEVENT".to_string(),
-        format!("UID:{}", escape(uid)),
+        format!("UID:{}", escape_text(uid)),
         "DTSTAMP:20000101T000000Z".to_string(),
         format!("DTSTART;VALUE=DATE:{}", ymd(start)),
         format!("DTEND;VALUE=DATE:{}", ymd(end)),
         format!("RRULE:{rule}"),
-        format!("SUMMARY:{}", escape(&summary)),
+        format!("SUMMARY:{}", escape_text(&summary)),
         format!("CATEGORIES:{what}"),
         "TRANSP:TRANSPARENT".to_string(),
         "CLASS:PUBLIC".to_string(),
@@ -166,23 +166,6 @@ pub fn event(uid: &str, name: &str, a: &Anniversary) -> String {
 
 fn ymd(d: NaiveDate) -> String {
     format!("{:04}{:02}{:02}", d.year(), d.month(), d.day())
-}
-
-/// RFC 5545 §3.3.11 TEXT escaping; control characters (which a stored card
-/// cannot hold anyway) become spaces so a name never breaks a line.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ';' => out.push_str("\\;"),
-            ',' => out.push_str("\\,"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! stored card. The card is a pure function of its inputs, so an unchanged
 //! account keeps a byte-identical card and therefore its ETag.
 
+use crate::text::escape_text;
+
 /// What a directory card shows of an account.
 #[derive(Debug, Clone, Copy)]
 pub struct Person<'a> {
@@ -30,31 +32,16 @@ pub fn card(p: &Person<'_>) -> String {
         "BEGIN:VCARD".to_string(),
         "VERSION:3.0".to_string(),
         "PRODID:-//Madang//Directory//EN".to_string(),
-        format!("UID:{}", escape(p.uid)),
-        format!("FN:{}", escape(name)),
-        format!("N:{};{};;;", escape(family), escape(given)),
-        format!("NICKNAME:{}", escape(p.username)),
-        format!("EMAIL;TYPE=INTERNET,WORK,PREF:{}", escape(p.email)),
+        format!("UID:{}", escape_text(p.uid)),
+        format!("FN:{}", escape_text(name)),
+        format!("N:{};{};;;", escape_text(family), escape_text(given)),
+        format!("NICKNAME:{}", escape_text(p.username)),
+        format!("EMAIL;TYPE=INTERNET,WORK,PREF:{}", escape_text(p.email)),
         "END:VCARD".to_string(),
     ];
     let mut out = String::new();
     for line in &lines {
         crate::vcard_convert::fold(&mut out, line);
-    }
-    out
-}
-
-/// RFC 6350 §3.4 (and RFC 2426 §4) text escaping; control characters become spaces.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ';' => out.push_str("\\;"),
-            ',' => out.push_str("\\,"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
     }
     out
 }
@@ -86,7 +73,7 @@ mod tests {
         let text = card(&person("Kim, Alice;\r\nEMAIL:evil@x", "alice"));
         let parsed = parse_card(&text).expect("valid card");
         assert_eq!(parsed.emails(), ["alice@example.com"]);
-        assert!(text.contains("FN:Kim\\, Alice\\;  EMAIL:evil@x\r\n"), "{text}");
+        assert!(text.contains("FN:Kim\\, Alice\\; \\nEMAIL:evil@x\r\n"), "{text}");
     }
 
     #[test]
