@@ -770,6 +770,23 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.directory",
+        env: &["MADANG_DAV_DIRECTORY"],
+        default: "Directory",
+        doc: "Name of the company directory: a read-only address book of every active user (name, e-mail), shown in \
+              every user's address-book home as `directory` and announced as CARDDAV:directory-gateway; empty to \
+              turn it off.",
+        secret: false,
+    },
+    Key {
+        name: "dav.birthday_calendar",
+        env: &["MADANG_DAV_BIRTHDAY_CALENDAR"],
+        default: "Birthdays",
+        doc: "Name of each user's birthday calendar: read-only yearly events made from the BDAY and ANNIVERSARY of \
+              their own contacts, shown in their calendar home as `birthdays`; empty to turn it off.",
+        secret: false,
+    },
+    Key {
         name: "dav.max_resource_size",
         env: &["MADANG_DAV_MAX_RESOURCE_SIZE"],
         default: "1MiB",
@@ -1168,6 +1185,10 @@ pub struct DavConfig {
     pub default_calendar: Option<String>,
     pub default_task_list: Option<String>,
     pub default_addressbook: Option<String>,
+    /// The company directory's display name; `None` turns it off (`dav.directory`).
+    pub directory: Option<String>,
+    /// The birthday calendars' display name; `None` turns them off (`dav.birthday_calendar`).
+    pub birthday_calendar: Option<String>,
     pub max_resource_size: usize,
     /// Largest single property value, as stored (RFC 4918 §9.2.1: 403 for it).
     pub max_property_size: usize,
@@ -1196,6 +1217,8 @@ impl Default for DavConfig {
             default_calendar: Some("Calendar".into()),
             default_task_list: Some("Tasks".into()),
             default_addressbook: Some("Contacts".into()),
+            directory: Some("Directory".into()),
+            birthday_calendar: Some("Birthdays".into()),
             max_resource_size: 1 << 20,
             max_property_size: 64 << 10,
             max_properties_size: 256 << 10,
@@ -2100,6 +2123,8 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         default_calendar: name("dav.default_calendar"),
         default_task_list: name("dav.default_task_list"),
         default_addressbook: name("dav.default_addressbook"),
+        directory: name("dav.directory"),
+        birthday_calendar: name("dav.birthday_calendar"),
         max_resource_size: p.size("dav.max_resource_size")?,
         max_property_size: p.size("dav.max_property_size")?,
         max_properties_size: p.size("dav.max_properties_size")?,

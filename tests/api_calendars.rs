@@ -43,13 +43,16 @@ async fn list_shows_the_provisioned_defaults(db: &TestDb) {
     let r = call(&app, "alice", "GET", "/api/v1/calendars", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let ids: Vec<&str> = r.body.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["default", "tasks"]);
-    assert_eq!(r.body[0]["name"], "Calendar");
-    assert_eq!(r.body[0]["dav_url"], "/dav/calendars/alice/default/");
-    assert!(r.body[0]["sync_token"].as_str().unwrap().starts_with("urn:x-madang:sync:"));
+    // The birthday calendar is Madang's own, read-only (tests/dav_derived.rs).
+    assert_eq!(ids, ["birthdays", "default", "tasks"]);
+    assert_eq!(r.body[0]["read_only"], true);
+    assert_eq!(r.body[1]["name"], "Calendar");
+    assert_eq!(r.body[1]["dav_url"], "/dav/calendars/alice/default/");
+    assert_eq!(r.body[1]["read_only"], false);
+    assert!(r.body[1]["sync_token"].as_str().unwrap().starts_with("urn:x-madang:sync:"));
     // DAV provisioning afterwards finds the home done and adds nothing.
     let dav = Client::new(&app, "alice").props(&home("alice"), "1", "<D:displayname/>").await;
-    assert_eq!(dav.multistatus().responses.len(), 3, "{}", dav.text);
+    assert_eq!(dav.multistatus().responses.len(), 4, "{}", dav.text);
 }
 
 async fn created_calendar_is_visible_to_caldav(db: &TestDb) {

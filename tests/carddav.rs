@@ -101,8 +101,9 @@ async fn home_lists_the_default_address_book(db: &TestDb) {
     for report in ["addressbook-multiget", "addressbook-query", "sync-collection"] {
         assert!(reports.contains(report), "{report} in {reports}");
     }
-    // No calendar shows up in the address-book home.
-    assert_eq!(ms.responses.len(), 2, "{:?}", ms.hrefs());
+    // No calendar shows up in the address-book home: the default book and the company
+    // directory (tests/dav_derived.rs).
+    assert_eq!(ms.sorted_hrefs(), [addressbook_home("alice"), contacts(), addressbook("alice", "directory")]);
 }
 
 async fn options_announces_addressbook(db: &TestDb) {
@@ -621,7 +622,7 @@ async fn extended_mkcol_proppatch_and_delete_of_an_address_book(db: &TestDb) {
     assert_eq!(book.text(DAV, "displayname"), "Work");
     assert_eq!(book.text(CARDDAV, "addressbook-description"), "Colleagues");
     let home = c.card_props(&addressbook_home("alice"), "1", "<D:displayname/>").await.multistatus();
-    assert_eq!(home.responses.len(), 3, "home, default and work: {:?}", home.hrefs());
+    assert_eq!(home.responses.len(), 4, "home, default, directory and work: {:?}", home.hrefs());
 
     let patch = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate {CARD_NS}><D:set><D:prop><D:displayname>Office</D:displayname><CR:addressbook-description>Everyone at work</CR:addressbook-description></D:prop></D:set></D:propertyupdate>"#

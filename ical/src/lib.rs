@@ -52,6 +52,8 @@
 //! (text-match collations, shared), `vcard` (card objects), `vcard_convert` (RFC 6352 §10.4),
 //! `vcard_filter` (RFC 6352 §10.5), `export` (a whole collection as one document).
 
+pub mod birthdays;
+pub mod directory;
 pub mod export;
 pub mod filter;
 pub mod vcard;

@@ -37,6 +37,24 @@ pub(crate) fn unfold(s: &str) -> String {
     s.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "")
 }
 
+/// TEXT escaping for values Madang writes itself (RFC 5545 §3.3.11, RFC 6350 §3.4): backslash,
+/// semicolon, comma and newline escaped; other control characters (which a stored object
+/// cannot hold anyway) become spaces, so a value never breaks or injects a line.
+pub(crate) fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The part of a content line after the first colon outside quotes.
 pub(crate) fn value_part(line: &str) -> &str {
     let mut quoted = false;

@@ -318,7 +318,7 @@ fn write_entry(out: &mut String, entry: &VCardEntry, version: VCardVersion) {
 
 /// RFC 6350 §3.2 / RFC 2425 §5.8.1: lines longer than 75 octets are folded with CRLF and a
 /// space, never inside a UTF-8 sequence.
-fn fold(out: &mut String, line: &str) {
+pub(crate) fn fold(out: &mut String, line: &str) {
     let mut width = 0;
     for c in line.chars() {
         if width + c.len_utf8() > 75 {

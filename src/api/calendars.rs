@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Offset, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::{own_collection, provision};
+use super::{own_collection, provision, writable_collection};
 use crate::app::state::AppState;
 use crate::collections::href;
 use crate::collections::sync_token;
@@ -42,6 +42,9 @@ pub struct Calendar {
     pub sync_token: String,
     /// The calendar's CalDAV collection URL (path).
     pub dav_url: String,
+    /// Madang writes this calendar itself (the birthday calendar): items and settings cannot be
+    /// changed here or over CalDAV (403 `read_only`).
+    pub read_only: bool,
 }
 
 impl Calendar {
@@ -60,6 +63,7 @@ impl Calendar {
             components: c.props.components.clone(),
             sync_token: sync_token(c),
             dav_url: href::calendar_href(owner, &c.slug),
+            read_only: super::write::check_writable(c).is_err(),
         }
     }
 }
@@ -114,8 +118,10 @@ pub async fn list(
 ) -> Result<Json<Vec<Calendar>>, ApiError> {
     provision(&state, &principal.user).await?;
     let owner = principal.user.username.as_str();
-    let calendars = state.store.collections(principal.user.id, CollectionKind::Calendar).await?;
-    Ok(Json(calendars.iter().map(|c| Calendar::of(c, owner)).collect()))
+    // The same listing as the CalDAV home, the birthday calendar brought in step first.
+    let calendars =
+        state.collections.home(&state.store, principal.user.id, CollectionKind::Calendar, state.clock.now()).await?;
+    Ok(Json(calendars.iter().map(|(c, _)| Calendar::of(c, owner)).collect()))
 }
 
 #[utoipa::path(
@@ -184,6 +190,7 @@ pub async fn create(
     responses(
         (status = 200, description = "The changed calendar", body = Calendar),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorBody),
+        (status = 403, description = "A read-only calendar (`read_only`)", body = super::openapi::ErrorBody),
         (status = 404, description = "No such calendar of this user", body = super::openapi::ErrorBody),
         (status = 422, description = "Invalid field", body = super::openapi::ErrorBody),
     ),
@@ -194,7 +201,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<CalendarPatch>,
 ) -> Result<Json<Calendar>, ApiError> {
-    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let cal = writable_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     let now = state.clock.now();
     let mut props = cal.props.clone();
     if let Some(name) = patch.name {
@@ -223,6 +230,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Calendar id (slug)")),
     responses(
         (status = 204, description = "Deleted, with everything in it"),
+        (status = 403, description = "A read-only calendar (`read_only`)", body = super::openapi::ErrorBody),
         (status = 404, description = "No such calendar of this user", body = super::openapi::ErrorBody),
     ),
 )]
@@ -231,7 +239,7 @@ pub async fn remove(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
+    let cal = writable_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
     state.store.delete_collection(cal.id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

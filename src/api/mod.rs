@@ -301,6 +301,19 @@ pub(crate) async fn own_collection(
     state.store.collection(user.id, kind, id).await?.ok_or_else(|| ApiError::not_found(what))
 }
 
+/// The user's collection of `kind` named `id` when they may change it: 403 `read_only` for
+/// one they may only read (a birthday calendar), by the same `Access` the DAV door uses.
+pub(crate) async fn writable_collection(
+    state: &AppState,
+    user: &User,
+    kind: CollectionKind,
+    id: &str,
+) -> Result<Collection, ApiError> {
+    let collection = own_collection(state, user, kind, id).await?;
+    write::check_writable(&collection)?;
+    Ok(collection)
+}
+
 /// `<uid>.<extension>` when the UID is safe in a URL as is, else a hash of it (UIDs such as
 /// `urn:uuid:…` or ones with spaces or slashes), so names never collide and never need
 /// escaping. CalDAV/CardDAV clients choose their own names; this is for JSON-made objects.

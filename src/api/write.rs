@@ -14,6 +14,7 @@
 //! Handlers call [`create`], [`update`] or [`delete`]; a write of two members (an event series
 //! split in two) uses [`read`] and [`commit`] directly.
 
+use crate::collections::access::Access;
 use axum::http::{HeaderMap, StatusCode};
 use madang_dav::headers::WriteConditions;
 
@@ -225,6 +226,7 @@ pub(crate) async fn delete(
     uid: &str,
     conditions: Preconditions,
 ) -> Result<(), ApiError> {
+    check_writable(coll)?;
     let object = state
         .store
         .object_by_uid(coll.id, uid)
@@ -241,6 +243,18 @@ pub(crate) async fn delete(
     }
 }
 
+/// 403 `read_only` unless the caller may write `coll`. The JSON API reaches only the caller's
+/// own collections (`own_collection` is keyed on the owner), so the owner is the caller, and
+/// the access level is `collections::access`'s, as over DAV.
+pub(crate) fn check_writable(coll: &Collection) -> Result<(), ApiError> {
+    let writable = coll.owner.and_then(|owner| Access::of(coll, owner)).is_some_and(Access::can_write);
+    if writable {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "read_only", "this collection is read-only"))
+    }
+}
+
 /// Writes `text` as member `name` if `condition` accepts the member's current ETag, after the
 /// same checks as a CalDAV/CardDAV PUT (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1) and with the same
 /// derived index. A failed condition comes back as 412 without details; callers say what it
@@ -253,6 +267,7 @@ pub(crate) async fn store_text(
     text: &str,
     condition: WriteCondition,
 ) -> Result<StoredObject, ApiError> {
+    check_writable(coll)?;
     let config = &state.collections.config;
     if text.len() > config.max_resource_size {
         return Err(ApiError::new(

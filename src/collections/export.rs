@@ -161,7 +161,7 @@ mod tests {
     fn collection(kind: CollectionKind, slug: &str, name: Option<&str>) -> Collection {
         Collection {
             id: CollectionId(7),
-            owner: UserId(1),
+            owner: Some(UserId(1)),
             kind,
             slug: slug.into(),
             props: CollectionProps { display_name: name.map(Into::into), ..Default::default() },
@@ -169,6 +169,8 @@ mod tests {
             pruned_revision: 0,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            derived: None,
+            source_tag: None,
         }
     }
 

@@ -6,6 +6,8 @@
 //! query obeys (`Collections::limits`). This module takes the store, the clock's `now` and
 //! configuration values as arguments; it knows no HTTP and no `AppState`.
 
+pub mod access;
+pub mod derived;
 pub mod export;
 pub mod href;
 pub mod publish;

@@ -14,12 +14,9 @@ use crate::store::dav::{CollectionKind, NewObject};
 pub use crate::collections::VCARD;
 
 pub async fn get(ctx: &Ctx, slug: &str, name: &str, headers: &HeaderMap, head: bool) -> DavResult<Response> {
-    let object = ctx
-        .state
-        .store
-        .object_at(ctx.user.id, CollectionKind::AddressBook, slug, name)
-        .await?
-        .ok_or_else(DavError::not_found)?;
+    // Through the collection the user reaches, so the directory's cards are found too.
+    let book = ctx.collection(CollectionKind::AddressBook, slug).await?;
+    let object = ctx.state.store.object(book.id, name).await?.ok_or_else(DavError::not_found)?;
     // RFC 6352 §5.1.1 / RFC 6350 §10.1.2: the version is negotiated with
     // Accept; without one the card goes out as it was stored.
     let wanted = vcard_version_from_accept(header_str(headers, "accept")?)?;
@@ -47,7 +44,7 @@ pub async fn put(ctx: &Ctx, slug: &str, name: &str, headers: &HeaderMap, body: &
         return Err(DavError::forbidden("unusable resource name"));
     }
     // RFC 4918 §9.7.1: a PUT whose parent collection is missing is 409.
-    let book = ctx.collection(CollectionKind::AddressBook, slug).await.map_err(|e| match e {
+    let book = ctx.for_put(CollectionKind::AddressBook, slug, name).await.map_err(|e| match e {
         DavError::Status(StatusCode::NOT_FOUND, _) => {
             DavError::status(StatusCode::CONFLICT, "the address book does not exist")
         }

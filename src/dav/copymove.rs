@@ -7,6 +7,7 @@ use madang_dav::precondition::Precondition;
 
 use super::object::etag_of;
 use super::{Ctx, DavError, DavResult, header_str, path};
+use crate::collections::access::Privilege;
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, NewObject};
 
@@ -49,8 +50,13 @@ pub async fn copy_or_move(ctx: &Ctx, target: &path::Target, headers: &HeaderMap,
         return Err(DavError::forbidden("source and destination are the same"));
     }
     let store = &ctx.state.store;
-    let from = ctx.collection(kind, from_slug).await?;
-    let to = if to_slug == from_slug { from.clone() } else { ctx.collection(kind, &to_slug).await? };
+    // RFC 3744 Appendix B: MOVE unbinds from the source, both bind into the destination.
+    let from = if is_move {
+        ctx.writable(kind, from_slug, Privilege::Unbind).await?
+    } else {
+        ctx.collection(kind, from_slug).await?
+    };
+    let to = ctx.writable(kind, &to_slug, Privilege::Bind).await?;
     let source = store.object(from.id, from_name).await?.ok_or_else(DavError::not_found)?;
     let index = match kind {
         CollectionKind::Calendar => {

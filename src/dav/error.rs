@@ -40,6 +40,14 @@ impl DavError {
         DavError::status(StatusCode::PRECONDITION_FAILED, "the resource does not match the request's condition")
     }
 
+    /// RFC 3744 §7.1.1: 403 naming the resource and the privilege the user lacks.
+    pub fn need_privileges(href: String, privilege: crate::collections::access::Privilege) -> DavError {
+        DavError::Precondition(Precondition::NeedPrivileges(vec![(
+            href,
+            madang_dav::names::QName::dav(privilege.name()),
+        )]))
+    }
+
     pub fn method_not_allowed(reason: &str) -> DavError {
         DavError::status(StatusCode::METHOD_NOT_ALLOWED, reason)
     }

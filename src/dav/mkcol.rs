@@ -10,6 +10,7 @@ use madang_dav::proppatch::PropertyValue;
 
 use super::proppatch::{LiveOutcome, apply_live, apply_live_addressbook, dead, is_protected, property_size};
 use super::{Ctx, DavError, DavResult, path};
+use crate::collections::access::Privilege;
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, CollectionProps};
 
@@ -18,11 +19,13 @@ use crate::store::dav::{CollectionKind, CollectionProps};
 const KNOWN_COMPONENTS: &[&str] = &["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"];
 
 pub async fn mkcalendar(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    check_place(ctx, target).await?;
     let request = super::parse_body(body, Mkcol::parse_mkcalendar).await?;
     create(ctx, target, &request).await
 }
 
 pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<Response> {
+    check_place(ctx, target).await?;
     let request = super::parse_body(body, Mkcol::parse_mkcol).await?;
     // RFC 5689 §3: the resourcetype says what to make. Madang's homes hold
     // calendars only; a plain collection has no place here.
@@ -40,6 +43,28 @@ pub async fn mkcol(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavResult<
         return Err(DavError::Precondition(Precondition::ValidResourcetype));
     }
     create(ctx, target, &request).await
+}
+
+/// Where a collection may not be made whatever the body says: inside a
+/// collection the user may not add to (`bind`, RFC 3744 Appendix B), or on a
+/// name a collection they reach already has (405, RFC 4918 §9.3.1), which
+/// includes the directory and the birthday calendar, held by no row of theirs.
+async fn check_place(ctx: &Ctx, target: &path::Target) -> DavResult<()> {
+    if let Some((kind, slug, _)) = target.member()
+        && let Some((collection, access)) = ctx.reach(kind, slug).await?
+        && !access.grants(Privilege::Bind)
+    {
+        return Err(DavError::need_privileges(
+            path::collection_href(kind, ctx.me(), &collection.slug),
+            Privilege::Bind,
+        ));
+    }
+    if let Some((kind, slug)) = target.collection()
+        && ctx.reach(kind, slug).await?.is_some()
+    {
+        return Err(DavError::method_not_allowed("a collection with this name exists"));
+    }
+    Ok(())
 }
 
 /// Extended MKCOL of an address book (RFC 6352 §6.3.1, RFC 5689).

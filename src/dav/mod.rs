@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use madang_ical::{EvalContext, Limits};
 
 use crate::app::state::AppState;
+use crate::collections::access::{Access, Privilege};
 use crate::config::DavConfig;
 use crate::domain::User;
 use crate::http::auth::{AuthRejection, Authenticated};
@@ -128,9 +129,45 @@ impl Ctx {
         self.collection(CollectionKind::Calendar, slug).await
     }
 
-    /// The user's collection of `kind` named `slug`, or 404.
+    /// The collection of `kind` the user reaches at `slug` (their own, or a derived one), or 404.
     pub async fn collection(&self, kind: CollectionKind, slug: &str) -> DavResult<Collection> {
-        self.state.store.collection(self.user.id, kind, slug).await?.ok_or_else(DavError::not_found)
+        Ok(self.reach(kind, slug).await?.ok_or_else(DavError::not_found)?.0)
+    }
+
+    /// The collection of `kind` the user reaches at `slug`, with their access to it.
+    pub async fn reach(&self, kind: CollectionKind, slug: &str) -> DavResult<Option<(Collection, Access)>> {
+        Ok(self.state.collections.reach(&self.state.store, self.user.id, kind, slug, self.now).await?)
+    }
+
+    /// The collection, when the user holds `privilege` on it; else 403 with
+    /// `DAV:need-privileges` naming it (RFC 3744 §7.1.1). Every DAV write goes
+    /// through here or `for_put`, so what `current-user-privilege-set`
+    /// advertises and what is refused come from the same `Access`.
+    pub async fn writable(&self, kind: CollectionKind, slug: &str, privilege: Privilege) -> DavResult<Collection> {
+        let (collection, access) = self.reach(kind, slug).await?.ok_or_else(DavError::not_found)?;
+        if !access.grants(privilege) {
+            return Err(DavError::need_privileges(path::collection_href(kind, self.me(), &collection.slug), privilege));
+        }
+        Ok(collection)
+    }
+
+    /// The collection a PUT of member `name` writes into: creating a member
+    /// needs `bind` on the collection, replacing one `write-content` on the
+    /// member (RFC 3744 Appendix B), and the refusal names whichever applies.
+    pub async fn for_put(&self, kind: CollectionKind, slug: &str, name: &str) -> DavResult<Collection> {
+        let (collection, access) = self.reach(kind, slug).await?.ok_or_else(DavError::not_found)?;
+        if access.can_write() {
+            return Ok(collection);
+        }
+        let exists = !self.state.store.object_metas_named(collection.id, &[name.to_string()]).await?.is_empty();
+        Err(if exists {
+            DavError::need_privileges(
+                path::member_href(kind, self.me(), &collection.slug, name),
+                Privilege::WriteContent,
+            )
+        } else {
+            DavError::need_privileges(path::collection_href(kind, self.me(), &collection.slug), Privilege::Bind)
+        })
     }
 
     /// Creates the user's default collections on their first DAV request.
@@ -189,6 +226,10 @@ async fn dispatch(
             }
         } else {
             ctx.provision().await?;
+            // The home's getctag and listing must already count today's contacts.
+            if matches!(target, Target::CalendarHome(_)) {
+                ctx.state.collections.refresh_birthdays(&ctx.state.store, ctx.user.id, ctx.now).await?;
+            }
         }
     }
     // Every method but GET is boxed: the arms' futures differ in size by

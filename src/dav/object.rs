@@ -8,6 +8,7 @@ use madang_dav::precondition::Precondition;
 
 use super::props::http_date;
 use super::{Ctx, DavError, DavResult, header_str, path};
+use crate::collections::access::{Access, Privilege};
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, NewObject};
 
@@ -92,7 +93,7 @@ pub async fn put(
         return Err(DavError::forbidden("unusable resource name"));
     }
     // RFC 4918 §9.7.1: a PUT whose parent collection is missing is 409.
-    let cal = ctx.calendar(slug).await.map_err(|e| match e {
+    let cal = ctx.for_put(CollectionKind::Calendar, slug, name).await.map_err(|e| match e {
         DavError::Status(StatusCode::NOT_FOUND, _) => {
             DavError::status(StatusCode::CONFLICT, "the calendar does not exist")
         }
@@ -155,13 +156,22 @@ pub async fn delete(ctx: &Ctx, target: &path::Target, headers: &HeaderMap) -> Da
     match target {
         path::Target::CalendarObject(..) | path::Target::AddressObject(..) => {
             let Some((kind, slug, name)) = target.member() else { return Err(DavError::not_found()) };
-            let cal = ctx.collection(kind, slug).await?;
+            let cal = ctx.writable(kind, slug, Privilege::Unbind).await?;
             let allow = Box::new(move |current: Option<&str>| conditions.allow(current));
             ctx.state.store.delete_object(cal.id, name, allow, ctx.now).await?;
         }
         path::Target::Calendar(..) | path::Target::Addressbook(..) => {
             let Some((kind, slug)) = target.collection() else { return Err(DavError::not_found()) };
-            let cal = ctx.collection(kind, slug).await?;
+            let (cal, access) = ctx.reach(kind, slug).await?.ok_or_else(DavError::not_found)?;
+            // RFC 3744 Appendix B: removing a collection is `unbind` on its
+            // home, which the user holds for their own collections only.
+            if access != Access::Owner {
+                let home = match kind {
+                    CollectionKind::Calendar => path::calendar_home_href(ctx.me()),
+                    CollectionKind::AddressBook => path::addressbook_home_href(ctx.me()),
+                };
+                return Err(DavError::need_privileges(home, Privilege::Unbind));
+            }
             // A collection's ETag would be its sync token; clients that send
             // If-Match on a calendar DELETE compare against what PROPFIND gave.
             let token = format!("\"{}\"", super::props::sync_token(&cal));

@@ -37,7 +37,7 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
     let pctx = PropContext {
         me: &ctx.user,
         quota,
-        writable: true,
+        directory: ctx.config().directory.is_some(),
         max_resource_size: ctx.config().max_resource_size,
         home_tag,
     };
@@ -69,7 +69,9 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
             let home = Resource::CalendarHome(&ctx.user);
             out.push(&props::respond(path::calendar_home_href(me), &home, &request, &pctx, &[], None));
             if members {
-                for cal in store.collections(ctx.user.id, CollectionKind::Calendar).await? {
+                for (cal, _) in
+                    ctx.state.collections.home(store, ctx.user.id, CollectionKind::Calendar, ctx.now).await?
+                {
                     let dead = store.dead_properties(cal.id, None).await?;
                     let href = path::calendar_href(me, &cal.slug);
                     out.push(&props::respond(href, &Resource::Calendar(&cal), &request, &pctx, &dead, None));
@@ -80,7 +82,9 @@ pub async fn propfind(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, bod
             let home = Resource::AddressbookHome(&ctx.user);
             out.push(&props::respond(path::addressbook_home_href(me), &home, &request, &pctx, &[], None));
             if members {
-                for book in store.collections(ctx.user.id, CollectionKind::AddressBook).await? {
+                for (book, _) in
+                    ctx.state.collections.home(store, ctx.user.id, CollectionKind::AddressBook, ctx.now).await?
+                {
                     let dead = store.dead_properties(book.id, None).await?;
                     let href = path::addressbook_href(me, &book.slug);
                     out.push(&props::respond(href, &Resource::Calendar(&book), &request, &pctx, &dead, None));

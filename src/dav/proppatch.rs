@@ -14,6 +14,7 @@ use madang_dav::precondition::Precondition;
 use madang_dav::proppatch::{PropertyChange, PropertyUpdate, PropertyValue};
 
 use super::{Ctx, DavError, DavResult, multistatus, path};
+use crate::collections::access::Privilege;
 use crate::store::StoreError;
 use crate::store::dav::{CollectionKind, CollectionProps, DeadProperty, PropertyChanges};
 
@@ -30,11 +31,11 @@ pub async fn proppatch(ctx: &Ctx, target: &path::Target, body: &Bytes) -> DavRes
     let update = super::parse_body(body, PropertyUpdate::parse).await?;
     let me = ctx.me();
     let (cal, object, href) = if let Some((kind, slug)) = target.collection() {
-        let cal = ctx.collection(kind, slug).await?;
+        let cal = ctx.writable(kind, slug, Privilege::WriteProperties).await?;
         let href = path::collection_href(kind, me, &cal.slug);
         (cal, None, href)
     } else if let Some((kind, slug, name)) = target.member() {
-        let cal = ctx.collection(kind, slug).await?;
+        let cal = ctx.writable(kind, slug, Privilege::WriteProperties).await?;
         ctx.state.store.object(cal.id, name).await?.ok_or_else(DavError::not_found)?;
         let href = path::member_href(kind, me, &cal.slug, name);
         (cal, Some(name), href)

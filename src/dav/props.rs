@@ -5,9 +5,10 @@ use madang_dav::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName}
 use madang_dav::propfind::PropFind;
 
 use super::path;
+use crate::collections::access::Access;
 pub use crate::collections::{parse_sync_token, sync_token};
 use crate::domain::User;
-use crate::store::dav::{Collection, CollectionKind, DeadProperty, ObjectMeta};
+use crate::store::dav::{Collection, CollectionKind, DeadProperty, Derived, ObjectMeta};
 
 /// A resource that exists, with what its properties are computed from.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +29,8 @@ pub struct PropContext<'a> {
     pub me: &'a User,
     /// (used, available) bytes, computed only when a quota property was asked for.
     pub quota: Option<(u64, Option<u64>)>,
-    /// Whether `me` may write this resource (owner today; sharing comes later).
-    pub writable: bool,
+    /// Whether the company directory is on (`dav.directory`), for `CARDDAV:directory-gateway`.
+    pub directory: bool,
     /// `dav.max_resource_size`, announced as CALDAV:max-resource-size.
     pub max_resource_size: usize,
     /// The calendar home's change tag, computed only when asked for.
@@ -96,28 +97,51 @@ const SUPPORTED_PRIVILEGES: &str = "<D:supported-privilege><D:privilege><D:all/>
 <D:description xml:lang=\"en\">Remove members</D:description></D:supported-privilege>\
 </D:supported-privilege></D:supported-privilege>";
 
-fn privileges(writable: bool) -> Vec<QName> {
-    // RFC 3744 §5.4 lists aggregates together with what they contain;
-    // clients look for `write` or `write-content` to decide read-only.
-    let mut p = vec![QName::dav("read"), QName::dav("read-current-user-privilege-set")];
-    if writable {
-        p.extend([
-            QName::dav("all"),
-            QName::dav("write"),
-            QName::dav("write-properties"),
-            QName::dav("write-content"),
-            QName::dav("bind"),
-            QName::dav("unbind"),
-        ]);
+/// The user's access to a resource, from `collections::access` for
+/// collections and their members: what `current-user-privilege-set`, `owner`
+/// and `acl` say, and what the write handlers enforce, is one computation.
+fn access(resource: &Resource<'_>, me: &User) -> Access {
+    match resource {
+        Resource::Principal(_) | Resource::CalendarHome(_) | Resource::AddressbookHome(_) => Access::Owner,
+        Resource::Calendar(c) | Resource::Object(c, _) => Access::of(c, me.id).unwrap_or(Access::Read),
+        Resource::Root | Resource::Principals | Resource::OtherPrincipal(_) => Access::Read,
     }
-    p
 }
 
-fn owner_of<'a>(resource: &Resource<'a>, me: &'a User) -> Option<&'a str> {
+/// `DAV:owner` (RFC 3744 §5.1): the principal owning the resource; empty when
+/// nobody does (the company directory belongs to the instance).
+fn owner(resource: &Resource<'_>, me: &User) -> Option<PropValue> {
     match resource {
-        Resource::Principal(u) | Resource::CalendarHome(u) | Resource::AddressbookHome(u) => Some(u.username.as_str()),
-        Resource::Calendar(_) | Resource::Object(..) => Some(me.username.as_str()),
+        Resource::Principal(u) | Resource::CalendarHome(u) | Resource::AddressbookHome(u) => {
+            Some(PropValue::Href(path::principal_href(u.username.as_str())))
+        }
+        Resource::Calendar(c) | Resource::Object(c, _) => match c.owner {
+            Some(id) if id == me.id => Some(PropValue::Href(path::principal_href(me.username.as_str()))),
+            None => Some(PropValue::Empty),
+            Some(_) => None,
+        },
         Resource::Root | Resource::Principals | Resource::OtherPrincipal(_) => None,
+    }
+}
+
+/// `DAV:acl` (RFC 3744 §5.5), protected: what each principal is granted.
+/// Only the principals the user may know of are listed: themself, or every
+/// authenticated user for the directory.
+fn acl(resource: &Resource<'_>, me: &User) -> Option<PropValue> {
+    let ace = |principal: String, privilege: &str| {
+        PropValue::Xml(format!(
+            "<D:ace><D:principal>{principal}</D:principal><D:grant><D:privilege><D:{privilege}/></D:privilege>\
+             </D:grant><D:protected/></D:ace>"
+        ))
+    };
+    let me_href = format!("<D:href>{}</D:href>", path::principal_href(me.username.as_str()));
+    match (resource, access(resource, me)) {
+        (Resource::Root | Resource::Principals | Resource::OtherPrincipal(_), _) => None,
+        (Resource::Calendar(c) | Resource::Object(c, _), Access::Read) if c.owner.is_none() => {
+            Some(ace("<D:authenticated/>".into(), "read"))
+        }
+        (_, Access::Read) => Some(ace(me_href, "read")),
+        (_, Access::Owner) => Some(ace(me_href, "all")),
     }
 }
 
@@ -132,22 +156,12 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
             "principal-collection-set" => return Some(PropValue::Href(path::principals_href())),
             "supported-report-set" => return Some(PropValue::SupportedReports(reports(resource))),
             "current-user-privilege-set" => {
-                let writable = ctx.writable
-                    && !matches!(resource, Resource::Root | Resource::Principals | Resource::OtherPrincipal(_));
-                return Some(PropValue::Privileges(privileges(writable)));
+                let held = access(resource, ctx.me).privileges().iter().map(|p| QName::dav(p)).collect::<Vec<_>>();
+                return Some(PropValue::Privileges(held));
             }
-            "owner" => return owner_of(resource, ctx.me).map(|u| PropValue::Href(path::principal_href(u))),
-            // RFC 3744 §5.5, §5.3, §5.6: read-only ACLs. The owner holds
-            // every privilege; nobody else holds any until sharing arrives.
-            "acl" => {
-                return owner_of(resource, ctx.me).filter(|_| ctx.writable).map(|u| {
-                    PropValue::Xml(format!(
-                        "<D:ace><D:principal><D:href>{}</D:href></D:principal><D:grant><D:privilege><D:all/>\
-                         </D:privilege></D:grant><D:protected/></D:ace>",
-                        path::principal_href(u)
-                    ))
-                });
-            }
+            "owner" => return owner(resource, ctx.me),
+            // RFC 3744 §5.5, §5.3, §5.6: read-only ACLs (the ACL method is refused).
+            "acl" => return acl(resource, ctx.me),
             "supported-privilege-set" => return Some(PropValue::Xml(SUPPORTED_PRIVILEGES.to_string())),
             "acl-restrictions" => return Some(PropValue::Xml("<D:grant-only/><D:no-invert/>".to_string())),
             _ => {}
@@ -158,6 +172,11 @@ pub fn live(resource: &Resource<'_>, name: &QName, ctx: &PropContext<'_>) -> Opt
             (DAV, "resourcetype") => Some(PropValue::Children(vec![QName::dav("collection")])),
             _ => None,
         },
+        // Draft-daboo-carddav-directory-gateway §3: where the directory is;
+        // Apple's clients search it there (docs/clients.md).
+        Resource::Principal(_) if name.ns == CARDDAV && name.local == "directory-gateway" => ctx
+            .directory
+            .then(|| PropValue::Hrefs(vec![path::addressbook_href(me, crate::collections::derived::DIRECTORY_SLUG)])),
         Resource::Principal(user) => principal(user, name),
         Resource::OtherPrincipal(user) => match (name.ns.as_ref(), name.local.as_ref()) {
             // The home's href is no secret (it follows from the name) and
@@ -256,7 +275,12 @@ fn addressbook(c: &Collection, name: &QName, ctx: &PropContext<'_>) -> Option<Pr
     let token = sync_token(c);
     match (name.ns.as_ref(), name.local.as_ref()) {
         (DAV, "resourcetype") => {
-            Some(PropValue::Children(vec![QName::dav("collection"), QName::carddav("addressbook")]))
+            let mut types = vec![QName::dav("collection"), QName::carddav("addressbook")];
+            // The directory-gateway draft's marker of a directory address book.
+            if c.derived == Some(Derived::Directory) {
+                types.push(QName::carddav("directory"));
+            }
+            Some(PropValue::Children(types))
         }
         (DAV, "displayname") => text(&c.props.display_name),
         (DAV, "sync-token") => Some(PropValue::Text(token)),
@@ -331,6 +355,7 @@ fn all_names(resource: &Resource<'_>) -> Vec<QName> {
         Resource::Calendar(_) => names.extend([SCHEDULE_TRANSP, QName::dav("owner"), QName::dav("quota-used-bytes")]),
         Resource::Principal(_) => names.extend([
             QName::carddav("addressbook-home-set"),
+            QName::carddav("directory-gateway"),
             QName::caldav("calendar-user-type"),
             QName::calendarserver("email-address-set"),
         ]),

@@ -22,6 +22,32 @@ pub enum CollectionKind {
     AddressBook,
 }
 
+/// What the members of a derived collection are made from (`dav_collections.derived`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The company directory: one card per active user; one per instance, owned by nobody.
+    Directory,
+    /// A user's birthday calendar: one yearly event per BDAY/ANNIVERSARY in their address books.
+    Birthdays,
+}
+
+impl Derived {
+    fn as_column(self) -> &'static str {
+        match self {
+            Derived::Directory => "users",
+            Derived::Birthdays => "contacts",
+        }
+    }
+
+    fn from_column(s: &str) -> Option<Derived> {
+        match s {
+            "users" => Some(Derived::Directory),
+            "contacts" => Some(Derived::Birthdays),
+            _ => None,
+        }
+    }
+}
+
 impl CollectionKind {
     fn as_str(self) -> &'static str {
         match self {
@@ -35,7 +61,12 @@ impl CollectionKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collection {
     pub id: CollectionId,
-    pub owner: UserId,
+    /// `None` only for the instance's own collections (the company directory).
+    pub owner: Option<UserId>,
+    /// What Madang derives the members from; `None` for a collection clients write.
+    pub derived: Option<Derived>,
+    /// For a derived collection, the fingerprint of the source it was last brought in line with.
+    pub source_tag: Option<String>,
     pub kind: CollectionKind,
     pub slug: String,
     pub props: CollectionProps,
@@ -234,7 +265,9 @@ pub type WriteCondition = Box<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 #[derive(sqlx::FromRow)]
 struct CollectionRow {
     id: i64,
-    owner_id: i64,
+    owner_id: Option<i64>,
+    derived: Option<String>,
+    source_tag: Option<String>,
     kind: String,
     slug: String,
     display_name: Option<String>,
@@ -254,7 +287,9 @@ impl From<CollectionRow> for Collection {
     fn from(r: CollectionRow) -> Self {
         Collection {
             id: CollectionId(r.id),
-            owner: UserId(r.owner_id),
+            owner: r.owner_id.map(UserId),
+            derived: r.derived.as_deref().and_then(Derived::from_column),
+            source_tag: r.source_tag,
             kind: if r.kind == "addressbook" { CollectionKind::AddressBook } else { CollectionKind::Calendar },
             slug: r.slug,
             props: CollectionProps {
@@ -276,7 +311,7 @@ impl From<CollectionRow> for Collection {
 
 macro_rules! collection_columns {
     () => {
-        "id, owner_id, kind, slug, display_name, description, color, sort_order, timezone, components, transparent, \
+        "id, owner_id, derived, source_tag, kind, slug, display_name, description, color, sort_order, timezone, components, transparent, \
          revision, pruned_revision, created_at, updated_at"
     };
 }
@@ -350,7 +385,7 @@ macro_rules! charge {
             {
                 let used: Option<i64> = sqlx::query_scalar(
                     "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections \
-                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1)",
+                     WHERE owner_id = (SELECT owner_id FROM dav_collections WHERE id = $1) AND derived IS NULL",
                 )
                 .bind(id)
                 .fetch_one(&mut *$tx)
@@ -1123,10 +1158,12 @@ impl Store {
     /// `quota-used-bytes` and the refusals agree.
     pub async fn dav_bytes_used(&self, owner: UserId) -> StoreResult<i64> {
         let used: Option<i64> = read!(self, |pool| {
-            sqlx::query_scalar("SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections WHERE owner_id = $1")
-                .bind(owner.0)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_scalar(
+                "SELECT CAST(SUM(bytes) AS BIGINT) FROM dav_collections WHERE owner_id = $1 AND derived IS NULL",
+            )
+            .bind(owner.0)
+            .fetch_one(pool)
+            .await?
         });
         Ok(used.unwrap_or(0))
     }
@@ -1144,6 +1181,9 @@ impl Store {
         .await?))
     }
 }
+
+mod derived;
+pub use derived::{DerivedMember, DirectoryEntry};
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {

@@ -44,9 +44,7 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: CalendarMultige
         }
     }
     for (slug, wanted) in by_calendar {
-        let Some(cal) =
-            ctx.state.store.collection(ctx.user.id, crate::store::dav::CollectionKind::Calendar, &slug).await?
-        else {
+        let Some((cal, _)) = ctx.reach(crate::store::dav::CollectionKind::Calendar, &slug).await? else {
             for (href, _) in wanted {
                 out.push(&DavResponse::status(href, 404));
             }

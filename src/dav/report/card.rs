@@ -81,7 +81,7 @@ pub async fn multiget(ctx: &Ctx, target: &path::Target, request: AddressbookMult
         }
     }
     for (slug, wanted) in by_book {
-        let Some(book) = ctx.state.store.collection(ctx.user.id, CollectionKind::AddressBook, &slug).await? else {
+        let Some((book, _)) = ctx.reach(CollectionKind::AddressBook, &slug).await? else {
             for (href, _) in wanted {
                 out.push(&DavResponse::status(href, 404));
             }

@@ -53,7 +53,7 @@ fn prop_context(ctx: &Ctx) -> PropContext<'_> {
     PropContext {
         me: &ctx.user,
         quota: None,
-        writable: true,
+        directory: ctx.config().directory.is_some(),
         max_resource_size: ctx.config().max_resource_size,
         home_tag: None,
     }

@@ -45,12 +45,10 @@ async fn load(ctx: &Ctx, href: &str) -> DavResult<Option<(String, Loaded)>> {
         }
         path::Target::CalendarHome(_) if mine => (path::calendar_home_href(ctx.me()), Loaded::CalendarHome),
         path::Target::AddressbookHome(_) if mine => (path::addressbook_home_href(ctx.me()), Loaded::AddressbookHome),
-        path::Target::Calendar(_, slug) if mine => {
-            match ctx.state.store.collection(ctx.user.id, CollectionKind::Calendar, &slug).await? {
-                Some(c) => (path::calendar_href(ctx.me(), &c.slug), Loaded::Calendar(c)),
-                None => return Ok(None),
-            }
-        }
+        path::Target::Calendar(_, slug) if mine => match ctx.reach(CollectionKind::Calendar, &slug).await? {
+            Some((c, _)) => (path::calendar_href(ctx.me(), &c.slug), Loaded::Calendar(c)),
+            None => return Ok(None),
+        },
         _ => return Ok(None),
     }))
 }
@@ -71,7 +69,7 @@ fn prop_context(ctx: &Ctx) -> PropContext<'_> {
     PropContext {
         me: &ctx.user,
         quota: None,
-        writable: true,
+        directory: ctx.config().directory.is_some(),
         max_resource_size: ctx.config().max_resource_size,
         home_tag: None,
     }
