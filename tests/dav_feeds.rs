@@ -178,6 +178,29 @@ async fn issue16_whole_collection_get_is_bounded(db: &TestDb) {
     assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text);
 }
 
+/// Whole-collection documents are built a few at a time (each may hold tens of megabytes);
+/// the others wait for a place, and a conditional GET, which builds nothing, does not wait.
+async fn issue16_documents_are_built_a_few_at_a_time(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let c = Client::new(&app, "alice");
+    fill(&c).await;
+    let path = calendar("alice", "default");
+    let places = madang::collections::export::CONCURRENT_EXPORTS as u32;
+    let taken = app.state.collections.exports.acquire_many(places).await.unwrap();
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(300), c.get(&path)).await;
+    assert!(waiting.is_err(), "a GET waits while every place is taken");
+    let etag = format!("\"{}\"", c.sync_token(&path).await);
+    let quick = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        c.send("GET", &path, &[("if-none-match", &etag)], Body::empty()),
+    )
+    .await
+    .expect("a conditional GET needs no place");
+    assert_eq!(quick.status, StatusCode::NOT_MODIFIED);
+    drop(taken);
+    assert_eq!(c.get(&path).await.status, StatusCode::OK);
+}
+
 // ----- Publishing -----
 
 struct Json {
@@ -334,6 +357,7 @@ on_both_databases!(
     issue16_get_of_an_address_book_is_one_vcard_stream,
     issue16_whole_collection_get_is_isolated,
     issue16_whole_collection_get_is_bounded,
+    issue16_documents_are_built_a_few_at_a_time,
     issue16_a_published_calendar_is_served_without_credentials,
     issue16_revoking_and_regenerating_stop_the_old_url_at_once,
     issue16_only_the_owner_publishes_or_revokes,

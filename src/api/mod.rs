@@ -256,7 +256,7 @@ pub(crate) async fn export_document(
     c: &crate::store::dav::Collection,
 ) -> Result<String, crate::http::error::ApiError> {
     use crate::collections::export::{ExportError, Purpose, document};
-    match document(&state.store, &state.collections.config, c, Purpose::Download).await {
+    match document(&state.store, &state.collections, c, Purpose::Download).await {
         Ok(d) => Ok(d.body),
         Err(ExportError::TooLarge(m)) => {
             Err(crate::http::error::ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "too_large", m))

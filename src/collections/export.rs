@@ -11,10 +11,13 @@
 use chrono::{DateTime, Utc};
 use madang_ical::export::{CalendarHeader, concat_cards, merge_calendar};
 
-use super::{VCARD, sync_token};
+use super::{Collections, VCARD, sync_token};
 use crate::config::DavConfig;
 use crate::store::dav::{Collection, CollectionKind};
 use crate::store::{Store, StoreError};
+
+/// Documents built at once per process (see `Collections::exports`).
+pub const CONCURRENT_EXPORTS: usize = 2;
 
 /// `PRODID` of every document Madang writes (RFC 5545 §3.7.3).
 pub const PRODID: &str = "-//Madang//Madang Calendar//EN";
@@ -57,12 +60,15 @@ pub enum Purpose {
 /// Reads and merges the collection, or says why it is too large to serve as one document.
 pub async fn document(
     store: &Store,
-    config: &DavConfig,
+    collections: &Collections,
     c: &Collection,
     purpose: Purpose,
 ) -> Result<Document, ExportError> {
+    let config = &collections.config;
     let (items, bytes) = store.collection_extent(c.id).await?;
     check_limits(config, c.kind, items, bytes)?;
+    // The semaphore is never closed.
+    let _place = collections.exports.acquire().await.map_err(|e| StoreError::Internal(e.to_string()))?;
     match c.kind {
         CollectionKind::AddressBook => {
             let cards = store.objects_overlapping(c.id, Some(VCARD), None, None).await?;

@@ -28,11 +28,12 @@ pub async fn get(ctx: &Ctx, kind: CollectionKind, slug: &str, headers: &HeaderMa
         // RFC 9110 §13.1.2: 304, decided before a member is read.
         return respond_with_body(headers, &etag, modified, content_type, String::new(), head);
     }
-    let document =
-        export::document(&ctx.state.store, ctx.config(), &c, Purpose::Download).await.map_err(|e| match e {
+    let document = export::document(&ctx.state.store, &ctx.state.collections, &c, Purpose::Download).await.map_err(
+        |e| match e {
             ExportError::TooLarge(m) => DavError::status(StatusCode::INSUFFICIENT_STORAGE, m),
             ExportError::Store(e) => e.into(),
-        })?;
+        },
+    )?;
     let mut response = respond_with_body(headers, &etag, modified, document.content_type, document.body, head)?;
     if let Ok(disposition) = HeaderValue::from_str(&export::content_disposition(&c)) {
         response.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);

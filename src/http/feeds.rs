@@ -51,12 +51,11 @@ pub async fn get(
         answer = answer.status(StatusCode::NOT_MODIFIED);
         return Ok(answer.body(axum::body::Body::empty()).unwrap_or_default());
     }
-    let document = export::document(&state.store, &state.collections.config, &calendar, Purpose::Feed).await.map_err(
-        |e| match e {
+    let document =
+        export::document(&state.store, &state.collections, &calendar, Purpose::Feed).await.map_err(|e| match e {
             ExportError::TooLarge(m) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "too_large", m),
             ExportError::Store(e) => e.into(),
-        },
-    )?;
+        })?;
     if let Ok(disposition) =
         HeaderValue::from_str(&export::content_disposition(&calendar).replacen("attachment", "inline", 1))
     {
