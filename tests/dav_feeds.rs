@@ -361,4 +361,33 @@ on_both_databases!(
     issue16_a_published_calendar_is_served_without_credentials,
     issue16_revoking_and_regenerating_stop_the_old_url_at_once,
     issue16_only_the_owner_publishes_or_revokes,
+    issue16_derived_collections_download_whole,
 );
+
+/// The two halves of issue 16 met at the merge: the company directory and the birthday calendar
+/// are collections Madang writes itself, and a GET of either downloads it whole like any other
+/// (the directory, which has no owner, included).
+async fn issue16_derived_collections_download_whole(db: &TestDb) {
+    let app = alice_and_bob(db).await;
+    let c = Client::new(&app, "alice");
+    let card =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:kim\r\nFN:Kim Minji\r\nN:Kim;Minji;;;\r\nBDAY:19900415\r\nEND:VCARD\r\n";
+    let r = c.send("PUT", &format!("{BOOK}kim.vcf"), &[("content-type", "text/vcard")], card).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let r = c.get("/dav/addressbooks/alice/directory/").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(madang_ical::split_cards(&r.text).len(), 2, "alice and bob: {}", r.text);
+    assert!(r.text.contains("bob@example.com") && !r.text.contains("BDAY"), "{}", r.text);
+    let etag = r.header("etag").unwrap().to_string();
+    let again = c.send("GET", "/dav/addressbooks/alice/directory/", &[("if-none-match", &etag)], Body::empty()).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    let r = c.get(&calendar("alice", "birthdays")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.text.matches("BEGIN:VEVENT").count(), 1, "{}", r.text);
+    assert!(r.text.contains("Kim Minji") && r.text.contains("FREQ=YEARLY"), "{}", r.text);
+    // Bob's birthday calendar is his own, even by URL.
+    let r = Client::new(&app, "bob").get(&calendar("alice", "birthdays")).await;
+    assert!(matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{}", r.status);
+}
