@@ -159,7 +159,7 @@ pub fn event(uid: &str, name: &str, a: &Anniversary) -> String {
     ];
     let mut out = String::new();
     for line in &lines {
-        crate::vcard_convert::fold(&mut out, line);
+        crate::fold_line(&mut out, line);
     }
     out
 }

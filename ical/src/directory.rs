@@ -41,7 +41,7 @@ pub fn card(p: &Person<'_>) -> String {
     ];
     let mut out = String::new();
     for line in &lines {
-        crate::vcard_convert::fold(&mut out, line);
+        crate::fold_line(&mut out, line);
     }
     out
 }

@@ -129,25 +129,25 @@ impl CalendarMerger {
     pub fn finish_with(self, header: &CalendarHeader<'_>) -> String {
         let mut out = String::with_capacity(self.zones.len() + self.items.len() + 512);
         out.push_str("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n");
-        fold_line(&mut out, &format!("PRODID:{}", header.prodid));
+        crate::fold_line(&mut out, &format!("PRODID:{}", header.prodid));
         out.push_str("CALSCALE:GREGORIAN\r\n");
         if let Some(name) = header.name.filter(|n| !n.trim().is_empty()) {
             let name = escape_text(name);
-            fold_line(&mut out, &format!("NAME:{name}"));
-            fold_line(&mut out, &format!("X-WR-CALNAME:{name}"));
+            crate::fold_line(&mut out, &format!("NAME:{name}"));
+            crate::fold_line(&mut out, &format!("X-WR-CALNAME:{name}"));
         }
         if let Some(description) = header.description.filter(|d| !d.trim().is_empty()) {
             let description = escape_text(description);
-            fold_line(&mut out, &format!("DESCRIPTION:{description}"));
-            fold_line(&mut out, &format!("X-WR-CALDESC:{description}"));
+            crate::fold_line(&mut out, &format!("DESCRIPTION:{description}"));
+            crate::fold_line(&mut out, &format!("X-WR-CALDESC:{description}"));
         }
         if let Some(tz) = header.timezone {
-            fold_line(&mut out, &format!("X-WR-TIMEZONE:{}", escape_text(tz)));
+            crate::fold_line(&mut out, &format!("X-WR-TIMEZONE:{}", escape_text(tz)));
         }
         if let Some(interval) = header.refresh_interval {
             let duration = ical_duration(interval);
-            fold_line(&mut out, &format!("REFRESH-INTERVAL;VALUE=DURATION:{duration}"));
-            fold_line(&mut out, &format!("X-PUBLISHED-TTL:{duration}"));
+            crate::fold_line(&mut out, &format!("REFRESH-INTERVAL;VALUE=DURATION:{duration}"));
+            crate::fold_line(&mut out, &format!("X-PUBLISHED-TTL:{duration}"));
         }
         out.push_str(&self.zones);
         out.push_str(&self.items);
@@ -246,22 +246,6 @@ pub fn escape_text(s: &str) -> String {
         }
     }
     out
-}
-
-/// Writes one content line folded at 75 octets (RFC 5545 §3.1), never inside a UTF-8
-/// sequence, with its CRLF.
-pub fn fold_line(out: &mut String, line: &str) {
-    let mut width = 0;
-    for c in line.chars() {
-        let len = c.len_utf8();
-        if width + len > 75 {
-            out.push_str("\r\n ");
-            width = 1;
-        }
-        out.push(c);
-        width += len;
-    }
-    out.push_str("\r\n");
 }
 
 /// A whole number of seconds as an RFC 5545 §3.3.6 duration (`PT1H`, `P1D`, `PT90M` …).

@@ -79,6 +79,7 @@ pub use freebusy::{BusyKind, BusyPeriod, write_freebusy};
 pub use index::Index;
 pub use object::{CalendarObject, ComponentKind, parse_object};
 pub use occurrences::Occurrence;
+pub use text::fold_line;
 pub use tz::{resolve_tzid, timezone_from_vcalendar};
 pub use vcard::{CardObject, VCardVersion, normalize_phone, parse_card, split_cards};
 

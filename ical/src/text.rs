@@ -180,3 +180,19 @@ mod control_tests {
         );
     }
 }
+
+/// Writes one content line folded at 75 octets with its CRLF, never inside a UTF-8 sequence:
+/// RFC 5545 §3.1 for iCalendar, RFC 6350 §3.2 (and RFC 2425 §5.8.1 for vCard 3.0) for vCard.
+pub fn fold_line(out: &mut String, line: &str) {
+    let mut width = 0;
+    for c in line.chars() {
+        let len = c.len_utf8();
+        if width + len > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += len;
+    }
+    out.push_str("\r\n");
+}

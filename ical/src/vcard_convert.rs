@@ -313,22 +313,7 @@ fn write_entry(out: &mut String, entry: &VCardEntry, version: VCardVersion) {
         Some(rest) if version == VCardVersion::V4 => format!("data:{}", rest.replacen("base64\\,", "base64,", 1)),
         _ => value.to_string(),
     };
-    fold(out, &format!("{head}{value}"));
-}
-
-/// RFC 6350 §3.2 / RFC 2425 §5.8.1: lines longer than 75 octets are folded with CRLF and a
-/// space, never inside a UTF-8 sequence.
-pub(crate) fn fold(out: &mut String, line: &str) {
-    let mut width = 0;
-    for c in line.chars() {
-        if width + c.len_utf8() > 75 {
-            out.push_str("\r\n ");
-            width = 1;
-        }
-        out.push(c);
-        width += c.len_utf8();
-    }
-    out.push_str("\r\n");
+    crate::fold_line(out, &format!("{head}{value}"));
 }
 
 #[cfg(test)]

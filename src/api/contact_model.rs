@@ -445,17 +445,7 @@ fn line(out: &mut String, group: Option<&str>, name: &str, params: &str, value: 
     text.push_str(params);
     text.push(':');
     text.push_str(value);
-    let mut width = 0;
-    for c in text.chars() {
-        let len = c.len_utf8();
-        if width + len > 75 {
-            out.push_str("\r\n ");
-            width = 1;
-        }
-        out.push(c);
-        width += len;
-    }
-    out.push_str("\r\n");
+    madang_ical::fold_line(out, &text);
 }
 
 /// RFC 6350 §3.4 text escaping.

@@ -134,7 +134,7 @@ impl Component {
         out.push_str(&self.name);
         out.push_str("\r\n");
         for p in &self.props {
-            madang_ical::export::fold_line(out, &p.line);
+            madang_ical::fold_line(out, &p.line);
         }
         for c in &self.children {
             c.write(out);
