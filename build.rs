@@ -18,7 +18,10 @@ const MIN_SAVING: f64 = 0.05;
 
 fn main() {
     println!("cargo:rerun-if-changed=client");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("client");
+    // Read at run time: `env!` would be the directory the build script was compiled in, which
+    // is another checkout's when a target directory is copied or shared between worktrees.
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.join("client");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let compressed_dir = out.join("client-assets");
     let mut files = Vec::new();

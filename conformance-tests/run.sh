@@ -4,10 +4,10 @@
 # Usage: run.sh [sqlite|postgres|all|radicale] [suite...]
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
-#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard directory birthdays
-#            replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
-#            thunderbird litmus
-#            (default: all of them; the identity suites oidc_*, web_flows, web_browser and web_client, and the
+#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds directory
+#            birthdays replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client
+#            mailproxy_imap mailproxy_smtp mail_setup thunderbird litmus
+#            (default: all of them; feeds, directory, birthdays, the identity suites oidc_*, web_flows, web_browser and web_client, and the
 #            mail suites mailproxy_*, mail_setup and thunderbird, are skipped on radicale)
 # Env: MADANG_BIN (default target/release/madang), CT_SKIP_SETUP=1 (do not run setup.sh)
 # Results: conformance-tests/results/<timestamp>-<pid>/<backend>/<suite>/ (output.txt,
@@ -16,14 +16,14 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard directory birthdays replay schemathesis
-    oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup thunderbird
-    litmus)
+ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds directory birthdays
+    replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp
+    mail_setup thunderbird litmus)
 NON_BLOCKING=(litmus)
-# Madang's own features (directory and birthday calendars, OIDC provider, web pages, mail listeners): nothing to
-# test on Radicale.
-MADANG_ONLY=(directory birthdays oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp mail_setup
-    thunderbird)
+# Madang's own features (published feeds, directory and birthday calendars, OIDC provider, web pages, mail
+# listeners): nothing to test on Radicale.
+MADANG_ONLY=(feeds directory birthdays oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap
+    mailproxy_smtp mail_setup thunderbird)
 
 backend_arg="${1:-all}"
 shift || true
@@ -61,6 +61,9 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         khal) "$here/khal.sh" ;;
         vdirsyncer_contacts) "$here/vdirsyncer_contacts.sh" ;;
         khard) "$here/khard.sh" ;;
+        # Whole-collection GET (python icalendar, vobject) and a published feed synced by vdirsyncer's
+        # `http` storage; seconds.
+        feeds) timeout 300 "$here/.venv/bin/python" "$here/feeds.py" ;;
         # The company directory through vdirsyncer and khard, and the birthday calendar through python caldav.
         directory) "$here/directory.sh" ;;
         birthdays) "$here/.venv/bin/python" "$here/birthdays.py" ;;

@@ -105,7 +105,20 @@ pub const KEYS: &[Key] = &[
         name: "server.trust_forwarded_for",
         env: &["MADANG_SERVER_TRUST_FORWARDED_FOR"],
         default: "false",
-        doc: "Take the client address from the last `X-Forwarded-For` entry. Only behind a proxy you run.",
+        doc: "Treat every peer as one reverse proxy: the client address is the last `X-Forwarded-For` entry and \
+              `X-Forwarded-Proto`/`-Host` are believed. Only when nothing but your proxy can reach Madang; prefer \
+              `server.trusted_proxies`.",
+        secret: false,
+    },
+    Key {
+        name: "server.trusted_proxies",
+        env: &["MADANG_SERVER_TRUSTED_PROXIES"],
+        default: "",
+        doc: "The reverse proxies and load balancers in front of Madang: addresses or CIDR networks, separated by \
+              commas (`10.0.0.0/8, 127.0.0.1, fd00::/8`). Only requests from them have their `X-Forwarded-For`, \
+              `X-Forwarded-Proto` and `X-Forwarded-Host` believed, and the `X-Forwarded-For` chain is walked from \
+              the right past every trusted proxy, so the client is the first address none of them is (nginx's \
+              `real_ip_recursive`). Empty: no proxy. Cannot be combined with `server.trust_forwarded_for`.",
         secret: false,
     },
     Key {
@@ -831,6 +844,32 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.max_export_size",
+        env: &["MADANG_DAV_MAX_EXPORT_SIZE"],
+        default: "64MiB",
+        doc: "Largest calendar or address book (bytes of its stored items) served as one document: a GET of the \
+              whole collection over DAV, a published feed, the JSON API's export. Beyond it the answer is 507 \
+              and the client should sync item by item instead.",
+        secret: false,
+    },
+    Key {
+        name: "dav.max_export_items",
+        env: &["MADANG_DAV_MAX_EXPORT_ITEMS"],
+        default: "20000",
+        doc: "Most items (calendar objects or cards) a collection may hold to be served as one document \
+              (see `dav.max_export_size`); beyond it the answer is 507.",
+        secret: false,
+    },
+    Key {
+        name: "dav.feed_refresh_interval",
+        env: &["MADANG_DAV_FEED_REFRESH_INTERVAL"],
+        default: "1h",
+        doc: "How often a published calendar's subscribers are asked to fetch it again (`REFRESH-INTERVAL` and \
+              `X-PUBLISHED-TTL` in the feed). Google Calendar and Outlook decide for themselves, at best \
+              honouring it. From `5m` to `7d`.",
+        secret: false,
+    },
+    Key {
         name: "dav.tombstone_retention",
         env: &["MADANG_DAV_TOMBSTONE_RETENTION"],
         default: "90d",
@@ -969,7 +1008,8 @@ pub struct ServerConfig {
     pub max_body_size: usize,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
-    pub trust_forwarded_for: bool,
+    /// Which peers' forwarding headers are believed (`server.trusted_proxies`, `server.trust_forwarded_for`).
+    pub proxies: crate::proxies::TrustedProxies,
     pub metrics: MetricsAccess,
     /// `server.public_url` with its trailing slash, if configured.
     pub public_url: Option<String>,
@@ -1160,6 +1200,12 @@ pub struct DavConfig {
     pub max_results: usize,
     /// Largest multistatus body one PROPFIND builds (`dav.max_response_size`).
     pub max_response_size: usize,
+    /// Largest collection, in stored bytes, served as one document (`dav.max_export_size`).
+    pub max_export_size: usize,
+    /// Most items of a collection served as one document (`dav.max_export_items`).
+    pub max_export_items: usize,
+    /// `REFRESH-INTERVAL` of published feeds (`dav.feed_refresh_interval`).
+    pub feed_refresh_interval: Duration,
     pub tombstone_retention: Duration,
     /// `None` = no limit.
     pub quota: Option<u64>,
@@ -1180,6 +1226,9 @@ impl Default for DavConfig {
             max_instances_per_period: 10_000,
             max_results: 50_000,
             max_response_size: 256 << 20,
+            max_export_size: 64 << 20,
+            max_export_items: 20_000,
+            feed_refresh_interval: Duration::from_secs(3600),
             tombstone_retention: Duration::from_secs(90 * 86_400),
             quota: Some(1 << 30),
         }
@@ -1767,6 +1816,22 @@ impl Parser<'_> {
     }
 }
 
+/// `server.trusted_proxies`, or the older all-or-nothing `server.trust_forwarded_for`.
+fn trusted_proxies(p: &Parser<'_>) -> Result<crate::proxies::TrustedProxies, ConfigError> {
+    use crate::proxies::TrustedProxies;
+    let networks = TrustedProxies::parse_networks(p.text("server.trusted_proxies").0).map_err(|why| {
+        p.fail("server.trusted_proxies", &format!("addresses or CIDR networks such as `10.0.0.0/8` ({why})"))
+    })?;
+    match (p.boolean("server.trust_forwarded_for")?, networks) {
+        (false, networks) => Ok(networks),
+        (true, TrustedProxies::None) => Ok(TrustedProxies::LastHop),
+        (true, _) => Err(p.fail(
+            "server.trust_forwarded_for",
+            "`false` when `server.trusted_proxies` is set (it names the proxies; this one trusts every peer)",
+        )),
+    }
+}
+
 /// `[mailproxy]`: listeners, certificate, limits.
 fn mail_proxy(p: &Parser<'_>, server: &ServerConfig) -> Result<MailProxyConfig, ConfigError> {
     let listen = |key: &str| -> Result<Option<SocketAddr>, ConfigError> {
@@ -1890,7 +1955,7 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_body_size: p.size("server.max_body_size")?,
         request_timeout: p.duration("server.request_timeout")?,
         shutdown_timeout: p.duration("server.shutdown_timeout")?,
-        trust_forwarded_for: p.boolean("server.trust_forwarded_for")?,
+        proxies: trusted_proxies(&p)?,
         metrics: match p.text("server.metrics").0.to_ascii_lowercase().as_str() {
             "local" => MetricsAccess::Local,
             "public" => MetricsAccess::Public,
@@ -2068,6 +2133,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
             as usize,
         max_results: p.int("dav.max_results", 10, 10_000_000)? as usize,
         max_response_size: p.size("dav.max_response_size")?,
+        max_export_size: p.size("dav.max_export_size")?,
+        max_export_items: p.int("dav.max_export_items", 1, 10_000_000)? as usize,
+        feed_refresh_interval: p.duration("dav.feed_refresh_interval")?,
         tombstone_retention: p.duration("dav.tombstone_retention")?,
         quota: (quota > 0).then_some(quota),
     };
@@ -2081,6 +2149,9 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     }
     if dav.max_properties_size < dav.max_property_size {
         return Err(p.fail("dav.max_properties_size", "at least `dav.max_property_size`"));
+    }
+    if !(Duration::from_secs(300)..=Duration::from_secs(7 * 86_400)).contains(&dav.feed_refresh_interval) {
+        return Err(p.fail("dav.feed_refresh_interval", "from `5m` to `7d`"));
     }
 
     let oidc = OidcConfig {
@@ -2532,6 +2603,23 @@ mod tests {
         assert!(err.0.contains("blob.s3_secret_access_key") && !err.0.contains("very-secret"), "{err}");
         let err = load(&[("MADANG_BLOB_BACKEND", "ftp")]).unwrap_err();
         assert!(err.0.contains("blob.backend"), "{err}");
+    }
+
+    /// Issue 17: a list of trusted proxies replaces "believe the last hop".
+    #[test]
+    fn issue17_trusted_proxies_are_networks_and_exclude_trusting_every_peer() {
+        use crate::proxies::TrustedProxies;
+        assert_eq!(load(&[]).unwrap().server.proxies, TrustedProxies::None);
+        let c = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert!(matches!(&c.server.proxies, TrustedProxies::Networks(n) if n.len() == 2));
+        let c = load(&[("MADANG_SERVER_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        assert_eq!(c.server.proxies, TrustedProxies::LastHop);
+        let e = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")]).unwrap_err().0;
+        assert!(e.contains("`server.trusted_proxies`") && e.contains("`lb.internal` is not an IP address"), "{e}");
+        let e = load(&[("MADANG_SERVER_TRUSTED_PROXIES", "10.0.0.0/8"), ("MADANG_SERVER_TRUST_FORWARDED_FOR", "true")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`server.trust_forwarded_for`") && e.contains("server.trusted_proxies"), "{e}");
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub mod mailproxy;
 pub mod modules;
 pub mod oidc;
 pub mod outbound;
+pub mod proxies;
 pub mod push;
 pub mod store;
 pub mod telemetry;

@@ -30,6 +30,19 @@ async fn well_known_caldav_redirects_to_the_dav_root(db: &TestDb) {
     }
 }
 
+/// RFC 6764 §5: the forms with a trailing slash redirect like those without.
+async fn issue16_well_known_with_a_trailing_slash_redirects(db: &TestDb) {
+    let app = alice(db).await;
+    let anon = Client::anonymous(&app);
+    for path in ["/.well-known/caldav/", "/.well-known/carddav/", "/.well-known/carddav"] {
+        for method in ["GET", "PROPFIND"] {
+            let r = anon.send(method, path, &[], Body::empty()).await;
+            assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY, "{method} {path}");
+            assert_eq!(r.header("location"), Some("/dav/"), "{method} {path}");
+        }
+    }
+}
+
 async fn root_propfind_names_the_current_user_principal(db: &TestDb) {
     let app = alice(db).await;
     let c = Client::new(&app, "alice");
@@ -1262,6 +1275,28 @@ async fn principal_property_search_finds_other_users(db: &TestDb) {
     assert!(set.children_named(DAV, "principal-search-property").count() >= 1);
 }
 
+/// RFC 3744 §9.4 and §9.5: both principal reports are defined for Depth 0 only
+/// (absent means 0, RFC 3253 §3.6); any other depth is 400.
+async fn issue16_principal_reports_refuse_a_depth_other_than_0(db: &TestDb) {
+    let app = TestApp::new(db).await;
+    users(&app, &["alice", "bob"]).await;
+    let c = Client::new(&app, "alice");
+    let search = format!(
+        r#"<?xml version="1.0"?><D:principal-property-search {NS}><D:property-search><D:prop><D:displayname/></D:prop><D:match>bob</D:match></D:property-search><D:prop><D:displayname/></D:prop></D:principal-property-search>"#
+    );
+    let set = r#"<?xml version="1.0"?><D:principal-search-property-set xmlns:D="DAV:"/>"#;
+    for body in [search.as_str(), set] {
+        for depth in ["1", "infinity"] {
+            let r = c.report("/dav/principals/", depth, body).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "Depth {depth}: {}", r.text);
+        }
+        let r = c.report("/dav/principals/", "0", body).await;
+        assert!(r.status.is_success(), "Depth 0: {} {}", r.status, r.text);
+        let r = c.send("REPORT", "/dav/principals/", &[], body.to_string()).await;
+        assert!(r.status.is_success(), "no Depth: {} {}", r.status, r.text);
+    }
+}
+
 async fn wrong_password_is_401(db: &TestDb) {
     let app = alice(db).await;
     let wrong = Client { app: &app, auth: Some(basic("alice", "wrong")) };
@@ -1292,6 +1327,7 @@ on_both_databases!(
     acls_are_read_only,
     issue19_propfind_response_size_is_bounded,
     well_known_caldav_redirects_to_the_dav_root,
+    issue16_well_known_with_a_trailing_slash_redirects,
     root_propfind_names_the_current_user_principal,
     principal_properties,
     home_lists_the_default_calendars,
@@ -1332,5 +1368,6 @@ on_both_databases!(
     ctag_and_sync_token_change_with_content,
     expand_property_on_the_principal,
     principal_property_search_finds_other_users,
+    issue16_principal_reports_refuse_a_depth_other_than_0,
     wrong_password_is_401,
 );

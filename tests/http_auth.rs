@@ -398,6 +398,7 @@ on_both_databases!(
     bad_request_bodies_get_json_errors,
     probes_and_metrics,
     issue19_metrics_exposure_is_a_setting,
+    issue17_trusted_proxies_decide_whose_forwarding_is_believed,
     readyz_is_503_when_the_database_is_gone,
 );
 
@@ -448,4 +449,84 @@ async fn issue19_metrics_exposure_is_a_setting(db: &TestDb) {
     assert_eq!(send(&app3, from_loopback(get("/metrics", None))).await.status, StatusCode::NOT_FOUND);
     let app4 = with(MetricsAccess::Public);
     assert_eq!(send(&app4, remote(get("/metrics", None))).await.status, StatusCode::OK);
+}
+
+/// Issue 17: behind a load balancer, only the proxies named in `server.trusted_proxies` have
+/// their `X-Forwarded-*` believed, and the client is the first address in the
+/// `X-Forwarded-For` chain (from the right) that is not one of them: a client cannot pick
+/// the address it is throttled under, nor claim HTTPS or another host.
+async fn issue17_trusted_proxies_decide_whose_forwarding_is_believed(db: &TestDb) {
+    let config = AuthConfig { address_failures_before_backoff: 3, ..test_auth_config() };
+    let app = TestApp::with(db, config, Arc::new(madang::clock::SystemClock)).await;
+    let mut settings = (*app.state.settings).clone();
+    settings.proxies = madang::proxies::TrustedProxies::parse_networks("10.0.0.0/8, 192.168.0.0/16").unwrap();
+    let mut state = app.state.clone();
+    state.settings = Arc::new(settings);
+    let app = TestApp { state, store: app.store.clone(), auth: app.auth.clone(), accounts: app.accounts.clone() };
+    app.add_user("ivy", "ivy's password").await;
+    let through = |peer: &str, chain: &str, user: &str, password: &str| {
+        let req = Request::get("/api/v1/me")
+            .header(header::AUTHORIZATION, basic(user, password))
+            .header("x-forwarded-for", chain)
+            .body(Body::empty())
+            .unwrap();
+        from(req, peer)
+    };
+    // Failures from 198.51.100.7 behind two proxies, each with a different forged first entry.
+    for (n, forged) in ["1.1.1.1", "2.2.2.2", "3.3.3.3"].iter().enumerate() {
+        let chain = format!("{forged}, 198.51.100.7, 192.168.4.4");
+        let r = send(&app, through("10.0.0.2", &chain, &format!("x{n}"), "guess")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(&app, through("10.0.0.2", "9.9.9.9, 198.51.100.7", "ivy", "ivy's password")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the address behind the proxies is throttled");
+    let r = send(&app, through("10.0.0.2", "198.51.100.7, 198.51.100.8", "ivy", "ivy's password")).await;
+    assert_eq!(r.status, StatusCode::OK, "another client behind the same proxy is not");
+    // A peer that is not a proxy is itself the client, whatever it claims.
+    let r = send(&app, through("203.0.113.50", "198.51.100.8", "ivy", "ivy's password")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for n in 0..3 {
+        send(&app, through("203.0.113.50", "198.51.100.9", &format!("y{n}"), "guess")).await;
+    }
+    let r = send(&app, through("10.0.0.2", "198.51.100.9", "ivy", "ivy's password")).await;
+    assert_eq!(r.status, StatusCode::OK, "the direct peer's failures were counted under its own address");
+
+    // `X-Forwarded-Proto: https` makes cookies `__Host-` only when a trusted proxy says it.
+    let signin = |peer: &str| {
+        let req = Request::get("/signin").header("x-forwarded-proto", "https").body(Body::empty()).unwrap();
+        from(req, peer)
+    };
+    let cookies = |r: &Reply| {
+        r.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let trusted = send(&app, signin("192.168.1.1")).await;
+    assert!(
+        cookies(&trusted).iter().any(|c| c.starts_with("__Host-") && c.contains("Secure")),
+        "{:?}",
+        cookies(&trusted)
+    );
+    let direct = send(&app, signin("203.0.113.50")).await;
+    assert!(
+        !cookies(&direct).is_empty() && cookies(&direct).iter().all(|c| !c.starts_with("__Host-")),
+        "{:?}",
+        cookies(&direct)
+    );
+
+    // `X-Forwarded-Host` names the public host for the same-origin check only from a proxy.
+    let api_call = |peer: &str| {
+        let req = Request::get("/api/v1/me")
+            .header("x-madang-csrf", "1")
+            .header(header::ORIGIN, "https://cal.example.com")
+            .header(header::HOST, "10.0.0.9:8080")
+            .header("x-forwarded-host", "cal.example.com")
+            .body(Body::empty())
+            .unwrap();
+        from(req, peer)
+    };
+    assert_eq!(send(&app, api_call("10.0.0.2")).await.status, StatusCode::UNAUTHORIZED, "same origin, no session");
+    assert_eq!(
+        send(&app, api_call("203.0.113.50")).await.status,
+        StatusCode::FORBIDDEN,
+        "a client's own X-Forwarded-Host is not believed"
+    );
 }

@@ -3,7 +3,8 @@
 // range on screen (cached per calendar and range, so showing or hiding a calendar costs no
 // request); events are created, edited, moved and resized through the events routes with
 // If-Match, so a change made meanwhile elsewhere is never overwritten silently; push events
-// refetch the calendar they name.
+// refetch the calendar they name. Each calendar in the list has a menu to publish it at a secret
+// URL (`publish.js`).
 //
 // Times: the grid shows the viewer's zone (the browser's). An event keeps its own zone
 // (`time_zone` of its start), chosen in the editor; wall-clock times are converted with Intl,
@@ -12,6 +13,7 @@
 import { choose, clear, h, labelled, openDialog, toast, uid } from '../ui.js';
 import { lang } from '../i18n.js';
 import { occurrence } from './occurrences.js';
+import { openPublishDialog } from './publish.js';
 import {
   addDays, addWall, durationMs, instantOf, viewerZone, wallOf, wallToInstant,
 } from './time.js';
@@ -199,7 +201,13 @@ export function mount(root, ctx) {
         savePref('hidden', JSON.stringify([...hidden]));
         calendar?.refetchEvents();
       });
-      list.append(h('li', null, box, h('label', { for: box.id }, swatch, cal.name || cal.id)));
+      // Publishing at a secret URL (`publish.js`): the calendar's own menu of sharing outward.
+      const share = h('button', {
+        type: 'button', class: 'cal-publish icon', title: t('cal.publish.button'),
+        'aria-label': t('cal.publish.button_for', { name: cal.name || cal.id }),
+      }, '⋯');
+      share.addEventListener('click', () => openPublishDialog(ctx, cal));
+      list.append(h('li', null, box, h('label', { for: box.id }, swatch, cal.name || cal.id), share));
     }
   }
 

@@ -543,6 +543,12 @@ export function mount(root, { api, t, onPush, me }) {
     const servers = ['imap_host', 'imap_port', 'imap_security', 'smtp_host', 'smtp_port', 'smtp_security'];
     const touched = new Set();
     for (const k of servers) form.elements.namedItem(k).addEventListener('input', () => touched.add(k));
+    // The user name is filled only while nobody is at it: an answer landing between a keystroke's
+    // focus and its text would put the caret after the suggestion and double the name (seen in CI,
+    // Playwright's fill racing the look-up).
+    const usernameField = /** @type {HTMLInputElement} */ (form.elements.namedItem('username'));
+    usernameField.addEventListener('input', () => touched.add('username'));
+    const usernameFree = () => !usernameField.value && !touched.has('username') && !usernameField.matches(':focus');
     // A well-known port typed in brings its security (RFC 8314: 993 and 465 are TLS from the
     // first byte, 143 and 587 start plain and upgrade), as mail apps' set-up does.
     const known = { 993: 'tls', 143: 'starttls', 465: 'tls', 587: 'starttls' };
@@ -562,7 +568,7 @@ export function mount(root, { api, t, onPush, me }) {
         if (again) touched.clear();
         const sideTouched = (k) => [...touched].some((x) => x.split('_')[0] === k.split('_')[0]);
         for (const k of servers) if (s[k] !== undefined && !sideTouched(k)) set(k, s[k]);
-        if (!value('username')) set('username', s.username_is_address === false ? email.split('@')[0] : email);
+        if (usernameFree()) set('username', s.username_is_address === false ? email.split('@')[0] : email);
         clear(origin);
         origin.append(h('p', {}, t(`mail.source.${s.source}`, { provider: s.provider || '' })));
         if (s.note) origin.append(h('p', {}, s.note));

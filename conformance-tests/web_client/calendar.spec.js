@@ -1,7 +1,8 @@
 // The Calendar view in a real browser against a real server: an event made in the browser is
 // what the JSON API and python caldav see (RRULE, TZID); dragging it moves the series; a CalDAV
 // PUT shows up live; the keyboard alone creates an event; a month of 1,000 events renders
-// (its render time is recorded, not asserted: bench/web_client.js owns the figure); Korean UI.
+// (its render time is recorded, not asserted: bench/web_client.js owns the figure); a calendar
+// is published at a secret link and stopped; Korean UI.
 // Every page is guarded against CSP violations and console errors (fixtures.js).
 'use strict';
 const {
@@ -186,6 +187,37 @@ test('an event PUT over CalDAV appears in the open calendar without a reload', a
   const ms = Date.now() - t0;
   test.info().annotations.push({ type: 'caldav-put-to-screen-ms', description: String(ms) });
   expect(ms, 'shown within 1 s of the PUT').toBeLessThan(1000);
+});
+
+test('a calendar is published at a secret link that works signed out, shown once, until it is stopped', async ({ page, user }) => {
+  await openCalendar(page, user);
+  const menu = page.getByRole('button', { name: 'Publish Calendar…' });
+  await menu.click();
+  const dialog = page.getByRole('dialog', { name: 'Publish “Calendar”' });
+  await dialog.getByRole('button', { name: 'Publish', exact: true }).click();
+  const field = dialog.getByLabel('Secret link');
+  await expect(field).toBeFocused();
+  const url = await field.inputValue();
+  expect(url).toMatch(/\/feeds\/[A-Za-z0-9_-]{43}\.ics$/);
+  await expect(dialog.getByRole('link', { name: 'Open in calendar app' })).toHaveAttribute('href', /^webcal:\/\//);
+  await checkA11y(page);
+  await shot(page, 'calendar-published');
+  // The link works without an account: fetched with no cookie and no credentials.
+  const feed = urlOf(new URL(url).pathname);
+  const anonymous = await fetch(feed);
+  expect(anonymous.status).toBe(200);
+  expect(await anonymous.text()).toContain('BEGIN:VCALENDAR');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(menu).toBeFocused();
+
+  // Opened again, it says since when, and the link is not shown again (only its hash is kept).
+  await menu.click();
+  await expect(dialog.getByText(/^Published since/)).toBeVisible();
+  await expect(dialog.getByLabel('Secret link')).toHaveCount(0);
+  await dialog.getByRole('button', { name: 'Stop publishing' }).click();
+  await expect(dialog.getByRole('button', { name: 'Publish', exact: true })).toBeVisible();
+  expect((await fetch(feed)).status).toBe(404);
 });
 
 test('the keyboard alone creates an event, and focus comes back', async ({ page, user }) => {

@@ -50,10 +50,11 @@
 //! (RDATE/EXDATE/overrides), `timerange` (RFC 4791 §9.9), `filter_eval` (§9.7), `render`
 //! (§9.6), `freebusy` (§7.10), `index` (the SQL pre-filter), `tz` (zone resolution), `text`
 //! (text-match collations, shared), `vcard` (card objects), `vcard_convert` (RFC 6352 §10.4),
-//! `vcard_filter` (RFC 6352 §10.5).
+//! `vcard_filter` (RFC 6352 §10.5), `export` (a whole collection as one document).
 
 pub mod birthdays;
 pub mod directory;
+pub mod export;
 pub mod filter;
 pub mod vcard;
 

@@ -544,6 +544,7 @@ async fn import_one(state: &AppState, book: &Collection, text: &str) -> Result<(
     responses(
         (status = 200, description = "Every card, as stored, in one file", content_type = "text/vcard", body = String),
         (status = 404, description = "No such address book", body = ErrorBody),
+        (status = 507, description = "Over `dav.max_export_items` or `dav.max_export_size`", body = ErrorBody),
     ),
 )]
 pub async fn export(
@@ -552,14 +553,7 @@ pub async fn export(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let book = own_collection(&state, &principal.user, CollectionKind::AddressBook, &id).await?;
-    let objects = state.store.objects_overlapping(book.id, Some(VCARD), None, None).await?;
-    let mut out = String::new();
-    for object in objects {
-        out.push_str(&object.data);
-        if !object.data.ends_with('\n') {
-            out.push_str("\r\n");
-        }
-    }
+    let out = super::export_document(&state, &book).await?;
     Ok(super::attachment("text/vcard; charset=utf-8", &format!("{}.vcf", book.slug), out))
 }
 

@@ -672,6 +672,7 @@ async fn import_one(state: &AppState, cal: &Collection, uid: &str, text: &str) -
     responses(
         (status = 200, description = "Every object's components in one VCALENDAR, each VTIMEZONE once", content_type = "text/calendar", body = String),
         (status = 404, description = "No such calendar", body = ErrorBody),
+        (status = 507, description = "Over `dav.max_export_items` or `dav.max_export_size`", body = ErrorBody),
     ),
 )]
 pub async fn export(
@@ -680,8 +681,7 @@ pub async fn export(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let cal = own_collection(&state, &principal.user, CollectionKind::Calendar, &id).await?;
-    let objects = state.store.objects_overlapping(cal.id, None, None, None).await?;
-    let text = ics::merge(objects.iter().map(|o| o.data.as_str()), cal.props.display_name.as_deref());
+    let text = super::export_document(&state, &cal).await?;
     Ok(super::attachment("text/calendar; charset=utf-8", &format!("{}.ics", cal.slug), text))
 }
 

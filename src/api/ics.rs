@@ -134,7 +134,7 @@ impl Component {
         out.push_str(&self.name);
         out.push_str("\r\n");
         for p in &self.props {
-            fold(out, &p.line);
+            madang_ical::export::fold_line(out, &p.line);
         }
         for c in &self.children {
             c.write(out);
@@ -272,54 +272,7 @@ pub fn split(text: &str) -> Result<Vec<SplitItem>, String> {
     Ok(out)
 }
 
-/// One VCALENDAR holding the components of every object, VTIMEZONEs once per TZID (the
-/// first wins), calendar properties of the objects dropped.
-pub fn merge<'a>(objects: impl IntoIterator<Item = &'a str>, name: Option<&str>) -> String {
-    let mut all = Component::new("VCALENDAR");
-    all.props.push(Prop::new("VERSION", &[], "2.0"));
-    all.props.push(Prop::new("PRODID", &[], "-//Madang//JSON API export//EN"));
-    if let Some(name) = name {
-        all.props.push(Prop::new("X-WR-CALNAME", &[], &escape(name)));
-    }
-    let mut zones: Vec<Component> = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut items = Vec::new();
-    for text in objects {
-        // A stored object that no longer splits into lines (it always should) is skipped
-        // rather than failing the whole export.
-        let Ok(cal) = parse_vcalendar(text) else { continue };
-        for c in cal.children {
-            if c.name == "VTIMEZONE" {
-                if let Some(t) = tzid_of(&c)
-                    && seen.insert(t)
-                {
-                    zones.push(c);
-                }
-            } else {
-                items.push(c);
-            }
-        }
-    }
-    all.children = zones;
-    all.children.extend(items);
-    all.to_text()
-}
-
-/// RFC 5545 §3.3.11 text escaping.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ',' => out.push_str("\\,"),
-            ';' => out.push_str("\\;"),
-            '\n' => out.push_str("\\n"),
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use madang_ical::export::escape_text as escape;
 
 pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -392,21 +345,6 @@ fn unfold(text: &str) -> Vec<String> {
     lines
 }
 
-/// Writes one line folded at 75 octets, never inside a UTF-8 sequence.
-fn fold(out: &mut String, line: &str) {
-    let mut width = 0;
-    for c in line.chars() {
-        let len = c.len_utf8();
-        if width + len > 75 {
-            out.push_str("\r\n ");
-            width = 1;
-        }
-        out.push(c);
-        width += len;
-    }
-    out.push_str("\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,7 +377,8 @@ mod tests {
         assert_eq!(uid, "1");
         assert!(one.contains("TZID:A") && !one.contains("TZID:B") && !one.contains("METHOD"), "{one}");
         assert_eq!(one.matches("BEGIN:VEVENT").count(), 2);
-        let merged = merge([one.as_str(), one.as_str()], None);
+        let header = madang_ical::export::CalendarHeader { prodid: "p", ..Default::default() };
+        let merged = madang_ical::export::merge_calendar([one.as_str(), one.as_str()], &header);
         assert_eq!(merged.matches("BEGIN:VTIMEZONE").count(), 1, "{merged}");
         assert_eq!(merged.matches("BEGIN:VEVENT").count(), 4);
     }

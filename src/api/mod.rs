@@ -23,6 +23,7 @@ pub mod events;
 pub mod ics;
 pub mod mail;
 pub mod openapi;
+pub mod publication;
 pub mod push;
 pub mod series;
 pub(crate) mod write;
@@ -73,6 +74,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/calendars/{id}"),
     ("PATCH", "/api/v1/calendars/{id}"),
     ("DELETE", "/api/v1/calendars/{id}"),
+    ("GET", "/api/v1/calendars/{id}/publication"),
+    ("POST", "/api/v1/calendars/{id}/publication"),
+    ("DELETE", "/api/v1/calendars/{id}/publication"),
     ("GET", "/api/v1/calendars/{id}/events"),
     ("POST", "/api/v1/calendars/{id}/events"),
     ("GET", "/api/v1/calendars/{id}/events/{uid}"),
@@ -185,6 +189,10 @@ pub fn routes() -> Router<AppState> {
         .route("/calendars/{id}/instances", get(events::instances))
         .route("/calendars/{id}/import", axum::routing::post(events::import))
         .route("/calendars/{id}/export", get(events::export))
+        .route(
+            "/calendars/{id}/publication",
+            get(publication::show).post(publication::publish).delete(publication::revoke),
+        )
         .route("/addressbooks", get(contacts::list_books))
         .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
         .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))
@@ -241,6 +249,22 @@ pub(crate) fn require_media_type(
 }
 
 /// A file download: `content_type`, saved as `filename`.
+/// A whole collection as one document (the same one DAV's GET and a published feed serve),
+/// or 507 past the export limits.
+pub(crate) async fn export_document(
+    state: &AppState,
+    c: &crate::store::dav::Collection,
+) -> Result<String, crate::http::error::ApiError> {
+    use crate::collections::export::{ExportError, Purpose, document};
+    match document(&state.store, &state.collections, c, Purpose::Download).await {
+        Ok(d) => Ok(d.body),
+        Err(ExportError::TooLarge(m)) => {
+            Err(crate::http::error::ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "too_large", m))
+        }
+        Err(ExportError::Store(e)) => Err(e.into()),
+    }
+}
+
 pub(crate) fn attachment(content_type: &'static str, filename: &str, body: String) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
     use axum::response::IntoResponse;

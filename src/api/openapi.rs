@@ -58,6 +58,9 @@ use crate::http::api as account;
         calendars::show,
         calendars::update,
         calendars::remove,
+        super::publication::show,
+        super::publication::publish,
+        super::publication::revoke,
         events::list,
         events::create,
         events::show,
@@ -155,6 +158,8 @@ use crate::http::api as account;
     ),
     components(schemas(
         ErrorBody,
+        super::publication::Publication,
+        super::publication::NewPublication,
         crate::mail::Account,
         crate::mail::oauth::ProviderView,
         crate::mail::oauth::Start,

@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::http::error::ApiError;
-use crate::http::{api, autoconfig, health, modules, valid_text};
+use crate::http::{api, autoconfig, feeds, health, modules, valid_text};
 pub use state::{AppState, HttpSettings};
 
 /// The complete router with its middleware.
@@ -40,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         // Incoming chat webhooks: the token in the path is the only credential.
         .route("/hooks/{token}", axum::routing::post(crate::api::chat::webhooks::post))
+        // Published calendars: the token in the path is the only credential (`http::feeds`).
+        .route(crate::collections::publish::FEED_ROUTE, axum::routing::get(feeds::get))
         // Mail apps' own set-up: Mozilla autoconfig and Microsoft Autodiscover (`http::autoconfig`).
         .route(autoconfig::AUTOCONFIG_WELL_KNOWN, axum::routing::get(autoconfig::autoconfig))
         .route(autoconfig::AUTOCONFIG_HOST, axum::routing::get(autoconfig::autoconfig))
@@ -64,10 +66,12 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
                 }))
-                .layer(middleware::from_fn_with_state(state, limit_body))
+                .layer(middleware::from_fn_with_state(state.clone(), limit_body))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
                 .layer(DefaultBodyLimit::max(settings.max_body_size)),
         )
+        // Before anything reads them: `X-Forwarded-Proto`/`-Host` from a peer that is not a trusted proxy go.
+        .layer(middleware::from_fn_with_state(state, drop_untrusted_forwarding))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()
@@ -94,9 +98,16 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The request path as logged: an incoming webhook's URL is its secret (`/hooks/{token}`,
-/// docs/chat.md), so only its route is written.
+/// docs/chat.md), and so is a published calendar's (`/feeds/<token>.ics`), so only their
+/// routes are written.
 fn loggable_path(path: &str) -> &str {
-    if path.starts_with("/hooks/") { "/hooks/{token}" } else { path }
+    if path.starts_with("/hooks/") {
+        "/hooks/{token}"
+    } else if crate::collections::publish::is_feed_path(path) {
+        crate::collections::publish::FEED_ROUTE
+    } else {
+        path
+    }
 }
 
 /// `server.max_body_size` for every route but chat uploads, which get `chat.max_file_size`
@@ -118,6 +129,24 @@ async fn limit_body(axum::extract::State(state): axum::extract::State<AppState>,
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
+}
+
+/// Removes `X-Forwarded-Proto` and `X-Forwarded-Host` unless the peer is a trusted proxy
+/// (`server.trusted_proxies`), so that what reads them later (`Secure` cookies, the
+/// same-origin check) never believes a client that wrote them itself. `X-Forwarded-For`
+/// stays: [`crate::proxies::TrustedProxies::client_address`] walks it with the same rule,
+/// and `/metrics` sees in it that a request came through a proxy.
+async fn drop_untrusted_forwarding(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if !state.settings.proxies.trusts(peer) {
+        req.headers_mut().remove("x-forwarded-proto");
+        req.headers_mut().remove("x-forwarded-host");
+    }
+    next.run(req).await
 }
 
 /// How a 5xx answer or a failed response body is logged. Only a 500 (and a broken body) is
@@ -182,5 +211,11 @@ mod log_tests {
     fn webhook_secrets_stay_out_of_the_request_log() {
         assert_eq!(super::loggable_path("/hooks/c2VjcmV0LXRva2Vu"), "/hooks/{token}");
         assert_eq!(super::loggable_path("/api/v1/chat/channels"), "/api/v1/chat/channels");
+    }
+
+    #[test]
+    fn issue16_feed_secrets_stay_out_of_the_request_log() {
+        let path = crate::collections::publish::feed_path("c2VjcmV0LXRva2Vu");
+        assert_eq!(super::loggable_path(&path), "/feeds/{file}");
     }
 }

@@ -18,7 +18,8 @@ use crate::store::{Store, StoreError};
 pub struct HttpSettings {
     pub max_body_size: usize,
     pub request_timeout: Duration,
-    pub trust_forwarded_for: bool,
+    /// Which peers' `X-Forwarded-*` headers are believed.
+    pub proxies: crate::proxies::TrustedProxies,
     /// Who may read `/metrics`.
     pub metrics: crate::config::MetricsAccess,
 }
@@ -28,7 +29,7 @@ impl From<&crate::config::ServerConfig> for HttpSettings {
         Self {
             max_body_size: c.max_body_size,
             request_timeout: c.request_timeout,
-            trust_forwarded_for: c.trust_forwarded_for,
+            proxies: c.proxies.clone(),
             metrics: c.metrics.clone(),
         }
     }

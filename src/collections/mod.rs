@@ -8,7 +8,9 @@
 
 pub mod access;
 pub mod derived;
+pub mod export;
 pub mod href;
+pub mod publish;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -32,11 +34,19 @@ pub struct Collections {
     /// Users whose home this process has already provisioned, so the check costs one query per
     /// user and process, not one per request.
     provisioned: Mutex<HashSet<UserId>>,
+    /// Places for building whole-collection documents (`export`), [`export::CONCURRENT_EXPORTS`]
+    /// per process: each holds its collection's data about three times over, so
+    /// `dav.max_export_size` bounds one and these places bound their sum; more requests wait.
+    pub exports: tokio::sync::Semaphore,
 }
 
 impl Collections {
     pub fn new(config: DavConfig) -> Collections {
-        Collections { config, provisioned: Mutex::new(HashSet::new()) }
+        Collections {
+            config,
+            provisioned: Mutex::new(HashSet::new()),
+            exports: tokio::sync::Semaphore::new(export::CONCURRENT_EXPORTS),
+        }
     }
 
     /// What the store checks when dead properties grow: the per-resource total and the

@@ -16,6 +16,7 @@
 mod card;
 mod copymove;
 mod error;
+mod export;
 mod mkcol;
 mod object;
 pub mod path;
@@ -75,6 +76,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/caldav", any(well_known))
         .route("/.well-known/carddav", any(well_known))
+        // Some clients (and caldav-server-tester) probe the directory form.
+        .route("/.well-known/caldav/", any(well_known))
+        .route("/.well-known/carddav/", any(well_known))
         .route("/", any(handle))
         .route("/dav", any(handle))
         .route("/dav/", any(handle))

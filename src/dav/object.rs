@@ -1,4 +1,5 @@
-//! GET, HEAD, PUT and DELETE of calendar objects (RFC 4791 §5.3.2, RFC 4918 §9.4–9.7), and DELETE of calendars.
+//! GET, HEAD, PUT and DELETE of calendar objects (RFC 4791 §5.3.2, RFC 4918 §9.4–9.7), and DELETE of calendars
+//! (GET of a whole collection is `export`).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,9 +63,9 @@ pub async fn get(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, head: bo
         return super::card::get(ctx, slug, name, headers, head).await;
     }
     let path::Target::CalendarObject(_, slug, name) = target else {
-        return match target {
-            path::Target::Calendar(..) => Err(DavError::method_not_allowed("GET of a whole calendar is not supported")),
-            _ => Err(DavError::method_not_allowed("nothing to GET here; use PROPFIND")),
+        return match target.collection() {
+            Some((kind, slug)) => super::export::get(ctx, kind, slug, headers, head).await,
+            None => Err(DavError::method_not_allowed("nothing to GET here; use PROPFIND")),
         };
     };
     let object = ctx

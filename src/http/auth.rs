@@ -12,6 +12,7 @@ use base64::Engine;
 use super::error::ApiError;
 use crate::app::state::AppState;
 use crate::auth::{AuthError, Credential, Principal};
+use crate::proxies::TrustedProxies;
 
 /// RFC 7617 §2.1: announce that credentials are read as UTF-8.
 pub const WWW_AUTHENTICATE: &str = r#"Basic realm="Madang", charset="UTF-8""#;
@@ -106,7 +107,7 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         let value = value.to_str().map_err(|_| AuthRejection::Malformed)?;
         let (scheme, rest) = value.trim().split_once(' ').ok_or(AuthRejection::Malformed)?;
-        let client = client_address(parts, state.settings.trust_forwarded_for);
+        let client = client_address(parts, &state.settings.proxies);
         let principal = if scheme.eq_ignore_ascii_case("basic") {
             let (user, password) = decode_basic(rest.trim()).ok_or(AuthRejection::Malformed)?;
             state.auth.authenticate_basic(&user, &password, client).await
@@ -155,7 +156,7 @@ async fn session_principal(parts: &Parts, state: &AppState) -> Result<Authentica
     if !from_client && !push_stream {
         return Err(AuthRejection::Missing);
     }
-    if foreign_request(parts, state.settings.trust_forwarded_for) {
+    if foreign_request(parts, &state.settings.proxies) {
         return Err(AuthRejection::CrossSite);
     }
     let rejection = if from_client { AuthRejection::NoSession } else { AuthRejection::Missing };
@@ -167,7 +168,7 @@ async fn session_principal(parts: &Parts, state: &AppState) -> Result<Authentica
 /// other than `same-origin` / `none` (a sibling subdomain is "same-site" and
 /// is not trusted either), or an `Origin` that is not this host. Browsers that
 /// send neither are covered by `SameSite=Lax` and [`CSRF_HEADER`].
-pub fn foreign_request(parts: &Parts, trust_forwarded_for: bool) -> bool {
+pub fn foreign_request(parts: &Parts, proxies: &TrustedProxies) -> bool {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("sec-fetch-site")
         && !matches!(site, "same-origin" | "none")
@@ -175,7 +176,8 @@ pub fn foreign_request(parts: &Parts, trust_forwarded_for: bool) -> bool {
         return true;
     }
     let Some(origin) = parts.headers.get(header::ORIGIN) else { return false };
-    let host = trust_forwarded_for
+    // `X-Forwarded-Host` reaches here only from a trusted proxy (`app::drop_untrusted_forwarding`).
+    let host = (*proxies != TrustedProxies::None)
         .then(|| header("x-forwarded-host"))
         .flatten()
         .or_else(|| header("host"))
@@ -205,25 +207,18 @@ pub fn decode_basic(token: &str) -> Option<(String, String)> {
 
 /// [`client_address`] with the server's forwarding setting.
 pub fn client_address_of(parts: &Parts, state: &AppState) -> Option<IpAddr> {
-    client_address(parts, state.settings.trust_forwarded_for)
+    client_address(parts, &state.settings.proxies)
 }
 
-/// The client's address for throttling: the TCP peer, or behind a trusted
-/// proxy the last `X-Forwarded-For` entry (the one that proxy added).
-pub fn client_address(parts: &Parts, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back();
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
+/// The client's address for throttling and audit: the TCP peer, or behind a trusted
+/// proxy the address the proxy chain reports (see [`TrustedProxies::client_address`]).
+pub fn client_address(parts: &Parts, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    proxies.client_address(peer_address(parts), forwarded)
+}
+
+/// The TCP peer, as the listener recorded it.
+fn peer_address(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 

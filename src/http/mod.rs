@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod autoconfig;
 pub mod error;
+pub mod feeds;
 pub mod health;
 pub mod modules;
 pub mod server;

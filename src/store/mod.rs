@@ -30,6 +30,7 @@ pub mod chat_files;
 pub mod chat_integrations;
 pub mod chat_search;
 pub mod dav;
+pub mod dav_feeds;
 pub(crate) mod db;
 pub mod groups;
 pub mod mail;

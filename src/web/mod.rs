@@ -160,8 +160,7 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let trust = state.settings.trust_forwarded_for;
-        let address = crate::http::auth::client_address(parts, trust);
+        let address = crate::http::auth::client_address(parts, &state.settings.proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -177,9 +176,10 @@ impl FromRequestParts<AppState> for Client {
 
 /// Whether this request's cookies are `Secure` (RFC 6265 §4.1.2.5): when
 /// configured, or behind a proxy that terminates TLS and says so — believed
-/// only when its other headers are trusted too.
+/// only from a trusted proxy (`app::drop_untrusted_forwarding` removed the
+/// header from anyone else).
 pub fn secure_cookies(state: &AppState, headers: &HeaderMap) -> bool {
-    let forwarded_https = state.settings.trust_forwarded_for
+    let forwarded_https = state.settings.proxies != crate::proxies::TrustedProxies::None
         && headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())

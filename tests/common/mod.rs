@@ -187,7 +187,7 @@ impl TestApp {
         HttpSettings {
             max_body_size: 64 * 1024,
             request_timeout: Duration::from_secs(10),
-            trust_forwarded_for: false,
+            proxies: madang::proxies::TrustedProxies::None,
             metrics: madang::config::MetricsAccess::Local,
         }
     }

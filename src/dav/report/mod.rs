@@ -6,8 +6,9 @@ mod principal;
 mod sync;
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use madang_dav::headers::Depth;
 use madang_dav::multistatus::Response as DavResponse;
 use madang_dav::precondition::Precondition;
 use madang_dav::report::{PropRequest, Report};
@@ -16,10 +17,18 @@ use super::props::{self, PropContext, Resource};
 use super::{Ctx, DavError, DavResult, path};
 use crate::store::dav::{Collection, StoredObject};
 
-pub async fn report(ctx: &Ctx, target: &path::Target, _headers: &HeaderMap, body: &Bytes) -> DavResult<Response> {
-    // Depth is ignored: every report here defines its own scope, and
+pub async fn report(ctx: &Ctx, target: &path::Target, headers: &HeaderMap, body: &Bytes) -> DavResult<Response> {
+    // Depth is otherwise ignored: every report here defines its own scope, and
     // Thunderbird sends `Depth: 1` on sync-collection (RFC 6578 wants 0).
     let report = super::parse_body(body, Report::parse).await?;
+    if matches!(report, Report::PrincipalPropertySearch(_) | Report::PrincipalSearchPropertySet) {
+        // RFC 3744 §9.4 and §9.5: only defined for Depth 0 (REPORT's default,
+        // RFC 3253 §3.6); any other value is a 400.
+        let depth = Depth::parse(super::header_str(headers, "depth")?, Depth::Zero)?;
+        if depth != Depth::Zero {
+            return Err(DavError::status(StatusCode::BAD_REQUEST, "this report is only defined for Depth: 0"));
+        }
+    }
     match (report, target) {
         (Report::CalendarMultiget(r), _) => calendar::multiget(ctx, target, r).await,
         (Report::CalendarQuery(r), path::Target::Calendar(_, slug)) => calendar::query(ctx, slug, None, r).await,
