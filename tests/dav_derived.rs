@@ -186,6 +186,39 @@ async fn writes_to_the_directory_need_privileges(db: &TestDb) {
     assert_eq!(r.multistatus().responses.len(), 4, "{}", r.text);
 }
 
+async fn json_api_reads_the_directory_and_refuses_writes(db: &TestDb) {
+    let app = team(db).await;
+    let c = Client::new(&app, "alice");
+    let api = |method: &str, path: &str, body: Option<Value>| {
+        let (method, path) = (method.to_string(), path.to_string());
+        let c = &c;
+        async move {
+            let r = match body {
+                Some(b) => c.send(&method, &path, &[("content-type", "application/json")], b.to_string()).await,
+                None => c.send(&method, &path, &[], Body::empty()).await,
+            };
+            (r.status, serde_json::from_str::<Value>(&r.text).unwrap_or(Value::Null))
+        }
+    };
+    let (status, books) = api("GET", "/api/v1/addressbooks", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let dir = books.as_array().unwrap().iter().find(|b| b["id"] == "directory").expect("listed").clone();
+    assert_eq!((dir["read_only"].clone(), dir["dav_url"].clone()), (json!(true), json!(directory("alice"))));
+    assert!(books.as_array().unwrap().iter().filter(|b| b["id"] != "directory").all(|b| b["read_only"] == false));
+    // Autocomplete in the web client: a colleague found by the start of their address.
+    let (status, found) = api("GET", "/api/v1/addressbooks/directory/contacts?q=bob", None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["contacts"][0]["emails"][0]["value"], "bob@example.com");
+    let (status, body) = api(
+        "POST",
+        "/api/v1/addressbooks/directory/contacts",
+        Some(json!({ "uid": "intruder", "full_name": "Intruder" })),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("read_only")), "{body}");
+}
+
 async fn directory_can_be_turned_off(db: &TestDb) {
     let mut app = team(db).await;
     app.state = app.state.clone().with_dav(DavConfig { directory: None, ..DavConfig::default() });
@@ -387,6 +420,7 @@ on_both_databases!(
     directory_shows_active_users_only_and_no_secrets,
     directory_syncs_additions_renames_and_departures,
     writes_to_the_directory_need_privileges,
+    json_api_reads_the_directory_and_refuses_writes,
     directory_can_be_turned_off,
     birthdays_follow_the_contacts,
     writes_to_the_birthday_calendar_need_privileges,

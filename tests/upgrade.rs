@@ -210,7 +210,77 @@ async fn modules_keep_their_defaults_after_the_settings_migration(db: &TestDb) {
     assert_eq!(status, StatusCode::MULTI_STATUS);
 }
 
+/// Migration 20261208000101 lets the company directory have no owner; on SQLite that rebuilds
+/// `dav_collections` with foreign keys off. Nothing may be lost or cut loose: members, the
+/// change log and dead properties still hang off their collection (and go with it), sync
+/// tokens stay valid, and AUTOINCREMENT's high-water mark survives, so an old token can never
+/// name a collection made after the upgrade.
+async fn collections_survive_the_derived_collections_migration(db: &TestDb) {
+    {
+        let foundation = migrate_to(db, 20261121000003).await;
+        insert_old_user(db, "alice", "old-password-1").await;
+        foundation.close().await;
+        // The binary just before the derived collections.
+        let old = migrate_to(db, 20261207000011).await;
+        let at = "'2026-01-01T00:00:00+00:00'";
+        let legacy = "(SELECT id FROM dav_collections WHERE slug = 'legacy')";
+        execute_old(
+            db,
+            &format!(
+                "INSERT INTO dav_homes (user_id, provisioned_at) VALUES ((SELECT id FROM users), {at}); \
+                 INSERT INTO dav_collections (owner_id, kind, slug, components, revision, bytes, created_at, \
+                 updated_at) VALUES ((SELECT id FROM users), 'calendar', 'legacy', 'VEVENT', 1, 5, {at}, {at}), \
+                 ((SELECT id FROM users), 'calendar', 'gone', 'VEVENT', 0, 0, {at}, {at}); \
+                 INSERT INTO dav_objects (collection_id, name, uid, component, etag, size, data, range_exact, \
+                 revision, created_at, modified_at) VALUES ({legacy}, 'a.ics', 'a', 'VEVENT', '\"a\"', 5, 'HELLO', \
+                 FALSE, 1, {at}, {at}); \
+                 INSERT INTO dav_changes (collection_id, name, revision, deleted, changed_at) \
+                 VALUES ({legacy}, 'a.ics', 1, FALSE, {at}); \
+                 INSERT INTO dav_properties (collection_id, object_name, namespace, local_name, xml, size) \
+                 VALUES ({legacy}, '', 'urn:x', 'p', '<p xmlns=\"urn:x\"/>', 20); \
+                 DELETE FROM dav_collections WHERE slug = 'gone';"
+            ),
+        )
+        .await;
+        old.close().await;
+    }
+    let highest = db.scalar("SELECT CAST(MAX(id) AS BIGINT) + 1 FROM dav_collections").await;
+    let app = TestApp::new(db).await;
+    let (status, body) = send(&app, "GET", "/dav/calendars/alice/legacy/a.ics", "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "HELLO"));
+    let legacy = "(SELECT id FROM dav_collections WHERE slug = 'legacy')";
+    let sync = format!(
+        r#"<D:sync-collection xmlns:D="DAV:"><D:sync-token>urn:x-madang:sync:{}:0</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#,
+        db.scalar(&format!("SELECT CAST({legacy} AS BIGINT)")).await
+    );
+    let (status, body) = send(&app, "REPORT", "/dav/calendars/alice/legacy/", &sync).await;
+    assert!(status == StatusCode::MULTI_STATUS && body.contains("a.ics"), "{body}");
+    let props = r#"<D:propfind xmlns:D="DAV:"><D:prop><X:p xmlns:X="urn:x"/></D:prop></D:propfind>"#;
+    let (_, body) = send(&app, "PROPFIND", "/dav/calendars/alice/legacy/", props).await;
+    assert!(body.contains("200 OK"), "{body}");
+    // A collection made now gets an id above every one handed out before, the deleted one's included.
+    let (status, body) = send(&app, "MKCALENDAR", "/dav/calendars/alice/fresh/", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let fresh = db.scalar("SELECT CAST(id AS BIGINT) FROM dav_collections WHERE slug = 'fresh'").await;
+    assert!(fresh > highest, "id {fresh} reuses one at or below {highest}");
+    // The members still belong to their collection: deleting it takes them along.
+    let (status, _) = send(&app, "DELETE", "/dav/calendars/alice/legacy/", "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for table in ["dav_objects", "dav_changes", "dav_properties"] {
+        let left = db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE collection_id NOT IN (SELECT id FROM dav_collections)"
+            ))
+            .await;
+        assert_eq!(left, 0, "{table} rows cut loose from their collection");
+    }
+    if db.url.starts_with("sqlite") {
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM pragma_foreign_key_check").await, 0);
+    }
+}
+
 on_both_databases!(
+    collections_survive_the_derived_collections_migration,
     modules_keep_their_defaults_after_the_settings_migration,
     accounts_survive_the_dav_migration,
     accounts_get_a_subject_in_the_identity_migration,

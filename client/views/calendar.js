@@ -83,6 +83,8 @@ export function toEvent(cal, inst, t) {
     borderColor: colour,
     textColor: textOn(colour),
     extendedProps: { calendarId: cal.id, uid: inst.uid, recurrenceId: inst.recurrence_id || null },
+    // A read-only calendar's events (the birthday calendar) cannot be dragged or resized.
+    editable: !cal.read_only,
     // The instant range, for serving a smaller window from the cache.
     startMs: Date.parse(inst.start),
     endMs: Math.max(Date.parse(inst.end), Date.parse(inst.start) + 1),
@@ -187,6 +189,11 @@ export function mount(root, ctx) {
 
   function eventCalendars() {
     return calendars.filter((c) => !c.components || c.components.includes('VEVENT'));
+  }
+
+  /** The event calendars new events may go into: not the read-only ones (the birthday calendar). */
+  function writableCalendars() {
+    return eventCalendars().filter((c) => !c.read_only);
   }
 
   function renderList() {
@@ -341,7 +348,9 @@ export function mount(root, ctx) {
    */
   function openEditor({ calId, times, existing }) {
     const event = existing ? existing.event : { kind: 'event', alarms: [], attendees: [] };
-    const cals = eventCalendars();
+    // An existing event shows its own calendar (the picker is then disabled); a new one is
+    // offered only the calendars it can be saved in.
+    const cals = existing ? eventCalendars() : writableCalendars();
     const t0 = existing ? editorTimes(event, existing.occ) : times;
     const rule = parseRule(event.recurrence && event.recurrence.rrule);
     const recurring = Boolean(existing && event.recurrence && (event.recurrence.rrule || (event.recurrence.rdates || []).length));
@@ -632,9 +641,9 @@ export function mount(root, ctx) {
   }
 
   function defaultCalendar() {
-    const visible = eventCalendars().filter((c) => !hidden.has(c.id));
+    const visible = writableCalendars().filter((c) => !hidden.has(c.id));
     const last = pref('last', '');
-    return (visible.find((c) => c.id === last) || visible[0] || eventCalendars()[0] || {}).id;
+    return (visible.find((c) => c.id === last) || visible[0] || writableCalendars()[0] || {}).id;
   }
 
   function onSelect(info) {

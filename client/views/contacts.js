@@ -205,12 +205,19 @@ export function mount(root, ctx) {
     return [...set].sort((a, b) => collator.compare(a, b));
   }
 
+  /** Whether the chosen address book is one Madang writes itself (the company directory). */
+  function readOnly() {
+    return Boolean((state.books.find((b) => b.id === state.bookId) || {}).read_only);
+  }
+
   function render() {
     if (!alive) return;
     keeper.save();
     setOptions(bookPicker, state.books.map((b) => [b.id, b.name || b.id]), state.bookId);
     const off = !state.bookId;
     for (const el of [bookPicker, searchBox, groupPicker, newButton, exportButton, importInput]) el.disabled = off;
+    // The company directory is read-only: nothing in it can be added, changed or deleted here.
+    for (const el of [newButton, importInput]) el.disabled = off || readOnly();
     setOptions(groupPicker, [
       ['', t('contacts.group_all')],
       ...sortedGroups().map((g) => [`g:${g.uid}`, groupName(g)]),
@@ -239,6 +246,7 @@ export function mount(root, ctx) {
       const del = group && h('button', { type: 'button', class: 'secondary v-small v-danger-text', 'data-focus-key': 'del-group' },
         t('contacts.delete_group', { name: groupName(group) }));
       if (del) del.addEventListener('click', () => removeGroup(group));
+      if (del && readOnly()) del.hidden = true;
       listPane.replaceChildren(count, h('p', { class: 'v-empty' }, state.query || state.group ? t('contacts.no_match') : t('contacts.empty')), del || '');
       return;
     }
@@ -260,6 +268,7 @@ export function mount(root, ctx) {
       const del = h('button', { type: 'button', class: 'secondary v-small v-danger-text', 'data-focus-key': 'del-group' },
         t('contacts.delete_group', { name: groupName(group) }));
       del.addEventListener('click', () => removeGroup(group));
+      del.hidden = readOnly();
       parts.push(del);
     }
     parts.push(h('ul', { class: 'v-contactlist', 'aria-label': t('contacts.list_label') }, ...items));
@@ -345,7 +354,7 @@ export function mount(root, ctx) {
         h('h2', { id: headId, tabindex: '-1', 'data-focus-key': 'detail-head' }, name),
         role ? h('p', { class: 'v-muted' }, role) : null)),
       rows.length ? h('dl', { class: 'v-fields' }, ...rows) : h('p', { class: 'v-muted' }, t('contacts.no_details')),
-      h('div', { class: 'v-actions' }, edit, del));
+      readOnly() ? '' : h('div', { class: 'v-actions' }, edit, del));
     detailPane.setAttribute('aria-labelledby', headId);
   }
 

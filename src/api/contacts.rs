@@ -39,6 +39,9 @@ pub struct AddressBook {
     pub sync_token: String,
     /// The CardDAV collection URL (path).
     pub dav_url: String,
+    /// Madang writes this address book itself (the company directory, `directory`): its cards
+    /// cannot be changed here or over CardDAV (403 `read_only`).
+    pub read_only: bool,
 }
 
 impl AddressBook {
@@ -49,6 +52,7 @@ impl AddressBook {
             description: c.props.description.clone(),
             sync_token: sync_token(c),
             dav_url: href::addressbook_href(owner, &c.slug),
+            read_only: super::write::check_writable(c).is_err(),
         }
     }
 }
@@ -175,8 +179,10 @@ pub async fn list_books(
 ) -> Result<Json<Vec<AddressBook>>, ApiError> {
     provision(&state, &principal.user).await?;
     let owner = principal.user.username.as_str();
-    let books = state.store.collections(principal.user.id, CollectionKind::AddressBook).await?;
-    Ok(Json(books.iter().map(|c| AddressBook::of(c, owner)).collect()))
+    // The same listing as the CardDAV home: the user's books and the company directory.
+    let books =
+        state.collections.home(&state.store, principal.user.id, CollectionKind::AddressBook, state.clock.now()).await?;
+    Ok(Json(books.iter().map(|(c, _)| AddressBook::of(c, owner)).collect()))
 }
 
 #[utoipa::path(

@@ -285,8 +285,9 @@ pub(crate) async fn provision(state: &AppState, user: &User) -> Result<(), ApiEr
     Ok(state.collections.provision(&state.store, user.id, state.clock.now()).await?)
 }
 
-/// The user's collection of `kind` named `id`, or 404 (also for another user's: the lookup
-/// is keyed on the owner, so nothing else is ever reachable).
+/// The collection of `kind` the user reaches as `id`, or 404 (also for another user's: what a
+/// user reaches is `Collections::reach`, their own and Madang's derived ones, the directory
+/// and their birthday calendar, exactly as over DAV).
 pub(crate) async fn own_collection(
     state: &AppState,
     user: &User,
@@ -298,7 +299,8 @@ pub(crate) async fn own_collection(
         CollectionKind::Calendar => "no such calendar",
         CollectionKind::AddressBook => "no such address book",
     };
-    state.store.collection(user.id, kind, id).await?.ok_or_else(|| ApiError::not_found(what))
+    let reached = state.collections.reach(&state.store, user.id, kind, id, state.clock.now()).await?;
+    reached.map(|(c, _)| c).ok_or_else(|| ApiError::not_found(what))
 }
 
 /// The user's collection of `kind` named `id` when they may change it: 403 `read_only` for

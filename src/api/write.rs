@@ -243,9 +243,10 @@ pub(crate) async fn delete(
     }
 }
 
-/// 403 `read_only` unless the caller may write `coll`. The JSON API reaches only the caller's
-/// own collections (`own_collection` is keyed on the owner), so the owner is the caller, and
-/// the access level is `collections::access`'s, as over DAV.
+/// 403 `read_only` unless the caller may write `coll`, by `collections::access` as over DAV.
+/// Every collection the JSON API reaches (`own_collection`, through `Collections::reach`) is
+/// either owned by the caller (their own, their birthday calendar), so the owner's access is
+/// theirs, or owned by nobody (the directory), which nobody may write.
 pub(crate) fn check_writable(coll: &Collection) -> Result<(), ApiError> {
     let writable = coll.owner.and_then(|owner| Access::of(coll, owner)).is_some_and(Access::can_write);
     if writable {

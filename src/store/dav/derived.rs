@@ -91,6 +91,13 @@ impl Store {
         if let Some(c) = self.derived_collection(derived, owner).await? {
             return Ok(Some(c));
         }
+        // The owner's own collection of that name wins; asked by a read, so a user who has one
+        // does not cost a write transaction on every request.
+        if let Some(owner) = owner
+            && self.collection(owner, kind, slug).await?.is_some()
+        {
+            return Ok(None);
+        }
         write!(self, |pool| {
             // Two first requests may race: the unique indexes let one insert win
             // and the other do nothing.
