@@ -179,7 +179,7 @@ fn checked_url(raw: &str) -> Result<url::Url, ImageError> {
 /// The guard for a host name, inside the HTTP client: reqwest connects only to the addresses
 /// this returns, so a name that resolves (now, or on a redirect) to an internal address fails
 /// before any connection, and nothing resolves the name a second time (DNS rebinding).
-struct Guard(OutboundPolicy);
+pub(crate) struct Guard(pub(crate) OutboundPolicy);
 
 impl http_client::dns::Resolve for Guard {
     fn resolve(&self, name: http_client::dns::Name) -> http_client::dns::Resolving {
