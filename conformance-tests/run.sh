@@ -96,6 +96,10 @@ suite_server_env() { # SUITE DIR: what a suite's server needs besides the defaul
     unset CT_SERVER_ENV
     own_dovecot=""
     case "$1" in
+        web_client)
+            # Its subscription spec subscribes to a feed this server publishes, on 127.0.0.1.
+            export CT_SERVER_ENV="MADANG_DAV_SUBSCRIPTION_ALLOWED_NETWORKS=127.0.0.1"
+            ;;
         subscriptions)
             # Its feed server is on 127.0.0.1, which the outbound guard refuses by default.
             export CT_SERVER_ENV="MADANG_DAV_SUBSCRIPTION_ALLOWED_NETWORKS=127.0.0.1

@@ -28,7 +28,9 @@ pub struct SubscriptionView {
     pub name: Option<String>,
     pub color: Option<String>,
     /// The feed's address as given (`webcal://` shown as `https://`); only ever shown to its owner.
-    pub url: String,
+    /// Null when it can no longer be opened (the server's `auth.encryption_key` was changed):
+    /// fetches then fail too, and subscribing again mends it.
+    pub url: Option<String>,
     /// The feed's host.
     pub host: String,
     /// The calendar's CalDAV collection URL (path).
@@ -61,13 +63,13 @@ pub struct NewSubscription {
     pub color: Option<String>,
 }
 
-fn view(state: &AppState, owner: &str, s: &Subscription) -> Result<SubscriptionView, ApiError> {
+fn view(state: &AppState, owner: &str, s: &Subscription) -> SubscriptionView {
     let c = &s.collection;
-    Ok(SubscriptionView {
+    SubscriptionView {
         id: c.slug.clone(),
         name: c.props.display_name.clone(),
         color: c.props.color.clone(),
-        url: state.subscriptions.url_of(s).map_err(api_error)?,
+        url: state.subscriptions.url_of(s).ok(),
         host: s.host.clone(),
         dav_url: href::calendar_href(owner, &c.slug),
         read_only: true,
@@ -77,7 +79,7 @@ fn view(state: &AppState, owner: &str, s: &Subscription) -> Result<SubscriptionV
         last_error: s.last_error.clone(),
         next_fetch_at: s.next_fetch_at,
         not_modified_count: s.not_modified,
-    })
+    }
 }
 
 fn api_error(e: SubscriptionError) -> ApiError {
@@ -102,7 +104,7 @@ pub async fn list(
     Authenticated(p): Authenticated,
 ) -> Result<Json<Vec<SubscriptionView>>, ApiError> {
     let all = state.store.subscriptions(p.user.id).await?;
-    Ok(Json(all.iter().map(|s| view(&state, p.user.username.as_str(), s)).collect::<Result<_, _>>()?))
+    Ok(Json(all.iter().map(|s| view(&state, p.user.username.as_str(), s)).collect()))
 }
 
 #[utoipa::path(
@@ -146,7 +148,7 @@ pub async fn create(
         .address(client_address_of(&parts, &state))
         .target(format!("calendar {} from {host}", made.collection.slug));
     state.audit(entry).await;
-    Ok((StatusCode::CREATED, Json(view(&state, p.user.username.as_str(), &made)?)))
+    Ok((StatusCode::CREATED, Json(view(&state, p.user.username.as_str(), &made))))
 }
 
 #[utoipa::path(
@@ -163,7 +165,7 @@ pub async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let s = own(&state, &p, &id).await?;
-    Ok(Json(view(&state, p.user.username.as_str(), &s)?))
+    Ok(Json(view(&state, p.user.username.as_str(), &s)))
 }
 
 #[utoipa::path(
@@ -183,7 +185,7 @@ pub async fn refresh(
     let s = own(&state, &p, &id).await?;
     let now = state.clock.now();
     let s = state.subscriptions.refresh_now(&state.store, &state.collections, &s, now).await.map_err(api_error)?;
-    Ok(Json(view(&state, p.user.username.as_str(), &s)?))
+    Ok(Json(view(&state, p.user.username.as_str(), &s)))
 }
 
 #[utoipa::path(
