@@ -227,7 +227,14 @@ impl Subscriptions {
                     match parsed {
                         Err(e) => FetchOutcome::Failed(e),
                         Ok(feed) => {
-                            store.sync_derived(id, &fingerprint(&feed.members), &feed.members, now).await?;
+                            store
+                                .sync_derived(
+                                    id,
+                                    &crate::collections::derived::fingerprint(&feed.members),
+                                    &feed.members,
+                                    now,
+                                )
+                                .await?;
                             FetchOutcome::Fetched { etag, last_modified, feed_interval: feed.interval }
                         }
                     }
@@ -330,19 +337,15 @@ impl Subscriptions {
 
 /// An address written in the URL is never resolved, so the client's guard does not see it.
 fn check_literal(policy: &OutboundPolicy, url: &url::Url) -> Result<(), String> {
-    let ip: std::net::IpAddr = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.into(),
-        Some(url::Host::Ipv6(ip)) => ip.into(),
-        _ => return Ok(()),
-    };
-    if policy.permits(ip) {
-        Ok(())
-    } else {
-        let host = url.host_str().unwrap_or_default().to_string();
-        Err(OutboundError::Internal { host, ip }
-            .to_string()
-            .replace("mail.allowed_networks", "dav.subscription_allowed_networks"))
+    match crate::mail::images::literal_refusal(policy, url) {
+        None => Ok(()),
+        Some(refused) => Err(guard_words(&refused)),
     }
+}
+
+/// The guard's refusal naming this feature's setting (the guard's own text names mail's).
+fn guard_words(refused: &OutboundError) -> String {
+    refused.to_string().replace("mail.allowed_networks", "dav.subscription_allowed_networks")
 }
 
 /// A request error in words, without the URL (reqwest puts it in its message).
@@ -355,7 +358,7 @@ fn classify(e: http_client::Error) -> String {
     let mut last = e.to_string();
     while let Some(c) = cause {
         if let Some(refused) = c.downcast_ref::<OutboundError>() {
-            return refused.to_string().replace("mail.allowed_networks", "dav.subscription_allowed_networks");
+            return guard_words(refused);
         }
         last = c.to_string();
         cause = c.source();
@@ -406,18 +409,6 @@ fn members_of(text: &str, limits: &madang_ical::Limits, max_member: usize) -> Re
         return Err("none of the feed's events could be read".into());
     }
     Ok(Feed { members, interval })
-}
-
-/// What the members are, in one value: the collection's `source_tag`.
-fn fingerprint(members: &[DerivedMember]) -> String {
-    let mut hash = Sha256::new();
-    for m in members {
-        hash.update(m.name.as_bytes());
-        hash.update([0]);
-        hash.update(m.etag.as_bytes());
-        hash.update([0]);
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An RFC 5545 §3.3.6 duration (`P1W`, `PT12H`, `P1DT30M`) in seconds; `None` for anything
@@ -491,6 +482,23 @@ mod tests {
         for bad in ["", "P", "1H", "PT", "P1H", "-P1D", "PT1X", "P1D2"] {
             assert_eq!(iso_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn intervals_are_bounded() {
+        let key = crate::auth::secretbox::EncryptionKey([7; 32]);
+        let config = SubscriptionConfig {
+            refresh: Duration::from_secs(6 * 3600),
+            min_refresh: Duration::from_secs(900),
+            max_refresh: Duration::from_secs(86_400),
+            ..SubscriptionConfig::default()
+        };
+        let s = Subscriptions::new(config, SecretBox::new(&key)).unwrap();
+        assert_eq!(s.interval(None), Duration::from_secs(6 * 3600), "the feed names none: the configured one");
+        assert_eq!(s.interval(Some(60)), Duration::from_secs(900), "never below the minimum");
+        assert_eq!(s.interval(Some(7 * 86_400)), Duration::from_secs(86_400), "never above the maximum");
+        assert_eq!(s.interval(Some(7200)), Duration::from_secs(7200));
+        assert_eq!(s.interval(Some(-5)), Duration::from_secs(900));
     }
 
     const FEED: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nREFRESH-INTERVAL;VALUE=DURATION:PT2H\r\n\

@@ -4,6 +4,7 @@
 // error), refreshes it now or unsubscribes.
 
 import { clear, h, openDialog, toast, uid } from '../ui.js';
+import { actionButton } from './publish.js';
 
 /**
  * Opens the "Subscribe to a calendar" dialog; `done()` is called after a subscription is made.
@@ -68,20 +69,7 @@ export function openSubscriptionDialog({ api, t }, cal, changed) {
   const fail = (/** @type {any} */ e) => toast(t('cal.error.generic', { message: (e && e.message) || String(e) }), { kind: 'error' });
   const when = (/** @type {string|null} */ at) => (at ? new Date(at).toLocaleString() : t('cal.subscription.never'));
 
-  function button(label, onClick, kind) {
-    const b = h('button', { type: 'button', class: kind || null }, label);
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      try {
-        await onClick();
-      } catch (e) {
-        fail(e);
-      } finally {
-        b.disabled = false;
-      }
-    });
-    return b;
-  }
+  const button = (label, onClick, kind) => actionButton(label, onClick, kind, fail);
 
   function show(/** @type {any} */ s) {
     clear(body);

@@ -233,9 +233,9 @@ fn uuid_form(subject: &str) -> String {
     }
 }
 
-/// What the directory's members are, in one value: any added, removed or
-/// changed card changes it.
-fn fingerprint(members: &[DerivedMember]) -> String {
+/// What a derived collection's members are, in one value: any added, removed or
+/// changed member changes it (the directory's, a subscription's `source_tag`).
+pub(crate) fn fingerprint(members: &[DerivedMember]) -> String {
     let mut hash = Sha256::new();
     for m in members {
         hash.update(m.name.as_bytes());
