@@ -79,7 +79,9 @@ class Feed(http.server.BaseHTTPRequestHandler):
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feed)
 threading.Thread(target=server.serve_forever, daemon=True).start()
-feed_url = f"http://127.0.0.1:{server.server_address[1]}/holidays.ics"
+# A path with a secret in it, like Google's private addresses: it must never reach the server log.
+SECRET = "private-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
+feed_url = f"http://127.0.0.1:{server.server_address[1]}/calendar/ical/{SECRET}/basic.ics"
 
 api = requests.Session()
 api.auth = (USER, PASSWORD)
@@ -151,6 +153,12 @@ r = api.delete(f"{URL}api/v1/subscriptions/{sid}")
 check(r.status_code == 204, "unsubscribed", str(r.status_code))
 names = [c.get_display_name() for c in client.principal().calendars()]
 check("CT Holidays" not in names, "the calendar is gone from the home", str(names))
+
+log = os.environ.get("CT_SERVER_LOG")
+if log and os.path.exists(log):
+    text = open(log, encoding="utf-8", errors="replace").read()
+    check(SECRET not in text, "the feed's secret address is not in the server log")
+    check("calendar subscription" in text, "the server log names the subscription (by host)", text[-300:])
 
 server.shutdown()
 print(f"{passed} passed, {failed} failed")
