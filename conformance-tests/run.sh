@@ -4,8 +4,8 @@
 # Usage: run.sh [sqlite|postgres|all|radicale] [suite...]
 #   backend  sqlite (default: all = sqlite + postgres); "radicale" runs the
 #            same suites against Radicale to validate the harness itself.
-#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds directory
-#            birthdays replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client
+#   suites   any of: caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds subscriptions
+#            directory birthdays replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client
 #            mailproxy_imap mailproxy_smtp mail_setup thunderbird litmus
 #            (default: all of them; feeds, directory, birthdays, the identity suites oidc_*, web_flows, web_browser and web_client, and the
 #            mail suites mailproxy_*, mail_setup and thunderbird, are skipped on radicale)
@@ -16,13 +16,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds directory birthdays
+ALL_SUITES=(caldav_library caldav_server_tester vdirsyncer khal vdirsyncer_contacts khard feeds subscriptions directory birthdays
     replay schemathesis oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap mailproxy_smtp
     mail_setup thunderbird litmus)
 NON_BLOCKING=(litmus)
 # Madang's own features (published feeds, directory and birthday calendars, OIDC provider, web pages, mail
 # listeners): nothing to test on Radicale.
-MADANG_ONLY=(feeds directory birthdays oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap
+MADANG_ONLY=(feeds subscriptions directory birthdays oidc_authlib oidc_goth oidc_apache web_flows web_browser web_client mailproxy_imap
     mailproxy_smtp mail_setup thunderbird)
 
 backend_arg="${1:-all}"
@@ -64,6 +64,8 @@ run_suite() { # run_suite SUITE: the suite's command, in the caller's environmen
         # Whole-collection GET (python icalendar, vobject) and a published feed synced by vdirsyncer's
         # `http` storage; seconds.
         feeds) timeout 300 "$here/.venv/bin/python" "$here/feeds.py" ;;
+        # External calendar subscriptions: a local feed server, the JSON API and python caldav; seconds.
+        subscriptions) timeout 120 "$here/.venv/bin/python" "$here/subscriptions.py" ;;
         # The company directory through vdirsyncer and khard, and the birthday calendar through python caldav.
         directory) "$here/directory.sh" ;;
         birthdays) "$here/.venv/bin/python" "$here/birthdays.py" ;;
@@ -94,6 +96,15 @@ suite_server_env() { # SUITE DIR: what a suite's server needs besides the defaul
     unset CT_SERVER_ENV
     own_dovecot=""
     case "$1" in
+        web_client)
+            # Its subscription spec subscribes to a feed this server publishes, on 127.0.0.1.
+            export CT_SERVER_ENV="MADANG_DAV_SUBSCRIPTION_ALLOWED_NETWORKS=127.0.0.1"
+            ;;
+        subscriptions)
+            # Its feed server is on 127.0.0.1, which the outbound guard refuses by default.
+            export CT_SERVER_ENV="MADANG_DAV_SUBSCRIPTION_ALLOWED_NETWORKS=127.0.0.1
+MADANG_DAV_SUBSCRIPTION_MAX_SIZE=1MiB"
+            ;;
         mailproxy_imap)
             # A Dovecot of its own when the harness has none (run.sh called by hand).
             if [[ -z "${MADANG_TEST_DOVECOT_DIR:-}" ]]; then

@@ -277,6 +277,12 @@ async fn serve(config: Config) -> Result<(), CliError> {
     }
     crate::dav::spawn_tombstone_pruning(store.clone(), state.clock.clone(), config.dav.tombstone_retention);
     crate::push::spawn_pruning(store.clone(), state.clock.clone(), config.push.clone());
+    crate::subscriptions::spawn(
+        store.clone(),
+        state.collections.clone(),
+        state.subscriptions.clone(),
+        state.clock.clone(),
+    );
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen)))?;

@@ -870,6 +870,69 @@ pub const KEYS: &[Key] = &[
         secret: false,
     },
     Key {
+        name: "dav.subscription_refresh",
+        env: &["MADANG_DAV_SUBSCRIPTION_REFRESH"],
+        default: "6h",
+        doc: "How often a subscribed external calendar is fetched when the feed names no interval of its own \
+              (`REFRESH-INTERVAL` or `X-PUBLISHED-TTL`); every interval is then bounded by \
+              `dav.subscription_min_refresh` and `dav.subscription_max_refresh`.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_min_refresh",
+        env: &["MADANG_DAV_SUBSCRIPTION_MIN_REFRESH"],
+        default: "15m",
+        doc: "Shortest interval between two scheduled fetches of one subscribed calendar, whatever the feed asks \
+              for; also the wait after a failed fetch. At least `1m`.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_max_refresh",
+        env: &["MADANG_DAV_SUBSCRIPTION_MAX_REFRESH"],
+        default: "7d",
+        doc: "Longest interval between two fetches of one subscribed calendar, whatever the feed asks for.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_max_size",
+        env: &["MADANG_DAV_SUBSCRIPTION_MAX_SIZE"],
+        default: "10MiB",
+        doc: "Largest feed body read for a subscribed calendar; a larger one is an error shown to the user and \
+              nothing stored is replaced.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_timeout",
+        env: &["MADANG_DAV_SUBSCRIPTION_TIMEOUT"],
+        default: "30s",
+        doc: "Longest one fetch of a subscribed calendar may take, redirects and body included.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_max_redirects",
+        env: &["MADANG_DAV_SUBSCRIPTION_MAX_REDIRECTS"],
+        default: "5",
+        doc: "Most redirects followed for one fetch of a subscribed calendar; each target is checked like the \
+              first URL (scheme, and the address against `dav.subscription_allowed_networks`). From 0 to 20.",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_allowed_networks",
+        env: &["MADANG_DAV_SUBSCRIPTION_ALLOWED_NETWORKS"],
+        default: "",
+        doc: "Internal networks subscribed calendars may be fetched from (comma-separated, e.g. \
+              `10.1.0.0/16, 127.0.0.1`). By default a feed URL reaching loopback, private or link-local \
+              addresses is refused (server-side request forgery).",
+        secret: false,
+    },
+    Key {
+        name: "dav.subscription_max_per_user",
+        env: &["MADANG_DAV_SUBSCRIPTION_MAX_PER_USER"],
+        default: "50",
+        doc: "Most external calendars one user may subscribe to; 0 turns subscriptions off.",
+        secret: false,
+    },
+    Key {
         name: "dav.tombstone_retention",
         env: &["MADANG_DAV_TOMBSTONE_RETENTION"],
         default: "90d",
@@ -1206,6 +1269,8 @@ pub struct DavConfig {
     pub max_export_items: usize,
     /// `REFRESH-INTERVAL` of published feeds (`dav.feed_refresh_interval`).
     pub feed_refresh_interval: Duration,
+    /// External calendar subscriptions (`dav.subscription_*`).
+    pub subscriptions: SubscriptionConfig,
     pub tombstone_retention: Duration,
     /// `None` = no limit.
     pub quota: Option<u64>,
@@ -1229,8 +1294,40 @@ impl Default for DavConfig {
             max_export_size: 64 << 20,
             max_export_items: 20_000,
             feed_refresh_interval: Duration::from_secs(3600),
+            subscriptions: SubscriptionConfig::default(),
             tombstone_retention: Duration::from_secs(90 * 86_400),
             quota: Some(1 << 30),
+        }
+    }
+}
+
+/// External calendar subscriptions: how often, how much, where (`dav.subscription_*`).
+#[derive(Debug, Clone)]
+pub struct SubscriptionConfig {
+    /// When the feed names no interval.
+    pub refresh: Duration,
+    pub min_refresh: Duration,
+    pub max_refresh: Duration,
+    pub max_size: usize,
+    pub timeout: Duration,
+    pub max_redirects: usize,
+    /// Internal networks a feed may be on.
+    pub outbound: crate::outbound::OutboundPolicy,
+    /// 0: subscriptions are off.
+    pub max_per_user: usize,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        SubscriptionConfig {
+            refresh: Duration::from_secs(6 * 3600),
+            min_refresh: Duration::from_secs(15 * 60),
+            max_refresh: Duration::from_secs(7 * 86_400),
+            max_size: 10 << 20,
+            timeout: Duration::from_secs(30),
+            max_redirects: 5,
+            outbound: Default::default(),
+            max_per_user: 50,
         }
     }
 }
@@ -2136,6 +2233,20 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
         max_export_size: p.size("dav.max_export_size")?,
         max_export_items: p.int("dav.max_export_items", 1, 10_000_000)? as usize,
         feed_refresh_interval: p.duration("dav.feed_refresh_interval")?,
+        subscriptions: SubscriptionConfig {
+            refresh: p.duration("dav.subscription_refresh")?,
+            min_refresh: p.duration("dav.subscription_min_refresh")?,
+            max_refresh: p.duration("dav.subscription_max_refresh")?,
+            max_size: p.size("dav.subscription_max_size")?,
+            timeout: p.duration("dav.subscription_timeout")?,
+            max_redirects: p.int("dav.subscription_max_redirects", 0, 20)? as usize,
+            outbound: crate::outbound::OutboundPolicy {
+                allowed: crate::outbound::parse_list(p.text("dav.subscription_allowed_networks").0).map_err(|e| {
+                    p.fail("dav.subscription_allowed_networks", &format!("IP networks, comma-separated ({e})"))
+                })?,
+            },
+            max_per_user: p.int("dav.subscription_max_per_user", 0, 100_000)? as usize,
+        },
         tombstone_retention: p.duration("dav.tombstone_retention")?,
         quota: (quota > 0).then_some(quota),
     };
@@ -2149,6 +2260,16 @@ fn build(raw: BTreeMap<&'static str, (String, Source)>, file: Option<PathBuf>) -
     }
     if dav.max_properties_size < dav.max_property_size {
         return Err(p.fail("dav.max_properties_size", "at least `dav.max_property_size`"));
+    }
+    let subs = &dav.subscriptions;
+    if subs.min_refresh < Duration::from_secs(60) {
+        return Err(p.fail("dav.subscription_min_refresh", "at least `1m`"));
+    }
+    if subs.max_refresh < subs.min_refresh {
+        return Err(p.fail("dav.subscription_max_refresh", "at least `dav.subscription_min_refresh`"));
+    }
+    if subs.timeout.is_zero() {
+        return Err(p.fail("dav.subscription_timeout", "more than 0"));
     }
     if !(Duration::from_secs(300)..=Duration::from_secs(7 * 86_400)).contains(&dav.feed_refresh_interval) {
         return Err(p.fail("dav.feed_refresh_interval", "from `5m` to `7d`"));

@@ -70,6 +70,7 @@ pub mod outbound;
 pub mod proxies;
 pub mod push;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod tokens;
 pub mod web;

@@ -4,7 +4,8 @@
 // request); events are created, edited, moved and resized through the events routes with
 // If-Match, so a change made meanwhile elsewhere is never overwritten silently; push events
 // refetch the calendar they name. Each calendar in the list has a menu to publish it at a secret
-// URL (`publish.js`).
+// URL (`publish.js`); a subscribed calendar's menu shows its feed's state instead, and a button
+// under the list subscribes to a new one (`subscribe.js`).
 //
 // Times: the grid shows the viewer's zone (the browser's). An event keeps its own zone
 // (`time_zone` of its start), chosen in the editor; wall-clock times are converted with Intl,
@@ -14,6 +15,7 @@ import { choose, clear, h, labelled, openDialog, toast, uid } from '../ui.js';
 import { lang } from '../i18n.js';
 import { occurrence } from './occurrences.js';
 import { openPublishDialog } from './publish.js';
+import { openSubscribeDialog, openSubscriptionDialog } from './subscribe.js';
 import {
   addDays, addWall, durationMs, instantOf, viewerZone, wallOf, wallToInstant,
 } from './time.js';
@@ -150,6 +152,8 @@ export function mount(root, ctx) {
   const zone = viewerZone();
   /** @type {any[]} */
   let calendars = [];
+  /** Ids of the calendars that are subscriptions to external feeds. */
+  let subscribed = new Set();
   const hidden = new Set(JSON.parse(pref('hidden', '[]') || '[]'));
   /** Instances by calendar, for one range: `{key, events}`. */
   const cache = new Map();
@@ -161,10 +165,12 @@ export function mount(root, ctx) {
   const heading = h('h1', { class: 'visually-hidden', id: uid('cal-h'), tabindex: '-1' }, t('nav.calendar'));
   const list = h('ul', { class: 'cal-list' });
   const newButton = h('button', { type: 'button', class: 'primary' }, t('cal.new_event'));
+  const subscribeButton = h('button', { type: 'button' }, t('cal.subscribe.button'));
   const sidebar = h('aside', { class: 'cal-sidebar', 'aria-label': t('cal.calendars') },
     newButton,
     h('h2', { class: 'cal-list-title' }, t('cal.calendars')),
     list,
+    subscribeButton,
     h('p', { class: 'hint' }, t('cal.viewer_zone', { zone })));
   const grid = h('div', { class: 'cal-grid' });
   root.append(h('section', { class: 'cal', 'aria-labelledby': heading.id }, heading,
@@ -191,7 +197,7 @@ export function mount(root, ctx) {
     return calendars.filter((c) => !c.components || c.components.includes('VEVENT'));
   }
 
-  /** The event calendars new events may go into: not the read-only ones (the birthday calendar). */
+  /** The event calendars new events may go into: not the read-only ones (birthdays, subscriptions). */
   function writableCalendars() {
     return eventCalendars().filter((c) => !c.read_only);
   }
@@ -208,22 +214,39 @@ export function mount(root, ctx) {
         savePref('hidden', JSON.stringify([...hidden]));
         calendar?.refetchEvents();
       });
-      // Publishing at a secret URL (`publish.js`): the calendar's own menu of sharing outward.
+      // Publishing at a secret URL (`publish.js`): the calendar's own menu of sharing outward;
+      // for a subscription, its feed's state (`subscribe.js`).
+      const isSubscription = subscribed.has(cal.id);
       const share = h('button', {
-        type: 'button', class: 'cal-publish icon', title: t('cal.publish.button'),
-        'aria-label': t('cal.publish.button_for', { name: cal.name || cal.id }),
+        type: 'button', class: 'cal-publish icon',
+        title: isSubscription ? t('cal.subscription.title', { name: cal.name || cal.id }) : t('cal.publish.button'),
+        'aria-label': t(isSubscription ? 'cal.subscription.button_for' : 'cal.publish.button_for', { name: cal.name || cal.id }),
       }, '⋯');
-      share.addEventListener('click', () => openPublishDialog(ctx, cal));
+      share.addEventListener('click', () => {
+        if (isSubscription) openSubscriptionDialog(ctx, cal, reloadCalendars);
+        else openPublishDialog(ctx, cal);
+      });
       list.append(h('li', null, box, h('label', { for: box.id }, swatch, cal.name || cal.id), share));
     }
   }
 
   async function loadCalendars() {
-    const r = await api('GET', '/api/v1/calendars');
+    const [r, subs] = await Promise.all([
+      api('GET', '/api/v1/calendars'),
+      api('GET', '/api/v1/subscriptions').catch(() => ({ body: [] })),
+    ]);
     if (!alive) return;
     calendars = r.body || [];
+    subscribed = new Set((subs.body || []).map((/** @type {any} */ x) => x.id));
     renderList();
   }
+
+  /** After subscribing, refreshing or unsubscribing: the list and the events again. */
+  function reloadCalendars() {
+    cache.clear();
+    loadCalendars().then(() => calendar?.refetchEvents(), failed);
+  }
+  subscribeButton.addEventListener('click', () => openSubscribeDialog(ctx, reloadCalendars));
 
   // ----- Occurrences on screen -----
 

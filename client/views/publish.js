@@ -6,6 +6,30 @@
 import { clear, h, openDialog, toast, uid } from '../ui.js';
 
 /**
+ * A dialog's action button: disabled while `onClick` runs, its failure handed to `fail`.
+ * Shared with the subscription dialog (`subscribe.js`).
+ *
+ * @param {string} label
+ * @param {() => Promise<void>} onClick
+ * @param {string|undefined} kind
+ * @param {(e: any) => void} fail
+ */
+export function actionButton(label, onClick, kind, fail) {
+  const b = h('button', { type: 'button', class: kind || null }, label);
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await onClick();
+    } catch (e) {
+      fail(e);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+/**
  * Opens the publishing dialog for `cal` (`{id, name}`).
  *
  * @param {{api: Function, t: Function}} ctx
@@ -24,20 +48,7 @@ export function openPublishDialog({ api, t }, cal) {
 
   const fail = (/** @type {any} */ e) => toast(t('cal.error.generic', { message: (e && e.message) || String(e) }), { kind: 'error' });
 
-  function button(label, onClick, kind) {
-    const b = h('button', { type: 'button', class: kind || null }, label);
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      try {
-        await onClick();
-      } catch (e) {
-        fail(e);
-      } finally {
-        b.disabled = false;
-      }
-    });
-    return b;
-  }
+  const button = (label, onClick, kind) => actionButton(label, onClick, kind, fail);
 
   async function publish() {
     const r = await api('POST', path);

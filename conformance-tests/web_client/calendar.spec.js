@@ -2,7 +2,8 @@
 // what the JSON API and python caldav see (RRULE, TZID); dragging it moves the series; a CalDAV
 // PUT shows up live; the keyboard alone creates an event; a month of 1,000 events renders
 // (its render time is recorded, not asserted: bench/web_client.js owns the figure); a calendar
-// is published at a secret link and stopped; Korean UI.
+// is published at a secret link and stopped; a feed is subscribed to from the calendar list
+// (its state shown, refreshed, unsubscribed); Korean UI.
 // Every page is guarded against CSP violations and console errors (fixtures.js).
 'use strict';
 const {
@@ -218,6 +219,43 @@ test('a calendar is published at a secret link that works signed out, shown once
   await dialog.getByRole('button', { name: 'Stop publishing' }).click();
   await expect(dialog.getByRole('button', { name: 'Publish', exact: true })).toBeVisible();
   expect((await fetch(feed)).status).toBe(404);
+});
+
+test('a calendar feed is subscribed to from the calendar list, shown read-only with its state, and unsubscribed', async ({ page, user }) => {
+  // The feed: the user's own calendar published by this server (run.sh lets subscriptions reach
+  // 127.0.0.1 for this suite), with one event in it.
+  const api = apiAs(user);
+  const put = await api('POST', '/api/v1/calendars/default/import', `${icsEvent({ uid: 'feed-ev', summary: 'From the feed' })}`,
+    { headers: { 'Content-Type': 'text/calendar' } });
+  expect(put.status).toBe(200);
+  const published = await api('POST', '/api/v1/calendars/default/publication');
+  expect(published.status).toBe(201);
+  const feedUrl = urlOf(new URL(published.body.url).pathname);
+
+  await openCalendar(page, user);
+  await page.getByRole('button', { name: 'Subscribe to a calendar…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Subscribe to a calendar' });
+  await expect(dialog.getByLabel('Feed address')).toBeFocused();
+  await dialog.getByLabel('Feed address').fill(feedUrl);
+  await dialog.getByLabel('Name (optional)').fill('Mirror');
+  await checkA11y(page);
+  await dialog.getByRole('button', { name: 'Subscribe', exact: true }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByText('Subscribed to “Mirror”.')).toBeVisible();
+  await expect(page.locator('.cal-list').getByText('Mirror')).toBeVisible();
+
+  const menu = page.getByRole('button', { name: 'Subscription Mirror…' });
+  await menu.click();
+  const state = page.getByRole('dialog', { name: 'Subscription “Mirror”' });
+  await expect(state.getByText('Fetched from 127.0.0.1.')).toBeVisible();
+  await expect(state.getByText(/^Last updated: /)).toBeVisible();
+  await state.getByRole('button', { name: 'Update now' }).click();
+  await expect(state.getByText(/^Last updated: /)).toBeVisible();
+  await shot(page, 'calendar-subscription');
+  await state.getByRole('button', { name: 'Unsubscribe' }).click();
+  await expect(state).toBeHidden();
+  await expect(page.locator('.cal-list').getByText('Mirror')).toHaveCount(0);
+  expect((await api('GET', '/api/v1/subscriptions')).body).toEqual([]);
 });
 
 test('the keyboard alone creates an event, and focus comes back', async ({ page, user }) => {

@@ -259,7 +259,7 @@ fn parse_slug(id: &str) -> Result<String, InvalidInput> {
 }
 
 /// `Work Calendar` → `work-calendar`; `None` for a name without ASCII letters or digits.
-fn slug_from_name(name: &str) -> Option<String> {
+pub(crate) fn slug_from_name(name: &str) -> Option<String> {
     let mut slug = String::new();
     for c in name.trim().chars() {
         if c.is_ascii_alphanumeric() {
@@ -293,7 +293,7 @@ fn optional_text(text: Option<&str>) -> Result<Option<String>, InvalidInput> {
     Ok(Some(text.to_string()))
 }
 
-fn parse_color(color: &str) -> Result<String, InvalidInput> {
+pub(crate) fn parse_color(color: &str) -> Result<String, InvalidInput> {
     let c = color.trim();
     let hex = c.strip_prefix('#').unwrap_or_default();
     if (hex.len() == 6 || hex.len() == 8) && hex.chars().all(|c| c.is_ascii_hexdigit()) {

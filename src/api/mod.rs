@@ -20,12 +20,13 @@ pub mod contact_model;
 pub mod contacts;
 pub mod event_model;
 pub mod events;
-pub mod ics;
+pub use crate::collections::ics;
 pub mod mail;
 pub mod openapi;
 pub mod publication;
 pub mod push;
 pub mod series;
+pub mod subscriptions;
 pub(crate) mod write;
 
 use axum::Router;
@@ -77,6 +78,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/calendars/{id}/publication"),
     ("POST", "/api/v1/calendars/{id}/publication"),
     ("DELETE", "/api/v1/calendars/{id}/publication"),
+    ("GET", "/api/v1/subscriptions"),
+    ("POST", "/api/v1/subscriptions"),
+    ("GET", "/api/v1/subscriptions/{id}"),
+    ("DELETE", "/api/v1/subscriptions/{id}"),
+    ("POST", "/api/v1/subscriptions/{id}/refresh"),
     ("GET", "/api/v1/calendars/{id}/events"),
     ("POST", "/api/v1/calendars/{id}/events"),
     ("GET", "/api/v1/calendars/{id}/events/{uid}"),
@@ -193,6 +199,9 @@ pub fn routes() -> Router<AppState> {
             "/calendars/{id}/publication",
             get(publication::show).post(publication::publish).delete(publication::revoke),
         )
+        .route("/subscriptions", get(subscriptions::list).post(subscriptions::create))
+        .route("/subscriptions/{id}", get(subscriptions::show).delete(subscriptions::remove))
+        .route("/subscriptions/{id}/refresh", axum::routing::post(subscriptions::refresh))
         .route("/addressbooks", get(contacts::list_books))
         .route("/addressbooks/{id}/contacts", get(contacts::search).post(contacts::create))
         .route("/addressbooks/{id}/contacts/{uid}", get(contacts::show).put(contacts::replace).delete(contacts::remove))

@@ -68,6 +68,8 @@ pub struct AppState {
     /// Where mail apps connect (`[mailproxy]`): what device set-up (autoconfig, the Apple
     /// profile) tells them. The listeners themselves are started by `serve`.
     pub mailproxy: Arc<crate::config::MailProxyConfig>,
+    /// External calendar subscriptions (`dav.subscription_*`): fetching feeds into read-only calendars.
+    pub subscriptions: Arc<crate::subscriptions::Subscriptions>,
 }
 
 impl AppState {
@@ -136,7 +138,12 @@ impl AppState {
             )
             .map_err(StoreError::Internal)?,
         );
+        let subscriptions = Arc::new(
+            crate::subscriptions::Subscriptions::new(Default::default(), web.secretbox.clone())
+                .map_err(StoreError::Internal)?,
+        );
         Ok(AppState {
+            subscriptions,
             mail,
             mailproxy: Default::default(),
             store,
@@ -247,6 +254,11 @@ impl AppState {
 
     /// Replaces the default DAV settings with configured ones.
     pub fn with_dav(mut self, config: crate::config::DavConfig) -> AppState {
+        // Built from defaults already, so only a broken TLS provider could fail here; the
+        // defaults are kept then rather than failing the whole start.
+        if let Ok(subscriptions) = self.subscriptions.reconfigured(config.subscriptions.clone()) {
+            self.subscriptions = Arc::new(subscriptions);
+        }
         self.collections = Arc::new(crate::collections::Collections::new(config));
         self
     }

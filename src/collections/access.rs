@@ -5,7 +5,7 @@
 //! DAV door renders `Access::privileges` and turns a missing `Privilege` into
 //! the precondition, the JSON API refuses the same writes. Today a user reaches
 //! their own collections (`Owner`), their derived birthday calendar and the
-//! company directory (`Read`); a read-only share or an external subscription
+//! company directory and their external subscriptions (`Read`); a read-only share
 //! is another `Read`, a read-write share a level between the two, added here.
 
 use crate::domain::UserId;
@@ -53,7 +53,9 @@ impl Access {
         match collection.derived {
             // One directory for the instance: every signed-in user reads it.
             Some(Derived::Directory) => Some(Access::Read),
-            Some(Derived::Birthdays) => (collection.owner == Some(user)).then_some(Access::Read),
+            Some(Derived::Birthdays | Derived::Subscription) => {
+                (collection.owner == Some(user)).then_some(Access::Read)
+            }
             None => (collection.owner == Some(user)).then_some(Access::Owner),
         }
     }
@@ -120,6 +122,8 @@ mod tests {
         assert_eq!(Access::of(&collection(None, Some(Derived::Directory)), me), Some(Access::Read));
         assert_eq!(Access::of(&collection(Some(7), Some(Derived::Birthdays)), me), Some(Access::Read));
         assert_eq!(Access::of(&collection(Some(8), Some(Derived::Birthdays)), me), None);
+        assert_eq!(Access::of(&collection(Some(7), Some(Derived::Subscription)), me), Some(Access::Read));
+        assert_eq!(Access::of(&collection(Some(8), Some(Derived::Subscription)), me), None);
     }
 
     #[test]

@@ -241,6 +241,20 @@ fn uuid_form(subject: &str) -> String {
     }
 }
 
+/// What a derived collection's members are, in one value: any added, removed or changed
+/// member changes it (a subscription's `source_tag`; the directory fingerprints its accounts
+/// instead, which is cheaper than building the cards to compare).
+pub(crate) fn members_fingerprint(members: &[DerivedMember]) -> String {
+    let mut hash = Sha256::new();
+    for m in members {
+        hash.update(m.name.as_bytes());
+        hash.update([0]);
+        hash.update(m.etag.as_bytes());
+        hash.update([0]);
+    }
+    hex(&hash.finalize())
+}
+
 /// The directory's source in one value: any account added, removed or changed in a field the
 /// cards show changes it. `CARD_FORMAT` is part of it so a release that writes the cards
 /// differently rebuilds them once.

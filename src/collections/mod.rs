@@ -10,6 +10,7 @@ pub mod access;
 pub mod derived;
 pub mod export;
 pub mod href;
+pub mod ics;
 pub mod publish;
 
 use std::collections::HashSet;

@@ -179,7 +179,7 @@ fn checked_url(raw: &str) -> Result<url::Url, ImageError> {
 /// The guard for a host name, inside the HTTP client: reqwest connects only to the addresses
 /// this returns, so a name that resolves (now, or on a redirect) to an internal address fails
 /// before any connection, and nothing resolves the name a second time (DNS rebinding).
-struct Guard(OutboundPolicy);
+pub(crate) struct Guard(pub(crate) OutboundPolicy);
 
 impl http_client::dns::Resolve for Guard {
     fn resolve(&self, name: http_client::dns::Name) -> http_client::dns::Resolving {
@@ -214,17 +214,20 @@ pub(super) fn client(tls: rustls::ClientConfig, config: &MailConfig) -> Result<h
 /// An address written in the URL is never resolved, so the client's guard does not see it:
 /// checked here, before anything is sent.
 fn check_literal(policy: &OutboundPolicy, url: &url::Url) -> Result<(), ImageError> {
+    literal_refusal(policy, url).map_or(Ok(()), |refused| Err(ImageError::Blocked(refused.to_string())))
+}
+
+/// The guard's refusal of an IP address written in `url` (never resolved, so the client's
+/// resolver does not see it); `None` for a host name or an address the policy permits. Also
+/// used by calendar subscriptions (`crate::subscriptions`).
+pub(crate) fn literal_refusal(policy: &OutboundPolicy, url: &url::Url) -> Option<OutboundError> {
     let ip: IpAddr = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.into(),
         Some(url::Host::Ipv6(ip)) => ip.into(),
-        _ => return Ok(()),
+        _ => return None,
     };
-    if policy.permits(ip) {
-        Ok(())
-    } else {
-        let host = url.host_str().unwrap_or_default().to_string();
-        Err(ImageError::Blocked(OutboundError::Internal { host, ip }.to_string()))
-    }
+    let host = url.host_str().unwrap_or_default().to_string();
+    (!policy.permits(ip)).then_some(OutboundError::Internal { host, ip })
 }
 
 /// What went wrong with a request: the guard's refusal (found in the error's causes) is

@@ -29,6 +29,8 @@ pub enum Derived {
     Directory,
     /// A user's birthday calendar: one yearly event per BDAY/ANNIVERSARY in their address books.
     Birthdays,
+    /// A user's subscription to an external calendar feed (`dav_subscriptions`): one member per UID of the feed.
+    Subscription,
 }
 
 impl Derived {
@@ -36,6 +38,7 @@ impl Derived {
         match self {
             Derived::Directory => "users",
             Derived::Birthdays => "contacts",
+            Derived::Subscription => "feed",
         }
     }
 
@@ -43,6 +46,7 @@ impl Derived {
         match s {
             "users" => Some(Derived::Directory),
             "contacts" => Some(Derived::Birthdays),
+            "feed" => Some(Derived::Subscription),
             _ => None,
         }
     }
@@ -1183,7 +1187,9 @@ impl Store {
 }
 
 mod derived;
+mod subscriptions;
 pub use derived::{DerivedMember, DirectoryEntry};
+pub use subscriptions::{FetchOutcome, Subscription};
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {

@@ -1,4 +1,4 @@
-//! iCalendar text as a tree of content lines (RFC 5545 §3.1), for the JSON API's edits, imports and exports.
+//! iCalendar text as a tree of content lines (RFC 5545 §3.1), for the JSON API's edits, imports and exports and for splitting subscribed feeds (`crate::subscriptions`).
 //!
 //! The JSON event model regenerates only the properties it knows; everything else of a stored
 //! object must come back exactly as the client wrote it. Going through a full parser and
