@@ -14,22 +14,15 @@ import uuid
 
 import caldav
 import requests
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ct_web import Checks  # noqa: E402  (the suites' one ok/FAIL counter)
 
 URL = os.environ["CT_URL"]
 USER, PASSWORD = os.environ.get("CT_USER", "alice"), os.environ["CT_PASSWORD"]
 USER2, PASSWORD2 = os.environ.get("CT_USER2", "bob"), os.environ["CT_PASSWORD2"]
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what} {detail}")
+CHECKS = Checks()
+check = CHECKS.ok
 
 
 def card(uid, name, extra):
@@ -54,8 +47,7 @@ calendars = {c.get_display_name(): c for c in principal.calendars()}
 cal = calendars.get("Birthdays")
 check(cal is not None, "caldav lists a 'Birthdays' calendar in the home", str(list(calendars)))
 if cal is None:
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1)
+    sys.exit(CHECKS.finish() or 1)
 
 
 def events_between(start, end):
@@ -109,5 +101,4 @@ check(all("Zoë" not in str(e.data) for c in bobs for e in c.events()), f"{USER2
 r = requests.request("PROPFIND", str(cal.url), auth=(USER2, PASSWORD2), headers={"Depth": "1"})
 check(r.status_code == 403 and "Zoë" not in r.text, f"{USER2} cannot read {USER}'s birthday calendar", str(r.status_code))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(CHECKS.finish())

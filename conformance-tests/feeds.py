@@ -22,6 +22,8 @@ from pathlib import Path
 
 import icalendar
 import vobject
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ct_web import Checks  # noqa: E402  (the suites' one ok/FAIL counter)
 
 BASE = os.environ["CT_URL"].rstrip("/")
 USER, PASSWORD = os.environ.get("CT_USER", "alice"), os.environ["CT_PASSWORD"]
@@ -30,18 +32,8 @@ VDIRSYNCER = str(Path(__file__).resolve().parent / ".venv" / "bin" / "vdirsyncer
 CAL = f"/dav/calendars/{USER}/default/"
 BOOK = f"/dav/addressbooks/{USER}/default/"
 
-passed = 0
-failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what} {detail}".rstrip())
+CHECKS = Checks()
+check = CHECKS.ok
 
 
 def request(method, path, body=None, headers=None, auth=(USER, PASSWORD)):
@@ -259,8 +251,7 @@ def main():
     whole_collection_get()
     with tempfile.TemporaryDirectory(prefix="ct-feeds.") as tmp:
         publishing(Path(tmp))
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(CHECKS.finish())
 
 
 if __name__ == "__main__":

@@ -18,22 +18,15 @@ import threading
 
 import caldav
 import requests
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ct_web import Checks  # noqa: E402  (the suites' one ok/FAIL counter)
 
 URL = os.environ["CT_URL"]
 USER, PASSWORD = os.environ.get("CT_USER", "alice"), os.environ["CT_PASSWORD"]
 USER2, PASSWORD2 = os.environ.get("CT_USER2", "bob"), os.environ["CT_PASSWORD2"]
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what} {detail}")
+CHECKS = Checks()
+check = CHECKS.ok
 
 
 def feed_of(events):
@@ -100,8 +93,7 @@ calendars = {c.get_display_name(): c for c in client.principal().calendars()}
 cal = calendars.get("CT Holidays")
 check(cal is not None, "caldav lists the subscribed calendar in the home", str(list(calendars)))
 if cal is None:
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1)
+    sys.exit(CHECKS.finish() or 1)
 
 
 def summaries():
@@ -161,5 +153,4 @@ if log and os.path.exists(log):
     check("calendar subscription" in text, "the server log names the subscription (by host)", text[-300:])
 
 server.shutdown()
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(CHECKS.finish())
