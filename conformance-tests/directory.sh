@@ -11,6 +11,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=khard_conf.sh
+. "$here/khard_conf.sh"
 export CT_URL="${1:-${CT_URL:?CT_URL or URL argument required}}"
 export CT_USER="${2:-${CT_USER:-alice}}"
 export CT_PASSWORD="${3:-${CT_PASSWORD:?CT_PASSWORD or PASSWORD argument required}}"
@@ -62,34 +64,7 @@ count() { find "$work/dir/directory" -name '*.vcf' | wc -l; }
 if vds_run discover dir && vds_run sync dir; then ok "vdirsyncer discovered and synced the directory"; else bad "sync"; tail -n 30 "$out/vdirsyncer.log"; fi
 if [[ "$(count)" == 4 ]]; then ok "4 cards: alice, bob, carol, dan"; else bad "$(count) cards, expected 4"; fi
 
-cat >"$work/khard.conf" <<CONF
-[addressbooks]
-[[directory]]
-path = $work/dir/directory/
-
-[general]
-debug = no
-default_action = list
-editor = /bin/true
-merge_editor = /bin/true
-
-[contact table]
-display = formatted_name
-group_by_addressbook = no
-reverse = no
-show_nicknames = no
-show_uids = yes
-sort = last_name
-localize_dates = yes
-preferred_phone_number_type = pref, cell, home
-preferred_email_address_type = pref, work, home
-
-[vcard]
-private_objects = Jabber,
-preferred_version = 3.0
-search_in_source_files = no
-skip_unparsable = no
-CONF
+khard_conf "$work/khard.conf" directory "$work/dir/directory/"
 kh() { "$khard" -c "$work/khard.conf" "$@" </dev/null 2>>"$out/khard-stderr.log"; }
 if kh list --parsable >"$out/list.tsv"; then ok "khard lists the directory (skip_unparsable = no: every card parses)"; else bad "khard list"; tail -n 20 "$out/khard-stderr.log"; fi
 if grep -q $'\tCarol Jones' "$out/list.tsv" && grep -q $'\tDan Østergaard' "$out/list.tsv"; then ok "display names as the accounts have them"; else bad "names: $(cut -f2 "$out/list.tsv" | tr '\n' ',')"; fi

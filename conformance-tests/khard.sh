@@ -10,6 +10,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=khard_conf.sh
+. "$here/khard_conf.sh"
 export CT_URL="${1:-${CT_URL:?CT_URL or URL argument required}}"
 export CT_USER="${2:-${CT_USER:-alice}}"
 export CT_PASSWORD="${3:-${CT_PASSWORD:?CT_PASSWORD or PASSWORD argument required}}"
@@ -74,34 +76,7 @@ if vds_run discover down && vds_run sync down; then ok "downloaded them into an 
 got=$(find "$work/down/$book" -name '*.vcf' | wc -l)
 if [[ "$got" == "$n" ]]; then ok "$got cards downloaded"; else bad "$got cards downloaded, expected $n"; fi
 
-cat >"$work/khard.conf" <<CONF
-[addressbooks]
-[[contacts]]
-path = $work/down/$book/
-
-[general]
-debug = no
-default_action = list
-editor = /bin/true
-merge_editor = /bin/true
-
-[contact table]
-display = formatted_name
-group_by_addressbook = no
-reverse = no
-show_nicknames = no
-show_uids = yes
-sort = last_name
-localize_dates = yes
-preferred_phone_number_type = pref, cell, home
-preferred_email_address_type = pref, work, home
-
-[vcard]
-private_objects = Jabber,
-preferred_version = 3.0
-search_in_source_files = no
-skip_unparsable = no
-CONF
+khard_conf "$work/khard.conf" contacts "$work/down/$book/"
 kh() { "$khard" -c "$work/khard.conf" "$@" </dev/null 2>>"$out/khard-stderr.log"; }
 
 # 1. every card parses and is listed once
